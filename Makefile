@@ -1,0 +1,40 @@
+# The two commands of the README: `make run` and `make test`. Both install
+# what they need on a fresh machine (Node 24 and pnpm from the npm registry,
+# Debian packages for the tests).
+SHELL := /bin/bash
+export PATH := $(CURDIR)/.tools/bin:$(PATH)
+PKG_JSONS := package.json $(wildcard packages/*/package.json services/*/package.json tests/package.json bench/package.json)
+
+.PHONY: run test check typecheck lint format system-deps bench-deps clean
+
+.tools/bin/pnpm: scripts/toolchain.sh
+	@scripts/toolchain.sh >/dev/null
+
+node_modules/.shoal-installed: .tools/bin/pnpm pnpm-lock.yaml $(PKG_JSONS)
+	pnpm install --frozen-lockfile
+	@touch $@
+
+## run: the tracker on one machine: HTTP + UDP on 6969, in-memory store.
+run: node_modules/.shoal-installed
+	cd services/announce-gateway && exec node --disable-warning=ExperimentalWarning src/main.ts
+
+## test: typecheck, lint, and every test (unit, conformance, real servers, real clients).
+test: node_modules/.shoal-installed system-deps
+	pnpm run typecheck
+	pnpm run lint
+	pnpm test
+
+system-deps:
+	@scripts/system-deps.sh test
+
+bench-deps: node_modules/.shoal-installed
+	@scripts/system-deps.sh bench
+
+typecheck lint: node_modules/.shoal-installed
+	pnpm run $@
+
+format: node_modules/.shoal-installed
+	pnpm run format
+
+clean:
+	rm -rf node_modules */*/node_modules .tools

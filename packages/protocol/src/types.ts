@@ -1,0 +1,40 @@
+// Wire-level types shared by every Shoal service. The codecs in this package
+// produce and consume these; nothing here does I/O.
+
+/** BEP 15 event numbering: none=0, completed=1, started=2, stopped=3. HTTP uses the names. */
+export type AnnounceEvent = 'none' | 'completed' | 'started' | 'stopped';
+
+/** IP address family of a peer or a packet. Swarms keep the two apart. */
+export type Family = 4 | 6;
+
+/** One announce as a client sent it, over HTTP (BEP 3/23) or UDP (BEP 15). */
+export interface AnnounceRequest {
+  /** 20 raw bytes. */
+  infoHash: Buffer;
+  /** 20 raw bytes. */
+  peerId: Buffer;
+  /** 0..65535 (0 is accepted on the wire; the gateway decides what it means). */
+  port: number;
+  uploaded: bigint;
+  downloaded: bigint;
+  left: bigint;
+  event: AnnounceEvent;
+  /** undefined when the client did not say (HTTP: absent; UDP: -1). */
+  numWant: number | undefined;
+  /** HTTP `compact` (default true); always true for UDP. */
+  compact: boolean;
+  /** HTTP `no_peer_id=1`. */
+  noPeerId: boolean;
+  /** HTTP `key` / UDP key, when given. */
+  key: string | undefined;
+  /** HTTP `ip` parameter or UDP's IPv4 field when non-zero, as text; only honoured when config allows. */
+  ip: string | undefined;
+}
+
+export interface ScrapeCounts {
+  /** seeders */
+  complete: number;
+  /** leechers */
+  incomplete: number;
+  downloaded: number;
+}

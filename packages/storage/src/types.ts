@@ -1,0 +1,95 @@
+// The storage contract every driver (memory, redis, postgres) implements and
+// the conformance suite checks. Shaped so that one announce is one round trip
+// to a backend: the driver receives everything it needs to write the peer,
+// prune, count and sample in a single operation (ARCHITECTURE.md "Storage").
+import type { AnnounceEvent, Family } from '@shoal/protocol';
+
+export type { AnnounceEvent, Family };
+
+/** One announce, already validated and resolved by the gateway. */
+export interface PeerAnnounce {
+  /** 20 bytes. */
+  infoHash: Buffer;
+  /** 20 bytes. */
+  peerId: Buffer;
+  family: Family;
+  /** 4 bytes for family 4, 16 bytes for family 6. */
+  address: Buffer;
+  port: number;
+  /** left == 0, or event completed. */
+  seeder: boolean;
+  event: AnnounceEvent;
+  /** How many peers to return, already defaulted and capped by the gateway (0 allowed). */
+  numWant: number;
+  /** Return the sampled peers' peer_ids too (non-compact HTTP responses). */
+  withPeerIds: boolean;
+}
+
+export interface AnnounceResult {
+  /** Swarm counts after this announce, both families, announcer included. */
+  seeders: number;
+  leechers: number;
+  downloaded: number;
+  /**
+   * Compact peers of the announcer's family: 6 bytes each (IPv4 + port, BEP 23)
+   * or 18 bytes each (IPv6 + port, BEP 7). Never contains the announcer.
+   */
+  peers: Buffer;
+  /** Parallel to `peers` when `withPeerIds` was asked; otherwise undefined. */
+  peerIds: Buffer[] | undefined;
+}
+
+export interface SwarmCounts {
+  seeders: number;
+  leechers: number;
+  downloaded: number;
+}
+
+export interface GcResult {
+  peersRemoved: number;
+  swarmsRemoved: number;
+}
+
+export interface FamilyCounts {
+  v4: number;
+  v6: number;
+}
+
+export interface StoreStats {
+  /** Swarms with at least one live peer. */
+  torrents: number;
+  seeders: FamilyCounts;
+  leechers: FamilyCounts;
+}
+
+export interface PeerStore {
+  /** 'memory' | 'redis' | 'postgres' ... (metrics label). */
+  readonly driver: string;
+  announce(a: PeerAnnounce): Promise<AnnounceResult>;
+  /** One entry per requested hash, in order; unknown hashes are zeros. */
+  scrape(infoHashes: readonly Buffer[]): Promise<SwarmCounts[]>;
+  /** Deletes peers past peer_lifetime and empty swarms. Never needed for correctness. */
+  collectGarbage(): Promise<GcResult>;
+  stats(): Promise<StoreStats>;
+  /** Resolves when the backend is reachable; rejects with STORE_ERR_UNAVAILABLE otherwise. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Durable key-value data: approval lists, passkeys (context/key -> value). */
+export interface DataStore {
+  get(context: string, key: string): Promise<string | undefined>;
+  put(context: string, key: string, value: string): Promise<void>;
+  /** true when the key existed. */
+  delete(context: string, key: string): Promise<boolean>;
+  /** Every entry of a context, ordered by key. */
+  list(context: string): Promise<Array<[key: string, value: string]>>;
+  close(): Promise<void>;
+}
+
+export interface StoreOptions {
+  /** A peer not heard from for this long is gone (ARCHITECTURE.md; default 1860 = 31 min). */
+  peerLifetimeSeconds: number;
+  /** Milliseconds since the epoch; injectable so tests can move time. Defaults to Date.now. */
+  clock?: () => number;
+}

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the tests use (real servers and real BitTorrent
+# clients), only those missing. Needs root, or sudo.
+#   scripts/system-deps.sh test    what `make test` needs
+#   scripts/system-deps.sh bench   what bench/ needs on top
+set -euo pipefail
+case "${1:-test}" in
+  test) pkgs=(aria2 mktorrent redis-server redis-sentinel redis-tools postgresql) ;;
+  bench) pkgs=(aria2 mktorrent redis-server redis-sentinel redis-tools postgresql opentracker wrk gcc) ;;
+  *) echo "usage: $0 test|bench" >&2; exit 2 ;;
+esac
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+echo "system-deps: installing ${missing[*]}" >&2
+$sudo apt-get update -qq >/dev/null
+# Debian's postgresql/redis packages try to start services; in a container with
+# no init system that fails harmlessly, and the tests start their own servers.
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
