@@ -1,0 +1,709 @@
+// The conformance suite every storage driver runs against itself
+// (ARCHITECTURE.md "Storage": a driver is done when this passes against the
+// real server). Each rule of "Tracker semantics" and "Storage" is one named
+// test.
+//
+// API (import from '@shoal/storage/conformance' inside a vitest test file):
+//
+//   describePeerStoreConformance(
+//     name: string,
+//     factory: (opts: { peerLifetimeSeconds: number; clock: () => number }) => Promise<PeerStore>,
+//   ): void
+//
+//   describeDataStoreConformance(name: string, factory: () => Promise<DataStore>): void
+//
+// Helpers, exported for drivers' own tests (announceOf and friends are
+// deterministic, so a test can name peers and swarms by number):
+//   announceOf(p: PeerSpec): PeerAnnounce   PeerSpec = { peer: number; swarm?: number (default 1);
+//       family?: 4 | 6 (4); port?: number (6881); seeder?: boolean (false); event?: AnnounceEvent
+//       ('none'); numWant?: number (50); withPeerIds?: boolean (false); generation?: number (0,
+//       changes the peer_id only) }
+//   infoHashOf(n), peerIdOf(n, generation?), addressOf(n, family): Buffer
+//   decodePeers(peers: Buffer, family): string[]   "a.b.c.d:port" / "[x:x:...]:port"
+//
+// Contract for the factory:
+// - It is called once per test and must return an EMPTY store (flush the
+//   Redis db / truncate the tables). The suite calls close() after each test.
+// - `clock` is the suite's fake clock (milliseconds since the epoch, starting
+//   at 2030-01-01T00:00:00Z on a whole second); the suite moves it forward to
+//   expire peers. A driver must take every notion of "now" from it (pass it
+//   to Lua / SQL as an argument); server time is never consulted. Tests keep
+//   one second of margin on each side of peer_lifetime.
+// - Nothing here relies on synchronous behaviour: every call is awaited, and
+//   concurrent calls go through Promise.all.
+// - Server set-up belongs in the caller's beforeAll/afterAll (see
+//   @shoal/testing); this module only declares describe/it blocks.
+// - Data store ordering is checked with lowercase ASCII keys only, whose
+//   order is the same in UTF-16, bytewise and common collations.
+//
+// Example (packages/storage/src/memory/memory.test.ts):
+//   describePeerStoreConformance('memory', async (o) => createMemoryStore(o));
+//   describeDataStoreConformance('memory', async () => createMemoryStore({ peerLifetimeSeconds: 60 }));
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { isStoreError } from '../errors.ts';
+import type { AnnounceEvent, DataStore, Family, PeerAnnounce, PeerStore } from '../types.ts';
+
+export type PeerStoreFactory = (opts: {
+  peerLifetimeSeconds: number;
+  clock: () => number;
+}) => Promise<PeerStore>;
+export type DataStoreFactory = () => Promise<DataStore>;
+
+/** 2030-01-01T00:00:00Z: a whole second, far from uint32-second limits. */
+const START_MS = Date.UTC(2030, 0, 1);
+const LIFETIME_SECONDS = 1860;
+
+/** A distinct 20-byte info hash per number. */
+export function infoHashOf(n: number): Buffer {
+  const b = Buffer.alloc(20, 0xa5);
+  b.writeUInt32BE(n >>> 0, 0);
+  b.writeUInt32BE(Math.imul(n, 0x9e3779b1) >>> 0, 16);
+  return b;
+}
+
+/** A distinct 20-byte peer_id per number, Azureus-style. */
+export function peerIdOf(n: number, generation = 0): Buffer {
+  const b = Buffer.from('-SH0001-000000000000', 'latin1');
+  b.writeUInt32BE(n >>> 0, 12);
+  b.writeUInt32BE(generation >>> 0, 16);
+  return b;
+}
+
+/** 10.x.y.z for IPv4, 2001:db8::x:y for IPv6: distinct per number. */
+export function addressOf(n: number, family: Family): Buffer {
+  if (family === 4) {
+    const b = Buffer.alloc(4);
+    b.writeUInt32BE(((10 << 24) | (n & 0xffffff)) >>> 0, 0);
+    return b;
+  }
+  const b = Buffer.alloc(16);
+  b.writeUInt32BE(0x20010db8, 0);
+  b.writeUInt32BE(n >>> 0, 12);
+  return b;
+}
+
+export interface PeerSpec {
+  swarm?: number;
+  peer: number;
+  family?: Family;
+  port?: number;
+  seeder?: boolean;
+  event?: AnnounceEvent;
+  numWant?: number;
+  withPeerIds?: boolean;
+  /** Changes the peer_id while (family, IP, port) stays. */
+  generation?: number;
+}
+
+export function announceOf(p: PeerSpec): PeerAnnounce {
+  const family = p.family ?? 4;
+  return {
+    infoHash: infoHashOf(p.swarm ?? 1),
+    peerId: peerIdOf(p.peer, p.generation ?? 0),
+    family,
+    address: addressOf(p.peer, family),
+    port: p.port ?? 6881,
+    seeder: p.seeder ?? false,
+    event: p.event ?? 'none',
+    numWant: p.numWant ?? 50,
+    withPeerIds: p.withPeerIds ?? false,
+  };
+}
+
+/** "ip:port" per compact peer (6 bytes IPv4, 18 bytes IPv6). */
+export function decodePeers(peers: Buffer, family: Family): string[] {
+  const size = family === 4 ? 6 : 18;
+  expect(peers.length % size).toBe(0);
+  const out: string[] = [];
+  for (let o = 0; o < peers.length; o += size)
+    out.push(endpoint(peers.subarray(o, o + size - 2), peers.readUInt16BE(o + size - 2)));
+  return out;
+}
+
+function endpoint(address: Buffer, port: number): string {
+  if (address.length === 4) return `${address.join('.')}:${port}`;
+  const groups: string[] = [];
+  for (let i = 0; i < 16; i += 2) groups.push(address.readUInt16BE(i).toString(16));
+  return `[${groups.join(':')}]:${port}`;
+}
+
+function endpointOf(p: PeerSpec): string {
+  return endpoint(addressOf(p.peer, p.family ?? 4), p.port ?? 6881);
+}
+
+export function describePeerStoreConformance(name: string, factory: PeerStoreFactory): void {
+  describe(`PeerStore conformance: ${name}`, () => {
+    let now = START_MS;
+    let store: PeerStore;
+    const advanceSeconds = (s: number): void => {
+      now += s * 1000;
+    };
+    const announce = (p: PeerSpec) => store.announce(announceOf(p));
+
+    beforeEach(async () => {
+      now = START_MS;
+      store = await factory({ peerLifetimeSeconds: LIFETIME_SECONDS, clock: () => now });
+    });
+    afterEach(async () => {
+      await store.close();
+    });
+
+    it('ping resolves on a reachable store', async () => {
+      await expect(store.ping()).resolves.toBeUndefined();
+    });
+
+    describe('announce', () => {
+      it('an empty swarm returns no peers, never the announcer itself', async () => {
+        const r = await announce({ peer: 1 });
+        expect(r.peers.length).toBe(0);
+        const s = await announce({ peer: 2, swarm: 2, seeder: true });
+        expect(s.peers.length).toBe(0);
+      });
+
+      it('counts include the announcer', async () => {
+        expect(await announce({ peer: 1 })).toMatchObject({
+          seeders: 0,
+          leechers: 1,
+          downloaded: 0,
+        });
+        expect(await announce({ peer: 2, seeder: true })).toMatchObject({
+          seeders: 1,
+          leechers: 1,
+          downloaded: 0,
+        });
+        expect(await announce({ peer: 3 })).toMatchObject({ seeders: 1, leechers: 2 });
+      });
+
+      it('left=0 stores a seeder', async () => {
+        await announce({ peer: 1, seeder: true });
+        expect(await store.scrape([infoHashOf(1)])).toEqual([
+          { seeders: 1, leechers: 0, downloaded: 0 },
+        ]);
+      });
+
+      it('leechers receive seeders and leechers, never themselves', async () => {
+        await announce({ peer: 1, seeder: true });
+        await announce({ peer: 2 });
+        await announce({ peer: 3 });
+        const r = await announce({ peer: 4, numWant: 50 });
+        expect(decodePeers(r.peers, 4).sort()).toEqual(
+          [endpointOf({ peer: 1 }), endpointOf({ peer: 2 }), endpointOf({ peer: 3 })].sort(),
+        );
+      });
+
+      it('seeders receive only leechers', async () => {
+        await announce({ peer: 1, seeder: true });
+        await announce({ peer: 2, seeder: true });
+        await announce({ peer: 3 });
+        await announce({ peer: 4 });
+        const r = await announce({ peer: 5, seeder: true, numWant: 50 });
+        expect(decodePeers(r.peers, 4).sort()).toEqual(
+          [endpointOf({ peer: 3 }), endpointOf({ peer: 4 })].sort(),
+        );
+        expect(r).toMatchObject({ seeders: 3, leechers: 2 });
+      });
+
+      it('a seeder among seeders only gets an empty list', async () => {
+        await announce({ peer: 1, seeder: true });
+        const r = await announce({ peer: 2, seeder: true });
+        expect(r.peers.length).toBe(0);
+        expect(r).toMatchObject({ seeders: 2, leechers: 0 });
+      });
+
+      it('a peer never receives itself, also when re-announcing', async () => {
+        await announce({ peer: 1 });
+        await announce({ peer: 2 });
+        for (let i = 0; i < 5; i++) {
+          const r = await announce({ peer: 1 });
+          expect(decodePeers(r.peers, 4)).toEqual([endpointOf({ peer: 2 })]);
+        }
+      });
+
+      it('compact peers are the address followed by the big-endian port', async () => {
+        await announce({ peer: 0x010203, port: 0xabcd });
+        const r4 = await announce({ peer: 9 });
+        expect(r4.peers).toEqual(Buffer.from([10, 1, 2, 3, 0xab, 0xcd]));
+        await announce({ peer: 0x0a0b, family: 6, port: 443 });
+        const r6 = await announce({ peer: 9, family: 6 });
+        expect(r6.peers).toEqual(Buffer.concat([addressOf(0x0a0b, 6), Buffer.from([0x01, 0xbb])]));
+      });
+
+      it('a peer is identified by (family, IP, port): same IP on another port is another peer', async () => {
+        await announce({ peer: 1, port: 1000 });
+        const r = await announce({ peer: 1, port: 1001 });
+        expect(r).toMatchObject({ leechers: 2 });
+        expect(decodePeers(r.peers, 4)).toEqual([endpointOf({ peer: 1, port: 1000 })]);
+      });
+
+      it('a new peer_id from the same (IP, port) replaces the peer, not adds one', async () => {
+        await announce({ peer: 1 });
+        const r = await announce({ peer: 1, generation: 7 });
+        expect(r).toMatchObject({ seeders: 0, leechers: 1 });
+        const other = await announce({ peer: 2, withPeerIds: true });
+        expect(other.peerIds).toEqual([peerIdOf(1, 7)]);
+      });
+
+      it('re-announcing changes no count', async () => {
+        await announce({ peer: 1, seeder: true, event: 'completed' });
+        await announce({ peer: 2, event: 'started' });
+        const first = await announce({ peer: 3, event: 'started' });
+        for (let i = 0; i < 3; i++) {
+          for (const p of [1, 2, 3]) await announce({ peer: p, seeder: p === 1 });
+          advanceSeconds(60);
+        }
+        const last = await announce({ peer: 3 });
+        expect(last).toMatchObject({
+          seeders: first.seeders,
+          leechers: first.leechers,
+          downloaded: first.downloaded,
+        });
+        expect(first).toMatchObject({ seeders: 1, leechers: 2, downloaded: 1 });
+        expect(await store.scrape([infoHashOf(1)])).toEqual([
+          { seeders: 1, leechers: 2, downloaded: 1 },
+        ]);
+      });
+
+      it('swarms are independent', async () => {
+        await announce({ swarm: 1, peer: 1 });
+        await announce({ swarm: 2, peer: 2, seeder: true });
+        const r = await announce({ swarm: 1, peer: 3 });
+        expect(r).toMatchObject({ seeders: 0, leechers: 2 });
+        expect(decodePeers(r.peers, 4)).toEqual([endpointOf({ peer: 1 })]);
+      });
+    });
+
+    describe('events', () => {
+      it('stopped removes the peer and returns no peers; counts are after the removal', async () => {
+        await announce({ peer: 1, seeder: true });
+        await announce({ peer: 2 });
+        await announce({ peer: 3 });
+        const r = await announce({ peer: 3, event: 'stopped' });
+        expect(r.peers.length).toBe(0);
+        expect(r).toMatchObject({ seeders: 1, leechers: 1 });
+        const after = await announce({ peer: 4, numWant: 50 });
+        expect(decodePeers(after.peers, 4).sort()).toEqual(
+          [endpointOf({ peer: 1 }), endpointOf({ peer: 2 })].sort(),
+        );
+      });
+
+      it('stopped from a peer the swarm does not know changes nothing', async () => {
+        await announce({ peer: 1 });
+        const r = await announce({ peer: 2, event: 'stopped' });
+        expect(r).toMatchObject({ seeders: 0, leechers: 1, downloaded: 0 });
+        expect(r.peers.length).toBe(0);
+        const unknown = await announce({ swarm: 9, peer: 2, event: 'stopped' });
+        expect(unknown).toMatchObject({ seeders: 0, leechers: 0, downloaded: 0 });
+        expect(await store.scrape([infoHashOf(9)])).toEqual([
+          { seeders: 0, leechers: 0, downloaded: 0 },
+        ]);
+      });
+
+      it('completed turns a leecher into a seeder and counts one download', async () => {
+        await announce({ peer: 1, event: 'started' });
+        await announce({ peer: 2 });
+        const r = await announce({ peer: 1, seeder: true, event: 'completed' });
+        expect(r).toMatchObject({ seeders: 1, leechers: 1, downloaded: 1 });
+        expect(decodePeers(r.peers, 4)).toEqual([endpointOf({ peer: 2 })]);
+      });
+
+      it('completed counts once per peer: a stored seeder repeating it adds nothing', async () => {
+        await announce({ peer: 1 });
+        await announce({ peer: 1, seeder: true, event: 'completed' });
+        const again = await announce({ peer: 1, seeder: true, event: 'completed' });
+        expect(again).toMatchObject({ seeders: 1, leechers: 0, downloaded: 1 });
+        await announce({ peer: 1, seeder: true });
+        expect(await store.scrape([infoHashOf(1)])).toEqual([
+          { seeders: 1, leechers: 0, downloaded: 1 },
+        ]);
+      });
+
+      it('an unknown peer arriving with completed is a seeder and counts once', async () => {
+        const r = await announce({ peer: 1, seeder: true, event: 'completed' });
+        expect(r).toMatchObject({ seeders: 1, leechers: 0, downloaded: 1 });
+        const again = await announce({ peer: 1, seeder: true, event: 'completed' });
+        expect(again).toMatchObject({ seeders: 1, leechers: 0, downloaded: 1 });
+      });
+
+      it('a stored seeder reaching left=0 again without completed adds no download', async () => {
+        await announce({ peer: 1 });
+        const r = await announce({ peer: 1, seeder: true });
+        expect(r).toMatchObject({ seeders: 1, leechers: 0, downloaded: 0 });
+      });
+
+      it('a seeder announcing left>0 becomes a leecher again', async () => {
+        await announce({ peer: 1, seeder: true });
+        const r = await announce({ peer: 1, seeder: false });
+        expect(r).toMatchObject({ seeders: 0, leechers: 1 });
+      });
+
+      it('download counts survive every peer of the swarm leaving', async () => {
+        await announce({ peer: 1, seeder: true, event: 'completed' });
+        await announce({ peer: 2, seeder: true, event: 'completed' });
+        await announce({ peer: 1, event: 'stopped' });
+        const last = await announce({ peer: 2, event: 'stopped' });
+        expect(last).toMatchObject({ seeders: 0, leechers: 0, downloaded: 2 });
+        expect(await store.scrape([infoHashOf(1)])).toEqual([
+          { seeders: 0, leechers: 0, downloaded: 2 },
+        ]);
+        const back = await announce({ peer: 3 });
+        expect(back).toMatchObject({ seeders: 0, leechers: 1, downloaded: 2 });
+      });
+    });
+
+    describe('address families', () => {
+      it('IPv4 and IPv6 peers are kept apart: peers of the own family, counts of both', async () => {
+        await announce({ peer: 1, family: 4, seeder: true });
+        await announce({ peer: 2, family: 4 });
+        await announce({ peer: 3, family: 6, seeder: true });
+        await announce({ peer: 4, family: 6 });
+        const r4 = await announce({ peer: 5, family: 4 });
+        expect(r4).toMatchObject({ seeders: 2, leechers: 3 });
+        expect(r4.peers.length).toBe(2 * 6);
+        expect(decodePeers(r4.peers, 4).sort()).toEqual(
+          [endpointOf({ peer: 1 }), endpointOf({ peer: 2 })].sort(),
+        );
+        const r6 = await announce({ peer: 6, family: 6 });
+        expect(r6).toMatchObject({ seeders: 2, leechers: 4 });
+        expect(r6.peers.length).toBe(2 * 18);
+        expect(decodePeers(r6.peers, 6).sort()).toEqual(
+          [endpointOf({ peer: 3, family: 6 }), endpointOf({ peer: 4, family: 6 })].sort(),
+        );
+      });
+
+      it('the same number as IPv4 and IPv6 is two peers', async () => {
+        await announce({ peer: 1, family: 4 });
+        const r = await announce({ peer: 1, family: 6 });
+        expect(r).toMatchObject({ leechers: 2 });
+        expect(r.peers.length).toBe(0);
+        const stop = await announce({ peer: 1, family: 6, event: 'stopped' });
+        expect(stop).toMatchObject({ leechers: 1 });
+      });
+    });
+
+    describe('expiry', () => {
+      it('expired peers are neither returned nor counted, even before garbage collection', async () => {
+        await announce({ peer: 1, seeder: true });
+        await announce({ peer: 2 });
+        await announce({ peer: 3, family: 6 });
+        advanceSeconds(LIFETIME_SECONDS + 1);
+        const r = await announce({ peer: 4 });
+        expect(r).toMatchObject({ seeders: 0, leechers: 1 });
+        expect(r.peers.length).toBe(0);
+        expect(await store.scrape([infoHashOf(1)])).toEqual([
+          { seeders: 0, leechers: 1, downloaded: 0 },
+        ]);
+      });
+
+      it('a peer stays live until peer_lifetime has passed since its last announce', async () => {
+        await announce({ peer: 1 });
+        advanceSeconds(LIFETIME_SECONDS - 1);
+        expect(decodePeers((await announce({ peer: 2 })).peers, 4)).toEqual([
+          endpointOf({ peer: 1 }),
+        ]);
+        await announce({ peer: 1 });
+        advanceSeconds(LIFETIME_SECONDS - 1);
+        // Peer 1 re-announced: still live; peer 2 announced at the same moment and is live too.
+        const r = await announce({ peer: 3 });
+        expect(r).toMatchObject({ leechers: 3 });
+        advanceSeconds(2);
+        expect(await announce({ peer: 3 })).toMatchObject({ leechers: 1 });
+      });
+
+      it('scrape counts only live peers', async () => {
+        await announce({ swarm: 1, peer: 1, seeder: true });
+        await announce({ swarm: 2, peer: 2 });
+        advanceSeconds(LIFETIME_SECONDS / 2);
+        await announce({ swarm: 1, peer: 3 });
+        advanceSeconds(LIFETIME_SECONDS / 2 + 1);
+        expect(await store.scrape([infoHashOf(1), infoHashOf(2)])).toEqual([
+          { seeders: 0, leechers: 1, downloaded: 0 },
+          { seeders: 0, leechers: 0, downloaded: 0 },
+        ]);
+      });
+
+      it('an expired seeder that announces completed again counts as a new download', async () => {
+        // After expiry the peer is gone; the swarm does not know it any more.
+        await announce({ peer: 1, seeder: true, event: 'completed' });
+        advanceSeconds(LIFETIME_SECONDS + 1);
+        const r = await announce({ peer: 1, seeder: true, event: 'completed' });
+        expect(r).toMatchObject({ seeders: 1, downloaded: 2 });
+      });
+    });
+
+    describe('peer selection', () => {
+      it('numWant is honoured', async () => {
+        for (let p = 1; p <= 30; p++) await announce({ peer: p });
+        for (const numWant of [1, 5, 29]) {
+          const r = await announce({ peer: 100, numWant });
+          expect(decodePeers(r.peers, 4)).toHaveLength(numWant);
+        }
+        const all = await announce({ peer: 100, numWant: 200 });
+        expect(new Set(decodePeers(all.peers, 4)).size).toBe(30);
+      });
+
+      it('numWant 0 returns no peers but still the counts', async () => {
+        await announce({ peer: 1 });
+        const r = await announce({ peer: 2, numWant: 0 });
+        expect(r.peers.length).toBe(0);
+        expect(r).toMatchObject({ leechers: 2 });
+      });
+
+      it('sampled peers are distinct', async () => {
+        for (let p = 1; p <= 40; p++) await announce({ peer: p, seeder: p % 3 === 0 });
+        for (let i = 0; i < 20; i++) {
+          const r = await announce({ peer: 1, numWant: 10 });
+          const got = decodePeers(r.peers, 4);
+          expect(got).toHaveLength(10);
+          expect(new Set(got).size).toBe(10);
+        }
+      });
+
+      it('withPeerIds returns the ids parallel to the peers', async () => {
+        for (let p = 1; p <= 10; p++) await announce({ peer: p, family: p % 2 === 0 ? 6 : 4 });
+        for (const family of [4, 6] as const) {
+          const r = await announce({ peer: 50, family, withPeerIds: true, numWant: 3 });
+          const peers = decodePeers(r.peers, family);
+          expect(peers).toHaveLength(3);
+          expect(r.peerIds).toHaveLength(3);
+          const byEndpoint = new Map<string, Buffer>();
+          for (let p = 1; p <= 10; p++)
+            byEndpoint.set(endpointOf({ peer: p, family: p % 2 === 0 ? 6 : 4 }), peerIdOf(p));
+          peers.forEach((ep, i) => expect(r.peerIds?.[i]).toEqual(byEndpoint.get(ep)));
+        }
+      });
+
+      it('peerIds is undefined unless asked for', async () => {
+        await announce({ peer: 1 });
+        const r = await announce({ peer: 2 });
+        expect(r.peerIds).toBeUndefined();
+      });
+
+      it('random selection covers the swarm', async () => {
+        for (let p = 1; p <= 20; p++) await announce({ peer: p });
+        const seen = new Set<string>();
+        for (let i = 0; i < 200 && seen.size < 20; i++) {
+          for (const ep of decodePeers((await announce({ peer: 99, numWant: 5 })).peers, 4))
+            seen.add(ep);
+        }
+        // P(a given peer missing from 200 samples of 5 out of 20) = 0.75^200, i.e. never.
+        expect(seen.size).toBe(20);
+      });
+    });
+
+    describe('scrape', () => {
+      it('unknown hashes are zeros and the order of the request is kept', async () => {
+        await announce({ swarm: 1, peer: 1, seeder: true, event: 'completed' });
+        await announce({ swarm: 3, peer: 2 });
+        await announce({ swarm: 3, peer: 3, family: 6 });
+        expect(
+          await store.scrape([infoHashOf(3), infoHashOf(2), infoHashOf(1), infoHashOf(3)]),
+        ).toEqual([
+          { seeders: 0, leechers: 2, downloaded: 0 },
+          { seeders: 0, leechers: 0, downloaded: 0 },
+          { seeders: 1, leechers: 0, downloaded: 1 },
+          { seeders: 0, leechers: 2, downloaded: 0 },
+        ]);
+      });
+
+      it('an empty request gets an empty answer', async () => {
+        expect(await store.scrape([])).toEqual([]);
+      });
+    });
+
+    describe('stats and garbage collection', () => {
+      it('stats equal the truth, per family, without expired peers', async () => {
+        expect(await store.stats()).toEqual({
+          torrents: 0,
+          seeders: { v4: 0, v6: 0 },
+          leechers: { v4: 0, v6: 0 },
+        });
+        await announce({ swarm: 1, peer: 1, seeder: true });
+        await announce({ swarm: 1, peer: 2 });
+        await announce({ swarm: 1, peer: 3, family: 6 });
+        await announce({ swarm: 2, peer: 4, family: 6, seeder: true });
+        await announce({ swarm: 3, peer: 5 });
+        expect(await store.stats()).toEqual({
+          torrents: 3,
+          seeders: { v4: 1, v6: 1 },
+          leechers: { v4: 2, v6: 1 },
+        });
+        await announce({ swarm: 3, peer: 5, event: 'stopped' });
+        await announce({ swarm: 1, peer: 2, seeder: true, event: 'completed' });
+        expect(await store.stats()).toEqual({
+          torrents: 2,
+          seeders: { v4: 2, v6: 1 },
+          leechers: { v4: 0, v6: 1 },
+        });
+        advanceSeconds(LIFETIME_SECONDS - 1);
+        await announce({ swarm: 2, peer: 4, family: 6, seeder: true });
+        advanceSeconds(2);
+        expect(await store.stats()).toEqual({
+          torrents: 1,
+          seeders: { v4: 0, v6: 1 },
+          leechers: { v4: 0, v6: 0 },
+        });
+      });
+
+      it('collectGarbage removes expired peers and empty swarms and reports the counts', async () => {
+        await announce({ swarm: 1, peer: 1 });
+        await announce({ swarm: 1, peer: 2, family: 6, seeder: true });
+        await announce({ swarm: 2, peer: 3 });
+        advanceSeconds(LIFETIME_SECONDS / 2);
+        await announce({ swarm: 3, peer: 4 });
+        await announce({ swarm: 1, peer: 5 });
+        advanceSeconds(LIFETIME_SECONDS / 2 + 1);
+        expect(await store.collectGarbage()).toEqual({ peersRemoved: 3, swarmsRemoved: 1 });
+        expect(await store.collectGarbage()).toEqual({ peersRemoved: 0, swarmsRemoved: 0 });
+        expect(await store.scrape([infoHashOf(1), infoHashOf(2), infoHashOf(3)])).toEqual([
+          { seeders: 0, leechers: 1, downloaded: 0 },
+          { seeders: 0, leechers: 0, downloaded: 0 },
+          { seeders: 0, leechers: 1, downloaded: 0 },
+        ]);
+      });
+
+      it('collectGarbage keeps download counts', async () => {
+        await announce({ peer: 1, seeder: true, event: 'completed' });
+        advanceSeconds(LIFETIME_SECONDS + 1);
+        expect(await store.collectGarbage()).toEqual({ peersRemoved: 1, swarmsRemoved: 1 });
+        expect(await store.scrape([infoHashOf(1)])).toEqual([
+          { seeders: 0, leechers: 0, downloaded: 1 },
+        ]);
+      });
+    });
+
+    describe('concurrency', () => {
+      it('500 concurrent announces to one swarm lose nothing', async () => {
+        const results = await Promise.all(
+          Array.from({ length: 500 }, (_, i) => announce({ peer: i + 1, numWant: 1000 })),
+        );
+        for (const r of results) {
+          // Each answer describes one state of the swarm that includes the announcer (chihaya#457).
+          expect(r.leechers).toBeGreaterThanOrEqual(1);
+          expect(r.leechers).toBeLessThanOrEqual(500);
+          expect(r.peers.length / 6).toBe(r.leechers - 1);
+        }
+        expect(Math.max(...results.map((r) => r.leechers))).toBe(500);
+        expect(await store.scrape([infoHashOf(1)])).toEqual([
+          { seeders: 0, leechers: 500, downloaded: 0 },
+        ]);
+        const last = await announce({ peer: 501, numWant: 1000 });
+        expect(new Set(decodePeers(last.peers, 4)).size).toBe(500);
+      });
+
+      it('concurrent completed events from distinct peers each count once', async () => {
+        await Promise.all(Array.from({ length: 50 }, (_, i) => announce({ peer: i + 1 })));
+        await Promise.all(
+          Array.from({ length: 50 }, (_, i) =>
+            announce({ peer: i + 1, seeder: true, event: 'completed' }),
+          ),
+        );
+        expect(await store.scrape([infoHashOf(1)])).toEqual([
+          { seeders: 50, leechers: 0, downloaded: 50 },
+        ]);
+      });
+    });
+
+    describe('input', () => {
+      it('rejects malformed announces with STORE_ERR_BAD_INPUT', async () => {
+        const bad: PeerAnnounce[] = [
+          { ...announceOf({ peer: 1 }), infoHash: Buffer.alloc(19) },
+          { ...announceOf({ peer: 1 }), peerId: Buffer.alloc(21) },
+          { ...announceOf({ peer: 1 }), address: Buffer.alloc(16) },
+          { ...announceOf({ peer: 1, family: 6 }), address: Buffer.alloc(4) },
+          { ...announceOf({ peer: 1 }), port: 70000 },
+          { ...announceOf({ peer: 1 }), numWant: -1 },
+        ];
+        for (const a of bad) {
+          const err: unknown = await store.announce(a).then(
+            () => undefined,
+            (e: unknown) => e,
+          );
+          expect(isStoreError(err) && err.code).toBe('STORE_ERR_BAD_INPUT');
+        }
+        expect(await store.scrape([infoHashOf(1)])).toEqual([
+          { seeders: 0, leechers: 0, downloaded: 0 },
+        ]);
+      });
+    });
+  });
+}
+
+export function describeDataStoreConformance(name: string, factory: DataStoreFactory): void {
+  describe(`DataStore conformance: ${name}`, () => {
+    let store: DataStore;
+    beforeEach(async () => {
+      store = await factory();
+    });
+    afterEach(async () => {
+      await store.close();
+    });
+
+    it('get of a missing key is undefined', async () => {
+      expect(await store.get('approved', 'nope')).toBeUndefined();
+    });
+
+    it('put then get returns the value; put again overwrites', async () => {
+      await store.put('approved', 'k', 'v1');
+      expect(await store.get('approved', 'k')).toBe('v1');
+      await store.put('approved', 'k', 'v2');
+      expect(await store.get('approved', 'k')).toBe('v2');
+      expect(await store.list('approved')).toEqual([['k', 'v2']]);
+    });
+
+    it('an empty string is a value, distinct from a missing key', async () => {
+      await store.put('c', 'empty', '');
+      expect(await store.get('c', 'empty')).toBe('');
+    });
+
+    it('delete reports whether the key existed', async () => {
+      await store.put('c', 'k', 'v');
+      expect(await store.delete('c', 'k')).toBe(true);
+      expect(await store.get('c', 'k')).toBeUndefined();
+      expect(await store.delete('c', 'k')).toBe(false);
+      expect(await store.list('c')).toEqual([]);
+    });
+
+    it('list returns every entry of a context ordered by key', async () => {
+      for (const k of ['m', 'b', 'z', 'a1', 'a', 'a0']) await store.put('ctx', k, `v-${k}`);
+      expect(await store.list('ctx')).toEqual([
+        ['a', 'v-a'],
+        ['a0', 'v-a0'],
+        ['a1', 'v-a1'],
+        ['b', 'v-b'],
+        ['m', 'v-m'],
+        ['z', 'v-z'],
+      ]);
+      expect(await store.list('other')).toEqual([]);
+    });
+
+    it('contexts are isolated', async () => {
+      await store.put('passkeys', 'k', 'p');
+      await store.put('approved', 'k', 'a');
+      expect(await store.get('passkeys', 'k')).toBe('p');
+      expect(await store.get('approved', 'k')).toBe('a');
+      await store.delete('passkeys', 'k');
+      expect(await store.get('approved', 'k')).toBe('a');
+      expect(await store.list('passkeys')).toEqual([]);
+      expect(await store.list('approved')).toEqual([['k', 'a']]);
+    });
+
+    it('keeps unicode values and keys intact', async () => {
+      const value = 'Größe 🐟 — 鱼群 — \u00e9\u0301';
+      await store.put('ctx', 'ключ-🔑', value);
+      expect(await store.get('ctx', 'ключ-🔑')).toBe(value);
+      expect(await store.list('ctx')).toEqual([['ключ-🔑', value]]);
+    });
+
+    it('concurrent puts to distinct keys are all kept', async () => {
+      await Promise.all(
+        Array.from({ length: 100 }, (_, i) =>
+          store.put('bulk', `k${String(i).padStart(3, '0')}`, String(i)),
+        ),
+      );
+      const entries = await store.list('bulk');
+      expect(entries).toHaveLength(100);
+      expect(entries[0]).toEqual(['k000', '0']);
+      expect(entries[99]).toEqual(['k099', '99']);
+    });
+  });
+}

@@ -1,0 +1,103 @@
+import { describe, expect, it } from 'vitest';
+import { INDEX_FROM, PeerTable, RecordArena } from './peer-table.ts';
+
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** A compact key whose bytes differ only at the end, like neighbours in one subnet. */
+function keyOf(n: number, keyLen: number): Uint8Array {
+  const k = new Uint8Array(keyLen);
+  k[keyLen - 6] = 10;
+  k[keyLen - 4] = (n >>> 8) & 0xff;
+  k[keyLen - 3] = n & 0xff;
+  k[keyLen - 2] = 0x1a;
+  k[keyLen - 1] = 0xe1;
+  return k;
+}
+
+function everyone(t: PeerTable): string[] {
+  const out = Buffer.alloc(t.size * t.arena.keyLen);
+  const got = t.sample(out, t.size, false, -1, undefined);
+  expect(got).toBe(t.size);
+  const keys: string[] = [];
+  for (let o = 0; o < out.length; o += t.arena.keyLen)
+    keys.push(out.subarray(o, o + t.arena.keyLen).toString('hex'));
+  return keys.sort();
+}
+
+describe('PeerTable in a shared RecordArena', () => {
+  for (const keyLen of [6, 18]) {
+    it(`many tables growing, shrinking and released keep their own peers (key ${keyLen} bytes)`, () => {
+      const arena = new RecordArena(keyLen);
+      const rand = prng(keyLen);
+      const peerId = new Uint8Array(20);
+      const tables: Array<{ t: PeerTable; members: Set<number> }> = [];
+      for (let i = 0; i < 60; i++) tables.push({ t: new PeerTable(arena), members: new Set() });
+      for (let op = 0; op < 20_000; op++) {
+        const slot = tables[Math.floor(rand() * tables.length)]!;
+        // Table 0 gets big (index on), the others stay small; removal wins a third of the time.
+        const n = Math.floor(rand() * (slot === tables[0] ? INDEX_FROM * 6 : 12));
+        const key = keyOf(n, keyLen);
+        const at = slot.t.find(key);
+        expect(at >= 0).toBe(slot.members.has(n));
+        if (rand() < 0.35) {
+          if (at >= 0) slot.t.removeAt(at);
+          slot.members.delete(n);
+        } else if (at < 0) {
+          slot.t.insert(key, peerId, 1000, false);
+          slot.members.add(n);
+        }
+        if (slot.members.size === 0 && rand() < 0.5) {
+          // The store releases an emptied table and later starts a new one.
+          slot.t.release();
+          slot.t = new PeerTable(arena);
+        }
+        if (op % 1000 === 0) {
+          for (const { t, members } of tables) {
+            expect(t.size).toBe(members.size);
+            expect(everyone(t)).toEqual(
+              [...members].map((m) => Buffer.from(keyOf(m, keyLen)).toString('hex')).sort(),
+            );
+          }
+        }
+      }
+    });
+  }
+
+  it('sweep removes exactly the expired records and keeps the rest findable through the index', () => {
+    const t = new PeerTable(new RecordArena(6));
+    const peerId = new Uint8Array(20);
+    for (let n = 0; n < 400; n++)
+      t.insert(keyOf(n, 6), peerId, n % 2 === 0 ? 100 : 200, n % 4 === 0);
+    expect(t.seeders).toBe(100);
+    expect(t.sweep(99)).toBe(0);
+    expect(t.sweep(100)).toBe(200);
+    expect(t.size).toBe(200);
+    expect(t.seeders).toBe(0);
+    for (let n = 0; n < 400; n++) expect(t.find(keyOf(n, 6)) >= 0).toBe(n % 2 === 1);
+    expect(t.sweep(150)).toBe(0);
+    expect(t.sweep(200)).toBe(200);
+    expect(t.size).toBe(0);
+  });
+
+  it('sampling a seeder never returns seeders nor the announcer', () => {
+    const t = new PeerTable(new RecordArena(6));
+    const peerId = new Uint8Array(20);
+    for (let n = 0; n < 100; n++) t.insert(keyOf(n, 6), peerId, 1000, n % 2 === 0);
+    const self = t.find(keyOf(0, 6));
+    for (let i = 0; i < 50; i++) {
+      const out = Buffer.alloc(100 * 6);
+      const got = t.sample(out, 100, true, self, undefined);
+      expect(got).toBe(50);
+      for (let o = 0; o < got * 6; o += 6) expect(out[o + 3]! % 2).toBe(1);
+    }
+  });
+});
