@@ -1,0 +1,180 @@
+// ioredis clients for one "backend": a standalone server, a Sentinel master
+// set, or a Cluster. Tuned to fail fast (issue 3: "announces fail fast with a
+// coded storage unavailable error ... and recover by themselves"): no offline
+// queue, no resending after a lost connection, quick reconnects.
+import { readFileSync } from 'node:fs';
+import type { ConnectionOptions } from 'node:tls';
+import { Cluster, Redis, type RedisOptions } from 'ioredis';
+import { StoreError } from '../errors.ts';
+import { parseAddress, parseShard, type HostPort, type RedisStoreConfig, type ShardSpec } from './config.ts';
+
+export type Client = Redis | Cluster;
+
+export type BackendSpec = ShardSpec | { name: string; mode: 'cluster'; seeds: HostPort[] };
+
+/** Logs backend connection trouble; the driver never throws from an event. */
+export type ErrorSink = (err: Error, backend: string) => void;
+
+export interface Backend {
+  readonly name: string;
+  readonly spec: BackendSpec;
+  /** Round robin over the connections (REDIS_CONNECTIONS_PER_NODE). */
+  next(): Client;
+  /** Standalone connections of the primaries, for SCAN. */
+  primaries(): Redis[];
+  /** Resolves when every connection is ready, or after `ms` regardless (never rejects). */
+  ready(ms: number): Promise<void>;
+  close(): void;
+}
+
+function tlsOptions(config: RedisStoreConfig): ConnectionOptions | undefined {
+  const on =
+    config.REDIS_TLS ||
+    config.REDIS_TLS_CA_FILE !== undefined ||
+    config.REDIS_TLS_CERT_FILE !== undefined ||
+    config.REDIS_TLS_KEY_FILE !== undefined ||
+    config.REDIS_TLS_SERVERNAME !== undefined;
+  if (!on) return undefined;
+  try {
+    return {
+      ...(config.REDIS_TLS_CA_FILE === undefined ? {} : { ca: readFileSync(config.REDIS_TLS_CA_FILE) }),
+      ...(config.REDIS_TLS_CERT_FILE === undefined ? {} : { cert: readFileSync(config.REDIS_TLS_CERT_FILE) }),
+      ...(config.REDIS_TLS_KEY_FILE === undefined ? {} : { key: readFileSync(config.REDIS_TLS_KEY_FILE) }),
+      ...(config.REDIS_TLS_SERVERNAME === undefined ? {} : { servername: config.REDIS_TLS_SERVERNAME }),
+    };
+  } catch (err) {
+    throw new StoreError('STORE_ERR_CONFIG', `cannot read a REDIS_TLS_* file: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+// replyMapping is left out: ioredis's constructor types reject an explicit undefined.
+type CommonOptions = Omit<RedisOptions, 'replyMapping'>;
+
+function commonOptions(config: RedisStoreConfig): CommonOptions {
+  const tls = tlsOptions(config);
+  return {
+    ...(config.REDIS_USERNAME === undefined ? {} : { username: config.REDIS_USERNAME }),
+    ...(config.REDIS_PASSWORD === undefined ? {} : { password: config.REDIS_PASSWORD }),
+    ...(tls === undefined ? {} : { tls }),
+    db: config.REDIS_DB,
+    connectTimeout: config.REDIS_CONNECT_TIMEOUT_MS,
+    // A server that stops answering (SIGSTOP, network partition) gets its
+    // socket destroyed and reconnected instead of queueing forever.
+    socketTimeout: Math.max(config.REDIS_COMMAND_TIMEOUT_MS * 2, 1000),
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    autoResendUnfulfilledCommands: false,
+    enableAutoPipelining: config.REDIS_AUTO_PIPELINING,
+    connectionName: 'shoal',
+    // 50 ms, 100 ms, ... capped at 1 s: back within a second of Redis returning.
+    retryStrategy: (times: number) => Math.min(times * 50, 1000),
+    // A primary demoted by Sentinel answers READONLY: reconnect, which asks
+    // the sentinels for the new primary. READONLY is Redis's error code.
+    reconnectOnError: (err: Error) => err.message.startsWith('READONLY'),
+  };
+}
+
+function attach<T extends Client>(client: T, name: string, onError: ErrorSink): T {
+  client.on('error', (err: Error) => onError(err, name));
+  return client;
+}
+
+export function createBackend(spec: BackendSpec, config: RedisStoreConfig, onError: ErrorSink): Backend {
+  const n = config.REDIS_CONNECTIONS_PER_NODE;
+  const common = commonOptions(config);
+  let clients: Client[];
+  let primaries: () => Redis[];
+  switch (spec.mode) {
+    case 'standalone': {
+      const list = Array.from({ length: n }, () =>
+        attach(new Redis({ ...common, host: spec.address.host, port: spec.address.port }), spec.name, onError),
+      );
+      clients = list;
+      primaries = () => [list[0]!];
+      break;
+    }
+    case 'sentinel': {
+      const list = Array.from({ length: n }, () =>
+        attach(
+          new Redis({
+            ...common,
+            name: spec.masterName,
+            role: 'master',
+            sentinels: spec.sentinels,
+            ...(config.REDIS_SENTINEL_USERNAME === undefined ? {} : { sentinelUsername: config.REDIS_SENTINEL_USERNAME }),
+            ...(config.REDIS_SENTINEL_PASSWORD === undefined ? {} : { sentinelPassword: config.REDIS_SENTINEL_PASSWORD }),
+            ...(common.tls === undefined ? {} : { enableTLSForSentinelMode: true, sentinelTLS: common.tls }),
+            sentinelCommandTimeout: config.REDIS_CONNECT_TIMEOUT_MS,
+            sentinelRetryStrategy: (times: number) => Math.min(times * 100, 1000),
+            // Subscribes to +switch-master so a failover is followed at once,
+            // not at the next broken connection.
+            failoverDetector: true,
+          }),
+          spec.name,
+          onError,
+        ),
+      );
+      clients = list;
+      primaries = () => [list[0]!];
+      break;
+    }
+    case 'cluster': {
+      const { db: _db, ...redisOptions } = common;
+      const options = {
+        redisOptions,
+        enableOfflineQueue: false,
+        enableAutoPipelining: config.REDIS_AUTO_PIPELINING,
+        clusterRetryStrategy: (times: number) => Math.min(times * 100, 1000),
+        retryDelayOnFailover: 100,
+        retryDelayOnClusterDown: 100,
+        slotsRefreshTimeout: config.REDIS_CONNECT_TIMEOUT_MS,
+        scaleReads: 'master' as const,
+        ...(common.tls === undefined ? {} : { dnsLookup: (address: string, cb: (e: null, a: string) => void) => cb(null, address) }),
+      };
+      const list = Array.from({ length: n }, () => attach(new Cluster(spec.seeds, options), spec.name, onError));
+      clients = list;
+      primaries = () => list[0]!.nodes('master');
+      break;
+    }
+  }
+  let i = 0;
+  return {
+    name: spec.name,
+    spec,
+    next: () => clients[i++ % clients.length]!,
+    primaries,
+    async ready(ms: number) {
+      let timer: NodeJS.Timeout | undefined;
+      const deadline = new Promise<void>((r) => {
+        timer = setTimeout(r, ms);
+      });
+      const all = Promise.all(
+        clients.map((c) => (c.status === 'ready' ? Promise.resolve() : new Promise<void>((r) => c.once('ready', () => r())))),
+      );
+      await Promise.race([all, deadline]);
+      clearTimeout(timer);
+    },
+    close() {
+      for (const c of clients) c.disconnect();
+    },
+  };
+}
+
+/** The backends a config describes: one, or one per ring shard (in config order). */
+export function backendSpecs(config: RedisStoreConfig): BackendSpec[] {
+  switch (config.REDIS_MODE) {
+    case 'standalone':
+      return [{ name: 'standalone', mode: 'standalone', address: parseAddress(config.REDIS_ADDRESSES[0] ?? '') }];
+    case 'sentinel':
+      return [{ name: 'sentinel', mode: 'sentinel', masterName: config.REDIS_MASTER_NAME, sentinels: config.REDIS_SENTINELS.map(parseAddress) }];
+    case 'cluster':
+      return [{ name: 'cluster', mode: 'cluster', seeds: config.REDIS_ADDRESSES.map(parseAddress) }];
+    case 'ring':
+      return config.REDIS_RING_SHARDS.map((s) => parseShard(s));
+  }
+}
+
+/** Two specs reach the same servers with the same identity (a reconfigure keeps the connection). */
+export function sameSpec(a: BackendSpec, b: BackendSpec): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}

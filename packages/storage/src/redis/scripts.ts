@@ -1,0 +1,228 @@
+// The Lua scripts of the Redis driver. One announce is one EVALSHA (issue 3,
+// ARCHITECTURE.md "Storage"): write, prune, count and sample in one atomic
+// step, so concurrent first announces see each other (chihaya#457).
+//
+// Swarm keys (all share the `{<infohash base64url>}` hash tag so scripts run
+// on Cluster): `p4` and `p6`, one sorted set of compact peers (6 or 18 bytes)
+// per family, scored by expiry time in seconds since SCORE_EPOCH_MS, plus
+// SEEDER_OFFSET for seeders, so after pruning the ranks hold every leecher
+// first and then every seeder (one key per family: a key costs ~200 bytes,
+// more than ten peers); `i` hash compact peer -> peer_id (only when peer ids
+// are stored); `d` download count (no TTL: durable). Time always comes from
+// the caller (ARGV), never from the server, so an injected clock rules expiry.
+import { createHash } from 'node:crypto';
+import type { Cluster, Redis } from 'ioredis';
+
+/**
+ * Scores count seconds from 2024-01-01 so they stay within listpack's 32-bit
+ * integer encoding (6 bytes per score instead of 10 for milliseconds since
+ * 1970) until 2092; FIELD-NOTES.md "Redis memory per peer".
+ */
+export const SCORE_EPOCH_MS = Date.UTC(2024, 0, 1);
+
+/** Expiry score of a peer announcing at `nowMs`: rounded up, so a peer lives at most 1 s longer than peer_lifetime, never shorter. */
+export function expiryScore(nowMs: number, lifetimeMs: number): number {
+  return Math.ceil((nowMs + lifetimeMs - SCORE_EPOCH_MS) / 1000);
+}
+
+/**
+ * Added to a seeder's score. Seeder scores stay below 2^31 (listpack's 32-bit
+ * integer encoding) until 2058.
+ */
+export const SEEDER_OFFSET = 2 ** 30;
+
+/** Peers with a score <= this (leechers) or in [SEEDER_OFFSET, SEEDER_OFFSET + this] (seeders) are expired at `nowMs`. */
+export function nowScore(nowMs: number): number {
+  return Math.floor((nowMs - SCORE_EPOCH_MS) / 1000);
+}
+
+export interface Script {
+  name: string;
+  lua: string;
+  sha: string;
+}
+
+function script(name: string, lua: string): Script {
+  return { name, lua, sha: createHash('sha1').update(lua).digest('hex') };
+}
+
+// Shared by the scripts: ARGV[1] is always the now score, KEYS[#KEYS] the
+// peer-id hash where a script prunes.
+const PRUNE = `
+local OFF = tonumber(ARGV[#ARGV])
+local function expired(key, now)
+  local gone = redis.call('ZRANGE', key, '-inf', now, 'BYSCORE')
+  local seeders = redis.call('ZRANGE', key, OFF, OFF + now, 'BYSCORE')
+  for i = 1, #seeders do gone[#gone + 1] = seeders[i] end
+  return gone
+end
+local function prune(key, now, idKey)
+  local removed
+  if idKey then
+    local gone = expired(key, now)
+    for i = 1, #gone, 1000 do
+      redis.call('HDEL', idKey, unpack(gone, i, math.min(i + 999, #gone)))
+    end
+  end
+  removed = redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
+  return removed + redis.call('ZREMRANGEBYSCORE', key, OFF, OFF + now)
+end
+local function live(key, now)
+  local l = redis.call('ZCOUNT', key, '(' .. now, '(' .. OFF)
+  local s = redis.call('ZCOUNT', key, '(' .. (OFF + now), '+inf')
+  return s, l
+end
+`;
+
+/**
+ * KEYS: 1 own-family peers, 2 other-family peers, 3 downloads, 4 peer-id hash.
+ * ARGV: 1 now score, 2 compact peer, 3 expiry score, 4 key TTL ms,
+ * 5 seeder '1'|'0', 6 event 's'(stopped)|'c'(completed)|'n', 7 numwant,
+ * 8 random integer, 9 want ids '1'|'0', 10 store ids '1'|'0', 11 peer_id,
+ * 12 SEEDER_OFFSET.
+ * Returns {seeders, leechers, downloaded, concatenated peers, concatenated ids}.
+ */
+export const ANNOUNCE = script(
+  'announce',
+  PRUNE +
+    `
+local own, other, idKey = KEYS[1], KEYS[2], KEYS[4]
+local now = tonumber(ARGV[1])
+local member = ARGV[2]
+local storeIds = ARGV[10] == '1'
+prune(own, now, storeIds and idKey)
+
+local old = redis.call('ZSCORE', own, member)
+local wasSeeder = old and tonumber(old) >= OFF
+local event = ARGV[6]
+local isSeeder = ARGV[5] == '1'
+if event == 's' then
+  redis.call('ZREM', own, member)
+  if storeIds then redis.call('HDEL', idKey, member) end
+else
+  local score = tonumber(ARGV[3])
+  if isSeeder then score = score + OFF end
+  redis.call('ZADD', own, score, member)
+  redis.call('PEXPIRE', own, ARGV[4])
+  if storeIds then
+    redis.call('HSET', idKey, member, ARGV[11])
+    redis.call('PEXPIRE', idKey, ARGV[4])
+  end
+end
+
+-- "completed" counts once per peer: not when the peer already is a live seeder.
+local downloaded
+if event == 'c' and not wasSeeder then
+  downloaded = redis.call('INCR', KEYS[3])
+else
+  downloaded = tonumber(redis.call('GET', KEYS[3]) or '0')
+end
+
+local n = redis.call('ZCARD', own)
+local nl = redis.call('ZCOUNT', own, '-inf', '(' .. OFF)
+local so, lo = live(other, now)
+
+-- Ranks 0..nl-1 are leechers, nl..n-1 seeders. Seeders get leechers,
+-- leechers get everyone: one window at a random offset of that rank range,
+-- wrapping around. ZRANGE by rank is ~4x cheaper than ZRANDMEMBER
+-- (FIELD-NOTES.md).
+local out = {}
+local want = tonumber(ARGV[7])
+if event ~= 's' and want > 0 then
+  local total, self = n, 1
+  if isSeeder then total, self = nl, 0 end
+  if total - self > 0 then
+    if want > total - self then want = total - self end
+    local need = want + self
+    local start = tonumber(ARGV[8]) % total
+    local stop = math.min(start + need, total) - 1
+    local part = redis.call('ZRANGE', own, start, stop)
+    if stop - start + 1 < need then
+      local rest = redis.call('ZRANGE', own, 0, need - (stop - start + 1) - 1)
+      for i = 1, #rest do part[#part + 1] = rest[i] end
+    end
+    for i = 1, #part do
+      if part[i] ~= member and #out < want then out[#out + 1] = part[i] end
+    end
+  end
+end
+
+local ids = ''
+if ARGV[9] == '1' and storeIds and #out > 0 then
+  local vals = redis.call('HMGET', idKey, unpack(out))
+  local unknown = string.rep('\\0', 20)
+  for i = 1, #vals do
+    if not vals[i] then vals[i] = unknown end
+  end
+  ids = table.concat(vals)
+end
+return { (n - nl) + so, nl + lo, downloaded, table.concat(out), ids }
+`,
+);
+
+/** KEYS p4 p6 d; ARGV now score, SEEDER_OFFSET. Returns {seeders, leechers, downloaded}, live peers only. */
+export const SCRAPE = script(
+  'scrape',
+  PRUNE +
+    `
+local now = tonumber(ARGV[1])
+local s4, l4 = live(KEYS[1], now)
+local s6, l6 = live(KEYS[2], now)
+return { s4 + s6, l4 + l6, tonumber(redis.call('GET', KEYS[3]) or '0') }
+`,
+);
+
+/**
+ * KEYS p4 p6; ARGV now score, index (1|2) of the key a SCAN found,
+ * SEEDER_OFFSET. A swarm is reported only from its first existing key, so a
+ * SCAN that finds both keys of a swarm counts it once. Returns {} or the
+ * live counts {s4, l4, s6, l6}.
+ */
+export const SWARM_STATS = script(
+  'swarmStats',
+  PRUNE +
+    `
+local now = tonumber(ARGV[1])
+if tonumber(ARGV[2]) == 2 and redis.call('EXISTS', KEYS[1]) == 1 then return {} end
+local s4, l4 = live(KEYS[1], now)
+local s6, l6 = live(KEYS[2], now)
+return { s4, l4, s6, l6 }
+`,
+);
+
+/**
+ * KEYS p4 p6 i; ARGV now score, store ids '1'|'0', SEEDER_OFFSET.
+ * Returns {peers removed, 1 when this call emptied the swarm}.
+ */
+export const SWARM_GC = script(
+  'swarmGc',
+  PRUNE +
+    `
+local now = tonumber(ARGV[1])
+local idKey = ARGV[2] == '1' and KEYS[3]
+local had = redis.call('EXISTS', KEYS[1], KEYS[2])
+local removed = prune(KEYS[1], now, idKey) + prune(KEYS[2], now, idKey)
+local left = redis.call('EXISTS', KEYS[1], KEYS[2])
+if left == 0 then redis.call('DEL', KEYS[3]) end
+if had > 0 and left == 0 then return { removed, 1 } end
+return { removed, 0 }
+`,
+);
+
+type Client = Redis | Cluster;
+type Arg = string | Buffer | number;
+
+/**
+ * EVALSHA, and EVAL when the server answers NOSCRIPT (restart, failover to a
+ * replica that never saw the script, SCRIPT FLUSH). ioredis routes both by
+ * the first key on Cluster.
+ */
+export async function runScript(client: Client, s: Script, keys: readonly string[], args: readonly Arg[]): Promise<unknown> {
+  try {
+    return await client.callBuffer('evalsha', [s.sha, keys.length, ...keys, ...args]);
+  } catch (err) {
+    // NOSCRIPT is the reply's error code (the first word), defined by Redis.
+    if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
+    return client.callBuffer('eval', [s.lua, keys.length, ...keys, ...args]);
+  }
+}

@@ -1,0 +1,168 @@
+// The Redis driver against one real redis-server started from
+// deploy/redis/redis.conf: the conformance suite, then what an operator sees
+// when Redis goes away, hangs, and comes back (issue 3).
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startRedis, type RedisServer } from '@shoal/testing/redis';
+import { describeDataStoreConformance, describePeerStoreConformance, announceOf } from '../conformance/index.ts';
+import { isStoreError } from '../errors.ts';
+import { createRedisStore, redisStoreConfig, type RedisStore } from './index.ts';
+
+let server: RedisServer;
+let n = 0;
+beforeAll(async () => {
+  server = await startRedis();
+});
+afterAll(async () => {
+  await server.close();
+});
+
+function config(extra: Parameters<typeof redisStoreConfig>[0] = {}) {
+  // A fresh key prefix per store is an empty store without flushing the server.
+  return redisStoreConfig({
+    // The conformance suite asks for peer_ids (non-compact answers); the default keeps none.
+    REDIS_STORE_PEER_IDS: true,
+    REDIS_ADDRESSES: [server.address],
+    REDIS_PASSWORD: server.password,
+    REDIS_KEY_PREFIX: `standalone-${++n}:`,
+    ...extra,
+  });
+}
+
+describePeerStoreConformance('redis standalone', (o) => createRedisStore(config(), o));
+describeDataStoreConformance('redis standalone', () => createRedisStore(config(), { peerLifetimeSeconds: 60 }));
+
+async function codeOf(p: Promise<unknown>): Promise<string | undefined> {
+  const err: unknown = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  if (err === undefined) return undefined;
+  return isStoreError(err) ? err.code : `uncoded: ${err instanceof Error ? err.message : typeof err}`;
+}
+
+describe('redis standalone: outages', () => {
+  it('a wrong password is STORE_ERR_UNAVAILABLE, not a crash or a hang', async () => {
+    const store = await createRedisStore(config({ REDIS_PASSWORD: 'wrong', REDIS_CONNECT_TIMEOUT_MS: 300 }), { peerLifetimeSeconds: 60 });
+    try {
+      expect(await codeOf(store.ping())).toBe('STORE_ERR_UNAVAILABLE');
+      expect(await codeOf(store.announce(announceOf({ peer: 1 })))).toBe('STORE_ERR_UNAVAILABLE');
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('Redis down: announces fail fast with STORE_ERR_UNAVAILABLE and recover by themselves when it is back', async () => {
+    const own = await startRedis();
+    const store = await createRedisStore(
+      redisStoreConfig({ REDIS_ADDRESSES: [own.address], REDIS_PASSWORD: own.password }),
+      { peerLifetimeSeconds: 60 },
+    );
+    try {
+      await expect.poll(() => store.ping().then(() => true, () => false)).toBe(true);
+      await store.announce(announceOf({ peer: 1, seeder: true, event: 'completed' }));
+      await own.kill();
+      for (let i = 0; i < 20; i++) {
+        const started = performance.now();
+        expect(await codeOf(store.announce(announceOf({ peer: 2 })))).toBe('STORE_ERR_UNAVAILABLE');
+        // Fail fast: nothing waits for a reconnect or a timeout.
+        expect(performance.now() - started).toBeLessThan(100);
+      }
+      expect(await codeOf(store.ping())).toBe('STORE_ERR_UNAVAILABLE');
+      await own.start();
+      await expect.poll(() => store.ping().then(() => true, () => false), { timeout: 5000 }).toBe(true);
+      // AOF (appendfsync everysec) kept the download count across the crash only if it was flushed;
+      // the peer data is ephemeral. The announce itself must work again.
+      const r = await store.announce(announceOf({ peer: 2 }));
+      expect(r.leechers).toBe(1);
+    } finally {
+      await store.close();
+      await own.close();
+    }
+  });
+
+  it('a store created while Redis is down serves once Redis starts', async () => {
+    const own = await startRedis();
+    await own.kill();
+    const store = await createRedisStore(
+      redisStoreConfig({ REDIS_ADDRESSES: [own.address], REDIS_PASSWORD: own.password }),
+      { peerLifetimeSeconds: 60 },
+    );
+    try {
+      expect(await codeOf(store.announce(announceOf({ peer: 1 })))).toBe('STORE_ERR_UNAVAILABLE');
+      await own.start();
+      await expect.poll(() => store.ping().then(() => true, () => false), { timeout: 5000 }).toBe(true);
+      expect((await store.announce(announceOf({ peer: 1 }))).leechers).toBe(1);
+    } finally {
+      await store.close();
+      await own.close();
+    }
+  });
+
+  it('a hung Redis (SIGSTOP) gives STORE_ERR_TIMEOUT within the command timeout, then recovers', async () => {
+    const own = await startRedis();
+    const store = await createRedisStore(
+      redisStoreConfig({ REDIS_ADDRESSES: [own.address], REDIS_PASSWORD: own.password, REDIS_COMMAND_TIMEOUT_MS: 200 }),
+      { peerLifetimeSeconds: 60 },
+    );
+    try {
+      await expect.poll(() => store.ping().then(() => true, () => false)).toBe(true);
+      own.pause();
+      const started = performance.now();
+      expect(await codeOf(store.announce(announceOf({ peer: 1 })))).toBe('STORE_ERR_TIMEOUT');
+      expect(performance.now() - started).toBeLessThan(400);
+      own.resume();
+      await expect.poll(() => store.announce(announceOf({ peer: 1 })).then((r) => r.leechers, () => -1), { timeout: 5000 }).toBe(1);
+    } finally {
+      own.resume();
+      await store.close();
+      await own.close();
+    }
+  });
+});
+
+describe('redis standalone: storage layout', () => {
+  let store: RedisStore;
+  beforeAll(async () => {
+    store = await createRedisStore(config(), { peerLifetimeSeconds: 60 });
+  });
+  afterAll(async () => {
+    await store.close();
+  });
+
+  it('swarm keys carry a TTL, download counts do not (durable), and all share the {infohash} tag', async () => {
+    await store.announce(announceOf({ peer: 1, seeder: true, event: 'completed', swarm: 77 }));
+    const keys = (await server.cli('--scan', '--pattern', `standalone-${n}:*`)).split('\n').sort();
+    const tag = `{${announceOf({ peer: 1, swarm: 77 }).infoHash.toString('base64url')}}`;
+    expect(keys).toEqual([`standalone-${n}:${tag}d`, `standalone-${n}:${tag}i`, `standalone-${n}:${tag}p4`]);
+    const ttl = Number(await server.cli('PTTL', `standalone-${n}:${tag}p4`));
+    expect(ttl).toBeGreaterThan(55_000);
+    expect(ttl).toBeLessThanOrEqual(60_000);
+    expect(await server.cli('PTTL', `standalone-${n}:${tag}d`)).toBe('-1');
+    expect(await server.cli('OBJECT', 'ENCODING', `standalone-${n}:${tag}p4`)).toBe('listpack');
+  });
+
+  it('the announce is one round trip: a single EVALSHA per announce', async () => {
+    const before = await server.cli('INFO', 'commandstats');
+    const count = (info: string, cmd: string): number => Number(/calls=(\d+)/.exec(info.split('\n').find((l) => l.startsWith(`cmdstat_${cmd}:`)) ?? '')?.[1] ?? 0);
+    for (let i = 0; i < 10; i++) await store.announce(announceOf({ peer: i, swarm: 78 }));
+    const after = await server.cli('INFO', 'commandstats');
+    expect(count(after, 'evalsha') - count(before, 'evalsha')).toBe(10);
+    expect(count(after, 'eval') - count(before, 'eval')).toBe(0);
+  });
+});
+
+describe('redis standalone: peer_ids not stored (the default)', () => {
+  it('keeps no peer_id, answers compact peers and reports peerIds undefined even when asked', async () => {
+    const store = await createRedisStore(config({ REDIS_STORE_PEER_IDS: false }), { peerLifetimeSeconds: 60 });
+    try {
+      await store.announce(announceOf({ peer: 1, seeder: true }));
+      const r = await store.announce(announceOf({ peer: 2, withPeerIds: true }));
+      expect(r.seeders).toBe(1);
+      expect(r.leechers).toBe(1);
+      expect(r.peers.length).toBe(6);
+      expect(r.peerIds).toBeUndefined();
+    } finally {
+      await store.close();
+    }
+  });
+});
