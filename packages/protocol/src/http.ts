@@ -1,0 +1,487 @@
+// HTTP tracker messages: the announce and scrape query strings (BEP 3, BEP 23
+// compact, BEP 7 IPv6, BEP 48 scrape) and their bencoded answers.
+//
+// Queries are parsed from the raw text after '?' in one pass, straight into
+// Buffers: Fastify's parser leaves info_hash percent-encoded and Node's
+// querystring decodes it as UTF-8, which loses bytes (FIELD-NOTES.md).
+// Parameter names are matched literally (a percent-encoded name such as
+// `info%5Fhash` is an unknown parameter and ignored, like any unknown name).
+//
+// Choices where trackers differ:
+// - `info_hash` twice in an announce is PROTO_ERR_DUPLICATE_PARAM: the swarm
+//   would be ambiguous (chihaya refuses it too). Any other repeated
+//   parameter: the first occurrence wins.
+// - `left` absent means "unknown", i.e. a leecher (LEFT_UNKNOWN), so a
+//   client that omits it is never counted as a seeder it may not be.
+// - `uploaded`/`downloaded` absent are 0. All three must be plain decimal
+//   non-negative integers below 2^64 (BEP 15 carries them in 64 bits).
+// - `numwant` absent or negative (some clients send the UDP -1 over HTTP)
+//   is undefined: the gateway applies its default.
+// - `event`: empty or `empty` is none; `paused` (BEP 21 partial seeds) is
+//   none as well; anything unknown is PROTO_ERR_BAD_EVENT.
+// - `compact` defaults to true; only `compact=0` asks for dictionaries.
+//   `no_peer_id` is true when present with any value but `0`.
+// - `key` and `ip` are percent-decoded binary (latin1) strings.
+import { ProtocolError } from './errors.ts';
+import type { ProtocolErrorCode } from './errors.ts';
+import { bytesToAddress, compactPeerSize } from './peers.ts';
+import type { AnnounceEvent, AnnounceRequest, Family, ScrapeCounts } from './types.ts';
+
+/** `left` of an announce that did not send it: 2^64 - 1, a leecher (also what UDP's -1 reads as). */
+export const LEFT_UNKNOWN = 0xffff_ffff_ffff_ffffn;
+
+const MAX_UINT64 = 0xffff_ffff_ffff_ffffn;
+
+const CH_AMP = 0x26;
+const CH_EQ = 0x3d;
+const CH_PCT = 0x25;
+const CH_PLUS = 0x2b;
+const CH_0 = 0x30;
+const CH_MINUS = 0x2d;
+
+function hexDigit(c: number): number {
+  if (c >= 0x30 && c <= 0x39) return c - 0x30;
+  const lower = c | 0x20;
+  if (lower >= 0x61 && lower <= 0x66) return lower - 0x61 + 10;
+  return -1;
+}
+
+/**
+ * Decodes `raw[start, end)` into `out` from `offset`; returns the decoded length,
+ * or -1 as soon as it would exceed `limit` bytes. Characters above U+00FF cannot
+ * come from an HTTP request line (Node's parser refuses raw non-ASCII; lenient
+ * parsers hand bytes over as latin1), so they are an encoding error.
+ */
+function decodeInto(
+  raw: string,
+  start: number,
+  end: number,
+  out: Buffer,
+  offset: number,
+  limit: number,
+): number {
+  let o = offset;
+  const stop = offset + limit;
+  for (let i = start; i < end; i++) {
+    let c = raw.charCodeAt(i);
+    if (c === CH_PCT) {
+      const hi = i + 2 < end ? hexDigit(raw.charCodeAt(i + 1)) : -1;
+      const lo = hi >= 0 ? hexDigit(raw.charCodeAt(i + 2)) : -1;
+      if (lo < 0) throw new ProtocolError('PROTO_ERR_BAD_ENCODING');
+      c = (hi << 4) | lo;
+      i += 2;
+    } else if (c === CH_PLUS) {
+      c = 0x20;
+    } else if (c > 0xff) {
+      throw new ProtocolError('PROTO_ERR_BAD_ENCODING');
+    }
+    if (o === stop) return -1;
+    out[o++] = c;
+  }
+  return o - offset;
+}
+
+/** Binary-safe application/x-www-form-urlencoded decoding: %XX -> byte, '+' -> space. */
+export function percentDecode(s: string): Buffer {
+  let pct = 0;
+  for (let i = s.indexOf('%'); i !== -1; i = s.indexOf('%', i + 1)) pct++;
+  const out = Buffer.allocUnsafe(Math.max(0, s.length - 2 * pct));
+  // Every well-formed %XX shrinks by exactly 2, so the size is exact unless a
+  // '%' is malformed, and then decodeInto throws or overruns the estimate.
+  if (decodeInto(s, 0, s.length, out, 0, out.length) !== out.length) {
+    throw new ProtocolError('PROTO_ERR_BAD_ENCODING');
+  }
+  return out;
+}
+
+function decodeString(raw: string, start: number, end: number): string {
+  for (let i = start; i < end; i++) {
+    const c = raw.charCodeAt(i);
+    if (c === CH_PCT || c === CH_PLUS || c > 0x7f) {
+      return percentDecode(raw.slice(start, end)).toString('latin1');
+    }
+  }
+  return raw.slice(start, end);
+}
+
+function decodeHash(raw: string, start: number, end: number, code: ProtocolErrorCode): Buffer {
+  const out = Buffer.allocUnsafe(20);
+  if (decodeInto(raw, start, end, out, 0, 20) !== 20) throw new ProtocolError(code);
+  return out;
+}
+
+/**
+ * A decimal integer of at most `maxDigits` digits, or -1 when the text is not
+ * plain digits. Percent-encoded digits (RFC 3986 2.3 equivalence) take a slow path.
+ */
+function parseDigits(raw: string, start: number, end: number, maxDigits: number): number {
+  const len = end - start;
+  if (len > 0 && len <= maxDigits) {
+    let v = 0;
+    let i = start;
+    for (; i < end; i++) {
+      const d = raw.charCodeAt(i) - CH_0;
+      if (d < 0 || d > 9) break;
+      v = v * 10 + d;
+    }
+    if (i === end) return v;
+  }
+  const pct = raw.indexOf('%', start);
+  if (pct === -1 || pct >= end) return -1;
+  const text = percentDecode(raw.slice(start, end)).toString('latin1');
+  return text.length > 0 && text.length <= maxDigits && /^[0-9]+$/.test(text) ? Number(text) : -1;
+}
+
+function parseUint64(raw: string, start: number, end: number): bigint {
+  const small = parseDigits(raw, start, end, 15);
+  if (small >= 0) return BigInt(small);
+  const text = decodeString(raw, start, end);
+  // 2^64 - 1 has 20 digits; leading zeros are tolerated, so trim before counting.
+  if (!/^[0-9]+$/.test(text)) throw new ProtocolError('PROTO_ERR_BAD_NUMBER');
+  const trimmed = text.replace(/^0+(?=.)/, '');
+  if (trimmed.length > 20) throw new ProtocolError('PROTO_ERR_BAD_NUMBER');
+  const v = BigInt(trimmed);
+  if (v > MAX_UINT64) throw new ProtocolError('PROTO_ERR_BAD_NUMBER');
+  return v;
+}
+
+function parseEvent(raw: string, start: number, end: number): AnnounceEvent {
+  const len = end - start;
+  if (len === 0) return 'none';
+  if (len === 7) {
+    if (raw.startsWith('started', start)) return 'started';
+    if (raw.startsWith('stopped', start)) return 'stopped';
+  } else if (len === 9) {
+    if (raw.startsWith('completed', start)) return 'completed';
+  } else if (len === 5) {
+    if (raw.startsWith('empty', start)) return 'none';
+  } else if (len === 6) {
+    if (raw.startsWith('paused', start)) return 'none';
+  }
+  throw new ProtocolError('PROTO_ERR_BAD_EVENT');
+}
+
+// Bits of the first-wins bookkeeping.
+const SEEN_PEER_ID = 1 << 0;
+const SEEN_PORT = 1 << 1;
+const SEEN_UPLOADED = 1 << 2;
+const SEEN_DOWNLOADED = 1 << 3;
+const SEEN_LEFT = 1 << 4;
+const SEEN_EVENT = 1 << 5;
+const SEEN_NUMWANT = 1 << 6;
+const SEEN_COMPACT = 1 << 7;
+const SEEN_NO_PEER_ID = 1 << 8;
+const SEEN_KEY = 1 << 9;
+const SEEN_IP = 1 << 10;
+
+/** Parses an announce query (the text after '?'). Throws ProtocolError only. */
+export function parseAnnounceQuery(rawQuery: string): AnnounceRequest {
+  const raw = rawQuery;
+  const n = raw.length;
+  let infoHash: Buffer | undefined;
+  let peerId: Buffer | undefined;
+  let port = -1;
+  let uploaded = 0n;
+  let downloaded = 0n;
+  let left = LEFT_UNKNOWN;
+  let event: AnnounceEvent = 'none';
+  let numWant: number | undefined;
+  let compact = true;
+  let noPeerId = false;
+  let key: string | undefined;
+  let ip: string | undefined;
+  let seen = 0;
+
+  let i = 0;
+  while (i < n) {
+    let eq = -1;
+    let amp = i;
+    for (; amp < n; amp++) {
+      const c = raw.charCodeAt(amp);
+      if (c === CH_AMP) break;
+      if (c === CH_EQ && eq === -1) eq = amp;
+    }
+    const nameEnd = eq === -1 ? amp : eq;
+    const vStart = eq === -1 ? amp : eq + 1;
+    const vEnd = amp;
+    switch (nameEnd - i) {
+      case 9:
+        if (raw.startsWith('info_hash', i)) {
+          if (infoHash !== undefined)
+            throw new ProtocolError('PROTO_ERR_DUPLICATE_PARAM', 'info_hash');
+          infoHash = decodeHash(raw, vStart, vEnd, 'PROTO_ERR_BAD_INFO_HASH');
+        }
+        break;
+      case 7:
+        if (raw.startsWith('peer_id', i)) {
+          if ((seen & SEEN_PEER_ID) === 0) {
+            seen |= SEEN_PEER_ID;
+            peerId = decodeHash(raw, vStart, vEnd, 'PROTO_ERR_BAD_PEER_ID');
+          }
+        } else if (raw.startsWith('numwant', i)) {
+          if ((seen & SEEN_NUMWANT) === 0) {
+            seen |= SEEN_NUMWANT;
+            if (vEnd > vStart && raw.charCodeAt(vStart) === CH_MINUS) {
+              if (parseDigits(raw, vStart + 1, vEnd, 15) < 0) {
+                throw new ProtocolError('PROTO_ERR_BAD_NUMBER', 'numwant');
+              }
+            } else {
+              const v = parseDigits(raw, vStart, vEnd, 15);
+              if (v < 0) throw new ProtocolError('PROTO_ERR_BAD_NUMBER', 'numwant');
+              numWant = v;
+            }
+          }
+        } else if (raw.startsWith('compact', i)) {
+          if ((seen & SEEN_COMPACT) === 0) {
+            seen |= SEEN_COMPACT;
+            compact = !(vEnd - vStart === 1 && raw.charCodeAt(vStart) === CH_0);
+          }
+        }
+        break;
+      case 4:
+        if (raw.startsWith('port', i)) {
+          if ((seen & SEEN_PORT) === 0) {
+            seen |= SEEN_PORT;
+            port = parseDigits(raw, vStart, vEnd, 5);
+            if (port < 0 || port > 0xffff) throw new ProtocolError('PROTO_ERR_BAD_PORT');
+          }
+        } else if (raw.startsWith('left', i)) {
+          if ((seen & SEEN_LEFT) === 0) {
+            seen |= SEEN_LEFT;
+            left = parseUint64(raw, vStart, vEnd);
+          }
+        }
+        break;
+      case 8:
+        if (raw.startsWith('uploaded', i) && (seen & SEEN_UPLOADED) === 0) {
+          seen |= SEEN_UPLOADED;
+          uploaded = parseUint64(raw, vStart, vEnd);
+        }
+        break;
+      case 10:
+        if (raw.startsWith('downloaded', i)) {
+          if ((seen & SEEN_DOWNLOADED) === 0) {
+            seen |= SEEN_DOWNLOADED;
+            downloaded = parseUint64(raw, vStart, vEnd);
+          }
+        } else if (raw.startsWith('no_peer_id', i)) {
+          if ((seen & SEEN_NO_PEER_ID) === 0) {
+            seen |= SEEN_NO_PEER_ID;
+            noPeerId = !(vEnd - vStart === 1 && raw.charCodeAt(vStart) === CH_0);
+          }
+        }
+        break;
+      case 5:
+        if (raw.startsWith('event', i) && (seen & SEEN_EVENT) === 0) {
+          seen |= SEEN_EVENT;
+          event = parseEvent(raw, vStart, vEnd);
+        }
+        break;
+      case 3:
+        if (raw.startsWith('key', i) && (seen & SEEN_KEY) === 0) {
+          seen |= SEEN_KEY;
+          key = decodeString(raw, vStart, vEnd);
+        }
+        break;
+      case 2:
+        if (raw.startsWith('ip', i) && (seen & SEEN_IP) === 0) {
+          seen |= SEEN_IP;
+          ip = decodeString(raw, vStart, vEnd);
+        }
+        break;
+      default:
+        break;
+    }
+    i = amp + 1;
+  }
+
+  if (infoHash === undefined) throw new ProtocolError('PROTO_ERR_MISSING_PARAM', 'info_hash');
+  if (peerId === undefined) throw new ProtocolError('PROTO_ERR_MISSING_PARAM', 'peer_id');
+  if (port < 0) throw new ProtocolError('PROTO_ERR_MISSING_PARAM', 'port');
+  return {
+    infoHash,
+    peerId,
+    port,
+    uploaded,
+    downloaded,
+    left,
+    event,
+    numWant,
+    compact,
+    noPeerId,
+    key,
+    ip,
+  };
+}
+
+/**
+ * The info_hashes of a scrape query (BEP 48), in request order, duplicates
+ * dropped (a bencoded dictionary cannot hold a key twice). No info_hash is an
+ * error: full scrapes are not served. More than `maxHashes` distinct hashes
+ * fails before the surplus is decoded.
+ */
+export function parseScrapeQuery(rawQuery: string, maxHashes: number): Buffer[] {
+  const raw = rawQuery;
+  const n = raw.length;
+  const out: Buffer[] = [];
+  let seen: Set<string> | undefined;
+  let i = 0;
+  while (i < n) {
+    let eq = -1;
+    let amp = i;
+    for (; amp < n; amp++) {
+      const c = raw.charCodeAt(amp);
+      if (c === CH_AMP) break;
+      if (c === CH_EQ && eq === -1) eq = amp;
+    }
+    if ((eq === -1 ? amp : eq) - i === 9 && raw.startsWith('info_hash', i)) {
+      const hash = decodeHash(raw, eq === -1 ? amp : eq + 1, amp, 'PROTO_ERR_BAD_INFO_HASH');
+      seen ??= new Set();
+      const id = hash.toString('latin1');
+      if (!seen.has(id)) {
+        if (out.length >= maxHashes) {
+          throw new ProtocolError('PROTO_ERR_TOO_MANY_HASHES', `at most ${maxHashes}`);
+        }
+        seen.add(id);
+        out.push(hash);
+      }
+    }
+    i = amp + 1;
+  }
+  if (out.length === 0) throw new ProtocolError('PROTO_ERR_NO_HASHES');
+  return out;
+}
+
+// ---------------------------------------------------------------- responses
+
+export interface HttpAnnounceResponse {
+  interval: number;
+  minInterval: number;
+  complete: number;
+  incomplete: number;
+  downloaded: number;
+  family: Family;
+  /** Compact entries of `family`: 6 bytes (v4) or 18 bytes (v6) each; a partial trailing entry is dropped. */
+  peers: Buffer;
+  /** Parallel to peers; used by non-compact answers only. */
+  peerIds: Buffer[] | undefined;
+  compact: boolean;
+  noPeerId: boolean;
+  /** BEP 3 `warning message`: shown by clients, the announce still succeeds. */
+  warning?: string;
+}
+
+function int(n: number): number {
+  if (!Number.isSafeInteger(n)) {
+    throw new ProtocolError(
+      'PROTO_ERR_BENCODE_UNSUPPORTED_TYPE',
+      'integer field is not an integer',
+    );
+  }
+  return n;
+}
+
+/**
+ * Bencoded announce answer with keys in byte order (BEP 3). Compact (BEP 23):
+ * `peers` is always present, empty for an IPv6 answer, because clients reject
+ * a reply without it (aquatic#82); IPv6 peers go in `peers6` (BEP 7).
+ * Non-compact: `peers` is a list of {ip, peer id, port} for either family.
+ */
+export function encodeAnnounceResponse(r: HttpAnnounceResponse): Buffer {
+  const head =
+    `d8:completei${int(r.complete)}e10:downloadedi${int(r.downloaded)}e` +
+    `10:incompletei${int(r.incomplete)}e8:intervali${int(r.interval)}e` +
+    `12:min intervali${int(r.minInterval)}e5:peers`;
+  const size = compactPeerSize(r.family);
+  const peersLen = r.peers.length - (r.peers.length % size);
+  const warning = r.warning === undefined ? undefined : Buffer.from(r.warning, 'utf8');
+  const warningHead = warning === undefined ? '' : `15:warning message${warning.length}:`;
+
+  if (!r.compact) return encodeNonCompact(head, r, size, peersLen, warningHead, warning);
+
+  const mid = r.family === 4 ? `${peersLen}:` : `0:6:peers6${peersLen}:`;
+  const total =
+    head.length + mid.length + peersLen + warningHead.length + (warning?.length ?? 0) + 1;
+  const out = Buffer.allocUnsafe(total);
+  let o = out.write(head, 0, 'latin1');
+  o += out.write(mid, o, 'latin1');
+  o += r.peers.copy(out, o, 0, peersLen);
+  if (warning !== undefined) {
+    o += out.write(warningHead, o, 'latin1');
+    o += warning.copy(out, o);
+  }
+  out[o] = 0x65;
+  return out;
+}
+
+function encodeNonCompact(
+  head: string,
+  r: HttpAnnounceResponse,
+  size: number,
+  peersLen: number,
+  warningHead: string,
+  warning: Buffer | undefined,
+): Buffer {
+  const parts: Buffer[] = [Buffer.from(`${head}l`, 'latin1')];
+  const withIds = !r.noPeerId && r.peerIds !== undefined;
+  for (let off = 0, k = 0; off < peersLen; off += size, k++) {
+    const ip = bytesToAddress(r.peers.subarray(off, off + size - 2));
+    const port = r.peers.readUInt16BE(off + size - 2);
+    const id = withIds ? r.peerIds?.[k] : undefined;
+    if (id === undefined) {
+      parts.push(Buffer.from(`d2:ip${ip.length}:${ip}4:porti${port}ee`, 'latin1'));
+    } else {
+      parts.push(
+        Buffer.from(`d2:ip${ip.length}:${ip}7:peer id${id.length}:`, 'latin1'),
+        id,
+        Buffer.from(`4:porti${port}ee`, 'latin1'),
+      );
+    }
+  }
+  parts.push(Buffer.from('e', 'latin1'));
+  if (warning !== undefined) parts.push(Buffer.from(warningHead, 'latin1'), warning);
+  parts.push(Buffer.from('e', 'latin1'));
+  return Buffer.concat(parts);
+}
+
+/**
+ * BEP 48 scrape answer: d5:filesd<20-byte hash>d8:completei..e10:downloadedi..e10:incompletei..eee e.
+ * Hashes are written in byte order (bencode keys must be sorted); a repeated hash is written once.
+ */
+export function encodeScrapeResponse(
+  files: ReadonlyArray<{ infoHash: Buffer } & ScrapeCounts>,
+): Buffer {
+  const sorted = files.slice().sort((a, b) => Buffer.compare(a.infoHash, b.infoHash));
+  const parts: Buffer[] = [Buffer.from('d5:filesd', 'latin1')];
+  let prev: Buffer | undefined;
+  for (const f of sorted) {
+    if (prev !== undefined && prev.equals(f.infoHash)) continue;
+    prev = f.infoHash;
+    parts.push(
+      Buffer.from(`${f.infoHash.length}:`, 'latin1'),
+      f.infoHash,
+      Buffer.from(
+        `d8:completei${int(f.complete)}e10:downloadedi${int(f.downloaded)}e` +
+          `10:incompletei${int(f.incomplete)}ee`,
+        'latin1',
+      ),
+    );
+  }
+  parts.push(Buffer.from('ee', 'latin1'));
+  return Buffer.concat(parts);
+}
+
+/** d14:failure reason<reason>e, plus BEP 31 `retry in` (minutes) when given. */
+export function encodeFailure(reason: string, opts?: { retryInSeconds?: number }): Buffer {
+  const text = Buffer.from(reason, 'utf8');
+  // BEP 31 counts `retry in` in minutes; round up so a client never retries early.
+  const retry =
+    opts?.retryInSeconds === undefined
+      ? ''
+      : `8:retry ini${Math.max(0, Math.ceil(opts.retryInSeconds / 60))}e`;
+  return Buffer.concat([
+    Buffer.from(`d14:failure reason${text.length}:`, 'latin1'),
+    text,
+    Buffer.from(`${retry}e`, 'latin1'),
+  ]);
+}

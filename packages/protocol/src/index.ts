@@ -1,0 +1,58 @@
+// @shoal/protocol: the wire codecs every Shoal service shares. No I/O here.
+export type { AnnounceEvent, AnnounceRequest, Family, ScrapeCounts } from './types.ts';
+export { protocolErrors, ProtocolError, isProtocolError } from './errors.ts';
+export type { ProtocolErrorCode, ProtocolErrorOptions } from './errors.ts';
+export { bencode, bdecode, BENCODE_DEFAULT_MAX_DEPTH } from './bencode.ts';
+export type { BencodeValue, BencodeDict, BencodeInput, BdecodeOptions } from './bencode.ts';
+export {
+  LEFT_UNKNOWN,
+  percentDecode,
+  parseAnnounceQuery,
+  parseScrapeQuery,
+  encodeAnnounceResponse as encodeHttpAnnounceResponse,
+  encodeScrapeResponse as encodeHttpScrapeResponse,
+  encodeFailure,
+} from './http.ts';
+export type { HttpAnnounceResponse } from './http.ts';
+// http.ts and udp.ts both name their answers encodeAnnounceResponse and
+// encodeScrapeResponse: the root exports them with an Http/Udp prefix, as
+// namespaces, and unprefixed from the subpaths @shoal/protocol/http and /udp.
+export * as http from './http.ts';
+export * as udp from './udp.ts';
+export {
+  UDP_PROTOCOL_ID,
+  UDP_ACTION_CONNECT,
+  UDP_ACTION_ANNOUNCE,
+  UDP_ACTION_SCRAPE,
+  UDP_ACTION_ERROR,
+  UDP_CONNECT_REQUEST_SIZE,
+  UDP_ANNOUNCE_REQUEST_SIZE,
+  UDP_CONNECT_RESPONSE_SIZE,
+  UDP_ANNOUNCE_RESPONSE_HEADER_SIZE,
+  UDP_SCRAPE_RESPONSE_ENTRY_SIZE,
+  decodeUdpRequest,
+  encodeConnectResponse,
+  encodeConnectResponseInto,
+  encodeAnnounceResponse as encodeUdpAnnounceResponse,
+  encodeAnnounceResponseInto as encodeUdpAnnounceResponseInto,
+  encodeScrapeResponse as encodeUdpScrapeResponse,
+  encodeScrapeResponseInto as encodeUdpScrapeResponseInto,
+  encodeErrorResponse,
+  encodeErrorResponseInto,
+  encodeConnectRequest,
+  encodeAnnounceRequest,
+  encodeScrapeRequest,
+  encodeUdpRequest,
+} from './udp.ts';
+export type { UdpRequest, UdpDecodeOptions } from './udp.ts';
+export { ConnectionIdCodec, CONNECTION_ID_SIZE } from './connection-id.ts';
+export type { ConnectionIdOptions } from './connection-id.ts';
+export {
+  COMPACT_PEER_V4_SIZE,
+  COMPACT_PEER_V6_SIZE,
+  compactPeerSize,
+  addressToBytes,
+  bytesToAddress,
+  encodeCompactPeer,
+  decodeCompactPeers,
+} from './peers.ts';
