@@ -1,0 +1,7 @@
+export { loadConfig, CONFIG_FILE_ENV, SECRET } from './load.ts';
+export type { LoadConfigOptions, LoadedConfig, DeepReadonly } from './load.ts';
+export { ConfigError, configErrors, isConfigError } from './errors.ts';
+export type { ConfigErrorCode, ConfigViolation } from './errors.ts';
+// Services describe their schema with the same TypeBox this package validates with.
+export { Type } from '@sinclair/typebox';
+export type { Static, TObject, TSchema } from '@sinclair/typebox';
