@@ -1,0 +1,93 @@
+// The gateway process: the only place that reads the environment, listens
+// on signals and exits (STYLE.md "Composition").
+import { isIP } from 'node:net';
+import { pino } from 'pino';
+import { Registry } from 'prom-client';
+import { isConfigError } from '@shoal/config';
+import { loadGatewayConfig, type GatewayConfig } from './config.ts';
+import { buildGateway } from './gateway.ts';
+import { createStorage } from './storage.ts';
+
+function loadOrExit(): GatewayConfig {
+  try {
+    return loadGatewayConfig({ env: process.env, argv: process.argv.slice(2) });
+  } catch (err) {
+    if (!isConfigError(err)) throw err;
+    process.stderr.write(`announce-gateway: ${err.message}\n`);
+    process.exit(1);
+  }
+}
+
+/** Addresses a user can paste into a client: wildcards become loopback. */
+function announceHosts(host: string): string[] {
+  if (host === '::') return ['127.0.0.1', '[::1]'];
+  if (host === '0.0.0.0') return ['127.0.0.1'];
+  return [isIP(host) === 6 ? `[${host}]` : host];
+}
+
+const config = loadOrExit();
+const logger = pino({
+  level: config.LOG_LEVEL,
+  base: { service: 'announce-gateway', pid: process.pid },
+  redact: ['config.UDP_CONNECTION_ID_SECRET'],
+});
+const registry = new Registry();
+const storage = await createStorage(config, logger);
+const gateway = buildGateway({ config, logger, registry, storage: storage.store });
+
+let ports;
+try {
+  ports = await gateway.listen();
+} catch (err) {
+  logger.fatal({ err }, 'cannot listen');
+  await gateway.close().catch(() => undefined);
+  await storage.close().catch(() => undefined);
+  process.exit(1);
+}
+
+const route = config.ANNOUNCE_ROUTES[0] ?? '/announce';
+const urls = announceHosts(config.HOST).flatMap((host) => [
+  ...(ports.httpPort === undefined ? [] : [`http://${host}:${ports.httpPort}${route}`]),
+  ...(ports.udpPort === undefined ? [] : [`udp://${host}:${ports.udpPort}${route}`]),
+]);
+logger.info(
+  {
+    http: ports.httpPort,
+    udp: ports.udpPort,
+    admin: ports.adminPort,
+    host: config.HOST,
+    storage: storage.store.driver,
+    announce: urls,
+  },
+  'listening',
+);
+process.stderr.write(
+  `Shoal tracker ready. Announce URLs:\n${urls.map((u) => `  ${u}\n`).join('')}`,
+);
+
+let stopping = false;
+async function shutdown(signal: NodeJS.Signals): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  logger.info({ signal }, 'shutting down');
+  const deadline = setTimeout(() => {
+    logger.error(
+      { graceSeconds: config.SHUTDOWN_GRACE_SECONDS },
+      'shutdown grace period exceeded, exiting',
+    );
+    process.exit(1);
+  }, config.SHUTDOWN_GRACE_SECONDS * 1000);
+  deadline.unref();
+  try {
+    await gateway.close();
+    await storage.close();
+  } catch (err) {
+    logger.error({ err }, 'error while shutting down');
+    process.exit(1);
+  }
+  logger.info('stopped');
+  process.exit(0);
+}
+
+process.once('SIGTERM', (signal) => void shutdown(signal));
+process.once('SIGINT', (signal) => void shutdown(signal));

@@ -1,0 +1,97 @@
+// Gateway metrics on an injected prom-client Registry (STYLE.md
+// "Composition"). Label values are bounded: protocol, action, outcome and
+// catalog error codes; never an infohash or an address.
+import { Counter, Histogram, collectDefaultMetrics, type Registry } from 'prom-client';
+
+export type Protocol = 'http' | 'udp';
+export type Action = 'announce' | 'scrape' | 'connect';
+/** ok: answered; rejected: the client's fault (bad input, bad connection id); failed: ours (storage, bug). */
+export type Outcome = 'ok' | 'rejected' | 'failed';
+export type DropReason = 'malformed' | 'closing' | 'send_failed';
+
+interface RequestSeries {
+  inc(): void;
+}
+
+export interface GatewayMetrics {
+  /** Pre-bound counter children: `request(protocol, action, outcome).inc()` allocates nothing. */
+  request(protocol: Protocol, action: Action, outcome: Outcome): RequestSeries;
+  /** Seconds since `startMs` (performance.now(), a double: no BigInt per request) into the histogram. */
+  observe(protocol: Protocol, action: Action, startMs: number): void;
+  error(protocol: Protocol, code: string): void;
+  udpDropped(reason: DropReason): void;
+  connectionIdRejected(): void;
+}
+
+const PROTOCOLS: readonly Protocol[] = ['http', 'udp'];
+const ACTIONS: readonly Action[] = ['announce', 'scrape', 'connect'];
+const OUTCOMES: readonly Outcome[] = ['ok', 'rejected', 'failed'];
+
+export function createGatewayMetrics(registry: Registry): GatewayMetrics {
+  // Default process metrics once per registry: two gateways may share one in tests.
+  if (registry.getSingleMetric('process_cpu_user_seconds_total') === undefined) {
+    collectDefaultMetrics({ register: registry });
+  }
+  const requests = new Counter({
+    name: 'shoal_requests_total',
+    help: 'Tracker requests answered, by protocol, action and outcome.',
+    labelNames: ['protocol', 'action', 'outcome'] as const,
+    registers: [registry],
+  });
+  const duration = new Histogram({
+    name: 'shoal_request_duration_seconds',
+    help: 'Time from a request arriving to its answer being handed to the socket.',
+    labelNames: ['protocol', 'action'] as const,
+    buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+    registers: [registry],
+  });
+  const errors = new Counter({
+    name: 'shoal_request_errors_total',
+    help: 'Requests refused or failed, by protocol and error code.',
+    labelNames: ['protocol', 'code'] as const,
+    registers: [registry],
+  });
+  const dropped = new Counter({
+    name: 'shoal_udp_dropped_packets_total',
+    help: 'UDP packets not answered: malformed without a transaction id, arriving while closing, or unsendable.',
+    labelNames: ['reason'] as const,
+    registers: [registry],
+  });
+  const rejectedIds = new Counter({
+    name: 'shoal_udp_connection_id_rejections_total',
+    help: 'UDP announces and scrapes refused for an unknown or expired connection id (BEP 15).',
+    registers: [registry],
+  });
+
+  // Children bound once, looked up by literal keys: the hot path builds no label strings.
+  const seriesTable = {} as Record<Protocol, Record<Action, Record<Outcome, RequestSeries>>>;
+  const timerTable = {} as Record<
+    Protocol,
+    Record<Action, Histogram.Internal<'protocol' | 'action'>>
+  >;
+  for (const protocol of PROTOCOLS) {
+    seriesTable[protocol] = {} as Record<Action, Record<Outcome, RequestSeries>>;
+    timerTable[protocol] = {} as Record<Action, Histogram.Internal<'protocol' | 'action'>>;
+    for (const action of ACTIONS) {
+      timerTable[protocol][action] = duration.labels(protocol, action);
+      seriesTable[protocol][action] = {} as Record<Outcome, RequestSeries>;
+      for (const outcome of OUTCOMES)
+        seriesTable[protocol][action][outcome] = requests.labels(protocol, action, outcome);
+    }
+  }
+  const droppedTable = {
+    malformed: dropped.labels('malformed'),
+    closing: dropped.labels('closing'),
+    send_failed: dropped.labels('send_failed'),
+  } satisfies Record<DropReason, RequestSeries>;
+
+  return {
+    request: (protocol, action, outcome) => seriesTable[protocol][action][outcome],
+    observe: (protocol, action, startMs) => {
+      timerTable[protocol][action].observe((performance.now() - startMs) / 1000);
+    },
+    error: (protocol, code) => errors.labels(protocol, code).inc(),
+    udpDropped: (reason) => droppedTable[reason].inc(),
+    connectionIdRejected: () => rejectedIds.inc(),
+  };
+}

@@ -1,0 +1,66 @@
+// The one place the gateway's store is constructed from config, so the
+// 'redis' and 'postgres' drivers (and the remote storage-api client) are
+// added here as branches and nowhere else (ARCHITECTURE.md "StorageClient").
+import type { Logger } from 'pino';
+import type { AnnounceResult, PeerAnnounce, PeerStore } from '@shoal/storage';
+import { createMemoryStore } from '@shoal/storage/memory';
+import { createRedisStore, type RedisStoreConfig } from '@shoal/storage/redis';
+import type { GatewayConfig } from './config.ts';
+
+/**
+ * A store the gateway can drive. Embedded drivers may also answer without a
+ * Promise; the UDP and HTTP paths use that when it is there.
+ */
+export interface GatewayStorage extends PeerStore {
+  announceSync?: (a: PeerAnnounce) => AnnounceResult;
+}
+
+export interface StorageHandle {
+  store: GatewayStorage;
+  /** Stops background work (embedded garbage collection) and closes the store. */
+  close(): Promise<void>;
+}
+
+export async function createStorage(config: GatewayConfig, logger: Logger): Promise<StorageHandle> {
+  const log = logger.child({ module: 'storage' });
+  switch (config.STORAGE_DRIVER) {
+    case 'memory': {
+      const store = createMemoryStore({ peerLifetimeSeconds: config.PEER_LIFETIME_SECONDS });
+      // No gc-worker reaches an embedded store: sweep it here so idle swarms free their memory.
+      const everyMs = Math.max(30, Math.floor(config.PEER_LIFETIME_SECONDS / 4)) * 1000;
+      let sweeping = false;
+      const timer = setInterval(() => {
+        if (sweeping) return;
+        sweeping = true;
+        store.collectGarbage().then(
+          (r) => {
+            sweeping = false;
+            if (r.peersRemoved > 0 || r.swarmsRemoved > 0) log.debug(r, 'expired peers removed');
+          },
+          (err: unknown) => {
+            sweeping = false;
+            log.error({ err }, 'garbage collection failed');
+          },
+        );
+      }, everyMs);
+      timer.unref();
+      return {
+        store,
+        close: async () => {
+          clearInterval(timer);
+          await store.close();
+        },
+      };
+    }
+    case 'redis': {
+      // Resolves even while Redis is down: announces get STORE_ERR_UNAVAILABLE
+      // until it answers, and /readyz reports it (issue 3).
+      const redisConfig: RedisStoreConfig = config;
+      const store = await createRedisStore(redisConfig, {
+        peerLifetimeSeconds: config.PEER_LIFETIME_SECONDS,
+        onError: (err: unknown) => log.warn({ err }, 'redis connection error'),
+      });
+      return { store, close: () => store.close() };
+    }
+  }
+}

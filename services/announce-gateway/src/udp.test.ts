@@ -1,0 +1,282 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createMemoryStore } from '@shoal/storage/memory';
+import type { GatewayStorage } from './storage.ts';
+import {
+  UdpClient,
+  announcePacket,
+  connectPacket,
+  hashOf,
+  makeGateway,
+  scrapePacket,
+  udpConnect,
+  type TestGateway,
+} from './test-support.ts';
+
+const SECRET = '00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff';
+
+function errorText(answer: Buffer | undefined): string {
+  expect(answer?.readUInt32BE(0)).toBe(3);
+  return answer!.subarray(8).toString();
+}
+
+describe('UDP tracker on a dual-stack socket', () => {
+  let t: TestGateway;
+  let port: number;
+  let v4: UdpClient;
+  let v6: UdpClient;
+  beforeAll(async () => {
+    t = makeGateway({ HOST: '::', ADMIN_HOST: '::1', UDP_CONNECTION_ID_SECRET: SECRET });
+    port = (await t.gateway.listen()).udpPort!;
+    v4 = new UdpClient('udp4');
+    v6 = new UdpClient('udp6');
+    await v4.bind('127.0.0.1');
+    await v6.bind('::1');
+  });
+  afterAll(async () => {
+    await v4.close();
+    await v6.close();
+    await t.close();
+  });
+
+  it('connects, announces and scrapes over IPv4 with 6-byte peers', async () => {
+    const infoHash = hashOf('udp-v4');
+    const id = await udpConnect(v4, port, '127.0.0.1');
+
+    let tid = v4.tid();
+    const seeder = await v4.request(
+      announcePacket(id, tid, { infoHash, port: 5001, left: 0n }),
+      tid,
+      port,
+      '127.0.0.1',
+    );
+    expect(seeder?.readUInt32BE(0)).toBe(1);
+    expect(seeder?.readUInt32BE(8)).toBe(1800);
+    expect(seeder?.length).toBe(20);
+
+    tid = v4.tid();
+    const leecher = await v4.request(
+      announcePacket(id, tid, { infoHash, port: 5002 }),
+      tid,
+      port,
+      '127.0.0.1',
+    );
+    expect(leecher?.readUInt32BE(12)).toBe(1); // leechers
+    expect(leecher?.readUInt32BE(16)).toBe(1); // seeders
+    expect(leecher?.subarray(20)).toEqual(Buffer.from([127, 0, 0, 1, 0x13, 0x89]));
+
+    tid = v4.tid();
+    const scrape = await v4.request(
+      scrapePacket(id, tid, [infoHash, hashOf('udp-none')]),
+      tid,
+      port,
+      '127.0.0.1',
+    );
+    expect(scrape?.readUInt32BE(0)).toBe(2);
+    expect(scrape?.subarray(8)).toEqual(
+      Buffer.from([0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]),
+    );
+  });
+
+  it('answers an IPv6 packet with 18-byte IPv6 peers only', async () => {
+    const infoHash = hashOf('udp-v6');
+    const id6 = await udpConnect(v6, port, '::1');
+    const id4 = await udpConnect(v4, port, '127.0.0.1');
+    let tid = v4.tid();
+    await v4.request(
+      announcePacket(id4, tid, { infoHash, port: 6001, left: 0n }),
+      tid,
+      port,
+      '127.0.0.1',
+    );
+    tid = v6.tid();
+    await v6.request(
+      announcePacket(id6, tid, { infoHash, port: 6002, left: 0n }),
+      tid,
+      port,
+      '::1',
+    );
+
+    tid = v6.tid();
+    const answer = await v6.request(
+      announcePacket(id6, tid, { infoHash, port: 6003 }),
+      tid,
+      port,
+      '::1',
+    );
+    expect(answer?.readUInt32BE(0)).toBe(1);
+    expect(answer?.readUInt32BE(16)).toBe(2); // seeders of both families
+    const peers = answer!.subarray(20);
+    expect(peers.length).toBe(18);
+    expect(peers.subarray(0, 16)).toEqual(Buffer.from('00000000000000000000000000000001', 'hex'));
+    expect(peers.readUInt16BE(16)).toBe(6002);
+  });
+
+  it('rejects an unknown connection id with an error action and counts it', async () => {
+    const tid = v4.tid();
+    const forged = Buffer.from('0123456789abcdef', 'hex');
+    const answer = await v4.request(
+      announcePacket(forged, tid, { infoHash: hashOf('forged'), port: 1 }),
+      tid,
+      port,
+      '127.0.0.1',
+    );
+    expect(errorText(answer)).toBe('bad connection id [PROTO_ERR_BAD_CONNECTION_ID]');
+    expect(await t.registry.metrics()).toMatch(/shoal_udp_connection_id_rejections_total 1/);
+  });
+
+  it('does not accept an id issued to another address', async () => {
+    const id4 = await udpConnect(v4, port, '127.0.0.1');
+    const tid = v6.tid();
+    const answer = await v6.request(
+      announcePacket(id4, tid, { infoHash: hashOf('stolen'), port: 1 }),
+      tid,
+      port,
+      '::1',
+    );
+    expect(errorText(answer)).toBe('bad connection id [PROTO_ERR_BAD_CONNECTION_ID]');
+  });
+
+  it('answers a truncated packet that carries a transaction id with an error action', async () => {
+    const id = await udpConnect(v4, port, '127.0.0.1');
+    const tid = v4.tid();
+    const truncated = announcePacket(id, tid, { infoHash: hashOf('short'), port: 1 }).subarray(
+      0,
+      40,
+    );
+    const answer = await v4.request(truncated, tid, port, '127.0.0.1');
+    expect(errorText(answer)).toMatch(/\[PROTO_ERR_[A-Z_]+\]/);
+  });
+
+  it('drops a packet too short to carry a transaction id, counts it, and keeps answering', async () => {
+    const tid = v4.tid();
+    const nothing = await v4.request(Buffer.from([1, 2, 3, 4, 5]), tid, port, '127.0.0.1', 300);
+    expect(nothing).toBeUndefined();
+    expect(await t.registry.metrics()).toMatch(
+      /shoal_udp_dropped_packets_total\{reason="malformed"\} [1-9]/,
+    );
+    const next = v4.tid();
+    const connected = await v4.request(connectPacket(next), next, port, '127.0.0.1');
+    expect(connected?.readUInt32BE(0)).toBe(0);
+  });
+});
+
+describe('UDP connection ids across replicas', () => {
+  let a: TestGateway;
+  let b: TestGateway;
+  let other: TestGateway;
+  let client: UdpClient;
+  let ports: { a: number; b: number; other: number };
+  let now = Date.parse('2025-01-01T00:00:00Z');
+  const clock = () => now;
+  beforeAll(async () => {
+    const env = { UDP_CONNECTION_ID_SECRET: SECRET, UDP_CONNECTION_ID_MAX_AGE_SECONDS: '600' };
+    a = makeGateway(env, { clock });
+    b = makeGateway(env, { clock });
+    other = makeGateway({ UDP_CONNECTION_ID_SECRET: 'ff'.repeat(32) }, { clock });
+    ports = {
+      a: (await a.gateway.listen()).udpPort!,
+      b: (await b.gateway.listen()).udpPort!,
+      other: (await other.gateway.listen()).udpPort!,
+    };
+    client = new UdpClient('udp4');
+    await client.bind('127.0.0.1');
+  });
+  afterAll(async () => {
+    await client.close();
+    await Promise.all([a.close(), b.close(), other.close()]);
+  });
+
+  it('accepts on gateway B an id issued by gateway A with the same secret, and refuses it elsewhere', async () => {
+    const id = await udpConnect(client, ports.a, '127.0.0.1');
+    let tid = client.tid();
+    const onB = await client.request(
+      announcePacket(id, tid, { infoHash: hashOf('replica'), port: 1234 }),
+      tid,
+      ports.b,
+      '127.0.0.1',
+    );
+    expect(onB?.readUInt32BE(0)).toBe(1);
+    tid = client.tid();
+    const onOther = await client.request(
+      announcePacket(id, tid, { infoHash: hashOf('replica'), port: 1234 }),
+      tid,
+      ports.other,
+      '127.0.0.1',
+    );
+    expect(errorText(onOther)).toBe('bad connection id [PROTO_ERR_BAD_CONNECTION_ID]');
+  });
+
+  it('accepts an id for minutes (lenient clients) but not past UDP_CONNECTION_ID_MAX_AGE_SECONDS', async () => {
+    const id = await udpConnect(client, ports.a, '127.0.0.1');
+    now += 5 * 60_000;
+    let tid = client.tid();
+    const fresh = await client.request(
+      scrapePacket(id, tid, [hashOf('age')]),
+      tid,
+      ports.a,
+      '127.0.0.1',
+    );
+    expect(fresh?.readUInt32BE(0)).toBe(2);
+    now += 20 * 60_000;
+    tid = client.tid();
+    const stale = await client.request(
+      scrapePacket(id, tid, [hashOf('age')]),
+      tid,
+      ports.a,
+      '127.0.0.1',
+    );
+    expect(errorText(stale)).toBe('bad connection id [PROTO_ERR_BAD_CONNECTION_ID]');
+  });
+});
+
+describe('UDP shutdown', () => {
+  it('answers an announce in flight before close() resolves, then stops answering', async () => {
+    const memory = createMemoryStore({ peerLifetimeSeconds: 1860 });
+    let release: (() => void) | undefined;
+    let entered: () => void = () => undefined;
+    const announceEntered = new Promise<void>((resolve) => (entered = resolve));
+    // An asynchronous store (no announceSync) whose announce waits for the test.
+    const slow: GatewayStorage = {
+      driver: 'slow',
+      announce: (a) =>
+        new Promise((resolve) => {
+          release = () => resolve(memory.announceSync(a));
+          entered();
+        }),
+      scrape: (h) => memory.scrape(h),
+      collectGarbage: () => memory.collectGarbage(),
+      stats: () => memory.stats(),
+      ping: () => memory.ping(),
+      close: () => memory.close(),
+    };
+    const t = makeGateway({ UDP_CONNECTION_ID_SECRET: SECRET }, { storage: slow });
+    const port = (await t.gateway.listen()).udpPort!;
+    const client = new UdpClient('udp4');
+    await client.bind('127.0.0.1');
+    try {
+      const id = await udpConnect(client, port, '127.0.0.1');
+      const tid = client.tid();
+      const answer = client.request(
+        announcePacket(id, tid, { infoHash: hashOf('drain'), port: 1 }),
+        tid,
+        port,
+        '127.0.0.1',
+      );
+      await announceEntered;
+      let closed = false;
+      const closing = t.gateway.close().then(() => (closed = true));
+      await new Promise((r) => setTimeout(r, 50));
+      expect(closed).toBe(false);
+      release?.();
+      expect((await answer)?.readUInt32BE(0)).toBe(1);
+      await closing;
+      const late = client.tid();
+      expect(
+        await client.request(connectPacket(late), late, port, '127.0.0.1', 200),
+      ).toBeUndefined();
+    } finally {
+      await client.close();
+      await t.close();
+    }
+  });
+});
