@@ -1,0 +1,37 @@
+// The gateway as an operator runs it: one process, configured by the
+// environment, refusing bad config with every problem listed at once
+// (STYLE.md "Config"), ready on its admin port, and gone cleanly on SIGTERM.
+import { describe, expect, it } from 'vitest';
+import { spawnGateway, startGateway } from './harness/gateway.ts';
+
+describe('the gateway process', () => {
+  it('refuses to start on bad config, lists every bad variable at once and never echoes the secret', async () => {
+    const secret = 'not-hex-but-secret-value';
+    const proc = spawnGateway({
+      PORT: 'not-a-port',
+      NUMWANT_MAX: '-3',
+      UDP_CONNECTION_ID_SECRET: secret,
+    });
+    const status = await proc.waitForExit(20_000).finally(() => proc.stop(1_000));
+    expect(status.code).toBe(1);
+    const output = [...proc.stderr, ...proc.stdout].join('\n');
+    for (const key of ['PORT', 'NUMWANT_MAX', 'UDP_CONNECTION_ID_SECRET'])
+      expect(output).toContain(key);
+    expect(output).not.toContain(secret);
+    expect(proc.stdout.some((l) => l.includes('"listening"'))).toBe(false);
+  }, 30_000);
+
+  it('serves /healthz, /readyz and /metrics on the admin port once listening, and exits 0 on SIGTERM', async () => {
+    const gateway = await startGateway({ STORAGE_DRIVER: 'memory' });
+    try {
+      for (const path of ['/healthz', '/readyz', '/metrics']) {
+        const res = await fetch(gateway.adminUrl(path), { signal: AbortSignal.timeout(5_000) });
+        expect(res.status, path).toBe(200);
+      }
+      expect(gateway.httpPort).toBe(gateway.udpPort);
+    } finally {
+      expect(await gateway.stop()).toBe(0);
+    }
+    expect(gateway.logs.some((l) => l.includes('"msg":"stopped"'))).toBe(true);
+  }, 30_000);
+});

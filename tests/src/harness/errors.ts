@@ -1,0 +1,27 @@
+// The harness error catalog (STYLE.md "Errors"): tests and helpers match on
+// `err.code`, never on message text.
+
+export const harnessErrors = {
+  HARNESS_ERR_TIMEOUT: { message: 'timed out' },
+  HARNESS_ERR_EXITED: { message: 'process exited before it was ready' },
+  HARNESS_ERR_FAILED: { message: 'process failed' },
+  HARNESS_ERR_BAD_REPLY: { message: 'malformed reply from the tracker' },
+} as const satisfies Record<string, { message: string }>;
+
+export type HarnessErrorCode = keyof typeof harnessErrors;
+
+export class HarnessError extends Error {
+  readonly code: HarnessErrorCode;
+  constructor(code: HarnessErrorCode, detail?: string, options?: { cause?: unknown }) {
+    super(
+      detail ? `${harnessErrors[code].message}: ${detail}` : harnessErrors[code].message,
+      options,
+    );
+    this.name = 'HarnessError';
+    this.code = code;
+  }
+}
+
+export function isHarnessError(err: unknown): err is HarnessError {
+  return err instanceof HarnessError;
+}
