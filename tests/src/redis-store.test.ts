@@ -11,7 +11,7 @@ import { httpAnnounce, httpScrape, randomInfoHash, randomPeerId } from './harnes
 describeAria2Transfer('redis store', async () => {
   const redis = await startRedis();
   return {
-    env: { STORAGE_DRIVER: 'redis', REDIS_ADDRESSES: redis.address, REDIS_PASSWORD: redis.password },
+    env: { STORAGE_DRIVER: 'redis', REDIS_ADDRESSES: redis.address, REDIS_PASSWORD: redis.password ?? '' },
     stop: () => redis.close(),
   };
 });

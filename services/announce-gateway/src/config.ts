@@ -41,6 +41,12 @@ export const gatewayConfigSchema = Type.Object({
    * break them [chihaya#417]; opentracker accepts up to two hours.
    */
   UDP_CONNECTION_ID_MAX_AGE_SECONDS: Type.Integer({ minimum: 60, maximum: 86_400, default: 3600 }),
+  /**
+   * SO_RCVBUF of the UDP socket. Linux's 208 KiB default drops bursts of
+   * announces before the event loop reads them; the kernel caps this at
+   * net.core.rmem_max (raise it with sysctl for the full size).
+   */
+  UDP_RECV_BUFFER_BYTES: Type.Integer({ minimum: 65_536, maximum: 1 << 30, default: 4 << 20 }),
   LOG_LEVEL: Type.Union(
     [
       Type.Literal('fatal'),

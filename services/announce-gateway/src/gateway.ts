@@ -36,6 +36,8 @@ export interface Gateway {
   /** The HTTP tracker (fastify); `inject()` works before listen(). */
   http: FastifyInstance;
   admin: FastifyInstance;
+  /** The UDP tracker; its socket exists after listen(). */
+  udp: UdpTracker;
   listen(): Promise<ListeningPorts>;
   /** Stops accepting, drains requests in flight, closes the sockets. The caller closes the storage. */
   close(): Promise<void>;
@@ -82,6 +84,7 @@ export function buildGateway(deps: GatewayDeps): Gateway {
     policy,
     scrapeMaxHashes: config.SCRAPE_MAX_HASHES,
     allowIpParam: config.ALLOW_IP_PARAM,
+    recvBufferBytes: config.UDP_RECV_BUFFER_BYTES,
     connectionIds,
     storage,
     metrics,
@@ -118,6 +121,7 @@ export function buildGateway(deps: GatewayDeps): Gateway {
   }
 
   return {
+    udp,
     http,
     admin,
     async listen() {

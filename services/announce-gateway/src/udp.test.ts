@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createMemoryStore } from '@shoal/storage/memory';
 import type { GatewayStorage } from './storage.ts';
@@ -109,6 +110,12 @@ describe('UDP tracker on a dual-stack socket', () => {
     expect(peers.length).toBe(18);
     expect(peers.subarray(0, 16)).toEqual(Buffer.from('00000000000000000000000000000001', 'hex'));
     expect(peers.readUInt16BE(16)).toBe(6002);
+  });
+
+  it('asks the kernel for a large receive buffer so bursts are not dropped before they are read', () => {
+    const rmemMax = Number(readFileSync('/proc/sys/net/core/rmem_max', 'utf8'));
+    // Linux grants twice the request, capped at twice net.core.rmem_max; its default is 208 KiB.
+    expect(t.gateway.udp.recvBufferBytes).toBeGreaterThanOrEqual(Math.min(4 << 20, rmemMax));
   });
 
   it('rejects an unknown connection id with an error action and counts it', async () => {

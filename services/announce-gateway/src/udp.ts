@@ -43,6 +43,7 @@ export interface UdpTrackerOptions {
   policy: AnnouncePolicy;
   scrapeMaxHashes: number;
   allowIpParam: boolean;
+  recvBufferBytes: number;
   connectionIds: ConnectionIdCodec;
   storage: GatewayStorage;
   metrics: GatewayMetrics;
@@ -83,6 +84,11 @@ export class UdpTracker {
     return this.#socket?.address().port;
   }
 
+  /** SO_RCVBUF as the kernel granted it (Linux doubles the request, capped by net.core.rmem_max). */
+  get recvBufferBytes(): number | undefined {
+    return this.#socket?.getRecvBufferSize();
+  }
+
   async listen(port: number): Promise<number> {
     await this.unbind();
     const v6 = isIP(this.#options.host) === 6;
@@ -90,6 +96,7 @@ export class UdpTracker {
       type: v6 ? 'udp6' : 'udp4',
       ipv6Only: false,
       lookup: literalLookup,
+      recvBufferSize: this.#options.recvBufferBytes,
     });
     await new Promise<void>((resolve, reject) => {
       socket.once('error', reject);
