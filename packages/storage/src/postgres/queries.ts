@@ -1,0 +1,221 @@
+// The default schema's queries, each replaceable from config (issue 4, as
+// MoChi allows). Written in the SQL subset PostgreSQL and CockroachDB share;
+// only GC differs by dialect. Times are milliseconds since the epoch passed
+// in as @now/@expires, never the server's now(): the gateway's clock decides
+// liveness, so tests can move it and replicas agree with the memory driver.
+import type { ParamSpec } from './sql.ts';
+
+export type Dialect = 'postgres' | 'cockroach';
+
+export const QUERY_NAMES = [
+  'announce',
+  'announceStopped',
+  'scrape',
+  'gc',
+  'stats',
+  'kvGet',
+  'kvPut',
+  'kvDelete',
+  'kvList',
+  'ping',
+] as const;
+export type QueryName = (typeof QUERY_NAMES)[number];
+
+/** Config key of each query override. */
+export const QUERY_CONFIG_KEYS = {
+  announce: 'PG_QUERY_ANNOUNCE',
+  announceStopped: 'PG_QUERY_ANNOUNCE_STOPPED',
+  scrape: 'PG_QUERY_SCRAPE',
+  gc: 'PG_QUERY_GC',
+  stats: 'PG_QUERY_STATS',
+  kvGet: 'PG_QUERY_KV_GET',
+  kvPut: 'PG_QUERY_KV_PUT',
+  kvDelete: 'PG_QUERY_KV_DELETE',
+  kvList: 'PG_QUERY_KV_LIST',
+  ping: 'PG_QUERY_PING',
+} as const satisfies Record<QueryName, string>;
+
+// @peer_lifetime_ms lets a custom schema store last-seen times instead of expiry times.
+const PEER_PARAMS = [
+  'info_hash',
+  'peer_id',
+  'is_v6',
+  'address',
+  'port',
+  'is_seeder',
+  'event',
+  'now',
+  'peer_lifetime_ms',
+] as const;
+
+/**
+ * Parameters each query may use and must use. Result columns each query must
+ * return are documented in docs/postgres.md ("Custom queries").
+ */
+export const QUERY_PARAMS: Record<QueryName, ParamSpec> = {
+  announce: {
+    allowed: [
+      ...PEER_PARAMS,
+      'completed',
+      'created',
+      'expires',
+      'numwant',
+      'sample_key',
+      'random_start',
+    ],
+    required: ['info_hash', 'is_v6', 'address', 'port', 'is_seeder', 'now', 'numwant'],
+  },
+  announceStopped: {
+    allowed: [...PEER_PARAMS],
+    required: ['info_hash', 'is_v6', 'address', 'port', 'now'],
+  },
+  scrape: { allowed: ['info_hashes', 'now', 'peer_lifetime_ms'], required: ['info_hashes', 'now'] },
+  gc: { allowed: ['now', 'peer_lifetime_ms', 'limit'], required: ['now', 'limit'] },
+  stats: { allowed: ['now', 'peer_lifetime_ms'], required: ['now'] },
+  kvGet: { allowed: ['context', 'key'], required: ['context', 'key'] },
+  kvPut: { allowed: ['context', 'key', 'value'], required: ['context', 'key', 'value'] },
+  kvDelete: { allowed: ['context', 'key'], required: ['context', 'key'] },
+  kvList: { allowed: ['context'], required: ['context'] },
+  ping: { allowed: [], required: [] },
+};
+
+// Counts of the live peers of the announcer's swarm other than the announcer,
+// in one pass; the announcer's own row is added from its parameters because
+// every part of one statement reads the snapshot taken before the
+// statement's own writes.
+const OTHERS = `
+  SELECT
+    COALESCE(sum(CASE WHEN is_seeder THEN 1 ELSE 0 END), 0) AS seeders,
+    COALESCE(sum(CASE WHEN is_seeder THEN 0 ELSE 1 END), 0) AS leechers
+  FROM shoal_peers
+  WHERE info_hash = @info_hash AND expires_at > @now
+    AND NOT (is_v6 = @is_v6 AND address = @address AND port = @port)`;
+
+const COUNTS = (announcerSeeder: string, announcerLeecher: string, downloaded: string): string => `
+  SELECT
+    (o.seeders + ${announcerSeeder})::INT4 AS seeders,
+    (o.leechers + ${announcerLeecher})::INT4 AS leechers,
+    (${downloaded})::INT8 AS downloaded
+  FROM others o`;
+
+// Random sample without ORDER BY random(): read forward from a random
+// sample_key and wrap around to the start (FIELD-NOTES "CockroachDB"), both
+// halves served by the (info_hash, is_v6, sample_key) index. Seeders get
+// leechers only; nobody gets themself (ARCHITECTURE.md).
+const SAMPLE_HALF = (cmp: string, pass: number): string => `
+    (SELECT address, port, peer_id, sample_key, ${pass} AS pass FROM shoal_peers
+     WHERE info_hash = @info_hash AND is_v6 = @is_v6 AND sample_key ${cmp} @random_start
+       AND expires_at > @now
+       AND NOT (address = @address AND port = @port)
+       AND NOT (@is_seeder AND is_seeder)
+     ORDER BY sample_key LIMIT @numwant)`;
+
+const ANNOUNCE = `
+WITH prev AS (
+  SELECT is_seeder FROM shoal_peers
+  WHERE info_hash = @info_hash AND is_v6 = @is_v6 AND address = @address AND port = @port
+    AND expires_at > @now
+), upserted AS (
+  INSERT INTO shoal_peers AS p
+    (info_hash, is_v6, address, port, peer_id, is_seeder, expires_at, sample_key)
+  VALUES (@info_hash, @is_v6, @address, @port, @peer_id, @is_seeder, @expires, @sample_key)
+  ON CONFLICT (info_hash, is_v6, address, port) DO UPDATE SET
+    peer_id = excluded.peer_id,
+    is_seeder = excluded.is_seeder,
+    expires_at = excluded.expires_at
+  RETURNING 1
+), counted AS (
+  -- event=completed counts once per peer: a live stored seeder repeating it adds nothing (ARCHITECTURE.md).
+  INSERT INTO shoal_downloads AS d (info_hash, downloaded)
+  SELECT @info_hash::BYTEA, 1 WHERE @completed AND NOT EXISTS (SELECT 1 FROM prev WHERE is_seeder)
+  ON CONFLICT (info_hash) DO UPDATE SET downloaded = d.downloaded + 1
+  RETURNING downloaded
+), others AS (${OTHERS}
+), counts AS (${COUNTS(
+  'CASE WHEN @is_seeder THEN 1 ELSE 0 END',
+  'CASE WHEN @is_seeder THEN 0 ELSE 1 END',
+  'COALESCE((SELECT downloaded FROM counted), (SELECT downloaded FROM shoal_downloads WHERE info_hash = @info_hash), 0)',
+)}
+), candidates AS (${SAMPLE_HALF('>=', 0)}
+  UNION ALL${SAMPLE_HALF('<', 1)}
+), sample AS (
+  SELECT address, port, peer_id FROM candidates ORDER BY pass, sample_key LIMIT @numwant
+)
+SELECT c.seeders, c.leechers, c.downloaded, s.address, s.port, s.peer_id
+FROM counts c LEFT JOIN sample s ON true`;
+
+const ANNOUNCE_STOPPED = `
+WITH removed AS (
+  DELETE FROM shoal_peers
+  WHERE info_hash = @info_hash AND is_v6 = @is_v6 AND address = @address AND port = @port
+  RETURNING 1
+), others AS (${OTHERS}
+), counts AS (${COUNTS('0', '0', 'COALESCE((SELECT downloaded FROM shoal_downloads WHERE info_hash = @info_hash), 0)')}
+)
+SELECT seeders, leechers, downloaded, NULL::BYTEA AS address, NULL::INT4 AS port, NULL::BYTEA AS peer_id
+FROM counts`;
+
+const SCRAPE = `
+SELECT h.info_hash,
+  (SELECT count(*) FROM shoal_peers p
+   WHERE p.info_hash = h.info_hash AND p.expires_at > @now AND p.is_seeder)::INT4 AS seeders,
+  (SELECT count(*) FROM shoal_peers p
+   WHERE p.info_hash = h.info_hash AND p.expires_at > @now AND NOT p.is_seeder)::INT4 AS leechers,
+  COALESCE((SELECT d.downloaded FROM shoal_downloads d WHERE d.info_hash = h.info_hash), 0)::INT8 AS downloaded
+FROM unnest(@info_hashes::BYTEA[]) AS h(info_hash)`;
+
+// One batch of expired peers per statement, so no transaction stays open
+// while a large backlog is removed (issue 4). A swarm counts as removed by
+// the batch that deletes its last row: the statement's snapshot still holds
+// the rows it deletes, so "all of its rows" is "as many as this batch took".
+const GC_TAIL = `
+SELECT COALESCE(sum(r.n), 0)::INT4 AS peers_removed,
+  COALESCE(sum(CASE WHEN r.n = (SELECT count(*) FROM shoal_peers q WHERE q.info_hash = r.info_hash) THEN 1 ELSE 0 END), 0)::INT4
+    AS swarms_removed
+FROM (SELECT info_hash, count(*) AS n FROM removed GROUP BY info_hash) r`;
+
+// ctid pins the exact row versions selected; a peer refreshed meanwhile has a
+// new version and is left alone. PostgreSQL has no DELETE ... LIMIT.
+const GC_POSTGRES = `
+WITH removed AS (
+  DELETE FROM shoal_peers
+  WHERE ctid = ANY(ARRAY(SELECT ctid FROM shoal_peers WHERE expires_at <= @now LIMIT @limit))
+    AND expires_at <= @now
+  RETURNING info_hash
+)${GC_TAIL}`;
+
+const GC_COCKROACH = `
+WITH removed AS (
+  DELETE FROM shoal_peers WHERE expires_at <= @now LIMIT @limit RETURNING info_hash
+)${GC_TAIL}`;
+
+const STATS = `
+SELECT count(DISTINCT info_hash)::INT4 AS torrents,
+  COALESCE(sum(CASE WHEN is_seeder AND NOT is_v6 THEN 1 ELSE 0 END), 0)::INT4 AS seeders_v4,
+  COALESCE(sum(CASE WHEN is_seeder AND is_v6 THEN 1 ELSE 0 END), 0)::INT4 AS seeders_v6,
+  COALESCE(sum(CASE WHEN NOT is_seeder AND NOT is_v6 THEN 1 ELSE 0 END), 0)::INT4 AS leechers_v4,
+  COALESCE(sum(CASE WHEN NOT is_seeder AND is_v6 THEN 1 ELSE 0 END), 0)::INT4 AS leechers_v6
+FROM shoal_peers WHERE expires_at > @now`;
+
+const KV_GET = `SELECT value FROM shoal_kv WHERE context = @context AND key = @key`;
+const KV_PUT = `
+INSERT INTO shoal_kv (context, key, value) VALUES (@context, @key, @value)
+ON CONFLICT (context, key) DO UPDATE SET value = excluded.value`;
+const KV_DELETE = `DELETE FROM shoal_kv WHERE context = @context AND key = @key`;
+const KV_LIST = `SELECT key, value FROM shoal_kv WHERE context = @context ORDER BY key`;
+const PING = `SELECT 1`;
+
+export function defaultQueries(dialect: Dialect): Record<QueryName, string> {
+  return {
+    announce: ANNOUNCE,
+    announceStopped: ANNOUNCE_STOPPED,
+    scrape: SCRAPE,
+    gc: dialect === 'cockroach' ? GC_COCKROACH : GC_POSTGRES,
+    stats: STATS,
+    kvGet: KV_GET,
+    kvPut: KV_PUT,
+    kvDelete: KV_DELETE,
+    kvList: KV_LIST,
+    ping: PING,
+  };
+}
