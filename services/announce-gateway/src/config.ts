@@ -4,6 +4,7 @@ import { isIP } from 'node:net';
 import ipaddr from 'ipaddr.js';
 import { SECRET, Type, loadConfig, type LoadConfigOptions, type LoadedConfig } from '@shoal/config';
 import { RedisStoreConfigSchema, checkRedisStoreConfig } from '@shoal/storage/redis';
+import { PostgresStoreConfigSchema, checkPostgresStoreConfig } from '@shoal/storage/postgres';
 
 const Port = (defaultPort: number) =>
   Type.Integer({ minimum: 0, maximum: 65535, default: defaultPort });
@@ -59,9 +60,15 @@ export const gatewayConfigSchema = Type.Object({
     ],
     { default: 'info' },
   ),
-  /** memory: in-process, the `make run` default; redis: REDIS_* below (docs/redis.md). */
-  STORAGE_DRIVER: Type.Union([Type.Literal('memory'), Type.Literal('redis')], { default: 'memory' }),
+  /**
+   * memory: in-process, the `make run` default; redis: REDIS_* (docs/redis.md);
+   * postgres: DATABASE_URL and PG_* (docs/postgres.md, docs/cockroachdb.md).
+   */
+  STORAGE_DRIVER: Type.Union([Type.Literal('memory'), Type.Literal('redis'), Type.Literal('postgres')], {
+    default: 'memory',
+  }),
   ...RedisStoreConfigSchema.properties,
+  ...PostgresStoreConfigSchema.properties,
   SHUTDOWN_GRACE_SECONDS: Type.Number({ minimum: 0, maximum: 3600, default: 25 }),
 });
 
@@ -115,6 +122,7 @@ export function loadGatewayConfig(
         });
       }
       if (c.STORAGE_DRIVER === 'redis') problems.push(...checkRedisStoreConfig(c));
+      if (c.STORAGE_DRIVER === 'postgres') problems.push(...checkPostgresStoreConfig(c));
       if (!c.HTTP_ENABLED && !c.UDP_ENABLED) {
         problems.push({
           key: 'UDP_ENABLED',

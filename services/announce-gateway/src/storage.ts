@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import type { AnnounceResult, PeerAnnounce, PeerStore } from '@shoal/storage';
 import { createMemoryStore } from '@shoal/storage/memory';
 import { createRedisStore, type RedisStoreConfig } from '@shoal/storage/redis';
+import { createPostgresStore } from '@shoal/storage/postgres';
 import type { GatewayConfig } from './config.ts';
 
 /**
@@ -60,6 +61,18 @@ export async function createStorage(config: GatewayConfig, logger: Logger): Prom
         peerLifetimeSeconds: config.PEER_LIFETIME_SECONDS,
         onError: (err: unknown) => log.warn({ err }, 'redis connection error'),
       });
+      return { store, close: () => store.close() };
+    }
+    case 'postgres': {
+      // Resolves while the database is down (migrations retried in the
+      // background); announces get STORE_ERR_UNAVAILABLE meanwhile (issue 4).
+      const store = await createPostgresStore(
+        { ...config, DATABASE_URL: config.DATABASE_URL ?? '' },
+        {
+          peerLifetimeSeconds: config.PEER_LIFETIME_SECONDS,
+          onError: (err: unknown) => log.warn({ err }, 'postgres error'),
+        },
+      );
       return { store, close: () => store.close() };
     }
   }
