@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Shoal's gateway measured beside the reference trackers, in one run, with the
+# shared harness (../shared/bench): UDP announces/s, HTTP keep-alive and HTTP
+# with a connection per announce. Prints each target's median and its ratio to
+# opentracker (the first target). Not part of `make test`.
+#   bench/compare.sh [SECONDS] [ROUNDS]          env: STORES="memory redis ..." (default memory)
+# Each extra store in STORES starts another gateway configured by bench/stores.sh.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+shared=${SHOAL_SHARED:-$root/../shared}
+secs=${1:-5} rounds=${2:-3}
+export PATH="$root/.tools/bin:$PATH"
+make -C "$root" -s bench-deps >/dev/null
+"$shared/bench/peers.sh" start >&2
+work=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; "$shared/bench/peers.sh" stop; rm -rf "$work"; }
+trap cleanup EXIT
+
+targets=(opentracker=127.0.0.1:16969)
+port=6969
+for store in ${STORES:-memory}; do
+  env_args=()
+  if [ -f "$root/bench/stores.sh" ]; then
+    # shellcheck source=/dev/null
+    mapfile -t env_args < <(source "$root/bench/stores.sh" "$store" "$work")
+  fi
+  (cd "$root/services/announce-gateway" && exec env HOST=127.0.0.1 PORT=$port ADMIN_PORT=0 LOG_LEVEL=warn \
+     NUMWANT_DEFAULT=50 "${env_args[@]}" node --disable-warning=ExperimentalWarning src/main.ts) >"$work/gw-$store.log" 2>&1 &
+  pids+=($!)
+  targets+=("shoal-$store=127.0.0.1:$port")
+  port=$((port + 1))
+done
+sleep 3
+bt=bittorrent-tracker=127.0.0.1:17000
+echo "# $(date -u +%FT%TZ) $(nproc) cores, node $(node --version), ${secs}s x ${rounds} rounds"
+"$shared/bench/compare.sh" udp "$secs" "$rounds" "${targets[@]}" "$bt" floor=127.0.0.1:18000
+"$shared/bench/compare.sh" http "$secs" "$rounds" "${targets[@]}" "$bt"
+"$shared/bench/compare.sh" http-close "$secs" "$rounds" "${targets[@]}" "$bt"
