@@ -4,7 +4,7 @@
 # with a connection per announce. Prints each target's median and its ratio to
 # opentracker (the first target). Not part of `make test`.
 #   bench/compare.sh [SECONDS] [ROUNDS]          env: STORES="memory redis ..." (default memory)
-# Each extra store in STORES starts another gateway configured by bench/stores.sh.
+# Each store in STORES gets its own gateway, backed as bench/stores.sh starts it.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 shared=${SHOAL_SHARED:-$root/../shared}
@@ -14,17 +14,19 @@ make -C "$root" -s bench-deps >/dev/null
 "$shared/bench/peers.sh" start >&2
 work=$(mktemp -d)
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; "$shared/bench/peers.sh" stop; rm -rf "$work"; }
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  for s in "$work"/stop-*.sh; do [ -f "$s" ] && bash "$s"; done
+  "$shared/bench/peers.sh" stop
+  rm -rf "$work"
+}
 trap cleanup EXIT
 
 targets=(opentracker=127.0.0.1:16969)
 port=6969
 for store in ${STORES:-memory}; do
-  env_args=()
-  if [ -f "$root/bench/stores.sh" ]; then
-    # shellcheck source=/dev/null
-    mapfile -t env_args < <(source "$root/bench/stores.sh" "$store" "$work")
-  fi
+  mapfile -t env_args < <("$root/bench/stores.sh" "$store" "$work")
   (cd "$root/services/announce-gateway" && exec env HOST=127.0.0.1 PORT=$port ADMIN_PORT=0 LOG_LEVEL=warn \
      NUMWANT_DEFAULT=50 "${env_args[@]}" node --disable-warning=ExperimentalWarning src/main.ts) >"$work/gw-$store.log" 2>&1 &
   pids+=($!)
