@@ -20,20 +20,27 @@ cleanup() {
   for s in "$work"/stop-*.sh; do [ -f "$s" ] && bash "$s"; done
   "$shared/bench/peers.sh" stop
   rm -rf "$work"
+  true
 }
 trap cleanup EXIT
 
 targets=(opentracker=127.0.0.1:16969)
 port=6969
 for store in ${STORES:-memory}; do
-  mapfile -t env_args < <("$root/bench/stores.sh" "$store" "$work")
-  (cd "$root/services/announce-gateway" && exec env HOST=127.0.0.1 PORT=$port ADMIN_PORT=0 LOG_LEVEL=warn \
+  # A store that fails to start must stop the run, not fall back to memory.
+  store_env=$("$root/bench/stores.sh" "$store" "$work")
+  mapfile -t env_args <<<"$store_env"
+  (cd "$root/services/announce-gateway" && exec env HOST=127.0.0.1 PORT=$port ADMIN_PORT=0 LOG_LEVEL=info \
      NUMWANT_DEFAULT=50 "${env_args[@]}" node --disable-warning=ExperimentalWarning src/main.ts) >"$work/gw-$store.log" 2>&1 &
   pids+=($!)
   targets+=("shoal-$store=127.0.0.1:$port")
   port=$((port + 1))
 done
-sleep 3
+# Each gateway must be up, on the store it is named after.
+for store in ${STORES:-memory}; do
+  for _ in $(seq 100); do grep -q '"msg":"listening"' "$work/gw-$store.log" 2>/dev/null && break; sleep 0.1; done
+  grep -q "\"storage\":\"$store\"" "$work/gw-$store.log" || { echo "gateway for $store did not start on $store:" >&2; cat "$work/gw-$store.log" >&2; exit 1; }
+done
 bt=bittorrent-tracker=127.0.0.1:17000
 echo "# $(date -u +%FT%TZ) $(nproc) cores, node $(node --version), ${secs}s x ${rounds} rounds"
 "$shared/bench/compare.sh" udp "$secs" "$rounds" "${targets[@]}" "$bt" floor=127.0.0.1:18000

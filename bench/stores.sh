@@ -21,6 +21,8 @@ case "$store" in
     echo "REDIS_ADDRESSES=127.0.0.1:$port"
     ;;
   postgres)
+    # initdb runs as the postgres user, which must be able to reach the dir.
+    chmod 755 "$dir"
     url=$("$root/bench/pg-server.sh" start "$dir/pg")
     echo "'$root/bench/pg-server.sh' stop '$dir/pg' || true" > "$dir/stop-postgres.sh"
     echo "STORAGE_DRIVER=postgres"
