@@ -11,7 +11,7 @@
 // are stored); `d` download count (no TTL: durable). Time always comes from
 // the caller (ARGV), never from the server, so an injected clock rules expiry.
 import { createHash } from 'node:crypto';
-import type { Cluster, Redis } from 'ioredis';
+import { Command, type Cluster, type Redis } from 'ioredis';
 
 /**
  * Scores count seconds from 2024-01-01 so they stay within listpack's 32-bit
@@ -215,14 +215,26 @@ type Arg = string | Buffer | number;
 /**
  * EVALSHA, and EVAL when the server answers NOSCRIPT (restart, failover to a
  * replica that never saw the script, SCRIPT FLUSH). ioredis routes both by
- * the first key on Cluster.
+ * the first key on Cluster. An explicit Command, not callBuffer(): ioredis
+ * 6.0.0's callBuffer() throws from a setImmediate under auto-pipelining
+ * (Command.checkFlag gets a non-string name), which left every announce
+ * unanswered with REDIS_AUTO_PIPELINING=true.
  */
-export async function runScript(client: Client, s: Script, keys: readonly string[], args: readonly Arg[]): Promise<unknown> {
+export async function runScript(
+  client: Client,
+  s: Script,
+  keys: readonly string[],
+  args: readonly Arg[],
+): Promise<unknown> {
   try {
-    return await client.callBuffer('evalsha', [s.sha, keys.length, ...keys, ...args]);
+    return await client.sendCommand(
+      new Command('evalsha', [s.sha, keys.length, ...keys, ...args], { replyEncoding: null }),
+    );
   } catch (err) {
     // NOSCRIPT is the reply's error code (the first word), defined by Redis.
     if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
-    return client.callBuffer('eval', [s.lua, keys.length, ...keys, ...args]);
+    return client.sendCommand(
+      new Command('eval', [s.lua, keys.length, ...keys, ...args], { replyEncoding: null }),
+    );
   }
 }

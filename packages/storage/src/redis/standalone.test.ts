@@ -3,7 +3,11 @@
 // when Redis goes away, hangs, and comes back (issue 3).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRedis, type RedisServer } from '@shoal/testing/redis';
-import { describeDataStoreConformance, describePeerStoreConformance, announceOf } from '../conformance/index.ts';
+import {
+  describeDataStoreConformance,
+  describePeerStoreConformance,
+  announceOf,
+} from '../conformance/index.ts';
 import { isStoreError } from '../errors.ts';
 import { createRedisStore, redisStoreConfig, type RedisStore } from './index.ts';
 
@@ -29,7 +33,14 @@ function config(extra: Parameters<typeof redisStoreConfig>[0] = {}) {
 }
 
 describePeerStoreConformance('redis standalone', (o) => createRedisStore(config(), o));
-describeDataStoreConformance('redis standalone', () => createRedisStore(config(), { peerLifetimeSeconds: 60 }));
+// Regression: with auto-pipelining on, ioredis 6.0.0's callBuffer() threw from a
+// setImmediate and no announce was ever answered.
+describePeerStoreConformance('redis standalone, auto-pipelining', (o) =>
+  createRedisStore(config({ REDIS_AUTO_PIPELINING: true }), o),
+);
+describeDataStoreConformance('redis standalone', () =>
+  createRedisStore(config(), { peerLifetimeSeconds: 60 }),
+);
 
 async function codeOf(p: Promise<unknown>): Promise<string | undefined> {
   const err: unknown = await p.then(
@@ -37,12 +48,17 @@ async function codeOf(p: Promise<unknown>): Promise<string | undefined> {
     (e: unknown) => e,
   );
   if (err === undefined) return undefined;
-  return isStoreError(err) ? err.code : `uncoded: ${err instanceof Error ? err.message : typeof err}`;
+  return isStoreError(err)
+    ? err.code
+    : `uncoded: ${err instanceof Error ? err.message : typeof err}`;
 }
 
 describe('redis standalone: outages', () => {
   it('a wrong password is STORE_ERR_UNAVAILABLE, not a crash or a hang', async () => {
-    const store = await createRedisStore(config({ REDIS_PASSWORD: 'wrong', REDIS_CONNECT_TIMEOUT_MS: 300 }), { peerLifetimeSeconds: 60 });
+    const store = await createRedisStore(
+      config({ REDIS_PASSWORD: 'wrong', REDIS_CONNECT_TIMEOUT_MS: 300 }),
+      { peerLifetimeSeconds: 60 },
+    );
     try {
       expect(await codeOf(store.ping())).toBe('STORE_ERR_UNAVAILABLE');
       expect(await codeOf(store.announce(announceOf({ peer: 1 })))).toBe('STORE_ERR_UNAVAILABLE');
@@ -58,7 +74,14 @@ describe('redis standalone: outages', () => {
       { peerLifetimeSeconds: 60 },
     );
     try {
-      await expect.poll(() => store.ping().then(() => true, () => false)).toBe(true);
+      await expect
+        .poll(() =>
+          store.ping().then(
+            () => true,
+            () => false,
+          ),
+        )
+        .toBe(true);
       await store.announce(announceOf({ peer: 1, seeder: true, event: 'completed' }));
       await own.kill();
       for (let i = 0; i < 20; i++) {
@@ -69,7 +92,16 @@ describe('redis standalone: outages', () => {
       }
       expect(await codeOf(store.ping())).toBe('STORE_ERR_UNAVAILABLE');
       await own.start();
-      await expect.poll(() => store.ping().then(() => true, () => false), { timeout: 5000 }).toBe(true);
+      await expect
+        .poll(
+          () =>
+            store.ping().then(
+              () => true,
+              () => false,
+            ),
+          { timeout: 5000 },
+        )
+        .toBe(true);
       // AOF (appendfsync everysec) kept the download count across the crash only if it was flushed;
       // the peer data is ephemeral. The announce itself must work again.
       const r = await store.announce(announceOf({ peer: 2 }));
@@ -90,7 +122,16 @@ describe('redis standalone: outages', () => {
     try {
       expect(await codeOf(store.announce(announceOf({ peer: 1 })))).toBe('STORE_ERR_UNAVAILABLE');
       await own.start();
-      await expect.poll(() => store.ping().then(() => true, () => false), { timeout: 5000 }).toBe(true);
+      await expect
+        .poll(
+          () =>
+            store.ping().then(
+              () => true,
+              () => false,
+            ),
+          { timeout: 5000 },
+        )
+        .toBe(true);
       expect((await store.announce(announceOf({ peer: 1 }))).leechers).toBe(1);
     } finally {
       await store.close();
@@ -101,17 +142,37 @@ describe('redis standalone: outages', () => {
   it('a hung Redis (SIGSTOP) gives STORE_ERR_TIMEOUT within the command timeout, then recovers', async () => {
     const own = await startRedis();
     const store = await createRedisStore(
-      redisStoreConfig({ REDIS_ADDRESSES: [own.address], REDIS_PASSWORD: own.password, REDIS_COMMAND_TIMEOUT_MS: 200 }),
+      redisStoreConfig({
+        REDIS_ADDRESSES: [own.address],
+        REDIS_PASSWORD: own.password,
+        REDIS_COMMAND_TIMEOUT_MS: 200,
+      }),
       { peerLifetimeSeconds: 60 },
     );
     try {
-      await expect.poll(() => store.ping().then(() => true, () => false)).toBe(true);
+      await expect
+        .poll(() =>
+          store.ping().then(
+            () => true,
+            () => false,
+          ),
+        )
+        .toBe(true);
       own.pause();
       const started = performance.now();
       expect(await codeOf(store.announce(announceOf({ peer: 1 })))).toBe('STORE_ERR_TIMEOUT');
       expect(performance.now() - started).toBeLessThan(400);
       own.resume();
-      await expect.poll(() => store.announce(announceOf({ peer: 1 })).then((r) => r.leechers, () => -1), { timeout: 5000 }).toBe(1);
+      await expect
+        .poll(
+          () =>
+            store.announce(announceOf({ peer: 1 })).then(
+              (r) => r.leechers,
+              () => -1,
+            ),
+          { timeout: 5000 },
+        )
+        .toBe(1);
     } finally {
       own.resume();
       await store.close();
@@ -133,7 +194,11 @@ describe('redis standalone: storage layout', () => {
     await store.announce(announceOf({ peer: 1, seeder: true, event: 'completed', swarm: 77 }));
     const keys = (await server.cli('--scan', '--pattern', `standalone-${n}:*`)).split('\n').sort();
     const tag = `{${announceOf({ peer: 1, swarm: 77 }).infoHash.toString('base64url')}}`;
-    expect(keys).toEqual([`standalone-${n}:${tag}d`, `standalone-${n}:${tag}i`, `standalone-${n}:${tag}p4`]);
+    expect(keys).toEqual([
+      `standalone-${n}:${tag}d`,
+      `standalone-${n}:${tag}i`,
+      `standalone-${n}:${tag}p4`,
+    ]);
     const ttl = Number(await server.cli('PTTL', `standalone-${n}:${tag}p4`));
     expect(ttl).toBeGreaterThan(55_000);
     expect(ttl).toBeLessThanOrEqual(60_000);
@@ -143,7 +208,12 @@ describe('redis standalone: storage layout', () => {
 
   it('the announce is one round trip: a single EVALSHA per announce', async () => {
     const before = await server.cli('INFO', 'commandstats');
-    const count = (info: string, cmd: string): number => Number(/calls=(\d+)/.exec(info.split('\n').find((l) => l.startsWith(`cmdstat_${cmd}:`)) ?? '')?.[1] ?? 0);
+    const count = (info: string, cmd: string): number =>
+      Number(
+        /calls=(\d+)/.exec(
+          info.split('\n').find((l) => l.startsWith(`cmdstat_${cmd}:`)) ?? '',
+        )?.[1] ?? 0,
+      );
     for (let i = 0; i < 10; i++) await store.announce(announceOf({ peer: i, swarm: 78 }));
     const after = await server.cli('INFO', 'commandstats');
     expect(count(after, 'evalsha') - count(before, 'evalsha')).toBe(10);
@@ -153,7 +223,9 @@ describe('redis standalone: storage layout', () => {
 
 describe('redis standalone: peer_ids not stored (the default)', () => {
   it('keeps no peer_id, answers compact peers and reports peerIds undefined even when asked', async () => {
-    const store = await createRedisStore(config({ REDIS_STORE_PEER_IDS: false }), { peerLifetimeSeconds: 60 });
+    const store = await createRedisStore(config({ REDIS_STORE_PEER_IDS: false }), {
+      peerLifetimeSeconds: 60,
+    });
     try {
       await store.announce(announceOf({ peer: 1, seeder: true }));
       const r = await store.announce(announceOf({ peer: 2, withPeerIds: true }));
