@@ -4,6 +4,7 @@ import { isIP } from 'node:net';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { isConfigError } from '@shoal/config';
+import type { RedisStore } from '@shoal/storage/redis';
 import { loadGatewayConfig, type GatewayConfig } from './config.ts';
 import { buildGateway } from './gateway.ts';
 import { createStorage } from './storage.ts';
@@ -89,5 +90,37 @@ async function shutdown(signal: NodeJS.Signals): Promise<void> {
   process.exit(0);
 }
 
+// SIGHUP re-reads the config file (the environment is fixed for the process's
+// life). What it applies without a restart: a Redis ring's shard list, moving
+// only the swarms of the shards that changed (issue 3). A config that fails
+// validation is refused and the running one kept.
+async function reload(): Promise<void> {
+  let next: GatewayConfig;
+  try {
+    next = loadGatewayConfig({ env: process.env, argv: process.argv.slice(2) });
+  } catch (err) {
+    logger.error({ err }, 'config reload refused, keeping the running config');
+    return;
+  }
+  const store: object = storage.store;
+  if (next.STORAGE_DRIVER !== 'redis' || !isReconfigurable(store)) {
+    logger.warn(
+      { storage: next.STORAGE_DRIVER },
+      'config reload: nothing this store can apply without a restart',
+    );
+    return;
+  }
+  try {
+    logger.info(await store.reconfigure(next), 'redis reconfigured');
+  } catch (err) {
+    logger.error({ err }, 'redis reconfigure failed, keeping the running shards');
+  }
+}
+
+function isReconfigurable(store: object): store is Pick<RedisStore, 'reconfigure'> {
+  return 'reconfigure' in store && typeof store.reconfigure === 'function';
+}
+
+process.on('SIGHUP', () => void reload());
 process.once('SIGTERM', (signal) => void shutdown(signal));
 process.once('SIGINT', (signal) => void shutdown(signal));
