@@ -11,7 +11,7 @@
 // are stored); `d` download count (no TTL: durable). Time always comes from
 // the caller (ARGV), never from the server, so an injected clock rules expiry.
 import { createHash } from 'node:crypto';
-import { Command, type Cluster, type Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 
 /**
  * Scores count seconds from 2024-01-01 so they stay within listpack's 32-bit
@@ -80,7 +80,8 @@ end
  * 5 seeder '1'|'0', 6 event 's'(stopped)|'c'(completed)|'n', 7 numwant,
  * 8 random integer, 9 want ids '1'|'0', 10 store ids '1'|'0', 11 peer_id,
  * 12 SEEDER_OFFSET.
- * Returns {seeders, leechers, downloaded, concatenated peers, concatenated ids}.
+ * Returns {seeders, leechers, downloaded, concatenated peers, concatenated ids,
+ * counted 1|0 (this announce added a download)}.
  */
 export const ANNOUNCE = script(
   'announce',
@@ -112,8 +113,10 @@ end
 
 -- "completed" counts once per peer: not when the peer already is a live seeder.
 local downloaded
+local counted = 0
 if event == 'c' and not wasSeeder then
   downloaded = redis.call('INCR', KEYS[3])
+  counted = 1
 else
   downloaded = tonumber(redis.call('GET', KEYS[3]) or '0')
 end
@@ -156,7 +159,7 @@ if ARGV[9] == '1' and storeIds and #out > 0 then
   end
   ids = table.concat(vals)
 end
-return { (n - nl) + so, nl + lo, downloaded, table.concat(out), ids }
+return { (n - nl) + so, nl + lo, downloaded, table.concat(out), ids, counted }
 `,
 );
 
@@ -213,9 +216,19 @@ type Client = Redis | Cluster;
 type Arg = string | Buffer | number;
 
 /**
+ * The script commands with Buffer replies. ioredis 6 defines evalshaBuffer and
+ * evalBuffer on every client (and routes them through auto-pipelining, unlike
+ * sendCommand) but its type declarations omit them.
+ */
+interface ScriptCommands {
+  evalshaBuffer(sha: string, numKeys: number, ...keysAndArgs: Arg[]): Promise<unknown>;
+  evalBuffer(lua: string, numKeys: number, ...keysAndArgs: Arg[]): Promise<unknown>;
+}
+
+/**
  * EVALSHA, and EVAL when the server answers NOSCRIPT (restart, failover to a
  * replica that never saw the script, SCRIPT FLUSH). ioredis routes both by
- * the first key on Cluster. An explicit Command, not callBuffer(): ioredis
+ * the first key on Cluster. The named commands, not callBuffer(): ioredis
  * 6.0.0's callBuffer() throws from a setImmediate under auto-pipelining
  * (Command.checkFlag gets a non-string name), which left every announce
  * unanswered with REDIS_AUTO_PIPELINING=true.
@@ -226,15 +239,12 @@ export async function runScript(
   keys: readonly string[],
   args: readonly Arg[],
 ): Promise<unknown> {
+  const commands = client as unknown as ScriptCommands;
   try {
-    return await client.sendCommand(
-      new Command('evalsha', [s.sha, keys.length, ...keys, ...args], { replyEncoding: null }),
-    );
+    return await commands.evalshaBuffer(s.sha, keys.length, ...keys, ...args);
   } catch (err) {
     // NOSCRIPT is the reply's error code (the first word), defined by Redis.
     if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
-    return client.sendCommand(
-      new Command('eval', [s.lua, keys.length, ...keys, ...args], { replyEncoding: null }),
-    );
+    return commands.evalBuffer(s.lua, keys.length, ...keys, ...args);
   }
 }
