@@ -37,6 +37,14 @@ export interface AnnounceResult {
   peers: Buffer;
   /** Parallel to `peers` when `withPeerIds` was asked; otherwise undefined. */
   peerIds: Buffer[] | undefined;
+  /**
+   * true when this announce added one to the swarm's download count (a
+   * `completed` from a peer not already a live seeder), false when it did
+   * not. Lets a store that keeps downloads in another backend count exactly
+   * once per peer (issue 5, docs/storage-api.md). Undefined from a driver or a
+   * custom query that cannot tell.
+   */
+  downloadCounted?: boolean;
 }
 
 export interface SwarmCounts {
@@ -85,6 +93,20 @@ export interface DataStore {
   /** Every entry of a context, ordered by key. */
   list(context: string): Promise<Array<[key: string, value: string]>>;
   close(): Promise<void>;
+}
+
+/**
+ * Durable download counters kept apart from the peers (storage-api's split
+ * backends, issue 5). Drivers that implement it keep the counters in the
+ * same place their own announces count into.
+ */
+export interface DownloadCounter {
+  /** Adds each entry's count to its swarm's download counter, in one round trip where the backend allows. */
+  addDownloads(
+    increments: ReadonlyArray<readonly [infoHash: Buffer, count: number]>,
+  ): Promise<void>;
+  /** One count per requested hash, in order; unknown hashes are 0. */
+  downloads(infoHashes: readonly Buffer[]): Promise<number[]>;
 }
 
 export interface StoreOptions {

@@ -8,6 +8,8 @@
 //   describePeerStoreConformance(
 //     name: string,
 //     factory: (opts: { peerLifetimeSeconds: number; clock: () => number }) => Promise<PeerStore>,
+//     options?: { downloadCounter?: boolean (true: the store reports downloadCounted and
+//       implements DownloadCounter, issue 5) },
 //   ): void
 //
 //   describeDataStoreConformance(name: string, factory: () => Promise<DataStore>): void
@@ -41,7 +43,14 @@
 //   describeDataStoreConformance('memory', async () => createMemoryStore({ peerLifetimeSeconds: 60 }));
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isStoreError } from '../errors.ts';
-import type { AnnounceEvent, DataStore, Family, PeerAnnounce, PeerStore } from '../types.ts';
+import type {
+  AnnounceEvent,
+  DataStore,
+  DownloadCounter,
+  Family,
+  PeerAnnounce,
+  PeerStore,
+} from '../types.ts';
 
 export type PeerStoreFactory = (opts: {
   peerLifetimeSeconds: number;
@@ -131,7 +140,22 @@ function endpointOf(p: PeerSpec): string {
   return endpoint(addressOf(p.peer, p.family ?? 4), p.port ?? 6881);
 }
 
-export function describePeerStoreConformance(name: string, factory: PeerStoreFactory): void {
+export interface PeerStoreConformanceOptions {
+  /**
+   * The store reports `downloadCounted` and implements DownloadCounter on the
+   * counters its announces use (what storage-api's split backends need,
+   * issue 5). Default true; false only for a configuration that documents
+   * it cannot (custom PostgreSQL queries without a `counted` column).
+   */
+  downloadCounter?: boolean;
+}
+
+export function describePeerStoreConformance(
+  name: string,
+  factory: PeerStoreFactory,
+  options: PeerStoreConformanceOptions = {},
+): void {
+  const splitIt = options.downloadCounter === false ? it.skip : it;
   describe(`PeerStore conformance: ${name}`, () => {
     let now = START_MS;
     let store: PeerStore;
@@ -316,6 +340,56 @@ export function describePeerStoreConformance(name: string, factory: PeerStoreFac
           { seeders: 1, leechers: 0, downloaded: 1 },
         ]);
       });
+
+      splitIt(
+        'downloadCounted is true on exactly the announces that added a download',
+        async () => {
+          expect((await announce({ peer: 1, event: 'started' })).downloadCounted).toBe(false);
+          expect(
+            (await announce({ peer: 1, seeder: true, event: 'completed' })).downloadCounted,
+          ).toBe(true);
+          expect(
+            (await announce({ peer: 1, seeder: true, event: 'completed' })).downloadCounted,
+          ).toBe(false);
+          expect((await announce({ peer: 1, seeder: true })).downloadCounted).toBe(false);
+          expect(
+            (await announce({ peer: 2, seeder: true, event: 'completed' })).downloadCounted,
+          ).toBe(true);
+          expect((await announce({ peer: 2, event: 'stopped' })).downloadCounted).toBe(false);
+          const burst = await Promise.all(
+            Array.from({ length: 20 }, (_, i) =>
+              announce({ peer: 10 + i, seeder: true, event: 'completed' }),
+            ),
+          );
+          expect(burst.filter((r) => r.downloadCounted === true)).toHaveLength(20);
+          expect(await store.scrape([infoHashOf(1)])).toEqual([
+            { seeders: 21, leechers: 0, downloaded: 22 },
+          ]);
+        },
+      );
+
+      splitIt(
+        'addDownloads adds to the counters announces use; downloads reads them in order',
+        async () => {
+          const counter = store as PeerStore & Partial<DownloadCounter>;
+          expect(typeof counter.addDownloads).toBe('function');
+          expect(typeof counter.downloads).toBe('function');
+          const downloadCounter = counter as DownloadCounter;
+          await downloadCounter.addDownloads([
+            [infoHashOf(1), 2],
+            [infoHashOf(2), 1],
+          ]);
+          await downloadCounter.addDownloads([[infoHashOf(1), 1]]);
+          expect(
+            await downloadCounter.downloads([infoHashOf(1), infoHashOf(3), infoHashOf(2)]),
+          ).toEqual([3, 0, 1]);
+          const r = await announce({ peer: 1, seeder: true, event: 'completed' });
+          expect(r.downloaded).toBe(4);
+          expect(await store.scrape([infoHashOf(1)])).toEqual([
+            { seeders: 1, leechers: 0, downloaded: 4 },
+          ]);
+        },
+      );
 
       it('an unknown peer arriving with completed is a seeder and counts once', async () => {
         const r = await announce({ peer: 1, seeder: true, event: 'completed' });

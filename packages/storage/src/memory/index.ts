@@ -17,6 +17,7 @@ import { StoreError } from '../errors.ts';
 import type {
   AnnounceResult,
   DataStore,
+  DownloadCounter,
   GcResult,
   PeerAnnounce,
   PeerStore,
@@ -31,7 +32,7 @@ export interface MemoryStoreOptions extends StoreOptions {
   shards?: number;
 }
 
-export interface MemoryStore extends PeerStore, DataStore {
+export interface MemoryStore extends PeerStore, DataStore, DownloadCounter {
   readonly driver: 'memory';
   /**
    * announce() without the Promise, for an embedded caller on the hot path
@@ -91,7 +92,7 @@ class MemoryStoreImpl implements MemoryStore {
   private readonly clock: () => number;
   private readonly epochSeconds: number;
   private readonly shards: Array<Map<string, Swarm>>;
-  private readonly downloads = new Map<string, number>();
+  private readonly downloadCounts = new Map<string, number>();
   private readonly kv = new Map<string, Map<string, string>>();
   private arena4 = new RecordArena(4 + 2);
   private arena6 = new RecordArena(16 + 2);
@@ -150,9 +151,10 @@ class MemoryStoreImpl implements MemoryStore {
         return {
           seeders: 0,
           leechers: 0,
-          downloaded: this.downloads.get(hash) ?? 0,
+          downloaded: this.downloadCounts.get(hash) ?? 0,
           peers: EMPTY,
           peerIds: a.withPeerIds ? [] : undefined,
+          downloadCounted: false,
         };
       }
       const table = v6 ? swarm.t6 : swarm.t4;
@@ -165,13 +167,13 @@ class MemoryStoreImpl implements MemoryStore {
           if (table.size === 0) this.dropTable(swarm, v6);
         }
       }
-      const result = this.resultOf(swarm, EMPTY, a.withPeerIds ? [] : undefined);
+      const result = this.resultOf(swarm, EMPTY, a.withPeerIds ? [] : undefined, false);
       this.dropIfEmpty(shard, hash, swarm);
       return result;
     }
 
     if (swarm === undefined) {
-      swarm = new Swarm(this.downloads.get(hash) ?? 0);
+      swarm = new Swarm(this.downloadCounts.get(hash) ?? 0);
       shard.set(hash, swarm);
       this.torrents++;
     }
@@ -186,10 +188,11 @@ class MemoryStoreImpl implements MemoryStore {
     const seeder = a.seeder || completed;
     const expiry = Math.min(nowSec + this.lifetime, MAX_EXPIRY_SECONDS);
     let self = table.find(key);
+    let counted: boolean;
     if (self < 0) {
       self = table.insert(key, a.peerId, expiry, seeder);
       this.count(v6, seeder, 1);
-      if (completed) this.addDownload(swarm, hash);
+      counted = completed;
     } else {
       const was = table.isSeeder(self);
       table.update(self, a.peerId, expiry, seeder);
@@ -198,8 +201,9 @@ class MemoryStoreImpl implements MemoryStore {
         this.count(v6, seeder, 1);
       }
       // Once per peer: a stored seeder repeating `completed` adds nothing.
-      if (completed && !was) this.addDownload(swarm, hash);
+      counted = completed && !was;
     }
+    if (counted) this.addDownload(swarm, hash);
 
     // Seeders get leechers only; leechers get everyone but themselves.
     const eligible = seeder ? table.leechers : table.size - 1;
@@ -212,7 +216,7 @@ class MemoryStoreImpl implements MemoryStore {
       // The counters make got === want; never let unwritten pool bytes reach a client.
       if (got !== want) peers = peers.subarray(0, got * keyLen);
     }
-    return this.resultOf(swarm, peers, ids);
+    return this.resultOf(swarm, peers, ids, counted);
   }
 
   // async: a validation error becomes a rejection, never a synchronous throw.
@@ -231,7 +235,7 @@ class MemoryStoreImpl implements MemoryStore {
       const shard = this.shardOf(h);
       const swarm = shard.get(hash);
       if (swarm === undefined)
-        return { seeders: 0, leechers: 0, downloaded: this.downloads.get(hash) ?? 0 };
+        return { seeders: 0, leechers: 0, downloaded: this.downloadCounts.get(hash) ?? 0 };
       this.expire(swarm, nowSec);
       const counts = this.countsOf(swarm);
       this.dropIfEmpty(shard, hash, swarm);
@@ -273,6 +277,31 @@ class MemoryStoreImpl implements MemoryStore {
       : Promise.resolve();
   }
 
+  addDownloads(
+    increments: ReadonlyArray<readonly [infoHash: Buffer, count: number]>,
+  ): Promise<void> {
+    if (this.closed) return this.rejectClosed();
+    for (const [infoHash, n] of increments) {
+      if (infoHash.length !== INFO_HASH_LEN || !Number.isInteger(n) || n < 1)
+        return Promise.reject(badInput('infoHash must be 20 bytes and count a positive integer'));
+    }
+    for (const [infoHash, n] of increments) {
+      const hash = infoHash.toString('latin1');
+      const total = (this.downloadCounts.get(hash) ?? 0) + n;
+      this.downloadCounts.set(hash, total);
+      const swarm = this.shardOf(infoHash).get(hash);
+      if (swarm !== undefined) swarm.downloaded = total;
+    }
+    return Promise.resolve();
+  }
+
+  downloads(infoHashes: readonly Buffer[]): Promise<number[]> {
+    if (this.closed) return this.rejectClosed();
+    return Promise.resolve(
+      infoHashes.map((h) => this.downloadCounts.get(h.toString('latin1')) ?? 0),
+    );
+  }
+
   get(context: string, key: string): Promise<string | undefined> {
     if (this.closed) return this.rejectClosed();
     return Promise.resolve(this.kv.get(context)?.get(key));
@@ -310,7 +339,7 @@ class MemoryStoreImpl implements MemoryStore {
     if (!this.closed) {
       this.closed = true;
       for (const shard of this.shards) shard.clear();
-      this.downloads.clear();
+      this.downloadCounts.clear();
       this.kv.clear();
       this.arena4 = new RecordArena(4 + 2);
       this.arena6 = new RecordArena(16 + 2);
@@ -390,7 +419,7 @@ class MemoryStoreImpl implements MemoryStore {
 
   private addDownload(swarm: Swarm, hash: string): void {
     swarm.downloaded++;
-    this.downloads.set(hash, swarm.downloaded);
+    this.downloadCounts.set(hash, swarm.downloaded);
   }
 
   private countsOf(swarm: Swarm): SwarmCounts {
@@ -401,11 +430,23 @@ class MemoryStoreImpl implements MemoryStore {
     return { seeders, leechers: size - seeders, downloaded: swarm.downloaded };
   }
 
-  private resultOf(swarm: Swarm, peers: Buffer, peerIds: Buffer[] | undefined): AnnounceResult {
+  private resultOf(
+    swarm: Swarm,
+    peers: Buffer,
+    peerIds: Buffer[] | undefined,
+    downloadCounted: boolean,
+  ): AnnounceResult {
     const t4 = swarm.t4;
     const t6 = swarm.t6;
     const seeders = (t4?.seeders ?? 0) + (t6?.seeders ?? 0);
     const size = (t4?.size ?? 0) + (t6?.size ?? 0);
-    return { seeders, leechers: size - seeders, downloaded: swarm.downloaded, peers, peerIds };
+    return {
+      seeders,
+      leechers: size - seeders,
+      downloaded: swarm.downloaded,
+      peers,
+      peerIds,
+      downloadCounted,
+    };
   }
 }

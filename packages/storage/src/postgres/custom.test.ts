@@ -105,11 +105,17 @@ async function truncate(url: string): Promise<void> {
   }
 }
 
-describePeerStoreConformance('postgres, custom schema and queries', async (opts) => {
-  const store = await createPostgresStore({ DATABASE_URL: peersUrl, ...CUSTOM }, opts);
-  await truncate(peersUrl);
-  return store;
-});
+// These queries return no `counted` column and keep downloads in their own
+// table: storage-api's split backends cannot use them (docs/storage-api.md).
+describePeerStoreConformance(
+  'postgres, custom schema and queries',
+  async (opts) => {
+    const store = await createPostgresStore({ DATABASE_URL: peersUrl, ...CUSTOM }, opts);
+    await truncate(peersUrl);
+    return store;
+  },
+  { downloadCounter: false },
+);
 
 describeDataStoreConformance('postgres, custom schema and queries', async () => {
   const store = await createPostgresStore(

@@ -141,7 +141,8 @@ WITH prev AS (
 ), sample AS (
   SELECT address, port, peer_id FROM candidates ORDER BY pass, sample_key LIMIT @numwant
 )
-SELECT c.seeders, c.leechers, c.downloaded, s.address, s.port, s.peer_id
+SELECT c.seeders, c.leechers, c.downloaded, s.address, s.port, s.peer_id,
+  (SELECT count(*) FROM counted)::INT4 AS counted
 FROM counts c LEFT JOIN sample s ON true`;
 
 const ANNOUNCE_STOPPED = `
@@ -152,7 +153,8 @@ WITH removed AS (
 ), others AS (${OTHERS}
 ), counts AS (${COUNTS('0', '0', 'COALESCE((SELECT downloaded FROM shoal_downloads WHERE info_hash = @info_hash), 0)')}
 )
-SELECT seeders, leechers, downloaded, NULL::BYTEA AS address, NULL::INT4 AS port, NULL::BYTEA AS peer_id
+SELECT seeders, leechers, downloaded, NULL::BYTEA AS address, NULL::INT4 AS port, NULL::BYTEA AS peer_id,
+  0::INT4 AS counted
 FROM counts`;
 
 const SCRAPE = `
@@ -219,3 +221,18 @@ export function defaultQueries(dialect: Dialect): Record<QueryName, string> {
     ping: PING,
   };
 }
+
+// Download counters for storage-api's split backends (issue 5): another
+// backend holds the peers and reports which announce counted; these add
+// those counts here. Built in, not replaceable: they touch only
+// shoal_downloads, whose shape the announce queries already fix. Hashes are
+// distinct within one call (ON CONFLICT cannot update a row twice).
+export const ADD_DOWNLOADS = `
+INSERT INTO shoal_downloads AS d (info_hash, downloaded)
+SELECT t.h, t.n FROM unnest(@info_hashes::BYTEA[], @counts::INT8[]) AS t(h, n)
+ON CONFLICT (info_hash) DO UPDATE SET downloaded = d.downloaded + excluded.downloaded`;
+
+export const GET_DOWNLOADS = `
+SELECT h.info_hash,
+  COALESCE((SELECT d.downloaded FROM shoal_downloads d WHERE d.info_hash = h.info_hash), 0)::INT8 AS downloaded
+FROM unnest(@info_hashes::BYTEA[]) AS h(info_hash)`;

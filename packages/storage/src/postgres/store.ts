@@ -8,6 +8,7 @@ import { StoreError } from '../errors.ts';
 import type {
   AnnounceResult,
   DataStore,
+  DownloadCounter,
   GcResult,
   PeerAnnounce,
   PeerStore,
@@ -33,8 +34,8 @@ import {
   type Statement,
 } from './connection.ts';
 import { MIGRATIONS, MIGRATIONS_TABLE, cockroachRowTtlStatements } from './migrations.ts';
-import type { Dialect, QueryName } from './queries.ts';
-import { bind, type CompiledQuery } from './sql.ts';
+import { ADD_DOWNLOADS, GET_DOWNLOADS, type Dialect, type QueryName } from './queries.ts';
+import { bind, compileQuery, type CompiledQuery } from './sql.ts';
 
 export interface RetryInfo {
   /** Query name in config, e.g. PG_QUERY_ANNOUNCE. */
@@ -60,7 +61,7 @@ export interface MigrateResult {
   applied: Array<number | 'custom'>;
 }
 
-export interface PostgresStore extends PeerStore, DataStore {
+export interface PostgresStore extends PeerStore, DataStore, DownloadCounter {
   readonly driver: 'postgres';
   readonly dialect: Dialect;
   /** Creates or updates the schema; idempotent, never drops data. */
@@ -82,7 +83,21 @@ interface AnnounceRow {
   address: Buffer | null;
   port: number | null;
   peer_id: Buffer | null;
+  /** 1 when this announce added a download; absent from custom queries that do not say. */
+  counted?: number | null;
 }
+
+const DOWNLOAD_SPEC = { allowed: ['info_hashes', 'counts'], required: ['info_hashes'] };
+const ADD_DOWNLOADS_QUERY = compileQuery(
+  'addDownloads (built in)',
+  ADD_DOWNLOADS,
+  DOWNLOAD_SPEC,
+).query;
+const GET_DOWNLOADS_QUERY = compileQuery(
+  'downloads (built in)',
+  GET_DOWNLOADS,
+  DOWNLOAD_SPEC,
+).query;
 
 function badInput(detail: string): StoreError {
   return new StoreError('STORE_ERR_BAD_INPUT', detail);
@@ -254,13 +269,56 @@ class PostgresStoreImpl implements PostgresStore {
         }
       }
     }
-    return {
+    const result: AnnounceResult = {
       seeders: Number(first.seeders),
       leechers: Number(first.leechers),
       downloaded: Number(first.downloaded),
       peers,
       peerIds: ids,
     };
+    if (stopped) result.downloadCounted = false;
+    else if (first.counted !== undefined && first.counted !== null)
+      result.downloadCounted = Number(first.counted) > 0;
+    return result;
+  }
+
+  async addDownloads(
+    increments: ReadonlyArray<readonly [infoHash: Buffer, count: number]>,
+  ): Promise<void> {
+    this.#assertOpen();
+    const merged = new Map<string, number>();
+    for (const [h, n] of increments) {
+      if (h.length !== INFO_HASH_LEN) throw badInput('infoHash must be 20 bytes');
+      if (!Number.isInteger(n) || n < 1) throw badInput('count must be a positive integer');
+      const key = h.toString('hex');
+      merged.set(key, (merged.get(key) ?? 0) + n);
+    }
+    if (merged.size === 0) return;
+    const q = ADD_DOWNLOADS_QUERY;
+    const params = bind(q, {
+      info_hashes: [...merged.keys()].map((k) => Buffer.from(k, 'hex')),
+      counts: [...merged.values()],
+    });
+    await this.#retrying(q, () => this.#runner.query('shoal_addDownloads', q.text, params));
+  }
+
+  async downloads(infoHashes: readonly Buffer[]): Promise<number[]> {
+    this.#assertOpen();
+    for (const h of infoHashes)
+      if (h.length !== INFO_HASH_LEN) throw badInput('infoHash must be 20 bytes');
+    if (infoHashes.length === 0) return [];
+    const q = GET_DOWNLOADS_QUERY;
+    const params = bind(q, { info_hashes: infoHashes });
+    const res = await this.#retrying(q, () =>
+      this.#runner.query<{ info_hash: Buffer; downloaded: string | number }>(
+        'shoal_downloads',
+        q.text,
+        params,
+      ),
+    );
+    const byHash = new Map<string, number>();
+    for (const r of res.rows) byHash.set(r.info_hash.toString('hex'), Number(r.downloaded));
+    return infoHashes.map((h) => byHash.get(h.toString('hex')) ?? 0);
   }
 
   async scrape(infoHashes: readonly Buffer[]): Promise<SwarmCounts[]> {

@@ -5,6 +5,7 @@ import { StoreError, isStoreError } from '../errors.ts';
 import type {
   AnnounceResult,
   DataStore,
+  DownloadCounter,
   GcResult,
   PeerAnnounce,
   PeerStore,
@@ -33,7 +34,7 @@ export interface ReconfigureResult {
   unreachable: string[];
 }
 
-export interface RedisStore extends PeerStore, DataStore {
+export interface RedisStore extends PeerStore, DataStore, DownloadCounter {
   readonly driver: 'redis';
   /** Ring shard (or backend) name that holds a swarm. */
   shardOf(infoHash: Buffer): string;
@@ -218,14 +219,22 @@ export async function createRedisStore(config: RedisStoreConfig, opts: RedisStor
         number,
         Buffer,
         Buffer,
+        number,
       ];
-      const [seeders, leechers, downloaded, peers, ids] = reply;
+      const [seeders, leechers, downloaded, peers, ids, counted] = reply;
       let peerIds: Buffer[] | undefined;
       if (a.withPeerIds && storeIds) {
         peerIds = [];
         for (let o = 0; o + 20 <= ids.length; o += 20) peerIds.push(ids.subarray(o, o + 20));
       }
-      return { seeders: Number(seeders), leechers: Number(leechers), downloaded: Number(downloaded), peers, peerIds };
+      return {
+        seeders: Number(seeders),
+        leechers: Number(leechers),
+        downloaded: Number(downloaded),
+        peers,
+        peerIds,
+        downloadCounted: Number(counted) === 1,
+      };
     },
 
     async scrape(infoHashes: readonly Buffer[]): Promise<SwarmCounts[]> {
@@ -337,6 +346,26 @@ export async function createRedisStore(config: RedisStoreConfig, opts: RedisStor
         downloadCountersMoved: moved,
         unreachable,
       };
+    },
+
+    // The counters the announce script INCRs (`<tag>d`, no TTL), on the swarm's own shard.
+    async addDownloads(increments: ReadonlyArray<readonly [infoHash: Buffer, count: number]>): Promise<void> {
+      for (const [h] of increments) if (h.length !== 20) badInput('infoHash must be 20 bytes');
+      open();
+      await withDeadline(
+        Promise.all(increments.map(([h, n]) => backendOf(h).next().incrby(`${tagOf(h)}d`, n))),
+        timeout(),
+      );
+    },
+
+    async downloads(infoHashes: readonly Buffer[]): Promise<number[]> {
+      for (const h of infoHashes) if (h.length !== 20) badInput('infoHash must be 20 bytes');
+      open();
+      const values = await withDeadline(
+        Promise.all(infoHashes.map((h) => backendOf(h).next().get(`${tagOf(h)}d`))),
+        timeout(),
+      );
+      return values.map((v) => (v === null ? 0 : Number(v)));
     },
 
     async get(context: string, key: string): Promise<string | undefined> {

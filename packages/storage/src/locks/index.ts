@@ -1,0 +1,7 @@
+// @shoal/storage/locks: named leases with one holder at a time (issue 5),
+// backing storage-api's /v1/leases/:name and the gc-worker's election.
+export type { LeaseLock, LeaseState } from './types.ts';
+export { createMemoryLeaseLock } from './memory.ts';
+export { createRedisLeaseLock } from './redis.ts';
+export type { RedisLeaseLockOptions } from './redis.ts';
+export { createPostgresLeaseLock, LEASES_DDL } from './postgres.ts';
