@@ -122,6 +122,42 @@ export const protocolErrors = {
     message: 'value has no bencode representation',
     failureReason: 'tracker encoding error',
   },
+  PROTO_ERR_RPC_BAD_MAGIC: {
+    message: 'storage batch body does not start with SHB (request) or SHR (response)',
+    failureReason: 'invalid storage batch',
+  },
+  PROTO_ERR_RPC_VERSION: {
+    message: 'storage batch body of a version this side does not speak',
+    failureReason: 'storage protocol version mismatch',
+  },
+  PROTO_ERR_RPC_TRUNCATED: {
+    message: 'storage batch body ends inside a field its lengths announce',
+    failureReason: 'truncated storage batch',
+  },
+  PROTO_ERR_RPC_TRAILING_DATA: {
+    message: 'bytes after the last op or result of a storage batch',
+    failureReason: 'trailing data after storage batch',
+  },
+  PROTO_ERR_RPC_BAD_OP: {
+    message: 'storage batch op type is not 1 (announce) or 2 (scrape)',
+    failureReason: 'invalid storage batch op',
+  },
+  PROTO_ERR_RPC_BAD_FIELD: {
+    message: 'storage batch field out of range (family, event, flags, sizes, error code)',
+    failureReason: 'invalid storage batch field',
+  },
+  PROTO_ERR_RPC_TOO_MANY_OPS: {
+    message: 'storage batch carries more ops than allowed',
+    failureReason: 'storage batch too large',
+  },
+  PROTO_ERR_RPC_TOO_MANY_HASHES: {
+    message: 'storage batch scrape carries more info_hashes than allowed',
+    failureReason: 'too many info_hashes',
+  },
+  PROTO_ERR_RPC_MISMATCH: {
+    message: 'storage batch response does not match the ops that were sent',
+    failureReason: 'storage batch mismatch',
+  },
 } as const satisfies Record<string, { message: string; failureReason: string }>;
 
 export type ProtocolErrorCode = keyof typeof protocolErrors;

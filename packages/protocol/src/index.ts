@@ -56,3 +56,24 @@ export {
   encodeCompactPeer,
   decodeCompactPeers,
 } from './peers.ts';
+export {
+  STORAGE_RPC_VERSION,
+  STORAGE_RPC_CONTENT_TYPE,
+  STORAGE_RPC_PATH,
+  STORAGE_RPC_VERSION_HEADER,
+  STORAGE_RPC_MAX_OPS,
+  STORAGE_RPC_MAX_SCRAPE_HASHES,
+  encodeBatchRequest,
+  decodeBatchRequest,
+  encodeBatchResponse,
+  decodeBatchResponse,
+  peekBatchVersion,
+} from './storage-rpc.ts';
+export type {
+  RpcAnnounce,
+  RpcScrape,
+  RpcOp,
+  RpcResult,
+  RpcCounts,
+  BatchRequestLimits,
+} from './storage-rpc.ts';

@@ -1,0 +1,405 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { isProtocolError, ProtocolError } from './errors.ts';
+import type { ProtocolErrorCode } from './errors.ts';
+import {
+  decodeBatchRequest,
+  decodeBatchResponse,
+  encodeBatchRequest,
+  encodeBatchResponse,
+  peekBatchVersion,
+  STORAGE_RPC_VERSION,
+} from './storage-rpc.ts';
+import type { RpcAnnounce, RpcOp, RpcResult } from './storage-rpc.ts';
+
+const hex = (s: string) => Buffer.from(s.replace(/#.*$/gm, '').replace(/\s+/g, ''), 'hex');
+const LIMITS = { maxOps: 1000, maxScrapeHashes: 255 };
+
+function thrownCode(fn: () => unknown): ProtocolErrorCode {
+  try {
+    fn();
+  } catch (err) {
+    if (isProtocolError(err)) return err.code;
+    throw err;
+  }
+  throw new Error('expected a ProtocolError');
+}
+
+const HASH_A = Buffer.alloc(20, 0xaa);
+const HASH_B = Buffer.alloc(20, 0xbb);
+const PEER_ID = Buffer.from('-qB4650-abcdefghijkl');
+
+const ANNOUNCE_V4: RpcAnnounce = {
+  op: 'announce',
+  infoHash: HASH_A,
+  peerId: PEER_ID,
+  family: 4,
+  address: Buffer.from([10, 0, 0, 1]),
+  port: 6881,
+  seeder: true,
+  event: 'completed',
+  numWant: 50,
+  withPeerIds: false,
+};
+const ANNOUNCE_V6: RpcAnnounce = {
+  ...ANNOUNCE_V4,
+  family: 6,
+  address: hex('20010db8000000000000000000000001'),
+  seeder: false,
+  event: 'started',
+  numWant: 200,
+  withPeerIds: true,
+};
+const SCRAPE: RpcOp = { op: 'scrape', infoHashes: [HASH_A, HASH_B] };
+
+const REQUEST = hex(`
+  534842 01 0003                            # "SHB", version 1, 3 ops
+  01                                        # announce
+  ${HASH_A.toString('hex')}                 # info_hash
+  ${PEER_ID.toString('hex')}                # peer_id
+  04 0a000001 1ae1                          # family 4, 10.0.0.1, port 6881
+  01 01 0032                                # flags seeder, event completed, numWant 50
+  01                                        # announce
+  ${HASH_A.toString('hex')}
+  ${PEER_ID.toString('hex')}
+  06 20010db8000000000000000000000001 1ae1  # family 6, 2001:db8::1, port 6881
+  02 02 00c8                                # flags withPeerIds, event started, numWant 200
+  02 02                                     # scrape, 2 hashes
+  ${HASH_A.toString('hex')}
+  ${HASH_B.toString('hex')}
+`);
+
+const RESULTS: RpcResult[] = [
+  {
+    ok: true,
+    op: 'announce',
+    seeders: 3,
+    leechers: 1,
+    downloaded: 7,
+    peers: hex('0a0000021ae2 0a0000031ae3'),
+    peerIds: undefined,
+  },
+  {
+    ok: true,
+    op: 'announce',
+    seeders: 1,
+    leechers: 0,
+    downloaded: 0,
+    peers: hex('20010db8000000000000000000000002 1ae2'),
+    peerIds: [PEER_ID],
+  },
+  { ok: false, code: 'STORE_ERR_UNAVAILABLE' },
+];
+
+const RESPONSE = hex(`
+  534852 01 0003                            # "SHR", version 1, 3 results
+  00 00000003 00000001 00000007             # ok, seeders 3, leechers 1, downloaded 7
+  0002 0a0000021ae2 0a0000031ae3 00         # 2 IPv4 peers, no ids
+  00 00000001 00000000 00000000             # ok, 1 seeder
+  0001 20010db80000000000000000000000021ae2 # 1 IPv6 peer
+  01 ${PEER_ID.toString('hex')}             # with its id
+  01 15 ${Buffer.from('STORE_ERR_UNAVAILABLE').toString('hex')}  # error, 21 bytes of code
+`);
+
+describe('storage batch codec: golden bytes', () => {
+  it('encodes a request byte for byte', () => {
+    expect(encodeBatchRequest([ANNOUNCE_V4, ANNOUNCE_V6, SCRAPE]).toString('hex')).toBe(
+      REQUEST.toString('hex'),
+    );
+  });
+
+  it('decodes the same request back', () => {
+    expect(decodeBatchRequest(REQUEST, LIMITS)).toEqual([ANNOUNCE_V4, ANNOUNCE_V6, SCRAPE]);
+  });
+
+  it('encodes and decodes a response against its ops', () => {
+    const ops = [ANNOUNCE_V4, ANNOUNCE_V6, SCRAPE];
+    expect(encodeBatchResponse(RESULTS, ops).toString('hex')).toBe(RESPONSE.toString('hex'));
+    expect(decodeBatchResponse(RESPONSE, ops)).toEqual(RESULTS);
+  });
+
+  it('encodes a scrape result as n * three u32', () => {
+    const bytes = encodeBatchResponse([
+      { ok: true, op: 'scrape', counts: [{ seeders: 1, leechers: 2, downloaded: 3 }] },
+    ]);
+    expect(bytes.toString('hex')).toBe(
+      hex('534852 01 0001 00 01 00000001 00000002 00000003').toString('hex'),
+    );
+  });
+
+  it('an empty batch is six bytes', () => {
+    expect(encodeBatchRequest([]).toString('hex')).toBe('534842010000');
+    expect(decodeBatchRequest(Buffer.from('534842010000', 'hex'), LIMITS)).toEqual([]);
+  });
+
+  it('decoded request buffers are copies, not views of the body', () => {
+    const body = Buffer.from(REQUEST);
+    const [op] = decodeBatchRequest(body, LIMITS);
+    body.fill(0);
+    expect((op as RpcAnnounce).infoHash).toEqual(HASH_A);
+  });
+});
+
+describe('storage batch codec: refusals', () => {
+  it('another version is PROTO_ERR_RPC_VERSION, readable with peekBatchVersion', () => {
+    const v2 = Buffer.from(REQUEST);
+    v2[3] = 2;
+    expect(peekBatchVersion(v2)).toBe(2);
+    expect(peekBatchVersion(REQUEST)).toBe(STORAGE_RPC_VERSION);
+    expect(thrownCode(() => decodeBatchRequest(v2, LIMITS))).toBe('PROTO_ERR_RPC_VERSION');
+    const r2 = Buffer.from(RESPONSE);
+    r2[3] = 2;
+    expect(thrownCode(() => decodeBatchResponse(r2, [ANNOUNCE_V4, ANNOUNCE_V6, SCRAPE]))).toBe(
+      'PROTO_ERR_RPC_VERSION',
+    );
+  });
+
+  it('a response is not a request and the other way round', () => {
+    expect(thrownCode(() => decodeBatchRequest(RESPONSE, LIMITS))).toBe('PROTO_ERR_RPC_BAD_MAGIC');
+    expect(thrownCode(() => decodeBatchResponse(REQUEST, []))).toBe('PROTO_ERR_RPC_BAD_MAGIC');
+  });
+
+  it('more ops than the limit, before reading them', () => {
+    const header = hex('534842 01 ffff');
+    expect(thrownCode(() => decodeBatchRequest(header, LIMITS))).toBe('PROTO_ERR_RPC_TOO_MANY_OPS');
+    expect(thrownCode(() => decodeBatchRequest(REQUEST, { ...LIMITS, maxOps: 2 }))).toBe(
+      'PROTO_ERR_RPC_TOO_MANY_OPS',
+    );
+  });
+
+  it('a count the body cannot hold is truncated, before allocating', () => {
+    expect(thrownCode(() => decodeBatchRequest(hex('534842 01 03e8'), LIMITS))).toBe(
+      'PROTO_ERR_RPC_TRUNCATED',
+    );
+  });
+
+  it('every truncation of a valid request or response is a coded error', () => {
+    const ops = [ANNOUNCE_V4, ANNOUNCE_V6, SCRAPE];
+    for (let n = 0; n < REQUEST.length; n++) {
+      expect(
+        isProtocolError(catchAny(() => decodeBatchRequest(REQUEST.subarray(0, n), LIMITS))),
+      ).toBe(true);
+    }
+    for (let n = 0; n < RESPONSE.length; n++) {
+      expect(
+        isProtocolError(catchAny(() => decodeBatchResponse(RESPONSE.subarray(0, n), ops))),
+      ).toBe(true);
+    }
+  });
+
+  it('trailing bytes, unknown op, family, event and flags', () => {
+    expect(thrownCode(() => decodeBatchRequest(Buffer.concat([REQUEST, hex('00')]), LIMITS))).toBe(
+      'PROTO_ERR_RPC_TRAILING_DATA',
+    );
+    const at = (offset: number, byte: number) => {
+      const b = Buffer.from(REQUEST);
+      b[offset] = byte;
+      return b;
+    };
+    expect(thrownCode(() => decodeBatchRequest(at(6, 3), LIMITS))).toBe('PROTO_ERR_RPC_BAD_OP');
+    expect(thrownCode(() => decodeBatchRequest(at(47, 5), LIMITS))).toBe('PROTO_ERR_RPC_BAD_FIELD');
+    expect(thrownCode(() => decodeBatchRequest(at(54, 4), LIMITS))).toBe('PROTO_ERR_RPC_BAD_FIELD');
+    expect(thrownCode(() => decodeBatchRequest(at(55, 4), LIMITS))).toBe('PROTO_ERR_RPC_BAD_FIELD');
+  });
+
+  it('scrape with 0 hashes or more than allowed', () => {
+    const zero = hex(`534842 01 0001 02 00 ${HASH_A.toString('hex')}`);
+    expect(thrownCode(() => decodeBatchRequest(zero, LIMITS))).toBe('PROTO_ERR_RPC_BAD_FIELD');
+    expect(thrownCode(() => decodeBatchRequest(REQUEST, { ...LIMITS, maxScrapeHashes: 1 }))).toBe(
+      'PROTO_ERR_RPC_TOO_MANY_HASHES',
+    );
+  });
+
+  it('a response that does not match the ops sent', () => {
+    expect(thrownCode(() => decodeBatchResponse(RESPONSE, [ANNOUNCE_V4]))).toBe(
+      'PROTO_ERR_RPC_MISMATCH',
+    );
+    const scrapeResult = encodeBatchResponse([
+      { ok: true, op: 'scrape', counts: [{ seeders: 1, leechers: 2, downloaded: 3 }] },
+    ]);
+    expect(thrownCode(() => decodeBatchResponse(scrapeResult, [SCRAPE]))).toBe(
+      'PROTO_ERR_RPC_MISMATCH',
+    );
+    expect(thrownCode(() => encodeBatchResponse(RESULTS, [SCRAPE, SCRAPE, SCRAPE]))).toBe(
+      'PROTO_ERR_RPC_MISMATCH',
+    );
+  });
+
+  it('refuses to encode ops the wire cannot carry', () => {
+    const bad: Array<Partial<RpcAnnounce>> = [
+      { infoHash: Buffer.alloc(19) },
+      { peerId: Buffer.alloc(21) },
+      { address: Buffer.alloc(16) },
+      { port: 65536 },
+      { numWant: -1 },
+    ];
+    for (const patch of bad) {
+      expect(thrownCode(() => encodeBatchRequest([{ ...ANNOUNCE_V4, ...patch }]))).toBe(
+        'PROTO_ERR_RPC_BAD_FIELD',
+      );
+    }
+    expect(thrownCode(() => encodeBatchRequest([{ op: 'scrape', infoHashes: [] }]))).toBe(
+      'PROTO_ERR_RPC_BAD_FIELD',
+    );
+    expect(thrownCode(() => encodeBatchResponse([{ ok: false, code: 'bad code' }]))).toBe(
+      'PROTO_ERR_RPC_BAD_FIELD',
+    );
+  });
+
+  it('refuses to guess the family of 18-byte peer lists without the ops', () => {
+    const result: RpcResult = {
+      ok: true,
+      op: 'announce',
+      seeders: 1,
+      leechers: 0,
+      downloaded: 0,
+      peers: Buffer.alloc(18),
+      peerIds: undefined,
+    };
+    expect(thrownCode(() => encodeBatchResponse([result]))).toBe('PROTO_ERR_RPC_BAD_FIELD');
+    expect(
+      decodeBatchResponse(encodeBatchResponse([result], [ANNOUNCE_V6]), [ANNOUNCE_V6]),
+    ).toEqual([result]);
+    expect(
+      decodeBatchResponse(encodeBatchResponse([result], [ANNOUNCE_V4]), [ANNOUNCE_V4]),
+    ).toEqual([result]);
+  });
+
+  it('clamps counts into u32', () => {
+    const big: RpcResult = {
+      ok: true,
+      op: 'scrape',
+      counts: [{ seeders: 2 ** 40, leechers: -1, downloaded: 5 }],
+    };
+    expect(
+      decodeBatchResponse(encodeBatchResponse([big]), [{ op: 'scrape', infoHashes: [HASH_A] }]),
+    ).toEqual([
+      { ok: true, op: 'scrape', counts: [{ seeders: 0xffffffff, leechers: 0, downloaded: 5 }] },
+    ]);
+  });
+});
+
+function catchAny(fn: () => unknown): unknown {
+  try {
+    fn();
+  } catch (err) {
+    return err;
+  }
+  return new Error('did not throw');
+}
+
+const bytes = (n: number) =>
+  fc.uint8Array({ minLength: n, maxLength: n }).map((u) => Buffer.from(u));
+const u32 = fc.integer({ min: 0, max: 0xffffffff });
+
+const announceOp: fc.Arbitrary<RpcAnnounce> = fc
+  .record({
+    infoHash: bytes(20),
+    peerId: bytes(20),
+    family: fc.constantFrom(4 as const, 6 as const),
+    port: fc.integer({ min: 0, max: 0xffff }),
+    seeder: fc.boolean(),
+    event: fc.constantFrom(
+      'none' as const,
+      'completed' as const,
+      'started' as const,
+      'stopped' as const,
+    ),
+    numWant: fc.integer({ min: 0, max: 0xffff }),
+    withPeerIds: fc.boolean(),
+    addr: bytes(16),
+  })
+  .map(({ addr, ...r }) => ({
+    op: 'announce' as const,
+    ...r,
+    address: r.family === 4 ? addr.subarray(0, 4) : addr,
+  }));
+
+const scrapeOp: fc.Arbitrary<RpcOp> = fc
+  .array(bytes(20), { minLength: 1, maxLength: 40 })
+  .map((infoHashes) => ({ op: 'scrape' as const, infoHashes }));
+
+const opsArb = fc.array(fc.oneof(announceOp, scrapeOp), { maxLength: 30 });
+
+function resultFor(op: RpcOp): fc.Arbitrary<RpcResult> {
+  const error = fc
+    .stringMatching(/^[A-Z0-9_]{1,40}$/)
+    .map((code): RpcResult => ({ ok: false, code }));
+  if (op.op === 'scrape') {
+    const ok = fc
+      .array(fc.record({ seeders: u32, leechers: u32, downloaded: u32 }), {
+        minLength: op.infoHashes.length,
+        maxLength: op.infoHashes.length,
+      })
+      .map((counts): RpcResult => ({ ok: true, op: 'scrape', counts }));
+    return fc.oneof(ok, error);
+  }
+  const size = op.family === 4 ? 6 : 18;
+  const ok = fc.nat({ max: 20 }).chain((n) =>
+    fc
+      .record({
+        seeders: u32,
+        leechers: u32,
+        downloaded: u32,
+        peers: bytes(n * size),
+        peerIds: op.withPeerIds
+          ? fc.array(bytes(20), { minLength: n, maxLength: n })
+          : fc.constant(undefined),
+      })
+      .map((r): RpcResult => ({ ok: true, op: 'announce', ...r })),
+  );
+  return fc.oneof(ok, error);
+}
+
+describe('storage batch codec: properties', () => {
+  it('decode(encode(ops)) = ops', () => {
+    fc.assert(
+      fc.property(opsArb, (ops) => {
+        expect(decodeBatchRequest(encodeBatchRequest(ops), LIMITS)).toEqual(ops);
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('decodeResponse(encodeResponse(results, ops), ops) = results', () => {
+    const arb = opsArb.chain((ops) => fc.tuple(fc.constant(ops), fc.tuple(...ops.map(resultFor))));
+    fc.assert(
+      fc.property(arb, ([ops, results]) => {
+        expect(decodeBatchResponse(encodeBatchResponse(results, ops), ops)).toEqual(results);
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('random and mutated bodies throw nothing but ProtocolError', () => {
+    const ops = [ANNOUNCE_V4, ANNOUNCE_V6, SCRAPE];
+    const mutate = fc
+      .tuple(
+        fc.constantFrom(REQUEST, RESPONSE),
+        fc.array(fc.tuple(fc.nat(), fc.nat({ max: 255 })), { maxLength: 4 }),
+        fc.nat(),
+      )
+      .map(([base, flips, cut]) => {
+        const b = Buffer.from(base);
+        for (const [at, v] of flips) b[at % b.length] = v;
+        return b.subarray(0, cut % (b.length + 1));
+      });
+    const random = fc.uint8Array({ maxLength: 200 }).map((u) => Buffer.from(u));
+    const withMagic = fc
+      .tuple(fc.constantFrom('53484201', '53485201'), fc.uint8Array({ maxLength: 200 }))
+      .map(([h, u]) => Buffer.concat([Buffer.from(h, 'hex'), u]));
+    fc.assert(
+      fc.property(fc.oneof(mutate, random, withMagic), (body) => {
+        for (const fn of [
+          () => decodeBatchRequest(body, LIMITS),
+          () => decodeBatchResponse(body, ops),
+        ]) {
+          const err = catchAny(fn);
+          if (err instanceof Error && err.message === 'did not throw') continue;
+          expect(err).toBeInstanceOf(ProtocolError);
+        }
+      }),
+      { numRuns: 4000 },
+    );
+  });
+});
