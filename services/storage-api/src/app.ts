@@ -1,60 +1,414 @@
-// storage-api composition root (STYLE.md "Composition"): injected config, logger
-// and registry; nothing listens until listen(). The service's real work is
-// issue 5; for now it exposes only its admin endpoints.
-import Fastify, { type FastifyInstance } from 'fastify';
+// storage-api composition root (STYLE.md "Composition"): injected config,
+// logger, registry and stores; nothing listens until listen(). Two fastify
+// servers: the token-protected API (batch, KV, downloads, stats, gc, leases;
+// contract §1-2) and the admin port (/healthz, /readyz, /metrics).
+import { createHash, timingSafeEqual } from 'node:crypto';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
-import { collectDefaultMetrics, type Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
+import { isProtocolError } from '@shoal/protocol';
+import {
+  STORAGE_RPC_CONTENT_TYPE,
+  STORAGE_RPC_PATH,
+  STORAGE_RPC_VERSION,
+  STORAGE_RPC_VERSION_HEADER,
+  decodeBatchRequest,
+  encodeBatchResponse,
+  peekBatchVersion,
+  type RpcOp,
+  type RpcResult,
+} from '@shoal/protocol/storage-rpc';
+import { isStoreError, StoreError, type PeerStore } from '@shoal/storage';
+import {
+  createCompositeStore,
+  type CompositeStore,
+  type PingableDataStore,
+} from '@shoal/storage/composite';
+import { createMemoryLeaseLock, type LeaseLock } from '@shoal/storage/locks';
+import { createMemoryStore, type MemoryStore } from '@shoal/storage/memory';
 import type { StorageApiConfig } from './config.ts';
+import { ApiError, apiErrors, errorAnswer } from './errors.ts';
+import { createApiMetrics, type Endpoint, type Operation } from './metrics.ts';
 
 export interface StorageApiDeps {
   config: StorageApiConfig;
   logger: Logger;
   registry: Registry;
+  /**
+   * Where peers (and their download counts) live. The app never closes the
+   * stores it is given (main.ts owns them). Omitted, with `data` and `locks`:
+   * one in-process memory store, closed by close() (tests, metric inventories).
+   */
+  peers?: PeerStore;
+  /** KV data; may be the same object as `peers` (all in one backend). */
+  data?: PingableDataStore;
+  /** Leases on the durable backend. */
+  locks?: LeaseLock;
 }
 
 export interface StorageApi {
+  api: FastifyInstance;
   admin: FastifyInstance;
-  listen(): Promise<{ adminPort: number }>;
+  listen(): Promise<{ port: number; adminPort: number }>;
+  /** Stops accepting, lets in-flight requests finish, stops the stats timer. */
   close(): Promise<void>;
 }
 
-export function buildStorageApi({ config, logger, registry }: StorageApiDeps): StorageApi {
-  const log = logger.child({ module: 'storage-api' });
-  if (registry.getSingleMetric('process_cpu_user_seconds_total') === undefined) {
-    collectDefaultMetrics({ register: registry });
+const SUPPORTED_VERSIONS = [STORAGE_RPC_VERSION];
+const HEX_HASH = /^[0-9a-fA-F]{40}$/;
+/** KV contexts and keys are path segments: short, printable, no slash. */
+const KV_NAME = /^[\w.:@+=-]{1,256}$/;
+const KV_VALUE_MAX = 1 << 20;
+const DOWNLOADS_MAX_HASHES = 1000;
+const READY_TIMEOUT_MS = 2000;
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    endpoint?: Endpoint;
   }
+}
+
+function digest(text: string): Buffer {
+  return createHash('sha256').update(text).digest();
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new StoreError('STORE_ERR_TIMEOUT', `${ms} ms`)), ms);
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}
+
+function codeOf(err: unknown): string {
+  return isStoreError(err) ? err.code : 'RPC_ERR_INTERNAL';
+}
+
+function kvName(value: unknown, what: string): string {
+  if (typeof value !== 'string' || !KV_NAME.test(value)) {
+    throw new ApiError('RPC_ERR_BAD_BODY', `${what} must be 1-256 of [A-Za-z0-9_.:@+=-]`);
+  }
+  return value;
+}
+
+function objectBody(body: unknown): Record<string, unknown> {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    throw new ApiError('RPC_ERR_BAD_BODY', 'body must be a JSON object');
+  }
+  return body as Record<string, unknown>;
+}
+
+export function buildStorageApi(deps: StorageApiDeps): StorageApi {
+  const { config, logger, registry } = deps;
+  const log = logger.child({ module: 'storage-api' });
+  let owned: MemoryStore | undefined;
+  const fallback = (): MemoryStore =>
+    (owned ??= createMemoryStore({ peerLifetimeSeconds: config.PEER_LIFETIME_SECONDS }));
+  const store: CompositeStore = createCompositeStore({
+    peers: deps.peers ?? fallback(),
+    data: deps.data ?? fallback(),
+    dataDriver: deps.data === undefined ? 'memory' : config.DATA_STORE_DRIVER,
+    // Two drivers of one kind are one backend (openStores opens it once).
+    downloadsApart: config.PEER_STORE_DRIVER !== config.DATA_STORE_DRIVER,
+    onError: (err, what) => {
+      metrics.error(config.DATA_STORE_DRIVER, 'downloads', codeOf(err));
+      log.warn(
+        { err, what },
+        'download counters: data backend failed; retried with the next batch',
+      );
+    },
+  });
+  const locks = deps.locks ?? createMemoryLeaseLock();
+  const metrics = createApiMetrics(registry, { peers: store.driver, data: store.dataDriver });
+  const peerDriver = store.driver;
+  const dataDriver = store.dataDriver;
+  const tokenDigest = digest(config.STORAGE_API_TOKEN);
+  const limits = { maxOps: config.BATCH_MAX_OPS, maxScrapeHashes: config.BATCH_MAX_SCRAPE_HASHES };
   let listening = false;
   let closing = false;
+  let statsTimer: NodeJS.Timeout | undefined;
+
+  /** Runs one store call, timing it and counting its failure under a bounded code. */
+  async function timed<T>(
+    driver: string,
+    operation: Operation,
+    call: () => Promise<T>,
+  ): Promise<T> {
+    const start = performance.now();
+    try {
+      return await call();
+    } catch (err) {
+      metrics.error(driver, operation, codeOf(err));
+      if (!isStoreError(err)) log.error({ err, operation }, 'store call failed unexpectedly');
+      throw err;
+    } finally {
+      metrics.observe(driver, operation, start);
+    }
+  }
+
+  const api = Fastify({ logger: false, bodyLimit: config.MAX_BODY_BYTES });
+  // The batch body is read as bytes; fastify enforces bodyLimit before handing it over.
+  api.addContentTypeParser(STORAGE_RPC_CONTENT_TYPE, { parseAs: 'buffer' }, (_req, body, done) => {
+    done(null, body);
+  });
+
+  // async (no await): a throw becomes the request's error, answered by the error handler.
+  // eslint-disable-next-line @typescript-eslint/require-await
+  api.addHook('onRequest', async (request) => {
+    if (closing) throw new ApiError('RPC_ERR_SHUTTING_DOWN');
+    const header = request.headers.authorization;
+    const given = typeof header === 'string' && header.startsWith('Bearer ') ? header.slice(7) : '';
+    // Digests have equal lengths, so the comparison time says nothing about the token.
+    if (!timingSafeEqual(digest(given), tokenDigest)) throw new ApiError('RPC_ERR_UNAUTHORIZED');
+  });
+  api.addHook('onResponse', async (request, reply) => {
+    metrics.request(request.routeOptions.config.endpoint ?? 'other', reply.statusCode);
+  });
+  api.setNotFoundHandler(async (_request, reply) => {
+    const err = new ApiError('RPC_ERR_NOT_FOUND');
+    return reply.code(err.httpStatus).send({ code: err.code, message: err.message });
+  });
+  api.setErrorHandler(async (error: unknown, request: FastifyRequest, reply: FastifyReply) => {
+    let err = error;
+    const fastifyCode = (error as { code?: unknown }).code;
+    // fastify's own refusals, mapped onto the catalog.
+    if (fastifyCode === 'FST_ERR_CTP_BODY_TOO_LARGE')
+      err = new ApiError('RPC_ERR_TOO_LARGE', `at most ${config.MAX_BODY_BYTES} bytes`);
+    else if (fastifyCode === 'FST_ERR_CTP_INVALID_MEDIA_TYPE')
+      err = new ApiError('RPC_ERR_BAD_CONTENT_TYPE');
+    else if (typeof fastifyCode === 'string' && fastifyCode.startsWith('FST_ERR_CTP_'))
+      err = new ApiError('RPC_ERR_BAD_BODY', 'unparseable body');
+    else if (typeof fastifyCode === 'string' && fastifyCode.startsWith('FST_ERR_')) {
+      // Any other refusal fastify makes before a handler runs (bad URL, ...) is the caller's.
+      const status = (error as { statusCode?: unknown }).statusCode;
+      if (typeof status === 'number' && status >= 400 && status < 500)
+        err = new ApiError('RPC_ERR_BAD_BODY', 'malformed request');
+    }
+    const answer = errorAnswer(err);
+    if (answer.status >= 500 && !isStoreError(err))
+      log.error({ err: error, url: request.url }, 'request failed');
+    return reply.code(answer.status).send(answer.body);
+  });
+
+  api.post(STORAGE_RPC_PATH, { config: { endpoint: 'batch' } }, async (request, reply) => {
+    const body = request.body;
+    if (!Buffer.isBuffer(body))
+      throw new ApiError('RPC_ERR_BAD_CONTENT_TYPE', STORAGE_RPC_CONTENT_TYPE);
+    const header = request.headers[STORAGE_RPC_VERSION_HEADER];
+    const version = header === undefined ? peekBatchVersion(body) : Number(header);
+    if (version !== undefined && !SUPPORTED_VERSIONS.includes(version)) {
+      return reply.code(apiErrors.RPC_ERR_VERSION.httpStatus).send({
+        code: 'RPC_ERR_VERSION',
+        message: `${apiErrors.RPC_ERR_VERSION.message}: supported ${SUPPORTED_VERSIONS.join(', ')}`,
+        supported: SUPPORTED_VERSIONS,
+      });
+    }
+    let ops: RpcOp[];
+    try {
+      ops = decodeBatchRequest(body, limits);
+    } catch (err) {
+      if (!isProtocolError(err)) throw err;
+      if (
+        err.code === 'PROTO_ERR_RPC_TOO_MANY_OPS' ||
+        err.code === 'PROTO_ERR_RPC_TOO_MANY_HASHES'
+      ) {
+        throw new ApiError('RPC_ERR_TOO_LARGE', err.message);
+      }
+      if (err.code === 'PROTO_ERR_RPC_VERSION') {
+        return reply.code(400).send({
+          code: 'RPC_ERR_VERSION',
+          message: apiErrors.RPC_ERR_VERSION.message,
+          supported: SUPPORTED_VERSIONS,
+        });
+      }
+      throw new ApiError('RPC_ERR_BAD_BODY', err.code);
+    }
+    metrics.batchOps(ops.length);
+    // Every op runs at once and fails alone: one bad swarm never fails the batch.
+    const outcomes = await store.batch(ops, {
+      onOp: (operation, startMs, err) => {
+        metrics.observe(peerDriver, operation, startMs);
+        if (err !== undefined) {
+          metrics.error(peerDriver, operation, codeOf(err));
+          if (!isStoreError(err)) log.error({ err, operation }, 'store call failed unexpectedly');
+        }
+      },
+    });
+    const results = outcomes.map((o, i): RpcResult => {
+      if (!o.ok) return { ok: false, code: codeOf(o.error) };
+      if (o.op === 'scrape') return { ok: true, op: 'scrape', counts: o.counts };
+      const r = o.result;
+      const op = ops[i];
+      return {
+        ok: true,
+        op: 'announce',
+        seeders: r.seeders,
+        leechers: r.leechers,
+        downloaded: r.downloaded,
+        peers: r.peers,
+        peerIds: op?.op === 'announce' && op.withPeerIds ? (r.peerIds ?? []) : undefined,
+      };
+    });
+    reply.header('content-type', STORAGE_RPC_CONTENT_TYPE);
+    reply.header(STORAGE_RPC_VERSION_HEADER, String(STORAGE_RPC_VERSION));
+    return reply.send(encodeBatchResponse(results, ops));
+  });
+
+  const kv = { config: { endpoint: 'kv' as const } };
+  api.get('/v1/kv/:context', kv, async (request) => {
+    const { context } = request.params as Record<string, unknown>;
+    const entries = await timed(dataDriver, 'kv_list', () =>
+      store.list(kvName(context, 'context')),
+    );
+    return { entries };
+  });
+  api.get('/v1/kv/:context/:key', kv, async (request) => {
+    const params = request.params as Record<string, unknown>;
+    const context = kvName(params.context, 'context');
+    const key = kvName(params.key, 'key');
+    const value = await timed(dataDriver, 'kv_get', () => store.get(context, key));
+    if (value === undefined) throw new ApiError('KV_ERR_NOT_FOUND');
+    return { value };
+  });
+  api.put('/v1/kv/:context/:key', kv, async (request) => {
+    const params = request.params as Record<string, unknown>;
+    const context = kvName(params.context, 'context');
+    const key = kvName(params.key, 'key');
+    const { value } = objectBody(request.body);
+    if (typeof value !== 'string' || value.length > KV_VALUE_MAX) {
+      throw new ApiError(
+        'RPC_ERR_BAD_BODY',
+        `value must be a string of at most ${KV_VALUE_MAX} characters`,
+      );
+    }
+    await timed(dataDriver, 'kv_put', () => store.put(context, key, value));
+    return { ok: true };
+  });
+  api.delete('/v1/kv/:context/:key', kv, async (request) => {
+    const params = request.params as Record<string, unknown>;
+    const context = kvName(params.context, 'context');
+    const key = kvName(params.key, 'key');
+    const existed = await timed(dataDriver, 'kv_delete', () => store.delete(context, key));
+    return { existed };
+  });
+
+  api.get('/v1/downloads', { config: { endpoint: 'downloads' } }, async (request) => {
+    const raw = (request.query as Record<string, unknown>).info_hash;
+    const list = raw === undefined ? [] : Array.isArray(raw) ? (raw as unknown[]) : [raw];
+    if (list.length === 0) throw new ApiError('RPC_ERR_BAD_BODY', 'info_hash is required');
+    if (list.length > DOWNLOADS_MAX_HASHES) {
+      throw new ApiError('RPC_ERR_TOO_LARGE', `at most ${DOWNLOADS_MAX_HASHES} info_hash`);
+    }
+    const hexes = list.map((h) => {
+      if (typeof h !== 'string' || !HEX_HASH.test(h)) {
+        throw new ApiError('RPC_ERR_BAD_BODY', 'info_hash must be 40 hex digits');
+      }
+      return h.toLowerCase();
+    });
+    const counts = await timed(store.downloadsApart ? dataDriver : peerDriver, 'downloads', () =>
+      store.downloads(hexes.map((h) => Buffer.from(h, 'hex'))),
+    );
+    const downloads: Record<string, number> = {};
+    hexes.forEach((h, i) => {
+      downloads[h] = counts[i] ?? 0;
+    });
+    return { downloads };
+  });
+
+  api.get('/v1/stats', { config: { endpoint: 'stats' } }, async () => {
+    const stats = await timed(peerDriver, 'stats', () => store.stats());
+    metrics.swarm(stats);
+    return stats;
+  });
+
+  api.post('/v1/gc', { config: { endpoint: 'gc' } }, async () => {
+    const start = performance.now();
+    const result = await timed(peerDriver, 'gc', () => store.collectGarbage());
+    const durationMs = Math.round(performance.now() - start);
+    log.info({ ...result, durationMs }, 'garbage collected');
+    return { ...result, durationMs };
+  });
+
+  const leases = { config: { endpoint: 'leases' as const } };
+  api.post('/v1/leases/:name', leases, async (request) => {
+    const { name } = request.params as Record<string, string>;
+    const { holder, ttlMs } = objectBody(request.body);
+    if (typeof holder !== 'string' || typeof ttlMs !== 'number') {
+      throw new ApiError('RPC_ERR_BAD_BODY', 'body must be { holder: string, ttlMs: number }');
+    }
+    return timed(dataDriver, 'lease', () => locks.acquire(name ?? '', holder, ttlMs));
+  });
+  api.delete('/v1/leases/:name', leases, async (request) => {
+    const { name } = request.params as Record<string, string>;
+    const { holder } = objectBody(request.body);
+    if (typeof holder !== 'string')
+      throw new ApiError('RPC_ERR_BAD_BODY', 'body must be { holder: string }');
+    const released = await timed(dataDriver, 'lease', () => locks.release(name ?? '', holder));
+    return { released };
+  });
+
   const admin = Fastify({ logger: false });
   admin.get('/healthz', async (_request, reply) => {
     reply.header('content-type', 'text/plain');
     return 'ok\n';
   });
   admin.get('/readyz', async (_request, reply) => {
-    reply.header('content-type', 'text/plain');
-    if (listening && !closing) return 'ready\n';
-    reply.code(503);
-    return closing ? 'not ready: shutting down\n' : 'not ready: not listening yet\n';
+    if (!listening || closing) {
+      reply.code(503);
+      return { ready: false, reason: closing ? 'shutting down' : 'not listening yet' };
+    }
+    const health = await withTimeout(store.health(), READY_TIMEOUT_MS).catch(() => ({
+      peers: { driver: peerDriver, ok: false, code: 'STORE_ERR_TIMEOUT' },
+      data: { driver: dataDriver, ok: false, code: 'STORE_ERR_TIMEOUT' },
+    }));
+    const ready = health.peers.ok && health.data.ok;
+    reply.code(ready ? 200 : 503);
+    return { ready, ...health };
   });
   admin.get('/metrics', async (_request, reply) => {
     reply.header('content-type', registry.contentType);
     return registry.metrics();
   });
+
+  function refreshStats(): void {
+    store.stats().then(
+      (stats) => metrics.swarm(stats),
+      (err: unknown) => {
+        metrics.error(peerDriver, 'stats', codeOf(err));
+        log.warn({ err }, 'swarm statistics unavailable');
+      },
+    );
+  }
+
   return {
+    api,
     admin,
     async listen() {
+      await api.listen({ port: config.PORT, host: config.HOST });
       await admin.listen({ port: config.ADMIN_PORT, host: config.ADMIN_HOST });
-      const address = admin.server.address();
-      if (address === null || typeof address === 'string')
-        throw new Error('admin server has no port');
+      const port = portOf(api);
+      const adminPort = portOf(admin);
       listening = true;
-      log.debug({ admin: address.port }, 'admin listening');
-      return { adminPort: address.port };
+      refreshStats();
+      statsTimer = setInterval(refreshStats, config.STATS_INTERVAL_SECONDS * 1000);
+      statsTimer.unref();
+      return { port, adminPort };
     },
     async close() {
       if (closing) return;
       closing = true;
+      clearInterval(statsTimer);
+      // fastify's close waits for requests in flight and drops idle keep-alive sockets.
+      await api.close();
       await admin.close();
+      if (deps.locks === undefined) await locks.close();
+      await owned?.close();
     },
   };
+}
+
+function portOf(server: FastifyInstance): number {
+  const address = server.server.address();
+  if (address === null || typeof address === 'string') throw new Error('server has no port');
+  return address.port;
 }

@@ -1,10 +1,49 @@
-// storage-api settings (STYLE.md "Config"). Only the admin surface exists until
-// the real service lands (issue 5).
-import { Type, loadConfig, type LoadConfigOptions, type LoadedConfig } from '@shoal/config';
+// storage-api settings (STYLE.md "Config"): one schema, names are the
+// environment variables, every violation reported at once. The drivers'
+// own settings are composed in unchanged (REDIS_*, DATABASE_URL / PG_*), so
+// they read the same here as in an embedded gateway.
+import { isIP } from 'node:net';
+import { SECRET, Type, loadConfig, type LoadConfigOptions, type LoadedConfig } from '@shoal/config';
+import { STORAGE_RPC_MAX_OPS, STORAGE_RPC_MAX_SCRAPE_HASHES } from '@shoal/protocol/storage-rpc';
+import { RedisStoreConfigSchema, checkRedisStoreConfig } from '@shoal/storage/redis';
+import { PostgresStoreConfigSchema, checkPostgresStoreConfig } from '@shoal/storage/postgres';
+
+const Port = (defaultPort: number) =>
+  Type.Integer({ minimum: 0, maximum: 65535, default: defaultPort });
+const Driver = (defaultDriver: 'memory' | 'redis' | 'postgres') =>
+  Type.Union([Type.Literal('memory'), Type.Literal('redis'), Type.Literal('postgres')], {
+    default: defaultDriver,
+  });
 
 export const configSchema = Type.Object({
+  /** The internal API (batch, KV, downloads, stats, gc, leases). */
+  HOST: Type.String({ default: '::' }),
+  PORT: Port(8080),
   ADMIN_HOST: Type.String({ default: '::' }),
-  ADMIN_PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 9091 }),
+  ADMIN_PORT: Port(9091),
+  /** Shared with the gateways and the gc-worker; every API request carries it as a Bearer token. */
+  STORAGE_API_TOKEN: Type.String({ minLength: 16, ...SECRET }),
+  /**
+   * Where peers live (and, for now, their download counts: docs/storage-api.md).
+   * memory keeps them in this process: one replica only.
+   */
+  PEER_STORE_DRIVER: Driver('memory'),
+  /** Where the KV data (approval lists, passkeys) and the gc-worker's leases live. */
+  DATA_STORE_DRIVER: Driver('memory'),
+  /** ARCHITECTURE.md: 31 min, one announce interval plus a minute of slack. */
+  PEER_LIFETIME_SECONDS: Type.Integer({ minimum: 60, maximum: 86_400, default: 1860 }),
+  /** How often the shoal_swarm_* gauges are refreshed from the peer store. */
+  STATS_INTERVAL_SECONDS: Type.Integer({ minimum: 1, maximum: 86_400, default: 30 }),
+  /** Most ops in one POST /v1/batch; more is 413 RPC_ERR_TOO_LARGE. */
+  BATCH_MAX_OPS: Type.Integer({ minimum: 1, maximum: STORAGE_RPC_MAX_OPS, default: 4096 }),
+  /** Most info_hashes in one scrape op (the wire carries at most 255). */
+  BATCH_MAX_SCRAPE_HASHES: Type.Integer({
+    minimum: 1,
+    maximum: STORAGE_RPC_MAX_SCRAPE_HASHES,
+    default: STORAGE_RPC_MAX_SCRAPE_HASHES,
+  }),
+  /** Largest request body of any endpoint; more is 413 RPC_ERR_TOO_LARGE. */
+  MAX_BODY_BYTES: Type.Integer({ minimum: 1024, maximum: 64 << 20, default: 4 << 20 }),
   LOG_LEVEL: Type.Union(
     [
       Type.Literal('fatal'),
@@ -18,12 +57,37 @@ export const configSchema = Type.Object({
     { default: 'info' },
   ),
   SHUTDOWN_GRACE_SECONDS: Type.Number({ minimum: 0, maximum: 3600, default: 25 }),
+  ...RedisStoreConfigSchema.properties,
+  ...PostgresStoreConfigSchema.properties,
 });
 
 export type StorageApiConfig = LoadedConfig<typeof configSchema>;
 
+function ipLiteral(host: string): string | undefined {
+  return isIP(host) === 0
+    ? 'must be an IP address literal such as ::, 0.0.0.0 or 127.0.0.1'
+    : undefined;
+}
+
 export function loadStorageApiConfig(
   options: Pick<LoadConfigOptions<typeof configSchema>, 'env' | 'argv' | 'file'> = {},
 ): StorageApiConfig {
-  return loadConfig(configSchema, options);
+  return loadConfig(configSchema, {
+    ...options,
+    refine: { HOST: ipLiteral, ADMIN_HOST: ipLiteral },
+    check: (c) => {
+      const problems = [];
+      const drivers = new Set([c.PEER_STORE_DRIVER, c.DATA_STORE_DRIVER]);
+      if (drivers.has('redis')) problems.push(...checkRedisStoreConfig(c));
+      if (drivers.has('postgres')) problems.push(...checkPostgresStoreConfig(c));
+      if (c.DATA_STORE_DRIVER === 'memory' && c.PEER_STORE_DRIVER !== 'memory') {
+        problems.push({
+          key: 'DATA_STORE_DRIVER',
+          message:
+            'memory would lose the KV data and leases on restart while peers are kept elsewhere: use redis or postgres',
+        });
+      }
+      return problems;
+    },
+  });
 }

@@ -1,9 +1,11 @@
-// The storage-api process: reads the environment, listens, handles signals.
+// The storage-api process: reads the environment, opens the stores, listens,
+// and on SIGTERM/SIGINT drains in-flight requests, closes the stores, exits 0.
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { isConfigError } from '@shoal/config';
 import { buildStorageApi } from './app.ts';
 import { loadStorageApiConfig, type StorageApiConfig } from './config.ts';
+import { openStores, type Stores } from './storage.ts';
 
 function loadOrExit(): StorageApiConfig {
   try {
@@ -19,17 +21,42 @@ const config = loadOrExit();
 const logger = pino({
   level: config.LOG_LEVEL,
   base: { service: 'storage-api', pid: process.pid },
+  redact: ['config.STORAGE_API_TOKEN', 'config.DATABASE_URL', 'config.REDIS_PASSWORD'],
 });
-const app = buildStorageApi({ config, logger, registry: new Registry() });
+
+let stores: Stores;
+try {
+  stores = await openStores(config, logger);
+} catch (err) {
+  logger.fatal({ err }, 'cannot open the stores');
+  process.exit(1);
+}
+const app = buildStorageApi({
+  config,
+  logger,
+  registry: new Registry(),
+  peers: stores.peers,
+  data: stores.data,
+  locks: stores.locks,
+});
 
 let ports;
 try {
   ports = await app.listen();
 } catch (err) {
   logger.fatal({ err }, 'cannot listen');
+  await stores.close();
   process.exit(1);
 }
-logger.info({ admin: ports.adminPort }, 'listening');
+logger.info(
+  {
+    port: ports.port,
+    admin: ports.adminPort,
+    peers: config.PEER_STORE_DRIVER,
+    data: config.DATA_STORE_DRIVER,
+  },
+  'listening',
+);
 
 let stopping = false;
 async function shutdown(signal: NodeJS.Signals): Promise<void> {
@@ -39,6 +66,7 @@ async function shutdown(signal: NodeJS.Signals): Promise<void> {
   setTimeout(() => process.exit(1), config.SHUTDOWN_GRACE_SECONDS * 1000).unref();
   try {
     await app.close();
+    await stores.close();
   } catch (err) {
     logger.error({ err }, 'error while shutting down');
     process.exit(1);
