@@ -5,6 +5,7 @@ import ipaddr from 'ipaddr.js';
 import { SECRET, Type, loadConfig, type LoadConfigOptions, type LoadedConfig } from '@shoal/config';
 import { RedisStoreConfigSchema, checkRedisStoreConfig } from '@shoal/storage/redis';
 import { PostgresStoreConfigSchema, checkPostgresStoreConfig } from '@shoal/storage/postgres';
+import { checkRemoteStoreConfig, remoteStoreConfigSchema } from './remote/config.ts';
 
 const Port = (defaultPort: number) =>
   Type.Integer({ minimum: 0, maximum: 65535, default: defaultPort });
@@ -62,11 +63,19 @@ export const gatewayConfigSchema = Type.Object({
   ),
   /**
    * memory: in-process, the `make run` default; redis: REDIS_* (docs/redis.md);
-   * postgres: DATABASE_URL and PG_* (docs/postgres.md, docs/cockroachdb.md).
+   * postgres: DATABASE_URL and PG_* (docs/postgres.md, docs/cockroachdb.md);
+   * remote: storage-api at STORAGE_API_URL with the REMOTE_* settings (issue 5).
    */
-  STORAGE_DRIVER: Type.Union([Type.Literal('memory'), Type.Literal('redis'), Type.Literal('postgres')], {
-    default: 'memory',
-  }),
+  STORAGE_DRIVER: Type.Union(
+    [
+      Type.Literal('memory'),
+      Type.Literal('redis'),
+      Type.Literal('postgres'),
+      Type.Literal('remote'),
+    ],
+    { default: 'memory' },
+  ),
+  ...remoteStoreConfigSchema.properties,
   ...RedisStoreConfigSchema.properties,
   ...PostgresStoreConfigSchema.properties,
   SHUTDOWN_GRACE_SECONDS: Type.Number({ minimum: 0, maximum: 3600, default: 25 }),
@@ -123,6 +132,7 @@ export function loadGatewayConfig(
       }
       if (c.STORAGE_DRIVER === 'redis') problems.push(...checkRedisStoreConfig(c));
       if (c.STORAGE_DRIVER === 'postgres') problems.push(...checkPostgresStoreConfig(c));
+      if (c.STORAGE_DRIVER === 'remote') problems.push(...checkRemoteStoreConfig(c));
       if (!c.HTTP_ENABLED && !c.UDP_ENABLED) {
         problems.push({
           key: 'UDP_ENABLED',

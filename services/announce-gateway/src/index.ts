@@ -6,3 +6,7 @@ export { createStorage } from './storage.ts';
 export type { GatewayStorage, StorageHandle } from './storage.ts';
 export { gatewayErrors, GatewayError, isGatewayError } from './errors.ts';
 export type { GatewayErrorCode } from './errors.ts';
+export { createRemoteStore } from './remote/store.ts';
+export type { RemoteStore, RemoteStoreDeps } from './remote/store.ts';
+export { remoteStoreConfigSchema } from './remote/config.ts';
+export type { RemoteStoreConfig } from './remote/config.ts';

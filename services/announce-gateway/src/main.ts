@@ -30,10 +30,10 @@ const config = loadOrExit();
 const logger = pino({
   level: config.LOG_LEVEL,
   base: { service: 'announce-gateway', pid: process.pid },
-  redact: ['config.UDP_CONNECTION_ID_SECRET'],
+  redact: ['config.UDP_CONNECTION_ID_SECRET', 'config.STORAGE_API_TOKEN'],
 });
 const registry = new Registry();
-const storage = await createStorage(config, logger);
+const storage = await createStorage(config, logger, registry);
 const gateway = buildGateway({ config, logger, registry, storage: storage.store });
 
 let ports;

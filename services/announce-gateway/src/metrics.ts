@@ -71,8 +71,12 @@ export function createGatewayMetrics(registry: Registry): GatewayMetrics {
     for (const action of ACTIONS) {
       timerTable[protocol][action] = duration.series({ protocol, action });
       seriesTable[protocol][action] = {} as Record<Outcome, RequestSeries>;
-      for (const outcome of OUTCOMES)
-        seriesTable[protocol][action][outcome] = requests.labels(protocol, action, outcome);
+      for (const outcome of OUTCOMES) {
+        const series = requests.labels(protocol, action, outcome);
+        // labels() alone creates no series: start each at 0 so rate() sees the first burst.
+        series.inc(0);
+        seriesTable[protocol][action][outcome] = series;
+      }
     }
   }
   const droppedTable = {
@@ -80,6 +84,9 @@ export function createGatewayMetrics(registry: Registry): GatewayMetrics {
     closing: dropped.labels('closing'),
     send_failed: dropped.labels('send_failed'),
   } satisfies Record<DropReason, RequestSeries>;
+  for (const series of Object.values(droppedTable)) series.inc(0);
+  // The error panels and the storage-unavailable alert read 0, not "no data", before any failure.
+  for (const protocol of PROTOCOLS) errors.labels(protocol, 'STORE_ERR_UNAVAILABLE').inc(0);
 
   return {
     request: (protocol, action, outcome) => seriesTable[protocol][action][outcome],

@@ -2,11 +2,13 @@
 // 'redis' and 'postgres' drivers (and the remote storage-api client) are
 // added here as branches and nowhere else (ARCHITECTURE.md "StorageClient").
 import type { Logger } from 'pino';
+import { Registry } from 'prom-client';
 import type { AnnounceResult, PeerAnnounce, PeerStore } from '@shoal/storage';
 import { createMemoryStore } from '@shoal/storage/memory';
 import { createRedisStore, type RedisStoreConfig } from '@shoal/storage/redis';
 import { createPostgresStore } from '@shoal/storage/postgres';
 import type { GatewayConfig } from './config.ts';
+import { createRemoteStore } from './remote/store.ts';
 
 /**
  * A store the gateway can drive. Embedded drivers may also answer without a
@@ -22,7 +24,12 @@ export interface StorageHandle {
   close(): Promise<void>;
 }
 
-export async function createStorage(config: GatewayConfig, logger: Logger): Promise<StorageHandle> {
+/** `registry` receives the remote client's metrics (contract §4); the embedded drivers publish none. */
+export async function createStorage(
+  config: GatewayConfig,
+  logger: Logger,
+  registry: Registry = new Registry(),
+): Promise<StorageHandle> {
   const log = logger.child({ module: 'storage' });
   switch (config.STORAGE_DRIVER) {
     case 'memory': {
@@ -73,6 +80,12 @@ export async function createStorage(config: GatewayConfig, logger: Logger): Prom
           onError: (err: unknown) => log.warn({ err }, 'postgres error'),
         },
       );
+      return { store, close: () => store.close() };
+    }
+    case 'remote': {
+      // Never connects at boot: storage-api may start after the gateway, and
+      // until it answers announces get "retry later" and /readyz says so.
+      const store = createRemoteStore(config, { logger, registry });
       return { store, close: () => store.close() };
     }
   }

@@ -1,0 +1,187 @@
+// STORAGE_DRIVER=remote: the gateway's PeerStore backed by storage-api over
+// keep-alive HTTP (ARCHITECTURE.md "StorageClient", issue 5). Announces and
+// scrapes go through the batcher and the circuit breaker; stats and ping are
+// rare and go straight to the transport.
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import { STORAGE_RPC_MAX_SCRAPE_HASHES, type RpcOp, type RpcResult } from '@shoal/protocol';
+import {
+  StoreError,
+  type AnnounceResult,
+  type GcResult,
+  type PeerAnnounce,
+  type StoreStats,
+  type SwarmCounts,
+} from '@shoal/storage';
+import type { GatewayStorage } from '../storage.ts';
+import { Batcher } from './batcher.ts';
+import { CIRCUIT_STATE_VALUE, CircuitBreaker, type CircuitState } from './breaker.ts';
+import type { RemoteStoreConfig } from './config.ts';
+import { createRemoteClientMetrics } from './metrics.ts';
+import { RpcTransport, isStoreErrorCode } from './transport.ts';
+
+export interface RemoteStoreDeps {
+  logger: Logger;
+  registry: Registry;
+  /** Milliseconds since the epoch, for the breaker's open period; tests move it. */
+  clock?: () => number;
+}
+
+export interface RemoteStore extends GatewayStorage {
+  readonly driver: 'remote';
+  /** The breaker's state now (also the shoal_storage_client_circuit_state gauge). */
+  readonly circuitState: CircuitState;
+}
+
+type RequiredRemoteConfig = RemoteStoreConfig & {
+  readonly STORAGE_API_URL: string;
+  readonly STORAGE_API_TOKEN: string;
+};
+
+const PING_HASH = Buffer.alloc(20);
+
+export function createRemoteStore(config: RemoteStoreConfig, deps: RemoteStoreDeps): RemoteStore {
+  if (config.STORAGE_API_URL === undefined || config.STORAGE_API_TOKEN === undefined)
+    throw new StoreError('STORE_ERR_CONFIG', 'STORAGE_API_URL and STORAGE_API_TOKEN are required');
+  const c = config as RequiredRemoteConfig;
+  const log = deps.logger.child({ module: 'remote-storage' });
+  const transport = new RpcTransport({
+    url: c.STORAGE_API_URL,
+    token: c.STORAGE_API_TOKEN,
+    connections: c.REMOTE_CONNECTIONS,
+    timeoutMs: c.REMOTE_TIMEOUT_MS,
+    logger: log,
+  });
+  const breaker = new CircuitBreaker({
+    failures: c.REMOTE_BREAKER_FAILURES,
+    failureRatio: c.REMOTE_BREAKER_FAILURE_RATIO,
+    window: c.REMOTE_BREAKER_WINDOW,
+    openMs: c.REMOTE_BREAKER_OPEN_MS,
+    ...(deps.clock === undefined ? {} : { clock: deps.clock }),
+    onStateChange: (to, from) => {
+      // A probe failing again re-opens it every REMOTE_BREAKER_OPEN_MS: only the first opening is news.
+      if (to === 'open' && from === 'closed')
+        log.warn(
+          { openMs: c.REMOTE_BREAKER_OPEN_MS },
+          'storage-api circuit open: announces answer "retry later" at once',
+        );
+      else if (to === 'closed') log.info({ from }, 'storage-api circuit closed');
+      else log.debug({ from, to }, 'storage-api circuit state');
+    },
+  });
+  const batcher: Batcher<RpcOp, RpcResult> = new Batcher<RpcOp, RpcResult>(transport, {
+    batching: c.REMOTE_BATCHING,
+    maxOps: c.REMOTE_BATCH_MAX_OPS,
+    queueMax: c.REMOTE_QUEUE_MAX,
+    timeoutMs: c.REMOTE_TIMEOUT_MS,
+    maxInFlight: c.REMOTE_CONNECTIONS,
+    breaker,
+    resultOk: (r) => r.ok,
+    metrics: createRemoteClientMetrics(deps.registry, {
+      circuitState: () => CIRCUIT_STATE_VALUE[breaker.state],
+      queueDepth: () => batcher.depth,
+    }),
+  });
+
+  async function scrapeChunk(infoHashes: Buffer[]): Promise<SwarmCounts[]> {
+    const r = await batcher.submit({ op: 'scrape', infoHashes });
+    if (!r.ok) throw resultError(r.code);
+    if (r.op !== 'scrape') throw mismatch();
+    return r.counts;
+  }
+
+  let closed: Promise<void> | undefined;
+
+  return {
+    driver: 'remote',
+    get circuitState() {
+      return breaker.state;
+    },
+
+    async announce(a: PeerAnnounce): Promise<AnnounceResult> {
+      const r = await batcher.submit({
+        op: 'announce',
+        infoHash: a.infoHash,
+        peerId: a.peerId,
+        family: a.family,
+        address: a.address,
+        port: a.port,
+        seeder: a.seeder,
+        event: a.event,
+        numWant: a.numWant,
+        withPeerIds: a.withPeerIds,
+      });
+      if (!r.ok) throw resultError(r.code);
+      if (r.op !== 'announce') throw mismatch();
+      // The decoded result already has AnnounceResult's fields; no copy per announce.
+      return r;
+    },
+
+    async scrape(infoHashes: readonly Buffer[]): Promise<SwarmCounts[]> {
+      if (infoHashes.length === 0) return [];
+      if (infoHashes.length <= STORAGE_RPC_MAX_SCRAPE_HASHES) return scrapeChunk([...infoHashes]);
+      // One scrape op carries at most 255 hashes (u8 n); larger scrapes ride as several ops of one batch.
+      const chunks: Array<Promise<SwarmCounts[]>> = [];
+      for (let i = 0; i < infoHashes.length; i += STORAGE_RPC_MAX_SCRAPE_HASHES)
+        chunks.push(scrapeChunk(infoHashes.slice(i, i + STORAGE_RPC_MAX_SCRAPE_HASHES)));
+      return (await Promise.all(chunks)).flat();
+    },
+
+    /** Garbage collection is the gc-worker's job through storage-api (issue 5), never a gateway's. */
+    collectGarbage(): Promise<GcResult> {
+      return Promise.resolve({ peersRemoved: 0, swarmsRemoved: 0 });
+    },
+
+    async stats(): Promise<StoreStats> {
+      const body = await transport.getJson('/v1/stats', AbortSignal.timeout(c.REMOTE_TIMEOUT_MS));
+      if (!isStoreStats(body))
+        throw new StoreError('STORE_ERR_UNAVAILABLE', 'storage-api /v1/stats is not StoreStats');
+      return body;
+    },
+
+    /**
+     * A one-hash scrape sent past the batcher and the breaker: it proves the
+     * token, the batch version and storage-api's backend at once, and still
+     * reports the truth while the breaker refuses traffic.
+     */
+    async ping(): Promise<void> {
+      const ops: RpcOp[] = [{ op: 'scrape', infoHashes: [PING_HASH] }];
+      const [r] = await transport
+        .send(ops, AbortSignal.timeout(c.REMOTE_TIMEOUT_MS))
+        .catch((err: unknown) => {
+          throw err instanceof StoreError
+            ? err
+            : new StoreError('STORE_ERR_UNAVAILABLE', 'storage-api ping failed', { cause: err });
+        });
+      if (r?.ok !== true)
+        throw resultError(r === undefined || r.ok ? 'STORE_ERR_UNAVAILABLE' : r.code);
+    },
+
+    close(): Promise<void> {
+      closed ??= batcher.close().then(() => transport.close());
+      return closed;
+    },
+  };
+}
+
+function resultError(code: string): StoreError {
+  return isStoreErrorCode(code)
+    ? new StoreError(code, 'reported by storage-api')
+    : new StoreError('STORE_ERR_UNAVAILABLE', `storage-api reported ${code}`);
+}
+
+function mismatch(): StoreError {
+  return new StoreError('STORE_ERR_UNAVAILABLE', 'storage-api answered another kind of result');
+}
+
+function isCounts(v: unknown): boolean {
+  if (typeof v !== 'object' || v === null) return false;
+  const f = v as Record<string, unknown>;
+  return typeof f.v4 === 'number' && typeof f.v6 === 'number';
+}
+
+function isStoreStats(v: unknown): v is StoreStats {
+  if (typeof v !== 'object' || v === null) return false;
+  const s = v as Record<string, unknown>;
+  return typeof s.torrents === 'number' && isCounts(s.seeders) && isCounts(s.leechers);
+}

@@ -1,0 +1,226 @@
+// The gateway with STORAGE_DRIVER=remote against the real storage-api
+// process (issue 5): tracker semantics over HTTP and UDP through the batch
+// endpoint, coalescing under a burst, immediate "retry later" while
+// storage-api is gone, and recovery without touching the gateway.
+import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startGateway, type RunningGateway } from './harness/gateway.ts';
+import { HarnessError } from './harness/errors.ts';
+import {
+  baseEnv,
+  repoRoot,
+  spawnManaged,
+  waitFor,
+  type ManagedProcess,
+} from './harness/processes.ts';
+import {
+  UDP_ACTION,
+  UdpTrackerClient,
+  announcePacket,
+  announceQuery,
+  decodeBencodeDict,
+  httpAnnounce,
+  httpScrape,
+  randomInfoHash,
+  randomPeerId,
+} from './harness/tracker-client.ts';
+
+const token = randomBytes(24).toString('hex');
+let apiPort: number;
+let api: ManagedProcess | undefined;
+let gateway: RunningGateway;
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const address = probe.address();
+      const port = typeof address === 'object' && address !== null ? address.port : 0;
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+/** storage-api as users run it, memory peer store, on `apiPort` so a restart keeps the gateway's URL valid. */
+async function startStorageApi(): Promise<ManagedProcess> {
+  let listening: () => void = () => {};
+  const ready = new Promise<void>((resolve) => {
+    listening = resolve;
+  });
+  const proc = spawnManaged(
+    process.execPath,
+    ['--disable-warning=ExperimentalWarning', `${repoRoot}services/storage-api/src/main.ts`],
+    {
+      name: 'storage-api',
+      cwd: repoRoot,
+      env: baseEnv({
+        HOST: '127.0.0.1',
+        PORT: String(apiPort),
+        ADMIN_HOST: '127.0.0.1',
+        ADMIN_PORT: '0',
+        STORAGE_API_TOKEN: token,
+        PEER_STORE_DRIVER: 'memory',
+        DATA_STORE_DRIVER: 'memory',
+        LOG_LEVEL: 'info',
+      }),
+    },
+    (line) => {
+      if (line.includes('"msg":"listening"')) listening();
+    },
+  );
+  const exited = proc.exited.then(() => {
+    throw new HarnessError('HARNESS_ERR_EXITED', `storage-api exited early\n${proc.describe()}`);
+  });
+  exited.catch(() => {});
+  await Promise.race([ready, exited]);
+  return proc;
+}
+
+async function metric(name: string, labels = ''): Promise<number> {
+  const text = await (await fetch(gateway.adminUrl('/metrics'))).text();
+  const line = text.split('\n').find((l) => l.startsWith(`${name}${labels} `));
+  return line === undefined ? 0 : Number(line.split(' ')[1]);
+}
+
+async function rawHttpAnnounce(infoHash: Buffer, port: number): Promise<Record<string, unknown>> {
+  const query = announceQuery({ infoHash, peerId: randomPeerId(), port, left: 1n });
+  const res = await fetch(`${gateway.announceUrl('http')}?${query}`, {
+    signal: AbortSignal.timeout(5_000),
+  });
+  expect(res.status).toBe(200);
+  return decodeBencodeDict(Buffer.from(await res.arrayBuffer()));
+}
+
+beforeAll(async () => {
+  apiPort = await freePort();
+  api = await startStorageApi();
+  gateway = await startGateway({
+    STORAGE_DRIVER: 'remote',
+    STORAGE_API_URL: `http://127.0.0.1:${apiPort}`,
+    STORAGE_API_TOKEN: token,
+    REMOTE_BREAKER_FAILURES: '3',
+    REMOTE_BREAKER_OPEN_MS: '300',
+    REMOTE_TIMEOUT_MS: '1000',
+  });
+}, 60_000);
+
+afterAll(async () => {
+  await Promise.all([gateway?.stop(), api?.stop()]);
+});
+
+describe('gateway with STORAGE_DRIVER=remote and a real storage-api', () => {
+  it('serves HTTP and UDP announces and scrapes from one swarm kept by storage-api', async () => {
+    const infoHash = randomInfoHash();
+    const seeder = await httpAnnounce(gateway.announceUrl('http'), {
+      infoHash,
+      peerId: randomPeerId(),
+      port: 51_001,
+      left: 0n,
+      event: 'started',
+    });
+    expect(seeder).toMatchObject({ seeders: 1, leechers: 0, peers: [] });
+    const udp = await UdpTrackerClient.open(gateway.udpPort);
+    try {
+      const leecher = await udp.announce({
+        infoHash,
+        peerId: randomPeerId(),
+        port: 51_002,
+        left: 100n,
+        event: 'started',
+      });
+      expect(leecher).toMatchObject({ seeders: 1, leechers: 1, peers: ['127.0.0.1:51001'] });
+      expect(await udp.scrape([infoHash])).toEqual([{ complete: 1, incomplete: 1, downloaded: 0 }]);
+    } finally {
+      await udp.close();
+    }
+    expect(await httpScrape(gateway.scrapeUrl(), [infoHash])).toEqual([
+      { complete: 1, incomplete: 1, downloaded: 0 },
+    ]);
+    const ready = await fetch(gateway.adminUrl('/readyz'));
+    expect(ready.status).toBe(200);
+  });
+
+  it('coalesces a burst of 100 UDP announces into a few batch requests', async () => {
+    const batchesBefore = await metric('shoal_storage_client_batch_size_count');
+    const okBefore = await metric('shoal_storage_client_requests_total', '{outcome="ok"}');
+    const udp = await UdpTrackerClient.open(gateway.udpPort);
+    try {
+      const connectionId = await udp.connect();
+      const infoHash = randomInfoHash();
+      const replies = await Promise.all(
+        Array.from({ length: 100 }, (_, i) =>
+          udp.announce(
+            { infoHash, peerId: randomPeerId(), port: 52_000 + i, left: 100n, event: 'started' },
+            connectionId,
+          ),
+        ),
+      );
+      expect(Math.max(...replies.map((r) => r.leechers))).toBe(100);
+    } finally {
+      await udp.close();
+    }
+    const batches = (await metric('shoal_storage_client_batch_size_count')) - batchesBefore;
+    const ok = (await metric('shoal_storage_client_requests_total', '{outcome="ok"}')) - okBefore;
+    expect(ok).toBe(100);
+    // One socket read burst -> a handful of ticks; one request per announce would be 100.
+    expect(batches).toBeLessThanOrEqual(20);
+  });
+
+  it('answers "retry later" at once while storage-api is gone, and recovers by itself when it returns', async () => {
+    await api?.stop();
+    api = undefined;
+    const infoHash = randomInfoHash();
+    const udp = await UdpTrackerClient.open(gateway.udpPort);
+    try {
+      const connectionId = await udp.connect();
+      const slowest: number[] = [];
+      for (let i = 0; i < 10; i++) {
+        const started = performance.now();
+        const body = await rawHttpAnnounce(infoHash, 53_000 + i);
+        slowest.push(performance.now() - started);
+        expect(Buffer.from(body['failure reason'] as Buffer).toString('utf8')).toContain(
+          'retry later',
+        );
+        expect(typeof body['retry in']).toBe('number');
+      }
+      const tid = udp.transactionId();
+      const started = performance.now();
+      const reply = await udp.exchange(
+        announcePacket(connectionId, tid, {
+          infoHash,
+          peerId: randomPeerId(),
+          port: 53_100,
+          left: 1n,
+        }),
+        tid,
+      );
+      slowest.push(performance.now() - started);
+      expect(reply?.action).toBe(UDP_ACTION.error);
+      expect(reply?.packet.subarray(8).toString('utf8')).toContain('retry later');
+      // No hang: loopback refusals and the open circuit answer within milliseconds.
+      expect(Math.max(...slowest)).toBeLessThan(250);
+      expect(await metric('shoal_storage_client_circuit_state')).toBe(2);
+      expect((await fetch(gateway.adminUrl('/readyz'))).status).toBe(503);
+
+      api = await startStorageApi();
+      await waitFor(
+        'the gateway to serve announces again',
+        async () => (await rawHttpAnnounce(infoHash, 53_200))['failure reason'] === undefined,
+        10_000,
+        100,
+      );
+      const back = await udp.announce(
+        { infoHash, peerId: randomPeerId(), port: 53_201, left: 0n, event: 'started' },
+        connectionId,
+      );
+      expect(back.seeders).toBe(1);
+      expect(await metric('shoal_storage_client_circuit_state')).toBe(0);
+      expect((await fetch(gateway.adminUrl('/readyz'))).status).toBe(200);
+    } finally {
+      await udp.close();
+    }
+    expect(gateway.alive()).toBe(true);
+  }, 30_000);
+});
