@@ -1,39 +1,223 @@
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
-import { afterAll, describe, expect, it } from 'vitest';
-import { buildGcWorker } from './app.ts';
+import { afterEach, describe, expect, it } from 'vitest';
+import { buildGcWorker, type GcWorker } from './app.ts';
 import { loadGcWorkerConfig } from './config.ts';
+import type { LeaderElector } from './election/types.ts';
+import { GcError } from './errors.ts';
+import type { GcRunResult } from './storage-api-client.ts';
 
-describe('gc-worker skeleton', () => {
-  const config = loadGcWorkerConfig({
-    env: { ADMIN_HOST: '127.0.0.1', ADMIN_PORT: '0' },
-    argv: [],
-  });
-  const app = buildGcWorker({
-    config,
-    logger: pino({ level: 'silent' }),
-    registry: new Registry(),
-  });
-  afterAll(() => app.close());
+const TOKEN = 'test-token-0123456789abcdef';
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-  it('answers /healthz, /readyz once listening, and /metrics with process metrics', async () => {
-    const notYet = await app.admin.inject({ method: 'GET', url: '/readyz' });
-    expect(notYet.statusCode).toBe(503);
+/** An elector the test switches by hand. */
+function manualElector(): LeaderElector & {
+  set(leading: boolean): void;
+  stoppedAt: number | undefined;
+} {
+  let leading = false;
+  const listeners: Array<(l: boolean) => void> = [];
+  const e = {
+    mode: 'storage-api' as const,
+    identity: 'worker-test',
+    stoppedAt: undefined as number | undefined,
+    start() {},
+    isLeader: () => leading,
+    onChange: (l: (leading: boolean) => void) => listeners.push(l),
+    set(next: boolean) {
+      leading = next;
+      for (const l of listeners) l(next);
+    },
+    stop() {
+      e.stoppedAt = Date.now();
+      leading = false;
+      return Promise.resolve();
+    },
+  };
+  return e;
+}
 
-    const { adminPort } = await app.listen();
+function metricValue(text: string, name: string): number {
+  const line = text.split('\n').find((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`));
+  return line === undefined ? Number.NaN : Number(line.split(' ').at(-1));
+}
+
+const config = loadGcWorkerConfig({
+  env: {
+    ADMIN_HOST: '127.0.0.1',
+    ADMIN_PORT: '0',
+    STORAGE_API_TOKEN: TOKEN,
+    GC_INTERVAL_SECONDS: '0.05',
+    SHUTDOWN_GRACE_SECONDS: '2',
+  },
+  argv: [],
+});
+
+let worker: GcWorker | undefined;
+afterEach(async () => {
+  await worker?.close();
+  worker = undefined;
+});
+
+describe('gc-worker', () => {
+  it('collects every interval only while leading, and publishes what it did', async () => {
+    const elector = manualElector();
+    const registry = new Registry();
+    let calls = 0;
+    worker = buildGcWorker({
+      config,
+      logger: pino({ level: 'silent' }),
+      registry,
+      elector,
+      gc: (): Promise<GcRunResult> => {
+        calls++;
+        return Promise.resolve({ peersRemoved: 3, swarmsRemoved: 1 });
+      },
+    });
+    const { adminPort } = await worker.listen();
     const base = `http://127.0.0.1:${adminPort}`;
-    const health = await fetch(`${base}/healthz`);
-    expect(health.status).toBe(200);
-    expect((await fetch(`${base}/readyz`)).status).toBe(200);
-    const metrics = await fetch(`${base}/metrics`);
-    expect(metrics.status).toBe(200);
-    expect(metrics.headers.get('content-type')).toContain('text/plain');
-    expect(await metrics.text()).toContain('process_cpu_user_seconds_total');
+    await sleep(200);
+    expect(calls).toBe(0);
+    let metrics = await (await fetch(`${base}/metrics`)).text();
+    expect(
+      metricValue(metrics, 'shoal_gc_runs_total{outcome="skipped_not_leader"}'),
+    ).toBeGreaterThanOrEqual(2);
+    expect(metricValue(metrics, 'shoal_gc_leader')).toBe(0);
+
+    elector.set(true);
+    // Collects at once on becoming leader, then every 50 ms.
+    expect(calls).toBe(1);
+    await sleep(260);
+    expect(calls).toBeGreaterThanOrEqual(4);
+    elector.set(false);
+    const afterLoss = calls;
+    await sleep(150);
+    expect(calls).toBe(afterLoss);
+
+    metrics = await (await fetch(`${base}/metrics`)).text();
+    expect(metricValue(metrics, 'shoal_gc_runs_total{outcome="ok"}')).toBe(afterLoss);
+    expect(metricValue(metrics, 'shoal_gc_peers_removed_total')).toBe(3 * afterLoss);
+    expect(metricValue(metrics, 'shoal_gc_swarms_removed_total')).toBe(afterLoss);
+    expect(metricValue(metrics, 'shoal_gc_duration_seconds_count')).toBe(afterLoss);
+    expect(metricValue(metrics, 'shoal_gc_last_success_timestamp_seconds')).toBeGreaterThan(
+      Date.now() / 1000 - 5,
+    );
+    expect(metricValue(metrics, 'shoal_gc_leader')).toBe(0);
+    expect(metricValue(metrics, 'shoal_gc_leader_transitions_total')).toBe(2);
+    expect(metrics).toContain('process_cpu_user_seconds_total');
   });
 
-  it('refuses a config with an invalid admin port, naming the variable', () => {
-    expect(() => loadGcWorkerConfig({ env: { ADMIN_PORT: 'eighty' }, argv: [] })).toThrow(
-      /ADMIN_PORT/,
+  it('counts a failed run as an error and keeps going', async () => {
+    const elector = manualElector();
+    const registry = new Registry();
+    let calls = 0;
+    worker = buildGcWorker({
+      config,
+      logger: pino({ level: 'silent' }),
+      registry,
+      elector,
+      gc: () => {
+        calls++;
+        return calls === 1
+          ? Promise.reject(new GcError('GC_ERR_HTTP', 'HTTP 503', { status: 503 }))
+          : Promise.resolve({ peersRemoved: 0, swarmsRemoved: 0 });
+      },
+    });
+    await worker.listen();
+    elector.set(true);
+    await sleep(150);
+    const metrics = await registry.metrics();
+    expect(metricValue(metrics, 'shoal_gc_runs_total{outcome="error"}')).toBe(1);
+    expect(metricValue(metrics, 'shoal_gc_runs_total{outcome="ok"}')).toBeGreaterThanOrEqual(1);
+  });
+
+  it('never overlaps its own runs, and releases the lease only after the run in flight ends', async () => {
+    const elector = manualElector();
+    let inFlight = 0;
+    let maxInFlight = 0;
+    let lastEnd = 0;
+    worker = buildGcWorker({
+      config,
+      logger: pino({ level: 'silent' }),
+      registry: new Registry(),
+      elector,
+      gc: async () => {
+        maxInFlight = Math.max(maxInFlight, ++inFlight);
+        await sleep(180);
+        inFlight--;
+        lastEnd = Date.now();
+        return { peersRemoved: 0, swarmsRemoved: 0 };
+      },
+    });
+    await worker.listen();
+    elector.set(true);
+    await sleep(250);
+    await worker.close();
+    worker = undefined;
+    expect(maxInFlight).toBe(1);
+    expect(elector.stoppedAt).toBeDefined();
+    expect(elector.stoppedAt!).toBeGreaterThanOrEqual(lastEnd);
+  });
+
+  it('answers /healthz, and /readyz with its election state', async () => {
+    const elector = manualElector();
+    worker = buildGcWorker({
+      config,
+      logger: pino({ level: 'silent' }),
+      registry: new Registry(),
+      elector,
+      gc: () => Promise.resolve({ peersRemoved: 0, swarmsRemoved: 0 }),
+    });
+    expect((await worker.admin.inject({ method: 'GET', url: '/readyz' })).statusCode).toBe(503);
+    const { adminPort } = await worker.listen();
+    const base = `http://127.0.0.1:${adminPort}`;
+    expect((await fetch(`${base}/healthz`)).status).toBe(200);
+    const ready = await fetch(`${base}/readyz`);
+    expect(ready.status).toBe(200);
+    expect(await ready.json()).toMatchObject({
+      leader: false,
+      election: 'storage-api',
+      identity: 'worker-test',
+    });
+  });
+});
+
+describe('gc-worker config', () => {
+  const env = { STORAGE_API_TOKEN: TOKEN };
+  it('needs the storage-api token, without echoing a short one', () => {
+    expect(() => loadGcWorkerConfig({ env: {}, argv: [] })).toThrow(/STORAGE_API_TOKEN/);
+    expect(() =>
+      loadGcWorkerConfig({ env: { STORAGE_API_TOKEN: 'short-secret' }, argv: [] }),
+    ).toThrow(
+      expect.objectContaining({
+        message: expect.not.stringContaining('short-secret') as unknown,
+      }) as Error,
     );
+  });
+
+  it('refuses a renew deadline not shorter than the lease, naming the variable', () => {
+    expect(() =>
+      loadGcWorkerConfig({
+        env: { ...env, LEASE_DURATION_SECONDS: '10', RENEW_DEADLINE_SECONDS: '10' },
+        argv: [],
+      }),
+    ).toThrow(/RENEW_DEADLINE_SECONDS/);
+    expect(() =>
+      loadGcWorkerConfig({
+        env: { ...env, RENEW_DEADLINE_SECONDS: '2', RETRY_PERIOD_SECONDS: '2' },
+        argv: [],
+      }),
+    ).toThrow(/RETRY_PERIOD_SECONDS/);
+  });
+
+  it('has the documented defaults', () => {
+    expect(loadGcWorkerConfig({ env, argv: [] })).toMatchObject({
+      ADMIN_PORT: 9092,
+      GC_INTERVAL_SECONDS: 60,
+      LEADER_ELECTION: 'auto',
+      LEASE_DURATION_SECONDS: 15,
+      RENEW_DEADLINE_SECONDS: 10,
+      RETRY_PERIOD_SECONDS: 2,
+    });
   });
 });

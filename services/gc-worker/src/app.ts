@@ -1,45 +1,113 @@
-// gc-worker composition root (STYLE.md "Composition"): injected config, logger
-// and registry; nothing listens until listen(). The service's real work is
-// issue 5; for now it exposes only its admin endpoints.
+// gc-worker composition root (STYLE.md "Composition"): config, logger,
+// registry, the leader elector and the GC call arrive as arguments; nothing
+// runs until listen(). Every GC_INTERVAL_SECONDS the worker asks storage-api
+// to collect (POST /v1/gc) if, and only if, it leads; a worker that becomes
+// leader collects at once, so a handover does not wait a whole interval.
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import { collectDefaultMetrics, type Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
 import type { GcWorkerConfig } from './config.ts';
+import type { LeaderElector } from './election/types.ts';
+import { isGcError } from './errors.ts';
+import { createGcMetrics } from './metrics.ts';
+import type { GcRunResult } from './storage-api-client.ts';
 
 export interface GcWorkerDeps {
   config: GcWorkerConfig;
   logger: Logger;
   registry: Registry;
+  elector: LeaderElector;
+  /** One GC run (storage-api's POST /v1/gc); aborted only when shutdown outlasts half its grace period. */
+  gc: (signal: AbortSignal) => Promise<GcRunResult>;
 }
 
 export interface GcWorker {
   admin: FastifyInstance;
+  /** Starts the admin server, the election and the GC schedule. */
   listen(): Promise<{ adminPort: number }>;
+  /** Stops the schedule, waits for a run in flight, releases the lease, closes the admin server. */
   close(): Promise<void>;
 }
 
-export function buildGcWorker({ config, logger, registry }: GcWorkerDeps): GcWorker {
+export function buildGcWorker({ config, logger, registry, elector, gc }: GcWorkerDeps): GcWorker {
   const log = logger.child({ module: 'gc-worker' });
-  if (registry.getSingleMetric('process_cpu_user_seconds_total') === undefined) {
-    collectDefaultMetrics({ register: registry });
-  }
+  const metrics = createGcMetrics(registry);
   let listening = false;
   let closing = false;
+  let ticker: NodeJS.Timeout | undefined;
+  let running: Promise<void> | undefined;
+  let runAbort: AbortController | undefined;
+  let lastRun: { at: number; ok: boolean } | undefined;
+
+  async function runOnce(): Promise<void> {
+    const abort = new AbortController();
+    runAbort = abort;
+    const started = process.hrtime.bigint();
+    try {
+      const result = await gc(abort.signal);
+      metrics.runs.labels('ok').inc();
+      metrics.peersRemoved.inc(result.peersRemoved);
+      metrics.swarmsRemoved.inc(result.swarmsRemoved);
+      metrics.lastSuccess.set(Date.now() / 1000);
+      lastRun = { at: Date.now(), ok: true };
+      log.info(result, 'gc run done');
+    } catch (err) {
+      metrics.runs.labels('error').inc();
+      lastRun = { at: Date.now(), ok: false };
+      log.error({ err, code: isGcError(err) ? err.code : undefined }, 'gc run failed');
+    } finally {
+      metrics.duration.observe(Number(process.hrtime.bigint() - started) / 1e9);
+      runAbort = undefined;
+    }
+  }
+
+  const tick = (): void => {
+    if (closing) return;
+    if (!elector.isLeader()) {
+      metrics.runs.labels('skipped_not_leader').inc();
+      return;
+    }
+    // A slow run is not overlapped by the next tick of the same worker.
+    if (running !== undefined) return;
+    running = runOnce().finally(() => {
+      running = undefined;
+    });
+  };
+
+  elector.onChange((leading) => {
+    metrics.leader.set(leading ? 1 : 0);
+    metrics.leaderTransitions.inc();
+    // A run in flight when the lease is lost is left to finish: aborting the
+    // request would not stop storage-api, only hide the overlap.
+    if (leading) tick();
+  });
+  metrics.leader.set(0);
+
   const admin = Fastify({ logger: false });
   admin.get('/healthz', async (_request, reply) => {
     reply.header('content-type', 'text/plain');
     return 'ok\n';
   });
+  // A follower is ready too: it is healthy and waiting for the lease.
   admin.get('/readyz', async (_request, reply) => {
-    reply.header('content-type', 'text/plain');
-    if (listening && !closing) return 'ready\n';
+    if (listening && !closing) {
+      return {
+        status: 'ready',
+        leader: elector.isLeader(),
+        election: elector.mode,
+        identity: elector.identity,
+        lastRun:
+          lastRun === undefined ? null : { at: new Date(lastRun.at).toISOString(), ok: lastRun.ok },
+      };
+    }
     reply.code(503);
-    return closing ? 'not ready: shutting down\n' : 'not ready: not listening yet\n';
+    return { status: closing ? 'shutting down' : 'not listening yet' };
   });
   admin.get('/metrics', async (_request, reply) => {
     reply.header('content-type', registry.contentType);
     return registry.metrics();
   });
+
   return {
     admin,
     async listen() {
@@ -48,12 +116,30 @@ export function buildGcWorker({ config, logger, registry }: GcWorkerDeps): GcWor
       if (address === null || typeof address === 'string')
         throw new Error('admin server has no port');
       listening = true;
-      log.debug({ admin: address.port }, 'admin listening');
+      elector.start();
+      ticker = setInterval(tick, config.GC_INTERVAL_SECONDS * 1000);
+      log.debug(
+        { admin: address.port, election: elector.mode, identity: elector.identity },
+        'admin listening',
+      );
       return { adminPort: address.port };
     },
     async close() {
       if (closing) return;
       closing = true;
+      clearInterval(ticker);
+      if (running !== undefined) {
+        let timer: NodeJS.Timeout | undefined;
+        const patience = new Promise<void>((r) => {
+          timer = setTimeout(r, (config.SHUTDOWN_GRACE_SECONDS * 1000) / 2);
+        });
+        await Promise.race([running, patience]);
+        clearTimeout(timer);
+        runAbort?.abort(new Error('shutting down'));
+        await running;
+      }
+      // Released only after the run ended, so the next leader never overlaps it.
+      await elector.stop();
       await admin.close();
     },
   };

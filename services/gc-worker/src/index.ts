@@ -1,4 +1,11 @@
 export { buildGcWorker } from './app.ts';
 export type { GcWorker, GcWorkerDeps } from './app.ts';
-export { configSchema, loadGcWorkerConfig } from './config.ts';
-export type { GcWorkerConfig } from './config.ts';
+export { configSchema, electionMode, loadGcWorkerConfig } from './config.ts';
+export type { ElectionMode, GcWorkerConfig } from './config.ts';
+export { createStorageApiClient } from './storage-api-client.ts';
+export type { GcRunResult, LeaseAnswer, StorageApiClient } from './storage-api-client.ts';
+export { createLeaseElector, createNoElection } from './election/loop.ts';
+export { createStorageApiLeaseElector } from './election/storage-api.ts';
+export type { ElectionTiming, LeaderElector, LeaseBackend } from './election/types.ts';
+export { GcError, gcErrors, isGcError } from './errors.ts';
+export type { GcErrorCode } from './errors.ts';
