@@ -1,0 +1,739 @@
+// The whole Shoal topology as local processes (issue 5, "Proof"): Redis
+// Sentinel (a primary, two replicas, three sentinels) from deploy/redis's
+// files, a PostgreSQL, storage-api (peers in Redis Sentinel, downloads, KV and
+// leases in PostgreSQL), a gc-worker electing through storage-api, and two
+// gateways on the remote driver sharing one UDP connection-ID secret. Every
+// process runs in its own process group with its output in <stateDir>/logs,
+// so the same code serves tests (stop() in afterAll) and deploy/local/up.sh,
+// whose processes outlive the command and are stopped by down.sh from the
+// pids in <stateDir>/topology.json. docs/local-topology.md.
+import { spawn, spawnSync, execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import {
+  chmodSync,
+  chownSync,
+  closeSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+  copyFileSync,
+  statSync,
+} from 'node:fs';
+import { tmpdir, userInfo } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { postgresBinDir } from './postgres.ts';
+import { freeTcpPort } from './ports.ts';
+
+export const REPO_ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '../../..');
+const REDIS_DIR = join(REPO_ROOT, 'deploy/redis');
+
+export type ServiceName = 'announce-gateway' | 'storage-api' | 'gc-worker';
+
+/** One process of the topology, by pid (it may belong to an earlier `up`). */
+export interface TopologyProcess {
+  name: string;
+  pid: number;
+  /** Log file (stdout + stderr). */
+  log: string;
+  /** Signal sent to stop it cleanly. */
+  stopSignal: NodeJS.Signals;
+  /** Kill the whole process group (services, Redis) or only the pid (postgres shuts its children down itself). */
+  group: boolean;
+}
+
+export interface ServiceProcess extends TopologyProcess {
+  /** The fields of the service's {"msg":"listening",...} log line (ports). */
+  listening: Record<string, unknown>;
+  alive(): boolean;
+  /** SIGKILL to the process group: a crash. */
+  kill(): Promise<void>;
+  /** The clean stop signal, SIGKILL after `graceMs`; resolves true when it exited by itself. */
+  stop(graceMs?: number): Promise<boolean>;
+  /** The last lines of its log, for assertion messages. */
+  tail(lines?: number): string;
+  /**
+   * Stops it if running and starts it again with the same environment on the
+   * same ports (a storage-api that comes back where the gateways expect it).
+   * `pid` and `listening` follow the new process.
+   */
+  restart(): Promise<void>;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  // After up.sh exits its processes belong to init, which may reap them
+  // late: a zombie has exited.
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return true;
+  }
+}
+
+function signal(p: Pick<TopologyProcess, 'pid' | 'group'>, sig: NodeJS.Signals): void {
+  try {
+    process.kill(p.group ? -p.pid : p.pid, sig);
+  } catch {
+    // Already gone.
+  }
+}
+
+/** Sends the stop signal and waits; SIGKILL after graceMs. True when it exited by itself. */
+export async function stopProcess(p: TopologyProcess, graceMs = 15_000): Promise<boolean> {
+  if (!isAlive(p.pid)) return true;
+  signal(p, p.stopSignal);
+  const deadline = Date.now() + graceMs;
+  while (isAlive(p.pid)) {
+    if (Date.now() > deadline) {
+      signal(p, 'SIGKILL');
+      signal({ ...p, group: true }, 'SIGKILL');
+      while (isAlive(p.pid)) await sleep(20);
+      return false;
+    }
+    await sleep(20);
+  }
+  // Children left in the group (none expected) go too.
+  if (p.group) signal(p, 'SIGKILL');
+  return true;
+}
+
+// Safety net for in-process use: a test worker that dies must not leave the
+// topology behind. Detached runs (up.sh) are not registered.
+const attached = new Set<TopologyProcess>();
+let exitHook = false;
+function register(p: TopologyProcess): void {
+  attached.add(p);
+  if (exitHook) return;
+  exitHook = true;
+  process.once('exit', () => {
+    for (const q of attached) signal({ ...q, group: q.group }, 'SIGKILL');
+  });
+}
+
+function readTail(file: string, lines = 40): string {
+  try {
+    return readFileSync(file, 'utf8').split('\n').slice(-lines).join('\n');
+  } catch {
+    return '';
+  }
+}
+
+interface SpawnSpec {
+  name: string;
+  command: string;
+  args: readonly string[];
+  env?: Record<string, string>;
+  cwd?: string;
+  logDir: string;
+  stopSignal?: NodeJS.Signals;
+  group?: boolean;
+  user?: { uid: number; gid: number };
+  /** Outlives this process (deploy/local/up.sh). */
+  detached: boolean;
+}
+
+function spawnLogged(spec: SpawnSpec): TopologyProcess {
+  mkdirSync(spec.logDir, { recursive: true });
+  const log = join(spec.logDir, `${spec.name}.log`);
+  const fd = openSync(log, 'a');
+  if (spec.user !== undefined) chownSync(log, spec.user.uid, spec.user.gid);
+  const child = spawn(spec.command, [...spec.args], {
+    cwd: spec.cwd ?? REPO_ROOT,
+    env: spec.env ?? minimalEnv(),
+    stdio: ['ignore', fd, fd],
+    // Own process group: down.sh and stop() signal the group, and a Ctrl-C in
+    // the shell that ran up.sh does not reach the topology.
+    detached: true,
+    ...(spec.user === undefined ? {} : { uid: spec.user.uid, gid: spec.user.gid }),
+  });
+  closeSync(fd);
+  if (child.pid === undefined) throw new Error(`cannot start ${spec.name} (${spec.command})`);
+  child.on('error', () => undefined);
+  const p: TopologyProcess = {
+    name: spec.name,
+    pid: child.pid,
+    log,
+    stopSignal: spec.stopSignal ?? 'SIGTERM',
+    group: spec.group ?? true,
+  };
+  if (spec.detached) child.unref();
+  else register(p);
+  return p;
+}
+
+function minimalEnv(extra: Record<string, string> = {}): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const k of ['PATH', 'HOME', 'TMPDIR', 'LANG', 'TZ']) {
+    const v = process.env[k];
+    if (v !== undefined) env[k] = v;
+  }
+  return { ...env, ...extra };
+}
+
+async function waitUntil(
+  what: string,
+  p: TopologyProcess,
+  check: () => Promise<boolean> | boolean,
+  timeoutMs = 30_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (!isAlive(p.pid))
+      throw new Error(`${p.name} exited while waiting for ${what}:\n${readTail(p.log)}`);
+    try {
+      if (await check()) return;
+    } catch {
+      // not yet
+    }
+    if (Date.now() > deadline)
+      throw new Error(`timed out waiting for ${what}:\n${readTail(p.log)}`);
+    await sleep(50);
+  }
+}
+
+function listeningLine(log: string, offset: number): Record<string, unknown> | undefined {
+  let text: string;
+  try {
+    text = readFileSync(log).subarray(offset).toString('utf8');
+  } catch {
+    return undefined;
+  }
+  for (const line of text.split('\n')) {
+    if (!line.includes('"listening"')) continue;
+    try {
+      const rec = JSON.parse(line) as Record<string, unknown>;
+      if (rec.msg === 'listening') return rec;
+    } catch {
+      // a partial line
+    }
+  }
+  return undefined;
+}
+
+export interface StartServiceOptions {
+  /** Log and process name, e.g. gateway-a. */
+  name: string;
+  service: ServiceName;
+  env: Record<string, string>;
+  logDir: string;
+  detached?: boolean;
+  timeoutMs?: number;
+}
+
+/** Starts a Shoal service (node services/<service>/src/main.ts) and waits for its "listening" line. */
+export async function startService(opts: StartServiceOptions): Promise<ServiceProcess> {
+  const log = join(opts.logDir, `${opts.name}.log`);
+  const launch = async (
+    env: Record<string, string>,
+  ): Promise<{ pid: number; listening: Record<string, unknown> }> => {
+    // The log is appended to across restarts: look for this run's line only.
+    const offset = existsSync(log) ? statSync(log).size : 0;
+    const p = spawnLogged({
+      name: opts.name,
+      command: process.execPath,
+      args: [
+        '--disable-warning=ExperimentalWarning',
+        join(REPO_ROOT, 'services', opts.service, 'src/main.ts'),
+      ],
+      env: minimalEnv(env),
+      logDir: opts.logDir,
+      detached: opts.detached ?? false,
+    });
+    let listening: Record<string, unknown> | undefined;
+    await waitUntil(
+      `${opts.name} to listen`,
+      p,
+      () => (listening = listeningLine(p.log, offset)) !== undefined,
+      opts.timeoutMs ?? 30_000,
+    );
+    return { pid: p.pid, listening: listening! };
+  };
+  const first = await launch(opts.env);
+  const svc: ServiceProcess = {
+    name: opts.name,
+    pid: first.pid,
+    log,
+    stopSignal: 'SIGTERM',
+    group: true,
+    listening: first.listening,
+    alive: () => isAlive(svc.pid),
+    async kill() {
+      signal(svc, 'SIGKILL');
+      while (isAlive(svc.pid)) await sleep(10);
+    },
+    stop: (graceMs) => stopProcess(svc, graceMs),
+    tail: (lines) => readTail(log, lines),
+    async restart() {
+      if (isAlive(svc.pid)) await stopProcess(svc);
+      const port = svc.listening.port ?? svc.listening.http;
+      const admin = svc.listening.admin;
+      const next = await launch({
+        ...opts.env,
+        ...(typeof port === 'number' ? { PORT: String(port) } : {}),
+        ...(typeof admin === 'number' ? { ADMIN_PORT: String(admin) } : {}),
+      });
+      svc.pid = next.pid;
+      svc.listening = next.listening;
+    },
+  };
+  return svc;
+}
+
+function redisCli(port: number, password: string, args: readonly string[]): Promise<string> {
+  return new Promise((resolvePromise, reject) => {
+    execFile(
+      'redis-cli',
+      ['-h', '127.0.0.1', '-p', String(port), '--no-auth-warning', '-a', password, ...args],
+      { timeout: 3000 },
+      (err, stdout) => {
+        if (err) reject(new Error(`redis-cli ${args.join(' ')}: ${err.message}`, { cause: err }));
+        else resolvePromise(stdout.trim());
+      },
+    );
+  });
+}
+
+export interface LocalTopologyOptions {
+  /** Where logs, data and topology.json go; a fresh temp dir by default. */
+  stateDir?: string;
+  /** Processes outlive the caller (deploy/local/up.sh). Default false. */
+  detached?: boolean;
+  /** Extra env for every gateway / storage-api / gc-worker. */
+  gatewayEnv?: Record<string, string>;
+  storageApiEnv?: Record<string, string>;
+  gcWorkerEnv?: Record<string, string>;
+  /** Sentinel down-after-milliseconds; default 5000 as deploy/redis (tests use less). */
+  sentinelDownAfterMs?: number;
+}
+
+export interface GatewayEndpoints {
+  name: string;
+  httpAnnounce: string;
+  udpAnnounce: string;
+  scrape: string;
+  admin: string;
+  metrics: string;
+  port: number;
+  adminPort: number;
+}
+
+/** What topology.json holds and what `up` prints. */
+export interface TopologyEndpoints {
+  stateDir: string;
+  gateways: GatewayEndpoints[];
+  storageApi: { url: string; admin: string; metrics: string };
+  gcWorker: { admin: string; metrics: string };
+  redis: { masterName: string; servers: string[]; sentinels: string[] };
+  postgres: { url: string };
+  /** Local-only secrets (the state dir is 0700). */
+  secrets: {
+    storageApiToken: string;
+    redisPassword: string;
+    sentinelPassword: string;
+    udpConnectionIdSecret: string;
+  };
+  processes: TopologyProcess[];
+  /** Directories to remove on stop (PostgreSQL's lives outside the state dir, owned by the postgres user). */
+  dirs: string[];
+}
+
+export interface LocalTopology extends TopologyEndpoints {
+  gatewayProcesses: ServiceProcess[];
+  storageApiProcess: ServiceProcess;
+  gcWorkerProcess: ServiceProcess;
+  stop(): Promise<void>;
+}
+
+const STOP_ORDER = ['gateway', 'gc-worker', 'storage-api', 'sentinel', 'redis', 'postgres'];
+
+/** Stops every process of a topology (gateways first, databases last) and removes its data dirs. */
+export async function stopTopology(
+  t: Pick<TopologyEndpoints, 'processes' | 'dirs'>,
+): Promise<void> {
+  const rank = (p: TopologyProcess): number =>
+    STOP_ORDER.findIndex((prefix) => p.name.startsWith(prefix));
+  const byRank = new Map<number, TopologyProcess[]>();
+  for (const p of t.processes) byRank.set(rank(p), [...(byRank.get(rank(p)) ?? []), p]);
+  for (const r of [...byRank.keys()].sort((a, b) => a - b)) {
+    await Promise.all(byRank.get(r)!.map((p) => stopProcess(p)));
+  }
+  for (const d of t.dirs) rmSync(d, { recursive: true, force: true });
+}
+
+function postgresUser(): { uid: number; gid: number } | undefined {
+  if (userInfo().uid !== 0) return undefined;
+  const id = spawnSync('id', ['-u', 'postgres'], { encoding: 'utf8' });
+  const gid = spawnSync('id', ['-g', 'postgres'], { encoding: 'utf8' });
+  if (id.status !== 0 || gid.status !== 0)
+    throw new Error('running as root needs a "postgres" system user (Debian package postgresql)');
+  return { uid: Number(id.stdout.trim()), gid: Number(gid.stdout.trim()) };
+}
+
+export async function startLocalTopology(
+  options: LocalTopologyOptions = {},
+): Promise<LocalTopology> {
+  const detached = options.detached ?? false;
+  const stateDir = options.stateDir ?? mkdtempSync(join(tmpdir(), 'shoal-local-'));
+  mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+  const logDir = join(stateDir, 'logs');
+  const processes: TopologyProcess[] = [];
+  const dirs: string[] = [];
+  const secrets = {
+    storageApiToken: randomBytes(24).toString('hex'),
+    redisPassword: randomBytes(16).toString('hex'),
+    sentinelPassword: randomBytes(16).toString('hex'),
+    udpConnectionIdSecret: randomBytes(32).toString('hex'),
+  };
+  const track = <T extends TopologyProcess>(p: T): T => {
+    processes.push(p);
+    return p;
+  };
+
+  try {
+    // --- Redis: primary + 2 replicas, from deploy/redis/redis.conf.
+    const masterName = 'shoal';
+    const redisPorts: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const dir = join(stateDir, `redis-${i}`);
+      mkdirSync(dir, { recursive: true });
+      // A copy: Sentinel makes the servers CONFIG REWRITE their file on failover.
+      const conf = join(dir, 'redis.conf');
+      copyFileSync(join(REDIS_DIR, 'redis.conf'), conf);
+      const port = await freeTcpPort();
+      redisPorts.push(port);
+      const p = track(
+        spawnLogged({
+          name: `redis-${i}`,
+          command: 'redis-server',
+          args: [
+            conf,
+            '--port',
+            String(port),
+            '--bind',
+            '127.0.0.1',
+            '--dir',
+            dir,
+            '--daemonize',
+            'no',
+            '--logfile',
+            '',
+            '--requirepass',
+            secrets.redisPassword,
+            '--masterauth',
+            secrets.redisPassword,
+            ...(i === 0 ? [] : ['--replicaof', '127.0.0.1', String(redisPorts[0])]),
+          ],
+          logDir,
+          detached,
+        }),
+      );
+      await waitUntil(
+        `redis-${i}`,
+        p,
+        async () => (await redisCli(port, secrets.redisPassword, ['PING'])) === 'PONG',
+      );
+    }
+    for (const [i, port] of redisPorts.entries()) {
+      if (i === 0) continue;
+      await waitUntil(`redis-${i} to sync`, processes[i]!, async () =>
+        (await redisCli(port, secrets.redisPassword, ['INFO', 'replication'])).includes(
+          'master_link_status:up',
+        ),
+      );
+    }
+
+    // --- 3 sentinels, from deploy/redis/sentinel.conf with the monitor line pointed here.
+    const template = readFileSync(join(REDIS_DIR, 'sentinel.conf'), 'utf8');
+    const monitor = /^sentinel monitor \S+ \S+ \d+ \d+$/m;
+    if (!monitor.test(template))
+      throw new Error('deploy/redis/sentinel.conf has no "sentinel monitor" line');
+    const sentinelConf = template
+      .replace(monitor, `sentinel monitor ${masterName} 127.0.0.1 ${redisPorts[0]} 2`)
+      .replace(/^bind .*$/m, 'bind 127.0.0.1');
+    const sentinelPorts: number[] = [];
+    const sentinels: TopologyProcess[] = [];
+    for (let i = 0; i < 3; i++) {
+      const dir = join(stateDir, `sentinel-${i}`);
+      mkdirSync(dir, { recursive: true });
+      const conf = join(dir, 'sentinel.conf');
+      writeFileSync(conf, sentinelConf);
+      const port = await freeTcpPort();
+      sentinelPorts.push(port);
+      sentinels.push(
+        track(
+          spawnLogged({
+            name: `sentinel-${i}`,
+            command: 'redis-sentinel',
+            args: [
+              conf,
+              '--port',
+              String(port),
+              '--dir',
+              dir,
+              '--daemonize',
+              'no',
+              '--logfile',
+              '',
+              '--requirepass',
+              secrets.sentinelPassword,
+              '--sentinel',
+              'auth-pass',
+              masterName,
+              secrets.redisPassword,
+              '--sentinel',
+              'sentinel-pass',
+              secrets.sentinelPassword,
+              ...(options.sentinelDownAfterMs === undefined
+                ? []
+                : [
+                    '--sentinel',
+                    'down-after-milliseconds',
+                    masterName,
+                    String(options.sentinelDownAfterMs),
+                  ]),
+            ],
+            logDir,
+            detached,
+          }),
+        ),
+      );
+    }
+    // Every sentinel must know the replicas and the other sentinels before a
+    // failover can happen (hello messages every 2 s).
+    await Promise.all(
+      sentinels.map((s, i) =>
+        waitUntil(`sentinel-${i} discovery`, s, async () => {
+          const fields = (
+            await redisCli(sentinelPorts[i]!, secrets.sentinelPassword, [
+              'SENTINEL',
+              'MASTER',
+              masterName,
+            ])
+          ).split('\n');
+          const get = (k: string): string | undefined => fields[fields.indexOf(k) + 1];
+          return Number(get('num-slaves')) === 2 && Number(get('num-other-sentinels')) === 2;
+        }),
+      ),
+    );
+
+    // --- PostgreSQL: initdb in its own dir (owned by the postgres user when run as root).
+    const bin = postgresBinDir();
+    if (bin === undefined)
+      throw new Error(
+        'PostgreSQL binaries not found: install Debian package postgresql (scripts/system-deps.sh)',
+      );
+    const asUser = postgresUser();
+    const pgDir = mkdtempSync(join(tmpdir(), 'shoal-local-pg-'));
+    dirs.push(pgDir);
+    if (asUser !== undefined) {
+      chownSync(pgDir, asUser.uid, asUser.gid);
+      chmodSync(pgDir, 0o700);
+    }
+    const dataDir = join(pgDir, 'data');
+    const init = spawnSync(
+      join(bin, 'initdb'),
+      [
+        '-D',
+        dataDir,
+        '-U',
+        'postgres',
+        '--auth=trust',
+        '--no-sync',
+        '--encoding=UTF8',
+        '--locale=C',
+      ],
+      {
+        encoding: 'utf8',
+        ...(asUser ?? {}),
+      },
+    );
+    if (init.status !== 0) throw new Error(`initdb failed: ${init.stderr}`);
+    const pgPort = await freeTcpPort();
+    const pgProc = track(
+      spawnLogged({
+        name: 'postgres',
+        command: join(bin, 'postgres'),
+        args: [
+          '-D',
+          dataDir,
+          '-p',
+          String(pgPort),
+          '-c',
+          'listen_addresses=127.0.0.1',
+          '-c',
+          `unix_socket_directories=${pgDir}`,
+          '-c',
+          'max_connections=200',
+        ],
+        logDir: pgDir,
+        // SIGINT is PostgreSQL's fast shutdown; it stops its own backends.
+        stopSignal: 'SIGINT',
+        group: false,
+        ...(asUser === undefined ? {} : { user: asUser }),
+        detached,
+      }),
+    );
+    const adminUrl = `postgres://postgres@127.0.0.1:${pgPort}/postgres`;
+    await waitUntil('postgres', pgProc, async () => {
+      const c = new pg.Client({ connectionString: adminUrl, connectionTimeoutMillis: 1000 });
+      try {
+        await c.connect();
+        await c.query('SELECT 1');
+        return true;
+      } finally {
+        await c.end().catch(() => undefined);
+      }
+    });
+    const setup = new pg.Client({ connectionString: adminUrl });
+    await setup.connect();
+    await setup.query('CREATE DATABASE shoal');
+    await setup.end();
+    const databaseUrl = `postgres://postgres@127.0.0.1:${pgPort}/shoal`;
+
+    // --- storage-api: peers in Redis Sentinel; downloads, KV and leases in PostgreSQL.
+    const storageApi = track(
+      await startService({
+        name: 'storage-api',
+        service: 'storage-api',
+        logDir,
+        detached,
+        env: {
+          HOST: '127.0.0.1',
+          PORT: '0',
+          ADMIN_HOST: '127.0.0.1',
+          ADMIN_PORT: '0',
+          STORAGE_API_TOKEN: secrets.storageApiToken,
+          PEER_STORE_DRIVER: 'redis',
+          DATA_STORE_DRIVER: 'postgres',
+          REDIS_MODE: 'sentinel',
+          REDIS_SENTINELS: sentinelPorts.map((p) => `127.0.0.1:${p}`).join(','),
+          REDIS_MASTER_NAME: masterName,
+          REDIS_PASSWORD: secrets.redisPassword,
+          REDIS_SENTINEL_PASSWORD: secrets.sentinelPassword,
+          DATABASE_URL: databaseUrl,
+          ...options.storageApiEnv,
+        },
+      }),
+    );
+    const apiPort = Number(storageApi.listening.port);
+    const apiAdmin = Number(storageApi.listening.admin);
+    const storageApiUrl = `http://127.0.0.1:${apiPort}`;
+
+    // --- gc-worker and the two gateways, side by side.
+    const [gcWorker, ...gateways] = await Promise.all([
+      startService({
+        name: 'gc-worker',
+        service: 'gc-worker',
+        logDir,
+        detached,
+        env: {
+          ADMIN_HOST: '127.0.0.1',
+          ADMIN_PORT: '0',
+          STORAGE_API_URL: storageApiUrl,
+          STORAGE_API_TOKEN: secrets.storageApiToken,
+          LEADER_ELECTION: 'storage-api',
+          ...options.gcWorkerEnv,
+        },
+      }),
+      ...['a', 'b'].map((n) =>
+        startService({
+          name: `gateway-${n}`,
+          service: 'announce-gateway',
+          logDir,
+          detached,
+          env: {
+            HOST: '127.0.0.1',
+            PORT: '0',
+            ADMIN_HOST: '127.0.0.1',
+            ADMIN_PORT: '0',
+            STORAGE_DRIVER: 'remote',
+            STORAGE_API_URL: storageApiUrl,
+            STORAGE_API_TOKEN: secrets.storageApiToken,
+            UDP_CONNECTION_ID_SECRET: secrets.udpConnectionIdSecret,
+            ...options.gatewayEnv,
+          },
+        }),
+      ),
+    ]);
+    for (const p of [gcWorker, ...gateways]) track(p);
+
+    const gatewayEndpoints: GatewayEndpoints[] = gateways.map((g) => {
+      const port = Number(g.listening.http ?? g.listening.udp);
+      const admin = Number(g.listening.admin);
+      return {
+        name: g.name,
+        httpAnnounce: `http://127.0.0.1:${port}/announce`,
+        udpAnnounce: `udp://127.0.0.1:${Number(g.listening.udp ?? port)}/announce`,
+        scrape: `http://127.0.0.1:${port}/scrape`,
+        admin: `http://127.0.0.1:${admin}`,
+        metrics: `http://127.0.0.1:${admin}/metrics`,
+        port,
+        adminPort: admin,
+      };
+    });
+    const endpoints: TopologyEndpoints = {
+      stateDir,
+      gateways: gatewayEndpoints,
+      storageApi: {
+        url: storageApiUrl,
+        admin: `http://127.0.0.1:${apiAdmin}`,
+        metrics: `http://127.0.0.1:${apiAdmin}/metrics`,
+      },
+      gcWorker: {
+        admin: `http://127.0.0.1:${Number(gcWorker.listening.admin)}`,
+        metrics: `http://127.0.0.1:${Number(gcWorker.listening.admin)}/metrics`,
+      },
+      redis: {
+        masterName,
+        servers: redisPorts.map((p) => `127.0.0.1:${p}`),
+        sentinels: sentinelPorts.map((p) => `127.0.0.1:${p}`),
+      },
+      postgres: { url: databaseUrl },
+      secrets,
+      processes: processes.map(({ name, pid, log, stopSignal, group }) => ({
+        name,
+        pid,
+        log,
+        stopSignal,
+        group,
+      })),
+      dirs,
+    };
+    const file = join(stateDir, 'topology.json');
+    writeFileSync(file, `${JSON.stringify(endpoints, null, 2)}\n`, { mode: 0o600 });
+    return {
+      ...endpoints,
+      gatewayProcesses: gateways,
+      storageApiProcess: storageApi,
+      gcWorkerProcess: gcWorker,
+      async stop() {
+        await stopTopology({ processes, dirs });
+        for (const p of processes) attached.delete(p);
+        if (options.stateDir === undefined) rmSync(stateDir, { recursive: true, force: true });
+      },
+    };
+  } catch (err) {
+    await stopTopology({ processes, dirs });
+    throw err;
+  }
+}
+
+/** Reads <stateDir>/topology.json written by startLocalTopology, or undefined. */
+export function readTopology(stateDir: string): TopologyEndpoints | undefined {
+  const file = join(stateDir, 'topology.json');
+  if (!existsSync(file)) return undefined;
+  return JSON.parse(readFileSync(file, 'utf8')) as TopologyEndpoints;
+}
