@@ -16,7 +16,7 @@ case "$store" in
     redis-server "$root/deploy/redis/redis.conf" --port "$port" --bind 127.0.0.1 --dir "$dir/redis" \
       --daemonize yes --pidfile "$dir/redis/redis.pid" --logfile "$dir/redis/redis.log" --protected-mode no >/dev/null
     for _ in $(seq 50); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
-    echo "kill \$(cat '$dir/redis/redis.pid') 2>/dev/null || true" > "$dir/stop-redis.sh"
+    printf 'redis-cli -p %s shutdown nosave >/dev/null 2>&1 || kill "$(cat %q)" 2>/dev/null || true\n' "$port" "$dir/redis/redis.pid" > "$dir/stop-redis.sh"
     echo "STORAGE_DRIVER=redis"
     echo "REDIS_ADDRESSES=127.0.0.1:$port"
     ;;

@@ -1,0 +1,252 @@
+// The alerts fire on the faults they are named after, and stay quiet on a
+// healthy tracker: `promtool test rules` replays synthetic series (1 m steps)
+// through the committed rules file.
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { stringify } from 'yaml';
+import { RULES_FILE } from './render.ts';
+import { JOBS } from './rules.ts';
+
+const run = promisify(execFile);
+const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
+
+interface Series {
+  series: string;
+  values: string;
+}
+interface ExpectedAlert {
+  exp_labels: Record<string, string>;
+  exp_annotations: Record<string, string>;
+}
+interface AlertCase {
+  eval_time: string;
+  alertname: string;
+  exp_alerts: ExpectedAlert[];
+}
+
+async function promtoolTest(input: Series[], cases: AlertCase[]): Promise<string> {
+  const file = join(dir, `case-${++n}.yml`);
+  await writeFile(
+    file,
+    stringify({
+      rule_files: [join(repoRoot, RULES_FILE)],
+      evaluation_interval: '1m',
+      tests: [{ interval: '1m', input_series: input, alert_rule_test: cases }],
+    }),
+  );
+  try {
+    const { stdout } = await run('promtool', ['test', 'rules', file]);
+    return stdout;
+  } catch (err) {
+    const e = err as { stdout?: string; stderr?: string };
+    throw new Error(`promtool test rules failed:\n${e.stdout ?? ''}${e.stderr ?? ''}`, {
+      cause: err,
+    });
+  }
+}
+
+let dir: string;
+let n = 0;
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'shoal-alerts-'));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+const gw = (instance: string): string => `job="${JOBS.gateway}",instance="${instance}"`;
+const gc = (instance: string): string => `job="${JOBS.gcWorker}",instance="${instance}"`;
+
+describe('alert rules under promtool', () => {
+  it('page when a gateway replica, or every replica, is down', async () => {
+    const out = await promtoolTest(
+      [
+        { series: `up{${gw('gw-1:9090')}}`, values: '1 1 0x10' },
+        { series: `up{${gw('gw-2:9090')}}`, values: '1x12' },
+      ],
+      [
+        { eval_time: '1m', alertname: 'ShoalGatewayReplicaDown', exp_alerts: [] },
+        {
+          eval_time: '6m',
+          alertname: 'ShoalGatewayReplicaDown',
+          exp_alerts: [
+            {
+              exp_labels: { severity: 'warning', job: JOBS.gateway, instance: 'gw-1:9090' },
+              exp_annotations: {
+                summary: 'Gateway replica gw-1:9090 is down',
+                description: 'Prometheus has not scraped gateway gw-1:9090 for 2 minutes.',
+              },
+            },
+          ],
+        },
+        // One replica of two still serves: the tracker is up.
+        { eval_time: '6m', alertname: 'ShoalGatewayAllDown', exp_alerts: [] },
+      ],
+    );
+    expect(out).toContain('SUCCESS');
+    await promtoolTest(
+      [{ series: `up{${gw('gw-1:9090')}}`, values: '0x10' }],
+      [
+        {
+          eval_time: '5m',
+          alertname: 'ShoalGatewayAllDown',
+          exp_alerts: [
+            {
+              exp_labels: { severity: 'critical' },
+              exp_annotations: {
+                summary: 'No gateway replica is up',
+                description: 'No announce-gateway target answers scrapes: the tracker is offline.',
+              },
+            },
+          ],
+        },
+      ],
+    );
+  });
+
+  it('page when no gc-worker leads, warn when two do, stay quiet with one', async () => {
+    const noLeader = {
+      exp_labels: { severity: 'critical' },
+      exp_annotations: {
+        summary: 'No gc-worker holds the GC lease',
+        description:
+          'For 5 minutes no gc-worker instance reported shoal_gc_leader=1: expired peers are not deleted and swarm memory grows.',
+      },
+    };
+    await promtoolTest(
+      [
+        { series: `shoal_gc_leader{${gc('gc-1')}}`, values: '1x5 0x20' },
+        { series: `shoal_gc_leader{${gc('gc-2')}}`, values: '0x5 0x10 1x10' },
+      ],
+      [
+        { eval_time: '4m', alertname: 'ShoalGcNoLeader', exp_alerts: [] },
+        { eval_time: '14m', alertname: 'ShoalGcNoLeader', exp_alerts: [noLeader] },
+        // gc-2 took over at 16m.
+        { eval_time: '20m', alertname: 'ShoalGcNoLeader', exp_alerts: [] },
+        { eval_time: '20m', alertname: 'ShoalGcSplitBrain', exp_alerts: [] },
+      ],
+    );
+    // Every gc-worker gone: no leader series at all.
+    await promtoolTest(
+      [{ series: `up{${gc('gc-1')}}`, values: '0x10' }],
+      [{ eval_time: '8m', alertname: 'ShoalGcNoLeader', exp_alerts: [noLeader] }],
+    );
+    await promtoolTest(
+      [
+        { series: `shoal_gc_leader{${gc('gc-1')}}`, values: '1x10' },
+        { series: `shoal_gc_leader{${gc('gc-2')}}`, values: '0 0 1x8' },
+      ],
+      [
+        {
+          eval_time: '6m',
+          alertname: 'ShoalGcSplitBrain',
+          exp_alerts: [
+            {
+              exp_labels: { severity: 'warning' },
+              exp_annotations: {
+                summary: '2 gc-worker instances believe they lead',
+                description:
+                  'More than one gc-worker reported shoal_gc_leader=1 for 2 minutes: the lease is not exclusive (clock skew, or a lease backend that lost writes).',
+              },
+            },
+          ],
+        },
+      ],
+    );
+  });
+
+  it('warn when garbage collection stops succeeding, not while it runs every minute', async () => {
+    const out = await promtoolTest(
+      [
+        // Succeeds each minute, then stops at 10m (the timestamp freezes at 600 s).
+        {
+          series: `shoal_gc_last_success_timestamp_seconds{${gc('gc-1')}}`,
+          values: '0+60x10 600x30',
+        },
+      ],
+      [
+        { eval_time: '10m', alertname: 'ShoalGcNotSucceeding', exp_alerts: [] },
+        // 15 min without success from 25m, held 5 min: fires from 30m.
+        { eval_time: '28m', alertname: 'ShoalGcNotSucceeding', exp_alerts: [] },
+        {
+          eval_time: '31m',
+          alertname: 'ShoalGcNotSucceeding',
+          exp_alerts: [
+            {
+              exp_labels: { severity: 'warning' },
+              exp_annotations: {
+                summary: 'No successful garbage collection for 21m 0s',
+                description:
+                  'The newest shoal_gc_last_success_timestamp_seconds is older than 15 minutes (15 GC_INTERVAL_SECONDS at the default). Check shoal_gc_runs_total{outcome="error"} and the gc-worker logs.',
+              },
+            },
+          ],
+        },
+      ],
+    );
+    expect(out).toContain('SUCCESS');
+  });
+
+  it('page when requests fail, whether or not failures existed before', async () => {
+    const req = (protocol: string, outcome: string): string =>
+      `shoal_requests_total{${gw('gw-1:9090')},protocol="${protocol}",action="announce",outcome="${outcome}"}`;
+    await promtoolTest(
+      [
+        { series: req('udp', 'ok'), values: '0+100x30' },
+        // No failed series until the storage breaks at 10m (prom-client creates it on first inc).
+        { series: req('udp', 'failed'), values: '_x10 0+20x20' },
+        { series: req('http', 'ok'), values: '0+100x30' },
+      ],
+      [
+        { eval_time: '9m', alertname: 'ShoalRequestsFailing', exp_alerts: [] },
+        {
+          eval_time: '20m',
+          alertname: 'ShoalRequestsFailing',
+          exp_alerts: [
+            {
+              exp_labels: { severity: 'critical', protocol: 'udp' },
+              exp_annotations: {
+                summary: 'More than 5% of udp tracker requests fail',
+                description:
+                  '16.67% of udp requests ended with outcome="failed" (storage or internal errors) over 5 minutes. See the Shoal overview dashboard, "Errors by code".',
+              },
+            },
+          ],
+        },
+      ],
+    );
+  });
+
+  it('page when a gateway answers "storage unavailable"', async () => {
+    await promtoolTest(
+      [
+        {
+          series: `shoal_request_errors_total{${gw('gw-1:9090')},protocol="http",code="STORE_ERR_UNAVAILABLE"}`,
+          values: '0x5 0+60x10',
+        },
+      ],
+      [
+        { eval_time: '5m', alertname: 'ShoalStorageUnavailable', exp_alerts: [] },
+        {
+          eval_time: '10m',
+          alertname: 'ShoalStorageUnavailable',
+          exp_alerts: [
+            {
+              exp_labels: { severity: 'critical', job: JOBS.gateway, instance: 'gw-1:9090' },
+              exp_annotations: {
+                summary: 'Gateway gw-1:9090 answers "storage unavailable"',
+                description:
+                  'Gateway gw-1:9090 refused 1 requests/s with STORE_ERR_UNAVAILABLE for 2 minutes: the storage backend or storage-api is unreachable.',
+              },
+            },
+          ],
+        },
+      ],
+    );
+  });
+});

@@ -1,0 +1,279 @@
+// The metric catalogue (issue 6): every metric a Shoal service exports, with
+// its type, labels and meaning. docs/metrics.md is rendered from this list and
+// catalogue.test.ts compares it with the registries the services build, so the
+// page, the dashboards and the code cannot drift apart.
+
+export type Service = 'gateway' | 'storage-api' | 'gc-worker';
+export type MetricType = 'counter' | 'gauge' | 'histogram' | 'summary';
+
+export interface MetricSpec {
+  name: string;
+  type: MetricType;
+  /** Label names, bucket `le` excluded. Values must stay bounded: never an infohash or an IP. */
+  labels: readonly string[];
+  services: readonly Service[];
+  meaning: string;
+}
+
+const ALL: readonly Service[] = ['gateway', 'storage-api', 'gc-worker'];
+
+export const SHOAL_METRICS: readonly MetricSpec[] = [
+  // announce-gateway
+  {
+    name: 'shoal_requests_total',
+    type: 'counter',
+    labels: ['protocol', 'action', 'outcome'],
+    services: ['gateway'],
+    meaning:
+      "Tracker requests answered. protocol: http|udp; action: announce|scrape|connect; outcome: ok, rejected (the client's fault: bad input, bad connection id), failed (ours: storage, bug).",
+  },
+  {
+    name: 'shoal_request_duration_seconds',
+    type: 'histogram',
+    labels: ['protocol', 'action'],
+    services: ['gateway'],
+    meaning: 'Time from a request arriving to its answer being handed to the socket.',
+  },
+  {
+    name: 'shoal_request_errors_total',
+    type: 'counter',
+    labels: ['protocol', 'code'],
+    services: ['gateway'],
+    meaning:
+      'Requests refused or failed, by catalog error code (`PROTO_ERR_*`, `GATEWAY_ERR_*`, `STORE_ERR_*` such as `STORE_ERR_UNAVAILABLE`). A code appears with its first occurrence.',
+  },
+  {
+    name: 'shoal_udp_dropped_packets_total',
+    type: 'counter',
+    labels: ['reason'],
+    services: ['gateway'],
+    meaning:
+      'UDP packets not answered. reason: malformed (no transaction id to answer), closing (arrived during shutdown), send_failed.',
+  },
+  {
+    name: 'shoal_udp_connection_id_rejections_total',
+    type: 'counter',
+    labels: [],
+    services: ['gateway'],
+    meaning: 'UDP announces and scrapes refused for an unknown or expired connection id (BEP 15).',
+  },
+  {
+    name: 'shoal_storage_client_batch_size',
+    type: 'histogram',
+    labels: [],
+    services: ['gateway'],
+    meaning:
+      'Operations per batch request the remote storage client (STORAGE_DRIVER=remote) sends to storage-api.',
+  },
+  {
+    name: 'shoal_storage_client_requests_total',
+    type: 'counter',
+    labels: ['outcome'],
+    services: ['gateway'],
+    meaning:
+      'Storage operations (one per announce or scrape) sent through the remote client, by outcome: ok, error (storage-api or its backend failed), rejected_open_circuit, queue_full, timeout.',
+  },
+  {
+    name: 'shoal_storage_client_request_duration_seconds',
+    type: 'histogram',
+    labels: [],
+    services: ['gateway'],
+    meaning: 'Round trip of one batch request to storage-api.',
+  },
+  {
+    name: 'shoal_storage_client_circuit_state',
+    type: 'gauge',
+    labels: [],
+    services: ['gateway'],
+    meaning: 'Circuit breaker in front of storage-api: 0 closed, 1 half-open, 2 open.',
+  },
+  {
+    name: 'shoal_storage_client_queue_depth',
+    type: 'gauge',
+    labels: [],
+    services: ['gateway'],
+    meaning: 'Storage operations waiting for, or in, a request to storage-api.',
+  },
+  // storage-api
+  {
+    name: 'shoal_storage_operation_duration_seconds',
+    type: 'histogram',
+    labels: ['driver', 'operation'],
+    services: ['storage-api'],
+    meaning:
+      'Backend operation latency. driver: memory|redis|postgres; operation: announce, scrape, kv_get, kv_put, kv_delete, kv_list, gc, stats, lease, downloads.',
+  },
+  {
+    name: 'shoal_storage_operation_errors_total',
+    type: 'counter',
+    labels: ['driver', 'operation', 'code'],
+    services: ['storage-api'],
+    meaning: 'Backend operations that failed, by storage error code (`STORE_ERR_*`).',
+  },
+  {
+    name: 'shoal_storage_batch_ops',
+    type: 'histogram',
+    labels: [],
+    services: ['storage-api'],
+    meaning: 'Operations per /v1/batch request received.',
+  },
+  {
+    name: 'shoal_storage_rpc_requests_total',
+    type: 'counter',
+    labels: ['endpoint', 'outcome'],
+    services: ['storage-api'],
+    meaning:
+      "HTTP requests to the storage-api API, by endpoint (batch, kv, downloads, stats, gc, leases, other) and outcome: ok (2xx), rejected (4xx, the caller's fault), failed (5xx).",
+  },
+  {
+    name: 'shoal_swarm_torrents',
+    type: 'gauge',
+    labels: [],
+    services: ['storage-api'],
+    meaning: 'Swarms with at least one live peer, refreshed every STATS_INTERVAL_SECONDS.',
+  },
+  {
+    name: 'shoal_swarm_peers',
+    type: 'gauge',
+    labels: ['kind', 'family'],
+    services: ['storage-api'],
+    meaning:
+      'Live peers, refreshed every STATS_INTERVAL_SECONDS. kind: seeders|leechers; family: v4|v6.',
+  },
+  // gc-worker
+  {
+    name: 'shoal_gc_runs_total',
+    type: 'counter',
+    labels: ['outcome'],
+    services: ['gc-worker'],
+    meaning: 'Garbage-collection ticks. outcome: ok, error, skipped_not_leader.',
+  },
+  {
+    name: 'shoal_gc_duration_seconds',
+    type: 'histogram',
+    labels: [],
+    services: ['gc-worker'],
+    meaning: 'Duration of one garbage collection (POST /v1/gc round trip).',
+  },
+  {
+    name: 'shoal_gc_peers_removed_total',
+    type: 'counter',
+    labels: [],
+    services: ['gc-worker'],
+    meaning: 'Expired peers deleted by garbage collection.',
+  },
+  {
+    name: 'shoal_gc_swarms_removed_total',
+    type: 'counter',
+    labels: [],
+    services: ['gc-worker'],
+    meaning: 'Empty swarms deleted by garbage collection.',
+  },
+  {
+    name: 'shoal_gc_last_success_timestamp_seconds',
+    type: 'gauge',
+    labels: [],
+    services: ['gc-worker'],
+    meaning: 'Unix time of the last successful collection by this instance; 0 until the first.',
+  },
+  {
+    name: 'shoal_gc_leader',
+    type: 'gauge',
+    labels: [],
+    services: ['gc-worker'],
+    meaning:
+      '1 while this instance holds the GC lease, else 0. Summed over instances it must be 1.',
+  },
+  {
+    name: 'shoal_gc_leader_transitions_total',
+    type: 'counter',
+    labels: [],
+    services: ['gc-worker'],
+    meaning: 'Times this instance gained or lost leadership.',
+  },
+];
+
+/** prom-client collectDefaultMetrics(), registered by every service (Node 24, prom-client 15). */
+export const RUNTIME_METRICS: readonly MetricSpec[] = [
+  ['process_cpu_user_seconds_total', 'counter', [], 'User CPU time spent, seconds.'],
+  ['process_cpu_system_seconds_total', 'counter', [], 'System CPU time spent, seconds.'],
+  ['process_cpu_seconds_total', 'counter', [], 'User and system CPU time spent, seconds.'],
+  ['process_start_time_seconds', 'gauge', [], 'Process start time, Unix seconds.'],
+  ['process_resident_memory_bytes', 'gauge', [], 'Resident memory size.'],
+  ['process_virtual_memory_bytes', 'gauge', [], 'Virtual memory size.'],
+  ['process_heap_bytes', 'gauge', [], 'Process heap size.'],
+  ['process_open_fds', 'gauge', [], 'Open file descriptors.'],
+  ['process_max_fds', 'gauge', [], 'Maximum open file descriptors.'],
+  ['nodejs_eventloop_lag_seconds', 'gauge', [], 'Event loop lag measured by a timer.'],
+  ['nodejs_eventloop_lag_min_seconds', 'gauge', [], 'Minimum recorded event loop delay.'],
+  ['nodejs_eventloop_lag_max_seconds', 'gauge', [], 'Maximum recorded event loop delay.'],
+  ['nodejs_eventloop_lag_mean_seconds', 'gauge', [], 'Mean recorded event loop delay.'],
+  ['nodejs_eventloop_lag_stddev_seconds', 'gauge', [], 'Standard deviation of event loop delays.'],
+  ['nodejs_eventloop_lag_p50_seconds', 'gauge', [], 'Median event loop delay.'],
+  ['nodejs_eventloop_lag_p90_seconds', 'gauge', [], '90th percentile event loop delay.'],
+  ['nodejs_eventloop_lag_p99_seconds', 'gauge', [], '99th percentile event loop delay.'],
+  [
+    'nodejs_active_resources',
+    'gauge',
+    ['type'],
+    'Resources keeping the event loop alive, by type.',
+  ],
+  ['nodejs_active_resources_total', 'gauge', [], 'Resources keeping the event loop alive.'],
+  ['nodejs_active_handles', 'gauge', ['type'], 'Active libuv handles, by type.'],
+  ['nodejs_active_handles_total', 'gauge', [], 'Active libuv handles.'],
+  ['nodejs_active_requests', 'gauge', ['type'], 'Active libuv requests, by type.'],
+  ['nodejs_active_requests_total', 'gauge', [], 'Active libuv requests.'],
+  ['nodejs_heap_size_total_bytes', 'gauge', [], 'V8 heap size.'],
+  ['nodejs_heap_size_used_bytes', 'gauge', [], 'V8 heap used.'],
+  [
+    'nodejs_external_memory_bytes',
+    'gauge',
+    [],
+    'Memory of C++ objects bound to JavaScript (Buffers).',
+  ],
+  ['nodejs_heap_space_size_total_bytes', 'gauge', ['space'], 'V8 heap space size, by space.'],
+  ['nodejs_heap_space_size_used_bytes', 'gauge', ['space'], 'V8 heap space used, by space.'],
+  [
+    'nodejs_heap_space_size_available_bytes',
+    'gauge',
+    ['space'],
+    'V8 heap space available, by space.',
+  ],
+  [
+    'nodejs_version_info',
+    'gauge',
+    ['version', 'major', 'minor', 'patch'],
+    'Node.js version (value 1).',
+  ],
+  [
+    'nodejs_gc_duration_seconds',
+    'histogram',
+    ['kind'],
+    'V8 garbage collection pauses, by kind (major, minor, incremental, weakcb).',
+  ],
+].map(([name, type, labels, meaning]) => ({
+  name: name as string,
+  type: type as MetricType,
+  labels: labels as string[],
+  services: ALL,
+  meaning: meaning as string,
+}));
+
+export const CATALOGUE: readonly MetricSpec[] = [...SHOAL_METRICS, ...RUNTIME_METRICS];
+
+export function findMetric(name: string): MetricSpec | undefined {
+  return CATALOGUE.find((m) => m.name === name);
+}
+
+/** The names under which a metric's samples appear: a histogram's _bucket/_sum/_count. */
+export function sampleNames(spec: MetricSpec): string[] {
+  if (spec.type === 'histogram')
+    return [`${spec.name}_bucket`, `${spec.name}_sum`, `${spec.name}_count`];
+  if (spec.type === 'summary') return [spec.name, `${spec.name}_sum`, `${spec.name}_count`];
+  return [spec.name];
+}
+
+/** The catalogue entry a sample name belongs to (`x_bucket` -> histogram `x`). */
+export function metricOfSample(sample: string): MetricSpec | undefined {
+  return CATALOGUE.find((m) => sampleNames(m).includes(sample));
+}

@@ -1,0 +1,240 @@
+// Prometheus recording and alerting rules for Shoal (issue 6). Rendered to
+// deploy/monitoring/rules/shoal.rules.yml; `promtool check rules` runs on the
+// result in promtool.test.ts, and the Prometheus proof evaluates every
+// recording expression against real scrapes.
+
+/** Scrape job names the rules select on; Prometheus configs and ServiceMonitors must use them. */
+export const JOBS = {
+  gateway: 'shoal-gateway',
+  storageApi: 'shoal-storage-api',
+  gcWorker: 'shoal-gc-worker',
+} as const;
+
+export interface RecordingRule {
+  record: string;
+  expr: string;
+}
+
+export type Severity = 'warning' | 'critical';
+
+export interface AlertRule {
+  alert: string;
+  expr: string;
+  /** Prometheus duration the condition must hold before firing. */
+  for: string;
+  severity: Severity;
+  summary: string;
+  description: string;
+}
+
+export interface RuleGroup {
+  name: string;
+  interval?: string;
+  rules: ReadonlyArray<RecordingRule | AlertRule>;
+}
+
+// Windows for recorded rates: 5m smooths a 1m scrape into a usable quantile.
+const W = '5m';
+
+export const RECORDING_RULES: readonly RecordingRule[] = [
+  {
+    record: 'shoal:requests:rate5m',
+    expr: `sum by (job, protocol, action, outcome) (rate(shoal_requests_total[${W}]))`,
+  },
+  {
+    // Failed (our fault) over all requests; rejected requests are clients' mistakes and are kept apart.
+    record: 'shoal:request_failed_ratio:rate5m',
+    // `or ... * 0`: a protocol with no failure yet has no failed series (prom-client creates a
+    // labelled series on its first inc()), and its ratio must read 0, not vanish.
+    expr: `(sum by (protocol) (shoal:requests:rate5m{outcome="failed"}) or sum by (protocol) (shoal:requests:rate5m) * 0) / sum by (protocol) (shoal:requests:rate5m)`,
+  },
+  {
+    record: 'shoal:request_rejected_ratio:rate5m',
+    expr: `(sum by (protocol) (shoal:requests:rate5m{outcome="rejected"}) or sum by (protocol) (shoal:requests:rate5m) * 0) / sum by (protocol) (shoal:requests:rate5m)`,
+  },
+  {
+    record: 'shoal:request_duration_seconds_bucket:rate5m',
+    expr: `sum by (protocol, action, le) (rate(shoal_request_duration_seconds_bucket[${W}]))`,
+  },
+  {
+    record: 'shoal:request_duration_seconds:p50_5m',
+    expr: 'histogram_quantile(0.5, shoal:request_duration_seconds_bucket:rate5m)',
+  },
+  {
+    record: 'shoal:request_duration_seconds:p99_5m',
+    expr: 'histogram_quantile(0.99, shoal:request_duration_seconds_bucket:rate5m)',
+  },
+  {
+    record: 'shoal:storage_operation_duration_seconds_bucket:rate5m',
+    expr: `sum by (driver, operation, le) (rate(shoal_storage_operation_duration_seconds_bucket[${W}]))`,
+  },
+  {
+    record: 'shoal:storage_operation_duration_seconds:p99_5m',
+    expr: 'histogram_quantile(0.99, shoal:storage_operation_duration_seconds_bucket:rate5m)',
+  },
+  {
+    record: 'shoal:storage_operation_errors:rate5m',
+    expr: `sum by (driver, operation, code) (rate(shoal_storage_operation_errors_total[${W}]))`,
+  },
+  {
+    record: 'shoal:storage_client_requests:rate5m',
+    expr: `sum by (outcome) (rate(shoal_storage_client_requests_total[${W}]))`,
+  },
+  {
+    // Every instance reports the leader gauge; the sum is how many believe they lead.
+    record: 'shoal:gc_leaders:sum',
+    expr: `sum(shoal_gc_leader{job="${JOBS.gcWorker}"})`,
+  },
+  {
+    record: 'shoal:gc_last_success_age_seconds',
+    expr: `time() - max(shoal_gc_last_success_timestamp_seconds{job="${JOBS.gcWorker}"})`,
+  },
+];
+
+export const ALERT_RULES: readonly AlertRule[] = [
+  {
+    alert: 'ShoalRequestsFailing',
+    expr: 'shoal:request_failed_ratio:rate5m > 0.05',
+    for: '5m',
+    severity: 'critical',
+    summary: 'More than 5% of {{ $labels.protocol }} tracker requests fail',
+    description:
+      '{{ $value | humanizePercentage }} of {{ $labels.protocol }} requests ended with outcome="failed" (storage or internal errors) over 5 minutes. See the Shoal overview dashboard, "Errors by code".',
+  },
+  {
+    alert: 'ShoalRequestsFailingWarning',
+    expr: 'shoal:request_failed_ratio:rate5m > 0.01',
+    for: '15m',
+    severity: 'warning',
+    summary: 'More than 1% of {{ $labels.protocol }} tracker requests fail',
+    description:
+      '{{ $value | humanizePercentage }} of {{ $labels.protocol }} requests ended with outcome="failed" for 15 minutes.',
+  },
+  {
+    alert: 'ShoalAnnounceLatencyHigh',
+    expr: 'shoal:request_duration_seconds:p99_5m{action="announce"} > 0.25',
+    for: '10m',
+    severity: 'warning',
+    summary: '{{ $labels.protocol }} announce p99 latency above 250 ms',
+    description:
+      'The 99th percentile of {{ $labels.protocol }} announce latency has been {{ $value | humanizeDuration }} for 10 minutes. Check storage latency on the Shoal storage dashboard and event-loop lag on the gateway dashboard.',
+  },
+  {
+    alert: 'ShoalStorageUnavailable',
+    expr: `sum by (job, instance) (rate(shoal_request_errors_total{code="STORE_ERR_UNAVAILABLE"}[2m])) > 0`,
+    for: '2m',
+    severity: 'critical',
+    summary: 'Gateway {{ $labels.instance }} answers "storage unavailable"',
+    description:
+      'Gateway {{ $labels.instance }} refused {{ $value | humanize }} requests/s with STORE_ERR_UNAVAILABLE for 2 minutes: the storage backend or storage-api is unreachable.',
+  },
+  {
+    alert: 'ShoalStorageCircuitOpen',
+    expr: `max by (job, instance) (shoal_storage_client_circuit_state{job="${JOBS.gateway}"}) == 2`,
+    for: '1m',
+    severity: 'critical',
+    summary: 'Gateway {{ $labels.instance }} stopped calling storage-api (circuit open)',
+    description:
+      'The remote storage client of {{ $labels.instance }} has kept its circuit breaker open for a minute: storage-api fails or times out.',
+  },
+  {
+    alert: 'ShoalStorageBackendErrors',
+    expr: `sum by (job, instance, driver) (rate(shoal_storage_operation_errors_total{code="STORE_ERR_UNAVAILABLE"}[2m])) > 0`,
+    for: '2m',
+    severity: 'critical',
+    summary: 'storage-api {{ $labels.instance }} cannot reach its {{ $labels.driver }} backend',
+    description:
+      'storage-api {{ $labels.instance }} has failed {{ $value | humanize }} {{ $labels.driver }} operations/s with STORE_ERR_UNAVAILABLE for 2 minutes.',
+  },
+  {
+    alert: 'ShoalStorageApiDown',
+    expr: `up{job="${JOBS.storageApi}"} == 0`,
+    for: '2m',
+    severity: 'critical',
+    summary: 'storage-api {{ $labels.instance }} is down',
+    description: 'Prometheus has not scraped storage-api {{ $labels.instance }} for 2 minutes.',
+  },
+  {
+    alert: 'ShoalGcNoLeader',
+    // `or vector(0)`: with every gc-worker gone the sum has no series, and that is the case to catch.
+    expr: '(shoal:gc_leaders:sum or vector(0)) < 1',
+    for: '5m',
+    severity: 'critical',
+    summary: 'No gc-worker holds the GC lease',
+    description:
+      'For 5 minutes no gc-worker instance reported shoal_gc_leader=1: expired peers are not deleted and swarm memory grows.',
+  },
+  {
+    alert: 'ShoalGcSplitBrain',
+    expr: 'shoal:gc_leaders:sum > 1',
+    for: '2m',
+    severity: 'warning',
+    summary: '{{ $value }} gc-worker instances believe they lead',
+    description:
+      'More than one gc-worker reported shoal_gc_leader=1 for 2 minutes: the lease is not exclusive (clock skew, or a lease backend that lost writes).',
+  },
+  {
+    alert: 'ShoalGcNotSucceeding',
+    expr: 'shoal:gc_last_success_age_seconds > 900',
+    for: '5m',
+    severity: 'warning',
+    summary: 'No successful garbage collection for {{ $value | humanizeDuration }}',
+    description:
+      'The newest shoal_gc_last_success_timestamp_seconds is older than 15 minutes (15 GC_INTERVAL_SECONDS at the default). Check shoal_gc_runs_total{outcome="error"} and the gc-worker logs.',
+  },
+  {
+    alert: 'ShoalGatewayReplicaDown',
+    expr: `up{job="${JOBS.gateway}"} == 0`,
+    for: '2m',
+    severity: 'warning',
+    summary: 'Gateway replica {{ $labels.instance }} is down',
+    description: 'Prometheus has not scraped gateway {{ $labels.instance }} for 2 minutes.',
+  },
+  {
+    alert: 'ShoalGatewayAllDown',
+    expr: `sum(up{job="${JOBS.gateway}"}) == 0 or absent(up{job="${JOBS.gateway}"})`,
+    for: '1m',
+    severity: 'critical',
+    summary: 'No gateway replica is up',
+    description: 'No announce-gateway target answers scrapes: the tracker is offline.',
+  },
+  {
+    alert: 'ShoalGcWorkerDown',
+    expr: `up{job="${JOBS.gcWorker}"} == 0`,
+    for: '5m',
+    severity: 'warning',
+    summary: 'gc-worker {{ $labels.instance }} is down',
+    description: 'Prometheus has not scraped gc-worker {{ $labels.instance }} for 5 minutes.',
+  },
+];
+
+export const RULE_GROUPS: readonly RuleGroup[] = [
+  // No group interval: the global evaluation_interval applies, so a test Prometheus can evaluate every second.
+  { name: 'shoal.recording', rules: RECORDING_RULES },
+  { name: 'shoal.alerts', rules: ALERT_RULES },
+];
+
+export function isAlert(rule: RecordingRule | AlertRule): rule is AlertRule {
+  return 'alert' in rule;
+}
+
+/** The rules file as Prometheus reads it (plain objects, ready for YAML). */
+export function rulesDocument(groups: readonly RuleGroup[] = RULE_GROUPS): unknown {
+  return {
+    groups: groups.map((g) => ({
+      name: g.name,
+      ...(g.interval === undefined ? {} : { interval: g.interval }),
+      rules: g.rules.map((r) =>
+        isAlert(r)
+          ? {
+              alert: r.alert,
+              expr: r.expr,
+              for: r.for,
+              labels: { severity: r.severity },
+              annotations: { summary: r.summary, description: r.description },
+            }
+          : { record: r.record, expr: r.expr },
+      ),
+    })),
+  };
+}
