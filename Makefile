@@ -5,7 +5,7 @@ SHELL := /bin/bash
 export PATH := $(CURDIR)/.tools/bin:$(PATH)
 PKG_JSONS := package.json $(wildcard packages/*/package.json services/*/package.json tests/package.json bench/package.json)
 
-.PHONY: run test check typecheck lint format system-deps bench-deps clean
+.PHONY: run test check typecheck lint format system-deps bench-deps local-up local-down clean
 
 .tools/bin/pnpm: scripts/toolchain.sh
 	@scripts/toolchain.sh >/dev/null
@@ -23,6 +23,14 @@ test: node_modules/.shoal-installed system-deps
 	pnpm run typecheck
 	pnpm run lint
 	pnpm test
+
+## local-up: the three services + Redis Sentinel + PostgreSQL as local processes (docs/local-topology.md).
+local-up: node_modules/.shoal-installed system-deps
+	deploy/local/up.sh
+
+## local-down: stop the local topology; no process is left.
+local-down:
+	deploy/local/down.sh
 
 system-deps:
 	@scripts/system-deps.sh test
