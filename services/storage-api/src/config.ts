@@ -60,9 +60,11 @@ export const configSchema = Type.Object({
   ...RedisStoreConfigSchema.properties,
   /**
    * On here, unlike the embedded gateway's default: a batch's announces arrive
-   * together, and auto-pipelining sends their scripts in one write (the split
-   * went from 0.54x to 0.75x of an embedded-Redis gateway, BENCHMARKS.md); a
-   * gateway calling Redis itself sees one announce per turn and gains nothing.
+   * together and auto-pipelining can send their scripts in one write, while a
+   * gateway calling Redis itself sees one announce per turn (measured 18.4-18.8k/s
+   * on vs 19.1-19.8k/s off). For storage-api the gain is within this machine's
+   * noise: the split measured 0.58-0.75x of embedded Redis with it on and
+   * 0.54-0.63x off over five runs (BENCHMARKS.md).
    */
   REDIS_AUTO_PIPELINING: Type.Boolean({ default: true }),
   ...PostgresStoreConfigSchema.properties,
