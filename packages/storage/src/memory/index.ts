@@ -14,6 +14,7 @@
 // lifetime).
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { StoreError } from '../errors.ts';
+import { INFO_HASH_LEN, badInput, validateAnnounce } from '../validate.ts';
 import type {
   AnnounceResult,
   DataStore,
@@ -46,8 +47,6 @@ export interface MemoryStore extends PeerStore, DataStore, DownloadCounter {
 
 const DEFAULT_SHARDS = 64;
 const MAX_SHARDS = 65536;
-const INFO_HASH_LEN = 20;
-const PEER_ID_LEN = 20;
 // Times are seconds since the store was created: they stay within V8's small
 // integers (no boxed doubles in hot fields) for 68 years of uptime.
 const MAX_EXPIRY_SECONDS = NO_EXPIRY - 1;
@@ -64,26 +63,6 @@ class Swarm {
 
 export function createMemoryStore(opts: MemoryStoreOptions): MemoryStore {
   return new MemoryStoreImpl(opts);
-}
-
-function badInput(detail: string): StoreError {
-  return new StoreError('STORE_ERR_BAD_INPUT', detail);
-}
-
-function validate(a: PeerAnnounce): void {
-  if (a.infoHash.length !== INFO_HASH_LEN) throw badInput('infoHash must be 20 bytes');
-  if (a.peerId.length !== PEER_ID_LEN) throw badInput('peerId must be 20 bytes');
-  if (a.family === 4) {
-    if (a.address.length !== 4) throw badInput('an IPv4 address must be 4 bytes');
-  } else if (a.family === 6) {
-    if (a.address.length !== 16) throw badInput('an IPv6 address must be 16 bytes');
-  } else {
-    throw badInput('family must be 4 or 6');
-  }
-  if (!Number.isInteger(a.port) || a.port < 0 || a.port > 0xffff)
-    throw badInput('port out of range');
-  if (!Number.isInteger(a.numWant) || a.numWant < 0)
-    throw badInput('numWant must be a non-negative integer');
 }
 
 class MemoryStoreImpl implements MemoryStore {
@@ -130,7 +109,7 @@ class MemoryStoreImpl implements MemoryStore {
 
   announceSync(a: PeerAnnounce): AnnounceResult {
     this.assertOpen();
-    validate(a);
+    validateAnnounce(a);
     const nowSec = this.nowSeconds();
     const hash = a.infoHash.toString('latin1');
     const shard = this.shardOf(a.infoHash);

@@ -5,6 +5,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { StoreError } from '../errors.ts';
+import { INFO_HASH_LEN, badInput, validateAnnounce } from '../validate.ts';
 import type {
   AnnounceResult,
   DataStore,
@@ -68,8 +69,6 @@ export interface PostgresStore extends PeerStore, DataStore, DownloadCounter {
   migrate(): Promise<MigrateResult>;
 }
 
-const INFO_HASH_LEN = 20;
-const PEER_ID_LEN = 20;
 const EMPTY = Buffer.alloc(0);
 // Sample keys are non-negative INT4 values.
 const SAMPLE_KEY_SPAN = 0x7fffffff;
@@ -98,26 +97,6 @@ const GET_DOWNLOADS_QUERY = compileQuery(
   GET_DOWNLOADS,
   DOWNLOAD_SPEC,
 ).query;
-
-function badInput(detail: string): StoreError {
-  return new StoreError('STORE_ERR_BAD_INPUT', detail);
-}
-
-function validate(a: PeerAnnounce): void {
-  if (a.infoHash.length !== INFO_HASH_LEN) throw badInput('infoHash must be 20 bytes');
-  if (a.peerId.length !== PEER_ID_LEN) throw badInput('peerId must be 20 bytes');
-  if (a.family === 4) {
-    if (a.address.length !== 4) throw badInput('an IPv4 address must be 4 bytes');
-  } else if (a.family === 6) {
-    if (a.address.length !== 16) throw badInput('an IPv6 address must be 16 bytes');
-  } else {
-    throw badInput('family must be 4 or 6');
-  }
-  if (!Number.isInteger(a.port) || a.port < 0 || a.port > 0xffff)
-    throw badInput('port out of range');
-  if (!Number.isInteger(a.numWant) || a.numWant < 0)
-    throw badInput('numWant must be a non-negative integer');
-}
 
 /**
  * Validates the config (every problem in one STORE_ERR_CONFIG), and runs the
@@ -192,7 +171,7 @@ class PostgresStoreImpl implements PostgresStore {
 
   async announce(a: PeerAnnounce): Promise<AnnounceResult> {
     this.#assertOpen();
-    validate(a);
+    validateAnnounce(a);
     const now = this.#clock();
     const stopped = a.event === 'stopped';
     const seeder = a.seeder || a.event === 'completed';

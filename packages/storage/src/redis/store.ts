@@ -2,6 +2,7 @@
 // scripts.ts; connection handling: connection.ts; ring placement: ring.ts;
 // decisions: docs/redis.md.
 import { StoreError, isStoreError } from '../errors.ts';
+import { validateAnnounce } from '../validate.ts';
 import type {
   AnnounceResult,
   DataStore,
@@ -74,15 +75,6 @@ function withDeadline<T>(p: Promise<T>, ms: number): Promise<T> {
 
 function badInput(detail: string): never {
   throw new StoreError('STORE_ERR_BAD_INPUT', detail);
-}
-
-function validate(a: PeerAnnounce): void {
-  if (a.infoHash.length !== 20) badInput('infoHash must be 20 bytes');
-  if (a.peerId.length !== 20) badInput('peerId must be 20 bytes');
-  if (a.family !== 4 && a.family !== 6) badInput('family must be 4 or 6');
-  if (a.address.length !== (a.family === 4 ? 4 : 16)) badInput(`address must be ${a.family === 4 ? 4 : 16} bytes for family ${a.family}`);
-  if (!Number.isInteger(a.port) || a.port < 0 || a.port > 65535) badInput('port out of range');
-  if (!Number.isInteger(a.numWant) || a.numWant < 0) badInput('numWant must be a non-negative integer');
 }
 
 function globEscape(text: string): string {
@@ -190,7 +182,7 @@ export async function createRedisStore(config: RedisStoreConfig, opts: RedisStor
     driver: 'redis',
 
     async announce(a: PeerAnnounce): Promise<AnnounceResult> {
-      validate(a);
+      validateAnnounce(a);
       open();
       const now = clock();
       const tag = tagOf(a.infoHash);
