@@ -5,3 +5,4 @@ export type { ConfigErrorCode, ConfigViolation } from './errors.ts';
 // Services describe their schema with the same TypeBox this package validates with.
 export { Type } from '@sinclair/typebox';
 export type { Static, TObject, TSchema } from '@sinclair/typebox';
+export { LogLevel } from './common.ts';

@@ -2,7 +2,14 @@
 // (STYLE.md "Config"). Defaults follow ARCHITECTURE.md's pinned semantics.
 import { isIP } from 'node:net';
 import ipaddr from 'ipaddr.js';
-import { SECRET, Type, loadConfig, type LoadConfigOptions, type LoadedConfig } from '@shoal/config';
+import {
+  LogLevel,
+  SECRET,
+  Type,
+  loadConfig,
+  type LoadConfigOptions,
+  type LoadedConfig,
+} from '@shoal/config';
 import { RedisStoreConfigSchema, checkRedisStoreConfig } from '@shoal/storage/redis';
 import { PostgresStoreConfigSchema, checkPostgresStoreConfig } from '@shoal/storage/postgres';
 import { checkRemoteStoreConfig, remoteStoreConfigSchema } from './remote/config.ts';
@@ -49,18 +56,7 @@ export const gatewayConfigSchema = Type.Object({
    * net.core.rmem_max (raise it with sysctl for the full size).
    */
   UDP_RECV_BUFFER_BYTES: Type.Integer({ minimum: 65_536, maximum: 1 << 30, default: 4 << 20 }),
-  LOG_LEVEL: Type.Union(
-    [
-      Type.Literal('fatal'),
-      Type.Literal('error'),
-      Type.Literal('warn'),
-      Type.Literal('info'),
-      Type.Literal('debug'),
-      Type.Literal('trace'),
-      Type.Literal('silent'),
-    ],
-    { default: 'info' },
-  ),
+  LOG_LEVEL: LogLevel,
   /**
    * memory: in-process, the `make run` default; redis: REDIS_* (docs/redis.md);
    * postgres: DATABASE_URL and PG_* (docs/postgres.md, docs/cockroachdb.md);

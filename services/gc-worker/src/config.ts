@@ -1,6 +1,13 @@
 // gc-worker settings (STYLE.md "Config"): where storage-api is, how often to
 // collect, and how to elect the one active worker (docs/gc-worker.md).
-import { SECRET, Type, loadConfig, type LoadConfigOptions, type LoadedConfig } from '@shoal/config';
+import {
+  LogLevel,
+  SECRET,
+  Type,
+  loadConfig,
+  type LoadConfigOptions,
+  type LoadedConfig,
+} from '@shoal/config';
 
 /** Seconds, fractions allowed so tests can run elections in milliseconds. */
 const Seconds = (defaultValue: number, minimum = 0.05) =>
@@ -9,18 +16,7 @@ const Seconds = (defaultValue: number, minimum = 0.05) =>
 export const configSchema = Type.Object({
   ADMIN_HOST: Type.String({ default: '::' }),
   ADMIN_PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 9092 }),
-  LOG_LEVEL: Type.Union(
-    [
-      Type.Literal('fatal'),
-      Type.Literal('error'),
-      Type.Literal('warn'),
-      Type.Literal('info'),
-      Type.Literal('debug'),
-      Type.Literal('trace'),
-      Type.Literal('silent'),
-    ],
-    { default: 'info' },
-  ),
+  LOG_LEVEL: LogLevel,
   SHUTDOWN_GRACE_SECONDS: Type.Number({ minimum: 0, maximum: 3600, default: 25 }),
   /** storage-api's API port (not its admin port): http://host:port. */
   STORAGE_API_URL: Type.String({

@@ -3,7 +3,14 @@
 // own settings are composed in unchanged (REDIS_*, DATABASE_URL / PG_*), so
 // they read the same here as in an embedded gateway.
 import { isIP } from 'node:net';
-import { SECRET, Type, loadConfig, type LoadConfigOptions, type LoadedConfig } from '@shoal/config';
+import {
+  LogLevel,
+  SECRET,
+  Type,
+  loadConfig,
+  type LoadConfigOptions,
+  type LoadedConfig,
+} from '@shoal/config';
 import { STORAGE_RPC_MAX_OPS, STORAGE_RPC_MAX_SCRAPE_HASHES } from '@shoal/protocol/storage-rpc';
 import { RedisStoreConfigSchema, checkRedisStoreConfig } from '@shoal/storage/redis';
 import { PostgresStoreConfigSchema, checkPostgresStoreConfig } from '@shoal/storage/postgres';
@@ -44,18 +51,7 @@ export const configSchema = Type.Object({
   }),
   /** Largest request body of any endpoint; more is 413 RPC_ERR_TOO_LARGE. */
   MAX_BODY_BYTES: Type.Integer({ minimum: 1024, maximum: 64 << 20, default: 4 << 20 }),
-  LOG_LEVEL: Type.Union(
-    [
-      Type.Literal('fatal'),
-      Type.Literal('error'),
-      Type.Literal('warn'),
-      Type.Literal('info'),
-      Type.Literal('debug'),
-      Type.Literal('trace'),
-      Type.Literal('silent'),
-    ],
-    { default: 'info' },
-  ),
+  LOG_LEVEL: LogLevel,
   SHUTDOWN_GRACE_SECONDS: Type.Number({ minimum: 0, maximum: 3600, default: 25 }),
   ...RedisStoreConfigSchema.properties,
   /**
