@@ -49,13 +49,19 @@ export function buildTrackerHttp(deps: TrackerHttpDeps): FastifyInstance {
     logger: false,
     // info_hash and peer_id are raw bytes: the protocol parsers decode the raw query (FIELD-NOTES).
     routerOptions: { querystringParser: () => NO_QUERY, ignoreTrailingSlash: true },
+    requestIdHeader: 'x-request-id',
   });
 
   function refuse(reply: FastifyReply, action: 'announce' | 'scrape', err: unknown): Buffer {
     const refusal = describeRefusal(err);
     metrics.request('http', action, refusal.ours ? 'failed' : 'rejected').inc();
     metrics.error('http', refusal.code);
-    if (refusal.ours) logger.error({ err, action }, 'http request failed');
+    // One line per failure of ours, with its code and the request id (a proxy's X-Request-Id when sent).
+    if (refusal.ours)
+      logger.error(
+        { err, action, code: refusal.code, reqId: reply.request.id },
+        'http request failed',
+      );
     reply.header('content-type', 'text/plain');
     return encodeFailure(refusal.reason, refusal.ours ? { retryInSeconds: RETRY_IN_SECONDS } : {});
   }

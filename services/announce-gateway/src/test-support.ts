@@ -2,7 +2,7 @@
 // raw BEP 15 packets, so the tests check the wire and not the codecs against
 // themselves.
 import { createSocket, type Socket } from 'node:dgram';
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import { Registry } from 'prom-client';
 import { createMemoryStore } from '@shoal/storage/memory';
 import { loadGatewayConfig } from './config.ts';
@@ -111,7 +111,7 @@ export interface TestGateway {
 
 export function makeGateway(
   env: Record<string, string> = {},
-  options: { storage?: GatewayStorage; clock?: () => number } = {},
+  options: { storage?: GatewayStorage; clock?: () => number; logger?: Logger } = {},
 ): TestGateway {
   const config = loadGatewayConfig({
     env: { HOST: '127.0.0.1', PORT: '0', ADMIN_HOST: '127.0.0.1', ADMIN_PORT: '0', ...env },
@@ -122,7 +122,7 @@ export function makeGateway(
   const registry = new Registry();
   const gateway = buildGateway({
     config,
-    logger: silentLogger(),
+    logger: options.logger ?? silentLogger(),
     registry,
     storage,
     ...(options.clock === undefined ? {} : { clock: options.clock }),

@@ -290,7 +290,8 @@ export class UdpTracker {
     const { metrics, logger } = this.#options;
     metrics.request('udp', action, refusal.ours ? 'failed' : 'rejected').inc();
     metrics.error('udp', refusal.code);
-    if (refusal.ours) logger.error({ err, action }, 'udp request failed');
+    if (refusal.ours)
+      logger.error({ err, action, code: refusal.code, transactionId }, 'udp request failed');
     try {
       this.#send(encodeErrorResponseInto(this.#out, transactionId, refusal.reason), rinfo);
     } catch (encodeErr) {

@@ -146,7 +146,12 @@ export function buildStorageApi(deps: StorageApiDeps): StorageApi {
     }
   }
 
-  const api = Fastify({ logger: false, bodyLimit: config.MAX_BODY_BYTES });
+  // A caller's X-Request-Id (e.g. a proxy's) becomes request.id in error lines.
+  const api = Fastify({
+    logger: false,
+    bodyLimit: config.MAX_BODY_BYTES,
+    requestIdHeader: 'x-request-id',
+  });
   // The batch body is read as bytes; fastify enforces bodyLimit before handing it over.
   api.addContentTypeParser(STORAGE_RPC_CONTENT_TYPE, { parseAs: 'buffer' }, (_req, body, done) => {
     done(null, body);
@@ -186,7 +191,10 @@ export function buildStorageApi(deps: StorageApiDeps): StorageApi {
     }
     const answer = errorAnswer(err);
     if (answer.status >= 500 && !isStoreError(err))
-      log.error({ err: error, url: request.url }, 'request failed');
+      log.error(
+        { err: error, code: answer.body.code, reqId: request.id, url: request.url },
+        'request failed',
+      );
     return reply.code(answer.status).send(answer.body);
   });
 
