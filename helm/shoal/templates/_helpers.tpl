@@ -1,0 +1,265 @@
+{{/* Names, labels and the environment each service receives. */}}
+
+{{- define "shoal.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "shoal.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Name of one component's objects: shoal.component (dict "root" $ "component" "gateway") */}}
+{{- define "shoal.componentName" -}}
+{{- printf "%s-%s" (include "shoal.fullname" .root) .component | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "shoal.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "shoal.name" .root }}
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/component: {{ .component }}
+{{- end -}}
+
+{{- define "shoal.labels" -}}
+{{ include "shoal.selectorLabels" . }}
+app.kubernetes.io/part-of: shoal
+app.kubernetes.io/version: {{ .root.Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .root.Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version | replace "+" "_" }}
+{{- with .root.Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{- define "shoal.image" -}}
+{{- $override := index .root.Values.image.overrides (.service | replace "announce-gateway" "announceGateway" | replace "storage-api" "storageApi" | replace "gc-worker" "gcWorker") -}}
+{{- if $override -}}
+{{- $override -}}
+{{- else -}}
+{{- printf "%s-%s:%s" .root.Values.image.repositoryPrefix .service (default .root.Chart.AppVersion .root.Values.image.tag) -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "shoal.secretName" -}}
+{{- include "shoal.componentName" (dict "root" . "component" "secrets") -}}
+{{- end -}}
+
+{{/*
+A generated secret that survives upgrades: reuse the value already in the
+cluster (lookup returns nothing under `helm template`, so a fresh value then).
+Args: root, key, length.
+*/}}
+{{- define "shoal.persistentRandom" -}}
+{{- $existing := lookup "v1" "Secret" .root.Release.Namespace (include "shoal.secretName" .root) -}}
+{{- if and $existing $existing.data (hasKey $existing.data .key) -}}
+{{- index $existing.data .key | b64dec -}}
+{{- else if .hex -}}
+{{- $raw := randAlphaNum 64 | sha256sum -}}
+{{- $raw -}}
+{{- else -}}
+{{- randAlphaNum (int .length) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* secretKeyRef of a value that is either inline (our Secret) or in an existing Secret. Args: root, existing, existingKey, ownKey. */}}
+{{- define "shoal.secretRef" -}}
+secretKeyRef:
+  {{- if .existing }}
+  name: {{ .existing }}
+  key: {{ .existingKey }}
+  {{- else }}
+  name: {{ include "shoal.secretName" .root }}
+  key: {{ .ownKey }}
+  {{- end }}
+{{- end -}}
+
+{{- define "shoal.redisName" -}}
+{{- include "shoal.componentName" (dict "root" . "component" "redis") -}}
+{{- end -}}
+
+{{- define "shoal.cockroachName" -}}
+{{- include "shoal.componentName" (dict "root" . "component" "cockroachdb") -}}
+{{- end -}}
+
+{{- define "shoal.storageApiURL" -}}
+{{- printf "http://%s:%d" (include "shoal.componentName" (dict "root" . "component" "storage-api")) (int .Values.storageApi.port) -}}
+{{- end -}}
+
+{{- define "shoal.usesRedis" -}}
+{{- if or (eq .Values.storageApi.peerStore "redis") (eq .Values.storageApi.dataStore "redis") -}}true{{- end -}}
+{{- end -}}
+
+{{- define "shoal.usesPostgres" -}}
+{{- if or (eq .Values.storageApi.peerStore "postgres") (eq .Values.storageApi.dataStore "postgres") -}}true{{- end -}}
+{{- end -}}
+
+{{/* Refuses combinations the schema cannot express. */}}
+{{- define "shoal.validate" -}}
+{{- if and .Values.redis.enabled .Values.externalRedis.enabled -}}
+{{- fail "redis.enabled and externalRedis.enabled are both true: choose one" -}}
+{{- end -}}
+{{- if and .Values.cockroachdb.enabled .Values.externalDatabase.enabled -}}
+{{- fail "cockroachdb.enabled and externalDatabase.enabled are both true: choose one" -}}
+{{- end -}}
+{{- if and (include "shoal.usesRedis" .) (not .Values.redis.enabled) (not .Values.externalRedis.enabled) -}}
+{{- fail "storageApi.peerStore or dataStore is redis: enable redis or externalRedis" -}}
+{{- end -}}
+{{- if and (include "shoal.usesPostgres" .) (not .Values.cockroachdb.enabled) (not .Values.externalDatabase.enabled) -}}
+{{- fail "storageApi.peerStore or dataStore is postgres: enable cockroachdb or externalDatabase" -}}
+{{- end -}}
+{{- if and .Values.externalDatabase.enabled (not .Values.externalDatabase.url) (not .Values.externalDatabase.existingSecret) -}}
+{{- fail "externalDatabase needs url or existingSecret" -}}
+{{- end -}}
+{{- if and .Values.cockroachdb.enabled .Values.cockroachdb.tls.enabled (or (not .Values.cockroachdb.tls.nodeSecret) (not .Values.cockroachdb.tls.rootClientSecret) (not .Values.cockroachdb.tls.userClientSecret)) -}}
+{{- fail "cockroachdb.tls.enabled needs nodeSecret, rootClientSecret and userClientSecret" -}}
+{{- end -}}
+{{- if and .Values.redis.enabled (gt (int .Values.redis.sentinel.quorum) (int .Values.redis.replicas)) -}}
+{{- fail "redis.sentinel.quorum cannot exceed redis.replicas" -}}
+{{- end -}}
+{{- end -}}
+
+{{/* REDIS_* for storage-api. */}}
+{{- define "shoal.redisEnv" -}}
+{{- if .Values.redis.enabled }}
+{{- $name := include "shoal.redisName" . }}
+{{- $sentinels := list }}
+{{- range $i := until (int .Values.redis.replicas) }}
+{{- $sentinels = append $sentinels (printf "%s-%d.%s-headless.%s.svc:26379" $name $i $name $.Release.Namespace) }}
+{{- end }}
+- name: REDIS_MODE
+  value: sentinel
+- name: REDIS_SENTINELS
+  value: {{ join "," $sentinels | quote }}
+- name: REDIS_MASTER_NAME
+  value: {{ .Values.redis.masterName | quote }}
+- name: REDIS_PASSWORD
+  valueFrom:
+    {{- include "shoal.secretRef" (dict "root" . "existing" .Values.redis.auth.existingSecret "existingKey" .Values.redis.auth.existingSecretPasswordKey "ownKey" "redis-password") | nindent 4 }}
+- name: REDIS_SENTINEL_PASSWORD
+  valueFrom:
+    {{- include "shoal.secretRef" (dict "root" . "existing" .Values.redis.auth.existingSecret "existingKey" .Values.redis.auth.existingSecretSentinelPasswordKey "ownKey" "redis-sentinel-password") | nindent 4 }}
+{{- else if .Values.externalRedis.enabled }}
+{{- $r := .Values.externalRedis }}
+- name: REDIS_MODE
+  value: {{ $r.mode | quote }}
+{{- if $r.addresses }}
+- name: REDIS_ADDRESSES
+  value: {{ join "," $r.addresses | quote }}
+{{- end }}
+{{- if $r.sentinels }}
+- name: REDIS_SENTINELS
+  value: {{ join "," $r.sentinels | quote }}
+{{- end }}
+- name: REDIS_MASTER_NAME
+  value: {{ $r.masterName | quote }}
+{{- if $r.ringShards }}
+- name: REDIS_RING_SHARDS
+  value: {{ join "," $r.ringShards | quote }}
+{{- end }}
+- name: REDIS_TLS
+  value: {{ $r.tls | quote }}
+{{- if $r.username }}
+- name: REDIS_USERNAME
+  value: {{ $r.username | quote }}
+{{- end }}
+{{- if or $r.password $r.existingSecret }}
+- name: REDIS_PASSWORD
+  valueFrom:
+    {{- include "shoal.secretRef" (dict "root" . "existing" $r.existingSecret "existingKey" $r.existingSecretPasswordKey "ownKey" "redis-password") | nindent 4 }}
+{{- end }}
+{{- if or $r.sentinelPassword (and $r.existingSecret (eq $r.mode "sentinel")) }}
+- name: REDIS_SENTINEL_PASSWORD
+  valueFrom:
+    {{- include "shoal.secretRef" (dict "root" . "existing" $r.existingSecret "existingKey" $r.existingSecretSentinelPasswordKey "ownKey" "redis-sentinel-password") | nindent 4 }}
+{{- end }}
+{{- end }}
+{{- end -}}
+
+{{/* DATABASE_URL, DATABASE_DIALECT and PG_* for storage-api and the migration Job. */}}
+{{- define "shoal.databaseEnv" -}}
+{{- if .Values.cockroachdb.enabled }}
+- name: DATABASE_DIALECT
+  value: cockroach
+{{- else }}
+- name: DATABASE_DIALECT
+  value: {{ .Values.externalDatabase.dialect | quote }}
+{{- end }}
+- name: DATABASE_URL
+  valueFrom:
+    {{- include "shoal.secretRef" (dict "root" . "existing" (ternary .Values.externalDatabase.existingSecret "" .Values.externalDatabase.enabled) "existingKey" .Values.externalDatabase.existingSecretKey "ownKey" "database-url") | nindent 4 }}
+{{- if and .Values.cockroachdb.enabled .Values.cockroachdb.tls.enabled }}
+- name: PG_TLS_CA_FILE
+  value: /etc/shoal/db-tls/ca.crt
+- name: PG_TLS_CERT_FILE
+  value: /etc/shoal/db-tls/tls.crt
+- name: PG_TLS_KEY_FILE
+  value: /etc/shoal/db-tls/tls.key
+{{- else if and .Values.externalDatabase.enabled .Values.externalDatabase.tlsSecret }}
+- name: PG_TLS
+  value: "true"
+- name: PG_TLS_CA_FILE
+  value: /etc/shoal/db-tls/ca.crt
+{{- end }}
+- name: PG_POOL_SIZE
+  value: {{ .Values.storageApi.pgPoolSize | quote }}
+{{- end -}}
+
+{{/* The database URL the chart's own CockroachDB serves to the Shoal user. */}}
+{{- define "shoal.cockroachURL" -}}
+{{- $host := printf "%s-public.%s.svc" (include "shoal.cockroachName" .) .Release.Namespace -}}
+{{- if .Values.cockroachdb.tls.enabled -}}
+{{- printf "postgresql://%s@%s:26257/%s?sslmode=verify-full" .Values.cockroachdb.user $host .Values.cockroachdb.database -}}
+{{- else -}}
+{{- printf "postgresql://%s@%s:26257/%s?sslmode=disable" .Values.cockroachdb.user $host .Values.cockroachdb.database -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "shoal.dbTlsVolume" -}}
+{{- if and .Values.cockroachdb.enabled .Values.cockroachdb.tls.enabled }}
+- name: db-tls
+  secret:
+    secretName: {{ .Values.cockroachdb.tls.userClientSecret }}
+    defaultMode: 0400
+{{- else if and .Values.externalDatabase.enabled .Values.externalDatabase.tlsSecret }}
+- name: db-tls
+  secret:
+    secretName: {{ .Values.externalDatabase.tlsSecret }}
+    defaultMode: 0400
+{{- end }}
+{{- end -}}
+
+{{- define "shoal.dbTlsMount" -}}
+{{- if or (and .Values.cockroachdb.enabled .Values.cockroachdb.tls.enabled) (and .Values.externalDatabase.enabled .Values.externalDatabase.tlsSecret) }}
+- name: db-tls
+  mountPath: /etc/shoal/db-tls
+  readOnly: true
+{{- end }}
+{{- end -}}
+
+{{/* Common pod-level bits. Args: root, component, values (the component's values). */}}
+{{- define "shoal.podScheduling" -}}
+{{- with .values.nodeSelector }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .values.tolerations }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .values.affinity }}
+affinity:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .root.Values.image.pullSecrets }}
+imagePullSecrets:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end -}}

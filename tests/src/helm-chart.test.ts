@@ -1,0 +1,496 @@
+// helm/shoal renders with Helm 3 and Helm 4, lints strictly, produces only
+// objects the Kubernetes schemas accept, and keeps the promises of issue 7:
+// one Service with HTTP+UDP and Local traffic policy, no PDB at one replica,
+// a minimal Role, no inline secret when an existing Secret is named, a
+// values schema that refuses wrong types and unknown keys.
+import { readFile, readdir } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { parse as parseYaml } from 'yaml';
+import {
+  CHART_DIR,
+  HELM_MAJORS,
+  MONITORING_API_VERSIONS,
+  REPO_ROOT,
+  ensureHelm,
+  find,
+  helmLint,
+  helmTemplate,
+  ofKind,
+  renderChart,
+  renderNotes,
+  validateObject,
+  type K8sObject,
+} from './harness/helm.ts';
+
+/** Values files under helm/shoal/ci; [] is the chart's defaults. */
+const VALUE_SETS: ReadonlyArray<{
+  name: string;
+  values: string[];
+  apiVersions?: readonly string[];
+}> = [
+  { name: 'defaults', values: [] },
+  {
+    name: 'external stores (sentinel + postgres, existing secrets)',
+    values: ['external-stores-values.yaml'],
+  },
+  { name: 'external ring + cockroach', values: ['external-ring-values.yaml'] },
+  {
+    name: 'external Redis Cluster, all durable data in Redis',
+    values: ['external-cluster-values.yaml'],
+  },
+  { name: 'HPA on', values: ['hpa-values.yaml'] },
+  {
+    name: 'monitoring on',
+    values: ['monitoring-values.yaml'],
+    apiVersions: MONITORING_API_VERSIONS,
+  },
+  { name: 'CockroachDB TLS', values: ['tls-values.yaml'] },
+  { name: 'dev profile', values: ['dev-values.yaml'] },
+];
+
+interface Container {
+  name: string;
+  image: string;
+  securityContext?: {
+    readOnlyRootFilesystem?: boolean;
+    allowPrivilegeEscalation?: boolean;
+    capabilities?: { drop?: string[] };
+  };
+  env?: Array<{
+    name: string;
+    value?: string;
+    valueFrom?: { secretKeyRef?: { name: string; key: string } };
+  }>;
+}
+interface PodSpec {
+  securityContext?: { runAsNonRoot?: boolean; runAsUser?: number };
+  containers: Container[];
+  initContainers?: Container[];
+}
+
+function podSpec(o: K8sObject): PodSpec | undefined {
+  if (o.kind === 'Pod') return o.spec as PodSpec;
+  const spec = o.spec as { template?: { spec?: PodSpec } } | undefined;
+  return spec?.template?.spec;
+}
+
+function workloads(objects: readonly K8sObject[]): K8sObject[] {
+  return objects.filter((o) => ['Deployment', 'StatefulSet', 'Job', 'Pod'].includes(o.kind));
+}
+
+beforeAll(async () => {
+  await ensureHelm();
+}, 300_000);
+
+describe('the schema validator', () => {
+  it('catches unknown fields, wrong types and missing required fields', async () => {
+    const deployment = (
+      extra: Record<string, unknown>,
+      containerExtra: Record<string, unknown> = {},
+    ): K8sObject => ({
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name: 'x' },
+      spec: {
+        selector: { matchLabels: { a: 'b' } },
+        template: {
+          metadata: { labels: { a: 'b' } },
+          spec: { containers: [{ name: 'c', image: 'i', ...containerExtra }] },
+        },
+        ...extra,
+      },
+    });
+    expect(await validateObject(deployment({}))).toEqual([]);
+    expect((await validateObject(deployment({}, { readinesProbe: {} }))).join()).toMatch(
+      /readinesProbe: unknown field/,
+    );
+    expect((await validateObject(deployment({ replicas: 'two' }))).join()).toMatch(/replicas/);
+    expect((await validateObject(deployment({ selector: undefined }))).join()).toMatch(/selector/);
+    const sm: K8sObject = {
+      apiVersion: 'monitoring.coreos.com/v1',
+      kind: 'ServiceMonitor',
+      metadata: { name: 'x' },
+      spec: { selector: {}, endpoints: [{ port: 'admin', intervall: '30s' }] },
+    };
+    expect((await validateObject(sm)).join()).toMatch(/intervall: unknown field/);
+  });
+});
+
+describe.each(HELM_MAJORS)('Helm %i', (major) => {
+  it.each(VALUE_SETS)('lints --strict and renders schema-valid objects: $name', async (set) => {
+    const opts = { values: set.values, apiVersions: set.apiVersions ?? [] };
+    const lint = await helmLint(major, opts);
+    expect(lint.ok, `${lint.stdout}\n${lint.stderr}`).toBe(true);
+    const objects = await renderChart(major, opts);
+    expect(objects.length).toBeGreaterThan(10);
+    const problems = (await Promise.all(objects.map((o) => validateObject(o)))).flat();
+    expect(problems).toEqual([]);
+  });
+
+  it('values.schema.json refuses a wrong type and an unknown key', async () => {
+    const wrongType = await helmTemplate(major, { set: { 'gateway.replicas': 'two' } });
+    expect(wrongType.ok).toBe(false);
+    expect(wrongType.stderr).toMatch(/gateway\/replicas|gateway\.replicas/);
+    const unknown = await helmTemplate(major, {
+      values: [],
+      set: { 'redis.sentinel.quorom': '2' },
+    });
+    expect(unknown.ok).toBe(false);
+    expect(unknown.stderr).toMatch(/quorom/);
+  });
+});
+
+describe('chart promises (Helm 4, defaults unless said)', () => {
+  let objects: K8sObject[];
+  beforeAll(async () => {
+    objects = await renderChart(4);
+  });
+
+  // Helm 4 only: Helm 3's `install --dry-run=client` still asks an API server for its version.
+  it('NOTES.txt gives the HTTP and UDP announce URLs (only those served)', async () => {
+    const notes = await renderNotes(4);
+    expect(notes).toContain('http://$ADDR:6969/announce');
+    expect(notes).toContain('udp://$ADDR:6969/announce');
+    expect(notes).toContain('helm test shoal -n tracker');
+    const httpOnly = await renderNotes(4, {
+      set: { 'gateway.udpEnabled': 'false', 'gateway.port': '443' },
+    });
+    expect(httpOnly).toContain('http://$ADDR:443/announce');
+    expect(httpOnly).not.toContain('udp://');
+  });
+
+  it('one gateway Service carries HTTP (TCP) and UDP on 6969, keeps client IPs and is dual-stack', () => {
+    const svc = find(objects, 'Service', 'shoal-gateway');
+    const spec = svc.spec as {
+      type: string;
+      externalTrafficPolicy: string;
+      ipFamilyPolicy: string;
+      ports: Array<{ port: number; protocol: string }>;
+    };
+    expect(spec.type).toBe('LoadBalancer');
+    expect(spec.externalTrafficPolicy).toBe('Local');
+    expect(spec.ipFamilyPolicy).toBe('PreferDualStack');
+    expect(spec.ports.map((p) => `${p.protocol}/${p.port}`).sort()).toEqual([
+      'TCP/6969',
+      'UDP/6969',
+    ]);
+  });
+
+  it('every gateway replica reads the same UDP connection-ID secret from one Secret', () => {
+    const gw = find(objects, 'Deployment', 'shoal-gateway');
+    const env = podSpec(gw)?.containers[0]?.env ?? [];
+    const ref = env.find((e) => e.name === 'UDP_CONNECTION_ID_SECRET')?.valueFrom?.secretKeyRef;
+    expect(ref).toEqual({ name: 'shoal-secrets', key: 'udp-connection-id-secret' });
+    const secret = find(objects, 'Secret', 'shoal-secrets') as K8sObject & {
+      data: Record<string, string>;
+    };
+    expect(Buffer.from(secret.data['udp-connection-id-secret'] ?? '', 'base64').toString()).toMatch(
+      /^[0-9a-f]{64}$/,
+    );
+  });
+
+  it('probes hit the admin port and preStop delays SIGTERM', () => {
+    const c = podSpec(find(objects, 'Deployment', 'shoal-gateway'))?.containers[0] as unknown as {
+      readinessProbe: { httpGet: { path: string; port: string } };
+      livenessProbe: { httpGet: { path: string; port: string } };
+      lifecycle: { preStop: { exec: { command: string[] } } };
+      ports: Array<{ name: string; containerPort: number }>;
+    };
+    expect(c.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'admin' });
+    expect(c.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'admin' });
+    expect(c.ports.find((p) => p.name === 'admin')?.containerPort).toBe(9090);
+    expect(c.lifecycle.preStop.exec.command[0]).toBe('sleep');
+  });
+
+  it('has a gateway PDB at two replicas and none at one (a PDB over one pod blocks every drain)', async () => {
+    expect(ofKind(objects, 'PodDisruptionBudget').map((p) => p.metadata.name)).toContain(
+      'shoal-gateway',
+    );
+    const single = await renderChart(4, {
+      set: { 'gateway.replicas': '1', 'storageApi.replicas': '1' },
+    });
+    const names = ofKind(single, 'PodDisruptionBudget').map((p) => p.metadata.name);
+    expect(names).not.toContain('shoal-gateway');
+    expect(names).not.toContain('shoal-storage-api');
+    const hpaOne = await renderChart(4, {
+      values: ['hpa-values.yaml'],
+      set: { 'gateway.autoscaling.minReplicas': '1' },
+    });
+    expect(ofKind(hpaOne, 'PodDisruptionBudget').map((p) => p.metadata.name)).not.toContain(
+      'shoal-gateway',
+    );
+  });
+
+  it('with the HPA on, the Deployment leaves replicas to the autoscaler', async () => {
+    const hpa = await renderChart(4, { values: ['hpa-values.yaml'] });
+    const dep = find(hpa, 'Deployment', 'shoal-gateway');
+    expect((dep.spec as { replicas?: number }).replicas).toBeUndefined();
+    const auto = find(hpa, 'HorizontalPodAutoscaler', 'shoal-gateway').spec as {
+      minReplicas: number;
+      maxReplicas: number;
+    };
+    expect(auto).toMatchObject({ minReplicas: 3, maxReplicas: 20 });
+  });
+
+  it("gc-worker's Role allows only get/update on its one Lease, plus create", () => {
+    const role = find(objects, 'Role', 'shoal-gc-worker') as K8sObject & {
+      rules: Array<{
+        apiGroups: string[];
+        resources: string[];
+        verbs: string[];
+        resourceNames?: string[];
+      }>;
+    };
+    expect(role.rules).toEqual([
+      {
+        apiGroups: ['coordination.k8s.io'],
+        resources: ['leases'],
+        resourceNames: ['shoal-gc-worker'],
+        verbs: ['get', 'update'],
+      },
+      { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['create'] },
+    ]);
+    expect(ofKind(objects, 'ClusterRole')).toEqual([]);
+    const binding = find(objects, 'RoleBinding', 'shoal-gc-worker') as K8sObject & {
+      subjects: Array<{ name: string }>;
+    };
+    expect(binding.subjects.map((s) => s.name)).toEqual(['shoal-gc-worker']);
+    // The other pods get no API token at all.
+    for (const name of ['shoal-gateway', 'shoal-storage-api']) {
+      const spec = podSpec(find(objects, 'Deployment', name)) as {
+        automountServiceAccountToken?: boolean;
+      };
+      expect(spec.automountServiceAccountToken).toBe(false);
+    }
+  });
+
+  it('never copies a secret inline when an existing Secret is named', async () => {
+    const ext = await renderChart(4, { values: ['external-stores-values.yaml'] });
+    const named = new Set(['my-redis', 'my-postgres', 'my-shoal-token', 'my-udp-secret']);
+    const ownSecrets = ofKind(ext, 'Secret') as Array<
+      K8sObject & { data?: Record<string, string> }
+    >;
+    for (const s of ownSecrets) {
+      expect(Object.keys(s.data ?? {})).toEqual([]);
+    }
+    const refs = workloads(ext).flatMap((w) =>
+      [...(podSpec(w)?.containers ?? []), ...(podSpec(w)?.initContainers ?? [])].flatMap((c) =>
+        (c.env ?? []).flatMap((e) => (e.valueFrom?.secretKeyRef ? [e.valueFrom.secretKeyRef] : [])),
+      ),
+    );
+    expect(refs.length).toBeGreaterThan(4);
+    for (const r of refs) expect(named.has(r.name), `${r.name}/${r.key}`).toBe(true);
+    expect(refs).toContainEqual({ name: 'my-udp-secret', key: 'secret' });
+  });
+
+  it('runs every container non-root with a read-only root filesystem and no capabilities', async () => {
+    const all = [...objects, ...(await renderChart(4, { values: ['tls-values.yaml'] }))];
+    for (const w of workloads(all)) {
+      const spec = podSpec(w);
+      expect(spec?.securityContext?.runAsNonRoot, `${w.kind}/${w.metadata.name}`).toBe(true);
+      for (const c of [...(spec?.containers ?? []), ...(spec?.initContainers ?? [])]) {
+        const where = `${w.kind}/${w.metadata.name}/${c.name}`;
+        expect(c.securityContext?.readOnlyRootFilesystem, where).toBe(true);
+        expect(c.securityContext?.allowPrivilegeEscalation, where).toBe(false);
+        expect(c.securityContext?.capabilities?.drop, where).toEqual(['ALL']);
+      }
+    }
+  });
+
+  it('lets only Shoal store clients and the stores themselves reach Redis and CockroachDB', () => {
+    const policies = ofKind(objects, 'NetworkPolicy') as Array<
+      K8sObject & {
+        spec: {
+          podSelector: { matchLabels: Record<string, string> };
+          ingress: Array<{ from: Array<{ podSelector: { matchLabels: Record<string, string> } }> }>;
+        };
+      }
+    >;
+    expect(
+      policies.map((p) => p.spec.podSelector.matchLabels['app.kubernetes.io/component']).sort(),
+    ).toEqual(['cockroachdb', 'redis']);
+    const clientLabels = policies.flatMap((p) =>
+      p.spec.ingress.flatMap((i) => i.from.map((f) => f.podSelector.matchLabels)),
+    );
+    const clients = workloads(objects).filter((w) => {
+      const labels =
+        (w.spec as { template?: { metadata?: { labels?: Record<string, string> } } }).template
+          ?.metadata?.labels ?? {};
+      return clientLabels.some((sel) => Object.entries(sel).every(([k, v]) => labels[k] === v));
+    });
+    const names = clients.map((c) => c.metadata.name).sort();
+    expect(names).toContain('shoal-storage-api');
+    expect(names).not.toContain('shoal-gateway');
+    expect(names).not.toContain('shoal-gc-worker');
+  });
+
+  it('runs Redis Sentinel per pod with AOF+RDB on PVCs and a PDB', () => {
+    const sts = find(objects, 'StatefulSet', 'shoal-redis');
+    const spec = sts.spec as {
+      replicas: number;
+      volumeClaimTemplates: Array<{ metadata: { name: string } }>;
+    };
+    expect(spec.replicas).toBe(3);
+    expect(spec.volumeClaimTemplates.map((v) => v.metadata.name)).toEqual(['data']);
+    expect(podSpec(sts)?.containers.map((c) => c.name)).toEqual(['redis', 'sentinel']);
+    const conf = (
+      find(objects, 'ConfigMap', 'shoal-redis') as K8sObject & { data: Record<string, string> }
+    ).data;
+    expect(conf['redis.conf']).toMatch(/^appendonly yes$/m);
+    expect(conf['redis.conf']).toMatch(/^save 3600 1/m);
+    expect(conf['sentinel.conf']).toMatch(
+      /^sentinel monitor shoal shoal-redis-0\.shoal-redis-headless\.tracker\.svc 6379 2$/m,
+    );
+    expect(ofKind(objects, 'PodDisruptionBudget').map((p) => p.metadata.name)).toContain(
+      'shoal-redis',
+    );
+  });
+
+  it('runs CockroachDB as a StatefulSet with headless and public Services, an init Job and a PDB; one node in the dev profile', async () => {
+    const sts = find(objects, 'StatefulSet', 'shoal-cockroachdb');
+    expect((sts.spec as { replicas: number }).replicas).toBe(3);
+    find(objects, 'Service', 'shoal-cockroachdb-headless');
+    find(objects, 'Service', 'shoal-cockroachdb-public');
+    find(objects, 'Job', 'shoal-cockroachdb-init');
+    expect(ofKind(objects, 'PodDisruptionBudget').map((p) => p.metadata.name)).toContain(
+      'shoal-cockroachdb',
+    );
+    const cmd = podSpec(sts)?.containers[0] as unknown as { command: string[] };
+    expect(cmd.command.join(' ')).toMatch(/start --join=.*--insecure/);
+
+    const dev = await renderChart(4, { values: ['dev-values.yaml'] });
+    const devSts = find(dev, 'StatefulSet', 'shoal-cockroachdb');
+    expect((devSts.spec as { replicas: number }).replicas).toBe(1);
+    expect(
+      (podSpec(devSts)?.containers[0] as unknown as { command: string[] }).command.join(' '),
+    ).toMatch(/start-single-node/);
+    expect(ofKind(dev, 'PodDisruptionBudget').map((p) => p.metadata.name)).not.toContain(
+      'shoal-cockroachdb',
+    );
+
+    const tls = await renderChart(4, { values: ['tls-values.yaml'] });
+    const tlsCmd = (
+      podSpec(find(tls, 'StatefulSet', 'shoal-cockroachdb'))?.containers[0] as unknown as {
+        command: string[];
+      }
+    ).command.join(' ');
+    expect(tlsCmd).toMatch(/--certs-dir=/);
+    expect(tlsCmd).not.toMatch(/--insecure/);
+    find(tls, 'Job', 'shoal-migrations');
+  });
+
+  it('refuses contradictory store choices with a clear message', async () => {
+    const both = await helmTemplate(4, {
+      set: { 'externalRedis.enabled': 'true', 'externalRedis.addresses': '{r:6379}' },
+    });
+    expect(both.ok).toBe(false);
+    expect(both.stderr).toMatch(/redis\.enabled and externalRedis\.enabled/);
+    const none = await helmTemplate(4, { set: { 'cockroachdb.enabled': 'false' } });
+    expect(none.ok).toBe(false);
+    expect(none.stderr).toMatch(/enable cockroachdb or externalDatabase/);
+  });
+});
+
+describe('monitoring objects', () => {
+  it('are created only when enabled and the cluster has the CRDs', async () => {
+    const withoutCrds = await renderChart(4, { values: ['monitoring-values.yaml'] });
+    expect(ofKind(withoutCrds, 'ServiceMonitor')).toEqual([]);
+    expect(ofKind(withoutCrds, 'PrometheusRule')).toEqual([]);
+    const off = await renderChart(4, { apiVersions: MONITORING_API_VERSIONS });
+    expect(ofKind(off, 'ServiceMonitor')).toEqual([]);
+
+    const on = await renderChart(4, {
+      values: ['monitoring-values.yaml'],
+      apiVersions: MONITORING_API_VERSIONS,
+    });
+    const sm = find(on, 'ServiceMonitor', 'shoal');
+    expect(sm.metadata.labels?.release).toBe('kube-prometheus-stack');
+    expect((sm.spec as { jobLabel: string }).jobLabel).toBe('shoal.dev/job');
+  });
+
+  it('give Prometheus the job names the shipped rules and dashboards query', async () => {
+    const on = await renderChart(4, {
+      values: ['monitoring-values.yaml'],
+      apiVersions: MONITORING_API_VERSIONS,
+      releaseName: 'tracker-prod',
+    });
+    const scraped = new Set(
+      ofKind(on, 'Service')
+        .filter((s) => s.metadata.labels?.['shoal.dev/metrics'] === 'true')
+        .map((s) => s.metadata.labels?.['shoal.dev/job']),
+    );
+    expect([...scraped].sort()).toEqual(['shoal-gateway', 'shoal-gc-worker', 'shoal-storage-api']);
+    const rules = ofKind(on, 'PrometheusRule');
+    const text =
+      JSON.stringify(rules.map((r) => r.spec)) +
+      JSON.stringify(ofKind(on, 'ConfigMap').map((c) => c.data));
+    for (const job of text.matchAll(/job=\\*"([a-z-]+)\\*"/g))
+      expect(scraped.has(job[1])).toBe(true);
+  });
+
+  it('ship dashboards as ConfigMaps for the Grafana sidecar and rules equal to deploy/monitoring', async () => {
+    const on = await renderChart(4, {
+      values: ['monitoring-values.yaml'],
+      apiVersions: MONITORING_API_VERSIONS,
+    });
+    const dashboards = ofKind(on, 'ConfigMap').filter(
+      (c) => c.metadata.labels?.grafana_dashboard === '1',
+    ) as Array<K8sObject & { data: Record<string, string> }>;
+    const deployDir = resolve(REPO_ROOT, 'deploy/monitoring/dashboards');
+    const files = (await readdir(deployDir).catch(() => []))
+      .filter((f) => f.endsWith('.json'))
+      .sort();
+    expect(dashboards.flatMap((d) => Object.keys(d.data)).sort()).toEqual(files);
+    for (const d of dashboards) {
+      for (const [file, json] of Object.entries(d.data)) {
+        expect(JSON.parse(json)).toEqual(JSON.parse(await readFile(join(deployDir, file), 'utf8')));
+      }
+    }
+    const rulesDir = resolve(REPO_ROOT, 'deploy/monitoring/rules');
+    const ruleFiles = (await readdir(rulesDir).catch(() => []))
+      .filter((f) => /\.ya?ml$/.test(f))
+      .sort();
+    const groups = [];
+    for (const f of ruleFiles) {
+      groups.push(
+        ...((parseYaml(await readFile(join(rulesDir, f), 'utf8')) as { groups?: unknown[] } | null)
+          ?.groups ?? []),
+      );
+    }
+    const rendered = ofKind(on, 'PrometheusRule').flatMap(
+      (r) => (r.spec as { groups: unknown[] }).groups,
+    );
+    expect(rendered).toEqual(groups);
+  });
+});
+
+describe("the chart's copies of files outside it", () => {
+  async function sameFiles(from: string, to: string, pattern: RegExp): Promise<void> {
+    const list = async (dir: string): Promise<string[]> =>
+      (await readdir(dir).catch(() => [])).filter((f) => pattern.test(f)).sort();
+    const [a, b] = [await list(from), await list(to)];
+    expect(b, `run helm/sync-monitoring.sh: ${to} differs from ${from}`).toEqual(a);
+    for (const f of a) {
+      expect(await readFile(join(to, f), 'utf8'), `run helm/sync-monitoring.sh: ${f} differs`).toBe(
+        await readFile(join(from, f), 'utf8'),
+      );
+    }
+  }
+
+  it('equal deploy/monitoring (dashboards, rules) and deploy/redis/redis.conf', async () => {
+    await sameFiles(
+      resolve(REPO_ROOT, 'deploy/monitoring/dashboards'),
+      resolve(CHART_DIR, 'files/dashboards'),
+      /\.json$/,
+    );
+    await sameFiles(
+      resolve(REPO_ROOT, 'deploy/monitoring/rules'),
+      resolve(CHART_DIR, 'files/rules'),
+      /\.ya?ml$/,
+    );
+    expect(await readFile(resolve(CHART_DIR, 'files/redis/redis.conf'), 'utf8')).toBe(
+      await readFile(resolve(REPO_ROOT, 'deploy/redis/redis.conf'), 'utf8'),
+    );
+  });
+});

@@ -1,0 +1,322 @@
+// The redis.conf and sentinel.conf that helm/shoal puts in its ConfigMap are
+// started with the real redis-server and redis-sentinel: one primary, two
+// replicas, three sentinels, as the StatefulSet runs them. Only what differs
+// between a pod and loopback is changed (ports, dirs, announce addresses, the
+// monitored address); the primary is killed and the set must fail over, and
+// the pods' init script (init.sh in the same ConfigMap) brings the old primary
+// back as a replica (issue 7).
+import { execFile } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freeTcpPort } from '@shoal/testing/ports';
+import { RedisProcess } from '@shoal/testing/redis';
+import { containerEnv, ensureHelm, find, renderChart, type K8sObject } from './harness/helm.ts';
+
+const MASTER = 'shoal';
+
+function field(reply: string, key: string): string | undefined {
+  const lines = reply.split('\n');
+  const i = lines.indexOf(key);
+  return i < 0 ? undefined : lines[i + 1];
+}
+
+function infoField(info: string, key: string): string | undefined {
+  return info
+    .split(/\r?\n/)
+    .find((l) => l.startsWith(`${key}:`))
+    ?.slice(key.length + 1)
+    .trim();
+}
+
+async function waitFor(
+  what: string,
+  check: () => Promise<boolean>,
+  timeoutMs: number,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      if (await check()) return;
+    } catch {
+      // not there yet
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Runs the ConfigMap's init.sh (the StatefulSet's init container) with `env`; returns the files it wrote. */
+async function runInit(
+  dir: string,
+  data: Record<string, string>,
+  env: Record<string, string>,
+): Promise<{ redis: string; sentinel: string }> {
+  const config = join(dir, 'config');
+  const conf = join(dir, 'conf');
+  await mkdir(config, { recursive: true });
+  await mkdir(conf, { recursive: true });
+  for (const f of ['redis.conf', 'sentinel.conf', 'init.sh'])
+    await writeFile(join(config, f), data[f] ?? '');
+  await new Promise<void>((resolvePromise, reject) => {
+    execFile(
+      'sh',
+      [join(config, 'init.sh')],
+      {
+        env: {
+          PATH: process.env.PATH ?? '/usr/bin:/bin',
+          CONFIG_DIR: config,
+          CONF_DIR: conf,
+          POD_NAMESPACE: 'tracker',
+          ...env,
+        },
+        timeout: 20_000,
+      },
+      (err, _stdout, stderr) =>
+        err ? reject(new Error(`init.sh failed: ${stderr}`, { cause: err })) : resolvePromise(),
+    );
+  });
+  return {
+    redis: await readFile(join(conf, 'redis.conf'), 'utf8'),
+    sentinel: await readFile(join(conf, 'sentinel.conf'), 'utf8'),
+  };
+}
+
+describe('the Redis Sentinel set the chart renders', () => {
+  let root: string;
+  let data: Record<string, string>;
+  const servers: RedisProcess[] = [];
+  const sentinels: RedisProcess[] = [];
+  let redisPassword: string;
+  let sentinelPassword: string;
+  let sentinelConf: string;
+
+  beforeAll(async () => {
+    await ensureHelm();
+    // Sentinel timings are values: faster ones keep the test short without
+    // touching the rendered files.
+    const objects = await renderChart(4, {
+      set: {
+        'redis.sentinel.downAfterMilliseconds': '1000',
+        'redis.sentinel.failoverTimeoutMilliseconds': '10000',
+      },
+    });
+    const cm = find(objects, 'ConfigMap', 'shoal-redis') as K8sObject & {
+      data: Record<string, string>;
+    };
+    data = cm.data;
+    const redisConf = cm.data['redis.conf'] ?? '';
+    sentinelConf = cm.data['sentinel.conf'] ?? '';
+    const sts = find(objects, 'StatefulSet', 'shoal-redis');
+    const env = containerEnv(objects, sts, 'sentinel');
+    redisPassword = env.REDIS_PASSWORD ?? '';
+    sentinelPassword = env.REDIS_SENTINEL_PASSWORD ?? '';
+    expect(redisPassword.length).toBeGreaterThanOrEqual(16);
+
+    root = await mkdtemp(join(tmpdir(), 'shoal-helm-sentinel-'));
+    let primaryPort = 0;
+    for (let i = 0; i < 3; i++) {
+      const dir = join(root, `redis-${i}`);
+      await mkdir(dir);
+      const conf = join(dir, 'redis.conf');
+      await writeFile(conf, redisConf);
+      const port = await freeTcpPort();
+      if (i === 0) primaryPort = port;
+      // The pod runs `redis-server /conf/redis.conf --requirepass $P --masterauth $P`,
+      // its init container appending replica-announce-ip and replicaof.
+      const argv = [
+        conf,
+        '--port',
+        String(port),
+        '--bind',
+        '127.0.0.1',
+        '--dir',
+        dir,
+        '--replica-announce-ip',
+        '127.0.0.1',
+        '--requirepass',
+        redisPassword,
+        '--masterauth',
+        redisPassword,
+        ...(i === 0 ? [] : ['--replicaof', '127.0.0.1', String(primaryPort)]),
+      ];
+      servers.push(
+        new RedisProcess({ binary: 'redis-server', argv, port, dir, password: redisPassword }),
+      );
+    }
+    await servers[0]!.start();
+    await Promise.all(servers.slice(1).map((s) => s.start()));
+    await Promise.all(
+      servers
+        .slice(1)
+        .map((s) =>
+          waitFor(
+            'replica sync',
+            async () =>
+              infoField(await s.cli('INFO', 'replication'), 'master_link_status') === 'up',
+            20_000,
+          ),
+        ),
+    );
+
+    const monitor = /^(sentinel monitor \S+ )\S+ \d+( \d+)$/m;
+    expect(sentinelConf).toMatch(monitor);
+    for (let i = 0; i < 3; i++) {
+      const dir = join(root, `sentinel-${i}`);
+      await mkdir(dir);
+      const conf = join(dir, 'sentinel.conf');
+      // What the init container does: point the monitor line at the primary, announce self.
+      await writeFile(
+        conf,
+        `${sentinelConf.replace(monitor, `$1127.0.0.1 ${primaryPort}$2`)}sentinel announce-ip 127.0.0.1\n`,
+      );
+      const port = await freeTcpPort();
+      const argv = [
+        conf,
+        '--port',
+        String(port),
+        '--bind',
+        '127.0.0.1',
+        '--dir',
+        dir,
+        '--requirepass',
+        sentinelPassword,
+        '--sentinel',
+        'auth-pass',
+        MASTER,
+        redisPassword,
+        '--sentinel',
+        'sentinel-pass',
+        sentinelPassword,
+      ];
+      sentinels.push(
+        new RedisProcess({ binary: 'redis-sentinel', argv, port, dir, password: sentinelPassword }),
+      );
+    }
+    await Promise.all(sentinels.map((s) => s.start()));
+    await Promise.all(
+      sentinels.map((s) =>
+        waitFor(
+          'sentinel discovery',
+          async () => {
+            const m = await s.cli('SENTINEL', 'MASTER', MASTER);
+            return field(m, 'num-slaves') === '2' && field(m, 'num-other-sentinels') === '2';
+          },
+          30_000,
+        ),
+      ),
+    );
+  }, 120_000);
+
+  afterAll(async () => {
+    await Promise.all([...sentinels, ...servers].map((p) => p.kill()));
+    if (root) await rm(root, { recursive: true, force: true });
+  });
+
+  it('monitors with the quorum and timings from values', async () => {
+    const m = await sentinels[0]!.cli('SENTINEL', 'MASTER', MASTER);
+    expect(field(m, 'quorum')).toBe('2');
+    expect(field(m, 'down-after-milliseconds')).toBe('1000');
+    expect(field(m, 'failover-timeout')).toBe('10000');
+    expect(infoField(await servers[0]!.cli('INFO', 'persistence'), 'aof_enabled')).toBe('1');
+  });
+
+  it('promotes a replica when the primary dies, keeping the data written before', async () => {
+    const old = servers[0]!;
+    expect(await old.cli('SET', 'shoal:{helm}:d', '42')).toBe('OK');
+    await old.cli('WAIT', '2', '5000');
+    await old.kill();
+
+    let promoted: RedisProcess | undefined;
+    await waitFor(
+      'failover',
+      async () => {
+        const [host, port] = (
+          await sentinels[1]!.cli('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', MASTER)
+        ).split('\n');
+        const candidate = servers.find((s) => s.host === host && String(s.port) === port);
+        if (!candidate || candidate === old) return false;
+        if (infoField(await candidate.cli('INFO', 'replication'), 'role') !== 'master')
+          return false;
+        promoted = candidate;
+        return true;
+      },
+      30_000,
+    );
+    expect(promoted).toBeDefined();
+    expect(await promoted!.cli('GET', 'shoal:{helm}:d')).toBe('42');
+    expect(await promoted!.cli('SET', 'shoal:{helm}:after', '1')).toBe('OK');
+    const other = servers.find((s) => s !== old && s !== promoted)!;
+    await waitFor(
+      'the other replica follows',
+      async () => (await other.cli('GET', 'shoal:{helm}:after')) === '1',
+      20_000,
+    );
+
+    // The old primary's pod restarts: its init container asks the sentinels
+    // and it comes back as a replica of the promoted server, not as a second primary.
+    const initDir = join(root, 'init-rejoin');
+    const files = await runInit(initDir, data, {
+      SELF: 'shoal-redis-0.shoal-redis-headless.tracker.svc',
+      PEERS: sentinels.map((x) => `${x.host}:${x.port}`).join(' '),
+      REDIS_SENTINEL_PASSWORD: sentinelPassword,
+    });
+    expect(files.redis).toMatch(new RegExp(`^replicaof 127\\.0\\.0\\.1 ${promoted!.port}$`, 'm'));
+    expect(files.sentinel).toMatch(
+      new RegExp(`^sentinel monitor ${MASTER} 127\\.0\\.0\\.1 ${promoted!.port} 2$`, 'm'),
+    );
+    const rejoined = new RedisProcess({
+      binary: 'redis-server',
+      argv: [
+        join(initDir, 'conf', 'redis.conf'),
+        '--port',
+        String(old.port),
+        '--bind',
+        '127.0.0.1',
+        '--dir',
+        old.dir,
+        '--replica-announce-ip',
+        '127.0.0.1',
+        '--requirepass',
+        redisPassword,
+        '--masterauth',
+        redisPassword,
+      ],
+      port: old.port,
+      dir: old.dir,
+      password: redisPassword,
+    });
+    servers.push(rejoined);
+    await rejoined.start();
+    await waitFor(
+      'the old primary rejoins as a replica',
+      async () => (await rejoined.cli('GET', 'shoal:{helm}:after')) === '1',
+      20_000,
+    );
+    expect(infoField(await rejoined.cli('INFO', 'replication'), 'role')).toBe('slave');
+  }, 90_000);
+
+  it('starts a fresh set with pod 0 as primary and the others following it', async () => {
+    const unreachable = `127.0.0.1:${await freeTcpPort()}`;
+    const first = 'shoal-redis-0.shoal-redis-headless.tracker.svc';
+    const pod0 = await runInit(join(root, 'init-0'), data, {
+      SELF: first,
+      PEERS: unreachable,
+      REDIS_SENTINEL_PASSWORD: 'x',
+    });
+    expect(pod0.redis).not.toMatch(/^replicaof /m);
+    expect(pod0.redis).toMatch(
+      new RegExp(`^replica-announce-ip ${first.replaceAll('.', '\\.')}$`, 'm'),
+    );
+    expect(pod0.sentinel).toMatch(
+      new RegExp(`^sentinel monitor ${MASTER} ${first.replaceAll('.', '\\.')} 6379 2$`, 'm'),
+    );
+    const pod1 = await runInit(join(root, 'init-1'), data, {
+      SELF: 'shoal-redis-1.shoal-redis-headless.tracker.svc',
+      PEERS: unreachable,
+      REDIS_SENTINEL_PASSWORD: 'x',
+    });
+    expect(pod1.redis).toMatch(new RegExp(`^replicaof ${first.replaceAll('.', '\\.')} 6379$`, 'm'));
+  });
+});
