@@ -5,7 +5,7 @@ SHELL := /bin/bash
 export PATH := $(CURDIR)/.tools/bin:$(PATH)
 PKG_JSONS := package.json $(wildcard packages/*/package.json services/*/package.json tests/package.json bench/package.json)
 
-.PHONY: run test check typecheck lint format system-deps bench-deps local-up local-down clean
+.PHONY: run test check typecheck lint format system-deps bench-deps local-up local-down chart images clean
 
 .tools/bin/pnpm: scripts/toolchain.sh
 	@scripts/toolchain.sh >/dev/null
@@ -31,6 +31,22 @@ local-up: node_modules/.shoal-installed system-deps
 ## local-down: stop the local topology; no process is left.
 local-down:
 	deploy/local/down.sh
+
+## chart: lint (--strict) and render helm/shoal with Helm 3 and Helm 4, defaults and every ci/ values file.
+chart: system-deps
+	@scripts/helm.sh >/dev/null
+	@for helm in .tools/helm3/helm .tools/helm4/helm; do \
+	  $$helm lint --strict helm/shoal >/dev/null && \
+	  for values in "" helm/shoal/ci/*-values.yaml; do \
+	    $$helm template shoal helm/shoal $${values:+-f $$values} >/dev/null || exit 1; \
+	  done && echo "$$($$helm version --short): lint and render ok"; \
+	done
+
+## images: the three service images from the one Dockerfile (needs a Docker engine; none runs on the dev machines).
+images:
+	for service in announce-gateway storage-api gc-worker; do \
+	  docker build --build-arg SERVICE=$$service -t shoal-$$service:0.1.0 . || exit 1; \
+	done
 
 system-deps:
 	@scripts/system-deps.sh test

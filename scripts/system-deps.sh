@@ -5,8 +5,8 @@
 #   scripts/system-deps.sh bench   what bench/ needs on top
 set -euo pipefail
 case "${1:-test}" in
-  test) pkgs=(aria2 mktorrent redis-server redis-sentinel redis-tools postgresql openssl procps prometheus) ;;
-  bench) pkgs=(aria2 mktorrent redis-server redis-sentinel redis-tools postgresql openssl procps prometheus opentracker wrk gcc) ;;
+  test) pkgs=(aria2 mktorrent redis-server redis-sentinel redis-tools postgresql openssl procps prometheus unzip) ;;
+  bench) pkgs=(aria2 mktorrent redis-server redis-sentinel redis-tools postgresql openssl procps prometheus unzip opentracker wrk gcc) ;;
   *) echo "usage: $0 test|bench" >&2; exit 2 ;;
 esac
 missing=()
