@@ -88,7 +88,9 @@ describe('redis standalone: outages', () => {
         const started = performance.now();
         expect(await codeOf(store.announce(announceOf({ peer: 2 })))).toBe('STORE_ERR_UNAVAILABLE');
         // Fail fast: nothing waits for a reconnect or a timeout.
-        expect(performance.now() - started).toBeLessThan(100);
+        // Well under the 1000 ms command timeout it would otherwise wait for; not
+        // tighter, as 2 shared cores under the full suite delay a callback by 100 ms.
+        expect(performance.now() - started).toBeLessThan(500);
       }
       expect(await codeOf(store.ping())).toBe('STORE_ERR_UNAVAILABLE');
       await own.start();
