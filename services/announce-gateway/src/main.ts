@@ -8,6 +8,7 @@ import type { RedisStore } from '@shoal/storage/redis';
 import { loadGatewayConfig, type GatewayConfig } from './config.ts';
 import { buildGateway } from './gateway.ts';
 import { createStorage } from './storage.ts';
+import { exitOnSignals } from '@shoal/service';
 
 function loadOrExit(): GatewayConfig {
   try {
@@ -66,29 +67,10 @@ process.stderr.write(
   `Shoal tracker ready. Announce URLs:\n${urls.map((u) => `  ${u}\n`).join('')}`,
 );
 
-let stopping = false;
-async function shutdown(signal: NodeJS.Signals): Promise<void> {
-  if (stopping) return;
-  stopping = true;
-  logger.info({ signal }, 'shutting down');
-  const deadline = setTimeout(() => {
-    logger.error(
-      { graceSeconds: config.SHUTDOWN_GRACE_SECONDS },
-      'shutdown grace period exceeded, exiting',
-    );
-    process.exit(1);
-  }, config.SHUTDOWN_GRACE_SECONDS * 1000);
-  deadline.unref();
-  try {
-    await gateway.close();
-    await storage.close();
-  } catch (err) {
-    logger.error({ err }, 'error while shutting down');
-    process.exit(1);
-  }
-  logger.info('stopped');
-  process.exit(0);
-}
+exitOnSignals(logger, config.SHUTDOWN_GRACE_SECONDS, async () => {
+  await gateway.close();
+  await storage.close();
+});
 
 // SIGHUP re-reads the config file (the environment is fixed for the process's
 // life). What it applies without a restart: a Redis ring's shard list, moving
@@ -122,5 +104,3 @@ function isReconfigurable(store: object): store is Pick<RedisStore, 'reconfigure
 }
 
 process.on('SIGHUP', () => void reload());
-process.once('SIGTERM', (signal) => void shutdown(signal));
-process.once('SIGINT', (signal) => void shutdown(signal));

@@ -12,6 +12,7 @@ import { createNoElection } from './election/loop.ts';
 import { createStorageApiLeaseElector } from './election/storage-api.ts';
 import type { ElectionTiming, LeaderElector } from './election/types.ts';
 import { createStorageApiClient } from './storage-api-client.ts';
+import { exitOnSignals } from '@shoal/service';
 
 function loadOrExit(): GcWorkerConfig {
   try {
@@ -120,19 +121,4 @@ logger.info(
   'listening',
 );
 
-let stopping = false;
-async function shutdown(signal: NodeJS.Signals): Promise<void> {
-  if (stopping) return;
-  stopping = true;
-  logger.info({ signal }, 'shutting down');
-  setTimeout(() => process.exit(1), config.SHUTDOWN_GRACE_SECONDS * 1000).unref();
-  try {
-    await app.close();
-  } catch (err) {
-    logger.error({ err }, 'error while shutting down');
-    process.exit(1);
-  }
-  process.exit(0);
-}
-process.once('SIGTERM', (signal) => void shutdown(signal));
-process.once('SIGINT', (signal) => void shutdown(signal));
+exitOnSignals(logger, config.SHUTDOWN_GRACE_SECONDS, () => app.close());

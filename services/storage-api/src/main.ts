@@ -6,6 +6,7 @@ import { isConfigError } from '@shoal/config';
 import { buildStorageApi } from './app.ts';
 import { loadStorageApiConfig, type StorageApiConfig } from './config.ts';
 import { openStores, type Stores } from './storage.ts';
+import { exitOnSignals } from '@shoal/service';
 
 function loadOrExit(): StorageApiConfig {
   try {
@@ -58,20 +59,7 @@ logger.info(
   'listening',
 );
 
-let stopping = false;
-async function shutdown(signal: NodeJS.Signals): Promise<void> {
-  if (stopping) return;
-  stopping = true;
-  logger.info({ signal }, 'shutting down');
-  setTimeout(() => process.exit(1), config.SHUTDOWN_GRACE_SECONDS * 1000).unref();
-  try {
-    await app.close();
-    await stores.close();
-  } catch (err) {
-    logger.error({ err }, 'error while shutting down');
-    process.exit(1);
-  }
-  process.exit(0);
-}
-process.once('SIGTERM', (signal) => void shutdown(signal));
-process.once('SIGINT', (signal) => void shutdown(signal));
+exitOnSignals(logger, config.SHUTDOWN_GRACE_SECONDS, async () => {
+  await app.close();
+  await stores.close();
+});
