@@ -70,6 +70,14 @@ export interface StoreStats {
   leechers: FamilyCounts;
 }
 
+export interface TopSwarm {
+  /** 20 bytes. */
+  infoHash: Buffer;
+  /** Live peers, both families. */
+  seeders: number;
+  leechers: number;
+}
+
 export interface PeerStore {
   /** 'memory' | 'redis' | 'postgres' ... (metrics label). */
   readonly driver: string;
@@ -79,6 +87,12 @@ export interface PeerStore {
   /** Deletes peers past peer_lifetime and empty swarms. Never needed for correctness. */
   collectGarbage(): Promise<GcResult>;
   stats(): Promise<StoreStats>;
+  /**
+   * The `limit` swarms with the most live peers (both families), most first;
+   * ties in any order. Optional: an admin view (issue 8, `GET /v1/admin/top`),
+   * never on the announce path, so a driver may walk its whole keyspace.
+   */
+  topSwarms?(limit: number): Promise<TopSwarm[]>;
   /** Resolves when the backend is reachable; rejects with STORE_ERR_UNAVAILABLE otherwise. */
   ping(): Promise<void>;
   close(): Promise<void>;

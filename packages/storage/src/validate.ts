@@ -26,3 +26,42 @@ export function validateAnnounce(a: PeerAnnounce): void {
   if (!Number.isInteger(a.numWant) || a.numWant < 0)
     throw badInput('numWant must be a non-negative integer');
 }
+
+/** Most swarms a topSwarms() call may ask for (an admin view, issue 8). */
+export const TOP_SWARMS_MAX = 10_000;
+
+export function validateTopLimit(limit: number): void {
+  if (!Number.isInteger(limit) || limit < 1 || limit > TOP_SWARMS_MAX)
+    throw badInput(`limit must be an integer in 1..${TOP_SWARMS_MAX}`);
+}
+
+/**
+ * Keeps the `limit` largest swarms seen in a walk without holding them all:
+ * candidates pile up to twice the limit, then the smaller half is dropped
+ * (amortized O(n log limit) for n swarms).
+ */
+export class TopSwarms {
+  readonly #limit: number;
+  #items: Array<{ infoHash: Buffer; seeders: number; leechers: number }> = [];
+  /** Peers the smallest kept swarm has after the last trim; smaller swarms cannot enter. */
+  #floor = 0;
+  constructor(limit: number) {
+    this.#limit = limit;
+  }
+  add(infoHash: Buffer, seeders: number, leechers: number): void {
+    const peers = seeders + leechers;
+    if (peers === 0 || peers < this.#floor) return;
+    this.#items.push({ infoHash, seeders, leechers });
+    if (this.#items.length >= this.#limit * 2 + 64) this.#trim();
+  }
+  result(): Array<{ infoHash: Buffer; seeders: number; leechers: number }> {
+    this.#trim();
+    return this.#items;
+  }
+  #trim(): void {
+    this.#items.sort((a, b) => b.seeders + b.leechers - (a.seeders + a.leechers));
+    if (this.#items.length > this.#limit) this.#items.length = this.#limit;
+    const last = this.#items[this.#limit - 1];
+    if (last !== undefined) this.#floor = last.seeders + last.leechers;
+  }
+}

@@ -20,6 +20,7 @@ import type {
   PeerStore,
   StoreStats,
   SwarmCounts,
+  TopSwarm,
 } from '../types.ts';
 
 /** A DataStore that can say whether its backend answers (every driver's store can). */
@@ -241,6 +242,10 @@ export function createCompositeStore(parts: CompositeStoreParts): CompositeStore
     },
     collectGarbage: (): Promise<GcResult> => peers.collectGarbage(),
     stats: (): Promise<StoreStats> => peers.stats(),
+    // Present when the peer backend has it (optional in PeerStore).
+    ...(peers.topSwarms === undefined
+      ? {}
+      : { topSwarms: (limit: number): Promise<TopSwarm[]> => peers.topSwarms!(limit) }),
     async ping() {
       await peers.ping();
       if (!same) await data.ping();

@@ -14,7 +14,13 @@
 // lifetime).
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { StoreError } from '../errors.ts';
-import { INFO_HASH_LEN, badInput, validateAnnounce } from '../validate.ts';
+import {
+  INFO_HASH_LEN,
+  TopSwarms,
+  badInput,
+  validateAnnounce,
+  validateTopLimit,
+} from '../validate.ts';
 import type {
   AnnounceResult,
   DataStore,
@@ -25,6 +31,7 @@ import type {
   StoreOptions,
   StoreStats,
   SwarmCounts,
+  TopSwarm,
 } from '../types.ts';
 import { NO_EXPIRY, PeerTable, RecordArena } from './peer-table.ts';
 
@@ -248,6 +255,24 @@ class MemoryStoreImpl implements MemoryStore {
       seeders: { v4: this.seeders4, v6: this.seeders6 },
       leechers: { v4: this.leechers4, v6: this.leechers6 },
     };
+  }
+
+  async topSwarms(limit: number): Promise<TopSwarm[]> {
+    this.assertOpen();
+    validateTopLimit(limit);
+    const top = new TopSwarms(limit);
+    for (const shard of this.shards) {
+      const nowSec = this.nowSeconds();
+      shard.forEach((swarm, hash) => {
+        this.expire(swarm, nowSec);
+        if (this.dropIfEmpty(shard, hash, swarm)) return;
+        const c = this.countsOf(swarm);
+        top.add(Buffer.from(hash, 'latin1'), c.seeders, c.leechers);
+      });
+      await nextTurn();
+      this.assertOpen();
+    }
+    return top.result();
   }
 
   ping(): Promise<void> {

@@ -96,6 +96,7 @@ export const PostgresStoreConfigSchema = Type.Object({
   PG_QUERY_SCRAPE: queryOverride('scrape'),
   PG_QUERY_GC: queryOverride('garbage collection batch'),
   PG_QUERY_STATS: queryOverride('stats'),
+  PG_QUERY_TOP_SWARMS: queryOverride('top swarms (admin view)'),
   PG_QUERY_KV_GET: queryOverride('KV get'),
   PG_QUERY_KV_PUT: queryOverride('KV put'),
   PG_QUERY_KV_DELETE: queryOverride('KV delete'),

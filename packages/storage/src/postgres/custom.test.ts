@@ -75,6 +75,9 @@ const CUSTOM: Omit<PostgresStoreConfigInput, 'DATABASE_URL'> = {
       count(*) FILTER (WHERE seed AND fam = 4) AS seeders_v4, count(*) FILTER (WHERE seed AND fam = 6) AS seeders_v6,
       count(*) FILTER (WHERE NOT seed AND fam = 4) AS leechers_v4, count(*) FILTER (WHERE NOT seed AND fam = 6) AS leechers_v6
     FROM tracker.peers WHERE ${LIVE}`,
+  PG_QUERY_TOP_SWARMS: `
+    SELECT ih AS info_hash, count(*) FILTER (WHERE seed) AS seeders, count(*) FILTER (WHERE NOT seed) AS leechers
+    FROM tracker.peers WHERE ${LIVE} GROUP BY ih ORDER BY count(*) DESC LIMIT @limit`,
   PG_QUERY_KV_GET: `SELECT v AS value FROM tracker.settings WHERE ns = @context AND k = @key`,
   PG_QUERY_KV_PUT: `INSERT INTO tracker.settings (ns, k, v) VALUES (@context, @key, @value)
     ON CONFLICT (ns, k) DO UPDATE SET v = excluded.v`,

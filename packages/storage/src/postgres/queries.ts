@@ -13,6 +13,7 @@ export const QUERY_NAMES = [
   'scrape',
   'gc',
   'stats',
+  'topSwarms',
   'kvGet',
   'kvPut',
   'kvDelete',
@@ -28,6 +29,7 @@ export const QUERY_CONFIG_KEYS = {
   scrape: 'PG_QUERY_SCRAPE',
   gc: 'PG_QUERY_GC',
   stats: 'PG_QUERY_STATS',
+  topSwarms: 'PG_QUERY_TOP_SWARMS',
   kvGet: 'PG_QUERY_KV_GET',
   kvPut: 'PG_QUERY_KV_PUT',
   kvDelete: 'PG_QUERY_KV_DELETE',
@@ -72,6 +74,7 @@ export const QUERY_PARAMS: Record<QueryName, ParamSpec> = {
   scrape: { allowed: ['info_hashes', 'now', 'peer_lifetime_ms'], required: ['info_hashes', 'now'] },
   gc: { allowed: ['now', 'peer_lifetime_ms', 'limit'], required: ['now', 'limit'] },
   stats: { allowed: ['now', 'peer_lifetime_ms'], required: ['now'] },
+  topSwarms: { allowed: ['now', 'peer_lifetime_ms', 'limit'], required: ['now', 'limit'] },
   kvGet: { allowed: ['context', 'key'], required: ['context', 'key'] },
   kvPut: { allowed: ['context', 'key', 'value'], required: ['context', 'key', 'value'] },
   kvDelete: { allowed: ['context', 'key'], required: ['context', 'key'] },
@@ -199,6 +202,17 @@ SELECT count(DISTINCT info_hash)::INT4 AS torrents,
   COALESCE(sum(CASE WHEN NOT is_seeder AND is_v6 THEN 1 ELSE 0 END), 0)::INT4 AS leechers_v6
 FROM shoal_peers WHERE expires_at > @now`;
 
+// Admin view (issue 8, GET /v1/admin/top): one pass over the live peers,
+// off the announce path.
+const TOP_SWARMS = `
+SELECT info_hash,
+  COALESCE(sum(CASE WHEN is_seeder THEN 1 ELSE 0 END), 0)::INT4 AS seeders,
+  COALESCE(sum(CASE WHEN is_seeder THEN 0 ELSE 1 END), 0)::INT4 AS leechers
+FROM shoal_peers WHERE expires_at > @now
+GROUP BY info_hash
+ORDER BY count(*) DESC
+LIMIT @limit`;
+
 const KV_GET = `SELECT value FROM shoal_kv WHERE context = @context AND key = @key`;
 const KV_PUT = `
 INSERT INTO shoal_kv (context, key, value) VALUES (@context, @key, @value)
@@ -214,6 +228,7 @@ export function defaultQueries(dialect: Dialect): Record<QueryName, string> {
     scrape: SCRAPE,
     gc: dialect === 'cockroach' ? GC_COCKROACH : GC_POSTGRES,
     stats: STATS,
+    topSwarms: TOP_SWARMS,
     kvGet: KV_GET,
     kvPut: KV_PUT,
     kvDelete: KV_DELETE,

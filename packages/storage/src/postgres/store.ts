@@ -5,7 +5,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { StoreError } from '../errors.ts';
-import { INFO_HASH_LEN, badInput, validateAnnounce } from '../validate.ts';
+import { INFO_HASH_LEN, badInput, validateAnnounce, validateTopLimit } from '../validate.ts';
 import type {
   AnnounceResult,
   DataStore,
@@ -16,6 +16,7 @@ import type {
   StoreOptions,
   StoreStats,
   SwarmCounts,
+  TopSwarm,
 } from '../types.ts';
 import {
   compileQueries,
@@ -372,6 +373,26 @@ class PostgresStoreImpl implements PostgresStore {
       seeders: { v4: n('seeders_v4'), v6: n('seeders_v6') },
       leechers: { v4: n('leechers_v4'), v6: n('leechers_v6') },
     };
+  }
+
+  async topSwarms(limit: number): Promise<TopSwarm[]> {
+    this.#assertOpen();
+    validateTopLimit(limit);
+    const query = this.#queries.topSwarms;
+    const res = await this.#run<{
+      info_hash: Buffer;
+      seeders: number | string;
+      leechers: number | string;
+    }>(
+      'topSwarms',
+      query,
+      bind(query, { now: this.#clock(), peer_lifetime_ms: this.#lifetimeMs, limit }),
+    );
+    return res.rows.map((r) => ({
+      infoHash: r.info_hash,
+      seeders: Number(r.seeders),
+      leechers: Number(r.leechers),
+    }));
   }
 
   async ping(): Promise<void> {

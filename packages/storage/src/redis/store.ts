@@ -2,7 +2,7 @@
 // scripts.ts; connection handling: connection.ts; ring placement: ring.ts;
 // decisions: docs/redis.md.
 import { StoreError, isStoreError } from '../errors.ts';
-import { validateAnnounce } from '../validate.ts';
+import { TopSwarms, validateAnnounce, validateTopLimit } from '../validate.ts';
 import type {
   AnnounceResult,
   DataStore,
@@ -13,6 +13,7 @@ import type {
   StoreOptions,
   StoreStats,
   SwarmCounts,
+  TopSwarm,
 } from '../types.ts';
 import { checkRedisStoreConfig, type RedisStoreConfig } from './config.ts';
 import { backendSpecs, createBackend, sameSpec, type Backend, type Client, type ErrorSink } from './connection.ts';
@@ -284,6 +285,28 @@ export async function createRedisStore(config: RedisStoreConfig, opts: RedisStor
         throw toStoreError(err);
       }
       return stats;
+    },
+
+    // The walk stats() makes (SCAN, one script per swarm), keeping the largest.
+    async topSwarms(limit: number): Promise<TopSwarm[]> {
+      validateTopLimit(limit);
+      open();
+      const now = nowScore(clock());
+      const top = new TopSwarms(limit);
+      const tagged = /\{([A-Za-z0-9_-]{27})\}$/;
+      try {
+        await forEachSwarmKey(async (client, tag, idx) => {
+          const encoded = tagged.exec(tag)?.[1];
+          if (encoded === undefined) return;
+          const counts = (await runScript(client, SWARM_STATS, SUFFIXES.map((s) => tag + s), [now, idx, SEEDER_OFFSET])) as number[];
+          if (counts.length !== 4) return;
+          const [s4, l4, s6, l6] = counts.map(Number) as [number, number, number, number];
+          top.add(Buffer.from(encoded, 'base64url'), s4 + s6, l4 + l6);
+        });
+      } catch (err) {
+        throw toStoreError(err);
+      }
+      return top.result();
     },
 
     async ping(): Promise<void> {
