@@ -32,6 +32,7 @@ function print(t: TopologyEndpoints): void {
     'storage-api:',
     `  API              ${t.storageApi.url}  (Bearer token in topology.json)`,
     `  admin / metrics  ${t.storageApi.admin}/readyz  ${t.storageApi.metrics}`,
+    `  policy admin     SHOAL_URL=${t.storageApi.url} SHOAL_ADMIN_TOKEN=<storageApi.adminToken in topology.json> shoalctl ...`,
     'gc-worker:',
     `  admin / metrics  ${t.gcWorker.admin}/readyz  ${t.gcWorker.metrics}`,
     `Redis Sentinel:    master "${t.redis.masterName}", servers ${t.redis.servers.join(' ')}, sentinels ${t.redis.sentinels.join(' ')}`,

@@ -43,6 +43,17 @@ describe('startLocalTopology', () => {
     >;
     expect(storage.peers?.driver).toBe('redis');
     expect(storage.data?.driver).toBe('postgres');
+    // The policy admin API is on, behind topology.json's adminToken only.
+    const passkeys = `${t.storageApi.url}/v1/admin/passkeys`;
+    const admin = await fetch(passkeys, {
+      headers: { authorization: `Bearer ${t.storageApi.adminToken}` },
+    });
+    expect(admin.status).toBe(200);
+    expect(await admin.json()).toEqual({ passkeys: [] });
+    const gateway = await fetch(passkeys, {
+      headers: { authorization: `Bearer ${t.secrets.storageApiToken}` },
+    });
+    expect(gateway.status).toBe(401);
   });
 
   it('shares one swarm across both gateways', async () => {

@@ -334,13 +334,15 @@ export interface GatewayEndpoints {
 export interface TopologyEndpoints {
   stateDir: string;
   gateways: GatewayEndpoints[];
-  storageApi: { url: string; admin: string; metrics: string };
+  /** adminToken: STORAGE_API_ADMIN_TOKEN, the Bearer token of /v1/admin/* (shoalctl --token). */
+  storageApi: { url: string; admin: string; metrics: string; adminToken: string };
   gcWorker: { admin: string; metrics: string };
   redis: { masterName: string; servers: string[]; sentinels: string[] };
   postgres: { url: string };
   /** Local-only secrets (the state dir is 0700). */
   secrets: {
     storageApiToken: string;
+    storageApiAdminToken: string;
     redisPassword: string;
     sentinelPassword: string;
     udpConnectionIdSecret: string;
@@ -393,6 +395,9 @@ export async function startLocalTopology(
   const dirs: string[] = [];
   const secrets = {
     storageApiToken: randomBytes(24).toString('hex'),
+    // A caller's own admin token (storageApiEnv) is the one topology.json reports.
+    storageApiAdminToken:
+      options.storageApiEnv?.STORAGE_API_ADMIN_TOKEN ?? randomBytes(24).toString('hex'),
     redisPassword: randomBytes(16).toString('hex'),
     sentinelPassword: randomBytes(16).toString('hex'),
     udpConnectionIdSecret: randomBytes(32).toString('hex'),
@@ -616,6 +621,7 @@ export async function startLocalTopology(
           ADMIN_HOST: '127.0.0.1',
           ADMIN_PORT: '0',
           STORAGE_API_TOKEN: secrets.storageApiToken,
+          STORAGE_API_ADMIN_TOKEN: secrets.storageApiAdminToken,
           PEER_STORE_DRIVER: 'redis',
           DATA_STORE_DRIVER: 'postgres',
           REDIS_MODE: 'sentinel',
@@ -691,6 +697,7 @@ export async function startLocalTopology(
         url: storageApiUrl,
         admin: `http://127.0.0.1:${apiAdmin}`,
         metrics: `http://127.0.0.1:${apiAdmin}/metrics`,
+        adminToken: secrets.storageApiAdminToken,
       },
       gcWorker: {
         admin: `http://127.0.0.1:${Number(gcWorker.listening.admin)}`,

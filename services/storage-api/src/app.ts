@@ -1,7 +1,8 @@
 // storage-api composition root (STYLE.md "Composition"): injected config,
 // logger, registry and stores; nothing listens until listen(). Two fastify
 // servers: the token-protected API (batch, KV, downloads, stats, gc, leases;
-// contract §1-2) and the admin port (/healthz, /readyz, /metrics).
+// contract §1-2; GET /v1/policy and the /v1/admin/* policy admin API of
+// docs/policy.md) and the admin port (/healthz, /readyz, /metrics).
 import { createHash, timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
@@ -18,12 +19,20 @@ import {
   type RpcOp,
   type RpcResult,
 } from '@shoal/protocol/storage-rpc';
+import {
+  ADMIN_PREFIX,
+  createPolicyRepository,
+  registerPolicyAdminRoutes,
+  type PolicyAdminDeps,
+  type TopTorrent,
+} from '@shoal/policy';
 import { isStoreError, StoreError, type PeerStore } from '@shoal/storage';
 import {
   createCompositeStore,
   type CompositeStore,
   type PingableDataStore,
 } from '@shoal/storage/composite';
+import { runDoctor } from '@shoal/storage/doctor';
 import { createMemoryLeaseLock, type LeaseLock } from '@shoal/storage/locks';
 import { createMemoryStore, type MemoryStore } from '@shoal/storage/memory';
 import type { StorageApiConfig } from './config.ts';
@@ -44,6 +53,10 @@ export interface StorageApiDeps {
   data?: PingableDataStore;
   /** Leases on the durable backend. */
   locks?: LeaseLock;
+  /** Milliseconds since the epoch for policy data (passkey expiry, addedAt); default Date.now. */
+  clock?: () => number;
+  /** `shoalctl doctor`'s checks; default: runDoctor (@shoal/storage/doctor) on the configured backends. */
+  doctor?: PolicyAdminDeps['doctor'];
 }
 
 export interface StorageApi {
@@ -66,6 +79,18 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     endpoint?: Endpoint;
   }
+}
+
+/** The route GET /v1/policy answers (gateway or admin token). */
+const POLICY_PATH = '/v1/policy';
+
+/** RFC 9110 13.1.2: If-None-Match is `*` or a list of entity tags, compared weakly. */
+function noneMatch(header: string | undefined, etag: string): boolean {
+  if (header === undefined) return false;
+  return header.split(',').some((tag) => {
+    const t = tag.trim();
+    return t === '*' || (t.startsWith('W/') ? t.slice(2) : t) === etag;
+  });
 }
 
 function digest(text: string): Buffer {
@@ -123,6 +148,12 @@ export function buildStorageApi(deps: StorageApiDeps): StorageApi {
   const peerDriver = store.driver;
   const dataDriver = store.dataDriver;
   const tokenDigest = digest(config.STORAGE_API_TOKEN);
+  const adminDigest =
+    config.STORAGE_API_ADMIN_TOKEN === undefined
+      ? undefined
+      : digest(config.STORAGE_API_ADMIN_TOKEN);
+  const clock = deps.clock ?? Date.now;
+  const policy = createPolicyRepository(store, clock);
   const limits = { maxOps: config.BATCH_MAX_OPS, maxScrapeHashes: config.BATCH_MAX_SCRAPE_HASHES };
   let listening = false;
   let closing = false;
@@ -163,11 +194,26 @@ export function buildStorageApi(deps: StorageApiDeps): StorageApi {
     if (closing) throw new ApiError('RPC_ERR_SHUTTING_DOWN');
     const header = request.headers.authorization;
     const given = typeof header === 'string' && header.startsWith('Bearer ') ? header.slice(7) : '';
+    // The route's pattern; an unknown path (404 after auth) by its own path.
+    const route = request.routeOptions.url ?? request.url.split('?')[0] ?? '';
     // Digests have equal lengths, so the comparison time says nothing about the token.
-    if (!timingSafeEqual(digest(given), tokenDigest)) throw new ApiError('RPC_ERR_UNAUTHORIZED');
+    const givenDigest = digest(given);
+    const isAdmin = adminDigest !== undefined && timingSafeEqual(givenDigest, adminDigest);
+    if (route.startsWith(`${ADMIN_PREFIX}/`)) {
+      // The gateways' token never opens the admin API (docs/policy.md).
+      if (adminDigest === undefined) throw new ApiError('RPC_ERR_ADMIN_DISABLED');
+      if (!isAdmin) throw new ApiError('RPC_ERR_UNAUTHORIZED');
+      return;
+    }
+    const isGateway = timingSafeEqual(givenDigest, tokenDigest);
+    if (isGateway || (route === POLICY_PATH && isAdmin)) return;
+    throw new ApiError('RPC_ERR_UNAUTHORIZED');
   });
   api.addHook('onResponse', async (request, reply) => {
-    metrics.request(request.routeOptions.config.endpoint ?? 'other', reply.statusCode);
+    const endpoint =
+      request.routeOptions.config.endpoint ??
+      ((request.routeOptions.url ?? '').startsWith(`${ADMIN_PREFIX}/`) ? 'admin' : 'other');
+    metrics.request(endpoint, reply.statusCode);
   });
   api.setNotFoundHandler(async (_request, reply) => {
     const err = new ApiError('RPC_ERR_NOT_FOUND');
@@ -353,6 +399,60 @@ export function buildStorageApi(deps: StorageApiDeps): StorageApi {
       throw new ApiError('RPC_ERR_BAD_BODY', 'body must be { holder: string }');
     const released = await timed(dataDriver, 'lease', () => locks.release(name ?? '', holder));
     return { released };
+  });
+
+  // Gateways poll this every POLICY_REFRESH_SECONDS: one revision read, and
+  // the lists only when the revision moved (docs/policy.md).
+  api.get(POLICY_PATH, { config: { endpoint: 'policy' } }, async (request, reply) => {
+    const revision = await timed(dataDriver, 'kv_get', () => policy.revision());
+    const header = request.headers['if-none-match'];
+    if (noneMatch(header, `"${revision}"`)) {
+      reply.header('etag', `"${revision}"`);
+      return reply.code(304).send();
+    }
+    const snapshot = await timed(dataDriver, 'kv_list', () => policy.snapshot());
+    reply.header('etag', `"${snapshot.revision}"`);
+    return snapshot;
+  });
+
+  const top = store.topSwarms?.bind(store);
+  registerPolicyAdminRoutes(api, {
+    repo: policy,
+    clock,
+    stats: async () => {
+      const stats = await timed(peerDriver, 'stats', () => store.stats());
+      metrics.swarm(stats);
+      return stats;
+    },
+    ...(top === undefined
+      ? {}
+      : {
+          // Live peers from the peer backend, downloads as /v1/downloads reads them.
+          top: async (limit: number): Promise<TopTorrent[]> => {
+            const swarms = await timed(peerDriver, 'stats', () => top(limit));
+            const counts =
+              swarms.length === 0
+                ? []
+                : await timed(store.downloadsApart ? dataDriver : peerDriver, 'downloads', () =>
+                    store.downloads(swarms.map((t) => t.infoHash)),
+                  );
+            return swarms.map((t, i) => ({
+              infoHash: t.infoHash.toString('hex'),
+              seeders: t.seeders,
+              leechers: t.leechers,
+              downloaded: counts[i] ?? 0,
+            }));
+          },
+        }),
+    doctor:
+      deps.doctor ??
+      (async () => ({
+        checks: await runDoctor({
+          peers: { driver: config.PEER_STORE_DRIVER, config },
+          data: { driver: config.DATA_STORE_DRIVER, config },
+          clock,
+        }),
+      })),
   });
 
   const admin = Fastify({ logger: false });

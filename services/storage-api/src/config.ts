@@ -31,6 +31,13 @@ export const configSchema = Type.Object({
   /** Shared with the gateways and the gc-worker; every API request carries it as a Bearer token. */
   STORAGE_API_TOKEN: Type.String({ minLength: 16, ...SECRET }),
   /**
+   * Bearer token of the admin API (/v1/admin/*, docs/policy.md): approval
+   * lists, passkeys, stats, top, doctor. Unset: those routes answer 403
+   * RPC_ERR_ADMIN_DISABLED. Separate from STORAGE_API_TOKEN so a gateway's
+   * credentials cannot edit passkeys.
+   */
+  STORAGE_API_ADMIN_TOKEN: Type.Optional(Type.String({ minLength: 16, ...SECRET })),
+  /**
    * Where peers live (and, for now, their download counts: docs/storage-api.md).
    * memory keeps them in this process: one replica only.
    */

@@ -1,12 +1,18 @@
 // storage-api's error catalog (STYLE.md "Errors"): every non-2xx answer is
-// JSON `{ code, message }` with one of these codes or a StoreErrorCode
-// (@shoal/storage), and the status listed here. Callers (the gateway's remote
+// JSON `{ code, message }` with one of these codes, a StoreErrorCode
+// (@shoal/storage) or a PolicyErrorCode (@shoal/policy, the admin API), and
+// the status listed here. Callers (the gateway's remote
 // client, the gc-worker) match on `code`. README.md is the docs table;
 // errors.test.ts keeps the two in step.
+import { isPolicyError, type PolicyErrorCode } from '@shoal/policy';
 import { isStoreError, storeErrors, type StoreErrorCode } from '@shoal/storage';
 
 export const apiErrors = {
   RPC_ERR_UNAUTHORIZED: { message: 'missing or wrong bearer token', httpStatus: 401 },
+  RPC_ERR_ADMIN_DISABLED: {
+    message: 'admin API disabled: STORAGE_API_ADMIN_TOKEN is not set',
+    httpStatus: 403,
+  },
   RPC_ERR_BAD_BODY: { message: 'malformed request body or parameter', httpStatus: 400 },
   RPC_ERR_BAD_CONTENT_TYPE: { message: 'unsupported content-type', httpStatus: 415 },
   RPC_ERR_TOO_LARGE: { message: 'request body or batch larger than allowed', httpStatus: 413 },
@@ -44,8 +50,10 @@ export function isApiError(err: unknown): err is ApiError {
 /** The `{ code, message }` body and status of any error an endpoint let through. */
 export function errorAnswer(err: unknown): {
   status: number;
-  body: { code: ApiErrorCode | StoreErrorCode; message: string };
+  body: { code: ApiErrorCode | StoreErrorCode | PolicyErrorCode; message: string };
 } {
+  if (isPolicyError(err))
+    return { status: err.httpStatus, body: { code: err.code, message: err.message } };
   if (isApiError(err))
     return { status: err.httpStatus, body: { code: err.code, message: err.message } };
   if (isStoreError(err)) {

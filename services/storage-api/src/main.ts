@@ -22,7 +22,12 @@ const config = loadOrExit();
 const logger = pino({
   level: config.LOG_LEVEL,
   base: { service: 'storage-api', pid: process.pid },
-  redact: ['config.STORAGE_API_TOKEN', 'config.DATABASE_URL', 'config.REDIS_PASSWORD'],
+  redact: [
+    'config.STORAGE_API_TOKEN',
+    'config.STORAGE_API_ADMIN_TOKEN',
+    'config.DATABASE_URL',
+    'config.REDIS_PASSWORD',
+  ],
 });
 
 let stores: Stores;

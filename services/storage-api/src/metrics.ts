@@ -17,7 +17,8 @@ export type Operation =
   | 'stats'
   | 'lease'
   | 'downloads';
-export type Endpoint = 'batch' | 'kv' | 'downloads' | 'stats' | 'gc' | 'leases' | 'other';
+export type Endpoint =
+  'batch' | 'kv' | 'downloads' | 'stats' | 'gc' | 'leases' | 'policy' | 'admin' | 'other';
 /** ok: 2xx; rejected: the caller's fault (4xx); failed: ours or a backend's (5xx). */
 export type RpcOutcome = 'ok' | 'rejected' | 'failed';
 
@@ -42,6 +43,8 @@ const ENDPOINTS: readonly Endpoint[] = [
   'stats',
   'gc',
   'leases',
+  'policy',
+  'admin',
   'other',
 ];
 const OUTCOMES: readonly RpcOutcome[] = ['ok', 'rejected', 'failed'];
