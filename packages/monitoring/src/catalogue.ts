@@ -58,6 +58,37 @@ export const SHOAL_METRICS: readonly MetricSpec[] = [
     meaning: 'UDP announces and scrapes refused for an unknown or expired connection id (BEP 15).',
   },
   {
+    name: 'shoal_policy_refresh_total',
+    type: 'counter',
+    labels: ['outcome'],
+    services: ['gateway'],
+    meaning:
+      'Reloads of the approval lists and passkeys (issue 8, docs/policy.md), every POLICY_REFRESH_SECONDS while a list or passkey step is on. outcome: changed, unchanged (304 / same revision), failed (the last snapshot is kept).',
+  },
+  {
+    name: 'shoal_policy_revision_age_seconds',
+    type: 'gauge',
+    labels: [],
+    services: ['gateway'],
+    meaning:
+      'Seconds since the policy snapshot was last loaded or confirmed unchanged (since start before the first load; 0 while no list or passkey step is on). Growing past a few POLICY_REFRESH_SECONDS: refreshes are failing.',
+  },
+  {
+    name: 'shoal_policy_entries',
+    type: 'gauge',
+    labels: ['list'],
+    services: ['gateway'],
+    meaning: 'Entries in the cached policy snapshot. list: torrents, clients, passkeys.',
+  },
+  {
+    name: 'shoal_policy_refusals_total',
+    type: 'counter',
+    labels: ['code'],
+    services: ['gateway'],
+    meaning:
+      "Announces, scrapes and UDP connects refused by the gateway's policy chain, by code (`POLICY_ERR_*`: rate limited, passkey, jwt, client or torrent approval, not loaded).",
+  },
+  {
     name: 'shoal_storage_client_batch_size',
     type: 'histogram',
     labels: [],
@@ -123,7 +154,7 @@ export const SHOAL_METRICS: readonly MetricSpec[] = [
     labels: ['endpoint', 'outcome'],
     services: ['storage-api'],
     meaning:
-      "HTTP requests to the storage-api API, by endpoint (batch, kv, downloads, stats, gc, leases, other) and outcome: ok (2xx), rejected (4xx, the caller's fault), failed (5xx).",
+      "HTTP requests to the storage-api API, by endpoint (batch, kv, downloads, stats, gc, leases, policy, admin, other) and outcome: ok (2xx), rejected (4xx, the caller's fault), failed (5xx).",
   },
   {
     name: 'shoal_swarm_torrents',

@@ -1,15 +1,30 @@
 // The admin server (ARCHITECTURE.md "Operations"): liveness, readiness and
 // Prometheus metrics, on its own port so the tracker port stays public-only.
+// With an embedded store and ADMIN_API_TOKEN, also the policy admin API of
+// docs/policy.md behind that bearer token, so `make run` is administrable.
+import { createHash, timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
+import { registerPolicyAdminRoutes, type PolicyAdminDeps } from '@shoal/policy';
+import { GatewayError, gatewayErrors } from './errors.ts';
 
 export interface AdminDeps {
   registry: Registry;
   /** Resolves when the service can take traffic; rejects with the reason otherwise. */
-  ready: () => Promise<void>;
+  /**
+   * Resolves when the service can take traffic (with a note when it serves
+   * degraded, e.g. answering "retry later"); rejects with the reason otherwise.
+   */
+  ready: () => Promise<string | undefined>;
+  /** The policy admin API and its bearer token; absent = not mounted. */
+  policyAdmin?: PolicyAdminDeps & {
+    token: string;
+    /** Called after a change was accepted (the gateway reloads its snapshot at once). */
+    changed?: () => void;
+  };
 }
 
-export function buildAdmin({ registry, ready }: AdminDeps): FastifyInstance {
+export function buildAdmin({ registry, ready, policyAdmin }: AdminDeps): FastifyInstance {
   const app = Fastify({ logger: false });
   app.get('/healthz', async (_request, reply) => {
     reply.header('content-type', 'text/plain');
@@ -18,8 +33,8 @@ export function buildAdmin({ registry, ready }: AdminDeps): FastifyInstance {
   app.get('/readyz', async (_request, reply) => {
     reply.header('content-type', 'text/plain');
     try {
-      await ready();
-      return 'ready\n';
+      const note = await ready();
+      return note === undefined ? 'ready\n' : `ready: ${note}\n`;
     } catch (err) {
       reply.code(503);
       const code = (err as { code?: unknown }).code;
@@ -30,5 +45,33 @@ export function buildAdmin({ registry, ready }: AdminDeps): FastifyInstance {
     reply.header('content-type', registry.contentType);
     return registry.metrics();
   });
+  if (policyAdmin !== undefined) mountPolicyAdmin(app, policyAdmin);
   return app;
+}
+
+function digest(text: string): Buffer {
+  return createHash('sha256').update(text).digest();
+}
+
+function mountPolicyAdmin(app: FastifyInstance, deps: NonNullable<AdminDeps['policyAdmin']>): void {
+  const { token, changed, ...routes } = deps;
+  const expected = digest(token);
+  // eslint-disable-next-line @typescript-eslint/require-await
+  void app.register(async (scope) => {
+    scope.addHook('onRequest', async (request, reply) => {
+      const header = request.headers.authorization;
+      const given =
+        typeof header === 'string' && header.startsWith('Bearer ') ? header.slice(7) : '';
+      // Digests have equal lengths, so the comparison time says nothing about the token.
+      if (timingSafeEqual(digest(given), expected)) return;
+      const err = new GatewayError('GATEWAY_ERR_UNAUTHORIZED');
+      return reply.code(401).send({ code: err.code, message: gatewayErrors[err.code].message });
+    });
+    if (changed !== undefined) {
+      scope.addHook('onResponse', async (request, reply) => {
+        if (request.method !== 'GET' && reply.statusCode < 300) changed();
+      });
+    }
+    registerPolicyAdminRoutes(scope, routes);
+  });
 }

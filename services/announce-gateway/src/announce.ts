@@ -2,6 +2,7 @@
 // turning a client's request into a store operation (ARCHITECTURE.md
 // "Tracker semantics").
 import { isProtocolError, type AnnounceRequest } from '@shoal/protocol';
+import { isPolicyError } from '@shoal/policy';
 import { isStoreError, type PeerAnnounce } from '@shoal/storage';
 import type { PeerAddress } from './client-address.ts';
 import { GatewayError, isGatewayError } from './errors.ts';
@@ -40,6 +41,8 @@ export interface Refusal {
   reason: string;
   /** True when the fault is ours (storage, bug): the client should retry later (BEP 31 `retry in`). */
   ours: boolean;
+  /** Not logged per request: the policy cache logs its outage once (POLICY_ERR_NOT_LOADED). */
+  quiet?: boolean;
 }
 
 export function describeRefusal(err: unknown): Refusal {
@@ -50,6 +53,13 @@ export function describeRefusal(err: unknown): Refusal {
       code: err.code,
       reason: `${err.failureReason} [${err.code}]`,
       ours: err.code === 'GATEWAY_ERR_INTERNAL',
+    };
+  if (isPolicyError(err))
+    return {
+      code: err.code,
+      reason: `${err.failureReason} [${err.code}]`,
+      ours: err.ours,
+      quiet: true,
     };
   if (isStoreError(err))
     return {

@@ -57,4 +57,77 @@ describe('gateway config', () => {
       }),
     ).toThrow(/MIN_INTERVAL_SECONDS[\s\S]*NUMWANT_DEFAULT/);
   });
+
+  it('turns every policy step off by default', () => {
+    const c = loadGatewayConfig({ env: {}, argv: [] });
+    expect(c.TORRENT_APPROVAL).toBe('off');
+    expect(c.CLIENT_APPROVAL).toBe('off');
+    expect(c.PASSKEY_REQUIRED).toBe(false);
+    expect(c.JWT_REQUIRED).toBe(false);
+    expect(c.JWT_ALGORITHMS).toEqual(['RS256', 'ES256', 'EdDSA']);
+    expect(c.ANNOUNCE_INTERVAL_JITTER_SECONDS).toBe(0);
+    expect(c.RATE_LIMIT_ANNOUNCES_PER_SECOND).toBe(0);
+    expect(c.RATE_LIMIT_CONNECTS_PER_SECOND).toBe(0);
+    expect(c.RATE_LIMIT_MAX_ADDRESSES).toBe(100_000);
+    expect(c.POLICY_REFRESH_SECONDS).toBe(10);
+    expect(c.ADMIN_API_TOKEN).toBeUndefined();
+  });
+
+  it('lists every policy problem at once: JWT without issuer or key set, bad JWKS, bad modes', () => {
+    let error: ConfigError | undefined;
+    try {
+      loadGatewayConfig({
+        env: {
+          JWT_REQUIRED: 'true',
+          TORRENT_APPROVAL: 'maybe',
+          POLICY_REFRESH_SECONDS: '0',
+          ADMIN_API_TOKEN: 'short-secret',
+        },
+        argv: [],
+      });
+    } catch (err) {
+      if (isConfigError(err)) error = err;
+    }
+    expect(error?.violations.map((v) => v.key).sort()).toEqual([
+      'ADMIN_API_TOKEN',
+      'POLICY_REFRESH_SECONDS',
+      'TORRENT_APPROVAL',
+    ]);
+    expect(error?.message).not.toContain('short-secret');
+
+    // The cross-field checks run once every value is valid.
+    const problems = (env: Record<string, string>): string[] => {
+      try {
+        loadGatewayConfig({ env, argv: [] });
+        return [];
+      } catch (err) {
+        return isConfigError(err) ? err.violations.map((v) => v.key).sort() : ['(other)'];
+      }
+    };
+    expect(problems({ JWT_REQUIRED: 'true' })).toEqual(['JWT_ISSUER', 'JWT_JWKS_URL']);
+    expect(
+      problems({
+        JWT_REQUIRED: 'true',
+        JWT_ISSUER: 'https://auth.example',
+        JWT_JWKS_URL: 'https://auth.example/jwks.json',
+        JWT_JWKS: '{"keys":[]}',
+      }),
+    ).toEqual(['JWT_JWKS_URL']);
+    expect(
+      problems({
+        JWT_REQUIRED: 'true',
+        JWT_ISSUER: 'https://auth.example',
+        JWT_JWKS: '{"kty":"EC"}',
+      }),
+    ).toEqual(['JWT_JWKS']);
+    expect(problems({ JWT_JWKS: 'not json' })).toEqual(['JWT_JWKS']);
+    expect(
+      problems({
+        JWT_REQUIRED: 'true',
+        JWT_ISSUER: 'https://auth.example',
+        JWT_JWKS: '{"keys":[{"kty":"EC","crv":"P-256","x":"a","y":"b"}]}',
+        JWT_ALGORITHMS: 'ES256,EdDSA',
+      }),
+    ).toEqual([]);
+  });
 });

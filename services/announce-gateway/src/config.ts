@@ -9,6 +9,7 @@ import {
   loadConfig,
   type LoadConfigOptions,
   type LoadedConfig,
+  type Static,
 } from '@shoal/config';
 import { RedisStoreConfigSchema, checkRedisStoreConfig } from '@shoal/storage/redis';
 import { PostgresStoreConfigSchema, checkPostgresStoreConfig } from '@shoal/storage/postgres';
@@ -17,6 +18,53 @@ import { checkRemoteStoreConfig, remoteStoreConfigSchema } from './remote/config
 const Port = (defaultPort: number) =>
   Type.Integer({ minimum: 0, maximum: 65535, default: defaultPort });
 const Route = Type.String({ pattern: '^/[^?#\\s]*$' });
+/** docs/policy.md: off skips the step; allow admits listed entries only; deny refuses listed ones. */
+const Approval = Type.Union([Type.Literal('off'), Type.Literal('allow'), Type.Literal('deny')], {
+  default: 'off',
+});
+
+/** The middleware chain of issue 8 (docs/policy.md "The chain in the gateway"); every step is off by default. */
+export const policyConfigSchema = Type.Object({
+  TORRENT_APPROVAL: Approval,
+  /** Matched against the peer_id's leading bytes (`-TR`, `-qB4`, ...). */
+  CLIENT_APPROVAL: Approval,
+  /** Private mode: announces at `<announce route>/<passkey>`, UDP via BEP 41 URL data. */
+  PASSKEY_REQUIRED: Type.Boolean({ default: false }),
+  /** A signed JWT with an `infohash` claim on every announce (chihaya's jwt middleware). */
+  JWT_REQUIRED: Type.Boolean({ default: false }),
+  JWT_ISSUER: Type.Optional(Type.String({ minLength: 1 })),
+  /** Expected `aud`; unset = not checked. */
+  JWT_AUDIENCE: Type.Optional(Type.String({ minLength: 1 })),
+  /** A JWKS URL (fetched and cached by jose), or JWT_JWKS: exactly one of the two. */
+  JWT_JWKS_URL: Type.Optional(Type.String({ pattern: '^https?://\\S+$' })),
+  /** A JWKS document as JSON text: `{"keys":[...]}`. */
+  JWT_JWKS: Type.Optional(Type.String({ minLength: 1 })),
+  JWT_ALGORITHMS: Type.Array(Type.String({ minLength: 1 }), {
+    default: ['RS256', 'ES256', 'EdDSA'],
+    minItems: 1,
+  }),
+  /** Verified tokens remembered until their exp, so a re-announce does not verify again. */
+  JWT_CACHE_SIZE: Type.Integer({ minimum: 0, maximum: 10_000_000, default: 10_000 }),
+  /** Leeway on exp/nbf for clocks that disagree. */
+  JWT_CLOCK_TOLERANCE_SECONDS: Type.Integer({ minimum: 0, maximum: 3600, default: 0 }),
+  /** Adds 0..N s to `interval` so a restart's burst of clients does not re-announce in step. */
+  ANNOUNCE_INTERVAL_JITTER_SECONDS: Type.Integer({ minimum: 0, maximum: 86_400, default: 0 }),
+  /** Per client address (IPv6 per /64), announces plus scrapes; 0 = off. */
+  RATE_LIMIT_ANNOUNCES_PER_SECOND: Type.Number({ minimum: 0, maximum: 1_000_000, default: 0 }),
+  RATE_LIMIT_ANNOUNCE_BURST: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 20 }),
+  /** Per client address, UDP connects; 0 = off. */
+  RATE_LIMIT_CONNECTS_PER_SECOND: Type.Number({ minimum: 0, maximum: 1_000_000, default: 0 }),
+  RATE_LIMIT_CONNECT_BURST: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 20 }),
+  /** Addresses each limiter tracks; the least recently seen are forgotten first. */
+  RATE_LIMIT_MAX_ADDRESSES: Type.Integer({ minimum: 1, maximum: 100_000_000, default: 100_000 }),
+  /** How often the lists and passkeys are re-read: a change is enforced within this bound. */
+  POLICY_REFRESH_SECONDS: Type.Number({ minimum: 1, maximum: 86_400, default: 10 }),
+  /**
+   * Bearer token of the policy admin API on the admin port, embedded stores
+   * only (with STORAGE_DRIVER=remote, storage-api serves it).
+   */
+  ADMIN_API_TOKEN: Type.Optional(Type.String({ minLength: 16, ...SECRET })),
+});
 
 export const gatewayConfigSchema = Type.Object({
   /** '::' is dual-stack: one socket answers IPv4 (as ::ffff:a.b.c.d) and IPv6. */
@@ -75,6 +123,7 @@ export const gatewayConfigSchema = Type.Object({
   ...RedisStoreConfigSchema.properties,
   ...PostgresStoreConfigSchema.properties,
   SHUTDOWN_GRACE_SECONDS: Type.Number({ minimum: 0, maximum: 3600, default: 25 }),
+  ...policyConfigSchema.properties,
 });
 
 export type GatewayConfig = LoadedConfig<typeof gatewayConfigSchema>;
@@ -129,6 +178,7 @@ export function loadGatewayConfig(
       if (c.STORAGE_DRIVER === 'redis') problems.push(...checkRedisStoreConfig(c));
       if (c.STORAGE_DRIVER === 'postgres') problems.push(...checkPostgresStoreConfig(c));
       if (c.STORAGE_DRIVER === 'remote') problems.push(...checkRemoteStoreConfig(c));
+      problems.push(...checkPolicyConfig(c));
       if (!c.HTTP_ENABLED && !c.UDP_ENABLED) {
         problems.push({
           key: 'UDP_ENABLED',
@@ -138,4 +188,40 @@ export function loadGatewayConfig(
       return problems;
     },
   });
+}
+
+type PolicyConfig = Readonly<Static<typeof policyConfigSchema>>;
+
+function checkPolicyConfig(c: PolicyConfig): Array<{ key: string; message: string }> {
+  const problems: Array<{ key: string; message: string }> = [];
+  if (c.JWT_REQUIRED) {
+    if (c.JWT_ISSUER === undefined)
+      problems.push({ key: 'JWT_ISSUER', message: 'is required when JWT_REQUIRED is true' });
+    if ((c.JWT_JWKS_URL === undefined) === (c.JWT_JWKS === undefined))
+      problems.push({
+        key: 'JWT_JWKS_URL',
+        message: 'JWT_REQUIRED needs exactly one of JWT_JWKS_URL and JWT_JWKS',
+      });
+  }
+  if (c.JWT_JWKS !== undefined && parseJwks(c.JWT_JWKS) === undefined)
+    problems.push({
+      key: 'JWT_JWKS',
+      message: 'must be a JSON document with a `keys` array (a JWKS, RFC 7517 section 5)',
+    });
+  return problems;
+}
+
+/** JWT_JWKS as a JWKS document, or undefined when it is not one. */
+export function parseJwks(text: string): { keys: object[] } | undefined {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  if (typeof doc !== 'object' || doc === null || !('keys' in doc)) return undefined;
+  const keys: unknown = doc.keys;
+  if (!Array.isArray(keys) || !keys.every((k) => typeof k === 'object' && k !== null))
+    return undefined;
+  return { keys: keys as object[] };
 }

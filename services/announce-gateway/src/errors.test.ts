@@ -5,7 +5,7 @@ import { GatewayError, gatewayErrors, isGatewayError } from './errors.ts';
 describe('gateway error catalog', () => {
   it('is documented code by code, with the failure text clients see, in README.md', () => {
     const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
-    const documented = [...readme.matchAll(/^\| `(GATEWAY_ERR_[A-Z_]+)` \| ([^|]+) \|/gm)].map(
+    const documented = [...readme.matchAll(/^\| `(GATEWAY_ERR_[A-Z_]+)` +\| ([^|]+) \|/gm)].map(
       (m) => [m[1], m[2]?.trim()],
     );
     expect(documented).toEqual(

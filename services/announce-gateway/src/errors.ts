@@ -11,6 +11,11 @@ export const gatewayErrors = {
     message: 'unexpected error in the gateway',
     failureReason: 'internal tracker error, retry later',
   },
+  GATEWAY_ERR_UNAUTHORIZED: {
+    message:
+      'the policy admin API on the admin port needs `Authorization: Bearer <ADMIN_API_TOKEN>`',
+    failureReason: 'unauthorized',
+  },
 } as const satisfies Record<string, { message: string; failureReason: string }>;
 
 export type GatewayErrorCode = keyof typeof gatewayErrors;

@@ -7,11 +7,16 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { ConnectionIdCodec } from '@shoal/protocol';
-import { buildAdmin } from './admin.ts';
+import { createPolicyRepository, type PolicyAdminDeps } from '@shoal/policy';
+import { runDoctor } from '@shoal/storage/doctor';
+import { buildAdmin, type AdminDeps } from './admin.ts';
 import { createClientAddressResolver } from './client-address.ts';
 import type { GatewayConfig } from './config.ts';
 import { buildTrackerHttp } from './http.ts';
 import { createGatewayMetrics } from './metrics.ts';
+import { createPolicyCache, type PolicyCache } from './policy/cache.ts';
+import { buildPolicyChain, policyNeeds } from './policy/chain.ts';
+import { isDataStore, policySourceFor, type PolicySource } from './policy/source.ts';
 import type { GatewayStorage } from './storage.ts';
 import { UdpTracker } from './udp.ts';
 
@@ -20,8 +25,14 @@ export interface GatewayDeps {
   logger: Logger;
   registry: Registry;
   storage: GatewayStorage;
-  /** Milliseconds since the epoch; tests move it to age connection ids. */
+  /** Milliseconds since the epoch; tests move it to age connection ids, passkeys and rate limits. */
   clock?: () => number;
+  /**
+   * Where the approval lists and passkeys come from when a list or passkey
+   * step is on; default: GET /v1/policy for the remote driver, the store's
+   * own KV for the embedded ones. The gateway closes it.
+   */
+  policySource?: PolicySource;
 }
 
 export interface ListeningPorts {
@@ -38,18 +49,47 @@ export interface Gateway {
   admin: FastifyInstance;
   /** The UDP tracker; its socket exists after listen(). */
   udp: UdpTracker;
+  /** The policy snapshot cache; undefined when no list or passkey step is on. */
+  policy: PolicyCache | undefined;
   listen(): Promise<ListeningPorts>;
-  /** Stops accepting, drains requests in flight, closes the sockets. The caller closes the storage. */
+  /** Stops accepting, drains requests in flight, closes the sockets and the policy cache. The caller closes the storage. */
   close(): Promise<void>;
 }
 
 const PORT_ATTEMPTS = 20;
+/** GET /v1/policy carries every list: allow it more than one announce batch's REMOTE_TIMEOUT_MS. */
+const POLICY_TIMEOUT_MIN_MS = 10_000;
 
 export function buildGateway(deps: GatewayDeps): Gateway {
   const { config, registry, storage } = deps;
   const logger = deps.logger.child({ module: 'gateway' });
   const clock = deps.clock ?? Date.now;
-  const metrics = createGatewayMetrics(registry);
+  const metrics = createGatewayMetrics(registry, clock);
+  const needs = policyNeeds(config);
+  let policyCache: PolicyCache | undefined;
+  if (needs.snapshot) {
+    const source =
+      deps.policySource ??
+      policySourceFor(storage, {
+        url: config.STORAGE_API_URL,
+        token: config.STORAGE_API_TOKEN,
+        timeoutMs: Math.max(config.REMOTE_TIMEOUT_MS, POLICY_TIMEOUT_MIN_MS),
+      });
+    if (source === undefined)
+      throw new Error(
+        `the ${storage.driver} store holds no policy data: TORRENT_APPROVAL, CLIENT_APPROVAL and PASSKEY_REQUIRED need an embedded store or storage-api`,
+      );
+    policyCache = createPolicyCache({
+      source,
+      refreshSeconds: config.POLICY_REFRESH_SECONDS,
+      metrics,
+      logger: logger.child({ module: 'policy' }),
+      clock,
+    });
+  } else if (deps.policySource !== undefined) {
+    void deps.policySource.close();
+  }
+  const chain = buildPolicyChain(config, policyCache);
 
   let secret: Buffer;
   if (config.UDP_CONNECTION_ID_SECRET === undefined) {
@@ -77,6 +117,8 @@ export function buildGateway(deps: GatewayDeps): Gateway {
       trustedProxies: config.TRUSTED_PROXIES,
       allowIpParam: config.ALLOW_IP_PARAM,
     }),
+    chain,
+    clock,
   });
   const udp = new UdpTracker({
     host: config.HOST,
@@ -90,19 +132,86 @@ export function buildGateway(deps: GatewayDeps): Gateway {
     metrics,
     logger: logger.child({ module: 'udp' }),
     clock,
+    chain,
+    jitterSeconds: config.ANNOUNCE_INTERVAL_JITTER_SECONDS,
   });
 
   let listening = false;
+  let storageAnsweredOnce = false;
   let closing = false;
   const admin = buildAdmin({
+    ...policyAdmin(),
     registry,
     ready: async () => {
       if (closing) throw Object.assign(new Error('shutting down'), { code: 'SHUTTING_DOWN' });
       if (!listening)
         throw Object.assign(new Error('not listening yet'), { code: 'NOT_LISTENING' });
-      await storage.ping();
+      // docs/policy.md: a replica is not ready before its first snapshot.
+      if (policyCache !== undefined && policyCache.current === undefined)
+        throw Object.assign(new Error('policy not loaded yet'), { code: 'POLICY_ERR_NOT_LOADED' });
+      // docs/decisions.md "Gateway readiness": the store must answer once
+      // before the first ready; a later outage hits every replica alike, so it
+      // keeps this one in its Service, answering coded "retry later" (BEP 31)
+      // rather than leaving clients to time out against no endpoint at all.
+      try {
+        await storage.ping();
+        storageAnsweredOnce = true;
+        return undefined;
+      } catch (err) {
+        if (!storageAnsweredOnce) throw err;
+        const code = (err as { code?: unknown }).code;
+        return `storage unavailable (${typeof code === 'string' ? code : 'error'}), answering retry later`;
+      }
     },
   });
+
+  /** docs/policy.md: the admin API on the admin port, embedded stores only (remote: storage-api has it). */
+  function policyAdmin(): Pick<AdminDeps, 'policyAdmin'> {
+    const token = config.ADMIN_API_TOKEN;
+    if (token === undefined) return {};
+    const driver = config.STORAGE_DRIVER;
+    if (driver === 'remote' || !isDataStore(storage)) {
+      logger.warn(
+        'ADMIN_API_TOKEN is set but this gateway has no embedded store: administer storage-api instead',
+      );
+      return {};
+    }
+    const top = storage.topSwarms?.bind(storage);
+    const deps: PolicyAdminDeps = {
+      repo: createPolicyRepository(storage, clock),
+      clock,
+      stats: () => storage.stats(),
+      doctor: async () => ({
+        checks: await runDoctor({
+          peers: { driver, config },
+          data: { driver, config },
+          clock,
+        }),
+      }),
+      ...(top === undefined
+        ? {}
+        : {
+            top: async (limit: number) => {
+              const swarms = await top(limit);
+              const counts = await storage.scrape(swarms.map((t) => t.infoHash));
+              return swarms.map((t, i) => ({
+                infoHash: t.infoHash.toString('hex'),
+                seeders: t.seeders,
+                leechers: t.leechers,
+                downloaded: counts[i]?.downloaded ?? 0,
+              }));
+            },
+          }),
+    };
+    return {
+      policyAdmin: {
+        ...deps,
+        token,
+        // A change made here is enforced at once, not at the next refresh.
+        ...(policyCache === undefined ? {} : { changed: () => void policyCache?.refresh() }),
+      },
+    };
+  }
 
   async function listenHttp(port: number): Promise<number> {
     await http.listen({ port, host: config.HOST });
@@ -124,7 +233,9 @@ export function buildGateway(deps: GatewayDeps): Gateway {
     udp,
     http,
     admin,
+    policy: policyCache,
     async listen() {
+      policyCache?.start();
       let httpPort: number | undefined;
       let udpPort: number | undefined;
       if (config.HTTP_ENABLED && config.UDP_ENABLED) {
@@ -148,7 +259,7 @@ export function buildGateway(deps: GatewayDeps): Gateway {
       closing = true;
       await Promise.all([http.close(), udp.close()]);
       listening = false;
-      await admin.close();
+      await Promise.all([admin.close(), policyCache?.close()]);
     },
   };
 }

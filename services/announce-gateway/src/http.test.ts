@@ -339,3 +339,35 @@ describe('HTTP with a failing store', () => {
     expect(res.body).toContain('STORE_ERR_UNAVAILABLE');
   });
 });
+
+describe('readiness after the store has answered once', () => {
+  const down = new StoreError('STORE_ERR_UNAVAILABLE', 'connection refused');
+  let up = true;
+  const flaky: GatewayStorage = {
+    driver: 'flaky',
+    announce: () => Promise.reject(down),
+    scrape: () => Promise.reject(down),
+    collectGarbage: () => Promise.reject(down),
+    stats: () => Promise.reject(down),
+    ping: () => (up ? Promise.resolve() : Promise.reject(down)),
+    close: () => Promise.resolve(),
+  };
+  let t: TestGateway;
+  beforeAll(async () => {
+    t = makeGateway({}, { storage: flaky });
+    await t.gateway.listen();
+  });
+  afterAll(() => t.close());
+
+  it('stays ready through a later outage, saying so, so clients keep getting "retry later"', async () => {
+    expect((await t.gateway.admin.inject({ method: 'GET', url: '/readyz' })).body).toBe('ready\n');
+    up = false;
+    const res = await t.gateway.admin.inject({ method: 'GET', url: '/readyz' });
+    expect(res.statusCode).toBe(200);
+    expect(res.body).toBe(
+      'ready: storage unavailable (STORE_ERR_UNAVAILABLE), answering retry later\n',
+    );
+    up = true;
+    expect((await t.gateway.admin.inject({ method: 'GET', url: '/readyz' })).body).toBe('ready\n');
+  });
+});

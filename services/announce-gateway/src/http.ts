@@ -11,10 +11,11 @@ import {
   parseScrapeQuery,
 } from '@shoal/protocol';
 import { describeRefusal, toPeerAnnounce } from './announce.ts';
-import type { ClientAddressResolver } from './client-address.ts';
+import type { ClientAddressResolver, PeerAddress } from './client-address.ts';
 import type { GatewayConfig } from './config.ts';
 import { GatewayError } from './errors.ts';
 import type { GatewayMetrics } from './metrics.ts';
+import { queryParam, type PolicyChain } from './policy/chain.ts';
 import type { GatewayStorage } from './storage.ts';
 
 /** BEP 31: how long a client should wait after a failure that is our fault. */
@@ -27,6 +28,9 @@ export interface TrackerHttpDeps {
   metrics: GatewayMetrics;
   storage: GatewayStorage;
   resolveAddress: ClientAddressResolver;
+  /** undefined when every policy step is off (the default): nothing below runs then. */
+  chain?: PolicyChain | undefined;
+  clock: () => number;
 }
 
 function rawQuery(url: string | undefined): string {
@@ -36,9 +40,11 @@ function rawQuery(url: string | undefined): string {
 }
 
 export function buildTrackerHttp(deps: TrackerHttpDeps): FastifyInstance {
-  const { config, logger, metrics, storage, resolveAddress } = deps;
+  const { config, logger, metrics, storage, resolveAddress, chain, clock } = deps;
   const policy = { numWantDefault: config.NUMWANT_DEFAULT, numWantMax: config.NUMWANT_MAX };
   const interval = config.ANNOUNCE_INTERVAL_SECONDS;
+  const jitter = config.ANNOUNCE_INTERVAL_JITTER_SECONDS;
+  const allowIpParam = config.ALLOW_IP_PARAM;
   const minInterval = config.MIN_INTERVAL_SECONDS;
   const sync = storage.announceSync?.bind(storage);
   const announceOk = metrics.request('http', 'announce', 'ok');
@@ -57,7 +63,7 @@ export function buildTrackerHttp(deps: TrackerHttpDeps): FastifyInstance {
     metrics.request('http', action, refusal.ours ? 'failed' : 'rejected').inc();
     metrics.error('http', refusal.code);
     // One line per failure of ours, with its code and the request id (a proxy's X-Request-Id when sent).
-    if (refusal.ours)
+    if (refusal.ours && refusal.quiet !== true)
       logger.error(
         { err, action, code: refusal.code, reqId: reply.request.id },
         'http request failed',
@@ -69,19 +75,36 @@ export function buildTrackerHttp(deps: TrackerHttpDeps): FastifyInstance {
   async function announce(request: FastifyRequest, reply: FastifyReply): Promise<Buffer> {
     const start = performance.now();
     try {
-      const parsed = parseAnnounceQuery(rawQuery(request.raw.url));
-      const headers = request.headers;
-      const peer = resolveAddress({
-        socket: request.raw.socket.remoteAddress,
-        forwardedFor: headers['x-forwarded-for'],
-        realIp: headers['x-real-ip'],
-        ipParam: parsed.ip,
-      });
-      if (peer === undefined) throw new GatewayError('GATEWAY_ERR_INTERNAL');
+      const query = rawQuery(request.raw.url);
+      let peer: PeerAddress | undefined;
+      let now: number | undefined;
+      if (chain?.limitRequests !== undefined) {
+        now = clock();
+        peer = sourceAddress(request);
+        chain.limitRequests(peer, now);
+      }
+      const parsed = parseAnnounceQuery(query);
+      if (peer === undefined || (allowIpParam && parsed.ip !== undefined)) {
+        const headers = request.headers;
+        peer = resolveAddress({
+          socket: request.raw.socket.remoteAddress,
+          forwardedFor: headers['x-forwarded-for'],
+          realIp: headers['x-real-ip'],
+          ipParam: parsed.ip,
+        });
+        if (peer === undefined) throw new GatewayError('GATEWAY_ERR_INTERNAL');
+      }
+      if (chain !== undefined) {
+        now ??= clock();
+        chain.checkPasskey(passkeyOf(request), now);
+        if (chain.jwt !== undefined)
+          await chain.jwt.verify(queryParam(query, 'jwt'), parsed.infoHash, now);
+        chain.checkApproval(parsed.infoHash, parsed.peerId);
+      }
       const wanted = toPeerAnnounce(parsed, peer, policy);
       const result = sync !== undefined ? sync(wanted) : await storage.announce(wanted);
       const body = encodeHttpAnnounceResponse({
-        interval,
+        interval: jitter === 0 ? interval : interval + Math.floor(Math.random() * (jitter + 1)),
         minInterval,
         complete: result.seeders,
         incomplete: result.leechers,
@@ -105,11 +128,17 @@ export function buildTrackerHttp(deps: TrackerHttpDeps): FastifyInstance {
   async function scrape(request: FastifyRequest, reply: FastifyReply): Promise<Buffer> {
     const start = performance.now();
     try {
+      if (chain !== undefined) {
+        const now = clock();
+        chain.limitRequests?.(sourceAddress(request), now);
+        chain.checkScrape(passkeyOf(request), now);
+      }
       const hashes = parseScrapeQuery(rawQuery(request.raw.url), config.SCRAPE_MAX_HASHES);
       const counts = await storage.scrape(hashes);
+      const hidden = chain?.scrapeHidden;
       const body = encodeHttpScrapeResponse(
         hashes.map((infoHash, i) => {
-          const c = counts[i];
+          const c = hidden?.(infoHash) === true ? undefined : counts[i];
           return {
             infoHash,
             complete: c?.seeders ?? 0,
@@ -128,8 +157,29 @@ export function buildTrackerHttp(deps: TrackerHttpDeps): FastifyInstance {
     }
   }
 
-  for (const route of config.ANNOUNCE_ROUTES) app.get(route, announce);
-  for (const route of config.SCRAPE_ROUTES) app.get(route, scrape);
+  /** The client's own address (never the `ip` parameter): what rate limits count. */
+  function sourceAddress(request: FastifyRequest): PeerAddress {
+    const headers = request.headers;
+    const peer = resolveAddress({
+      socket: request.raw.socket.remoteAddress,
+      forwardedFor: headers['x-forwarded-for'],
+      realIp: headers['x-real-ip'],
+      ipParam: undefined,
+    });
+    if (peer === undefined) throw new GatewayError('GATEWAY_ERR_INTERNAL');
+    return peer;
+  }
+
+  // docs/policy.md: `<route>/<passkey>` routes always exist; the passkey is
+  // checked only with PASSKEY_REQUIRED and ignored otherwise.
+  for (const route of config.ANNOUNCE_ROUTES) {
+    app.get(route, announce);
+    app.get(passkeyRoute(route), announce);
+  }
+  for (const route of config.SCRAPE_ROUTES) {
+    app.get(route, scrape);
+    app.get(passkeyRoute(route), scrape);
+  }
   if (!config.ANNOUNCE_ROUTES.includes('/')) {
     const home = `Shoal BitTorrent tracker. Announce at ${config.ANNOUNCE_ROUTES.join(', ')} over HTTP and UDP.\n`;
     app.get('/', async (_request, reply) => {
@@ -138,4 +188,12 @@ export function buildTrackerHttp(deps: TrackerHttpDeps): FastifyInstance {
     });
   }
   return app;
+}
+
+function passkeyRoute(route: string): string {
+  return route.endsWith('/') ? `${route}:passkey` : `${route}/:passkey`;
+}
+
+function passkeyOf(request: FastifyRequest): string | undefined {
+  return (request.params as { passkey?: string }).passkey;
 }

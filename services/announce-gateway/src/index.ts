@@ -10,3 +10,10 @@ export { createRemoteStore } from './remote/store.ts';
 export type { RemoteStore, RemoteStoreDeps } from './remote/store.ts';
 export { remoteStoreConfigSchema } from './remote/config.ts';
 export type { RemoteStoreConfig } from './remote/config.ts';
+export {
+  createEmbeddedPolicySource,
+  createRemotePolicySource,
+  policySourceFor,
+} from './policy/source.ts';
+export type { PolicySource } from './policy/source.ts';
+export type { PolicyCache } from './policy/cache.ts';

@@ -31,7 +31,7 @@ const config = loadOrExit();
 const logger = pino({
   level: config.LOG_LEVEL,
   base: { service: 'announce-gateway', pid: process.pid },
-  redact: ['config.UDP_CONNECTION_ID_SECRET', 'config.STORAGE_API_TOKEN'],
+  redact: ['config.UDP_CONNECTION_ID_SECRET', 'config.STORAGE_API_TOKEN', 'config.ADMIN_API_TOKEN'],
 });
 const registry = new Registry();
 const storage = await createStorage(config, logger, registry);
@@ -47,7 +47,11 @@ try {
   process.exit(1);
 }
 
-const route = config.ANNOUNCE_ROUTES[0] ?? '/announce';
+// A private tracker (docs/policy.md) is announced to at <route>/<passkey>.
+const firstRoute = config.ANNOUNCE_ROUTES[0] ?? '/announce';
+const route = !config.PASSKEY_REQUIRED
+  ? firstRoute
+  : `${firstRoute.endsWith('/') ? firstRoute : `${firstRoute}/`}<passkey>`;
 const urls = announceHosts(config.HOST).flatMap((host) => [
   ...(ports.httpPort === undefined ? [] : [`http://${host}:${ports.httpPort}${route}`]),
   ...(ports.udpPort === undefined ? [] : [`udp://${host}:${ports.udpPort}${route}`]),

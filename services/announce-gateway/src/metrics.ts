@@ -1,13 +1,15 @@
 // Gateway metrics on an injected prom-client Registry (STYLE.md
 // "Composition"). Label values are bounded: protocol, action, outcome and
 // catalog error codes; never an infohash or an address.
-import { Counter, collectDefaultMetrics, type Metric, type Registry } from 'prom-client';
+import { Counter, Gauge, collectDefaultMetrics, type Metric, type Registry } from 'prom-client';
+import { policyErrors, type PolicyErrorCode } from '@shoal/policy';
 
 export type Protocol = 'http' | 'udp';
 export type Action = 'announce' | 'scrape' | 'connect';
 /** ok: answered; rejected: the client's fault (bad input, bad connection id); failed: ours (storage, bug). */
 export type Outcome = 'ok' | 'rejected' | 'failed';
 export type DropReason = 'malformed' | 'closing' | 'send_failed';
+export type PolicyRefreshOutcome = 'changed' | 'unchanged' | 'failed';
 
 interface RequestSeries {
   inc(): void;
@@ -21,13 +23,28 @@ export interface GatewayMetrics {
   error(protocol: Protocol, code: string): void;
   udpDropped(reason: DropReason): void;
   connectionIdRejected(): void;
+  policyRefreshed(outcome: PolicyRefreshOutcome): void;
+  /** A snapshot was loaded or confirmed unchanged at `atMs` (clock ms); resets the revision age. */
+  policyConfirmed(
+    atMs: number,
+    sizes?: { torrents: number; clients: number; passkeys: number },
+  ): void;
 }
 
 const PROTOCOLS: readonly Protocol[] = ['http', 'udp'];
 const ACTIONS: readonly Action[] = ['announce', 'scrape', 'connect'];
 const OUTCOMES: readonly Outcome[] = ['ok', 'rejected', 'failed'];
 
-export function createGatewayMetrics(registry: Registry): GatewayMetrics {
+/** The chain's refusals (docs/policy.md), each a bounded label value of shoal_policy_refusals_total. */
+const POLICY_REFUSAL_CODES = (Object.keys(policyErrors) as PolicyErrorCode[]).filter(
+  (code) => !code.startsWith('POLICY_ERR_BAD_'),
+);
+
+/** `clock` (ms since the epoch) ages the policy snapshot for shoal_policy_revision_age_seconds. */
+export function createGatewayMetrics(
+  registry: Registry,
+  clock: () => number = Date.now,
+): GatewayMetrics {
   // Default process metrics once per registry: two gateways may share one in tests.
   if (registry.getSingleMetric('process_cpu_user_seconds_total') === undefined) {
     collectDefaultMetrics({ register: registry });
@@ -62,6 +79,51 @@ export function createGatewayMetrics(registry: Registry): GatewayMetrics {
     registers: [registry],
   });
 
+  const policyRefresh = new Counter({
+    name: 'shoal_policy_refresh_total',
+    help: 'Reloads of the approval lists and passkeys, by outcome: changed, unchanged, failed (the last snapshot is kept).',
+    labelNames: ['outcome'] as const,
+    registers: [registry],
+  });
+  let confirmedAt: number | undefined;
+  new Gauge({
+    name: 'shoal_policy_revision_age_seconds',
+    help: 'Seconds since the policy snapshot was last loaded or confirmed unchanged (0 while no policy step is on).',
+    registers: [registry],
+    collect() {
+      this.set(confirmedAt === undefined ? 0 : Math.max(0, (clock() - confirmedAt) / 1000));
+    },
+  });
+  const policyEntries = new Gauge({
+    name: 'shoal_policy_entries',
+    help: 'Entries in the cached policy snapshot, by list: torrents, clients, passkeys.',
+    labelNames: ['list'] as const,
+    registers: [registry],
+  });
+  const policyRefusals = new Counter({
+    name: 'shoal_policy_refusals_total',
+    help: "Announces, scrapes and UDP connects refused by the gateway's policy chain, by error code.",
+    labelNames: ['code'] as const,
+    registers: [registry],
+  });
+  const refreshTable = {
+    changed: policyRefresh.labels('changed'),
+    unchanged: policyRefresh.labels('unchanged'),
+    failed: policyRefresh.labels('failed'),
+  } satisfies Record<PolicyRefreshOutcome, RequestSeries>;
+  for (const series of Object.values(refreshTable)) series.inc(0);
+  for (const list of ['torrents', 'clients', 'passkeys'] as const)
+    policyEntries.labels(list).set(0);
+  const refusalTable: Record<string, RequestSeries | undefined> = Object.create(null) as Record<
+    string,
+    RequestSeries | undefined
+  >;
+  for (const code of POLICY_REFUSAL_CODES) {
+    const series = policyRefusals.labels(code);
+    series.inc(0);
+    refusalTable[code] = series;
+  }
+
   // Children bound once, looked up by literal keys: the hot path builds no label strings.
   const seriesTable = {} as Record<Protocol, Record<Action, Record<Outcome, RequestSeries>>>;
   const timerTable = {} as Record<Protocol, Record<Action, HistogramSeries>>;
@@ -93,9 +155,20 @@ export function createGatewayMetrics(registry: Registry): GatewayMetrics {
     observe: (protocol, action, startMs) => {
       timerTable[protocol][action].observe((performance.now() - startMs) / 1000);
     },
-    error: (protocol, code) => errors.labels(protocol, code).inc(),
+    error: (protocol, code) => {
+      errors.labels(protocol, code).inc();
+      refusalTable[code]?.inc();
+    },
     udpDropped: (reason) => droppedTable[reason].inc(),
     connectionIdRejected: () => rejectedIds.inc(),
+    policyRefreshed: (outcome) => refreshTable[outcome].inc(),
+    policyConfirmed: (atMs, sizes) => {
+      confirmedAt = atMs;
+      if (sizes === undefined) return;
+      policyEntries.labels('torrents').set(sizes.torrents);
+      policyEntries.labels('clients').set(sizes.clients);
+      policyEntries.labels('passkeys').set(sizes.passkeys);
+    },
   };
 }
 

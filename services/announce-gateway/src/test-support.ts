@@ -7,6 +7,7 @@ import { Registry } from 'prom-client';
 import { createMemoryStore } from '@shoal/storage/memory';
 import { loadGatewayConfig } from './config.ts';
 import { buildGateway, type Gateway } from './gateway.ts';
+import type { PolicySource } from './policy/source.ts';
 import type { GatewayStorage } from './storage.ts';
 
 export type BValue = number | Buffer | BValue[] | { [key: string]: BValue };
@@ -111,7 +112,12 @@ export interface TestGateway {
 
 export function makeGateway(
   env: Record<string, string> = {},
-  options: { storage?: GatewayStorage; clock?: () => number; logger?: Logger } = {},
+  options: {
+    storage?: GatewayStorage;
+    clock?: () => number;
+    logger?: Logger;
+    policySource?: PolicySource;
+  } = {},
 ): TestGateway {
   const config = loadGatewayConfig({
     env: { HOST: '127.0.0.1', PORT: '0', ADMIN_HOST: '127.0.0.1', ADMIN_PORT: '0', ...env },
@@ -126,6 +132,7 @@ export function makeGateway(
     registry,
     storage,
     ...(options.clock === undefined ? {} : { clock: options.clock }),
+    ...(options.policySource === undefined ? {} : { policySource: options.policySource }),
   });
   return {
     gateway,
@@ -208,14 +215,25 @@ export function announcePacket(
     event?: number;
     numWant?: number;
     ip?: number;
+    peerId?: Buffer;
+    /** BEP 41 URLData, split into options of at most 255 bytes, then EndOfOptions. */
+    urlData?: string;
   },
 ): Buffer {
-  const b = Buffer.alloc(98);
+  const url = p.urlData === undefined ? undefined : Buffer.from(p.urlData, 'latin1');
+  const options: Buffer[] = [];
+  for (let at = 0; url !== undefined && at < url.length; at += 255) {
+    const piece = url.subarray(at, at + 255);
+    options.push(Buffer.from([2, piece.length]), piece);
+  }
+  if (url !== undefined) options.push(Buffer.from([0]));
+  const b = Buffer.alloc(98 + options.reduce((n, o) => n + o.length, 0));
+  Buffer.concat(options).copy(b, 98);
   connectionId.copy(b, 0);
   b.writeUInt32BE(1, 8);
   b.writeUInt32BE(tid, 12);
   p.infoHash.copy(b, 16);
-  peerIdFor(p.port).copy(b, 36);
+  (p.peerId ?? peerIdFor(p.port)).copy(b, 36);
   b.writeBigUInt64BE(0n, 56);
   b.writeBigUInt64BE(p.left ?? 100n, 64);
   b.writeBigUInt64BE(0n, 72);

@@ -1,4 +1,4 @@
-// The UDP tracker (BEP 15, BEP 41 URL data ignored). One socket per gateway;
+// The UDP tracker (BEP 15; BEP 41 URL data carries the passkey and jwt of issue 8). One socket per gateway;
 // on '::' it is dual-stack and IPv4 clients arrive as ::ffff:a.b.c.d. Every
 // answer carries the packet's address family only [torrust#1366].
 //
@@ -21,10 +21,12 @@ import {
   isProtocolError,
   type UdpRequest,
 } from '@shoal/protocol';
+import { PolicyError } from '@shoal/policy';
 import type { AnnounceResult, PeerAnnounce } from '@shoal/storage';
 import { describeRefusal, toPeerAnnounce, type AnnouncePolicy, type Refusal } from './announce.ts';
 import type { PeerAddress } from './client-address.ts';
-import type { GatewayMetrics } from './metrics.ts';
+import type { Action, GatewayMetrics } from './metrics.ts';
+import { parseUrlData, type PolicyChain } from './policy/chain.ts';
 import type { GatewayStorage } from './storage.ts';
 
 type SyncAnnounce = (a: PeerAnnounce) => AnnounceResult;
@@ -36,6 +38,7 @@ export const UDP_SCRAPE_HASH_LIMIT = 74;
 const BAD_CONNECTION_ID: Refusal = describeRefusal(
   new ProtocolError('PROTO_ERR_BAD_CONNECTION_ID'),
 );
+const RATE_LIMITED: Refusal = describeRefusal(new PolicyError('POLICY_ERR_RATE_LIMITED'));
 
 export interface UdpTrackerOptions {
   host: string;
@@ -49,6 +52,10 @@ export interface UdpTrackerOptions {
   metrics: GatewayMetrics;
   logger: Logger;
   clock: () => number;
+  /** The policy chain (issue 8); undefined when every step is off. */
+  chain?: PolicyChain | undefined;
+  /** ANNOUNCE_INTERVAL_JITTER_SECONDS: 0..N added to `interval`. */
+  jitterSeconds?: number;
 }
 
 /** Resolves IP literals without DNS and without deferring: send() then completes in the caller's stack. */
@@ -64,6 +71,8 @@ export class UdpTracker {
   readonly #options: UdpTrackerOptions;
   readonly #scrapeMax: number;
   readonly #sync: SyncAnnounce | undefined;
+  readonly #chain: PolicyChain | undefined;
+  readonly #jitter: number;
   #socket: Socket | undefined;
   #out: Buffer;
   #inFlight = 0;
@@ -73,6 +82,8 @@ export class UdpTracker {
   constructor(options: UdpTrackerOptions) {
     this.#options = options;
     this.#sync = options.storage.announceSync?.bind(options.storage);
+    this.#chain = options.chain;
+    this.#jitter = options.jitterSeconds ?? 0;
     this.#scrapeMax = Math.min(options.scrapeMaxHashes, UDP_SCRAPE_HASH_LIMIT);
     // Largest answer: an announce with NUMWANT_MAX IPv6 peers, or a full scrape, or an error text.
     this.#out = Buffer.allocUnsafe(
@@ -157,6 +168,12 @@ export class UdpTracker {
     const now = this.#options.clock();
     switch (request.action) {
       case 'connect': {
+        const allowed = this.#chain?.connectAllowed;
+        if (allowed !== undefined && !allowed(peer, now)) {
+          this.#refuse(request.transactionId, RATE_LIMITED, 'connect', rinfo);
+          metrics.observe('udp', 'connect', start);
+          return;
+        }
         const id = this.#options.connectionIds.issue(peer.bytes, now);
         this.#send(encodeConnectResponseInto(this.#out, request.transactionId, id), rinfo);
         metrics.request('udp', 'connect', 'ok').inc();
@@ -169,7 +186,10 @@ export class UdpTracker {
           this.#refuse(request.transactionId, BAD_CONNECTION_ID, 'announce', rinfo);
           return;
         }
-        if (this.#sync !== undefined) this.#announceSync(this.#sync, request, peer, rinfo, start);
+        if (this.#chain !== undefined)
+          this.#policyAnnounce(this.#chain, request, peer, rinfo, start, now);
+        else if (this.#sync !== undefined)
+          this.#announceSync(this.#sync, request, peer, rinfo, start);
         else void this.#announce(request, peer, rinfo, start);
         return;
       case 'scrape':
@@ -178,10 +198,50 @@ export class UdpTracker {
           this.#refuse(request.transactionId, BAD_CONNECTION_ID, 'scrape', rinfo);
           return;
         }
+        if (this.#chain !== undefined) {
+          try {
+            this.#chain.limitRequests?.(peer, now);
+            // BEP 41 URL data follows announces only: a private tracker's UDP scrape has no passkey.
+            this.#chain.checkScrape(undefined, now);
+          } catch (err) {
+            this.#refuse(request.transactionId, describeRefusal(err), 'scrape', rinfo, err);
+            metrics.observe('udp', 'scrape', start);
+            return;
+          }
+        }
         void this.#scrape(request, rinfo, start);
         return;
     }
   };
+
+  /** The chain's synchronous steps, then the JWT (async) or straight to the store. */
+  #policyAnnounce(
+    chain: PolicyChain,
+    request: UdpAnnounceRequest,
+    peer: PeerAddress,
+    rinfo: RemoteInfo,
+    start: number,
+    now: number,
+  ): void {
+    let jwt: string | undefined;
+    try {
+      chain.limitRequests?.(peer, now);
+      if (chain.passkeyRequired || chain.jwt !== undefined) {
+        const url = parseUrlData(request.urlData);
+        chain.checkPasskey(url.passkey, now);
+        jwt = url.jwt;
+      }
+      if (chain.jwt === undefined)
+        chain.checkApproval(request.request.infoHash, request.request.peerId);
+    } catch (err) {
+      this.#refuse(request.transactionId, describeRefusal(err), 'announce', rinfo, err);
+      this.#options.metrics.observe('udp', 'announce', start);
+      return;
+    }
+    if (chain.jwt !== undefined) void this.#announce(request, peer, rinfo, start, chain, jwt, now);
+    else if (this.#sync !== undefined) this.#announceSync(this.#sync, request, peer, rinfo, start);
+    else void this.#announce(request, peer, rinfo, start);
+  }
 
   #announcer(request: UdpAnnounceRequest, peer: PeerAddress): PeerAnnounce {
     let who = peer;
@@ -194,10 +254,13 @@ export class UdpTracker {
   }
 
   #answerAnnounce(transactionId: number, result: AnnounceResult, rinfo: RemoteInfo): void {
+    const jitter = this.#jitter;
     const length = encodeUdpAnnounceResponseInto(
       this.#out,
       transactionId,
-      this.#options.interval,
+      jitter === 0
+        ? this.#options.interval
+        : this.#options.interval + Math.floor(Math.random() * (jitter + 1)),
       result.leechers,
       result.seeders,
       result.peers,
@@ -226,15 +289,27 @@ export class UdpTracker {
     this.#options.metrics.observe('udp', 'announce', start);
   }
 
+  /** `chain` and `jwt`: the JWT step and the approval steps after it run here, before the store. */
   async #announce(
     request: UdpAnnounceRequest,
     peer: PeerAddress,
     rinfo: RemoteInfo,
     start: number,
+    chain?: PolicyChain,
+    jwt?: string,
+    now = 0,
   ): Promise<void> {
     this.#inFlight++;
     try {
-      const result = await this.#options.storage.announce(this.#announcer(request, peer));
+      if (chain?.jwt !== undefined) {
+        await chain.jwt.verify(jwt, request.request.infoHash, now);
+        chain.checkApproval(request.request.infoHash, request.request.peerId);
+      }
+      const wanted = this.#announcer(request, peer);
+      const result =
+        this.#sync !== undefined
+          ? this.#sync(wanted)
+          : await this.#options.storage.announce(wanted);
       this.#answerAnnounce(request.transactionId, result, rinfo);
     } catch (err) {
       this.#refuse(request.transactionId, describeRefusal(err), 'announce', rinfo, err);
@@ -253,14 +328,15 @@ export class UdpTracker {
           ? request.infoHashes.slice(0, this.#scrapeMax)
           : request.infoHashes;
       const counts = await storage.scrape(hashes);
+      const hidden = this.#chain?.scrapeHidden;
       const length = encodeUdpScrapeResponseInto(
         this.#out,
         request.transactionId,
-        counts.map((c) => ({
-          complete: c.seeders,
-          incomplete: c.leechers,
-          downloaded: c.downloaded,
-        })),
+        counts.map((c, i) =>
+          hidden !== undefined && hidden(hashes[i]!)
+            ? { complete: 0, incomplete: 0, downloaded: 0 }
+            : { complete: c.seeders, incomplete: c.leechers, downloaded: c.downloaded },
+        ),
       );
       this.#send(length, rinfo);
       metrics.request('udp', 'scrape', 'ok').inc();
@@ -283,14 +359,14 @@ export class UdpTracker {
   #refuse(
     transactionId: number,
     refusal: Refusal,
-    action: 'announce' | 'scrape',
+    action: Action,
     rinfo: RemoteInfo,
     err?: unknown,
   ): void {
     const { metrics, logger } = this.#options;
     metrics.request('udp', action, refusal.ours ? 'failed' : 'rejected').inc();
     metrics.error('udp', refusal.code);
-    if (refusal.ours)
+    if (refusal.ours && refusal.quiet !== true)
       logger.error({ err, action, code: refusal.code, transactionId }, 'udp request failed');
     try {
       this.#send(encodeErrorResponseInto(this.#out, transactionId, refusal.reason), rinfo);

@@ -1,0 +1,133 @@
+// Where a gateway reads its approval lists and passkeys (docs/policy.md
+// "Where the data lives"): storage-api's GET /v1/policy for the remote
+// driver, the store's own KV for the embedded ones.
+import { Pool } from 'undici';
+import { createPolicyRepository, type PolicySnapshot } from '@shoal/policy';
+import type { DataStore } from '@shoal/storage';
+import type { GatewayStorage } from '../storage.ts';
+
+export interface PolicySource {
+  /**
+   * The snapshot when it differs from `revision` (always on the first load,
+   * `revision` undefined), or undefined when it is unchanged. Rejects when the
+   * data cannot be read; the cache then keeps what it has.
+   */
+  load(revision: string | undefined, signal: AbortSignal): Promise<PolicySnapshot | undefined>;
+  close(): Promise<void>;
+}
+
+/** Reads the revision first (one KV get), and the lists only when it moved. */
+export function createEmbeddedPolicySource(data: DataStore): PolicySource {
+  const repository = createPolicyRepository(data);
+  return {
+    async load(revision) {
+      if (revision !== undefined && (await repository.revision()) === revision) return undefined;
+      return repository.snapshot();
+    },
+    // The store belongs to the gateway's storage handle, which closes it.
+    close: () => Promise.resolve(),
+  };
+}
+
+export function isDataStore(store: object): store is DataStore {
+  const s = store as Partial<Record<keyof DataStore, unknown>>;
+  return typeof s.get === 'function' && typeof s.put === 'function' && typeof s.list === 'function';
+}
+
+export interface RemotePolicySourceOptions {
+  /** http://host:port of storage-api's API port. */
+  url: string;
+  /** The gateway's STORAGE_API_TOKEN. */
+  token: string;
+  timeoutMs: number;
+}
+
+export const POLICY_PATH = '/v1/policy';
+
+/**
+ * GET /v1/policy with If-None-Match: one small 304 per refresh while nothing
+ * changed, whatever the size of the lists.
+ */
+export function createRemotePolicySource(options: RemotePolicySourceOptions): PolicySource {
+  const pool = new Pool(new URL(options.url).origin, {
+    connections: 1,
+    connect: { timeout: options.timeoutMs },
+    headersTimeout: options.timeoutMs,
+    bodyTimeout: options.timeoutMs,
+  });
+  pool.on('connectionError', () => undefined);
+  const authorization = `Bearer ${options.token}`;
+  return {
+    async load(revision, signal) {
+      const headers: Record<string, string> = { authorization, accept: 'application/json' };
+      if (revision !== undefined) headers['if-none-match'] = `"${revision}"`;
+      const res = await pool.request({
+        method: 'GET',
+        path: POLICY_PATH,
+        headers,
+        signal: AbortSignal.any([signal, AbortSignal.timeout(options.timeoutMs)]),
+      });
+      const text = await res.body.text();
+      if (res.statusCode === 304) return undefined;
+      if (res.statusCode !== 200) {
+        throw new Error(
+          `storage-api answered ${res.statusCode} to GET ${POLICY_PATH}: ${errorCode(text)}`,
+        );
+      }
+      return toSnapshot(JSON.parse(text));
+    },
+    close: () => pool.close(),
+  };
+}
+
+function errorCode(text: string): string {
+  try {
+    const body: unknown = JSON.parse(text);
+    if (
+      typeof body === 'object' &&
+      body !== null &&
+      'code' in body &&
+      typeof body.code === 'string'
+    )
+      return body.code;
+  } catch {
+    // a proxy's page: the status says enough
+  }
+  return 'no error code';
+}
+
+/** Checks the shape a snapshot must have; compilePolicy skips bad entries inside it. */
+export function toSnapshot(body: unknown): PolicySnapshot {
+  const b = body as Partial<PolicySnapshot> | null;
+  const ok =
+    typeof b === 'object' &&
+    b !== null &&
+    typeof b.revision === 'string' &&
+    isPair(b.torrents) &&
+    isPair(b.clients) &&
+    Array.isArray(b.passkeys) &&
+    b.passkeys.every((p) => Array.isArray(p));
+  if (!ok) throw new Error(`GET ${POLICY_PATH} answered something that is not a policy snapshot`);
+  return b as PolicySnapshot;
+}
+
+function isPair(v: unknown): boolean {
+  const p = v as { allow?: unknown; deny?: unknown } | null | undefined;
+  return typeof p === 'object' && p !== null && Array.isArray(p.allow) && Array.isArray(p.deny);
+}
+
+/** The source for this gateway's store; undefined when the store holds no KV (a custom test store). */
+export function policySourceFor(
+  storage: GatewayStorage,
+  remote: { url: string | undefined; token: string | undefined; timeoutMs: number },
+): PolicySource | undefined {
+  if (storage.driver === 'remote') {
+    if (remote.url === undefined || remote.token === undefined) return undefined;
+    return createRemotePolicySource({
+      url: remote.url,
+      token: remote.token,
+      timeoutMs: remote.timeoutMs,
+    });
+  }
+  return isDataStore(storage) ? createEmbeddedPolicySource(storage) : undefined;
+}
