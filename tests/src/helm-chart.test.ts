@@ -47,6 +47,7 @@ const VALUE_SETS: ReadonlyArray<{
   },
   { name: 'CockroachDB TLS', values: ['tls-values.yaml'] },
   { name: 'dev profile', values: ['dev-values.yaml'] },
+  { name: 'every tracker policy step on', values: ['policy-values.yaml'] },
 ];
 
 interface Container {

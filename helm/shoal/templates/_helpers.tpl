@@ -124,6 +124,16 @@ secretKeyRef:
 {{- if and .Values.redis.enabled (gt (int .Values.redis.sentinel.quorum) (int .Values.redis.replicas)) -}}
 {{- fail "redis.sentinel.quorum cannot exceed redis.replicas" -}}
 {{- end -}}
+{{- $jwt := .Values.gateway.policy.jwt -}}
+{{- if and $jwt.required (not $jwt.issuer) -}}
+{{- fail "gateway.policy.jwt.required needs gateway.policy.jwt.issuer (the tokens' iss)" -}}
+{{- end -}}
+{{- if and $jwt.required (eq (empty $jwt.jwksUrl) (empty $jwt.jwks)) -}}
+{{- fail "gateway.policy.jwt.required needs exactly one of gateway.policy.jwt.jwksUrl and gateway.policy.jwt.jwks" -}}
+{{- end -}}
+{{- if and $jwt.jwks (not (kindIs "slice" (get (fromJson $jwt.jwks) "keys"))) -}}
+{{- fail "gateway.policy.jwt.jwks must be a JWKS document: JSON with a keys array ({\"keys\":[...]})" -}}
+{{- end -}}
 {{- end -}}
 
 {{/* REDIS_* for storage-api. */}}
