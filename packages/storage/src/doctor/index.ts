@@ -14,6 +14,10 @@ import { resolvePostgresStoreConfig, type PostgresStoreConfigInput } from '../po
 import { MIGRATIONS } from '../postgres/migrations.ts';
 import { parseAddress, parseShard, type HostPort } from '../redis/config.ts';
 
+/** Why clock skew matters, for both Redis and PostgreSQL findings. */
+const SKEW_CONSEQUENCE =
+  'peer expiry is computed from the clock of whichever storage-api or gateway writes, so clocks that disagree expire peers early or keep them too long';
+
 export type DoctorStatus = 'ok' | 'warn' | 'fail';
 
 export interface DoctorCheck {
@@ -551,13 +555,7 @@ async function checkRedisNode(
     const [sec, usec] = await run.bounded(client.time(), `TIME ${addr(node)}`);
     const serverMs = Number(sec) * 1000 + Number(usec) / 1000;
     const skew = serverMs - (local + (performance.now() - started) / 2);
-    skewCheck(
-      run,
-      name('clock'),
-      where,
-      skew,
-      'peer expiry is computed from the clock of whichever storage-api or gateway writes, so clocks that disagree expire peers early or keep them too long',
-    );
+    skewCheck(run, name('clock'), where, skew, SKEW_CONSEQUENCE);
   } catch (err) {
     run.add(
       name('checks'),
@@ -1028,13 +1026,7 @@ async function checkPostgres(run: Run, raw: Record<string, unknown>, role: Role)
       'SELECT (extract(epoch FROM clock_timestamp()) * 1000)::float8 AS ms',
     );
     const skew = Number(now?.ms) - (local + (performance.now() - started) / 2);
-    skewCheck(
-      run,
-      name('clock'),
-      where,
-      skew,
-      'peer expiry is computed from the clock of whichever storage-api or gateway writes, so clocks that disagree expire peers early or keep them too long',
-    );
+    skewCheck(run, name('clock'), where, skew, SKEW_CONSEQUENCE);
   } catch (err) {
     run.add(
       name('checks'),
