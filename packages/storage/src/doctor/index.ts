@@ -172,13 +172,13 @@ function checkMemory(run: Run, role: Role): void {
     run.add(
       'memory store',
       'warn',
-      `${HOLDS[role]} are kept in storage-api's memory: approval lists, passkeys and download counts are lost on every restart, and only one storage-api replica can run; use DATA_STORE_DRIVER=postgres or redis with persistence`,
+      `${HOLDS[role]} are kept in process memory (storage-api's, or an embedded gateway's): approval lists, passkeys and download counts are lost on every restart, and only one replica can run; use DATA_STORE_DRIVER=postgres or redis with persistence`,
     );
   } else {
     run.add(
       'memory store',
       'ok',
-      "peers are kept in storage-api's memory (one replica only); they are lost on restart and come back as clients re-announce",
+      'peers are kept in process memory (one replica only); they are lost on restart and come back as clients re-announce',
     );
   }
 }
