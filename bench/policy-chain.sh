@@ -13,6 +13,8 @@
 #                  takes a token, none is refused)
 #   chain-passkey  chain-on plus PASSKEY_REQUIRED (HTTP only: the UDP load
 #                  generator sends no BEP 41 URL data, so it would be refused)
+#   chain-off-2    a second chain-off, the control: how far two identical
+#                  gateways drift apart in one run on this machine
 # HTTP announces go to /announce/<passkey> on every target; gateways without
 # PASSKEY_REQUIRED ignore the passkey (docs/policy.md), opentracker takes the
 # path as its announce URL (Debian's opentracker answers any path).
@@ -56,6 +58,7 @@ start_gateway() { # name port admin_port env...
 start_gateway chain-off 6969 19090
 start_gateway chain-on 6970 19091 "${chain_env[@]}"
 start_gateway chain-passkey 6971 19092 "${chain_env[@]}" PASSKEY_REQUIRED=true
+start_gateway chain-off-2 6972 19093
 
 # The lists go in through the admin API with shoalctl, as an operator would.
 for p in $(seq -w 0 49); do echo "-Z${p}"; done > "$work/clients.txt"
@@ -71,10 +74,34 @@ done
 
 echo "# $(date -u +%FT%TZ) $(nproc) cores, node $(node --version), ${secs}s x ${rounds} rounds"
 ot=opentracker=127.0.0.1:16969
-"$shared/bench/compare.sh" udp "$secs" "$rounds" shoal-chain-off=127.0.0.1:6969 shoal-chain-on=127.0.0.1:6970 "$ot"
+# HTTP first, while the three gateways hold the same swarms (the UDP run
+# fills chain-off's and chain-on's swarms but not chain-passkey's, whose UDP
+# announces carry no passkey; fuller swarms mean longer answers).
 ANNOUNCE_PATH="/announce/$passkey" "$shared/bench/compare.sh" http "$secs" "$rounds" \
-  shoal-chain-off=127.0.0.1:6969 shoal-chain-on=127.0.0.1:6970 shoal-chain-passkey=127.0.0.1:6971 "$ot"
+  shoal-chain-off=127.0.0.1:6969 shoal-chain-on=127.0.0.1:6970 shoal-chain-passkey=127.0.0.1:6971 \
+  shoal-chain-off-2=127.0.0.1:6972 "$ot" \
+  2> >(tee "$work/http.rounds" >&2)
+"$shared/bench/compare.sh" udp "$secs" "$rounds" shoal-chain-off=127.0.0.1:6969 shoal-chain-on=127.0.0.1:6970 \
+  shoal-chain-off-2=127.0.0.1:6972 "$ot" \
+  2> >(tee "$work/udp.rounds" >&2)
+sleep 1
+# Rounds run the targets back to back, so a round's ratio is the least
+# exposed to drift; print each and their median.
+for mode in http udp; do
+  for target in shoal-chain-on shoal-chain-passkey shoal-chain-off-2; do
+    awk -v t="$target" -v mode="$mode" '
+      / shoal-chain-off: / { match($0, /rps=[0-9]+/); off[$2] = substr($0, RSTART + 4, RLENGTH - 4) }
+      $0 ~ " " t ": " { match($0, /rps=[0-9]+/); on[$2] = substr($0, RSTART + 4, RLENGTH - 4) }
+      END {
+        n = 0; line = ""
+        for (r in on) if (off[r] > 0) { v[++n] = on[r] / off[r]; line = line sprintf(" %.2f", on[r] / off[r]) }
+        if (n == 0) exit
+        for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (v[j] < v[i]) { x = v[i]; v[i] = v[j]; v[j] = x }
+        printf "%s %s/chain-off per round:%s  median=%.2f\n", mode, t, line, v[int((n + 1) / 2)]
+      }' "$work/$mode.rounds"
+  done
+done
 # Every chain-on answer must have been a real announce, not a refusal.
 for admin in 19091 19092; do
-  echo "# policy refusals at admin $admin:" $(curl -s "http://127.0.0.1:$admin/metrics" | grep -E '^shoal_policy_refusals_total' | awk '{s+=$2} END {print s+0}')
+  echo "# policy refusals at admin $admin (1 = the check above):" $(curl -s "http://127.0.0.1:$admin/metrics" | grep -E '^shoal_policy_refusals_total' | awk '{s+=$2} END {print s+0}')
 done

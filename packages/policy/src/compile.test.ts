@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { compilePolicy, EMPTY_SNAPSHOT } from './compile.ts';
+import { compilePolicy, EMPTY_SNAPSHOT, HashSet } from './compile.ts';
 import { PolicyError } from './errors.ts';
 import type { PolicyErrorCode } from './errors.ts';
 import type { PolicySnapshot } from './types.ts';
@@ -157,5 +157,29 @@ describe('compilePolicy', () => {
       expect(e.httpStatus).toBe(403);
       expect(e.ours).toBe(false);
     }
+  });
+});
+
+describe('HashSet', () => {
+  it('tells apart hashes that share their first 6 bytes (the number key), and misses near neighbours', () => {
+    const base = Buffer.from('00112233445566778899aabbccddeeff00112233', 'hex');
+    const sibling = Buffer.from(base);
+    sibling[19] = 0x34; // same first 6 bytes, last byte differs
+    const cousin = Buffer.from(base);
+    cousin[7] = 0x00; // differs inside the 'a' word
+    const set = new HashSet();
+    set.add(base);
+    set.add(sibling);
+    set.add(Buffer.from(base)); // a duplicate does not count twice
+    expect(set.size).toBe(2);
+    expect(set.has(base)).toBe(true);
+    expect(set.has(sibling)).toBe(true);
+    expect(set.has(cousin)).toBe(false);
+    const third = Buffer.from(base);
+    third[12] ^= 0xff; // differs inside the 'b' word
+    expect(set.has(third)).toBe(false);
+    // A subarray of a larger packet works like a copy (UDP hands the gateway slices).
+    const packet = Buffer.concat([Buffer.alloc(16), sibling, Buffer.alloc(62)]);
+    expect(set.has(packet.subarray(16, 36))).toBe(true);
   });
 });

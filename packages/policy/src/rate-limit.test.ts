@@ -54,19 +54,21 @@ describe('createRateLimiter', () => {
   });
 
   it('tracks at most maxAddresses, forgetting the least recently seen first', () => {
-    const rl = createRateLimiter({ ratePerSecond: 1, burst: 1, maxAddresses: 3 });
+    const rl = createRateLimiter({ ratePerSecond: 0.001, burst: 1, maxAddresses: 3 });
     const a = v4('198.51.100.1');
     const b = v4('198.51.100.2');
     const c = v4('198.51.100.3');
     const d = v4('198.51.100.4');
     for (const x of [a, b, c]) expect(rl.take(4, x, T)).toBe(true);
-    // a is seen again (refused): now b is the least recently seen.
-    expect(rl.take(4, a, T)).toBe(false);
-    expect(rl.take(4, d, T)).toBe(true);
+    // Recency counts to the second: a seen again within it is not moved.
+    expect(rl.take(4, a, T + 999)).toBe(false);
+    // A second later it is (still refused: the refill is far slower): b is now the oldest.
+    expect(rl.take(4, a, T + 1000)).toBe(false);
+    expect(rl.take(4, d, T + 1000)).toBe(true);
     expect(rl.size).toBe(3);
     // b was forgotten, so it starts with a full bucket; a was kept, still empty.
-    expect(rl.take(4, b, T)).toBe(true);
-    expect(rl.take(4, a, T)).toBe(false);
+    expect(rl.take(4, b, T + 1000)).toBe(true);
+    expect(rl.take(4, a, T + 1000)).toBe(false);
     for (let i = 0; i < 1000; i++) rl.take(4, Buffer.from([10, 0, i >> 8, i & 255]), T);
     expect(rl.size).toBe(3);
   });

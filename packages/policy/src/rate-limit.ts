@@ -7,17 +7,22 @@
 // RFC 4291 2.5.5.2) counts as the IPv4 address, so a dual-stack socket does
 // not give one client two buckets.
 //
-// Bounding: a plain Map used as an LRU (delete and re-insert on every take,
-// evict the first key when over maxAddresses). lru-cache would do the same
-// with typed-array links, but its get()/set() take option objects and keep
-// per-entry bookkeeping (TTL, size, status) this path does not need; the Map
-// costs two hash operations per take and allocates nothing for IPv4 keys.
+// Bounding: a plain Map in least-recently-seen order, to the second: an
+// address is moved to the end (delete and re-insert) at most once a second,
+// so a busy address costs one Map lookup per take, and the first key is
+// evicted when over maxAddresses. lru-cache would keep exact order with
+// typed-array links, but its get()/set() take option objects and keep
+// per-entry bookkeeping (TTL, size, status) this path does not need.
 import type { RateLimiter, RateLimiterOptions } from './types.ts';
 
 interface Bucket {
   tokens: number;
   lastMs: number;
+  /** When it was last moved to the end of the Map. */
+  seenMs: number;
 }
+
+const RECENCY_MS = 1000;
 
 export function createRateLimiter(opts: RateLimiterOptions): RateLimiter {
   const { ratePerSecond, burst, maxAddresses } = opts;
@@ -41,15 +46,18 @@ export function createRateLimiter(opts: RateLimiterOptions): RateLimiter {
       const b = buckets.get(key);
       if (b === undefined) {
         if (buckets.size >= maxAddresses) {
-          // The first key is the least recently seen (re-inserted on each take).
+          // The first key is the least recently seen (to the second).
           const oldest = buckets.keys().next();
           if (!oldest.done) buckets.delete(oldest.value);
         }
-        buckets.set(key, { tokens: burst - 1, lastMs: nowMs });
+        buckets.set(key, { tokens: burst - 1, lastMs: nowMs, seenMs: nowMs });
         return true;
       }
-      buckets.delete(key);
-      buckets.set(key, b);
+      if (nowMs - b.seenMs >= RECENCY_MS) {
+        buckets.delete(key);
+        buckets.set(key, b);
+        b.seenMs = nowMs;
+      }
       // Lazy refill; a clock that steps back adds nothing.
       const elapsed = nowMs - b.lastMs;
       if (elapsed > 0) {
