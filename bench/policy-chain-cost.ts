@@ -12,7 +12,10 @@ const hashes = Array.from({ length: 10_000 }, () => randomBytes(20));
 const policy = compilePolicy({
   revision: 'bench',
   torrents: { allow: hashes.map((h) => h.toString('hex')), deny: [] },
-  clients: { allow: [], deny: Array.from({ length: 50 }, (_, i) => `-Z${String(i).padStart(2, '0')}`) },
+  clients: {
+    allow: [],
+    deny: Array.from({ length: 50 }, (_, i) => `-Z${String(i).padStart(2, '0')}`),
+  },
   passkeys: [['benchpasskey0123456789abcdef0123', null]],
 });
 const limiter = createRateLimiter({ ratePerSecond: 1e6, burst: 1e6, maxAddresses: 100_000 });
@@ -49,7 +52,11 @@ function run(withChain: boolean): number {
   return ns;
 }
 
-for (let round = 0; round < 2; round++) run(true), run(false); // warm up both paths
+// Warm up both paths.
+for (let round = 0; round < 2; round++) {
+  run(true);
+  run(false);
+}
 const on: number[] = [];
 const off: number[] = [];
 for (let round = 0; round < 5; round++) {
