@@ -106,8 +106,11 @@ describe('registerPolicyAdminRoutes', () => {
     const withAll = setup({
       stats: () =>
         Promise.resolve({ torrents: 1, seeders: { v4: 1, v6: 0 }, leechers: { v4: 0, v6: 0 } }),
-      top: (limit: number) =>
-        Promise.resolve([{ infoHash: hash, seeders: limit, leechers: 0, downloaded: 3 }]),
+      top: {
+        swarms: (limit: number) =>
+          Promise.resolve([{ infoHash: Buffer.from(hash, 'hex'), seeders: limit, leechers: 0 }]),
+        downloads: (hashes: Buffer[]) => Promise.resolve(hashes.map(() => 3)),
+      },
       doctor: () =>
         Promise.resolve({ checks: [{ name: 'x', status: 'warn' as const, message: 'y' }] }),
     });

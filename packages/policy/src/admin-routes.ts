@@ -6,26 +6,21 @@
 // answered `{ code, message, problems? }` with the catalog's status; any
 // other error goes on to the caller's error handler.
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { StoreStats } from '@shoal/storage';
+import type { StoreStats, TopSwarm } from '@shoal/storage';
+import type { DoctorCheck } from '@shoal/storage/doctor';
 import { PolicyError, isPolicyError, type PolicyErrorCode } from './errors.ts';
-import {
-  CLIENT_PREFIX,
-  INFO_HASH_HEX,
-  NOTE_MAX,
-  PASSKEY,
-  type ApprovalEntry,
-  type ApprovalKind,
-  type ApprovalList,
-  type PasskeyEntry,
-  type PolicyRepository,
-} from './types.ts';
 
-/** One finding of `shoalctl doctor` (structurally @shoal/storage/doctor's DoctorCheck). */
-export interface DoctorCheck {
-  name: string;
-  status: 'ok' | 'warn' | 'fail';
-  message: string;
-}
+export type { DoctorCheck };
+import type { ApprovalEntry, ImportResult, PasskeyEntry, PolicyRepository } from './types.ts';
+import {
+  checkApprovalValue,
+  checkList,
+  checkPasskey,
+  fields,
+  optionalText,
+  validateAll,
+  type Problem,
+} from './validate.ts';
 
 /** One row of GET /v1/admin/top. */
 export interface TopTorrent {
@@ -40,8 +35,14 @@ export interface PolicyAdminDeps {
   repo: PolicyRepository;
   /** GET /v1/admin/stats; the route exists only when given. */
   stats?: () => Promise<StoreStats>;
-  /** GET /v1/admin/top: the `limit` torrents with the most live peers, most first. */
-  top?: (limit: number) => Promise<TopTorrent[]>;
+  /**
+   * GET /v1/admin/top: the `limit` swarms with the most live peers, most
+   * first (PeerStore.topSwarms), and the download counts of given swarms.
+   */
+  top?: {
+    swarms: (limit: number) => Promise<TopSwarm[]>;
+    downloads: (infoHashes: Buffer[]) => Promise<number[]>;
+  };
   doctor?: () => Promise<{ checks: DoctorCheck[] }>;
   /** ms since the epoch (expiry checks, serverTimeMs). Default Date.now. */
   clock?: () => number;
@@ -55,8 +56,6 @@ const TTL_MAX_SECONDS = 100 * 365 * 86_400;
 /** ISO 8601 date, or date and time with a zone (a zone-less time would be read as the server's local time). */
 const ISO_8601 =
   /^\d{4}-\d{2}-\d{2}(?:[Tt ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:[Zz]|[+-]\d{2}:?\d{2}))?$/;
-
-type Problem = { index: number; code: PolicyErrorCode; value: string };
 
 /** The error answer of a PolicyError (status from the catalog). */
 export function policyErrorAnswer(err: PolicyError): {
@@ -75,48 +74,6 @@ export function policyErrorAnswer(err: PolicyError): {
 
 function iso(ms: number): string {
   return new Date(ms).toISOString();
-}
-
-function kindOf(kind: unknown, list: unknown): { kind: ApprovalKind; list: ApprovalList } {
-  if ((kind === 'torrents' || kind === 'clients') && (list === 'allow' || list === 'deny'))
-    return { kind, list };
-  throw new PolicyError('POLICY_ERR_BAD_LIST');
-}
-
-/** A JSON object body (absent = empty) with only the `allowed` fields. */
-function fields(body: unknown, allowed: readonly string[], what = 'body'): Record<string, unknown> {
-  if (body === undefined || body === null) return {};
-  if (typeof body !== 'object' || Array.isArray(body))
-    throw new PolicyError('POLICY_ERR_BAD_ENTRY', `${what} must be a JSON object`);
-  const record = body as Record<string, unknown>;
-  const unknown = Object.keys(record).filter((k) => !allowed.includes(k));
-  if (unknown.length > 0)
-    throw new PolicyError(
-      'POLICY_ERR_BAD_ENTRY',
-      `unknown field ${JSON.stringify(unknown[0])} (allowed: ${allowed.join(', ')})`,
-    );
-  return record;
-}
-
-function optionalText(value: unknown, what: string): string | undefined {
-  if (value === undefined) return undefined;
-  if (typeof value !== 'string' || value.length > NOTE_MAX)
-    throw new PolicyError(
-      'POLICY_ERR_BAD_ENTRY',
-      `${what} must be a string of at most ${NOTE_MAX} characters`,
-    );
-  return value;
-}
-
-function checkValue(kind: ApprovalKind, value: unknown): string {
-  if (kind === 'torrents') {
-    if (typeof value !== 'string' || !INFO_HASH_HEX.test(value))
-      throw new PolicyError('POLICY_ERR_BAD_INFO_HASH');
-    return value.toLowerCase();
-  }
-  if (typeof value !== 'string' || !CLIENT_PREFIX.test(value))
-    throw new PolicyError('POLICY_ERR_BAD_CLIENT_PREFIX');
-  return value;
 }
 
 /** ISO 8601 text or null (never expires) to ms; must lie in the future. */
@@ -159,40 +116,26 @@ function replaceOf(value: unknown): boolean {
   return value;
 }
 
-/** Runs `check` on every entry; throws one PolicyError listing every bad one, nothing written. */
-function validateAll<T>(list: unknown, what: string, check: (entry: unknown) => T): T[] {
-  if (!Array.isArray(list))
-    throw new PolicyError('POLICY_ERR_BAD_ENTRY', `${what} must be an array`);
-  const problems: Problem[] = [];
-  const out: T[] = [];
-  list.forEach((entry: unknown, index) => {
-    try {
-      out.push(check(entry));
-    } catch (err) {
-      if (!isPolicyError(err)) throw err;
-      problems.push({ index, code: err.code, value: describe(entry) });
-    }
-  });
-  const first = problems[0];
-  if (first !== undefined)
-    throw new PolicyError(
-      first.code,
-      `${problems.length} of ${list.length} ${what} rejected, nothing written`,
-      { problems },
-    );
-  return out;
+/** An approval entry as the admin API shows it (GET /v1/admin/approval/...). */
+export interface ApprovalView {
+  value: string;
+  note?: string;
+  /** ISO 8601. */
+  addedAt: string;
 }
 
-/** A bad entry as the admin typed it, shortened (problems echo it so they can find it). */
-function describe(entry: unknown): string {
-  const record =
-    typeof entry === 'object' && entry !== null ? (entry as Record<string, unknown>) : {};
-  const v = record.value ?? record.passkey ?? entry;
-  const text = typeof v === 'string' ? v : (JSON.stringify(v) ?? String(v));
-  return text.length > 64 ? `${text.slice(0, 61)}...` : text;
+/** A passkey as the admin API shows it (ISO 8601 times; expiresAt null = never). */
+export interface PasskeyView {
+  passkey: string;
+  user?: string;
+  createdAt: string;
+  expiresAt: string | null;
 }
 
-function approvalView(e: ApprovalEntry): { value: string; note?: string; addedAt: string } {
+/** What an import answers. */
+export type ImportView = ImportResult;
+
+function approvalView(e: ApprovalEntry): ApprovalView {
   return {
     value: e.value,
     ...(e.note === undefined ? {} : { note: e.note }),
@@ -200,12 +143,7 @@ function approvalView(e: ApprovalEntry): { value: string; note?: string; addedAt
   };
 }
 
-function passkeyView(e: PasskeyEntry): {
-  passkey: string;
-  user?: string;
-  createdAt: string;
-  expiresAt: string | null;
-} {
+function passkeyView(e: PasskeyEntry): PasskeyView {
   return {
     passkey: e.passkey,
     ...(e.user === undefined ? {} : { user: e.user }),
@@ -248,29 +186,29 @@ export function registerPolicyAdminRoutes(app: FastifyInstance, deps: PolicyAdmi
     const approval = `${ADMIN_PREFIX}/approval/:kind/:list`;
     scope.get(approval, async (request) => {
       const p = request.params as Record<string, unknown>;
-      const { kind, list } = kindOf(p.kind, p.list);
+      const { kind, list } = checkList(p.kind, p.list);
       return { entries: (await repo.listApproval(kind, list)).map(approvalView) };
     });
     scope.put(`${approval}/:value`, async (request) => {
       const p = request.params as Record<string, unknown>;
-      const { kind, list } = kindOf(p.kind, p.list);
-      const value = checkValue(kind, p.value);
+      const { kind, list } = checkList(p.kind, p.list);
+      const value = checkApprovalValue(kind, p.value);
       const note = optionalText(fields(request.body, ['note']).note, 'note');
       return { added: await repo.addApproval(kind, list, value, note) };
     });
     scope.delete(`${approval}/:value`, async (request) => {
       const p = request.params as Record<string, unknown>;
-      const { kind, list } = kindOf(p.kind, p.list);
-      return { existed: await repo.removeApproval(kind, list, checkValue(kind, p.value)) };
+      const { kind, list } = checkList(p.kind, p.list);
+      return { existed: await repo.removeApproval(kind, list, checkApprovalValue(kind, p.value)) };
     });
     scope.post(`${approval}/import`, async (request) => {
       const p = request.params as Record<string, unknown>;
-      const { kind, list } = kindOf(p.kind, p.list);
+      const { kind, list } = checkList(p.kind, p.list);
       const body = fields(request.body, ['entries', 'replace']);
       const replace = replaceOf(body.replace);
       const entries = validateAll(body.entries, 'entries', (entry) => {
         const e = fields(entry, ['value', 'note'], 'an entry');
-        const value = checkValue(kind, e.value);
+        const value = checkApprovalValue(kind, e.value);
         const note = optionalText(e.note, 'note');
         return note === undefined ? { value } : { value, note };
       });
@@ -282,25 +220,19 @@ export function registerPolicyAdminRoutes(app: FastifyInstance, deps: PolicyAdmi
     }));
     scope.post(`${ADMIN_PREFIX}/passkeys`, async (request, reply) => {
       const body = fields(request.body, ['passkey', 'user', 'ttlSeconds', 'expiresAt']);
-      if (
-        body.passkey !== undefined &&
-        (typeof body.passkey !== 'string' || !PASSKEY.test(body.passkey))
-      )
-        throw new PolicyError('POLICY_ERR_BAD_PASSKEY');
+      const passkey = body.passkey === undefined ? undefined : checkPasskey(body.passkey);
       const user = optionalText(body.user, 'user');
       const expiresAt = expiryOf(body, clock());
       const created = await repo.createPasskey({
         expiresAt,
-        ...(typeof body.passkey === 'string' ? { passkey: body.passkey } : {}),
+        ...(passkey === undefined ? {} : { passkey }),
         ...(user === undefined ? {} : { user }),
       });
       return reply.code(201).send(passkeyView(created));
     });
     scope.delete(`${ADMIN_PREFIX}/passkeys/:passkey`, async (request) => {
       const { passkey } = request.params as Record<string, unknown>;
-      if (typeof passkey !== 'string' || !PASSKEY.test(passkey))
-        throw new PolicyError('POLICY_ERR_BAD_PASSKEY');
-      return { existed: await repo.removePasskey(passkey) };
+      return { existed: await repo.removePasskey(checkPasskey(passkey)) };
     });
     scope.post(`${ADMIN_PREFIX}/passkeys/import`, async (request) => {
       const body = fields(request.body, ['passkeys', 'replace']);
@@ -308,11 +240,10 @@ export function registerPolicyAdminRoutes(app: FastifyInstance, deps: PolicyAdmi
       const now = clock();
       const entries = validateAll(body.passkeys, 'passkeys', (entry) => {
         const e = fields(entry, ['passkey', 'user', 'expiresAt'], 'an entry');
-        if (typeof e.passkey !== 'string' || !PASSKEY.test(e.passkey))
-          throw new PolicyError('POLICY_ERR_BAD_PASSKEY');
+        const passkey = checkPasskey(e.passkey);
         const user = optionalText(e.user, 'user');
         const expiresAt = e.expiresAt === undefined ? null : parseExpiresAt(e.expiresAt, now);
-        return { passkey: e.passkey, expiresAt, ...(user === undefined ? {} : { user }) };
+        return { passkey, expiresAt, ...(user === undefined ? {} : { user }) };
       });
       return repo.importPasskeys(entries, { replace });
     });
@@ -320,9 +251,18 @@ export function registerPolicyAdminRoutes(app: FastifyInstance, deps: PolicyAdmi
     const { stats, top, doctor } = deps;
     if (stats !== undefined) scope.get(`${ADMIN_PREFIX}/stats`, () => stats());
     if (top !== undefined) {
-      scope.get(`${ADMIN_PREFIX}/top`, async (request) => ({
-        torrents: await top(topLimit(request.query)),
-      }));
+      scope.get(`${ADMIN_PREFIX}/top`, async (request) => {
+        const swarms = await top.swarms(topLimit(request.query));
+        const counts =
+          swarms.length === 0 ? [] : await top.downloads(swarms.map((t) => t.infoHash));
+        const torrents: TopTorrent[] = swarms.map((t, i) => ({
+          infoHash: t.infoHash.toString('hex'),
+          seeders: t.seeders,
+          leechers: t.leechers,
+          downloaded: counts[i] ?? 0,
+        }));
+        return { torrents };
+      });
     }
     if (doctor !== undefined) {
       scope.get(`${ADMIN_PREFIX}/doctor`, async () => {

@@ -8,12 +8,10 @@
 import { randomBytes } from 'node:crypto';
 import type { DataStore } from '@shoal/storage';
 import { PolicyError } from './errors.ts';
-import type { PolicyErrorCode } from './errors.ts';
 import {
   CLIENT_PREFIX,
   INFO_HASH_HEX,
   META_CONTEXT,
-  NOTE_MAX,
   PASSKEY,
   PASSKEYS_CONTEXT,
   REVISION_KEY,
@@ -22,12 +20,19 @@ import {
 import type {
   ApprovalEntry,
   ApprovalKind,
-  ApprovalList,
   ImportResult,
   PasskeyEntry,
   PolicyRepository,
   PolicySnapshot,
 } from './types.ts';
+import {
+  checkApprovalValue,
+  checkList,
+  checkPasskey,
+  fields,
+  optionalText,
+  validateAll,
+} from './validate.ts';
 
 /** Parallel KV writes of an import: bounded so a 100k-line import does not open 100k round trips at once. */
 const WRITE_CONCURRENCY = 16;
@@ -45,13 +50,17 @@ interface StoredPasskey {
   user?: string;
 }
 
-type Problem = { index: number; code: PolicyErrorCode; value: string };
+/** The value an entry should hold, given what the KV holds now (undefined: new). */
+type NextValue = (old: string | undefined) => string;
 
 export function createPolicyRepository(
   data: DataStore,
   clock: () => number = Date.now,
 ): PolicyRepository {
-  const newRevision = (): string => `${clock()}-${randomBytes(6).toString('hex')}`;
+  const bump = (): Promise<void> =>
+    data.put(META_CONTEXT, REVISION_KEY, `${clock()}-${randomBytes(6).toString('hex')}`);
+  const readRevision = async (): Promise<string> =>
+    (await data.get(META_CONTEXT, REVISION_KEY)) ?? '';
 
   /**
    * Runs writes (entries), then writes a new revision when at least one write
@@ -77,10 +86,22 @@ export function createPolicyRepository(
     // write can land after it.
     await Promise.all(Array.from({ length: Math.min(WRITE_CONCURRENCY, writes.length) }, worker));
     if (failure !== undefined) {
-      await data.put(META_CONTEXT, REVISION_KEY, newRevision()).catch(() => undefined);
+      await bump().catch(() => undefined);
       throw failure.err;
     }
-    await data.put(META_CONTEXT, REVISION_KEY, newRevision());
+    await bump();
+  }
+
+  /** One entry: written (and a new revision) only when its value changes. */
+  async function put(
+    context: string,
+    key: string,
+    nextValue: NextValue,
+  ): Promise<{ added: boolean; stored: string }> {
+    const old = await data.get(context, key);
+    const stored = nextValue(old);
+    if (old !== stored) await change([() => data.put(context, key, stored)]);
+    return { added: old === undefined, stored };
   }
 
   /** A delete, then a new revision when it removed something (or may have: it failed). */
@@ -89,22 +110,65 @@ export function createPolicyRepository(
     try {
       existed = await data.delete(context, key);
     } catch (err) {
-      await data.put(META_CONTEXT, REVISION_KEY, newRevision()).catch(() => undefined);
+      await bump().catch(() => undefined);
       throw err;
     }
-    if (existed) await data.put(META_CONTEXT, REVISION_KEY, newRevision());
+    if (existed) await bump();
     return existed;
   }
 
+  /** A validated bulk import: counts, writes what changed, and with `replace` deletes the rest. */
+  async function applyImport(
+    context: string,
+    wanted: ReadonlyMap<string, NextValue>,
+    replace: boolean,
+  ): Promise<ImportResult> {
+    const existing = new Map(await data.list(context));
+    const result: ImportResult = { added: 0, updated: 0, removed: 0 };
+    const writes: Array<() => Promise<unknown>> = [];
+    for (const [key, nextValue] of wanted) {
+      const old = existing.get(key);
+      const next = nextValue(old);
+      if (old === undefined) result.added++;
+      else result.updated++;
+      if (old !== next) writes.push(() => data.put(context, key, next));
+    }
+    if (replace) {
+      for (const key of existing.keys()) {
+        if (wanted.has(key)) continue;
+        result.removed++;
+        writes.push(() => data.delete(context, key));
+      }
+    }
+    await change(writes);
+    return result;
+  }
+
+  /** The stored text of an approval entry, keeping the first addedAt. */
+  const approvalNext =
+    (kind: ApprovalKind, key: string, value: string, note: string | undefined): NextValue =>
+    (old) => {
+      const prev = old === undefined ? undefined : parseApproval(kind, key, old);
+      return approvalValue(kind, value, prev?.addedAt ?? clock(), note);
+    };
+
+  /** The stored text of a passkey, keeping the first createdAt. */
+  const passkeyNext =
+    (passkey: string, expiresAt: number | null, user: string | undefined): NextValue =>
+    (old) => {
+      const prev = old === undefined ? undefined : parsePasskey(passkey, old);
+      return passkeyValue(passkeyEntry(passkey, prev?.createdAt ?? clock(), expiresAt, user));
+    };
+
   async function readApprovals(
     kind: ApprovalKind,
-    list: ApprovalList,
-  ): Promise<Array<[key: string, entry: ApprovalEntry]>> {
+    list: 'allow' | 'deny',
+  ): Promise<ApprovalEntry[]> {
     const rows = await data.list(approvalContext(kind, list));
-    const out: Array<[string, ApprovalEntry]> = [];
+    const out: ApprovalEntry[] = [];
     for (const [key, value] of rows) {
       const entry = parseApproval(kind, key, value);
-      if (entry) out.push([key, entry]);
+      if (entry) out.push(entry);
     }
     return out;
   }
@@ -120,13 +184,11 @@ export function createPolicyRepository(
   }
 
   return {
-    async revision() {
-      return (await data.get(META_CONTEXT, REVISION_KEY)) ?? '';
-    },
+    revision: readRevision,
 
     async snapshot(): Promise<PolicySnapshot> {
       // The revision first (see the header comment); then the lists, together.
-      const revision = (await data.get(META_CONTEXT, REVISION_KEY)) ?? '';
+      const revision = await readRevision();
       const [ta, td, ca, cd, pk] = await Promise.all([
         readApprovals('torrents', 'allow'),
         readApprovals('torrents', 'deny'),
@@ -134,8 +196,7 @@ export function createPolicyRepository(
         readApprovals('clients', 'deny'),
         readPasskeys(),
       ]);
-      const values = (rows: Array<[string, ApprovalEntry]>): string[] =>
-        rows.map(([, e]) => e.value);
+      const values = (rows: ApprovalEntry[]): string[] => rows.map((e) => e.value);
       return {
         revision,
         torrents: { allow: values(ta), deny: values(td) },
@@ -146,69 +207,36 @@ export function createPolicyRepository(
 
     async listApproval(kind, list) {
       checkList(kind, list);
-      return (await readApprovals(kind, list)).map(([, e]) => e);
+      return readApprovals(kind, list);
     },
 
     async addApproval(kind, list, value, note) {
       checkList(kind, list);
-      const key = approvalKey(kind, value);
-      checkText(note, 'note');
-      const context = approvalContext(kind, list);
-      const old = await data.get(context, key);
-      const prev = old === undefined ? undefined : parseApproval(kind, key, old);
-      const next = approvalValue(kind, value, prev?.addedAt ?? clock(), note);
-      if (old !== next) await change([() => data.put(context, key, next)]);
-      return old === undefined;
+      const v = checkApprovalValue(kind, value);
+      const key = approvalKey(kind, v);
+      const next = approvalNext(kind, key, v, optionalText(note, 'note'));
+      return (await put(approvalContext(kind, list), key, next)).added;
     },
 
     async removeApproval(kind, list, value) {
       checkList(kind, list);
-      const key = approvalKey(kind, value);
+      const key = approvalKey(kind, checkApprovalValue(kind, value));
       return removeAndBump(approvalContext(kind, list), key);
     },
 
     async importApproval(kind, list, entries, options) {
       checkList(kind, list);
-      if (!Array.isArray(entries))
-        throw new PolicyError('POLICY_ERR_BAD_ENTRY', 'entries must be an array');
-      const problems: Problem[] = [];
-      const wanted = new Map<string, { value: string; note: string | undefined }>();
-      entries.forEach((raw: unknown, index) => {
-        try {
-          const { value, note } = readEntry(raw, ['value', 'note']);
-          const key = approvalKey(kind, value);
-          checkText(note, 'note');
-          wanted.set(key, {
-            value: kind === 'torrents' ? key : (value as string),
-            note: note as string | undefined,
-          });
-        } catch (err) {
-          problems.push(problemOf(err, index, raw, 'value'));
-        }
+      const valid = validateAll(entries, 'entries', (raw) => {
+        const e = fields(raw, ['value', 'note'], 'an entry', true);
+        return { value: checkApprovalValue(kind, e.value), note: optionalText(e.note, 'note') };
       });
-      throwProblems(problems, entries.length);
-      const context = approvalContext(kind, list);
-      const existing = new Map(await data.list(context));
-      const now = clock();
-      const result: ImportResult = { added: 0, updated: 0, removed: 0 };
-      const writes: Array<() => Promise<unknown>> = [];
-      for (const [key, { value, note }] of wanted) {
-        const old = existing.get(key);
-        const prev = old === undefined ? undefined : parseApproval(kind, key, old);
-        const next = approvalValue(kind, value, prev?.addedAt ?? now, note);
-        if (old === undefined) result.added++;
-        else result.updated++;
-        if (old !== next) writes.push(() => data.put(context, key, next));
+      // A value listed twice counts once; the last note wins.
+      const wanted = new Map<string, NextValue>();
+      for (const { value, note } of valid) {
+        const key = approvalKey(kind, value);
+        wanted.set(key, approvalNext(kind, key, value, note));
       }
-      if (options?.replace === true) {
-        for (const key of existing.keys()) {
-          if (wanted.has(key)) continue;
-          result.removed++;
-          writes.push(() => data.delete(context, key));
-        }
-      }
-      await change(writes);
-      return result;
+      return applyImport(approvalContext(kind, list), wanted, options?.replace === true);
     },
 
     listPasskeys() {
@@ -216,28 +244,14 @@ export function createPolicyRepository(
     },
 
     async createPasskey(input) {
-      if (typeof input !== 'object' || input === null) {
-        throw new PolicyError('POLICY_ERR_BAD_ENTRY', 'passkey input must be an object');
-      }
-      const {
-        passkey: given,
-        user,
-        expiresAt,
-      } = readEntry(input, ['passkey', 'user', 'expiresAt']);
-      const passkey = given === undefined ? randomBytes(16).toString('hex') : checkPasskey(given);
-      checkText(user, 'user');
-      const expiry = checkExpiry(expiresAt, clock());
-      const old = await data.get(PASSKEYS_CONTEXT, passkey);
-      const prev = old === undefined ? undefined : parsePasskey(passkey, old);
-      const entry = passkeyEntry(
-        passkey,
-        prev?.createdAt ?? clock(),
-        expiry,
-        user as string | undefined,
-      );
-      const next = passkeyValue(entry);
-      if (old !== next) await change([() => data.put(PASSKEYS_CONTEXT, passkey, next)]);
-      return entry;
+      const e = fields(input, ['passkey', 'user', 'expiresAt'], 'passkey input', true);
+      const passkey =
+        e.passkey === undefined ? randomBytes(16).toString('hex') : checkPasskey(e.passkey);
+      const user = optionalText(e.user, 'user');
+      const expiry = checkExpiry(e.expiresAt, clock());
+      const { stored } = await put(PASSKEYS_CONTEXT, passkey, passkeyNext(passkey, expiry, user));
+      // Built just above from valid parts, so it parses (createdAt kept from an earlier create).
+      return parsePasskey(passkey, stored) as PasskeyEntry;
     },
 
     async removePasskey(passkey) {
@@ -245,86 +259,27 @@ export function createPolicyRepository(
     },
 
     async importPasskeys(entries, options) {
-      if (!Array.isArray(entries))
-        throw new PolicyError('POLICY_ERR_BAD_ENTRY', 'passkeys must be an array');
       const now = clock();
-      const problems: Problem[] = [];
-      const wanted = new Map<string, { user: string | undefined; expiresAt: number | null }>();
-      entries.forEach((raw: unknown, index) => {
-        try {
-          const { passkey, user, expiresAt } = readEntry(raw, ['passkey', 'user', 'expiresAt']);
-          const key = checkPasskey(passkey);
-          checkText(user, 'user');
-          wanted.set(key, {
-            user: user as string | undefined,
-            expiresAt: checkExpiry(expiresAt, now),
-          });
-        } catch (err) {
-          problems.push(problemOf(err, index, raw, 'passkey'));
-        }
+      const valid = validateAll(entries, 'passkeys', (raw) => {
+        const e = fields(raw, ['passkey', 'user', 'expiresAt'], 'an entry', true);
+        return {
+          passkey: checkPasskey(e.passkey),
+          user: optionalText(e.user, 'user'),
+          expiresAt: checkExpiry(e.expiresAt, now),
+        };
       });
-      throwProblems(problems, entries.length);
-      const existing = new Map(await data.list(PASSKEYS_CONTEXT));
-      const result: ImportResult = { added: 0, updated: 0, removed: 0 };
-      const writes: Array<() => Promise<unknown>> = [];
-      for (const [key, { user, expiresAt }] of wanted) {
-        const old = existing.get(key);
-        const prev = old === undefined ? undefined : parsePasskey(key, old);
-        const next = passkeyValue(passkeyEntry(key, prev?.createdAt ?? now, expiresAt, user));
-        if (old === undefined) result.added++;
-        else result.updated++;
-        if (old !== next) writes.push(() => data.put(PASSKEYS_CONTEXT, key, next));
-      }
-      if (options?.replace === true) {
-        for (const key of existing.keys()) {
-          if (wanted.has(key)) continue;
-          result.removed++;
-          writes.push(() => data.delete(PASSKEYS_CONTEXT, key));
-        }
-      }
-      await change(writes);
-      return result;
+      const wanted = new Map<string, NextValue>();
+      for (const { passkey, user, expiresAt } of valid)
+        wanted.set(passkey, passkeyNext(passkey, expiresAt, user));
+      return applyImport(PASSKEYS_CONTEXT, wanted, options?.replace === true);
     },
   };
 }
 
-// ---------------------------------------------------------------- validation
-
-function checkList(kind: unknown, list: unknown): void {
-  if ((kind !== 'torrents' && kind !== 'clients') || (list !== 'allow' && list !== 'deny')) {
-    throw new PolicyError('POLICY_ERR_BAD_LIST', `${String(kind)}/${String(list)}`);
-  }
-}
-
-/** The KV key of an approval value; throws BAD_INFO_HASH / BAD_CLIENT_PREFIX. */
-function approvalKey(kind: ApprovalKind, value: unknown): string {
-  if (kind === 'torrents') {
-    if (typeof value !== 'string' || !INFO_HASH_HEX.test(value)) {
-      throw new PolicyError('POLICY_ERR_BAD_INFO_HASH');
-    }
-    return value.toLowerCase();
-  }
-  if (typeof value !== 'string' || !CLIENT_PREFIX.test(value)) {
-    throw new PolicyError('POLICY_ERR_BAD_CLIENT_PREFIX');
-  }
+/** The KV key of a checked approval value: the hash itself, or the prefix's bytes in hex. */
+function approvalKey(kind: ApprovalKind, value: string): string {
   // CLIENT_PREFIX is ASCII only, so latin1 is the prefix's bytes.
-  return Buffer.from(value, 'latin1').toString('hex');
-}
-
-function checkPasskey(passkey: unknown): string {
-  if (typeof passkey !== 'string' || !PASSKEY.test(passkey)) {
-    throw new PolicyError('POLICY_ERR_BAD_PASSKEY');
-  }
-  return passkey;
-}
-
-function checkText(text: unknown, what: string): void {
-  if (text === undefined) return;
-  if (typeof text !== 'string')
-    throw new PolicyError('POLICY_ERR_BAD_ENTRY', `${what} must be a string`);
-  if (text.length > NOTE_MAX) {
-    throw new PolicyError('POLICY_ERR_BAD_ENTRY', `${what} longer than ${NOTE_MAX} characters`);
-  }
+  return kind === 'torrents' ? value : Buffer.from(value, 'latin1').toString('hex');
 }
 
 /** undefined and null mean "never expires"; a number must be finite ms in the future. */
@@ -334,35 +289,6 @@ function checkExpiry(expiresAt: unknown, nowMs: number): number | null {
     throw new PolicyError('POLICY_ERR_BAD_EXPIRY');
   }
   return expiresAt;
-}
-
-/** An import entry or create input: a plain object with only the named fields. */
-function readEntry(raw: unknown, fields: readonly string[]): Record<string, unknown> {
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
-    throw new PolicyError('POLICY_ERR_BAD_ENTRY', 'entry must be an object');
-  }
-  for (const k of Object.keys(raw)) {
-    if (!fields.includes(k)) throw new PolicyError('POLICY_ERR_BAD_ENTRY', `unknown field ${k}`);
-  }
-  return raw as Record<string, unknown>;
-}
-
-function problemOf(err: unknown, index: number, raw: unknown, field: string): Problem {
-  if (!(err instanceof PolicyError)) throw err;
-  const v = typeof raw === 'object' && raw !== null ? (raw as Record<string, unknown>)[field] : raw;
-  // The offending value, cut short: problems go back in an HTTP answer.
-  const value = typeof v === 'string' ? v.slice(0, 128) : '';
-  return { index, code: err.code, value };
-}
-
-function throwProblems(problems: Problem[], total: number): void {
-  if (problems.length === 0) return;
-  const first = problems[0];
-  throw new PolicyError(
-    first?.code ?? 'POLICY_ERR_BAD_ENTRY',
-    `${problems.length} of ${total} entries are bad; nothing was written`,
-    { problems },
-  );
 }
 
 // ---------------------------------------------------------------- stored values

@@ -191,15 +191,10 @@ export function buildGateway(deps: GatewayDeps): Gateway {
       ...(top === undefined
         ? {}
         : {
-            top: async (limit: number) => {
-              const swarms = await top(limit);
-              const counts = await storage.scrape(swarms.map((t) => t.infoHash));
-              return swarms.map((t, i) => ({
-                infoHash: t.infoHash.toString('hex'),
-                seeders: t.seeders,
-                leechers: t.leechers,
-                downloaded: counts[i]?.downloaded ?? 0,
-              }));
+            top: {
+              swarms: top,
+              downloads: async (infoHashes: Buffer[]) =>
+                (await storage.scrape(infoHashes)).map((c) => c.downloaded),
             },
           }),
     };

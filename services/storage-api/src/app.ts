@@ -24,7 +24,6 @@ import {
   createPolicyRepository,
   registerPolicyAdminRoutes,
   type PolicyAdminDeps,
-  type TopTorrent,
 } from '@shoal/policy';
 import { isStoreError, StoreError, type PeerStore } from '@shoal/storage';
 import {
@@ -428,20 +427,12 @@ export function buildStorageApi(deps: StorageApiDeps): StorageApi {
       ? {}
       : {
           // Live peers from the peer backend, downloads as /v1/downloads reads them.
-          top: async (limit: number): Promise<TopTorrent[]> => {
-            const swarms = await timed(peerDriver, 'stats', () => top(limit));
-            const counts =
-              swarms.length === 0
-                ? []
-                : await timed(store.downloadsApart ? dataDriver : peerDriver, 'downloads', () =>
-                    store.downloads(swarms.map((t) => t.infoHash)),
-                  );
-            return swarms.map((t, i) => ({
-              infoHash: t.infoHash.toString('hex'),
-              seeders: t.seeders,
-              leechers: t.leechers,
-              downloaded: counts[i] ?? 0,
-            }));
+          top: {
+            swarms: (limit: number) => timed(peerDriver, 'stats', () => top(limit)),
+            downloads: (infoHashes: Buffer[]) =>
+              timed(store.downloadsApart ? dataDriver : peerDriver, 'downloads', () =>
+                store.downloads(infoHashes),
+              ),
           },
         }),
     doctor:
