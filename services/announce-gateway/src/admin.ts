@@ -2,10 +2,10 @@
 // Prometheus metrics, on its own port so the tracker port stays public-only.
 // With an embedded store and ADMIN_API_TOKEN, also the policy admin API of
 // docs/policy.md behind that bearer token, so `make run` is administrable.
-import { createHash, timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
 import { registerPolicyAdminRoutes, type PolicyAdminDeps } from '@shoal/policy';
+import { bearerToken, presentedToken } from '@shoal/service/bearer';
 import { GatewayError, gatewayErrors } from './errors.ts';
 
 export interface AdminDeps {
@@ -49,21 +49,13 @@ export function buildAdmin({ registry, ready, policyAdmin }: AdminDeps): Fastify
   return app;
 }
 
-function digest(text: string): Buffer {
-  return createHash('sha256').update(text).digest();
-}
-
 function mountPolicyAdmin(app: FastifyInstance, deps: NonNullable<AdminDeps['policyAdmin']>): void {
   const { token, changed, ...routes } = deps;
-  const expected = digest(token);
+  const expected = bearerToken(token);
   // eslint-disable-next-line @typescript-eslint/require-await
   void app.register(async (scope) => {
     scope.addHook('onRequest', async (request, reply) => {
-      const header = request.headers.authorization;
-      const given =
-        typeof header === 'string' && header.startsWith('Bearer ') ? header.slice(7) : '';
-      // Digests have equal lengths, so the comparison time says nothing about the token.
-      if (timingSafeEqual(digest(given), expected)) return;
+      if (expected.matches(presentedToken(request.headers.authorization))) return;
       const err = new GatewayError('GATEWAY_ERR_UNAUTHORIZED');
       return reply.code(401).send({ code: err.code, message: gatewayErrors[err.code].message });
     });

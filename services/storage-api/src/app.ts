@@ -3,7 +3,6 @@
 // servers: the token-protected API (batch, KV, downloads, stats, gc, leases;
 // contract §1-2; GET /v1/policy and the /v1/admin/* policy admin API of
 // docs/policy.md) and the admin port (/healthz, /readyz, /metrics).
-import { createHash, timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
@@ -25,6 +24,7 @@ import {
   registerPolicyAdminRoutes,
   type PolicyAdminDeps,
 } from '@shoal/policy';
+import { bearerToken, presentedToken } from '@shoal/service/bearer';
 import { isStoreError, StoreError, type PeerStore } from '@shoal/storage';
 import {
   createCompositeStore,
@@ -92,10 +92,6 @@ function noneMatch(header: string | undefined, etag: string): boolean {
   });
 }
 
-function digest(text: string): Buffer {
-  return createHash('sha256').update(text).digest();
-}
-
 function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
@@ -146,11 +142,11 @@ export function buildStorageApi(deps: StorageApiDeps): StorageApi {
   const metrics = createApiMetrics(registry, { peers: store.driver, data: store.dataDriver });
   const peerDriver = store.driver;
   const dataDriver = store.dataDriver;
-  const tokenDigest = digest(config.STORAGE_API_TOKEN);
-  const adminDigest =
+  const gatewayToken = bearerToken(config.STORAGE_API_TOKEN);
+  const adminToken =
     config.STORAGE_API_ADMIN_TOKEN === undefined
       ? undefined
-      : digest(config.STORAGE_API_ADMIN_TOKEN);
+      : bearerToken(config.STORAGE_API_ADMIN_TOKEN);
   const clock = deps.clock ?? Date.now;
   const policy = createPolicyRepository(store, clock);
   const limits = { maxOps: config.BATCH_MAX_OPS, maxScrapeHashes: config.BATCH_MAX_SCRAPE_HASHES };
@@ -191,21 +187,17 @@ export function buildStorageApi(deps: StorageApiDeps): StorageApi {
   // eslint-disable-next-line @typescript-eslint/require-await
   api.addHook('onRequest', async (request) => {
     if (closing) throw new ApiError('RPC_ERR_SHUTTING_DOWN');
-    const header = request.headers.authorization;
-    const given = typeof header === 'string' && header.startsWith('Bearer ') ? header.slice(7) : '';
+    const presented = presentedToken(request.headers.authorization);
     // The route's pattern; an unknown path (404 after auth) by its own path.
     const route = request.routeOptions.url ?? request.url.split('?')[0] ?? '';
-    // Digests have equal lengths, so the comparison time says nothing about the token.
-    const givenDigest = digest(given);
-    const isAdmin = adminDigest !== undefined && timingSafeEqual(givenDigest, adminDigest);
+    const isAdmin = adminToken?.matches(presented) === true;
     if (route.startsWith(`${ADMIN_PREFIX}/`)) {
       // The gateways' token never opens the admin API (docs/policy.md).
-      if (adminDigest === undefined) throw new ApiError('RPC_ERR_ADMIN_DISABLED');
+      if (adminToken === undefined) throw new ApiError('RPC_ERR_ADMIN_DISABLED');
       if (!isAdmin) throw new ApiError('RPC_ERR_UNAUTHORIZED');
       return;
     }
-    const isGateway = timingSafeEqual(givenDigest, tokenDigest);
-    if (isGateway || (route === POLICY_PATH && isAdmin)) return;
+    if (gatewayToken.matches(presented) || (route === POLICY_PATH && isAdmin)) return;
     throw new ApiError('RPC_ERR_UNAUTHORIZED');
   });
   api.addHook('onResponse', async (request, reply) => {
