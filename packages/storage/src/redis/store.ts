@@ -142,6 +142,25 @@ export async function createRedisStore(config: RedisStoreConfig, opts: RedisStor
     );
   }
 
+  /**
+   * Every swarm's live counts [seeders v4, leechers v4, seeders v6, leechers v6]
+   * (SCAN, one script per swarm; never on the announce path).
+   */
+  async function forEachSwarmCounts(
+    visit: (tag: string, counts: [number, number, number, number]) => void,
+  ): Promise<void> {
+    const now = nowScore(clock());
+    try {
+      await forEachSwarmKey(async (client, tag, idx) => {
+        const counts = (await runScript(client, SWARM_STATS, SUFFIXES.map((s) => tag + s), [now, idx, SEEDER_OFFSET])) as number[];
+        if (counts.length !== 4) return;
+        visit(tag, counts.map(Number) as [number, number, number, number]);
+      });
+    } catch (err) {
+      throw toStoreError(err);
+    }
+  }
+
   async function migrateDownloads(from: Backend[], target: (infoHash: Buffer) => Backend, unreachable: string[]): Promise<number> {
     let moved = 0;
     const match = `${globEscape(prefix())}{*}d`;
@@ -268,44 +287,27 @@ export async function createRedisStore(config: RedisStoreConfig, opts: RedisStor
 
     async stats(): Promise<StoreStats> {
       open();
-      const now = nowScore(clock());
       const stats: StoreStats = { torrents: 0, seeders: { v4: 0, v6: 0 }, leechers: { v4: 0, v6: 0 } };
-      try {
-        await forEachSwarmKey(async (client, tag, idx) => {
-          const counts = (await runScript(client, SWARM_STATS, SUFFIXES.map((s) => tag + s), [now, idx, SEEDER_OFFSET])) as number[];
-          if (counts.length !== 4) return;
-          const [s4, l4, s6, l6] = counts.map(Number) as [number, number, number, number];
-          stats.seeders.v4 += s4;
-          stats.leechers.v4 += l4;
-          stats.seeders.v6 += s6;
-          stats.leechers.v6 += l6;
-          if (s4 + l4 + s6 + l6 > 0) stats.torrents++;
-        });
-      } catch (err) {
-        throw toStoreError(err);
-      }
+      await forEachSwarmCounts((_tag, [s4, l4, s6, l6]) => {
+        stats.seeders.v4 += s4;
+        stats.leechers.v4 += l4;
+        stats.seeders.v6 += s6;
+        stats.leechers.v6 += l6;
+        if (s4 + l4 + s6 + l6 > 0) stats.torrents++;
+      });
       return stats;
     },
 
-    // The walk stats() makes (SCAN, one script per swarm), keeping the largest.
+    // The walk stats() makes, keeping the largest.
     async topSwarms(limit: number): Promise<TopSwarm[]> {
       validateTopLimit(limit);
       open();
-      const now = nowScore(clock());
       const top = new TopSwarms(limit);
       const tagged = /\{([A-Za-z0-9_-]{27})\}$/;
-      try {
-        await forEachSwarmKey(async (client, tag, idx) => {
-          const encoded = tagged.exec(tag)?.[1];
-          if (encoded === undefined) return;
-          const counts = (await runScript(client, SWARM_STATS, SUFFIXES.map((s) => tag + s), [now, idx, SEEDER_OFFSET])) as number[];
-          if (counts.length !== 4) return;
-          const [s4, l4, s6, l6] = counts.map(Number) as [number, number, number, number];
-          top.add(Buffer.from(encoded, 'base64url'), s4 + s6, l4 + l6);
-        });
-      } catch (err) {
-        throw toStoreError(err);
-      }
+      await forEachSwarmCounts((tag, [s4, l4, s6, l6]) => {
+        const encoded = tagged.exec(tag)?.[1];
+        if (encoded !== undefined) top.add(Buffer.from(encoded, 'base64url'), s4 + s6, l4 + l6);
+      });
       return top.result();
     },
 
