@@ -3,7 +3,19 @@
 // so tests drive it in-process; bin/shoalctl.ts only wires process.* to it.
 import { readFile } from 'node:fs/promises';
 import { Command, CommanderError } from 'commander';
-import { policyErrors, type ApprovalKind, type ApprovalList } from '@shoal/policy';
+import {
+  TOP_LIMIT_MAX as TOP_MAX,
+  policyErrors,
+  type ApprovalKind,
+  type ApprovalList,
+  type ApprovalView,
+  type DoctorCheck,
+  type ImportView,
+  type PasskeyView,
+  type TopTorrent,
+} from '@shoal/policy';
+import type { StoreStats as StatsView } from '@shoal/storage';
+import type { DoctorStatus } from '@shoal/storage/doctor';
 import { AdminClient, type Fetch } from './client.ts';
 import { parseDuration } from './duration.ts';
 import { ApiAnswerError, CliError } from './errors.ts';
@@ -30,37 +42,15 @@ interface GlobalOptions {
 }
 
 const SKEW_WARN_MS = 1000;
-const TOP_MAX = 1000;
-
-type Status = 'ok' | 'warn' | 'fail';
+type Status = DoctorStatus;
 const MARK: Record<Status, string> = { ok: 'ok  ', warn: 'WARN', fail: 'FAIL' };
 
-interface ApprovalView {
-  value: string;
-  note?: string;
-  addedAt: string;
-}
-interface PasskeyView {
-  passkey: string;
-  user?: string;
-  createdAt: string;
-  expiresAt: string | null;
-}
-interface ImportView {
-  added: number;
-  updated: number;
-  removed: number;
-}
-interface StatsView {
-  torrents: number;
-  seeders: { v4: number; v6: number };
-  leechers: { v4: number; v6: number };
-}
+/** The answers of the admin API (packages/policy/src/admin-routes.ts). */
 interface TopView {
-  torrents: Array<{ infoHash: string; seeders: number; leechers: number; downloaded: number }>;
+  torrents: TopTorrent[];
 }
 interface DoctorView {
-  checks: Array<{ name: string; status: Status; message: string }>;
+  checks: DoctorCheck[];
   serverTimeMs: number;
 }
 
