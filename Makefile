@@ -18,8 +18,9 @@ node_modules/.shoal-installed: .tools/bin/pnpm pnpm-lock.yaml $(PKG_JSONS)
 run: node_modules/.shoal-installed
 	cd services/announce-gateway && exec node --disable-warning=ExperimentalWarning src/main.ts
 
-## test: typecheck, lint, and every test (unit, conformance, real servers, real clients).
+## test: formatting, typecheck, lint, and every test (unit, conformance, real servers, real clients).
 test: node_modules/.shoal-installed system-deps
+	pnpm run format:check
 	pnpm run typecheck
 	pnpm run lint
 	pnpm test

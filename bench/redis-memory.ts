@@ -42,7 +42,10 @@ interface Row {
 }
 
 async function measure(storePeerIds: boolean, listpackEntries: number | undefined): Promise<Row[]> {
-  const server = await startRedis({ args: listpackEntries === undefined ? [] : ['--zset-max-listpack-entries', String(listpackEntries)] });
+  const server = await startRedis({
+    args:
+      listpackEntries === undefined ? [] : ['--zset-max-listpack-entries', String(listpackEntries)],
+  });
   const rows: Row[] = [];
   try {
     const store = await createRedisStore(
@@ -86,7 +89,14 @@ async function measure(storePeerIds: boolean, listpackEntries: number | undefine
       const encoding = size === 1 ? 'listpack' : await server.cli('OBJECT', 'ENCODING', sampleKey);
       swarmBase += swarms;
       const peers = swarms * size;
-      rows.push({ size, swarms, peers, bytesPerPeer: (after - before) / peers, bytesPerSwarm: (after - before) / swarms, encoding });
+      rows.push({
+        size,
+        swarms,
+        peers,
+        bytesPerPeer: (after - before) / peers,
+        bytesPerSwarm: (after - before) / swarms,
+        encoding,
+      });
     }
     await store.close();
   } finally {
@@ -96,19 +106,38 @@ async function measure(storePeerIds: boolean, listpackEntries: number | undefine
 }
 
 const settings: Array<{ label: string; ids: boolean; entries: number | undefined }> = [
-  { label: 'deploy/redis/redis.conf (zset-max-listpack-entries 1024), REDIS_STORE_PEER_IDS=false', ids: false, entries: undefined },
-  { label: 'deploy/redis/redis.conf (zset-max-listpack-entries 1024), REDIS_STORE_PEER_IDS=true', ids: true, entries: undefined },
-  { label: 'Redis default zset-max-listpack-entries 128, REDIS_STORE_PEER_IDS=false', ids: false, entries: 128 },
+  {
+    label: 'deploy/redis/redis.conf (zset-max-listpack-entries 1024), REDIS_STORE_PEER_IDS=false',
+    ids: false,
+    entries: undefined,
+  },
+  {
+    label: 'deploy/redis/redis.conf (zset-max-listpack-entries 1024), REDIS_STORE_PEER_IDS=true',
+    ids: true,
+    entries: undefined,
+  },
+  {
+    label: 'Redis default zset-max-listpack-entries 128, REDIS_STORE_PEER_IDS=false',
+    ids: false,
+    entries: 128,
+  },
 ];
 
-const version = execFileSync('redis-server', ['--version'], { encoding: 'utf8' }).split(' ').slice(0, 3).join(' ');
-console.log(`Redis memory per stored peer (${version}, ${TOTAL_PEERS} peers per swarm size, IPv4, 1/4 seeders)`);
+const version = execFileSync('redis-server', ['--version'], { encoding: 'utf8' })
+  .split(' ')
+  .slice(0, 3)
+  .join(' ');
+console.log(
+  `Redis memory per stored peer (${version}, ${TOTAL_PEERS} peers per swarm size, IPv4, 1/4 seeders)`,
+);
 for (const s of settings) {
   const rows = await measure(s.ids, s.entries);
   console.log(`\n${s.label}`);
   console.log('| peers per swarm | swarms | bytes per peer | bytes per swarm | zset encoding |');
   console.log('|---:|---:|---:|---:|---|');
   for (const r of rows) {
-    console.log(`| ${r.size} | ${r.swarms} | ${r.bytesPerPeer.toFixed(1)} | ${r.bytesPerSwarm.toFixed(0)} | ${r.encoding} |`);
+    console.log(
+      `| ${r.size} | ${r.swarms} | ${r.bytesPerPeer.toFixed(1)} | ${r.bytesPerSwarm.toFixed(0)} | ${r.encoding} |`,
+    );
   }
 }

@@ -3,15 +3,29 @@
 // announce load, where the gateway must answer "retry later" while no
 // primary exists, never crash or hang, and serve the replicated peers after.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { measureFailover, startRedis, startSentinelSet, type SentinelSet } from '@shoal/testing/redis';
+import {
+  measureFailover,
+  startRedis,
+  startSentinelSet,
+  type SentinelSet,
+} from '@shoal/testing/redis';
 import { describeAria2Transfer } from './harness/aria2-transfer.ts';
 import { startGateway, type RunningGateway } from './harness/gateway.ts';
-import { httpAnnounce, httpScrape, randomInfoHash, randomPeerId } from './harness/tracker-client.ts';
+import {
+  httpAnnounce,
+  httpScrape,
+  randomInfoHash,
+  randomPeerId,
+} from './harness/tracker-client.ts';
 
 describeAria2Transfer('redis store', async () => {
   const redis = await startRedis();
   return {
-    env: { STORAGE_DRIVER: 'redis', REDIS_ADDRESSES: redis.address, REDIS_PASSWORD: redis.password ?? '' },
+    env: {
+      STORAGE_DRIVER: 'redis',
+      REDIS_ADDRESSES: redis.address,
+      REDIS_PASSWORD: redis.password ?? '',
+    },
     stop: () => redis.close(),
   };
 });
@@ -47,7 +61,13 @@ describe('redis sentinel behind the gateway', () => {
     const swarm = randomInfoHash();
     const seeders = Array.from({ length: 5 }, () => randomPeerId());
     for (const [i, peerId] of seeders.entries()) {
-      await httpAnnounce(url, { infoHash: swarm, peerId, port: 20_000 + i, left: 0n, event: 'completed' });
+      await httpAnnounce(url, {
+        infoHash: swarm,
+        peerId,
+        port: 20_000 + i,
+        left: 0n,
+        event: 'completed',
+      });
     }
     const primary = await set.primary();
     // Acknowledged by both replicas before the fault: these must survive it.
@@ -81,7 +101,13 @@ describe('redis sentinel behind the gateway', () => {
     expect(report.maxLatencyMs).toBeLessThan(3000);
     expect(gateway.alive()).toBe(true);
 
-    const after = await httpAnnounce(url, { infoHash: swarm, peerId: randomPeerId(), port: 29_999, left: 10n, numWant: 50 });
+    const after = await httpAnnounce(url, {
+      infoHash: swarm,
+      peerId: randomPeerId(),
+      port: 29_999,
+      left: 10n,
+      numWant: 50,
+    });
     expect(after).toMatchObject({ seeders: 5, leechers: 1 });
     expect(after.peers).toHaveLength(5);
     const [scraped] = await httpScrape(gateway.scrapeUrl(), [swarm]);

@@ -9,7 +9,8 @@ describe('redis harness', () => {
   it('runs redis-server from deploy/redis/redis.conf with its production settings and a password', async () => {
     const server = await startRedis();
     try {
-      const get = async (name: string): Promise<string | undefined> => (await server.cli('CONFIG', 'GET', name)).split('\n')[1];
+      const get = async (name: string): Promise<string | undefined> =>
+        (await server.cli('CONFIG', 'GET', name)).split('\n')[1];
       expect(await get('appendonly')).toBe('yes');
       expect(await get('appendfsync')).toBe('everysec');
       expect(await get('aof-use-rdb-preamble')).toBe('yes');

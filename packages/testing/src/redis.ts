@@ -32,17 +32,33 @@ process.once('exit', () => {
   for (const child of live) child.kill('SIGKILL');
 });
 
-function cli(port: number, password: string | undefined, args: readonly string[], timeoutMs = 5000): Promise<string> {
+function cli(
+  port: number,
+  password: string | undefined,
+  args: readonly string[],
+  timeoutMs = 5000,
+): Promise<string> {
   const auth = password === undefined ? [] : ['--no-auth-warning', '-a', password];
   return new Promise((resolvePromise, reject) => {
-    execFile('redis-cli', ['-h', '127.0.0.1', '-p', String(port), ...auth, ...args], { timeout: timeoutMs }, (err, stdout) => {
-      if (err) reject(new Error(`redis-cli ${args.join(' ')} failed: ${err.message}`, { cause: err }));
-      else resolvePromise(stdout.trim());
-    });
+    execFile(
+      'redis-cli',
+      ['-h', '127.0.0.1', '-p', String(port), ...auth, ...args],
+      { timeout: timeoutMs },
+      (err, stdout) => {
+        if (err)
+          reject(new Error(`redis-cli ${args.join(' ')} failed: ${err.message}`, { cause: err }));
+        else resolvePromise(stdout.trim());
+      },
+    );
   });
 }
 
-async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 15_000, stepMs = 25): Promise<void> {
+async function waitFor(
+  what: string,
+  check: () => Promise<boolean>,
+  timeoutMs = 15_000,
+  stepMs = 25,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     try {
@@ -72,7 +88,13 @@ export class RedisProcess {
   private exited: Promise<void> | undefined;
   private log = '';
 
-  constructor(opts: { binary: string; argv: readonly string[]; port: number; dir: string; password: string | undefined }) {
+  constructor(opts: {
+    binary: string;
+    argv: readonly string[];
+    port: number;
+    dir: string;
+    password: string | undefined;
+  }) {
     this.binary = opts.binary;
     this.argv = opts.argv;
     this.port = opts.port;
@@ -95,7 +117,10 @@ export class RedisProcess {
   /** Starts the process and resolves once it answers PING. */
   async start(): Promise<void> {
     if (this.child) return;
-    const child = spawn(this.binary, [...this.argv], { cwd: this.dir, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(this.binary, [...this.argv], {
+      cwd: this.dir,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     this.child = child;
     live.add(child);
     const append = (b: Buffer): void => {
@@ -117,7 +142,9 @@ export class RedisProcess {
       });
     } catch (err) {
       await this.kill();
-      throw new Error(`${this.binary} on ${this.port} did not start: ${String(err)}\n${this.log}`, { cause: err });
+      throw new Error(`${this.binary} on ${this.port} did not start: ${String(err)}\n${this.log}`, {
+        cause: err,
+      });
     }
   }
 
@@ -178,12 +205,17 @@ async function newRedisProcess(opts: StartRedisOptions, dir?: string): Promise<R
   await copyFile(REDIS_CONF, conf);
   const argv = [
     conf,
-    '--port', String(port),
-    '--bind', '127.0.0.1',
-    '--dir', workDir,
+    '--port',
+    String(port),
+    '--bind',
+    '127.0.0.1',
+    '--dir',
+    workDir,
     // Tests fork no RDB snapshots; AOF stays on as in production.
-    '--save', '',
-    '--maxmemory', '256mb',
+    '--save',
+    '',
+    '--maxmemory',
+    '256mb',
     ...(password === undefined ? [] : ['--requirepass', password, '--masterauth', password]),
     ...(opts.replicaOf ? ['--replicaof', opts.replicaOf.host, String(opts.replicaOf.port)] : []),
     ...(opts.args ?? []),
@@ -243,29 +275,43 @@ export async function startSentinelSet(opts: SentinelSetOptions = {}): Promise<S
     await rm(root, { recursive: true, force: true });
   };
   try {
-    const dirs = await Promise.all(Array.from({ length: replicas + 1 }, async (_, i) => {
-      const d = join(root, `redis-${i}`);
-      await mkdir(d);
-      return d;
-    }));
+    const dirs = await Promise.all(
+      Array.from({ length: replicas + 1 }, async (_, i) => {
+        const d = join(root, `redis-${i}`);
+        await mkdir(d);
+        return d;
+      }),
+    );
     const primary = await newRedisProcess({}, dirs[0]);
     servers.push(primary);
     await primary.start();
     for (let i = 1; i <= replicas; i++) {
-      servers.push(await newRedisProcess({ replicaOf: { host: primary.host, port: primary.port } }, dirs[i]));
+      servers.push(
+        await newRedisProcess({ replicaOf: { host: primary.host, port: primary.port } }, dirs[i]),
+      );
     }
     await Promise.all(servers.slice(1).map((s) => s.start()));
     await Promise.all(
-      servers.slice(1).map((s) =>
-        waitFor('replica sync', async () => infoField(await s.cli('INFO', 'replication'), 'master_link_status') === 'up'),
-      ),
+      servers
+        .slice(1)
+        .map((s) =>
+          waitFor(
+            'replica sync',
+            async () =>
+              infoField(await s.cli('INFO', 'replication'), 'master_link_status') === 'up',
+          ),
+        ),
     );
 
     const template = await readFile(SENTINEL_CONF, 'utf8');
     const monitorLine = /^sentinel monitor \S+ \S+ \d+ \d+$/m;
-    if (!monitorLine.test(template)) throw new Error(`${SENTINEL_CONF} has no "sentinel monitor" line`);
+    if (!monitorLine.test(template))
+      throw new Error(`${SENTINEL_CONF} has no "sentinel monitor" line`);
     const withMaster = template
-      .replace(monitorLine, `sentinel monitor ${masterName} ${primary.host} ${primary.port} ${quorum}`)
+      .replace(
+        monitorLine,
+        `sentinel monitor ${masterName} ${primary.host} ${primary.port} ${quorum}`,
+      )
       .replaceAll(/^(sentinel \S+ )shoal( .*)$/gm, `$1${masterName}$2`);
     for (let i = 0; i < sentinelCount; i++) {
       const dir = join(root, `sentinel-${i}`);
@@ -275,27 +321,57 @@ export async function startSentinelSet(opts: SentinelSetOptions = {}): Promise<S
       const port = await freeTcpPort();
       const argv = [
         conf,
-        '--port', String(port),
-        '--bind', '127.0.0.1',
-        '--dir', dir,
-        '--requirepass', TEST_SENTINEL_PASSWORD,
-        '--sentinel', 'auth-pass', masterName, TEST_REDIS_PASSWORD,
-        '--sentinel', 'sentinel-pass', TEST_SENTINEL_PASSWORD,
-        '--sentinel', 'down-after-milliseconds', masterName, String(downAfterMs),
-        '--sentinel', 'failover-timeout', masterName, '10000',
+        '--port',
+        String(port),
+        '--bind',
+        '127.0.0.1',
+        '--dir',
+        dir,
+        '--requirepass',
+        TEST_SENTINEL_PASSWORD,
+        '--sentinel',
+        'auth-pass',
+        masterName,
+        TEST_REDIS_PASSWORD,
+        '--sentinel',
+        'sentinel-pass',
+        TEST_SENTINEL_PASSWORD,
+        '--sentinel',
+        'down-after-milliseconds',
+        masterName,
+        String(downAfterMs),
+        '--sentinel',
+        'failover-timeout',
+        masterName,
+        '10000',
       ];
-      sentinels.push(new RedisProcess({ binary: 'redis-sentinel', argv, port, dir, password: TEST_SENTINEL_PASSWORD }));
+      sentinels.push(
+        new RedisProcess({
+          binary: 'redis-sentinel',
+          argv,
+          port,
+          dir,
+          password: TEST_SENTINEL_PASSWORD,
+        }),
+      );
     }
     await Promise.all(sentinels.map((s) => s.start()));
     // A failover needs every sentinel to know the replicas and the other
     // sentinels (hello messages every 2 s); waiting here keeps tests honest.
     await Promise.all(
       sentinels.map((s) =>
-        waitFor('sentinel discovery', async () => {
-          const fields = (await s.cli('SENTINEL', 'MASTER', masterName)).split('\n');
-          const get = (k: string): string | undefined => fields[fields.indexOf(k) + 1];
-          return Number(get('num-slaves')) === replicas && Number(get('num-other-sentinels')) === sentinelCount - 1;
-        }, 20_000),
+        waitFor(
+          'sentinel discovery',
+          async () => {
+            const fields = (await s.cli('SENTINEL', 'MASTER', masterName)).split('\n');
+            const get = (k: string): string | undefined => fields[fields.indexOf(k) + 1];
+            return (
+              Number(get('num-slaves')) === replicas &&
+              Number(get('num-other-sentinels')) === sentinelCount - 1
+            );
+          },
+          20_000,
+        ),
       ),
     );
   } catch (err) {
@@ -307,7 +383,9 @@ export async function startSentinelSet(opts: SentinelSetOptions = {}): Promise<S
     for (const s of sentinels) {
       if (!s.running) continue;
       try {
-        const [host, port] = (await s.cli('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', masterName)).split('\n');
+        const [host, port] = (await s.cli('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', masterName)).split(
+          '\n',
+        );
         const found = servers.find((srv) => srv.host === host && srv.port === Number(port));
         if (found) return found;
       } catch {
@@ -332,13 +410,18 @@ export async function startSentinelSet(opts: SentinelSetOptions = {}): Promise<S
     },
     async waitForNewPrimary(old, timeoutMs = 30_000) {
       let found: RedisProcess | undefined;
-      await waitFor('failover', async () => {
-        const p = await byAddress();
-        if (p === old || !p.running) return false;
-        if (infoField(await p.cli('INFO', 'replication'), 'role') !== 'master') return false;
-        found = p;
-        return true;
-      }, timeoutMs, 100);
+      await waitFor(
+        'failover',
+        async () => {
+          const p = await byAddress();
+          if (p === old || !p.running) return false;
+          if (infoField(await p.cli('INFO', 'replication'), 'role') !== 'master') return false;
+          found = p;
+          return true;
+        },
+        timeoutMs,
+        100,
+      );
       if (!found) throw new Error('unreachable');
       return found;
     },
@@ -371,10 +454,14 @@ export async function startCluster(opts: { masters?: number } = {}): Promise<Red
         await newRedisProcess(
           {
             args: [
-              '--cluster-enabled', 'yes',
-              '--cluster-config-file', join(dir, 'nodes.conf'),
-              '--cluster-port', String(busPort),
-              '--cluster-node-timeout', '2000',
+              '--cluster-enabled',
+              'yes',
+              '--cluster-config-file',
+              join(dir, 'nodes.conf'),
+              '--cluster-port',
+              String(busPort),
+              '--cluster-node-timeout',
+              '2000',
             ],
           },
           dir,
@@ -385,17 +472,34 @@ export async function startCluster(opts: { masters?: number } = {}): Promise<Red
     await cli(
       nodes[0]!.port,
       TEST_REDIS_PASSWORD,
-      ['--cluster', 'create', ...nodes.map((n) => n.address), '--cluster-replicas', '0', '--cluster-yes'],
+      [
+        '--cluster',
+        'create',
+        ...nodes.map((n) => n.address),
+        '--cluster-replicas',
+        '0',
+        '--cluster-yes',
+      ],
       30_000,
     );
     await Promise.all(
-      nodes.map((n) => waitFor('cluster_state:ok', async () => infoField(await n.cli('CLUSTER', 'INFO'), 'cluster_state') === 'ok')),
+      nodes.map((n) =>
+        waitFor(
+          'cluster_state:ok',
+          async () => infoField(await n.cli('CLUSTER', 'INFO'), 'cluster_state') === 'ok',
+        ),
+      ),
     );
   } catch (err) {
     await close();
     throw err;
   }
-  return { nodes, addresses: nodes.map((n) => ({ host: n.host, port: n.port })), password: TEST_REDIS_PASSWORD, close };
+  return {
+    nodes,
+    addresses: nodes.map((n) => ({ host: n.host, port: n.port })),
+    password: TEST_REDIS_PASSWORD,
+    close,
+  };
 }
 
 export interface RedisRing {
@@ -454,7 +558,14 @@ export async function measureFailover(opts: FailoverOptions): Promise<FailoverRe
   const pauseMs = opts.pauseMs ?? 2;
   const steadyMs = opts.steadyMs ?? 1000;
   const hangMs = opts.hangMs ?? 5000;
-  const report: FailoverReport = { total: 0, ok: 0, errors: 0, errorsByCode: {}, recoveredAfterMs: undefined, maxLatencyMs: 0 };
+  const report: FailoverReport = {
+    total: 0,
+    ok: 0,
+    errors: 0,
+    errorsByCode: {},
+    recoveredAfterMs: undefined,
+    maxLatencyMs: 0,
+  };
   // Set once, when the fault is injected; read by the workers meanwhile.
   const fault: { at: number | undefined } = { at: undefined };
   let lastErrorAt = 0;
@@ -473,12 +584,19 @@ export async function measureFailover(opts: FailoverOptions): Promise<FailoverRe
         await Promise.race([
           opts.announce(i++),
           new Promise((_, reject) => {
-            timer = setTimeout(() => reject(Object.assign(new Error('hang'), { code: 'timeout' })), hangMs);
+            timer = setTimeout(
+              () => reject(Object.assign(new Error('hang'), { code: 'timeout' })),
+              hangMs,
+            );
           }),
         ]);
         report.ok++;
         const failedAt = fault.at;
-        if (failedAt !== undefined && report.recoveredAfterMs === undefined && started > lastErrorAt) {
+        if (
+          failedAt !== undefined &&
+          report.recoveredAfterMs === undefined &&
+          started > lastErrorAt
+        ) {
           // The steady run starts at the first success after the last error.
           if (performance.now() - Math.max(lastErrorAt, failedAt) >= steadyMs) {
             report.recoveredAfterMs = Math.max(lastErrorAt, failedAt) - failedAt;

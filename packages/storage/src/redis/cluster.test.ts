@@ -2,7 +2,12 @@
 // (redis-server --cluster-enabled yes + redis-cli --cluster create).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCluster, type RedisCluster } from '@shoal/testing/redis';
-import { announceOf, describeDataStoreConformance, describePeerStoreConformance, infoHashOf } from '../conformance/index.ts';
+import {
+  announceOf,
+  describeDataStoreConformance,
+  describePeerStoreConformance,
+  infoHashOf,
+} from '../conformance/index.ts';
 import { createRedisStore, redisStoreConfig } from './index.ts';
 
 let cluster: RedisCluster;
@@ -26,7 +31,9 @@ function config() {
 }
 
 describePeerStoreConformance('redis cluster', (o) => createRedisStore(config(), o));
-describeDataStoreConformance('redis cluster', () => createRedisStore(config(), { peerLifetimeSeconds: 60 }));
+describeDataStoreConformance('redis cluster', () =>
+  createRedisStore(config(), { peerLifetimeSeconds: 60 }),
+);
 
 describe('redis cluster: placement', () => {
   it('swarms spread over every master, and stats and garbage collection see all of them', async () => {
@@ -34,10 +41,18 @@ describe('redis cluster: placement', () => {
     const store = await createRedisStore(config(), { peerLifetimeSeconds: 60 });
     try {
       for (let s = 1; s <= 30; s++) await store.announce(announceOf({ swarm: s, peer: s }));
-      const perNode = await Promise.all(cluster.nodes.map(async (node) => Number(await node.cli('EVAL', `return #redis.call('KEYS', ARGV[1])`, '0', `${prefix}*`))));
+      const perNode = await Promise.all(
+        cluster.nodes.map(async (node) =>
+          Number(await node.cli('EVAL', `return #redis.call('KEYS', ARGV[1])`, '0', `${prefix}*`)),
+        ),
+      );
       for (const count of perNode) expect(count).toBeGreaterThan(0);
       expect(perNode.reduce((a, b) => a + b, 0)).toBe(60); // :p4 and :i per swarm
-      expect(await store.stats()).toEqual({ torrents: 30, seeders: { v4: 0, v6: 0 }, leechers: { v4: 30, v6: 0 } });
+      expect(await store.stats()).toEqual({
+        torrents: 30,
+        seeders: { v4: 0, v6: 0 },
+        leechers: { v4: 30, v6: 0 },
+      });
       expect(await store.scrape([infoHashOf(1), infoHashOf(30)])).toEqual([
         { seeders: 0, leechers: 1, downloaded: 0 },
         { seeders: 0, leechers: 1, downloaded: 0 },

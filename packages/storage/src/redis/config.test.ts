@@ -28,21 +28,40 @@ describe('redis config', () => {
 
   it('lists every problem at once, by variable name', () => {
     const message = problemOf(() =>
-      redisStoreConfig({ REDIS_MODE: 'cluster', REDIS_DB: 3, REDIS_ADDRESSES: ['nohost'], REDIS_KEY_PREFIX: '{x}' }),
+      redisStoreConfig({
+        REDIS_MODE: 'cluster',
+        REDIS_DB: 3,
+        REDIS_ADDRESSES: ['nohost'],
+        REDIS_KEY_PREFIX: '{x}',
+      }),
     );
     expect(message).toContain('REDIS_ADDRESSES');
     expect(message).toContain('REDIS_KEY_PREFIX');
   });
 
   it('mode-specific requirements are checked', () => {
-    expect(problemOf(() => redisStoreConfig({ REDIS_MODE: 'sentinel' }))).toContain('REDIS_SENTINELS');
-    expect(problemOf(() => redisStoreConfig({ REDIS_MODE: 'cluster', REDIS_DB: 2 }))).toContain('REDIS_DB');
-    expect(problemOf(() => redisStoreConfig({ REDIS_MODE: 'ring' }))).toContain('REDIS_RING_SHARDS');
-    expect(problemOf(() => redisStoreConfig({ REDIS_MODE: 'ring', REDIS_RING_SHARDS: ['a=h:1', 'a=h:2'] }))).toContain('duplicate');
+    expect(problemOf(() => redisStoreConfig({ REDIS_MODE: 'sentinel' }))).toContain(
+      'REDIS_SENTINELS',
+    );
+    expect(problemOf(() => redisStoreConfig({ REDIS_MODE: 'cluster', REDIS_DB: 2 }))).toContain(
+      'REDIS_DB',
+    );
+    expect(problemOf(() => redisStoreConfig({ REDIS_MODE: 'ring' }))).toContain(
+      'REDIS_RING_SHARDS',
+    );
+    expect(
+      problemOf(() =>
+        redisStoreConfig({ REDIS_MODE: 'ring', REDIS_RING_SHARDS: ['a=h:1', 'a=h:2'] }),
+      ),
+    ).toContain('duplicate');
   });
 
   it('ring shards are standalone servers or Sentinel sets', () => {
-    expect(parseShard('a=10.0.0.1:6379')).toEqual({ name: 'a', mode: 'standalone', address: { host: '10.0.0.1', port: 6379 } });
+    expect(parseShard('a=10.0.0.1:6379')).toEqual({
+      name: 'a',
+      mode: 'standalone',
+      address: { host: '10.0.0.1', port: 6379 },
+    });
     expect(parseShard('b=sentinel:shoal-b@s1:26379|[::1]:26380')).toEqual({
       name: 'b',
       mode: 'sentinel',
@@ -55,7 +74,9 @@ describe('redis config', () => {
   });
 
   it('ring placement: adding a shard only moves swarms to it, removing one only moves its own', () => {
-    const hashes = Array.from({ length: 2000 }, (_, i) => Buffer.alloc(20, i % 251).fill(i >> 8, 0, 1));
+    const hashes = Array.from({ length: 2000 }, (_, i) =>
+      Buffer.alloc(20, i % 251).fill(i >> 8, 0, 1),
+    );
     const three = ['a', 'b', 'c'];
     const four = ['a', 'b', 'c', 'd'];
     let moved = 0;

@@ -15,7 +15,12 @@ const Address = Type.String({ pattern: '^(\\[[0-9A-Fa-f:.]+\\]|[^\\s:\\[\\]]+):[
 
 export const RedisStoreConfigSchema = Type.Object({
   REDIS_MODE: Type.Union(
-    [Type.Literal('standalone'), Type.Literal('sentinel'), Type.Literal('cluster'), Type.Literal('ring')],
+    [
+      Type.Literal('standalone'),
+      Type.Literal('sentinel'),
+      Type.Literal('cluster'),
+      Type.Literal('ring'),
+    ],
     { default: 'standalone' },
   ),
   /** standalone: the server (one); cluster: seed nodes (any subset). */
@@ -55,7 +60,9 @@ export const RedisStoreConfigSchema = Type.Object({
    * Swarms are placed by rendezvous hashing on the names; the KV data lives on
    * the first shard listed.
    */
-  REDIS_RING_SHARDS: Type.Array(Type.String({ pattern: '^[A-Za-z0-9_.-]+=\\S+$' }), { default: [] }),
+  REDIS_RING_SHARDS: Type.Array(Type.String({ pattern: '^[A-Za-z0-9_.-]+=\\S+$' }), {
+    default: [],
+  }),
   /** Keep each peer's peer_id for non-compact answers (~30 B per peer more; docs/redis.md). */
   REDIS_STORE_PEER_IDS: Type.Boolean({ default: false }),
   /** ioredis auto-pipelining; off by default because it holds one pipeline in flight per connection. */
@@ -64,7 +71,9 @@ export const RedisStoreConfigSchema = Type.Object({
 
 type Mutable = Static<typeof RedisStoreConfigSchema>;
 /** The validated settings (what @shoal/config's loadConfig returns for these keys). */
-export type RedisStoreConfig = { readonly [K in keyof Mutable]: Mutable[K] extends (infer U)[] ? readonly U[] : Mutable[K] };
+export type RedisStoreConfig = {
+  readonly [K in keyof Mutable]: Mutable[K] extends (infer U)[] ? readonly U[] : Mutable[K];
+};
 
 export interface HostPort {
   host: string;
@@ -80,7 +89,10 @@ export function parseAddress(text: string): HostPort {
   const host = text.slice(0, i).replace(/^\[(.*)\]$/, '$1');
   const port = Number(text.slice(i + 1));
   if (i <= 0 || host === '' || !Number.isInteger(port) || port < 1 || port > 65535) {
-    throw new StoreError('STORE_ERR_CONFIG', `bad address ${JSON.stringify(text)} (want host:port)`);
+    throw new StoreError(
+      'STORE_ERR_CONFIG',
+      `bad address ${JSON.stringify(text)} (want host:port)`,
+    );
   }
   return { host, port };
 }
@@ -89,16 +101,24 @@ export function parseShard(text: string): ShardSpec {
   const eq = text.indexOf('=');
   const name = text.slice(0, eq);
   const target = text.slice(eq + 1);
-  if (eq <= 0 || target === '') throw new StoreError('STORE_ERR_CONFIG', `bad ring shard ${JSON.stringify(text)}`);
+  if (eq <= 0 || target === '')
+    throw new StoreError('STORE_ERR_CONFIG', `bad ring shard ${JSON.stringify(text)}`);
   const sentinel = /^sentinel:([^@]+)@(.+)$/.exec(target);
   if (sentinel) {
-    return { name, mode: 'sentinel', masterName: sentinel[1]!, sentinels: sentinel[2]!.split('|').map(parseAddress) };
+    return {
+      name,
+      mode: 'sentinel',
+      masterName: sentinel[1]!,
+      sentinels: sentinel[2]!.split('|').map(parseAddress),
+    };
   }
   return { name, mode: 'standalone', address: parseAddress(target) };
 }
 
 /** Cross-field problems, keyed by variable name (fits @shoal/config's `check` option). */
-export function checkRedisStoreConfig(config: RedisStoreConfig): Array<{ key: string; message: string }> {
+export function checkRedisStoreConfig(
+  config: RedisStoreConfig,
+): Array<{ key: string; message: string }> {
   const problems: Array<{ key: string; message: string }> = [];
   const tryParse = (key: string, f: () => unknown): void => {
     try {
@@ -111,17 +131,28 @@ export function checkRedisStoreConfig(config: RedisStoreConfig): Array<{ key: st
   for (const a of config.REDIS_SENTINELS) tryParse('REDIS_SENTINELS', () => parseAddress(a));
   switch (config.REDIS_MODE) {
     case 'standalone':
-      if (config.REDIS_ADDRESSES.length !== 1) problems.push({ key: 'REDIS_ADDRESSES', message: 'standalone needs exactly one address' });
+      if (config.REDIS_ADDRESSES.length !== 1)
+        problems.push({ key: 'REDIS_ADDRESSES', message: 'standalone needs exactly one address' });
       break;
     case 'sentinel':
-      if (config.REDIS_SENTINELS.length === 0) problems.push({ key: 'REDIS_SENTINELS', message: 'sentinel mode needs at least one sentinel' });
+      if (config.REDIS_SENTINELS.length === 0)
+        problems.push({
+          key: 'REDIS_SENTINELS',
+          message: 'sentinel mode needs at least one sentinel',
+        });
       break;
     case 'cluster':
-      if (config.REDIS_ADDRESSES.length === 0) problems.push({ key: 'REDIS_ADDRESSES', message: 'cluster mode needs at least one seed node' });
-      if (config.REDIS_DB !== 0) problems.push({ key: 'REDIS_DB', message: 'Redis Cluster has only database 0' });
+      if (config.REDIS_ADDRESSES.length === 0)
+        problems.push({
+          key: 'REDIS_ADDRESSES',
+          message: 'cluster mode needs at least one seed node',
+        });
+      if (config.REDIS_DB !== 0)
+        problems.push({ key: 'REDIS_DB', message: 'Redis Cluster has only database 0' });
       break;
     case 'ring': {
-      if (config.REDIS_RING_SHARDS.length === 0) problems.push({ key: 'REDIS_RING_SHARDS', message: 'ring mode needs at least one shard' });
+      if (config.REDIS_RING_SHARDS.length === 0)
+        problems.push({ key: 'REDIS_RING_SHARDS', message: 'ring mode needs at least one shard' });
       const names = new Set<string>();
       for (const s of config.REDIS_RING_SHARDS) {
         tryParse('REDIS_RING_SHARDS', () => {
@@ -140,12 +171,20 @@ export function checkRedisStoreConfig(config: RedisStoreConfig): Array<{ key: st
  * Defaults + validation for callers that do not go through @shoal/config
  * (tests, benches): every problem in one STORE_ERR_CONFIG error.
  */
-export function redisStoreConfig(input: { [K in keyof RedisStoreConfig]?: RedisStoreConfig[K] | undefined } = {}): RedisStoreConfig {
+export function redisStoreConfig(
+  input: { [K in keyof RedisStoreConfig]?: RedisStoreConfig[K] | undefined } = {},
+): RedisStoreConfig {
   const given = Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined));
   const withDefaults = Value.Default(RedisStoreConfigSchema, structuredClone(given));
-  const problems = [...Value.Errors(RedisStoreConfigSchema, withDefaults)].map((e) => `${e.path.slice(1)}: ${e.message}`);
+  const problems = [...Value.Errors(RedisStoreConfigSchema, withDefaults)].map(
+    (e) => `${e.path.slice(1)}: ${e.message}`,
+  );
   if (problems.length === 0) {
-    problems.push(...checkRedisStoreConfig(withDefaults as RedisStoreConfig).map((p) => `${p.key}: ${p.message}`));
+    problems.push(
+      ...checkRedisStoreConfig(withDefaults as RedisStoreConfig).map(
+        (p) => `${p.key}: ${p.message}`,
+      ),
+    );
   }
   if (problems.length > 0) throw new StoreError('STORE_ERR_CONFIG', problems.join('; '));
   return Object.freeze(withDefaults as RedisStoreConfig);

@@ -6,7 +6,13 @@ import { readFileSync } from 'node:fs';
 import type { ConnectionOptions } from 'node:tls';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import { StoreError } from '../errors.ts';
-import { parseAddress, parseShard, type HostPort, type RedisStoreConfig, type ShardSpec } from './config.ts';
+import {
+  parseAddress,
+  parseShard,
+  type HostPort,
+  type RedisStoreConfig,
+  type ShardSpec,
+} from './config.ts';
 
 export type Client = Redis | Cluster;
 
@@ -37,13 +43,25 @@ function tlsOptions(config: RedisStoreConfig): ConnectionOptions | undefined {
   if (!on) return undefined;
   try {
     return {
-      ...(config.REDIS_TLS_CA_FILE === undefined ? {} : { ca: readFileSync(config.REDIS_TLS_CA_FILE) }),
-      ...(config.REDIS_TLS_CERT_FILE === undefined ? {} : { cert: readFileSync(config.REDIS_TLS_CERT_FILE) }),
-      ...(config.REDIS_TLS_KEY_FILE === undefined ? {} : { key: readFileSync(config.REDIS_TLS_KEY_FILE) }),
-      ...(config.REDIS_TLS_SERVERNAME === undefined ? {} : { servername: config.REDIS_TLS_SERVERNAME }),
+      ...(config.REDIS_TLS_CA_FILE === undefined
+        ? {}
+        : { ca: readFileSync(config.REDIS_TLS_CA_FILE) }),
+      ...(config.REDIS_TLS_CERT_FILE === undefined
+        ? {}
+        : { cert: readFileSync(config.REDIS_TLS_CERT_FILE) }),
+      ...(config.REDIS_TLS_KEY_FILE === undefined
+        ? {}
+        : { key: readFileSync(config.REDIS_TLS_KEY_FILE) }),
+      ...(config.REDIS_TLS_SERVERNAME === undefined
+        ? {}
+        : { servername: config.REDIS_TLS_SERVERNAME }),
     };
   } catch (err) {
-    throw new StoreError('STORE_ERR_CONFIG', `cannot read a REDIS_TLS_* file: ${(err as Error).message}`, { cause: err });
+    throw new StoreError(
+      'STORE_ERR_CONFIG',
+      `cannot read a REDIS_TLS_* file: ${(err as Error).message}`,
+      { cause: err },
+    );
   }
 }
 
@@ -79,7 +97,11 @@ function attach<T extends Client>(client: T, name: string, onError: ErrorSink): 
   return client;
 }
 
-export function createBackend(spec: BackendSpec, config: RedisStoreConfig, onError: ErrorSink): Backend {
+export function createBackend(
+  spec: BackendSpec,
+  config: RedisStoreConfig,
+  onError: ErrorSink,
+): Backend {
   const n = config.REDIS_CONNECTIONS_PER_NODE;
   const common = commonOptions(config);
   let clients: Client[];
@@ -87,7 +109,11 @@ export function createBackend(spec: BackendSpec, config: RedisStoreConfig, onErr
   switch (spec.mode) {
     case 'standalone': {
       const list = Array.from({ length: n }, () =>
-        attach(new Redis({ ...common, host: spec.address.host, port: spec.address.port }), spec.name, onError),
+        attach(
+          new Redis({ ...common, host: spec.address.host, port: spec.address.port }),
+          spec.name,
+          onError,
+        ),
       );
       clients = list;
       primaries = () => [list[0]!];
@@ -101,9 +127,15 @@ export function createBackend(spec: BackendSpec, config: RedisStoreConfig, onErr
             name: spec.masterName,
             role: 'master',
             sentinels: spec.sentinels,
-            ...(config.REDIS_SENTINEL_USERNAME === undefined ? {} : { sentinelUsername: config.REDIS_SENTINEL_USERNAME }),
-            ...(config.REDIS_SENTINEL_PASSWORD === undefined ? {} : { sentinelPassword: config.REDIS_SENTINEL_PASSWORD }),
-            ...(common.tls === undefined ? {} : { enableTLSForSentinelMode: true, sentinelTLS: common.tls }),
+            ...(config.REDIS_SENTINEL_USERNAME === undefined
+              ? {}
+              : { sentinelUsername: config.REDIS_SENTINEL_USERNAME }),
+            ...(config.REDIS_SENTINEL_PASSWORD === undefined
+              ? {}
+              : { sentinelPassword: config.REDIS_SENTINEL_PASSWORD }),
+            ...(common.tls === undefined
+              ? {}
+              : { enableTLSForSentinelMode: true, sentinelTLS: common.tls }),
             sentinelCommandTimeout: config.REDIS_CONNECT_TIMEOUT_MS,
             sentinelRetryStrategy: (times: number) => Math.min(times * 100, 1000),
             // Subscribes to +switch-master so a failover is followed at once,
@@ -129,9 +161,15 @@ export function createBackend(spec: BackendSpec, config: RedisStoreConfig, onErr
         retryDelayOnClusterDown: 100,
         slotsRefreshTimeout: config.REDIS_CONNECT_TIMEOUT_MS,
         scaleReads: 'master' as const,
-        ...(common.tls === undefined ? {} : { dnsLookup: (address: string, cb: (e: null, a: string) => void) => cb(null, address) }),
+        ...(common.tls === undefined
+          ? {}
+          : {
+              dnsLookup: (address: string, cb: (e: null, a: string) => void) => cb(null, address),
+            }),
       };
-      const list = Array.from({ length: n }, () => attach(new Cluster(spec.seeds, options), spec.name, onError));
+      const list = Array.from({ length: n }, () =>
+        attach(new Cluster(spec.seeds, options), spec.name, onError),
+      );
       clients = list;
       primaries = () => list[0]!.nodes('master');
       break;
@@ -149,7 +187,11 @@ export function createBackend(spec: BackendSpec, config: RedisStoreConfig, onErr
         timer = setTimeout(r, ms);
       });
       const all = Promise.all(
-        clients.map((c) => (c.status === 'ready' ? Promise.resolve() : new Promise<void>((r) => c.once('ready', () => r())))),
+        clients.map((c) =>
+          c.status === 'ready'
+            ? Promise.resolve()
+            : new Promise<void>((r) => c.once('ready', () => r())),
+        ),
       );
       await Promise.race([all, deadline]);
       clearTimeout(timer);
@@ -164,11 +206,26 @@ export function createBackend(spec: BackendSpec, config: RedisStoreConfig, onErr
 export function backendSpecs(config: RedisStoreConfig): BackendSpec[] {
   switch (config.REDIS_MODE) {
     case 'standalone':
-      return [{ name: 'standalone', mode: 'standalone', address: parseAddress(config.REDIS_ADDRESSES[0] ?? '') }];
+      return [
+        {
+          name: 'standalone',
+          mode: 'standalone',
+          address: parseAddress(config.REDIS_ADDRESSES[0] ?? ''),
+        },
+      ];
     case 'sentinel':
-      return [{ name: 'sentinel', mode: 'sentinel', masterName: config.REDIS_MASTER_NAME, sentinels: config.REDIS_SENTINELS.map(parseAddress) }];
+      return [
+        {
+          name: 'sentinel',
+          mode: 'sentinel',
+          masterName: config.REDIS_MASTER_NAME,
+          sentinels: config.REDIS_SENTINELS.map(parseAddress),
+        },
+      ];
     case 'cluster':
-      return [{ name: 'cluster', mode: 'cluster', seeds: config.REDIS_ADDRESSES.map(parseAddress) }];
+      return [
+        { name: 'cluster', mode: 'cluster', seeds: config.REDIS_ADDRESSES.map(parseAddress) },
+      ];
     case 'ring':
       return config.REDIS_RING_SHARDS.map((s) => parseShard(s));
   }

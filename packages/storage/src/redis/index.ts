@@ -1,5 +1,11 @@
 // @shoal/storage/redis: the Redis driver (standalone, Sentinel, Cluster, ring).
-export { RedisStoreConfigSchema, redisStoreConfig, checkRedisStoreConfig, parseAddress, parseShard } from './config.ts';
+export {
+  RedisStoreConfigSchema,
+  redisStoreConfig,
+  checkRedisStoreConfig,
+  parseAddress,
+  parseShard,
+} from './config.ts';
 export type { RedisStoreConfig, ShardSpec, HostPort } from './config.ts';
 export { createRedisStore } from './store.ts';
 export type { RedisStore, RedisStoreOptions, ReconfigureResult } from './store.ts';

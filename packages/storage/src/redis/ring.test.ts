@@ -3,7 +3,12 @@
 // runtime shard change moving only the swarms of the shards that changed.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRedis, startRing, type RedisRing } from '@shoal/testing/redis';
-import { announceOf, describeDataStoreConformance, describePeerStoreConformance, infoHashOf } from '../conformance/index.ts';
+import {
+  announceOf,
+  describeDataStoreConformance,
+  describePeerStoreConformance,
+  infoHashOf,
+} from '../conformance/index.ts';
 import { isStoreError } from '../errors.ts';
 import { createRedisStore, ownerIndex, redisStoreConfig, type RedisStore } from './index.ts';
 
@@ -33,7 +38,9 @@ function config(list = shards(), prefix = `ring-${++n}:`) {
 }
 
 describePeerStoreConformance('redis ring', (o) => createRedisStore(config(), o));
-describeDataStoreConformance('redis ring', () => createRedisStore(config(), { peerLifetimeSeconds: 60 }));
+describeDataStoreConformance('redis ring', () =>
+  createRedisStore(config(), { peerLifetimeSeconds: 60 }),
+);
 
 async function outcome(store: RedisStore, swarm: number): Promise<string> {
   return store.announce(announceOf({ swarm, peer: 1 })).then(
@@ -86,11 +93,17 @@ describe('redis ring: shards', () => {
     const store = await createRedisStore(config(shards(), prefix), { peerLifetimeSeconds: 60 });
     try {
       const swarms = Array.from({ length: 120 }, (_, i) => 5000 + i);
-      for (const s of swarms) await store.announce(announceOf({ swarm: s, peer: 1, seeder: true, event: 'completed' }));
+      for (const s of swarms)
+        await store.announce(announceOf({ swarm: s, peer: 1, seeder: true, event: 'completed' }));
       const before = new Map(swarms.map((s) => [s, store.shardOf(infoHashOf(s))]));
 
       const grown = await store.reconfigure(config([...shards(), `d=${extra.address}`], prefix));
-      expect(grown).toMatchObject({ added: ['d'], removed: [], kept: ['a', 'b', 'c'], unreachable: [] });
+      expect(grown).toMatchObject({
+        added: ['d'],
+        removed: [],
+        kept: ['a', 'b', 'c'],
+        unreachable: [],
+      });
       const movedToD = swarms.filter((s) => store.shardOf(infoHashOf(s)) !== before.get(s));
       for (const s of movedToD) expect(store.shardOf(infoHashOf(s))).toBe('d');
       expect(movedToD.length).toBeGreaterThan(10);
@@ -100,7 +113,9 @@ describe('redis ring: shards', () => {
       for (const c of scraped) expect(c.downloaded).toBe(1);
 
       const afterGrow = new Map(swarms.map((s) => [s, store.shardOf(infoHashOf(s))]));
-      const shrunk = await store.reconfigure(config([shards()[0]!, shards()[2]!, `d=${extra.address}`], prefix));
+      const shrunk = await store.reconfigure(
+        config([shards()[0]!, shards()[2]!, `d=${extra.address}`], prefix),
+      );
       expect(shrunk).toMatchObject({ added: [], removed: ['b'], kept: ['a', 'c', 'd'] });
       for (const s of swarms) {
         if (afterGrow.get(s) !== 'b') expect(store.shardOf(infoHashOf(s))).toBe(afterGrow.get(s));

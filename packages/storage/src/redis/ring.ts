@@ -9,7 +9,11 @@ import { hash } from 'node:crypto';
 
 /** 48-bit weight of `shard` for `infoHash`: the first 6 bytes of md5(name, 0x00, infoHash). */
 export function shardWeight(shard: string, infoHash: Buffer): number {
-  const digest = hash('md5', Buffer.concat([Buffer.from(shard, 'utf8'), Buffer.of(0), infoHash]), 'buffer');
+  const digest = hash(
+    'md5',
+    Buffer.concat([Buffer.from(shard, 'utf8'), Buffer.of(0), infoHash]),
+    'buffer',
+  );
   return digest.readUIntBE(0, 6);
 }
 

@@ -3,7 +3,13 @@
 // the failover drill of issue 3 at the driver level.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { measureFailover, startSentinelSet, type SentinelSet } from '@shoal/testing/redis';
-import { announceOf, decodePeers, describeDataStoreConformance, describePeerStoreConformance, infoHashOf } from '../conformance/index.ts';
+import {
+  announceOf,
+  decodePeers,
+  describeDataStoreConformance,
+  describePeerStoreConformance,
+  infoHashOf,
+} from '../conformance/index.ts';
 import { createRedisStore, redisStoreConfig } from './index.ts';
 
 let set: SentinelSet;
@@ -30,20 +36,31 @@ function config(extra: Parameters<typeof redisStoreConfig>[0] = {}) {
 }
 
 describePeerStoreConformance('redis sentinel', (o) => createRedisStore(config(), o));
-describeDataStoreConformance('redis sentinel', () => createRedisStore(config(), { peerLifetimeSeconds: 60 }));
+describeDataStoreConformance('redis sentinel', () =>
+  createRedisStore(config(), { peerLifetimeSeconds: 60 }),
+);
 
 describe('redis sentinel: failover', () => {
   it('killing the primary under load: announces resume within the failover time plus a few seconds, replicated peers are still served', async () => {
     const store = await createRedisStore(config(), { peerLifetimeSeconds: 1860 });
     try {
       // Peers written (and replicated) before the failover.
-      for (let p = 1; p <= 20; p++) await store.announce(announceOf({ swarm: 1, peer: p, seeder: p <= 5, event: p <= 5 ? 'completed' : 'started' }));
+      for (let p = 1; p <= 20; p++)
+        await store.announce(
+          announceOf({
+            swarm: 1,
+            peer: p,
+            seeder: p <= 5,
+            event: p <= 5 ? 'completed' : 'started',
+          }),
+        );
       await store.put('passkeys', 'alice', 'secret');
       const primary = await set.primary();
       expect(Number(await primary.cli('WAIT', '2', '2000'))).toBe(2);
 
       const report = await measureFailover({
-        announce: (i) => store.announce(announceOf({ swarm: 2 + (i % 20), peer: 1000 + (i % 400) })),
+        announce: (i) =>
+          store.announce(announceOf({ swarm: 2 + (i % 20), peer: 1000 + (i % 400) })),
         fail: () => set.killPrimary(),
         concurrency: 4,
         warmupMs: 500,
@@ -55,7 +72,8 @@ describe('redis sentinel: failover', () => {
       expect(report.recoveredAfterMs).toBeDefined();
       // down-after-milliseconds is 1000 in the harness; election and promotion take ~1-2 s more.
       expect(report.recoveredAfterMs!).toBeLessThan(1000 + 5000);
-      for (const code of Object.keys(report.errorsByCode)) expect(['STORE_ERR_UNAVAILABLE', 'STORE_ERR_TIMEOUT']).toContain(code);
+      for (const code of Object.keys(report.errorsByCode))
+        expect(['STORE_ERR_UNAVAILABLE', 'STORE_ERR_TIMEOUT']).toContain(code);
       expect(report.maxLatencyMs).toBeLessThan(3000);
       expect(report.ok).toBeGreaterThan(0);
 
@@ -63,7 +81,9 @@ describe('redis sentinel: failover', () => {
       expect(r).toMatchObject({ seeders: 5, leechers: 16, downloaded: 5 });
       expect(decodePeers(r.peers, 4)).toHaveLength(20);
       expect(await store.get('passkeys', 'alice')).toBe('secret');
-      expect(await store.scrape([infoHashOf(1)])).toEqual([{ seeders: 5, leechers: 16, downloaded: 5 }]);
+      expect(await store.scrape([infoHashOf(1)])).toEqual([
+        { seeders: 5, leechers: 16, downloaded: 5 },
+      ]);
     } finally {
       await store.close();
     }
@@ -74,7 +94,10 @@ describe('redis sentinel: failover', () => {
     expect(old).toBeDefined();
     await old!.start();
     await expect
-      .poll(async () => /role:slave/.test(await old!.cli('INFO', 'replication')), { timeout: 15_000, interval: 200 })
+      .poll(async () => /role:slave/.test(await old!.cli('INFO', 'replication')), {
+        timeout: 15_000,
+        interval: 200,
+      })
       .toBe(true);
   }, 30_000);
 });

@@ -16,9 +16,25 @@ import type {
   TopSwarm,
 } from '../types.ts';
 import { checkRedisStoreConfig, type RedisStoreConfig } from './config.ts';
-import { backendSpecs, createBackend, sameSpec, type Backend, type Client, type ErrorSink } from './connection.ts';
+import {
+  backendSpecs,
+  createBackend,
+  sameSpec,
+  type Backend,
+  type Client,
+  type ErrorSink,
+} from './connection.ts';
 import { ownerIndex } from './ring.ts';
-import { ANNOUNCE, SCRAPE, SEEDER_OFFSET, SWARM_GC, SWARM_STATS, expiryScore, nowScore, runScript } from './scripts.ts';
+import {
+  ANNOUNCE,
+  SCRAPE,
+  SEEDER_OFFSET,
+  SWARM_GC,
+  SWARM_STATS,
+  expiryScore,
+  nowScore,
+  runScript,
+} from './scripts.ts';
 
 export interface RedisStoreOptions extends StoreOptions {
   /** Connection trouble reported by ioredis (reconnect attempts, socket errors); never thrown. */
@@ -55,12 +71,17 @@ const OWN_FIRST_6 = ['p6', 'p4', 'd', 'i'] as const;
 
 function toStoreError(err: unknown): StoreError {
   if (isStoreError(err)) return err;
-  return new StoreError('STORE_ERR_UNAVAILABLE', err instanceof Error ? err.message : String(err), { cause: err });
+  return new StoreError('STORE_ERR_UNAVAILABLE', err instanceof Error ? err.message : String(err), {
+    cause: err,
+  });
 }
 
 function withDeadline<T>(p: Promise<T>, ms: number): Promise<T> {
   return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new StoreError('STORE_ERR_TIMEOUT', `no answer from Redis within ${ms} ms`)), ms);
+    const timer = setTimeout(
+      () => reject(new StoreError('STORE_ERR_TIMEOUT', `no answer from Redis within ${ms} ms`)),
+      ms,
+    );
     p.then(
       (v) => {
         clearTimeout(timer);
@@ -84,7 +105,11 @@ function globEscape(text: string): string {
 
 export function validateConfig(config: RedisStoreConfig): void {
   const problems = checkRedisStoreConfig(config);
-  if (problems.length > 0) throw new StoreError('STORE_ERR_CONFIG', problems.map((p) => `${p.key}: ${p.message}`).join('; '));
+  if (problems.length > 0)
+    throw new StoreError(
+      'STORE_ERR_CONFIG',
+      problems.map((p) => `${p.key}: ${p.message}`).join('; '),
+    );
 }
 
 /**
@@ -93,7 +118,10 @@ export function validateConfig(config: RedisStoreConfig): void {
  * (and fails /readyz via ping) until Redis is reachable, then serves without
  * a restart. Invalid settings reject with STORE_ERR_CONFIG.
  */
-export async function createRedisStore(config: RedisStoreConfig, opts: RedisStoreOptions): Promise<RedisStore> {
+export async function createRedisStore(
+  config: RedisStoreConfig,
+  opts: RedisStoreOptions,
+): Promise<RedisStore> {
   validateConfig(config);
   const clock = opts.clock ?? Date.now;
   const lifetimeMs = opts.peerLifetimeSeconds * 1000;
@@ -110,7 +138,8 @@ export async function createRedisStore(config: RedisStoreConfig, opts: RedisStor
   // empty prefix, so Redis keeps the key in a 32-byte allocation
   // (docs/redis.md "Memory").
   const tagOf = (infoHash: Buffer): string => `${prefix()}{${infoHash.toString('base64url')}}`;
-  const backendOf = (infoHash: Buffer): Backend => (backends.length === 1 ? backends[0]! : backends[ownerIndex(names, infoHash)]!);
+  const backendOf = (infoHash: Buffer): Backend =>
+    backends.length === 1 ? backends[0]! : backends[ownerIndex(names, infoHash)]!;
   /** KV data and nothing else lives on the first backend (ring: first shard listed). */
   const dataClient = (): Client => backends[0]!.next();
   const kvKey = (context: string): string => `${prefix()}kv:${context}`;
@@ -152,7 +181,12 @@ export async function createRedisStore(config: RedisStoreConfig, opts: RedisStor
     const now = nowScore(clock());
     try {
       await forEachSwarmKey(async (client, tag, idx) => {
-        const counts = (await runScript(client, SWARM_STATS, SUFFIXES.map((s) => tag + s), [now, idx, SEEDER_OFFSET])) as number[];
+        const counts = (await runScript(
+          client,
+          SWARM_STATS,
+          SUFFIXES.map((s) => tag + s),
+          [now, idx, SEEDER_OFFSET],
+        )) as number[];
         if (counts.length !== 4) return;
         visit(tag, counts.map(Number) as [number, number, number, number]);
       });
@@ -161,7 +195,11 @@ export async function createRedisStore(config: RedisStoreConfig, opts: RedisStor
     }
   }
 
-  async function migrateDownloads(from: Backend[], target: (infoHash: Buffer) => Backend, unreachable: string[]): Promise<number> {
+  async function migrateDownloads(
+    from: Backend[],
+    target: (infoHash: Buffer) => Backend,
+    unreachable: string[],
+  ): Promise<number> {
     let moved = 0;
     const match = `${globEscape(prefix())}{*}d`;
     const tagged = /\{([A-Za-z0-9_-]{27})\}d$/;
@@ -225,14 +263,10 @@ export async function createRedisStore(config: RedisStoreConfig, opts: RedisStor
         a.peerId,
         SEEDER_OFFSET,
       ];
-      const reply = (await withDeadline(runScript(backendOf(a.infoHash).next(), ANNOUNCE, keys, args), timeout())) as [
-        number,
-        number,
-        number,
-        Buffer,
-        Buffer,
-        number,
-      ];
+      const reply = (await withDeadline(
+        runScript(backendOf(a.infoHash).next(), ANNOUNCE, keys, args),
+        timeout(),
+      )) as [number, number, number, Buffer, Buffer, number];
       const [seeders, leechers, downloaded, peers, ids, counted] = reply;
       let peerIds: Buffer[] | undefined;
       if (a.withPeerIds && storeIds) {
@@ -259,12 +293,18 @@ export async function createRedisStore(config: RedisStoreConfig, opts: RedisStor
           infoHashes.map((h) => {
             const tag = tagOf(h);
             const keys = [...SUFFIXES.map((s) => tag + s), `${tag}d`];
-            return runScript(backendOf(h).next(), SCRAPE, keys, [now, SEEDER_OFFSET]) as Promise<[number, number, number]>;
+            return runScript(backendOf(h).next(), SCRAPE, keys, [now, SEEDER_OFFSET]) as Promise<
+              [number, number, number]
+            >;
           }),
         ),
         timeout(),
       );
-      return replies.map(([s, l, d]) => ({ seeders: Number(s), leechers: Number(l), downloaded: Number(d) }));
+      return replies.map(([s, l, d]) => ({
+        seeders: Number(s),
+        leechers: Number(l),
+        downloaded: Number(d),
+      }));
     },
 
     async collectGarbage(): Promise<GcResult> {
@@ -275,7 +315,11 @@ export async function createRedisStore(config: RedisStoreConfig, opts: RedisStor
       try {
         await forEachSwarmKey(async (client, tag) => {
           const keys = [...SUFFIXES.map((s) => tag + s), `${tag}i`];
-          const [removed, emptied] = (await runScript(client, SWARM_GC, keys, [now, storeIds, SEEDER_OFFSET])) as [number, number];
+          const [removed, emptied] = (await runScript(client, SWARM_GC, keys, [
+            now,
+            storeIds,
+            SEEDER_OFFSET,
+          ])) as [number, number];
           result.peersRemoved += Number(removed);
           result.swarmsRemoved += Number(emptied);
         });
@@ -287,7 +331,11 @@ export async function createRedisStore(config: RedisStoreConfig, opts: RedisStor
 
     async stats(): Promise<StoreStats> {
       open();
-      const stats: StoreStats = { torrents: 0, seeders: { v4: 0, v6: 0 }, leechers: { v4: 0, v6: 0 } };
+      const stats: StoreStats = {
+        torrents: 0,
+        seeders: { v4: 0, v6: 0 },
+        leechers: { v4: 0, v6: 0 },
+      };
       await forEachSwarmCounts((_tag, [s4, l4, s6, l6]) => {
         stats.seeders.v4 += s4;
         stats.leechers.v4 += l4;
@@ -313,11 +361,17 @@ export async function createRedisStore(config: RedisStoreConfig, opts: RedisStor
 
     async ping(): Promise<void> {
       open();
-      const results = await Promise.allSettled(backends.map((b) => withDeadline(b.next().ping(), timeout())));
+      const results = await Promise.allSettled(
+        backends.map((b) => withDeadline(b.next().ping(), timeout())),
+      );
       // A ring with one shard down still serves the others' swarms, so it is
       // ready while any shard answers; a single backend must answer.
       const firstFailure = results.find((r) => r.status === 'rejected');
-      if (results.some((r) => r.status === 'fulfilled') && (backends.length > 1 || firstFailure === undefined)) return;
+      if (
+        results.some((r) => r.status === 'fulfilled') &&
+        (backends.length > 1 || firstFailure === undefined)
+      )
+        return;
       throw toStoreError(firstFailure?.reason);
     },
 
@@ -329,19 +383,35 @@ export async function createRedisStore(config: RedisStoreConfig, opts: RedisStor
       validateConfig(next);
       open();
       const specs = backendSpecs(next);
-      const { REDIS_RING_SHARDS: _a, REDIS_ADDRESSES: _b, REDIS_SENTINELS: _c, ...connectionNext } = next;
-      const { REDIS_RING_SHARDS: _d, REDIS_ADDRESSES: _e, REDIS_SENTINELS: _f, ...connectionNow } = cfg;
+      const {
+        REDIS_RING_SHARDS: _a,
+        REDIS_ADDRESSES: _b,
+        REDIS_SENTINELS: _c,
+        ...connectionNext
+      } = next;
+      const {
+        REDIS_RING_SHARDS: _d,
+        REDIS_ADDRESSES: _e,
+        REDIS_SENTINELS: _f,
+        ...connectionNow
+      } = cfg;
       const sameConnection = JSON.stringify(connectionNext) === JSON.stringify(connectionNow);
       const kept: Backend[] = [];
       const nextBackends = specs.map((spec) => {
-        const existing = sameConnection ? backends.find((b) => b.name === spec.name && sameSpec(b.spec, spec)) : undefined;
+        const existing = sameConnection
+          ? backends.find((b) => b.name === spec.name && sameSpec(b.spec, spec))
+          : undefined;
         if (existing) {
           kept.push(existing);
           return existing;
         }
         return createBackend(spec, next, onError);
       });
-      await Promise.all(nextBackends.filter((b) => !kept.includes(b)).map((b) => b.ready(next.REDIS_CONNECT_TIMEOUT_MS)));
+      await Promise.all(
+        nextBackends
+          .filter((b) => !kept.includes(b))
+          .map((b) => b.ready(next.REDIS_CONNECT_TIMEOUT_MS)),
+      );
       const old = backends;
       const nextNames = nextBackends.map((b) => b.name);
       const removed = old.filter((b) => !kept.includes(b));
@@ -353,7 +423,11 @@ export async function createRedisStore(config: RedisStoreConfig, opts: RedisStor
       cfg = next;
       let moved = 0;
       if (next.REDIS_MODE === 'ring') {
-        moved = await migrateDownloads(old, (h) => nextBackends[ownerIndex(nextNames, h)]!, unreachable);
+        moved = await migrateDownloads(
+          old,
+          (h) => nextBackends[ownerIndex(nextNames, h)]!,
+          unreachable,
+        );
       }
       for (const b of removed) b.close();
       return {
@@ -366,11 +440,19 @@ export async function createRedisStore(config: RedisStoreConfig, opts: RedisStor
     },
 
     // The counters the announce script INCRs (`<tag>d`, no TTL), on the swarm's own shard.
-    async addDownloads(increments: ReadonlyArray<readonly [infoHash: Buffer, count: number]>): Promise<void> {
+    async addDownloads(
+      increments: ReadonlyArray<readonly [infoHash: Buffer, count: number]>,
+    ): Promise<void> {
       for (const [h] of increments) if (h.length !== 20) badInput('infoHash must be 20 bytes');
       open();
       await withDeadline(
-        Promise.all(increments.map(([h, n]) => backendOf(h).next().incrby(`${tagOf(h)}d`, n))),
+        Promise.all(
+          increments.map(([h, n]) =>
+            backendOf(h)
+              .next()
+              .incrby(`${tagOf(h)}d`, n),
+          ),
+        ),
         timeout(),
       );
     },
@@ -379,7 +461,13 @@ export async function createRedisStore(config: RedisStoreConfig, opts: RedisStor
       for (const h of infoHashes) if (h.length !== 20) badInput('infoHash must be 20 bytes');
       open();
       const values = await withDeadline(
-        Promise.all(infoHashes.map((h) => backendOf(h).next().get(`${tagOf(h)}d`))),
+        Promise.all(
+          infoHashes.map((h) =>
+            backendOf(h)
+              .next()
+              .get(`${tagOf(h)}d`),
+          ),
+        ),
         timeout(),
       );
       return values.map((v) => (v === null ? 0 : Number(v)));
