@@ -76,21 +76,26 @@ describe('gc-worker', () => {
     });
     const { adminPort } = await worker.listen();
     const base = `http://127.0.0.1:${adminPort}`;
-    await sleep(200);
+    // Ticks go by as "skipped": not leading, it never collects.
+    await expect
+      .poll(async () =>
+        metricValue(
+          await (await fetch(`${base}/metrics`)).text(),
+          'shoal_gc_runs_total{outcome="skipped_not_leader"}',
+        ),
+      )
+      .toBeGreaterThanOrEqual(2);
     expect(calls).toBe(0);
     let metrics = await (await fetch(`${base}/metrics`)).text();
-    expect(
-      metricValue(metrics, 'shoal_gc_runs_total{outcome="skipped_not_leader"}'),
-    ).toBeGreaterThanOrEqual(2);
     expect(metricValue(metrics, 'shoal_gc_leader')).toBe(0);
 
     elector.set(true);
     // Collects at once on becoming leader, then every 50 ms.
     expect(calls).toBe(1);
-    await sleep(260);
-    expect(calls).toBeGreaterThanOrEqual(4);
+    await expect.poll(() => calls).toBeGreaterThanOrEqual(4);
     elector.set(false);
     const afterLoss = calls;
+    // Three intervals without a run (a negative needs a wait; the interval is 50 ms).
     await sleep(150);
     expect(calls).toBe(afterLoss);
 
@@ -125,10 +130,11 @@ describe('gc-worker', () => {
     });
     await worker.listen();
     elector.set(true);
-    await sleep(150);
+    await expect
+      .poll(async () => metricValue(await registry.metrics(), 'shoal_gc_runs_total{outcome="ok"}'))
+      .toBeGreaterThanOrEqual(1);
     const metrics = await registry.metrics();
     expect(metricValue(metrics, 'shoal_gc_runs_total{outcome="error"}')).toBe(1);
-    expect(metricValue(metrics, 'shoal_gc_runs_total{outcome="ok"}')).toBeGreaterThanOrEqual(1);
   });
 
   it('never overlaps its own runs, and releases the lease only after the run in flight ends', async () => {
@@ -151,7 +157,8 @@ describe('gc-worker', () => {
     });
     await worker.listen();
     elector.set(true);
-    await sleep(250);
+    // Close while the second run is in flight: the lease must outlive it.
+    await expect.poll(() => lastEnd > 0 && inFlight === 1).toBe(true);
     await worker.close();
     worker = undefined;
     expect(maxInFlight).toBe(1);

@@ -154,7 +154,7 @@ afterAll(async () => {
 describe('gc-workers electing through storage-api (Redis lease)', () => {
   it('lets exactly one of two workers collect, never both at once', async () => {
     const [w1, w2] = await Promise.all([startWorker('worker-1'), startWorker('worker-2')]);
-    await sleep(1500);
+    await expect.poll(() => runs.length, { timeout: 15_000 }).toBeGreaterThanOrEqual(5);
     const gauges = await Promise.all([leaderGauge(w1), leaderGauge(w2)]);
     expect([...gauges].sort()).toEqual([0, 1]);
     const leader = gauges[0] === 1 ? 'worker-1' : 'worker-2';
