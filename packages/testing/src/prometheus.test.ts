@@ -41,9 +41,12 @@ describe('startPrometheus', () => {
     expect(samples).toHaveLength(1);
     expect(samples[0]?.metric).toMatchObject({ job: 'demo', kind: 'scrape' });
     const first = Number(samples[0]?.value[1]);
-    await new Promise((r) => setTimeout(r, 2500));
-    const later = Number((await prom.query('demo_hits_total'))[0]?.value[1]);
-    expect(later).toBeGreaterThan(first);
+    await expect
+      .poll(async () => Number((await prom.query('demo_hits_total'))[0]?.value[1]), {
+        timeout: 10_000,
+        interval: 250,
+      })
+      .toBeGreaterThan(first);
   });
 
   it('loads and evaluates the given rules', async () => {
