@@ -63,6 +63,7 @@ export {
   STORAGE_RPC_VERSION_HEADER,
   STORAGE_RPC_MAX_OPS,
   STORAGE_RPC_MAX_SCRAPE_HASHES,
+  checkBatchOp,
   encodeBatchRequest,
   decodeBatchRequest,
   encodeBatchResponse,
@@ -70,6 +71,7 @@ export {
   peekBatchVersion,
 } from './storage-rpc.ts';
 export type {
+  EncodeBatchResponseOptions,
   RpcAnnounce,
   RpcScrape,
   RpcOp,

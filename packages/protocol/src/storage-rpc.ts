@@ -21,7 +21,7 @@
 // input before anything is read or allocated (STYLE.md "Errors"). Bump
 // STORAGE_RPC_VERSION on any change to these bytes: a storage-api refuses a
 // version it does not speak, so two releases never misread each other.
-import { ProtocolError } from './errors.ts';
+import { ProtocolError, isProtocolError } from './errors.ts';
 import type { AnnounceEvent, Family } from './types.ts';
 
 export const STORAGE_RPC_VERSION = 1;
@@ -131,7 +131,12 @@ function u32(n: number): number {
   return n <= 0 ? 0 : n >= U32_MAX ? U32_MAX : Math.floor(n);
 }
 
-function checkOp(op: RpcOp): void {
+/**
+ * Throws PROTO_ERR_RPC_BAD_FIELD when the wire cannot carry `op`: a client
+ * checks each op before queueing it, so one bad op never reaches (and
+ * fails) a batch.
+ */
+export function checkBatchOp(op: RpcOp): void {
   if (op.op === 'announce') {
     if (op.infoHash.length !== HASH_SIZE) throw rpcField('info_hash is not 20 bytes');
     if (op.peerId.length !== HASH_SIZE) throw rpcField('peer_id is not 20 bytes');
@@ -185,7 +190,7 @@ export function encodeBatchRequest(ops: readonly RpcOp[]): Buffer {
   }
   let size = HEADER_SIZE;
   for (const op of ops) {
-    checkOp(op);
+    checkBatchOp(op);
     size +=
       op.op === 'announce'
         ? ANNOUNCE_FIXED_SIZE + addressSize(op.family)
@@ -288,11 +293,30 @@ export function decodeBatchRequest(buf: Buffer, limits: BatchRequestLimits): Rpc
   return ops;
 }
 
+export interface EncodeBatchResponseOptions {
+  /**
+   * Told of each result that cannot travel as it is (peer ids not parallel
+   * to the peers, a peer list of the wrong size, a result of another kind
+   * than its op, an error code outside A-Z0-9_). That result travels as an
+   * error result carrying the problem's code (PROTO_ERR_RPC_BAD_FIELD or
+   * PROTO_ERR_RPC_MISMATCH); the other results travel untouched.
+   */
+  onInvalid?: (index: number, err: ProtocolError) => void;
+}
+
 /**
  * Pass the decoded ops when there are any: an announce result's peer count
  * depends on the op's family, which the result does not carry.
+ *
+ * One result's problem is that op's error, never its neighbours'
+ * (docs/storage-api.md "Errors per op"): only a batch-level mismatch (more
+ * results than the wire carries, another count than the ops) throws.
  */
-export function encodeBatchResponse(results: readonly RpcResult[], ops?: readonly RpcOp[]): Buffer {
+export function encodeBatchResponse(
+  results: readonly RpcResult[],
+  ops?: readonly RpcOp[],
+  options: EncodeBatchResponseOptions = {},
+): Buffer {
   if (results.length > STORAGE_RPC_MAX_OPS) {
     throw new ProtocolError('PROTO_ERR_RPC_TOO_MANY_OPS', `at most ${STORAGE_RPC_MAX_OPS}`);
   }
@@ -300,35 +324,33 @@ export function encodeBatchResponse(results: readonly RpcResult[], ops?: readonl
     throw new ProtocolError('PROTO_ERR_RPC_MISMATCH', 'result count');
   }
   const counts = new Array<number>(results.length);
+  // Copied only when a result has to be replaced by its error.
+  let sent: RpcResult[] | undefined;
   let size = HEADER_SIZE;
   for (let i = 0; i < results.length; i++) {
-    const r = results[i] as RpcResult;
-    if (!r.ok) {
-      if (!ERROR_CODE_PATTERN.test(r.code)) throw rpcField('error code is not 1..255 of A-Z0-9_');
-      size += 2 + r.code.length;
-    } else if (r.op === 'announce') {
-      const count = announcePeerCount(r.peers, ops?.[i]);
-      counts[i] = count;
-      size += ANNOUNCE_RESULT_FIXED_SIZE + r.peers.length;
-      if (r.peerIds !== undefined) {
-        if (r.peerIds.length !== count) throw rpcField('peerIds do not match peers');
-        for (const id of r.peerIds) if (id.length !== HASH_SIZE) throw rpcField('peer id size');
-        size += count * HASH_SIZE;
-      }
-    } else {
-      if (ops !== undefined && ops[i]?.op !== 'scrape') {
-        throw new ProtocolError('PROTO_ERR_RPC_MISMATCH', 'result kind');
-      }
-      const n = r.counts.length;
-      if (n < 1 || n > STORAGE_RPC_MAX_SCRAPE_HASHES) throw rpcField('scrape needs 1..255 counts');
-      size += 2 + n * COUNTS_SIZE;
+    let r = results[i] as RpcResult;
+    try {
+      counts[i] = checkResult(r, ops?.[i], ops !== undefined);
+    } catch (err) {
+      if (!isProtocolError(err)) throw err;
+      options.onInvalid?.(i, err);
+      r = { ok: false, code: err.code };
+      sent ??= results.slice();
+      sent[i] = r;
+      counts[i] = 0;
     }
+    if (!r.ok) size += 2 + r.code.length;
+    else if (r.op === 'announce') {
+      size += ANNOUNCE_RESULT_FIXED_SIZE + r.peers.length;
+      if (r.peerIds !== undefined) size += r.peerIds.length * HASH_SIZE;
+    } else size += 2 + r.counts.length * COUNTS_SIZE;
   }
+  const out = sent ?? results;
   const buf = Buffer.allocUnsafe(size);
-  writeHeader(buf, RESPONSE_MAGIC, results.length);
+  writeHeader(buf, RESPONSE_MAGIC, out.length);
   let o = HEADER_SIZE;
-  for (let i = 0; i < results.length; i++) {
-    const r = results[i] as RpcResult;
+  for (let i = 0; i < out.length; i++) {
+    const r = out[i] as RpcResult;
     if (!r.ok) {
       buf[o++] = STATUS_ERROR;
       buf[o++] = r.code.length;
@@ -357,6 +379,39 @@ export function encodeBatchResponse(results: readonly RpcResult[], ops?: readonl
     }
   }
   return buf;
+}
+
+/**
+ * Throws the coded ProtocolError that keeps one result off the wire;
+ * returns an announce result's peer count (0 for the other kinds).
+ * `strict`: the ops were passed, so each result must be of its op's kind.
+ */
+function checkResult(r: RpcResult, op: RpcOp | undefined, strict: boolean): number {
+  if (!r.ok) {
+    if (typeof r.code !== 'string' || !ERROR_CODE_PATTERN.test(r.code))
+      throw rpcField('error code is not 1..255 of A-Z0-9_');
+    return 0;
+  }
+  if (r.op === 'announce') {
+    if (strict && op?.op !== 'announce') {
+      throw new ProtocolError('PROTO_ERR_RPC_MISMATCH', 'result kind');
+    }
+    const count = announcePeerCount(r.peers, op);
+    if (r.peerIds !== undefined) {
+      if (r.peerIds.length !== count) throw rpcField('peerIds do not match peers');
+      for (const id of r.peerIds) if (id.length !== HASH_SIZE) throw rpcField('peer id size');
+    }
+    return count;
+  }
+  if (strict && op?.op !== 'scrape') {
+    throw new ProtocolError('PROTO_ERR_RPC_MISMATCH', 'result kind');
+  }
+  const n = r.counts.length;
+  if (n < 1 || n > STORAGE_RPC_MAX_SCRAPE_HASHES) throw rpcField('scrape needs 1..255 counts');
+  if (op?.op === 'scrape' && n !== op.infoHashes.length) {
+    throw new ProtocolError('PROTO_ERR_RPC_MISMATCH', 'scrape size');
+  }
+  return 0;
 }
 
 /**
