@@ -67,6 +67,28 @@ export interface ServiceProcess extends TopologyProcess {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * A Redis server, a sentinel or PostgreSQL under the test's control: what a
+ * fault drill crashes and brings back (tests/src/fault-drills.test.ts).
+ */
+export interface ServerProcess extends TopologyProcess {
+  /** The loopback port it serves on; a restart keeps it. */
+  port: number;
+  alive(): boolean;
+  /** SIGKILL to the process group: a crash (PostgreSQL's backends go with the postmaster). */
+  kill(): Promise<void>;
+  /** The clean stop signal, SIGKILL after `graceMs`; resolves true when it exited by itself. */
+  stop(graceMs?: number): Promise<boolean>;
+  /**
+   * Stops it if running and starts it again on the same port and data, then
+   * waits until it answers. A Redis server comes back as a replica of the
+   * primary the sentinels name (Sentinel would reconfigure it anyway);
+   * PostgreSQL runs crash recovery. `pid` follows the new process.
+   */
+  restart(): Promise<void>;
+  tail(lines?: number): string;
+}
+
 export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -204,6 +226,47 @@ async function waitUntil(
   }
 }
 
+/**
+ * Wraps a spawned server so it can be crashed and respawned in place; the
+ * handle (not each spawn) is what the exit hook and stop() see, so they
+ * always reach the live pid.
+ */
+function controlled(
+  first: TopologyProcess,
+  port: number,
+  detached: boolean,
+  respawn: () => Promise<TopologyProcess>,
+): ServerProcess {
+  let current = first;
+  const adopt = (p: TopologyProcess): void => {
+    attached.delete(p);
+    current = p;
+    handle.pid = p.pid;
+  };
+  const handle: ServerProcess = {
+    name: first.name,
+    pid: first.pid,
+    log: first.log,
+    stopSignal: first.stopSignal,
+    group: first.group,
+    port,
+    alive: () => isAlive(handle.pid),
+    async kill() {
+      signal({ pid: handle.pid, group: true }, 'SIGKILL');
+      while (isAlive(handle.pid)) await sleep(10);
+    },
+    stop: (graceMs) => stopProcess(current, graceMs),
+    tail: (lines) => readTail(current.log, lines),
+    async restart() {
+      if (isAlive(handle.pid)) await stopProcess(current);
+      adopt(await respawn());
+    },
+  };
+  adopt(first);
+  if (!detached) register(handle);
+  return handle;
+}
+
 function listeningLine(log: string, offset: number): Record<string, unknown> | undefined {
   let text: string;
   try {
@@ -306,6 +369,48 @@ function redisCli(port: number, password: string, args: readonly string[]): Prom
   });
 }
 
+/** The primary's port as the sentinels name it: the first one that answers; undefined when none does. */
+async function sentinelPrimary(
+  sentinelPorts: readonly number[],
+  password: string,
+  masterName: string,
+): Promise<number | undefined> {
+  for (const port of sentinelPorts) {
+    try {
+      const reply = await redisCli(port, password, [
+        'SENTINEL',
+        'GET-MASTER-ADDR-BY-NAME',
+        masterName,
+      ]);
+      const primary = Number(reply.split('\n')[1]);
+      if (Number.isInteger(primary) && primary > 0) return primary;
+    } catch {
+      // down or restarting: ask the next one
+    }
+  }
+  return undefined;
+}
+
+/** The live gc-worker whose /readyz says `leader: true` (docs/gc-worker.md). */
+async function gcWorkerLeader(
+  workers: readonly ServiceProcess[],
+): Promise<ServiceProcess | undefined> {
+  const leads = await Promise.all(
+    workers.map(async (w) => {
+      if (!w.alive()) return false;
+      try {
+        const res = await fetch(`http://127.0.0.1:${Number(w.listening.admin)}/readyz`, {
+          signal: AbortSignal.timeout(2_000),
+        });
+        return res.ok && ((await res.json()) as { leader?: unknown }).leader === true;
+      } catch {
+        return false;
+      }
+    }),
+  );
+  return workers.find((_, i) => leads[i]);
+}
+
 export interface LocalTopologyOptions {
   /** Where logs, data and topology.json go; a fresh temp dir by default. */
   stateDir?: string;
@@ -317,6 +422,8 @@ export interface LocalTopologyOptions {
   gcWorkerEnv?: Record<string, string>;
   /** Sentinel down-after-milliseconds; default 5000 as deploy/redis (tests use less). */
   sentinelDownAfterMs?: number;
+  /** gc-workers competing for the lease (gc-worker, gc-worker-2, ...); default 1. */
+  gcWorkers?: number;
 }
 
 export interface GatewayEndpoints {
@@ -355,7 +462,17 @@ export interface TopologyEndpoints {
 export interface LocalTopology extends TopologyEndpoints {
   gatewayProcesses: ServiceProcess[];
   storageApiProcess: ServiceProcess;
+  /** The first gc-worker, the one `gcWorker` in the endpoints describes. */
   gcWorkerProcess: ServiceProcess;
+  gcWorkerProcesses: ServiceProcess[];
+  /** redis-0..2 in start order; redis-0 is the primary until a failover. */
+  redisProcesses: ServerProcess[];
+  sentinelProcesses: ServerProcess[];
+  postgresProcess: ServerProcess;
+  /** The Redis server the sentinels name as primary (the first sentinel that answers), or undefined. */
+  redisPrimary(): Promise<ServerProcess | undefined>;
+  /** The gc-worker whose /readyz says it leads, or undefined while none does. */
+  gcWorkerLeader(): Promise<ServiceProcess | undefined>;
   stop(): Promise<void>;
 }
 
@@ -411,6 +528,9 @@ export async function startLocalTopology(
     // --- Redis: primary + 2 replicas, from deploy/redis/redis.conf.
     const masterName = 'shoal';
     const redisPorts: number[] = [];
+    const redisServers: ServerProcess[] = [];
+    // Filled in below; a restarted Redis server asks them for the primary.
+    const sentinelPorts: number[] = [];
     for (let i = 0; i < 3; i++) {
       const dir = join(stateDir, `redis-${i}`);
       mkdirSync(dir, { recursive: true });
@@ -419,8 +539,8 @@ export async function startLocalTopology(
       copyFileSync(join(REDIS_DIR, 'redis.conf'), conf);
       const port = await freeTcpPort();
       redisPorts.push(port);
-      const p = track(
-        spawnLogged({
+      const launch = async (replicaOf: number | undefined): Promise<TopologyProcess> => {
+        const p = spawnLogged({
           name: `redis-${i}`,
           command: 'redis-server',
           args: [
@@ -439,16 +559,30 @@ export async function startLocalTopology(
             secrets.redisPassword,
             '--masterauth',
             secrets.redisPassword,
-            ...(i === 0 ? [] : ['--replicaof', '127.0.0.1', String(redisPorts[0])]),
+            ...(replicaOf === undefined ? [] : ['--replicaof', '127.0.0.1', String(replicaOf)]),
           ],
           logDir,
           detached,
-        }),
-      );
-      await waitUntil(
-        `redis-${i}`,
-        p,
-        async () => (await redisCli(port, secrets.redisPassword, ['PING'])) === 'PONG',
+        });
+        await waitUntil(
+          `redis-${i}`,
+          p,
+          async () => (await redisCli(port, secrets.redisPassword, ['PING'])) === 'PONG',
+        );
+        return p;
+      };
+      const first = await launch(i === 0 ? undefined : redisPorts[0]);
+      redisServers.push(
+        track(
+          controlled(first, port, detached, async () => {
+            const primary = await sentinelPrimary(
+              sentinelPorts,
+              secrets.sentinelPassword,
+              masterName,
+            );
+            return launch(primary === port ? undefined : (primary ?? redisPorts[0]));
+          }),
+        ),
       );
     }
     for (const [i, port] of redisPorts.entries()) {
@@ -468,8 +602,7 @@ export async function startLocalTopology(
     const sentinelConf = template
       .replace(monitor, `sentinel monitor ${masterName} 127.0.0.1 ${redisPorts[0]} 2`)
       .replace(/^bind .*$/m, 'bind 127.0.0.1');
-    const sentinelPorts: number[] = [];
-    const sentinels: TopologyProcess[] = [];
+    const sentinels: ServerProcess[] = [];
     for (let i = 0; i < 3; i++) {
       const dir = join(stateDir, `sentinel-${i}`);
       mkdirSync(dir, { recursive: true });
@@ -477,41 +610,51 @@ export async function startLocalTopology(
       writeFileSync(conf, sentinelConf);
       const port = await freeTcpPort();
       sentinelPorts.push(port);
+      const spec: SpawnSpec = {
+        name: `sentinel-${i}`,
+        command: 'redis-sentinel',
+        args: [
+          conf,
+          '--port',
+          String(port),
+          '--dir',
+          dir,
+          '--daemonize',
+          'no',
+          '--logfile',
+          '',
+          '--requirepass',
+          secrets.sentinelPassword,
+          '--sentinel',
+          'auth-pass',
+          masterName,
+          secrets.redisPassword,
+          '--sentinel',
+          'sentinel-pass',
+          secrets.sentinelPassword,
+          ...(options.sentinelDownAfterMs === undefined
+            ? []
+            : [
+                '--sentinel',
+                'down-after-milliseconds',
+                masterName,
+                String(options.sentinelDownAfterMs),
+              ]),
+        ],
+        logDir,
+        detached,
+      };
       sentinels.push(
         track(
-          spawnLogged({
-            name: `sentinel-${i}`,
-            command: 'redis-sentinel',
-            args: [
-              conf,
-              '--port',
-              String(port),
-              '--dir',
-              dir,
-              '--daemonize',
-              'no',
-              '--logfile',
-              '',
-              '--requirepass',
-              secrets.sentinelPassword,
-              '--sentinel',
-              'auth-pass',
-              masterName,
-              secrets.redisPassword,
-              '--sentinel',
-              'sentinel-pass',
-              secrets.sentinelPassword,
-              ...(options.sentinelDownAfterMs === undefined
-                ? []
-                : [
-                    '--sentinel',
-                    'down-after-milliseconds',
-                    masterName,
-                    String(options.sentinelDownAfterMs),
-                  ]),
-            ],
-            logDir,
-            detached,
+          controlled(spawnLogged(spec), port, detached, async () => {
+            // Its file, rewritten by Sentinel, names the current primary, replicas and peers.
+            const p = spawnLogged(spec);
+            await waitUntil(
+              `sentinel-${i}`,
+              p,
+              async () => (await redisCli(port, secrets.sentinelPassword, ['PING'])) === 'PONG',
+            );
+            return p;
           }),
         ),
       );
@@ -567,41 +710,45 @@ export async function startLocalTopology(
     );
     if (init.status !== 0) throw new Error(`initdb failed: ${init.stderr}`);
     const pgPort = await freeTcpPort();
-    const pgProc = track(
-      spawnLogged({
-        name: 'postgres',
-        command: join(bin, 'postgres'),
-        args: [
-          '-D',
-          dataDir,
-          '-p',
-          String(pgPort),
-          '-c',
-          'listen_addresses=127.0.0.1',
-          '-c',
-          `unix_socket_directories=${pgDir}`,
-          '-c',
-          'max_connections=200',
-        ],
-        logDir: pgDir,
-        // SIGINT is PostgreSQL's fast shutdown; it stops its own backends.
-        stopSignal: 'SIGINT',
-        group: false,
-        ...(asUser === undefined ? {} : { user: asUser }),
-        detached,
-      }),
-    );
+    const pgSpec: SpawnSpec = {
+      name: 'postgres',
+      command: join(bin, 'postgres'),
+      args: [
+        '-D',
+        dataDir,
+        '-p',
+        String(pgPort),
+        '-c',
+        'listen_addresses=127.0.0.1',
+        '-c',
+        `unix_socket_directories=${pgDir}`,
+        '-c',
+        'max_connections=200',
+      ],
+      logDir: pgDir,
+      // SIGINT is PostgreSQL's fast shutdown; it stops its own backends.
+      stopSignal: 'SIGINT',
+      group: false,
+      ...(asUser === undefined ? {} : { user: asUser }),
+      detached,
+    };
     const adminUrl = `postgres://postgres@127.0.0.1:${pgPort}/postgres`;
-    await waitUntil('postgres', pgProc, async () => {
-      const c = new pg.Client({ connectionString: adminUrl, connectionTimeoutMillis: 1000 });
-      try {
-        await c.connect();
-        await c.query('SELECT 1');
-        return true;
-      } finally {
-        await c.end().catch(() => undefined);
-      }
-    });
+    const launchPostgres = async (): Promise<TopologyProcess> => {
+      const p = spawnLogged(pgSpec);
+      // After a crash this includes WAL replay.
+      await waitUntil('postgres', p, async () => {
+        const c = new pg.Client({ connectionString: adminUrl, connectionTimeoutMillis: 1000 });
+        try {
+          await c.connect();
+          await c.query('SELECT 1');
+          return true;
+        } finally {
+          await c.end().catch(() => undefined);
+        }
+      });
+      return p;
+    };
+    const postgres = track(controlled(await launchPostgres(), pgPort, detached, launchPostgres));
     const setup = new pg.Client({ connectionString: adminUrl });
     await setup.connect();
     await setup.query('CREATE DATABASE shoal');
@@ -639,42 +786,50 @@ export async function startLocalTopology(
     const storageApiUrl = `http://127.0.0.1:${apiPort}`;
 
     // --- gc-worker and the two gateways, side by side.
-    const [gcWorker, ...gateways] = await Promise.all([
-      startService({
-        name: 'gc-worker',
-        service: 'gc-worker',
-        logDir,
-        detached,
-        env: {
-          ADMIN_HOST: '127.0.0.1',
-          ADMIN_PORT: '0',
-          STORAGE_API_URL: storageApiUrl,
-          STORAGE_API_TOKEN: secrets.storageApiToken,
-          LEADER_ELECTION: 'storage-api',
-          ...options.gcWorkerEnv,
-        },
-      }),
-      ...['a', 'b'].map((n) =>
-        startService({
-          name: `gateway-${n}`,
-          service: 'announce-gateway',
-          logDir,
-          detached,
-          env: {
-            HOST: '127.0.0.1',
-            PORT: '0',
-            ADMIN_HOST: '127.0.0.1',
-            ADMIN_PORT: '0',
-            STORAGE_DRIVER: 'remote',
-            STORAGE_API_URL: storageApiUrl,
-            STORAGE_API_TOKEN: secrets.storageApiToken,
-            UDP_CONNECTION_ID_SECRET: secrets.udpConnectionIdSecret,
-            ...options.gatewayEnv,
-          },
-        }),
+    const gcWorkerCount = options.gcWorkers ?? 1;
+    const [gcWorkers, gateways] = await Promise.all([
+      Promise.all(
+        Array.from({ length: gcWorkerCount }, (_, n) =>
+          startService({
+            name: n === 0 ? 'gc-worker' : `gc-worker-${n + 1}`,
+            service: 'gc-worker',
+            logDir,
+            detached,
+            env: {
+              ADMIN_HOST: '127.0.0.1',
+              ADMIN_PORT: '0',
+              STORAGE_API_URL: storageApiUrl,
+              STORAGE_API_TOKEN: secrets.storageApiToken,
+              LEADER_ELECTION: 'storage-api',
+              ...options.gcWorkerEnv,
+            },
+          }),
+        ),
+      ),
+      Promise.all(
+        ['a', 'b'].map((n) =>
+          startService({
+            name: `gateway-${n}`,
+            service: 'announce-gateway',
+            logDir,
+            detached,
+            env: {
+              HOST: '127.0.0.1',
+              PORT: '0',
+              ADMIN_HOST: '127.0.0.1',
+              ADMIN_PORT: '0',
+              STORAGE_DRIVER: 'remote',
+              STORAGE_API_URL: storageApiUrl,
+              STORAGE_API_TOKEN: secrets.storageApiToken,
+              UDP_CONNECTION_ID_SECRET: secrets.udpConnectionIdSecret,
+              ...options.gatewayEnv,
+            },
+          }),
+        ),
       ),
     ]);
-    for (const p of [gcWorker, ...gateways]) track(p);
+    const gcWorker = gcWorkers[0]!;
+    for (const p of [...gcWorkers, ...gateways]) track(p);
 
     const gatewayEndpoints: GatewayEndpoints[] = gateways.map((g) => {
       const port = Number(g.listening.http ?? g.listening.udp);
@@ -726,6 +881,15 @@ export async function startLocalTopology(
       gatewayProcesses: gateways,
       storageApiProcess: storageApi,
       gcWorkerProcess: gcWorker,
+      gcWorkerProcesses: gcWorkers,
+      redisProcesses: redisServers,
+      sentinelProcesses: sentinels,
+      postgresProcess: postgres,
+      redisPrimary: async () => {
+        const port = await sentinelPrimary(sentinelPorts, secrets.sentinelPassword, masterName);
+        return redisServers.find((r) => r.port === port);
+      },
+      gcWorkerLeader: () => gcWorkerLeader(gcWorkers),
       async stop() {
         await stopTopology({ processes, dirs });
         for (const p of processes) attached.delete(p);
