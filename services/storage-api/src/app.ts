@@ -291,12 +291,27 @@ export function buildStorageApi(deps: StorageApiDeps): StorageApi {
         leechers: r.leechers,
         downloaded: r.downloaded,
         peers: r.peers,
-        peerIds: op?.op === 'announce' && op.withPeerIds ? (r.peerIds ?? []) : undefined,
+        // A store that keeps no peer ids (Redis by default) answers undefined:
+        // that travels as "no ids" and the gateway writes peers without `peer id`.
+        peerIds: op?.op === 'announce' && op.withPeerIds ? r.peerIds : undefined,
       };
     });
     reply.header('content-type', STORAGE_RPC_CONTENT_TYPE);
     reply.header(STORAGE_RPC_VERSION_HEADER, String(STORAGE_RPC_VERSION));
-    return reply.send(encodeBatchResponse(results, ops));
+    // A store answer the format cannot carry is that op's coded error, never
+    // the batch's (docs/storage-api.md "Errors per op").
+    return reply.send(
+      encodeBatchResponse(results, ops, {
+        onInvalid: (i, err) => {
+          const operation = ops[i]?.op ?? 'announce';
+          metrics.error(peerDriver, operation, err.code);
+          log.error(
+            { err, code: err.code, operation },
+            'store answer does not fit the batch format',
+          );
+        },
+      }),
+    );
   });
 
   const kv = { config: { endpoint: 'kv' as const } };
