@@ -281,7 +281,15 @@ export function percentEncodeBytes(bytes: Uint8Array): string {
   return out;
 }
 
-export function announceQuery(a: AnnounceParams): string {
+/** HTTP-only announce switches (BEP 23 `compact`, `no_peer_id`). */
+export interface HttpAnnounceOptions {
+  /** false sends `compact=0` (a list of dictionaries); default `compact=1`. */
+  compact?: boolean;
+  /** Sends `no_peer_id=1`. */
+  noPeerId?: boolean;
+}
+
+export function announceQuery(a: AnnounceParams, opts: HttpAnnounceOptions = {}): string {
   const parts = [
     `info_hash=${percentEncodeBytes(a.infoHash)}`,
     `peer_id=${percentEncodeBytes(a.peerId)}`,
@@ -289,8 +297,9 @@ export function announceQuery(a: AnnounceParams): string {
     `uploaded=${a.uploaded ?? 0n}`,
     `downloaded=${a.downloaded ?? 0n}`,
     `left=${a.left}`,
-    'compact=1',
+    `compact=${opts.compact === false ? 0 : 1}`,
   ];
+  if (opts.noPeerId === true) parts.push('no_peer_id=1');
   if (a.event !== undefined && a.event !== 'none') parts.push(`event=${a.event}`);
   if (a.numWant !== undefined) parts.push(`numwant=${a.numWant}`);
   if (a.key !== undefined) parts.push(`key=${a.key.toString(16)}`);
@@ -365,5 +374,45 @@ export async function httpScrape(
       incomplete: int(entry, 'incomplete'),
       downloaded: int(entry, 'downloaded'),
     };
+  });
+}
+
+/** GETs a tracker URL and decodes its answer: HTTP 200 and one bencoded dictionary, a failure reason or not. */
+export async function httpGetDict(url: string): Promise<BDict> {
+  const { status, body } = await httpGet(url);
+  if (status !== 200) throw new HarnessError('HARNESS_ERR_BAD_REPLY', `HTTP ${status}`);
+  return decodeBencodeDict(body);
+}
+
+/** The raw answer to an announce, for what `httpAnnounce` does not model (compact=0, key presence). */
+export function httpAnnounceDict(
+  announceUrl: string,
+  a: AnnounceParams,
+  opts: HttpAnnounceOptions = {},
+): Promise<BDict> {
+  return httpGetDict(`${announceUrl}?${announceQuery(a, opts)}`);
+}
+
+/** One entry of a non-compact `peers` list (BEP 3). */
+export interface DictPeer {
+  ip: string;
+  port: number;
+  /** Absent when the tracker left `peer id` out. */
+  peerId?: Buffer;
+}
+
+/** A non-compact `peers` value (BEP 3): a list of dictionaries with `ip`, `port` and optionally `peer id`. */
+export function decodeDictPeers(value: BValue | undefined): DictPeer[] {
+  if (!Array.isArray(value))
+    throw new HarnessError('HARNESS_ERR_BAD_REPLY', '"peers" is not a list of dictionaries');
+  return value.map((entry) => {
+    if (!isDict(entry))
+      throw new HarnessError('HARNESS_ERR_BAD_REPLY', 'a "peers" entry is not a dictionary');
+    const ip = text(entry.ip);
+    if (ip === undefined) throw new HarnessError('HARNESS_ERR_BAD_REPLY', 'peer without "ip"');
+    const id = entry['peer id'];
+    if (id !== undefined && !Buffer.isBuffer(id))
+      throw new HarnessError('HARNESS_ERR_BAD_REPLY', '"peer id" is not a string');
+    return { ip, port: int(entry, 'port'), ...(id === undefined ? {} : { peerId: id }) };
   });
 }

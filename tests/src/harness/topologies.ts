@@ -1,0 +1,201 @@
+// Every way an operator can deploy the tracker, started from real processes on
+// loopback with port 0: two gateway replicas sharing UDP_CONNECTION_ID_SECRET,
+// plus one gateway bound to [::1] on the same store for the IPv6 cases. A
+// suite that runs against `TOPOLOGIES` runs against each; adding a deployment
+// (a WebSocket frontend, containers) is one more entry in that list.
+import { randomBytes } from 'node:crypto';
+import { startPostgres } from '@shoal/testing/postgres';
+import { startRedis } from '@shoal/testing/redis';
+import { startLocalTopology } from '@shoal/testing/topology';
+import { startGateway, type GatewayEnv, type RunningGateway, type TrackerKind } from './gateway.ts';
+
+/** One gateway as a client sees it. */
+export interface TrackerEndpoint {
+  readonly name: string;
+  /** The address clients use: 127.0.0.1 or ::1. */
+  readonly host: string;
+  readonly httpPort: number;
+  readonly udpPort: number;
+  announceUrl(kind: TrackerKind): string;
+  scrapeUrl(): string;
+  alive(): boolean;
+}
+
+/** A started topology. */
+export interface Deployment {
+  /** Two replicas on 127.0.0.1 with one UDP connection-ID secret. */
+  readonly replicas: readonly [TrackerEndpoint, TrackerEndpoint];
+  /**
+   * A replica on [::1] with the same secret and, where the topology has one,
+   * the same store; undefined when started without IPv6.
+   */
+  readonly ipv6: TrackerEndpoint | undefined;
+  /** Log tails of the processes, for assertion messages. */
+  describe(): string;
+  stop(): Promise<void>;
+}
+
+export interface TopologySpec {
+  /** Column title in the results table. */
+  readonly name: string;
+  /** The replicas share one store: a peer announced on one is served by the others. */
+  readonly sharedSwarm: boolean;
+  /** Non-compact answers carry `peer id` (the store keeps peer_ids; docs/redis.md `REDIS_STORE_PEER_IDS`). */
+  readonly keepsPeerIds: boolean;
+  start(opts: StartOptions): Promise<Deployment>;
+}
+
+export interface StartOptions {
+  /** Also start the [::1] replica (false where the machine has no IPv6 loopback). */
+  ipv6: boolean;
+}
+
+function fromGateway(name: string, g: RunningGateway): TrackerEndpoint {
+  return {
+    name,
+    host: g.host,
+    httpPort: g.httpPort,
+    udpPort: g.udpPort,
+    announceUrl: (kind) => g.announceUrl(kind),
+    scrapeUrl: () => g.scrapeUrl(),
+    alive: () => g.alive(),
+  };
+}
+
+/** Two IPv4 replicas and one IPv6 replica of the gateway, each configured with `env` and one shared secret. */
+async function startEmbeddedReplicas(
+  env: GatewayEnv,
+  opts: StartOptions,
+  cleanup: () => Promise<void>,
+): Promise<Deployment> {
+  const secret = randomBytes(32).toString('hex');
+  const hosts = opts.ipv6 ? ['127.0.0.1', '127.0.0.1', '::1'] : ['127.0.0.1', '127.0.0.1'];
+  const started = await Promise.allSettled(
+    hosts.map((host) => startGateway({ ...env, HOST: host, UDP_CONNECTION_ID_SECRET: secret })),
+  );
+  const gateways = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+  const stop = async (): Promise<void> => {
+    await Promise.all(gateways.map((g) => g.stop()));
+    await cleanup();
+  };
+  const failed = started.find((s) => s.status === 'rejected');
+  if (failed !== undefined) {
+    await stop();
+    throw failed.reason;
+  }
+  const [a, b, v6] = gateways as [RunningGateway, RunningGateway, RunningGateway | undefined];
+  return {
+    replicas: [fromGateway('gateway-a', a), fromGateway('gateway-b', b)],
+    ipv6: v6 === undefined ? undefined : fromGateway('gateway-v6', v6),
+    describe: () => gateways.map((g) => g.describe()).join('\n'),
+    stop,
+  };
+}
+
+export const embeddedMemory: TopologySpec = {
+  name: 'embedded memory',
+  sharedSwarm: false,
+  keepsPeerIds: true,
+  start: (opts) => startEmbeddedReplicas({ STORAGE_DRIVER: 'memory' }, opts, async () => {}),
+};
+
+export const embeddedRedis: TopologySpec = {
+  name: 'embedded redis',
+  sharedSwarm: true,
+  keepsPeerIds: false,
+  async start(opts) {
+    const redis = await startRedis();
+    // docs/redis.md's defaults, as an operator gets them (peer_ids not stored).
+    return startEmbeddedReplicas(
+      {
+        STORAGE_DRIVER: 'redis',
+        REDIS_ADDRESSES: redis.address,
+        REDIS_PASSWORD: redis.password ?? '',
+      },
+      opts,
+      () => redis.close(),
+    );
+  },
+};
+
+export const embeddedPostgres: TopologySpec = {
+  name: 'embedded postgres',
+  sharedSwarm: true,
+  keepsPeerIds: true,
+  async start(opts) {
+    const pg = await startPostgres();
+    try {
+      return await startEmbeddedReplicas(
+        { STORAGE_DRIVER: 'postgres', DATABASE_URL: await pg.createDatabase() },
+        opts,
+        () => pg.stop(),
+      );
+    } catch (err) {
+      await pg.stop();
+      throw err;
+    }
+  },
+};
+
+/**
+ * docs/local-topology.md: gateways on the remote driver -> storage-api ->
+ * Redis Sentinel (peers) + PostgreSQL (downloads, KV), and a gc-worker.
+ */
+export const splitTopology: TopologySpec = {
+  name: 'split (remote)',
+  sharedSwarm: true,
+  keepsPeerIds: false,
+  async start(opts) {
+    const topo = await startLocalTopology();
+    let v6: RunningGateway | undefined;
+    try {
+      if (opts.ipv6)
+        v6 = await startGateway({
+          HOST: '::1',
+          STORAGE_DRIVER: 'remote',
+          STORAGE_API_URL: topo.storageApi.url,
+          STORAGE_API_TOKEN: topo.secrets.storageApiToken,
+          UDP_CONNECTION_ID_SECRET: topo.secrets.udpConnectionIdSecret,
+        });
+    } catch (err) {
+      await topo.stop();
+      throw err;
+    }
+    const replica = (i: 0 | 1): TrackerEndpoint => {
+      const g = topo.gateways[i]!;
+      const proc = topo.gatewayProcesses[i]!;
+      const udpPort = Number(new URL(g.udpAnnounce).port);
+      return {
+        name: g.name,
+        host: '127.0.0.1',
+        httpPort: g.port,
+        udpPort,
+        announceUrl: (kind) => (kind === 'http' ? g.httpAnnounce : g.udpAnnounce),
+        scrapeUrl: () => g.scrape,
+        alive: () => proc.alive(),
+      };
+    };
+    return {
+      replicas: [replica(0), replica(1)],
+      ipv6: v6 === undefined ? undefined : fromGateway('gateway-v6', v6),
+      describe: () =>
+        [
+          ...topo.gatewayProcesses.map((p) => `${p.name}\n${p.tail(30)}`),
+          `storage-api\n${topo.storageApiProcess.tail(30)}`,
+          v6?.describe() ?? '',
+        ].join('\n'),
+      async stop() {
+        await v6?.stop();
+        await topo.stop();
+      },
+    };
+  },
+};
+
+/** Every deployment the conformance suite runs against, in table order. */
+export const TOPOLOGIES: readonly TopologySpec[] = [
+  embeddedMemory,
+  embeddedRedis,
+  embeddedPostgres,
+  splitTopology,
+];
