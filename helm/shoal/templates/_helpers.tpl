@@ -4,22 +4,41 @@
 {{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
 
+{{/*
+The prefix of every object's name, at most 40 characters: the longest suffix
+the chart appends is "-cockroachdb-headless" (21, a Service: <= 63), and a
+StatefulSet name must stay <= 52 so its pods' controller-revision-hash label
+(<name>-<10-char hash>) fits in 63 (docs/kubernetes.md "Names"). A longer
+prefix is cut and ends in a hash of the whole, so two long release names that
+share their first 33 characters still get different objects. Dots (allowed
+in release names) become dashes and a leading digit gets "shoal-" in front:
+Service names are DNS-1035 labels.
+*/}}
 {{- define "shoal.fullname" -}}
+{{- $full := "" -}}
 {{- if .Values.fullnameOverride -}}
-{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- $full = .Values.fullnameOverride -}}
 {{- else -}}
 {{- $name := default .Chart.Name .Values.nameOverride -}}
 {{- if contains $name .Release.Name -}}
-{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- $full = .Release.Name -}}
 {{- else -}}
-{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
+{{- $full = printf "%s-%s" .Release.Name $name -}}
 {{- end -}}
 {{- end -}}
+{{- $full = regexReplaceAll "[^a-z0-9-]" (lower $full) "-" -}}
+{{- if not (regexMatch "^[a-z]" $full) -}}
+{{- $full = printf "shoal-%s" $full -}}
+{{- end -}}
+{{- if gt (len $full) 40 -}}
+{{- $full = printf "%s-%s" ($full | trunc 33 | trimSuffix "-") ($full | sha256sum | trunc 6) -}}
+{{- end -}}
+{{- $full -}}
 {{- end -}}
 
-{{/* Name of one component's objects: shoal.component (dict "root" $ "component" "gateway") */}}
+{{/* Name of one component's objects: shoal.component (dict "root" $ "component" "gateway"); fits by shoal.fullname's bound. */}}
 {{- define "shoal.componentName" -}}
-{{- printf "%s-%s" (include "shoal.fullname" .root) .component | trunc 63 | trimSuffix "-" -}}
+{{- printf "%s-%s" (include "shoal.fullname" .root) .component -}}
 {{- end -}}
 
 {{- define "shoal.selectorLabels" -}}
