@@ -6,6 +6,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
 import { registerPolicyAdminRoutes, type PolicyAdminDeps } from '@shoal/policy';
 import { bearerToken, presentedToken } from '@shoal/service/bearer';
+import { ADMIN_HTTP_LIMITS, capConnections, fastifyLimits } from '@shoal/service/http-limits';
 import { GatewayError, gatewayErrors } from './errors.ts';
 
 export interface AdminDeps {
@@ -25,7 +26,8 @@ export interface AdminDeps {
 }
 
 export function buildAdmin({ registry, ready, policyAdmin }: AdminDeps): FastifyInstance {
-  const app = Fastify({ logger: false });
+  const app = Fastify({ ...fastifyLimits(ADMIN_HTTP_LIMITS), logger: false });
+  capConnections(app.server, ADMIN_HTTP_LIMITS);
   app.get('/healthz', async (_request, reply) => {
     reply.header('content-type', 'text/plain');
     return 'ok\n';

@@ -104,6 +104,22 @@ export const gatewayConfigSchema = Type.Object({
    * net.core.rmem_max (raise it with sysctl for the full size).
    */
   UDP_RECV_BUFFER_BYTES: Type.Integer({ minimum: 65_536, maximum: 1 << 30, default: 4 << 20 }),
+  /**
+   * docs/limits.md: a request line and headers must have arrived whole this
+   * long after the first byte (or the connection), however slowly they drip;
+   * otherwise 408 and a close. opentracker cuts a client at 30 s.
+   */
+  HTTP_REQUEST_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 600_000, default: 10_000 }),
+  /** Idle time on a keep-alive socket between requests (Node adds 1 s before it closes). */
+  HTTP_KEEPALIVE_TIMEOUT_SECONDS: Type.Integer({ minimum: 1, maximum: 3600, default: 5 }),
+  /**
+   * Request line plus headers; more is 431 and a close. 16 KiB is Node's
+   * default and aquatic_http's request buffer; a scrape of n hashes needs
+   * about 71 n bytes (scrapeRequestBytes), so raise it with SCRAPE_MAX_HASHES.
+   */
+  HTTP_MAX_HEADER_BYTES: Type.Integer({ minimum: 1024, maximum: 1 << 20, default: 16_384 }),
+  /** TCP connections the HTTP tracker holds at once; the next are closed on accept. Keep it under `ulimit -n`. */
+  HTTP_MAX_CONNECTIONS: Type.Integer({ minimum: 1, maximum: 10_000_000, default: 10_000 }),
   LOG_LEVEL: LogLevel,
   /**
    * memory: in-process, the `make run` default; redis: REDIS_* (docs/redis.md);
@@ -150,6 +166,15 @@ function cidrList(list: readonly string[]): string | undefined {
   return bad.length === 0
     ? undefined
     : `not CIDRs or addresses: ${bad.map((b) => JSON.stringify(b)).join(', ')}`;
+}
+
+/**
+ * An HTTP scrape's request line and headers for `hashes` info_hashes: each
+ * `info_hash=` plus 20 percent-encoded bytes and a `&` (71 bytes), and 1 KiB
+ * for the path, passkey and the headers clients send.
+ */
+export function scrapeRequestBytes(hashes: number): number {
+  return 71 * hashes + 1024;
 }
 
 export function loadGatewayConfig(

@@ -11,7 +11,7 @@ import { createPolicyRepository, type PolicyAdminDeps } from '@shoal/policy';
 import { runDoctor } from '@shoal/storage/doctor';
 import { buildAdmin, type AdminDeps } from './admin.ts';
 import { createClientAddressResolver } from './client-address.ts';
-import type { GatewayConfig } from './config.ts';
+import { scrapeRequestBytes, type GatewayConfig } from './config.ts';
 import { buildTrackerHttp } from './http.ts';
 import { createGatewayMetrics } from './metrics.ts';
 import { createPolicyCache, type PolicyCache } from './policy/cache.ts';
@@ -107,6 +107,14 @@ export function buildGateway(deps: GatewayDeps): Gateway {
     maxAgeSeconds: config.UDP_CONNECTION_ID_MAX_AGE_SECONDS,
   });
   const policy = { numWantDefault: config.NUMWANT_DEFAULT, numWantMax: config.NUMWANT_MAX };
+
+  const scrapeBytes = scrapeRequestBytes(config.SCRAPE_MAX_HASHES);
+  if (config.HTTP_ENABLED && config.HTTP_MAX_HEADER_BYTES < scrapeBytes) {
+    logger.warn(
+      { HTTP_MAX_HEADER_BYTES: config.HTTP_MAX_HEADER_BYTES, needed: scrapeBytes },
+      'HTTP_MAX_HEADER_BYTES is too small for an HTTP scrape of SCRAPE_MAX_HASHES hashes: such scrapes get 431',
+    );
+  }
 
   const http = buildTrackerHttp({
     config,

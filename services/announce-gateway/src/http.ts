@@ -3,6 +3,7 @@
 // refusal travels as `failure reason` carrying its error code.
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
+import { capConnections, fastifyLimits, type HttpLimits } from '@shoal/service/http-limits';
 import {
   encodeFailure,
   encodeHttpAnnounceResponse,
@@ -50,13 +51,17 @@ export function buildTrackerHttp(deps: TrackerHttpDeps): FastifyInstance {
   const announceOk = metrics.request('http', 'announce', 'ok');
   const scrapeOk = metrics.request('http', 'scrape', 'ok');
 
+  const limits = httpLimitsOf(config);
   const app = Fastify({
+    // docs/limits.md: what one slow or hostile client can hold.
+    ...fastifyLimits(limits),
     // Request logging would cost a child logger per announce; failures are logged below.
     logger: false,
     // info_hash and peer_id are raw bytes: the protocol parsers decode the raw query (FIELD-NOTES).
     routerOptions: { querystringParser: () => NO_QUERY, ignoreTrailingSlash: true },
     requestIdHeader: 'x-request-id',
   });
+  capConnections(app.server, limits);
 
   function refuse(reply: FastifyReply, action: 'announce' | 'scrape', err: unknown): Buffer {
     const refusal = describeRefusal(err);
@@ -188,6 +193,16 @@ export function buildTrackerHttp(deps: TrackerHttpDeps): FastifyInstance {
     });
   }
   return app;
+}
+
+/** The HTTP_* settings of the tracker port (docs/limits.md). */
+export function httpLimitsOf(config: GatewayConfig): HttpLimits {
+  return {
+    requestTimeoutMs: config.HTTP_REQUEST_TIMEOUT_MS,
+    keepAliveTimeoutMs: config.HTTP_KEEPALIVE_TIMEOUT_SECONDS * 1000,
+    maxHeaderBytes: config.HTTP_MAX_HEADER_BYTES,
+    maxConnections: config.HTTP_MAX_CONNECTIONS,
+  };
 }
 
 function passkeyRoute(route: string): string {
