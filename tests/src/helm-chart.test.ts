@@ -266,6 +266,30 @@ describe('chart promises (Helm 4, defaults unless said)', () => {
     }
   });
 
+  it('two releases in one namespace elect their gc-worker leaders in two Leases, each in its Role', async () => {
+    const leaseOf = (rendered: K8sObject[], release: string): string => {
+      const env = podSpec(find(rendered, 'Deployment', `${release}-shoal-gc-worker`))?.containers[0]
+        ?.env;
+      const lease = env?.find((e) => e.name === 'LEASE_NAME')?.value ?? '';
+      const role = find(rendered, 'Role', `${release}-shoal-gc-worker`) as K8sObject & {
+        rules: Array<{ resourceNames?: string[] }>;
+      };
+      expect(role.rules[0]?.resourceNames).toEqual([lease]);
+      return lease;
+    };
+    const [blue, green] = await Promise.all([
+      renderChart(4, { releaseName: 'blue' }),
+      renderChart(4, { releaseName: 'green' }),
+    ]);
+    const leases = [leaseOf(blue, 'blue'), leaseOf(green, 'green')];
+    expect(leases).toEqual(['blue-shoal-gc-worker', 'green-shoal-gc-worker']);
+    const named = await renderChart(4, {
+      releaseName: 'blue',
+      set: { 'gcWorker.leaseName': 'tracker-gc' },
+    });
+    expect(leaseOf(named, 'blue')).toBe('tracker-gc');
+  });
+
   it('never copies a secret inline when an existing Secret is named', async () => {
     const ext = await renderChart(4, { values: ['external-stores-values.yaml'] });
     const named = new Set(['my-redis', 'my-postgres', 'my-shoal-token', 'my-udp-secret']);

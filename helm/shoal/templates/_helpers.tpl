@@ -67,6 +67,11 @@ helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version | replace 
 {{- end -}}
 {{- end -}}
 
+{{/* The gc-worker's leader-election Lease: one per release unless named. */}}
+{{- define "shoal.leaseName" -}}
+{{- default (include "shoal.componentName" (dict "root" . "component" "gc-worker")) .Values.gcWorker.leaseName -}}
+{{- end -}}
+
 {{- define "shoal.secretName" -}}
 {{- include "shoal.componentName" (dict "root" . "component" "secrets") -}}
 {{- end -}}
