@@ -34,6 +34,12 @@ export interface BatcherOptions<Result> {
   breaker: CircuitBreaker;
   /** false for a result that carries its own error (counted as 'error', not a transport failure). */
   resultOk?: (result: Result) => boolean;
+  /**
+   * Whether a failed request tells of an outage (the breaker counts it) or
+   * was answered by a reachable server (it does not). Default: every failure
+   * counts. A request that timed out always counts.
+   */
+  isOutage?: (err: unknown) => boolean;
   metrics?: BatcherMetrics;
 }
 
@@ -174,7 +180,9 @@ export class Batcher<Op, Result> {
       },
       (err: unknown) => {
         clearTimeout(timer);
-        breaker.failure();
+        // Answered, even with a refusal: the server is there, so the breaker hears a success.
+        if (timedOut || (this.#options.isOutage?.(err) ?? true)) breaker.failure();
+        else breaker.success();
         this.#settled(live.length, now);
         const code: StoreErrorCode = timedOut
           ? 'STORE_ERR_TIMEOUT'

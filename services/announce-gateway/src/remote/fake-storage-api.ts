@@ -21,7 +21,12 @@ export interface FakeStorageApi {
   readonly store: PeerStore;
   /** Ops per /v1/batch request received, in arrival order. */
   readonly batches: number[];
-  mode: 'ok' | 'version' | 'backend-down' | 'http-500';
+  /**
+   * backend-down: every op answers STORE_ERR_UNAVAILABLE (a 200); http-500: a
+   * storage-api bug on the request; http-503: storage-api says it cannot
+   * serve; bad-request: a 400 refusal.
+   */
+  mode: 'ok' | 'version' | 'backend-down' | 'http-500' | 'http-503' | 'bad-request';
   /** Delay before answering a batch, in ms. */
   delayMs: number;
   /** Stops listening and drops kept-alive connections (a killed process). */
@@ -78,6 +83,10 @@ export async function startFakeStorageApi(): Promise<FakeStorageApi> {
           .send({ code: 'RPC_ERR_VERSION', message: 'unsupported version', supported: [2] });
       if (fake.mode === 'http-500')
         return reply.code(500).send({ code: 'RPC_ERR_INTERNAL', message: 'boom' });
+      if (fake.mode === 'http-503')
+        return reply.code(503).send({ code: 'STORE_ERR_UNAVAILABLE', message: 'backend down' });
+      if (fake.mode === 'bad-request')
+        return reply.code(400).send({ code: 'RPC_ERR_BAD_BODY', message: 'malformed' });
       const ops = decodeBatchRequest(request.body as Buffer, {
         maxOps: 65_535,
         maxScrapeHashes: 255,

@@ -252,16 +252,57 @@ describe('remote store against a storage-api speaking the batch codec', () => {
     expect(messages).toContain('storage-api circuit closed');
   });
 
-  it('5xx answers count as failures and open the circuit', async () => {
+  it('503 "unavailable" answers count as failures and open the circuit', async () => {
     const { store } = remote({ REMOTE_BREAKER_FAILURES: '2', REMOTE_BREAKER_OPEN_MS: '60000' });
-    api.mode = 'http-500';
-    await codeOf(store.announce(announce(1200)));
+    api.mode = 'http-503';
+    expect(await codeOf(store.announce(announce(1200)))).toBe('STORE_ERR_UNAVAILABLE');
     await codeOf(store.announce(announce(1201)));
     expect(store.circuitState).toBe('open');
     api.mode = 'ok';
     api.batches.length = 0;
     expect(await codeOf(store.announce(announce(1202)))).toBe('STORE_ERR_UNAVAILABLE');
     expect(api.batches).toEqual([]);
+  });
+});
+
+describe('what the circuit breaker counts', () => {
+  it('answered failures never open it: a 500 about the request, 400 refusals, per-op error codes', async () => {
+    const { store } = remote({ REMOTE_BREAKER_FAILURES: '2', REMOTE_BREAKER_OPEN_MS: '60000' });
+    for (const mode of ['http-500', 'bad-request', 'backend-down'] as const) {
+      api.mode = mode;
+      for (let i = 0; i < 6; i++)
+        expect(await codeOf(store.announce(announce(1300 + i)))).toBe('STORE_ERR_UNAVAILABLE');
+      expect(store.circuitState, mode).toBe('closed');
+    }
+    api.mode = 'ok';
+    expect((await store.announce(announce(1310))).leechers).toBeGreaterThanOrEqual(1);
+  });
+
+  it('an op the batch cannot carry is refused alone with STORE_ERR_BAD_INPUT; its neighbours are answered', async () => {
+    const { store } = remote({ REMOTE_BREAKER_FAILURES: '1', REMOTE_BREAKER_OPEN_MS: '60000' });
+    const hash = hashOf('one-bad-op');
+    const bad: Array<Partial<PeerAnnounce>> = [
+      { port: 70_000 },
+      { numWant: -1 },
+      { address: Buffer.alloc(16) },
+      { infoHash: Buffer.alloc(19) },
+    ];
+    const codes = await Promise.all([
+      ...Array.from({ length: 10 }, (_, i) =>
+        codeOf(store.announce(announce(1400 + i, { infoHash: hash }))),
+      ),
+      ...bad.map((b) => codeOf(store.announce(announce(1450, b)))),
+      codeOf(store.scrape([Buffer.alloc(3)])),
+    ]);
+    expect(codes).toEqual([
+      ...Array<string>(10).fill('resolved'),
+      ...Array<string>(5).fill('STORE_ERR_BAD_INPUT'),
+    ]);
+    expect(api.batches).toEqual([10]);
+    expect(store.circuitState).toBe('closed');
+    // numWant past what one answer carries (u16) is capped, as a store caps it, not refused.
+    const many = await store.announce(announce(1460, { infoHash: hash, numWant: 100_000 }));
+    expect(many.peers.length).toBe(10 * 6);
   });
 });
 

@@ -4,7 +4,13 @@
 // rare and go straight to the transport.
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import { STORAGE_RPC_MAX_SCRAPE_HASHES, type RpcOp, type RpcResult } from '@shoal/protocol';
+import {
+  STORAGE_RPC_MAX_SCRAPE_HASHES,
+  checkBatchOp,
+  isProtocolError,
+  type RpcOp,
+  type RpcResult,
+} from '@shoal/protocol';
 import {
   StoreError,
   type AnnounceResult,
@@ -18,7 +24,7 @@ import { Batcher } from './batcher.ts';
 import { CIRCUIT_STATE_VALUE, CircuitBreaker, type CircuitState } from './breaker.ts';
 import type { RemoteStoreConfig } from './config.ts';
 import { createRemoteClientMetrics } from './metrics.ts';
-import { RpcTransport, isStoreErrorCode } from './transport.ts';
+import { RpcTransport, isOutage, isStoreErrorCode } from './transport.ts';
 
 export interface RemoteStoreDeps {
   logger: Logger;
@@ -39,6 +45,7 @@ type RequiredRemoteConfig = RemoteStoreConfig & {
 };
 
 const PING_HASH = Buffer.alloc(20);
+const MAX_NUM_WANT = 0xffff;
 
 export function createRemoteStore(config: RemoteStoreConfig, deps: RemoteStoreDeps): RemoteStore {
   if (config.STORAGE_API_URL === undefined || config.STORAGE_API_TOKEN === undefined)
@@ -77,6 +84,7 @@ export function createRemoteStore(config: RemoteStoreConfig, deps: RemoteStoreDe
     maxInFlight: c.REMOTE_CONNECTIONS,
     breaker,
     resultOk: (r) => r.ok,
+    isOutage,
     metrics: createRemoteClientMetrics(deps.registry, {
       circuitState: () => CIRCUIT_STATE_VALUE[breaker.state],
       queueDepth: () => batcher.depth,
@@ -84,7 +92,7 @@ export function createRemoteStore(config: RemoteStoreConfig, deps: RemoteStoreDe
   });
 
   async function scrapeChunk(infoHashes: Buffer[]): Promise<SwarmCounts[]> {
-    const r = await batcher.submit({ op: 'scrape', infoHashes });
+    const r = await batcher.submit(checked({ op: 'scrape', infoHashes }));
     if (!r.ok) throw resultError(r.code);
     if (r.op !== 'scrape') throw mismatch();
     return r.counts;
@@ -99,18 +107,21 @@ export function createRemoteStore(config: RemoteStoreConfig, deps: RemoteStoreDe
     },
 
     async announce(a: PeerAnnounce): Promise<AnnounceResult> {
-      const r = await batcher.submit({
-        op: 'announce',
-        infoHash: a.infoHash,
-        peerId: a.peerId,
-        family: a.family,
-        address: a.address,
-        port: a.port,
-        seeder: a.seeder,
-        event: a.event,
-        numWant: a.numWant,
-        withPeerIds: a.withPeerIds,
-      });
+      const r = await batcher.submit(
+        checked({
+          op: 'announce',
+          infoHash: a.infoHash,
+          peerId: a.peerId,
+          family: a.family,
+          address: a.address,
+          port: a.port,
+          seeder: a.seeder,
+          event: a.event,
+          // An answer carries at most 65535 peers (u16 count); any store caps there too.
+          numWant: a.numWant > MAX_NUM_WANT ? MAX_NUM_WANT : a.numWant,
+          withPeerIds: a.withPeerIds,
+        }),
+      );
       if (!r.ok) throw resultError(r.code);
       if (r.op !== 'announce') throw mismatch();
       // The decoded result already has AnnounceResult's fields; no copy per announce.
@@ -162,6 +173,21 @@ export function createRemoteStore(config: RemoteStoreConfig, deps: RemoteStoreDe
       return closed;
     },
   };
+}
+
+/**
+ * Refuses, alone, an op the batch cannot carry (STORE_ERR_BAD_INPUT, as every
+ * embedded driver does) before it is queued: it never fails its batch.
+ */
+function checked<T extends RpcOp>(op: T): T {
+  try {
+    checkBatchOp(op);
+  } catch (err) {
+    if (isProtocolError(err))
+      throw new StoreError('STORE_ERR_BAD_INPUT', err.message, { cause: err });
+    throw err;
+  }
+  return op;
 }
 
 function resultError(code: string): StoreError {

@@ -28,6 +28,34 @@ export interface RpcTransportOptions {
   logger: Logger;
 }
 
+/**
+ * A batch request storage-api did not answer (connection refused or reset,
+ * no answer in time) or answered "unavailable" (502/503/504, a store outage
+ * code, shutting down). The circuit breaker counts these and nothing else: a
+ * request storage-api answered otherwise (a 4xx, a 500 about that request,
+ * per-op errors) says nothing about its availability, and counting it would
+ * let one client's unusual request refuse every announce of the gateway
+ * (docs/storage-api.md "What the gateway's circuit breaker counts").
+ */
+export class RpcOutageError extends StoreError {
+  constructor(code: StoreErrorCode, detail: string, options?: { cause?: unknown }) {
+    super(code, detail, options);
+    this.name = 'RpcOutageError';
+  }
+}
+
+export function isOutage(err: unknown): boolean {
+  return err instanceof RpcOutageError;
+}
+
+/** Codes with which storage-api says it (or its backend) cannot serve anything now. */
+const OUTAGE_CODES: ReadonlySet<string> = new Set([
+  'STORE_ERR_UNAVAILABLE',
+  'STORE_ERR_TIMEOUT',
+  'RPC_ERR_SHUTTING_DOWN',
+]);
+const OUTAGE_STATUSES: ReadonlySet<number> = new Set([502, 503, 504]);
+
 /** The JSON error body of every non-200 storage-api answer (contract §1). */
 interface ApiErrorBody {
   code?: unknown;
@@ -122,7 +150,9 @@ export class RpcTransport implements BatchTransport<RpcOp, RpcResult> {
         this.#failing = true;
         this.#log.warn({ err }, 'storage-api unreachable');
       }
-      throw new StoreError('STORE_ERR_UNAVAILABLE', 'storage-api unreachable', { cause: err });
+      throw new RpcOutageError('STORE_ERR_UNAVAILABLE', 'storage-api unreachable', {
+        cause: err,
+      });
     }
   }
 
@@ -134,17 +164,27 @@ export class RpcTransport implements BatchTransport<RpcOp, RpcResult> {
     } catch {
       // Not storage-api's JSON (a proxy's page): the status says enough.
     }
-    const code = typeof body.code === 'string' ? body.code : `HTTP_${status}`;
+    const coded = typeof body.code === 'string';
+    const code = coded ? (body.code as string) : `HTTP_${status}`;
     if (code === 'RPC_ERR_VERSION') {
       this.#versionMismatch(body.supported);
       return new StoreError('STORE_ERR_UNAVAILABLE', 'storage-api speaks another batch version');
     }
-    // storage-api passes a backend outage on as one of our own codes: keep it (503 -> retry later).
+    // A proxy's 5xx page (storage-api gone behind it) is an outage; storage-api's own 500 is not.
+    if (OUTAGE_STATUSES.has(status) || OUTAGE_CODES.has(code) || (!coded && status >= 500)) {
+      this.#failed(`storage-api answered ${status} ${code}`);
+      return new RpcOutageError(
+        isStoreErrorCode(code) ? code : 'STORE_ERR_UNAVAILABLE',
+        `storage-api answered ${status} ${code}`,
+      );
+    }
+    // storage-api passes a store error on as one of our own codes: keep it.
     if (isStoreErrorCode(code)) {
       this.#failed(`storage-api answered ${status} ${code}`);
       return new StoreError(code, `storage-api answered ${status}`);
     }
-    // 401 (wrong token), 400/413 (a gateway/storage-api mismatch): ours to fix, the client's to retry.
+    // 401 (wrong token), 400/413 (a gateway/storage-api mismatch), 500 (a storage-api
+    // bug on this request): ours to fix, the client's to retry.
     this.#failed(`storage-api refused the request: ${status} ${code}`, 'error');
     return new StoreError('STORE_ERR_UNAVAILABLE', `storage-api answered ${status} ${code}`);
   }
