@@ -4,9 +4,12 @@
 // suite that runs against `TOPOLOGIES` runs against each; adding a deployment
 // (a WebSocket frontend, containers) is one more entry in that list.
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { startPostgres } from '@shoal/testing/postgres';
 import { startRedis } from '@shoal/testing/redis';
-import { startLocalTopology } from '@shoal/testing/topology';
+import { startLocalTopology, startService, type ServiceProcess } from '@shoal/testing/topology';
 import { startGateway, type GatewayEnv, type RunningGateway, type TrackerKind } from './gateway.ts';
 
 /** One gateway as a client sees it. */
@@ -62,8 +65,11 @@ function fromGateway(name: string, g: RunningGateway): TrackerEndpoint {
   };
 }
 
-/** Two IPv4 replicas and one IPv6 replica of the gateway, each configured with `env` and one shared secret. */
-async function startEmbeddedReplicas(
+/**
+ * Two IPv4 replicas and one IPv6 replica of the gateway, each configured with
+ * `env` and one shared secret; `cleanup` stops what they use when they stop.
+ */
+async function startReplicas(
   env: GatewayEnv,
   opts: StartOptions,
   cleanup: () => Promise<void>,
@@ -96,7 +102,7 @@ export const embeddedMemory: TopologySpec = {
   name: 'embedded memory',
   sharedSwarm: false,
   keepsPeerIds: true,
-  start: (opts) => startEmbeddedReplicas({ STORAGE_DRIVER: 'memory' }, opts, async () => {}),
+  start: (opts) => startReplicas({ STORAGE_DRIVER: 'memory' }, opts, async () => {}),
 };
 
 export const embeddedRedis: TopologySpec = {
@@ -106,7 +112,7 @@ export const embeddedRedis: TopologySpec = {
   async start(opts) {
     const redis = await startRedis();
     // docs/redis.md's defaults, as an operator gets them (peer_ids not stored).
-    return startEmbeddedReplicas(
+    return startReplicas(
       {
         STORAGE_DRIVER: 'redis',
         REDIS_ADDRESSES: redis.address,
@@ -125,7 +131,7 @@ export const embeddedPostgres: TopologySpec = {
   async start(opts) {
     const pg = await startPostgres();
     try {
-      return await startEmbeddedReplicas(
+      return await startReplicas(
         { STORAGE_DRIVER: 'postgres', DATABASE_URL: await pg.createDatabase() },
         opts,
         () => pg.stop(),
@@ -134,6 +140,54 @@ export const embeddedPostgres: TopologySpec = {
       await pg.stop();
       throw err;
     }
+  },
+};
+
+/** docs/storage-api.md's development pairing: remote gateways -> one storage-api with peers and data in memory. */
+export const remoteMemory: TopologySpec = {
+  name: 'remote, storage-api memory',
+  sharedSwarm: true,
+  keepsPeerIds: true,
+  async start(opts) {
+    const logDir = mkdtempSync(join(tmpdir(), 'shoal-conformance-'));
+    const removeLogs = (): void => rmSync(logDir, { recursive: true, force: true });
+    const token = randomBytes(24).toString('hex');
+    let api: ServiceProcess;
+    try {
+      api = await startService({
+        name: 'storage-api',
+        service: 'storage-api',
+        logDir,
+        env: {
+          HOST: '127.0.0.1',
+          PORT: '0',
+          ADMIN_HOST: '127.0.0.1',
+          ADMIN_PORT: '0',
+          STORAGE_API_TOKEN: token,
+          PEER_STORE_DRIVER: 'memory',
+          DATA_STORE_DRIVER: 'memory',
+        },
+      });
+    } catch (err) {
+      removeLogs();
+      throw err;
+    }
+    const gateways = await startReplicas(
+      {
+        STORAGE_DRIVER: 'remote',
+        STORAGE_API_URL: `http://127.0.0.1:${Number(api.listening.port)}`,
+        STORAGE_API_TOKEN: token,
+      },
+      opts,
+      async () => {
+        await api.stop();
+        removeLogs();
+      },
+    );
+    return {
+      ...gateways,
+      describe: () => `${gateways.describe()}\nstorage-api\n${api.tail(30)}`,
+    };
   },
 };
 
@@ -197,5 +251,6 @@ export const TOPOLOGIES: readonly TopologySpec[] = [
   embeddedMemory,
   embeddedRedis,
   embeddedPostgres,
+  remoteMemory,
   splitTopology,
 ];
