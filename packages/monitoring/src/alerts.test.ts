@@ -59,8 +59,10 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-const gw = (instance: string): string => `job="${JOBS.gateway}",instance="${instance}"`;
-const gc = (instance: string): string => `job="${JOBS.gcWorker}",instance="${instance}"`;
+const gw = (instance: string, namespace?: string): string =>
+  `job="${JOBS.gateway}",instance="${instance}"${namespace ? `,namespace="${namespace}"` : ''}`;
+const gc = (instance: string, namespace?: string): string =>
+  `job="${JOBS.gcWorker}",instance="${instance}"${namespace ? `,namespace="${namespace}"` : ''}`;
 
 describe('alert rules under promtool', () => {
   it('page when a gateway replica, or every replica, is down', async () => {
@@ -97,7 +99,7 @@ describe('alert rules under promtool', () => {
           alertname: 'ShoalGatewayAllDown',
           exp_alerts: [
             {
-              exp_labels: { severity: 'critical' },
+              exp_labels: { severity: 'critical', job: JOBS.gateway },
               exp_annotations: {
                 summary: 'No gateway replica is up',
                 description: 'No announce-gateway target answers scrapes: the tracker is offline.',
@@ -111,7 +113,7 @@ describe('alert rules under promtool', () => {
 
   it('page when no gc-worker leads, warn when two do, stay quiet with one', async () => {
     const noLeader = {
-      exp_labels: { severity: 'critical' },
+      exp_labels: { severity: 'critical', job: JOBS.gcWorker },
       exp_annotations: {
         summary: 'No gc-worker holds the GC lease',
         description:
@@ -136,6 +138,11 @@ describe('alert rules under promtool', () => {
       [{ series: `up{${gc('gc-1')}}`, values: '0x10' }],
       [{ eval_time: '8m', alertname: 'ShoalGcNoLeader', exp_alerts: [noLeader] }],
     );
+    // No gc-worker series at all (not even up): only a gateway is scraped.
+    await promtoolTest(
+      [{ series: `up{${gw('gw-1:9090')}}`, values: '1x10' }],
+      [{ eval_time: '8m', alertname: 'ShoalGcNoLeader', exp_alerts: [noLeader] }],
+    );
     await promtoolTest(
       [
         { series: `shoal_gc_leader{${gc('gc-1')}}`, values: '1x10' },
@@ -147,7 +154,7 @@ describe('alert rules under promtool', () => {
           alertname: 'ShoalGcSplitBrain',
           exp_alerts: [
             {
-              exp_labels: { severity: 'warning' },
+              exp_labels: { severity: 'warning', job: JOBS.gcWorker },
               exp_annotations: {
                 summary: '2 gc-worker instances believe they lead',
                 description:
@@ -178,7 +185,7 @@ describe('alert rules under promtool', () => {
           alertname: 'ShoalGcNotSucceeding',
           exp_alerts: [
             {
-              exp_labels: { severity: 'warning' },
+              exp_labels: { severity: 'warning', job: JOBS.gcWorker },
               exp_annotations: {
                 summary: 'No successful garbage collection for 21m 0s',
                 description:
@@ -209,7 +216,7 @@ describe('alert rules under promtool', () => {
           alertname: 'ShoalRequestsFailing',
           exp_alerts: [
             {
-              exp_labels: { severity: 'critical', protocol: 'udp' },
+              exp_labels: { severity: 'critical', job: JOBS.gateway, protocol: 'udp' },
               exp_annotations: {
                 summary: 'More than 5% of udp tracker requests fail',
                 description:
@@ -242,6 +249,169 @@ describe('alert rules under promtool', () => {
                 summary: 'Gateway gw-1:9090 answers "storage unavailable"',
                 description:
                   'Gateway gw-1:9090 refused 1 requests/s with STORE_ERR_UNAVAILABLE for 2 minutes: the storage backend or storage-api is unreachable.',
+              },
+            },
+          ],
+        },
+      ],
+    );
+  });
+});
+
+// Two releases (namespaces blue and green) scraped by one Prometheus, as
+// kube-prometheus-stack does with the chart's ServiceMonitor: the job names are
+// the same in both, so only the namespace tells them apart.
+describe('alert rules with two releases in one Prometheus', () => {
+  it('one leader in each release is neither a split brain nor a missing leader', async () => {
+    const out = await promtoolTest(
+      [
+        { series: `shoal_gc_leader{${gc('gc-1', 'blue')}}`, values: '1x10' },
+        { series: `shoal_gc_leader{${gc('gc-2', 'blue')}}`, values: '0x10' },
+        { series: `shoal_gc_leader{${gc('gc-1', 'green')}}`, values: '1x10' },
+        { series: `shoal_gc_leader{${gc('gc-2', 'green')}}`, values: '0x10' },
+      ],
+      [
+        { eval_time: '8m', alertname: 'ShoalGcSplitBrain', exp_alerts: [] },
+        { eval_time: '8m', alertname: 'ShoalGcNoLeader', exp_alerts: [] },
+      ],
+    );
+    expect(out).toContain('SUCCESS');
+  });
+
+  it("a release without a leader is paged although the other release's leader counts one", async () => {
+    await promtoolTest(
+      [
+        { series: `shoal_gc_leader{${gc('gc-1', 'blue')}}`, values: '1x10' },
+        { series: `shoal_gc_leader{${gc('gc-1', 'green')}}`, values: '0x10' },
+        { series: `up{${gc('gc-1', 'blue')}}`, values: '1x10' },
+        { series: `up{${gc('gc-1', 'green')}}`, values: '1x10' },
+        // green's second gc-worker is down: it has up == 0 and no leader series.
+        { series: `up{${gc('gc-2', 'green')}}`, values: '0x10' },
+      ],
+      [
+        {
+          eval_time: '8m',
+          alertname: 'ShoalGcNoLeader',
+          exp_alerts: [
+            {
+              exp_labels: { severity: 'critical', job: JOBS.gcWorker, namespace: 'green' },
+              exp_annotations: {
+                summary: 'No gc-worker holds the GC lease',
+                description:
+                  'For 5 minutes no gc-worker instance reported shoal_gc_leader=1: expired peers are not deleted and swarm memory grows.',
+              },
+            },
+          ],
+        },
+      ],
+    );
+    // Every gc-worker of green down (up == 0, no gauge at all) while blue leads.
+    await promtoolTest(
+      [
+        { series: `shoal_gc_leader{${gc('gc-1', 'blue')}}`, values: '1x10' },
+        { series: `up{${gc('gc-1', 'green')}}`, values: '0x10' },
+      ],
+      [
+        {
+          eval_time: '8m',
+          alertname: 'ShoalGcNoLeader',
+          exp_alerts: [
+            {
+              exp_labels: { severity: 'critical', job: JOBS.gcWorker, namespace: 'green' },
+              exp_annotations: {
+                summary: 'No gc-worker holds the GC lease',
+                description:
+                  'For 5 minutes no gc-worker instance reported shoal_gc_leader=1: expired peers are not deleted and swarm memory grows.',
+              },
+            },
+          ],
+        },
+      ],
+    );
+  });
+
+  it("a release whose gateways are all down is paged while the other release's gateways are up", async () => {
+    await promtoolTest(
+      [
+        { series: `up{${gw('gw-1:9090', 'blue')}}`, values: '0x10' },
+        { series: `up{${gw('gw-2:9090', 'blue')}}`, values: '0x10' },
+        { series: `up{${gw('gw-1:9090', 'green')}}`, values: '1x10' },
+      ],
+      [
+        {
+          eval_time: '5m',
+          alertname: 'ShoalGatewayAllDown',
+          exp_alerts: [
+            {
+              exp_labels: { severity: 'critical', job: JOBS.gateway, namespace: 'blue' },
+              exp_annotations: {
+                summary: 'No gateway replica is up',
+                description: 'No announce-gateway target answers scrapes: the tracker is offline.',
+              },
+            },
+          ],
+        },
+      ],
+    );
+  });
+
+  it("a small release's failures are not diluted by a busy release's successes", async () => {
+    const req = (namespace: string, outcome: string): string =>
+      `shoal_requests_total{${gw('gw-1:9090', namespace)},protocol="udp",action="announce",outcome="${outcome}"}`;
+    await promtoolTest(
+      [
+        // blue: 10 req/min, half failing; green: 6000 req/min, all fine.
+        { series: req('blue', 'ok'), values: '0+5x30' },
+        { series: req('blue', 'failed'), values: '0+5x30' },
+        { series: req('green', 'ok'), values: '0+6000x30' },
+      ],
+      [
+        {
+          eval_time: '20m',
+          alertname: 'ShoalRequestsFailing',
+          exp_alerts: [
+            {
+              exp_labels: {
+                severity: 'critical',
+                job: JOBS.gateway,
+                namespace: 'blue',
+                protocol: 'udp',
+              },
+              exp_annotations: {
+                summary: 'More than 5% of udp tracker requests fail',
+                description:
+                  '50% of udp requests ended with outcome="failed" (storage or internal errors) over 5 minutes. See the Shoal overview dashboard, "Errors by code".',
+              },
+            },
+          ],
+        },
+      ],
+    );
+  });
+
+  it("a release whose garbage collection stalled is warned about while the other's succeeds", async () => {
+    await promtoolTest(
+      [
+        {
+          series: `shoal_gc_last_success_timestamp_seconds{${gc('gc-1', 'blue')}}`,
+          values: '0x40',
+        },
+        {
+          series: `shoal_gc_last_success_timestamp_seconds{${gc('gc-1', 'green')}}`,
+          values: '0+60x40',
+        },
+      ],
+      [
+        {
+          eval_time: '30m',
+          alertname: 'ShoalGcNotSucceeding',
+          exp_alerts: [
+            {
+              exp_labels: { severity: 'warning', job: JOBS.gcWorker, namespace: 'blue' },
+              exp_annotations: {
+                summary: 'No successful garbage collection for 30m 0s',
+                description:
+                  'The newest shoal_gc_last_success_timestamp_seconds is older than 15 minutes (15 GC_INTERVAL_SECONDS at the default). Check shoal_gc_runs_total{outcome="error"} and the gc-worker logs.',
               },
             },
           ],

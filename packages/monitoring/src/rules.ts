@@ -36,25 +36,35 @@ export interface RuleGroup {
 // Windows for recorded rates: 5m smooths a 1m scrape into a usable quantile.
 const W = '5m';
 
+/**
+ * Labels that tell one deployment from another when several share one
+ * Prometheus (docs/kubernetes.md "Monitoring"): every aggregation keeps them,
+ * so one release's failures are not diluted by another's traffic and two
+ * releases' gc leaders are not summed into a split brain.
+ */
+export const DEPLOYMENT_LABELS = ['namespace', 'job'] as const;
+const by = (...labels: string[]): string => `by (${[...DEPLOYMENT_LABELS, ...labels].join(', ')})`;
+const on = `on (${DEPLOYMENT_LABELS.join(', ')})`;
+
 export const RECORDING_RULES: readonly RecordingRule[] = [
   {
     record: 'shoal:requests:rate5m',
-    expr: `sum by (job, protocol, action, outcome) (rate(shoal_requests_total[${W}]))`,
+    expr: `sum ${by('protocol', 'action', 'outcome')} (rate(shoal_requests_total[${W}]))`,
   },
   {
     // Failed (our fault) over all requests; rejected requests are clients' mistakes and are kept apart.
     record: 'shoal:request_failed_ratio:rate5m',
     // `or ... * 0`: a protocol with no failure yet has no failed series (prom-client creates a
     // labelled series on its first inc()), and its ratio must read 0, not vanish.
-    expr: `(sum by (protocol) (shoal:requests:rate5m{outcome="failed"}) or sum by (protocol) (shoal:requests:rate5m) * 0) / sum by (protocol) (shoal:requests:rate5m)`,
+    expr: `(sum ${by('protocol')} (shoal:requests:rate5m{outcome="failed"}) or sum ${by('protocol')} (shoal:requests:rate5m) * 0) / sum ${by('protocol')} (shoal:requests:rate5m)`,
   },
   {
     record: 'shoal:request_rejected_ratio:rate5m',
-    expr: `(sum by (protocol) (shoal:requests:rate5m{outcome="rejected"}) or sum by (protocol) (shoal:requests:rate5m) * 0) / sum by (protocol) (shoal:requests:rate5m)`,
+    expr: `(sum ${by('protocol')} (shoal:requests:rate5m{outcome="rejected"}) or sum ${by('protocol')} (shoal:requests:rate5m) * 0) / sum ${by('protocol')} (shoal:requests:rate5m)`,
   },
   {
     record: 'shoal:request_duration_seconds_bucket:rate5m',
-    expr: `sum by (protocol, action, le) (rate(shoal_request_duration_seconds_bucket[${W}]))`,
+    expr: `sum ${by('protocol', 'action', 'le')} (rate(shoal_request_duration_seconds_bucket[${W}]))`,
   },
   {
     record: 'shoal:request_duration_seconds:p50_5m',
@@ -66,7 +76,7 @@ export const RECORDING_RULES: readonly RecordingRule[] = [
   },
   {
     record: 'shoal:storage_operation_duration_seconds_bucket:rate5m',
-    expr: `sum by (driver, operation, le) (rate(shoal_storage_operation_duration_seconds_bucket[${W}]))`,
+    expr: `sum ${by('driver', 'operation', 'le')} (rate(shoal_storage_operation_duration_seconds_bucket[${W}]))`,
   },
   {
     record: 'shoal:storage_operation_duration_seconds:p99_5m',
@@ -74,20 +84,20 @@ export const RECORDING_RULES: readonly RecordingRule[] = [
   },
   {
     record: 'shoal:storage_operation_errors:rate5m',
-    expr: `sum by (driver, operation, code) (rate(shoal_storage_operation_errors_total[${W}]))`,
+    expr: `sum ${by('driver', 'operation', 'code')} (rate(shoal_storage_operation_errors_total[${W}]))`,
   },
   {
     record: 'shoal:storage_client_requests:rate5m',
-    expr: `sum by (outcome) (rate(shoal_storage_client_requests_total[${W}]))`,
+    expr: `sum ${by('outcome')} (rate(shoal_storage_client_requests_total[${W}]))`,
   },
   {
-    // Every instance reports the leader gauge; the sum is how many believe they lead.
+    // Every instance reports the leader gauge; the sum is how many of one deployment believe they lead.
     record: 'shoal:gc_leaders:sum',
-    expr: `sum(shoal_gc_leader{job="${JOBS.gcWorker}"})`,
+    expr: `sum ${by()} (shoal_gc_leader{job="${JOBS.gcWorker}"})`,
   },
   {
     record: 'shoal:gc_last_success_age_seconds',
-    expr: `time() - max(shoal_gc_last_success_timestamp_seconds{job="${JOBS.gcWorker}"})`,
+    expr: `time() - max ${by()} (shoal_gc_last_success_timestamp_seconds{job="${JOBS.gcWorker}"})`,
   },
 ];
 
@@ -121,7 +131,7 @@ export const ALERT_RULES: readonly AlertRule[] = [
   },
   {
     alert: 'ShoalStorageUnavailable',
-    expr: `sum by (job, instance) (rate(shoal_request_errors_total{code="STORE_ERR_UNAVAILABLE"}[2m])) > 0`,
+    expr: `sum ${by('instance')} (rate(shoal_request_errors_total{code="STORE_ERR_UNAVAILABLE"}[2m])) > 0`,
     for: '2m',
     severity: 'critical',
     summary: 'Gateway {{ $labels.instance }} answers "storage unavailable"',
@@ -130,7 +140,7 @@ export const ALERT_RULES: readonly AlertRule[] = [
   },
   {
     alert: 'ShoalStorageCircuitOpen',
-    expr: `max by (job, instance) (shoal_storage_client_circuit_state{job="${JOBS.gateway}"}) == 2`,
+    expr: `max ${by('instance')} (shoal_storage_client_circuit_state{job="${JOBS.gateway}"}) == 2`,
     for: '1m',
     severity: 'critical',
     summary: 'Gateway {{ $labels.instance }} stopped calling storage-api (circuit open)',
@@ -139,7 +149,7 @@ export const ALERT_RULES: readonly AlertRule[] = [
   },
   {
     alert: 'ShoalStorageBackendErrors',
-    expr: `sum by (job, instance, driver) (rate(shoal_storage_operation_errors_total{code="STORE_ERR_UNAVAILABLE"}[2m])) > 0`,
+    expr: `sum ${by('instance', 'driver')} (rate(shoal_storage_operation_errors_total{code="STORE_ERR_UNAVAILABLE"}[2m])) > 0`,
     for: '2m',
     severity: 'critical',
     summary: 'storage-api {{ $labels.instance }} cannot reach its {{ $labels.driver }} backend',
@@ -156,8 +166,9 @@ export const ALERT_RULES: readonly AlertRule[] = [
   },
   {
     alert: 'ShoalGcNoLeader',
-    // `or vector(0)`: with every gc-worker gone the sum has no series, and that is the case to catch.
-    expr: '(shoal:gc_leaders:sum or vector(0)) < 1',
+    // A deployment whose gc-workers are all down has no leader series, only up == 0: that
+    // case reads 0. With no gc-worker series anywhere (not even up), absent() catches it.
+    expr: `(shoal:gc_leaders:sum or ${on} sum ${by()} (up{job="${JOBS.gcWorker}"}) * 0 or on (job) absent(shoal_gc_leader{job="${JOBS.gcWorker}"}) * 0) < 1`,
     for: '5m',
     severity: 'critical',
     summary: 'No gc-worker holds the GC lease',
@@ -178,7 +189,7 @@ export const ALERT_RULES: readonly AlertRule[] = [
     // Computed here rather than from shoal:gc_last_success_age_seconds: a
     // recording rule of another group may be one evaluation behind, which
     // moved the alert by a minute from run to run (a flaky promtool test).
-    expr: `time() - max(shoal_gc_last_success_timestamp_seconds{job="${JOBS.gcWorker}"}) > 900`,
+    expr: `time() - max ${by()} (shoal_gc_last_success_timestamp_seconds{job="${JOBS.gcWorker}"}) > 900`,
     for: '5m',
     severity: 'warning',
     summary: 'No successful garbage collection for {{ $value | humanizeDuration }}',
@@ -195,7 +206,7 @@ export const ALERT_RULES: readonly AlertRule[] = [
   },
   {
     alert: 'ShoalGatewayAllDown',
-    expr: `sum(up{job="${JOBS.gateway}"}) == 0 or absent(up{job="${JOBS.gateway}"})`,
+    expr: `sum ${by()} (up{job="${JOBS.gateway}"}) == 0 or absent(up{job="${JOBS.gateway}"})`,
     for: '1m',
     severity: 'critical',
     summary: 'No gateway replica is up',
