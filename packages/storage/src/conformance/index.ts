@@ -9,7 +9,9 @@
 //     name: string,
 //     factory: (opts: { peerLifetimeSeconds: number; clock: () => number }) => Promise<PeerStore>,
 //     options?: { downloadCounter?: boolean (true: the store reports downloadCounted and
-//       implements DownloadCounter, issue 5) },
+//       implements DownloadCounter, issue 5); keepsPeerIds?: boolean (true: withPeerIds
+//       answers carry the peers' ids; false for a store configured to keep none, such as
+//       Redis with REDIS_STORE_PEER_IDS=false) },
 //   ): void
 //
 //   describeDataStoreConformance(name: string, factory: () => Promise<DataStore>): void
@@ -148,6 +150,14 @@ export interface PeerStoreConformanceOptions {
    * it cannot (custom PostgreSQL queries without a `counted` column).
    */
   downloadCounter?: boolean;
+  /**
+   * A withPeerIds announce answers the sampled peers' ids. Default true;
+   * false for a store configured to keep no peer ids (Redis with
+   * REDIS_STORE_PEER_IDS=false, its default), which answers the peers with
+   * `peerIds` undefined: non-compact answers then omit `peer id` (BEP 3
+   * allows it), but they still list every peer.
+   */
+  keepsPeerIds?: boolean;
 }
 
 export function describePeerStoreConformance(
@@ -156,6 +166,8 @@ export function describePeerStoreConformance(
   options: PeerStoreConformanceOptions = {},
 ): void {
   const splitIt = options.downloadCounter === false ? it.skip : it;
+  const keepsPeerIds = options.keepsPeerIds !== false;
+  const idsIt = keepsPeerIds ? it : it.skip;
   describe(`PeerStore conformance: ${name}`, () => {
     let now = START_MS;
     let store: PeerStore;
@@ -264,7 +276,8 @@ export function describePeerStoreConformance(
         const r = await announce({ peer: 1, generation: 7 });
         expect(r).toMatchObject({ seeders: 0, leechers: 1 });
         const other = await announce({ peer: 2, withPeerIds: true });
-        expect(other.peerIds).toEqual([peerIdOf(1, 7)]);
+        expect(decodePeers(other.peers, 4)).toEqual([endpointOf({ peer: 1 })]);
+        if (keepsPeerIds) expect(other.peerIds).toEqual([peerIdOf(1, 7)]);
       });
 
       it('re-announcing changes no count', async () => {
@@ -532,7 +545,7 @@ export function describePeerStoreConformance(
         }
       });
 
-      it('withPeerIds returns the ids parallel to the peers', async () => {
+      idsIt('withPeerIds returns the ids parallel to the peers', async () => {
         for (let p = 1; p <= 10; p++) await announce({ peer: p, family: p % 2 === 0 ? 6 : 4 });
         for (const family of [4, 6] as const) {
           const r = await announce({ peer: 50, family, withPeerIds: true, numWant: 3 });
@@ -543,6 +556,26 @@ export function describePeerStoreConformance(
           for (let p = 1; p <= 10; p++)
             byEndpoint.set(endpointOf({ peer: p, family: p % 2 === 0 ? 6 : 4 }), peerIdOf(p));
           peers.forEach((ep, i) => expect(r.peerIds?.[i]).toEqual(byEndpoint.get(ep)));
+        }
+      });
+
+      it(`withPeerIds on a store that keeps ${keepsPeerIds ? '' : 'no '}peer ids answers peers with peerIds ${keepsPeerIds ? 'parallel to them' : 'undefined or parallel to peers'}`, async () => {
+        // A gateway encodes a non-compact answer from this; storage-api sends it as is
+        // (docs/storage-api.md "Errors per op"). Ids of another length than the peers
+        // are an answer no client can be given.
+        for (let p = 1; p <= 6; p++) await announce({ peer: p, family: p % 2 === 0 ? 6 : 4 });
+        for (const family of [4, 6] as const) {
+          const r = await announce({ peer: 50, family, withPeerIds: true });
+          const peers = decodePeers(r.peers, family);
+          expect(peers).toHaveLength(3);
+          if (keepsPeerIds) expect(r.peerIds).toBeDefined();
+          if (r.peerIds !== undefined) {
+            expect(r.peerIds).toHaveLength(peers.length);
+            for (const id of r.peerIds) expect(id.length).toBe(20);
+          }
+          const none = await announce({ peer: 60, family, withPeerIds: true, numWant: 0 });
+          expect(none.peers.length).toBe(0);
+          expect(none.peerIds === undefined || none.peerIds.length === 0).toBe(true);
         }
       });
 
