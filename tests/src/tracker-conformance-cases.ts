@@ -540,11 +540,10 @@ export const CASES: readonly ConformanceCase[] = [
       const v6 = await httpAnnounce(ipv6.announceUrl('http'), peer(h, 40_164, 5n));
       expect(v6).toMatchObject({ seeders: 2, leechers: 2, peers: [], peers6: ['[::1]:40162'] });
       await withUdp(a, async (udp) => {
-        expect(await udp.announce(peer(h, 40_165, 5n))).toMatchObject({
-          seeders: 2,
-          leechers: 3,
-          peers: expect.arrayContaining(['127.0.0.1:40161', '127.0.0.1:40163']) as unknown,
-        });
+        const reply = await udp.announce(peer(h, 40_165, 5n));
+        expect(reply).toMatchObject({ seeders: 2, leechers: 3 });
+        // 4-byte families only: the IPv4 seeder and leecher, none of the IPv6 peers.
+        expect(reply.peers.sort()).toEqual(['127.0.0.1:40161', '127.0.0.1:40163']);
       });
       await withUdp(ipv6, async (udp) => {
         const reply = await udp.announce(peer(h, 40_166, 0n));
