@@ -24,7 +24,7 @@ export type ErrorSink = (err: Error, backend: string) => void;
 export interface Backend {
   readonly name: string;
   readonly spec: BackendSpec;
-  /** Round robin over the connections (REDIS_CONNECTIONS_PER_NODE). */
+  /** Round robin over the ready connections (REDIS_CONNECTIONS_PER_NODE); any one when none is ready. */
   next(): Client;
   /** Standalone connections of the primaries, for SCAN. */
   primaries(): Redis[];
@@ -65,6 +65,18 @@ function tlsOptions(config: RedisStoreConfig): ConnectionOptions | undefined {
   }
 }
 
+/**
+ * Longest wait between two reconnect attempts of one connection. Once a
+ * server accepts connections again, every connection to it is back within
+ * this plus one connect handshake (docs/redis.md "Failure behaviour").
+ */
+export const RECONNECT_MAX_DELAY_MS = 500;
+
+/** Reconnect back-off: 50 ms, 100 ms, ... capped at RECONNECT_MAX_DELAY_MS. */
+export function reconnectDelay(times: number): number {
+  return Math.min(times * 50, RECONNECT_MAX_DELAY_MS);
+}
+
 // replyMapping is left out: ioredis's constructor types reject an explicit undefined.
 type CommonOptions = Omit<RedisOptions, 'replyMapping'>;
 
@@ -84,8 +96,7 @@ function commonOptions(config: RedisStoreConfig): CommonOptions {
     autoResendUnfulfilledCommands: false,
     enableAutoPipelining: config.REDIS_AUTO_PIPELINING,
     connectionName: 'shoal',
-    // 50 ms, 100 ms, ... capped at 1 s: back within a second of Redis returning.
-    retryStrategy: (times: number) => Math.min(times * 50, 1000),
+    retryStrategy: reconnectDelay,
     // A primary demoted by Sentinel answers READONLY: reconnect, which asks
     // the sentinels for the new primary. READONLY is Redis's error code.
     reconnectOnError: (err: Error) => err.message.startsWith('READONLY'),
@@ -137,7 +148,7 @@ export function createBackend(
               ? {}
               : { enableTLSForSentinelMode: true, sentinelTLS: common.tls }),
             sentinelCommandTimeout: config.REDIS_CONNECT_TIMEOUT_MS,
-            sentinelRetryStrategy: (times: number) => Math.min(times * 100, 1000),
+            sentinelRetryStrategy: reconnectDelay,
             // Subscribes to +switch-master so a failover is followed at once,
             // not at the next broken connection.
             failoverDetector: true,
@@ -156,7 +167,7 @@ export function createBackend(
         redisOptions,
         enableOfflineQueue: false,
         enableAutoPipelining: config.REDIS_AUTO_PIPELINING,
-        clusterRetryStrategy: (times: number) => Math.min(times * 100, 1000),
+        clusterRetryStrategy: reconnectDelay,
         retryDelayOnFailover: 100,
         retryDelayOnClusterDown: 100,
         slotsRefreshTimeout: config.REDIS_CONNECT_TIMEOUT_MS,
@@ -179,7 +190,17 @@ export function createBackend(
   return {
     name: spec.name,
     spec,
-    next: () => clients[i++ % clients.length]!,
+    // The connections of one server reconnect independently, up to one
+    // back-off apart: a ready one is taken over one still reconnecting, so the
+    // server serves every call from its first reconnected connection on. With
+    // none ready the plain turn's connection rejects at once (no offline queue).
+    next: () => {
+      for (let k = 1; k < clients.length; k++) {
+        const c = clients[i++ % clients.length]!;
+        if (c.status === 'ready') return c;
+      }
+      return clients[i++ % clients.length]!;
+    },
     primaries,
     async ready(ms: number) {
       let timer: NodeJS.Timeout | undefined;

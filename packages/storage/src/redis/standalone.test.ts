@@ -9,6 +9,7 @@ import {
   announceOf,
 } from '../conformance/index.ts';
 import { isStoreError } from '../errors.ts';
+import { RECONNECT_MAX_DELAY_MS } from './connection.ts';
 import { createRedisStore, redisStoreConfig, type RedisStore } from './index.ts';
 
 let server: RedisServer;
@@ -113,6 +114,50 @@ describe('redis standalone: outages', () => {
       await own.close();
     }
   });
+
+  it('Redis back after a long outage: every connection serves again within the capped back-off', async () => {
+    const own = await startRedis();
+    const connections = 4;
+    let refused = 0;
+    const store = await createRedisStore(
+      redisStoreConfig({
+        REDIS_ADDRESSES: [own.address],
+        REDIS_PASSWORD: own.password,
+        REDIS_CONNECTIONS_PER_NODE: connections,
+      }),
+      { peerLifetimeSeconds: 60, onError: () => refused++ },
+    );
+    const shoalConnections = async (): Promise<number> =>
+      (await own.cli('CLIENT', 'LIST')).split('\n').filter((l) => / name=shoal /.test(l)).length;
+    try {
+      expect(await shoalConnections()).toBe(connections);
+      await own.kill();
+      // Long enough for every connection's back-off to reach its cap
+      // (50 + 100 + ... + 500 ms: 10 refused attempts each, ~2.75 s).
+      await expect
+        .poll(() => refused, { timeout: 15_000, interval: 100 })
+        .toBeGreaterThanOrEqual(connections * 11);
+      await own.start();
+      const back = performance.now();
+      // One capped back-off plus a handshake; the margin is for 2 shared cores.
+      const bound = RECONNECT_MAX_DELAY_MS + 2000;
+      await expect
+        .poll(() => codeOf(store.announce(announceOf({ peer: 1 }))), {
+          timeout: bound,
+          interval: 20,
+        })
+        .toBeUndefined();
+      // From the first answer on, every call is answered: none lands on a
+      // connection still waiting out its back-off.
+      for (let i = 0; i < 4 * connections; i++)
+        expect(await codeOf(store.announce(announceOf({ peer: 2 + i })))).toBeUndefined();
+      await expect.poll(shoalConnections, { timeout: bound, interval: 20 }).toBe(connections);
+      expect(performance.now() - back).toBeLessThan(bound);
+    } finally {
+      await store.close();
+      await own.close();
+    }
+  }, 30_000);
 
   it('a store created while Redis is down serves once Redis starts', async () => {
     const own = await startRedis();
