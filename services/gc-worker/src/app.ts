@@ -6,6 +6,7 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
+import { ADMIN_HTTP_LIMITS, capConnections, fastifyLimits } from '@shoal/service/http-limits';
 import type { GcWorkerConfig } from './config.ts';
 import type { LeaderElector } from './election/types.ts';
 import { isGcError } from './errors.ts';
@@ -83,7 +84,9 @@ export function buildGcWorker({ config, logger, registry, elector, gc }: GcWorke
   });
   metrics.leader.set(0);
 
-  const admin = Fastify({ logger: false });
+  // docs/limits.md: the admin port's fixed limits.
+  const admin = Fastify({ ...fastifyLimits(ADMIN_HTTP_LIMITS), logger: false });
+  capConnections(admin.server, ADMIN_HTTP_LIMITS);
   admin.get('/healthz', async (_request, reply) => {
     reply.header('content-type', 'text/plain');
     return 'ok\n';

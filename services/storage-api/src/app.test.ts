@@ -75,6 +75,38 @@ function failingFor(inner: MemoryStore, broken: Buffer): PeerStore {
   };
 }
 
+/** Sample values for the path parameters of the route table. */
+const PARAMS: Record<string, string> = {
+  context: 'ctx',
+  key: 'k',
+  name: 'lease',
+  kind: 'torrents',
+  list: 'deny',
+  value: '01'.repeat(20),
+  passkey: 'abcdefgh12',
+};
+
+/**
+ * Every (method, url) of fastify's printRoutes({ commonPrefix: false }) tree,
+ * parameters filled in from PARAMS; HEAD is left out (GET covers it).
+ */
+function routeTable(tree: string): Array<[string, string]> {
+  const out: Array<[string, string]> = [];
+  const parents: string[] = [];
+  for (const line of tree.split('\n')) {
+    const m = /^([│ ]*)[├└]── (\S+)(?: \(([^)]*)\))?$/.exec(line);
+    if (m === null) continue;
+    const depth = (m[1] ?? '').length / 4;
+    const path = (parents[depth - 1] ?? '') + (m[2] ?? '');
+    parents[depth] = path;
+    parents.length = depth + 1;
+    const url = path.replace(/:(\w+)/g, (_, p: string) => PARAMS[p] ?? p);
+    for (const method of (m[3] ?? '').split(', ').filter((x) => x !== '' && x !== 'HEAD'))
+      out.push([method, url]);
+  }
+  return out;
+}
+
 describe('storage-api', () => {
   let now = Date.now();
   const memory = createMemoryStore({ peerLifetimeSeconds: 1860, clock: () => now });
@@ -109,21 +141,30 @@ describe('storage-api', () => {
   }
 
   describe('auth', () => {
-    it('refuses requests without or with a wrong token, on every endpoint', async () => {
+    it('refuses requests without or with a wrong token, on every route it serves', async () => {
+      await app.api.ready();
+      const table = routeTable(app.api.printRoutes({ commonPrefix: false }));
+      const api = table.filter(([, url]) => !url.startsWith('/v1/admin/'));
+      // The table is read from the server, so a route added later is covered too.
+      expect(api.map(([method, url]) => `${method} ${url}`)).toEqual(
+        expect.arrayContaining(['POST /v1/batch', 'GET /v1/policy', 'DELETE /v1/leases/lease']),
+      );
       for (const headers of [
         {},
         { authorization: 'Bearer wrong-token-0123456789' },
         { authorization: TOKEN },
+        { authorization: `Basic ${TOKEN}` },
       ]) {
-        for (const [method, url] of [
-          ['POST', '/v1/batch'],
-          ['GET', '/v1/kv/ctx'],
-          ['GET', '/v1/stats'],
-          ['POST', '/v1/gc'],
-        ] as const) {
-          const res = await app.api.inject({ method, url, headers });
-          expect(res.statusCode).toBe(401);
+        for (const [method, url] of api) {
+          const res = await app.api.inject({ method, url, headers, payload: '{}' });
+          expect(res.statusCode, `${method} ${url}`).toBe(401);
           expect(res.json()).toMatchObject({ code: 'RPC_ERR_UNAUTHORIZED' });
+        }
+        // Without STORAGE_API_ADMIN_TOKEN the admin routes are off for everyone, coded.
+        for (const [method, url] of table.filter(([, u]) => u.startsWith('/v1/admin/'))) {
+          const res = await app.api.inject({ method, url, headers });
+          expect(res.statusCode, `${method} ${url}`).toBe(403);
+          expect(res.json()).toMatchObject({ code: 'RPC_ERR_ADMIN_DISABLED' });
         }
       }
     });

@@ -25,6 +25,12 @@ import {
   type PolicyAdminDeps,
 } from '@shoal/policy';
 import { bearerToken, presentedToken } from '@shoal/service/bearer';
+import {
+  ADMIN_HTTP_LIMITS,
+  capConnections,
+  fastifyLimits,
+  type HttpLimits,
+} from '@shoal/service/http-limits';
 import { isStoreError, StoreError, type PeerStore } from '@shoal/storage';
 import {
   createCompositeStore,
@@ -172,12 +178,21 @@ export function buildStorageApi(deps: StorageApiDeps): StorageApi {
     }
   }
 
+  // docs/limits.md: what one slow or hostile client can hold.
+  const httpLimits: HttpLimits = {
+    requestTimeoutMs: config.HTTP_REQUEST_TIMEOUT_MS,
+    keepAliveTimeoutMs: config.HTTP_KEEPALIVE_TIMEOUT_SECONDS * 1000,
+    maxHeaderBytes: config.HTTP_MAX_HEADER_BYTES,
+    maxConnections: config.HTTP_MAX_CONNECTIONS,
+  };
   // A caller's X-Request-Id (e.g. a proxy's) becomes request.id in error lines.
   const api = Fastify({
+    ...fastifyLimits(httpLimits),
     logger: false,
     bodyLimit: config.MAX_BODY_BYTES,
     requestIdHeader: 'x-request-id',
   });
+  capConnections(api.server, httpLimits);
   // The batch body is read as bytes; fastify enforces bodyLimit before handing it over.
   api.addContentTypeParser(STORAGE_RPC_CONTENT_TYPE, { parseAs: 'buffer' }, (_req, body, done) => {
     done(null, body);
@@ -453,7 +468,8 @@ export function buildStorageApi(deps: StorageApiDeps): StorageApi {
       })),
   });
 
-  const admin = Fastify({ logger: false });
+  const admin = Fastify({ ...fastifyLimits(ADMIN_HTTP_LIMITS), logger: false });
+  capConnections(admin.server, ADMIN_HTTP_LIMITS);
   admin.get('/healthz', async (_request, reply) => {
     reply.header('content-type', 'text/plain');
     return 'ok\n';

@@ -58,6 +58,22 @@ export const configSchema = Type.Object({
   }),
   /** Largest request body of any endpoint; more is 413 RPC_ERR_TOO_LARGE. */
   MAX_BODY_BYTES: Type.Integer({ minimum: 1024, maximum: 64 << 20, default: 4 << 20 }),
+  /**
+   * docs/limits.md: a request, body included, must have arrived whole this
+   * long after it began, however slowly it drips; otherwise 408 and a close.
+   * The API is internal, but a drip must not hold it open either.
+   */
+  HTTP_REQUEST_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 600_000, default: 30_000 }),
+  /**
+   * Idle time on a keep-alive socket between requests (Node adds 1 s). The
+   * gateways' pools and gc-workers read the Keep-Alive hint and let go of a
+   * socket 2 s before it, so the server never closes one they are reusing.
+   */
+  HTTP_KEEPALIVE_TIMEOUT_SECONDS: Type.Integer({ minimum: 1, maximum: 3600, default: 60 }),
+  /** Request line plus headers; GET /v1/downloads with 1000 hashes needs about 52 KB. More is 431. */
+  HTTP_MAX_HEADER_BYTES: Type.Integer({ minimum: 1024, maximum: 1 << 20, default: 64 << 10 }),
+  /** TCP connections the API port holds at once (gateways x REMOTE_CONNECTIONS, gc-workers, shoalctl); the next are closed on accept. */
+  HTTP_MAX_CONNECTIONS: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 4096 }),
   LOG_LEVEL: LogLevel,
   SHUTDOWN_GRACE_SECONDS: Type.Number({ minimum: 0, maximum: 3600, default: 25 }),
   ...RedisStoreConfigSchema.properties,
