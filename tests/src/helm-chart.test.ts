@@ -417,6 +417,89 @@ describe('chart promises (Helm 4, defaults unless said)', () => {
   });
 });
 
+describe.each(HELM_MAJORS)('Helm %i refuses values that cannot work, naming the value', (major) => {
+  const digest = `sha256:${'ab'.repeat(32)}`;
+  it.each([
+    {
+      what: 'HTTP and UDP both off',
+      set: { 'gateway.httpEnabled': 'false', 'gateway.udpEnabled': 'false' },
+      message: /gateway\.httpEnabled and gateway\.udpEnabled are both false/,
+    },
+    {
+      what: 'an HPA whose minimum is above its maximum',
+      set: {
+        'gateway.autoscaling.enabled': 'true',
+        'gateway.autoscaling.minReplicas': '6',
+        'gateway.autoscaling.maxReplicas': '4',
+      },
+      message:
+        /gateway\.autoscaling\.minReplicas \(6\) is above gateway\.autoscaling\.maxReplicas \(4\)/,
+    },
+    {
+      what: 'a digest given as the Redis tag',
+      set: { 'redis.image.tag': digest },
+      message: /redis\.image\.tag "sha256:[0-9a-f]+" is a digest.*redis\.image\.digest/,
+    },
+    {
+      what: 'a tag@digest given as the CockroachDB tag',
+      set: { 'cockroachdb.image.tag': `v25.2.2@${digest}` },
+      message: /cockroachdb\.image\.tag .* is a digest.*cockroachdb\.image\.digest/,
+    },
+    {
+      what: "a digest given as Shoal's tag",
+      set: { 'image.tag': `@${digest}` },
+      message: /image\.tag .* is a digest.*image\.overrides/,
+    },
+    {
+      what: 'a memory peer store behind two storage-api replicas',
+      set: { 'storageApi.peerStore': 'memory' },
+      message:
+        /storageApi\.peerStore or storageApi\.dataStore is memory.*storageApi\.replicas must be 1 \(is 2\)/,
+    },
+    {
+      what: 'a memory data store behind three storage-api replicas',
+      set: { 'storageApi.dataStore': 'memory', 'storageApi.replicas': '3' },
+      message: /storageApi\.replicas must be 1 \(is 3\)/,
+    },
+  ])('$what', async ({ set, message }) => {
+    const r = await helmTemplate(major, { set });
+    expect(r.ok).toBe(false);
+    expect(r.stderr).toMatch(message);
+  });
+
+  it('accepts the working neighbours of those values', async () => {
+    const ok = await Promise.all([
+      helmTemplate(major, { set: { 'gateway.httpEnabled': 'false' } }),
+      helmTemplate(major, {
+        set: {
+          'gateway.autoscaling.enabled': 'true',
+          'gateway.autoscaling.minReplicas': '4',
+          'gateway.autoscaling.maxReplicas': '4',
+        },
+      }),
+      helmTemplate(major, {
+        set: { 'storageApi.peerStore': 'memory', 'storageApi.replicas': '1' },
+      }),
+    ]);
+    for (const r of ok) expect(r.stderr).toBe('');
+    const pinned = await renderChart(major, {
+      set: { 'redis.image.digest': digest, 'cockroachdb.image.digest': digest },
+    });
+    const images = [
+      ...(podSpec(find(pinned, 'StatefulSet', 'shoal-redis'))?.containers ?? []),
+      ...(podSpec(find(pinned, 'StatefulSet', 'shoal-cockroachdb'))?.containers ?? []),
+    ].map((c) => c.image);
+    expect(images).toEqual([
+      `redis:7.4-alpine@${digest}`,
+      `redis:7.4-alpine@${digest}`,
+      `cockroachdb/cockroach:v25.2.2@${digest}`,
+    ]);
+    const badDigest = await helmTemplate(major, { set: { 'redis.image.digest': 'latest' } });
+    expect(badDigest.ok).toBe(false);
+    expect(badDigest.stderr).toMatch(/redis\/image\/digest|redis\.image\.digest/);
+  });
+});
+
 describe('monitoring objects', () => {
   it('are created only when enabled and the cluster has the CRDs', async () => {
     const withoutCrds = await renderChart(4, { values: ['monitoring-values.yaml'] });

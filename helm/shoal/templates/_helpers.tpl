@@ -67,6 +67,11 @@ helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version | replace 
 {{- end -}}
 {{- end -}}
 
+{{/* A store's image: repository:tag, pinned by @digest when one is given. */}}
+{{- define "shoal.storeImage" -}}
+{{- .repository }}:{{ .tag }}{{ with .digest }}@{{ . }}{{ end -}}
+{{- end -}}
+
 {{/* The gc-worker's leader-election Lease: one per release unless named. */}}
 {{- define "shoal.leaseName" -}}
 {{- default (include "shoal.componentName" (dict "root" . "component" "gc-worker")) .Values.gcWorker.leaseName -}}
@@ -147,6 +152,26 @@ secretKeyRef:
 {{- end -}}
 {{- if and .Values.redis.enabled (gt (int .Values.redis.sentinel.quorum) (int .Values.redis.replicas)) -}}
 {{- fail "redis.sentinel.quorum cannot exceed redis.replicas" -}}
+{{- end -}}
+{{- if and (not .Values.gateway.httpEnabled) (not .Values.gateway.udpEnabled) -}}
+{{- fail "gateway.httpEnabled and gateway.udpEnabled are both false: the gateway would serve no announces; enable at least one" -}}
+{{- end -}}
+{{- $hpa := .Values.gateway.autoscaling -}}
+{{- if and $hpa.enabled (gt (int $hpa.minReplicas) (int $hpa.maxReplicas)) -}}
+{{- fail (printf "gateway.autoscaling.minReplicas (%d) is above gateway.autoscaling.maxReplicas (%d)" (int $hpa.minReplicas) (int $hpa.maxReplicas)) -}}
+{{- end -}}
+{{- if and (has "memory" (list .Values.storageApi.peerStore .Values.storageApi.dataStore)) (gt (int .Values.storageApi.replicas) 1) -}}
+{{- fail (printf "storageApi.peerStore or storageApi.dataStore is memory, which lives in one storage-api process: storageApi.replicas must be 1 (is %d), or choose redis/postgres" (int .Values.storageApi.replicas)) -}}
+{{- end -}}
+{{- /* A digest in a tag renders repo:sha256:... (or repo:@sha256:...), which no registry resolves. */ -}}
+{{- range $key, $tag := dict "image.tag" .Values.image.tag "redis.image.tag" .Values.redis.image.tag "cockroachdb.image.tag" .Values.cockroachdb.image.tag -}}
+{{- if regexMatch "[@:]|^sha256" $tag -}}
+{{- if eq $key "image.tag" -}}
+{{- fail (printf "image.tag %q is a digest, not a tag: give full references with digests in image.overrides (announceGateway, storageApi, gcWorker)" $tag) -}}
+{{- else -}}
+{{- fail (printf "%s %q is a digest, not a tag: keep the tag and put sha256:<hex> in %s" $key $tag ($key | replace ".tag" ".digest")) -}}
+{{- end -}}
+{{- end -}}
 {{- end -}}
 {{- $jwt := .Values.gateway.policy.jwt -}}
 {{- if and $jwt.required (not $jwt.issuer) -}}
