@@ -580,7 +580,11 @@ export const CASES: readonly ConformanceCase[] = [
         tid = udp.transactionId();
         const noProtocolId = connectPacket(tid);
         noProtocolId.writeBigUInt64BE(0x1234n, 0);
-        expect(await refusal(noProtocolId, tid)).toBe('PROTO_ERR_BAD_PROTOCOL_ID');
+        // Its sender has proven no address, so the error may be cut to the
+        // packet's size (no amplification) and lose its code: the action is
+        // what a client can rely on.
+        const badConnect = await udp.exchange(noProtocolId, tid);
+        expect(badConnect?.action).toBe(UDP_ACTION.error);
         // Too short to carry a transaction id: nothing to answer, nothing must break.
         for (const junk of [Buffer.alloc(0), randomBytes(3), randomBytes(15)]) udp.send(junk);
         expect(await udp.announce(peer(h, 40_172, 0n), id)).toMatchObject({ seeders: 1 });
