@@ -232,7 +232,9 @@ describe('UDP connection ids across replicas', () => {
       ports.a,
       '127.0.0.1',
     );
-    expect(errorText(stale)).toBe('bad connection id [PROTO_ERR_BAD_CONNECTION_ID]');
+    // An unproven sender's 36-byte scrape: the answer may not outgrow it, so the code is left off (docs/limits.md).
+    expect(errorText(stale)).toBe('bad connection id');
+    expect(stale?.length).toBeLessThanOrEqual(36);
   });
 });
 

@@ -2,6 +2,11 @@
 // on '::' it is dual-stack and IPv4 clients arrive as ::ffff:a.b.c.d. Every
 // answer carries the packet's address family only [torrust#1366].
 //
+// Amplification (docs/limits.md "UDP answers"): a spoofed source address
+// gets nothing larger than the packet it sent. Only a sender that proved its
+// address with a valid connection id (BEP 15) gets a larger answer; an error
+// to anyone else is cut to the packet's length.
+//
 // Hot path: answers are encoded into one preallocated buffer and sent
 // synchronously (the socket's `lookup` never leaves the call stack), so the
 // buffer is free again when send() returns unless the kernel queue was full;
@@ -56,6 +61,24 @@ export interface UdpTrackerOptions {
   chain?: PolicyChain | undefined;
   /** ANNOUNCE_INTERVAL_JITTER_SECONDS: 0..N added to `interval`. */
   jitterSeconds?: number;
+}
+
+/** BEP 15 error action: action and transaction id, then the message. */
+const UDP_ERROR_HEADER_BYTES = 8;
+
+/**
+ * An error text that fits `budget` bytes (docs/limits.md "UDP answers"): the
+ * whole `reason [CODE]` when it fits, else the reason without its code, else
+ * that reason cut. A packet with a transaction id is at least 16 bytes, so
+ * the budget is at least 8 and the text never empty.
+ */
+export function fitErrorText(reason: string, budget: number): string {
+  if (Buffer.byteLength(reason, 'utf8') <= budget) return reason;
+  const codeAt = reason.lastIndexOf(' [');
+  let text = codeAt === -1 ? reason : reason.slice(0, codeAt);
+  if (text.length > budget) text = text.slice(0, budget);
+  while (Buffer.byteLength(text, 'utf8') > budget) text = text.slice(0, -1);
+  return text;
 }
 
 /** Resolves IP literals without DNS and without deferring: send() then completes in the caller's stack. */
@@ -151,13 +174,20 @@ export class UdpTracker {
       request = decodeUdpRequest(msg);
     } catch (err) {
       const tid = isProtocolError(err) ? err.transactionId : undefined;
-      if (tid === undefined) {
+      const sender = addressToBytes(rinfo.address);
+      if (tid === undefined || sender === undefined) {
         metrics.udpDropped('malformed');
         return;
       }
       // BEP 15 action field at offset 8 only labels the metric.
       const action = msg.length >= 12 && msg.readUInt32BE(8) === 2 ? 'scrape' : 'announce';
-      this.#refuse(tid, describeRefusal(err), action, rinfo);
+      // A malformed packet that still carries a valid connection id comes from a proven address.
+      const proven = this.#options.connectionIds.verify(
+        msg.subarray(0, 8),
+        sender.bytes,
+        this.#options.clock(),
+      );
+      this.#refuse(tid, describeRefusal(err), action, rinfo, undefined, proven ? 0 : msg.length);
       return;
     }
     const peer = addressToBytes(rinfo.address);
@@ -170,7 +200,14 @@ export class UdpTracker {
       case 'connect': {
         const allowed = this.#chain?.connectAllowed;
         if (allowed !== undefined && !allowed(peer, now)) {
-          this.#refuse(request.transactionId, RATE_LIMITED, 'connect', rinfo);
+          this.#refuse(
+            request.transactionId,
+            RATE_LIMITED,
+            'connect',
+            rinfo,
+            undefined,
+            msg.length,
+          );
           metrics.observe('udp', 'connect', start);
           return;
         }
@@ -183,7 +220,14 @@ export class UdpTracker {
       case 'announce':
         if (!this.#options.connectionIds.verify(request.connectionId, peer.bytes, now)) {
           metrics.connectionIdRejected();
-          this.#refuse(request.transactionId, BAD_CONNECTION_ID, 'announce', rinfo);
+          this.#refuse(
+            request.transactionId,
+            BAD_CONNECTION_ID,
+            'announce',
+            rinfo,
+            undefined,
+            msg.length,
+          );
           return;
         }
         if (this.#chain !== undefined)
@@ -195,7 +239,14 @@ export class UdpTracker {
       case 'scrape':
         if (!this.#options.connectionIds.verify(request.connectionId, peer.bytes, now)) {
           metrics.connectionIdRejected();
-          this.#refuse(request.transactionId, BAD_CONNECTION_ID, 'scrape', rinfo);
+          this.#refuse(
+            request.transactionId,
+            BAD_CONNECTION_ID,
+            'scrape',
+            rinfo,
+            undefined,
+            msg.length,
+          );
           return;
         }
         if (this.#chain !== undefined) {
@@ -356,20 +407,30 @@ export class UdpTracker {
     }
   }
 
+  /**
+   * `unprovenBytes`: the packet's length when its sender has not proven its
+   * address with a valid connection id; the answer is then no larger than
+   * that (docs/limits.md "UDP answers"). 0: proven, the full text.
+   */
   #refuse(
     transactionId: number,
     refusal: Refusal,
     action: Action,
     rinfo: RemoteInfo,
     err?: unknown,
+    unprovenBytes = 0,
   ): void {
     const { metrics, logger } = this.#options;
     metrics.request('udp', action, refusal.ours ? 'failed' : 'rejected').inc();
     metrics.error('udp', refusal.code);
     if (refusal.ours && refusal.quiet !== true)
       logger.error({ err, action, code: refusal.code, transactionId }, 'udp request failed');
+    const text =
+      unprovenBytes === 0
+        ? refusal.reason
+        : fitErrorText(refusal.reason, unprovenBytes - UDP_ERROR_HEADER_BYTES);
     try {
-      this.#send(encodeErrorResponseInto(this.#out, transactionId, refusal.reason), rinfo);
+      this.#send(encodeErrorResponseInto(this.#out, transactionId, text), rinfo);
     } catch (encodeErr) {
       logger.error({ err: encodeErr }, 'udp error answer could not be encoded');
     }
