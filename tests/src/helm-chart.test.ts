@@ -48,6 +48,7 @@ const VALUE_SETS: ReadonlyArray<{
   { name: 'CockroachDB TLS', values: ['tls-values.yaml'] },
   { name: 'dev profile', values: ['dev-values.yaml'] },
   { name: 'every tracker policy step on', values: ['policy-values.yaml'] },
+  { name: 'GitOps: nothing generated, secrets named', values: ['gitops-values.yaml'] },
 ];
 
 interface Container {
@@ -497,6 +498,62 @@ describe.each(HELM_MAJORS)('Helm %i refuses values that cannot work, naming the 
     const badDigest = await helmTemplate(major, { set: { 'redis.image.digest': 'latest' } });
     expect(badDigest.ok).toBe(false);
     expect(badDigest.stderr).toMatch(/redis\/image\/digest|redis\.image\.digest/);
+  });
+});
+
+describe.each(HELM_MAJORS)('Helm %i: secrets under GitOps and password changes', (major) => {
+  const inline = {
+    gitops: 'true',
+    'storageApiToken.value': 'token-0123456789abcdef',
+    'storageApiAdminToken.value': 'admin-0123456789abcdef',
+    'gateway.udpConnectionIdSecret.value': 'ab'.repeat(32),
+    'redis.auth.password': 'redis-password-1',
+    'redis.auth.sentinelPassword': 'sentinel-password-1',
+  };
+
+  it('two renders of the GitOps values are identical, with secrets named or given inline', async () => {
+    for (const opts of [{ values: ['gitops-values.yaml'] }, { set: inline }]) {
+      const [a, b] = [await helmTemplate(major, opts), await helmTemplate(major, opts)];
+      expect(a.ok, a.stderr).toBe(true);
+      expect(a.stdout.length).toBeGreaterThan(1000);
+      expect(b.stdout).toBe(a.stdout);
+    }
+  });
+
+  it('gitops: true refuses to generate, naming every secret that is missing', async () => {
+    const r = await helmTemplate(major, {
+      set: { gitops: 'true', 'storageApiToken.existingSecret': 'mine' },
+    });
+    expect(r.ok).toBe(false);
+    expect(r.stderr).toMatch(/gitops is true/);
+    expect(r.stderr).not.toMatch(/storageApiToken\.value/);
+    for (const missing of [
+      'storageApiAdminToken.value or .existingSecret',
+      'gateway.udpConnectionIdSecret.value or .existingSecret',
+      'redis.auth.password and redis.auth.sentinelPassword, or redis.auth.existingSecret',
+    ])
+      expect(r.stderr).toContain(missing);
+  });
+
+  it('a Redis password change rolls the Redis pods; an unrelated token change does not', async () => {
+    const annotation = async (set: Record<string, string>): Promise<string | undefined> => {
+      const sts = find(
+        await renderChart(major, { set: { ...inline, ...set } }),
+        'StatefulSet',
+        'shoal-redis',
+      );
+      return (sts.spec as { template: { metadata: { annotations?: Record<string, string> } } })
+        .template.metadata.annotations?.['checksum/auth'];
+    };
+    const before = await annotation({});
+    expect(before).toMatch(/^[0-9a-f]{64}$/);
+    expect(await annotation({ 'storageApiToken.value': 'token-fedcba9876543210' })).toBe(before);
+    expect(await annotation({ 'redis.auth.password': 'redis-password-2' })).not.toBe(before);
+    expect(await annotation({ 'redis.auth.sentinelPassword': 'sentinel-password-2' })).not.toBe(
+      before,
+    );
+    const named = await annotation({ 'redis.auth.existingSecret': 'redis-v1' });
+    expect(await annotation({ 'redis.auth.existingSecret': 'redis-v2' })).not.toBe(named);
   });
 });
 

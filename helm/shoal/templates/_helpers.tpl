@@ -98,6 +98,38 @@ Args: root, key, length.
 {{- end -}}
 {{- end -}}
 
+{{/*
+The keys and values of the chart's own Secret, as JSON: what is not named as
+an existing Secret. secrets.yaml renders it; the Redis pods carry a checksum of
+their passwords from it.
+*/}}
+{{- define "shoal.secretData" -}}
+{{- $data := dict -}}
+{{- if not .Values.storageApiToken.existingSecret -}}
+{{- $_ := set $data "storage-api-token" (default (include "shoal.persistentRandom" (dict "root" . "key" "storage-api-token" "length" 48)) .Values.storageApiToken.value) -}}
+{{- end -}}
+{{- if and .Values.storageApiAdminToken.enabled (not .Values.storageApiAdminToken.existingSecret) -}}
+{{- $_ := set $data "storage-api-admin-token" (default (include "shoal.persistentRandom" (dict "root" . "key" "storage-api-admin-token" "length" 48)) .Values.storageApiAdminToken.value) -}}
+{{- end -}}
+{{- if not .Values.gateway.udpConnectionIdSecret.existingSecret -}}
+{{- $_ := set $data "udp-connection-id-secret" (default (include "shoal.persistentRandom" (dict "root" . "key" "udp-connection-id-secret" "hex" true)) .Values.gateway.udpConnectionIdSecret.value) -}}
+{{- end -}}
+{{- if and .Values.redis.enabled (not .Values.redis.auth.existingSecret) -}}
+{{- $_ := set $data "redis-password" (default (include "shoal.persistentRandom" (dict "root" . "key" "redis-password" "length" 32)) .Values.redis.auth.password) -}}
+{{- $_ := set $data "redis-sentinel-password" (default (include "shoal.persistentRandom" (dict "root" . "key" "redis-sentinel-password" "length" 32)) .Values.redis.auth.sentinelPassword) -}}
+{{- end -}}
+{{- if and .Values.externalRedis.enabled (not .Values.externalRedis.existingSecret) -}}
+{{- with .Values.externalRedis.password }}{{ $_ := set $data "redis-password" . }}{{ end -}}
+{{- with .Values.externalRedis.sentinelPassword }}{{ $_ := set $data "redis-sentinel-password" . }}{{ end -}}
+{{- end -}}
+{{- if .Values.cockroachdb.enabled -}}
+{{- $_ := set $data "database-url" (include "shoal.cockroachURL" .) -}}
+{{- else if and .Values.externalDatabase.enabled (not .Values.externalDatabase.existingSecret) -}}
+{{- $_ := set $data "database-url" .Values.externalDatabase.url -}}
+{{- end -}}
+{{- toJson $data -}}
+{{- end -}}
+
 {{/* secretKeyRef of a value that is either inline (our Secret) or in an existing Secret. Args: root, existing, existingKey, ownKey. */}}
 {{- define "shoal.secretRef" -}}
 secretKeyRef:
@@ -171,6 +203,24 @@ secretKeyRef:
 {{- else -}}
 {{- fail (printf "%s %q is a digest, not a tag: keep the tag and put sha256:<hex> in %s" $key $tag ($key | replace ".tag" ".digest")) -}}
 {{- end -}}
+{{- end -}}
+{{- end -}}
+{{- if .Values.gitops -}}
+{{- $missing := list -}}
+{{- if not (or .Values.storageApiToken.value .Values.storageApiToken.existingSecret) -}}
+{{- $missing = append $missing "storageApiToken.value or .existingSecret" -}}
+{{- end -}}
+{{- if and .Values.storageApiAdminToken.enabled (not (or .Values.storageApiAdminToken.value .Values.storageApiAdminToken.existingSecret)) -}}
+{{- $missing = append $missing "storageApiAdminToken.value or .existingSecret" -}}
+{{- end -}}
+{{- if not (or .Values.gateway.udpConnectionIdSecret.value .Values.gateway.udpConnectionIdSecret.existingSecret) -}}
+{{- $missing = append $missing "gateway.udpConnectionIdSecret.value or .existingSecret" -}}
+{{- end -}}
+{{- if and .Values.redis.enabled (not .Values.redis.auth.existingSecret) (not (and .Values.redis.auth.password .Values.redis.auth.sentinelPassword)) -}}
+{{- $missing = append $missing "redis.auth.password and redis.auth.sentinelPassword, or redis.auth.existingSecret" -}}
+{{- end -}}
+{{- if $missing -}}
+{{- fail (printf "gitops is true, so nothing is generated (helm template sees no cluster: a generated secret would change on every render and roll every pod); give %s" (join "; " $missing)) -}}
 {{- end -}}
 {{- end -}}
 {{- $jwt := .Values.gateway.policy.jwt -}}
