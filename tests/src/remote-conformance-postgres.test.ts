@@ -1,0 +1,42 @@
+// The storage conformance suite against the gateway's remote store
+// (STORAGE_DRIVER=remote) -> a real storage-api on loopback -> PostgreSQL
+// started by @shoal/testing.
+import pg from 'pg';
+import { afterAll, beforeAll, describe } from 'vitest';
+import { describePeerStoreConformance } from '@shoal/storage/conformance';
+import { createPostgresStore } from '@shoal/storage/postgres';
+import { startPostgres, type PostgresServer } from '@shoal/testing/postgres';
+import { remoteStoreFactory } from './harness/remote-store.ts';
+
+describe('remote store on PostgreSQL', () => {
+  let server: PostgresServer;
+  let url: string;
+  beforeAll(async () => {
+    server = await startPostgres();
+    url = await server.createDatabase();
+  });
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  describePeerStoreConformance(
+    'remote -> storage-api -> postgres',
+    remoteStoreFactory({
+      driver: 'postgres',
+      env: () => ({ DATABASE_URL: url }),
+      backend: async (o) => {
+        const store = await createPostgresStore({ DATABASE_URL: url }, o);
+        // Emptied after the store's migrations ran: each test starts on an empty store.
+        const client = new pg.Client({ connectionString: url });
+        await client.connect();
+        try {
+          await client.query('TRUNCATE shoal_peers, shoal_downloads, shoal_kv');
+        } finally {
+          await client.end();
+        }
+        return store;
+      },
+    }),
+    { downloadCounter: false },
+  );
+});
