@@ -450,7 +450,8 @@ export class FaultLoad {
    * Waits until `streak` answers in a row (all gateways) since the last
    * answer other than ok have come back ok, counting only answers completed
    * after `since`; resolves with the recovery time: from `since` to the end
-   * of the last answer that was not ok (0 when there was none).
+   * of the last answer that was not ok (0 when there was none). Requests
+   * lost with a killed gateway do not count: a client retries them elsewhere.
    */
   async waitRecovered(
     since: number,
@@ -462,7 +463,7 @@ export class FaultLoad {
       const recent = this.between(since).sort((a, b) => a.doneAt - b.doneAt);
       let lastBad = -1;
       recent.forEach((a, i) => {
-        if (a.kind !== 'ok') lastBad = i;
+        if (a.kind !== 'ok' && a.kind !== 'gateway-lost') lastBad = i;
       });
       if (recent.length - lastBad - 1 >= streak)
         return {

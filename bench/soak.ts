@@ -1,0 +1,474 @@
+// The soak: the local topology (docs/local-topology.md) under steady mixed
+// HTTP + UDP announce load for DURATION_SECONDS, crashing (SIGKILL) and
+// restarting in turn the Redis primary, a Redis replica, a sentinel,
+// storage-api, a gateway, the gc-worker leader and PostgreSQL, round after
+// round. It checks and prints:
+//   - answers by kind: each is a valid answer or a coded retry-later
+//     (BEP 31) within 1 s; no hang, no uncoded error;
+//   - recovery after each fault: announces answer ok again within 10 s
+//     (p50 / max per fault kind); the gc lease is taken over within
+//     LEASE_DURATION + RETRY_PERIOD + 5 s;
+//   - downloads: scrape's `downloaded` at the end equals the completions the
+//     tracker acknowledged (none lost, none counted twice);
+//   - no process that was not under fault crashed;
+//   - RSS of the gateways and storage-api (start / peak / end).
+// Exits 1 when a check fails. Loopback only; stops by itself; everything it
+// started is stopped on exit. Figures go into RELIABILITY.md.
+//   bench/soak.sh [--short]   env: DURATION_SECONDS (600; --short 120), RATE (announces/s, 150),
+//                             TORRENTS (40), FAULT_GAP_SECONDS (8), RSS_LIMIT_MB (400), SOAK_JSON (file)
+// Only gateway-b is killed, so gateway-a lives through the whole run and its
+// memory shows what every other fault leaves behind.
+import { execFile } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { postgresBinDir } from '@shoal/testing/postgres';
+import {
+  startLocalTopology,
+  type LocalTopology,
+  type ServerProcess,
+  type ServiceProcess,
+} from '@shoal/testing/topology';
+// The load and its answer classes are shared with the fault drills of `make test`.
+import {
+  ACCEPTABLE,
+  ANSWER_KINDS,
+  FaultLoad,
+  checkDownloads,
+  countKinds,
+  type Answer,
+} from '../tests/src/fault-drills-load.ts';
+
+const short = process.argv.includes('--short');
+const num = (name: string, fallback: number): number => {
+  const v = process.env[name];
+  if (v === undefined || v === '') return fallback;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw new Error(`${name} must be a positive number`);
+  return n;
+};
+const DURATION_S = num('DURATION_SECONDS', short ? 120 : 600);
+const RATE = num('RATE', 150);
+const TORRENTS = num('TORRENTS', 40);
+const GAP_S = num('FAULT_GAP_SECONDS', 8);
+const RSS_LIMIT_MB = num('RSS_LIMIT_MB', 400);
+const ANSWER_BOUND_MS = 1_000;
+const RECOVERY_TARGET_MS = 10_000;
+// docs/gc-worker.md defaults: a killed leader is replaced within a lease duration plus a retry period.
+const HANDOVER_BOUND_MS = (15 + 2 + 5) * 1_000;
+
+type Proc = ServerProcess | ServiceProcess;
+type FaultKind =
+  | 'redis-primary'
+  | 'redis-replica'
+  | 'sentinel'
+  | 'storage-api'
+  | 'gateway'
+  | 'gc-leader'
+  | 'postgres';
+const FAULTS: readonly FaultKind[] = [
+  'redis-primary',
+  'redis-replica',
+  'sentinel',
+  'storage-api',
+  'gateway',
+  'gc-leader',
+  'postgres',
+];
+
+interface FaultResult {
+  kind: FaultKind;
+  victim: string;
+  /** Announces: end of the last failed answer after the kill (0: none failed). */
+  recoveryMs: number;
+  /** gc-leader: until another worker led; gateway: until the restarted one was back in rotation. */
+  handoverMs?: number;
+  answers: Record<string, number>;
+  failures: string[];
+}
+
+const t0 = performance.now();
+const stamp = (): string => `[${((performance.now() - t0) / 1000).toFixed(0).padStart(4)} s]`;
+const log = (msg: string): void => console.log(`${stamp()} ${msg}`);
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+async function waitUntil(what: string, check: () => Promise<boolean>, ms: number): Promise<void> {
+  const deadline = performance.now() + ms;
+  while (!(await check().catch(() => false))) {
+    if (performance.now() > deadline)
+      throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await sleep(100);
+  }
+}
+
+function redisCli(topo: LocalTopology, port: number, args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(
+      'redis-cli',
+      ['-h', '127.0.0.1', '-p', String(port), '--no-auth-warning', ...args],
+      { timeout: 3_000, env: { ...process.env, REDISCLI_AUTH: topo.secrets.redisPassword } },
+      (err, stdout) => {
+        if (err) reject(new Error(`redis-cli ${args.join(' ')}: ${err.message}`, { cause: err }));
+        else resolve(stdout);
+      },
+    );
+  });
+}
+
+function rssMb(pid: number): number | undefined {
+  try {
+    const m = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m === null ? undefined : Number(m[1]) / 1024;
+  } catch {
+    return undefined;
+  }
+}
+
+function percentile(xs: readonly number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length === 0 ? 0 : s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
+}
+
+async function versions(): Promise<string> {
+  const run = (cmd: string, args: string[]): Promise<string> =>
+    new Promise((r) => execFile(cmd, args, { timeout: 5_000 }, (_e, out) => r(String(out).trim())));
+  const redis = /v=(\S+)/.exec(await run('redis-server', ['--version']))?.[1] ?? '?';
+  const bin = postgresBinDir();
+  const pg =
+    bin === undefined ? '?' : (await run(join(bin, 'postgres'), ['--version'])).split(' ').at(-1);
+  return `node ${process.version}, redis ${redis}, postgresql ${pg ?? '?'}`;
+}
+
+async function main(): Promise<number> {
+  const cpu = cpus();
+  log(
+    `soak: ${DURATION_S} s, ${RATE} announces/s over ${TORRENTS} torrents, ${GAP_S} s between faults; ` +
+      `${cpu.length} x ${cpu[0]?.model ?? '?'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, ${await versions()}`,
+  );
+  const topo = await startLocalTopology({ gcWorkers: 2 });
+  const failures: string[] = [];
+  const results: FaultResult[] = [];
+  const everyProcess = (): Proc[] => [
+    ...topo.redisProcesses,
+    ...topo.sentinelProcesses,
+    topo.postgresProcess,
+    topo.storageApiProcess,
+    ...topo.gcWorkerProcesses,
+    ...topo.gatewayProcesses,
+  ];
+  const [gatewayA, gatewayB] = topo.gatewayProcesses as [ServiceProcess, ServiceProcess];
+  const gatewayBEnd = topo.gateways[1]!;
+  const watched: Array<{ name: string; proc: ServiceProcess }> = [
+    { name: gatewayA.name, proc: gatewayA },
+    { name: gatewayB.name, proc: gatewayB },
+    { name: topo.storageApiProcess.name, proc: topo.storageApiProcess },
+  ];
+  const memory = new Map<string, { start: number; peak: number; end: number; pids: Set<number> }>();
+  const sampleMemory = (): void => {
+    for (const { name, proc } of watched) {
+      const mb = rssMb(proc.pid);
+      if (mb === undefined) continue;
+      const m = memory.get(name);
+      if (m === undefined)
+        memory.set(name, { start: mb, peak: mb, end: mb, pids: new Set([proc.pid]) });
+      else {
+        m.peak = Math.max(m.peak, mb);
+        m.end = mb;
+        m.pids.add(proc.pid);
+      }
+    }
+  };
+  // Processes under fault right now; any other one that dies is a crash.
+  const underFault = new Set<Proc>();
+  const crashes: string[] = [];
+  const watch = setInterval(() => {
+    sampleMemory();
+    for (const p of everyProcess())
+      if (!underFault.has(p) && !p.alive() && !crashes.some((c) => c.startsWith(`${p.name} `)))
+        crashes.push(`${p.name} (pid ${p.pid}) died:\n${p.tail(15)}`);
+  }, 1_000);
+
+  const load = new FaultLoad(topo.gateways, { ratePerSecond: RATE, torrents: TORRENTS });
+  let exit: number;
+  try {
+    await load.start();
+    await load.waitRecovered(performance.now(), 30_000);
+    log('load running, every service answering');
+
+    const runFault = async (kind: FaultKind, round: number): Promise<FaultResult> => {
+      const problems: string[] = [];
+      let victim: Proc;
+      let handoverMs: number | undefined;
+      let successor: string | undefined;
+      const since = performance.now();
+      switch (kind) {
+        case 'redis-primary': {
+          const primary = await topo.redisPrimary();
+          if (primary === undefined) throw new Error('no sentinel names a primary');
+          victim = primary;
+          underFault.add(victim);
+          await primary.kill();
+          await waitUntil(
+            'Sentinel to promote a replica',
+            async () => ![undefined, primary].includes(await topo.redisPrimary()),
+            30_000,
+          );
+          await primary.restart();
+          await waitUntil(
+            `${primary.name} to rejoin as a replica`,
+            async () => (await redisCli(topo, primary.port, ['ROLE'])).startsWith('slave'),
+            30_000,
+          );
+          break;
+        }
+        case 'redis-replica': {
+          const primary = await topo.redisPrimary();
+          const replicas = topo.redisProcesses.filter((r) => r !== primary);
+          victim = replicas[round % replicas.length]!;
+          underFault.add(victim);
+          await victim.kill();
+          await sleep(3_000);
+          await victim.restart();
+          const port = victim.port;
+          await waitUntil(
+            `${victim.name} to resync`,
+            async () =>
+              (await redisCli(topo, port, ['INFO', 'replication'])).includes(
+                'master_link_status:up',
+              ),
+            30_000,
+          );
+          break;
+        }
+        case 'sentinel': {
+          victim = topo.sentinelProcesses[round % topo.sentinelProcesses.length]!;
+          underFault.add(victim);
+          await victim.kill();
+          await sleep(3_000);
+          await victim.restart();
+          break;
+        }
+        case 'storage-api':
+          victim = topo.storageApiProcess;
+          underFault.add(victim);
+          await victim.kill();
+          await victim.restart();
+          break;
+        case 'gateway': {
+          victim = gatewayB;
+          underFault.add(victim);
+          // The load balancer's view: out of rotation when it dies, back once ready.
+          load.markDown(gatewayBEnd.name);
+          await victim.kill();
+          await victim.restart();
+          await waitUntil(
+            `${victim.name} to be ready`,
+            async () => (await fetch(`${gatewayBEnd.admin}/readyz`)).ok,
+            30_000,
+          );
+          load.markUp(gatewayBEnd.name);
+          handoverMs = performance.now() - since;
+          break;
+        }
+        case 'gc-leader': {
+          let leader: ServiceProcess | undefined;
+          await waitUntil(
+            'a gc-worker to lead',
+            async () => (leader = await topo.gcWorkerLeader()) !== undefined,
+            30_000,
+          );
+          victim = leader!;
+          underFault.add(victim);
+          await victim.kill();
+          await waitUntil(
+            'another gc-worker to lead',
+            async () => {
+              const next = await topo.gcWorkerLeader();
+              if (next !== undefined) successor = next.name;
+              return next !== undefined;
+            },
+            60_000,
+          );
+          handoverMs = performance.now() - since;
+          if (handoverMs > HANDOVER_BOUND_MS)
+            problems.push(
+              `gc lease taken over after ${handoverMs.toFixed(0)} ms (bound ${HANDOVER_BOUND_MS})`,
+            );
+          await victim.restart();
+          break;
+        }
+        case 'postgres':
+          victim = topo.postgresProcess;
+          underFault.add(victim);
+          await victim.kill();
+          await victim.restart();
+          break;
+        default: {
+          const never: never = kind;
+          throw new Error(`unknown fault ${String(never)}`);
+        }
+      }
+      underFault.delete(victim);
+      let recoveryMs = Number.NaN;
+      try {
+        recoveryMs = (await load.waitRecovered(since, 30_000)).recoveryMs;
+      } catch (err) {
+        problems.push((err as Error).message);
+      }
+      if (!(recoveryMs <= RECOVERY_TARGET_MS))
+        problems.push(
+          `announces recovered after ${recoveryMs.toFixed(0)} ms (target ${RECOVERY_TARGET_MS})`,
+        );
+      const answers = load.between(since);
+      const bad = answers.filter((a) => !ACCEPTABLE.has(a.kind));
+      if (bad.length > 0)
+        problems.push(
+          `${bad.length} unacceptable answers, e.g. ${bad
+            .slice(0, 3)
+            .map((a) => `${a.kind} ${a.transport} ${a.gateway} ${a.detail ?? ''}`)
+            .join(' | ')}`,
+        );
+      return {
+        kind,
+        victim: successor === undefined ? victim.name : `${victim.name}, ${successor} took over`,
+        recoveryMs,
+        ...(handoverMs === undefined ? {} : { handoverMs }),
+        answers: countKinds(answers),
+        failures: problems,
+      };
+    };
+
+    const end = t0 + DURATION_S * 1_000;
+    let round = 0;
+    outer: for (;;) {
+      for (const kind of FAULTS) {
+        // Every fault at least once; after that none starts that cannot
+        // finish in time (a fault and its recovery take up to ~40 s).
+        if (results.length >= FAULTS.length && performance.now() > end - 40_000) break outer;
+        const r = await runFault(kind, round);
+        results.push(r);
+        log(
+          `${kind} (${r.victim}): recovered in ${r.recoveryMs.toFixed(0)} ms` +
+            (r.handoverMs === undefined ? '' : `, handover ${r.handoverMs.toFixed(0)} ms`) +
+            ` ${JSON.stringify(r.answers)}${r.failures.length > 0 ? ` FAILED: ${r.failures.join('; ')}` : ''}`,
+        );
+        failures.push(...r.failures.map((f) => `${kind} (${r.victim}): ${f}`));
+        await sleep(GAP_S * 1_000);
+      }
+      round++;
+    }
+    const remaining = end - performance.now();
+    if (remaining > 0) await sleep(remaining);
+    await load.stop();
+    sampleMemory();
+    clearInterval(watch);
+
+    // --- Report.
+    const all = load.answers;
+    const late = all.filter(
+      (a) => a.kind !== 'gateway-lost' && a.doneAt - a.sentAt > ANSWER_BOUND_MS,
+    );
+    const byKind = countKinds(all);
+    console.log(`\nanswers: ${all.length} in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+    for (const transport of ['http', 'udp'] as const) {
+      const xs = all.filter((a) => a.transport === transport);
+      const lat = xs.filter((a) => a.kind !== 'gateway-lost').map((a) => a.doneAt - a.sentAt);
+      console.log(
+        `  ${transport}: ${xs.length} ${JSON.stringify(countKinds(xs))}; latency p50 ${percentile(lat, 50).toFixed(1)} ms, ` +
+          `p99 ${percentile(lat, 99).toFixed(1)} ms, max ${Math.max(0, ...lat).toFixed(0)} ms`,
+      );
+    }
+    console.log(
+      `  slower than ${ANSWER_BOUND_MS} ms: ${late.length} ${JSON.stringify(countKinds(late))}`,
+    );
+    console.log(`  sends skipped (${'too many in flight'}): ${load.skipped}`);
+    const unacceptable = all.filter((a: Answer) => !ACCEPTABLE.has(a.kind));
+    if (unacceptable.length > 0)
+      failures.push(`${unacceptable.length} answers neither valid nor coded retry-later`);
+    if (late.length > 0) failures.push(`${late.length} answers slower than ${ANSWER_BOUND_MS} ms`);
+    if (load.skipped > 0) failures.push(`${load.skipped} sends skipped: answers hung`);
+
+    console.log('\nrecovery by fault (announces ok again after the kill):');
+    console.log('  fault          n   p50 ms   max ms   handover p50/max ms');
+    for (const kind of FAULTS) {
+      const rs = results.filter((r) => r.kind === kind);
+      if (rs.length === 0) continue;
+      const rec = rs.map((r) => r.recoveryMs);
+      const hand = rs.flatMap((r) => (r.handoverMs === undefined ? [] : [r.handoverMs]));
+      console.log(
+        `  ${kind.padEnd(14)} ${String(rs.length).padStart(2)} ${percentile(rec, 50).toFixed(0).padStart(8)} ` +
+          `${Math.max(...rec)
+            .toFixed(0)
+            .padStart(
+              8,
+            )}   ${hand.length === 0 ? '-' : `${percentile(hand, 50).toFixed(0)} / ${Math.max(...hand).toFixed(0)}`}`,
+      );
+    }
+
+    const downloads = await checkDownloads(load, topo.gateways[0]!.scrape);
+    console.log(
+      `\ndownloads: ${downloads.acked} completions acknowledged, ${downloads.unknown} of unknown outcome, ` +
+        `scrape counts ${downloads.downloaded} over ${downloads.torrents} torrents; ` +
+        `lost on ${downloads.lost.length} torrents, doubled on ${downloads.doubled.length}`,
+    );
+    if (downloads.lost.length > 0)
+      failures.push(`downloads lost: ${JSON.stringify(downloads.lost)}`);
+    if (downloads.doubled.length > 0)
+      failures.push(`downloads counted twice: ${JSON.stringify(downloads.doubled)}`);
+    if (downloads.acked === 0)
+      failures.push('no completion was acknowledged: the load did not run');
+
+    console.log('\nmemory (VmRSS, MB): start / peak / end (processes)');
+    for (const [name, m] of memory) {
+      console.log(
+        `  ${name.padEnd(12)} ${m.start.toFixed(0)} / ${m.peak.toFixed(0)} / ${m.end.toFixed(0)} (${m.pids.size} pid${m.pids.size > 1 ? 's' : ''})`,
+      );
+      if (m.peak > RSS_LIMIT_MB)
+        failures.push(`${name} RSS peaked at ${m.peak.toFixed(0)} MB (limit ${RSS_LIMIT_MB})`);
+    }
+
+    for (const p of everyProcess())
+      if (!p.alive() && !crashes.some((c) => c.startsWith(`${p.name} `)))
+        crashes.push(`${p.name} is not running`);
+    console.log(`\ncrashes of processes not under fault: ${crashes.length}`);
+    for (const c of crashes) console.log(`  ${c}`);
+    failures.push(...crashes.map((c) => `crash: ${c.split('\n')[0]}`));
+
+    if (process.env.SOAK_JSON !== undefined)
+      writeFileSync(
+        process.env.SOAK_JSON,
+        JSON.stringify(
+          {
+            durationSeconds: DURATION_S,
+            rate: RATE,
+            torrents: TORRENTS,
+            answers: byKind,
+            kinds: ANSWER_KINDS,
+            late: late.length,
+            results,
+            downloads,
+            memory: Object.fromEntries(
+              [...memory].map(([k, v]) => [k, { ...v, pids: v.pids.size }]),
+            ),
+            crashes,
+            failures,
+          },
+          null,
+          2,
+        ),
+      );
+    console.log(`\n${failures.length === 0 ? 'PASS' : `FAIL (${failures.length})`}`);
+    for (const f of failures) console.log(`  ${f}`);
+    exit = failures.length === 0 ? 0 : 1;
+  } catch (err) {
+    console.error(`soak aborted: ${(err as Error).stack ?? String(err)}`);
+    exit = 1;
+  } finally {
+    clearInterval(watch);
+    await load.stop().catch(() => undefined);
+    await topo.stop();
+  }
+  return exit;
+}
+
+process.exitCode = await main();
