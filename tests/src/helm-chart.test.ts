@@ -205,6 +205,42 @@ describe('chart promises (Helm 4, defaults unless said)', () => {
     expect(c.lifecycle.preStop.exec.command[0]).toBe('sleep');
   });
 
+  it('gateway and storage-api keep serving through preStop, then drain, all within the grace period', async () => {
+    interface Drained {
+      terminationGracePeriodSeconds: number;
+      containers: Array<{
+        env: Array<{ name: string; value?: string }>;
+        lifecycle?: { preStop?: { exec?: { command: string[] } } };
+      }>;
+    }
+    const windows = (rendered: K8sObject[], name: string) => {
+      const spec = podSpec(find(rendered, 'Deployment', name)) as unknown as Drained;
+      const c = spec.containers[0]!;
+      const [cmd, seconds] = c.lifecycle?.preStop?.exec?.command ?? [];
+      expect(cmd, `${name} preStop`).toBe('sleep');
+      const drain = Number(c.env.find((e) => e.name === 'SHUTDOWN_GRACE_SECONDS')?.value);
+      return { preStop: Number(seconds), drain, grace: spec.terminationGracePeriodSeconds };
+    };
+    const gw = windows(objects, 'shoal-gateway');
+    const api = windows(objects, 'shoal-storage-api');
+    // Cloud balancers need 2-3 failed node health checks 5-10 s apart to stop sending.
+    expect(gw.preStop).toBeGreaterThanOrEqual(30);
+    expect(api.preStop).toBeGreaterThan(0);
+    for (const w of [gw, api]) expect(w.grace).toBeGreaterThan(w.preStop + w.drain);
+
+    const tuned = await renderChart(4, {
+      set: {
+        'gateway.preStopSleepSeconds': '90',
+        'gateway.shutdownGraceSeconds': '40',
+        'storageApi.preStopSleepSeconds': '20',
+        'storageApi.shutdownGraceSeconds': '50',
+      },
+    });
+    const [tgw, tapi] = [windows(tuned, 'shoal-gateway'), windows(tuned, 'shoal-storage-api')];
+    expect([tgw.preStop, tgw.drain, tapi.preStop, tapi.drain]).toEqual([90, 40, 20, 50]);
+    for (const w of [tgw, tapi]) expect(w.grace).toBeGreaterThan(w.preStop + w.drain);
+  });
+
   it('has a gateway PDB at two replicas and none at one (a PDB over one pod blocks every drain)', async () => {
     expect(ofKind(objects, 'PodDisruptionBudget').map((p) => p.metadata.name)).toContain(
       'shoal-gateway',
