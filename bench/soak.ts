@@ -15,7 +15,8 @@
 // Exits 1 when a check fails. Loopback only; stops by itself; everything it
 // started is stopped on exit. Figures go into RELIABILITY.md.
 //   bench/soak.sh [--short]   env: DURATION_SECONDS (600; --short 120), RATE (announces/s, 150),
-//                             TORRENTS (40), FAULT_GAP_SECONDS (8), RSS_LIMIT_MB (400), SOAK_JSON (file)
+//                             TORRENTS (40), FAULT_GAP_SECONDS (8), RSS_LIMIT_MB (400), SOAK_JSON (file),
+//                             FAULTS (comma list of the kinds below, or none: load only)
 // Only gateway-b is killed, so gateway-a lives through the whole run and its
 // memory shows what every other fault leaves behind.
 import { execFile } from 'node:child_process';
@@ -66,7 +67,7 @@ type FaultKind =
   | 'gateway'
   | 'gc-leader'
   | 'postgres';
-const FAULTS: readonly FaultKind[] = [
+const ALL_FAULTS: readonly FaultKind[] = [
   'redis-primary',
   'redis-replica',
   'sentinel',
@@ -75,6 +76,17 @@ const FAULTS: readonly FaultKind[] = [
   'gc-leader',
   'postgres',
 ];
+// FAULTS=storage-api,postgres runs those only; FAULTS=none runs the load alone (a baseline).
+const FAULTS: readonly FaultKind[] = (() => {
+  const v = process.env.FAULTS;
+  if (v === undefined || v === '') return ALL_FAULTS;
+  if (v === 'none') return [];
+  const kinds = v.split(',');
+  const unknown = kinds.filter((k) => !(ALL_FAULTS as readonly string[]).includes(k));
+  if (unknown.length > 0)
+    throw new Error(`FAULTS: unknown ${unknown.join(', ')}; known: ${ALL_FAULTS.join(', ')}, none`);
+  return kinds as FaultKind[];
+})();
 
 interface FaultResult {
   kind: FaultKind;
@@ -181,8 +193,15 @@ async function main(): Promise<number> {
   // Processes under fault right now; any other one that dies is a crash.
   const underFault = new Set<Proc>();
   const crashes: string[] = [];
+  let lastMemoryLog = performance.now();
   const watch = setInterval(() => {
     sampleMemory();
+    if (performance.now() - lastMemoryLog >= 60_000) {
+      lastMemoryLog = performance.now();
+      log(
+        `RSS MB: ${watched.map(({ name, proc }) => `${name} ${rssMb(proc.pid)?.toFixed(0) ?? '-'}`).join(', ')}`,
+      );
+    }
     for (const p of everyProcess())
       if (!underFault.has(p) && !p.alive() && !crashes.some((c) => c.startsWith(`${p.name} `)))
         crashes.push(`${p.name} (pid ${p.pid}) died:\n${p.tail(15)}`);
@@ -340,7 +359,7 @@ async function main(): Promise<number> {
 
     const end = t0 + DURATION_S * 1_000;
     let round = 0;
-    outer: for (;;) {
+    outer: while (FAULTS.length > 0) {
       for (const kind of FAULTS) {
         // Every fault at least once; after that none starts that cannot
         // finish in time (a fault and its recovery take up to ~40 s).
