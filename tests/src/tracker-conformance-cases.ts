@@ -466,8 +466,11 @@ export const CASES: readonly ConformanceCase[] = [
           'PROTO_ERR_BAD_CONNECTION_ID',
         );
         const stid = udp.transactionId();
-        const scrapeRefused = await udp.exchange(scrapePacket(forged, stid, [h]), stid);
+        const forgedScrape = scrapePacket(forged, stid, [h]);
+        const scrapeRefused = await udp.exchange(forgedScrape, stid);
         expect(scrapeRefused?.action).toBe(UDP_ACTION.error);
+        // No larger than what the unproven sender sent (docs/limits.md "UDP answers").
+        expect(scrapeRefused!.packet.length).toBeLessThanOrEqual(forgedScrape.length);
         expect(await udp.announce(peer(h, 40_122, 0n))).toMatchObject({ seeders: 1 });
       });
     },
@@ -580,11 +583,11 @@ export const CASES: readonly ConformanceCase[] = [
         tid = udp.transactionId();
         const noProtocolId = connectPacket(tid);
         noProtocolId.writeBigUInt64BE(0x1234n, 0);
-        // Its sender has proven no address, so the error may be cut to the
-        // packet's size (no amplification) and lose its code: the action is
-        // what a client can rely on.
+        // Its sender has proven no address, so the error is cut to the
+        // packet's size and loses its code (docs/limits.md "UDP answers").
         const badConnect = await udp.exchange(noProtocolId, tid);
         expect(badConnect?.action).toBe(UDP_ACTION.error);
+        expect(badConnect!.packet.length).toBeLessThanOrEqual(noProtocolId.length);
         // Too short to carry a transaction id: nothing to answer, nothing must break.
         for (const junk of [Buffer.alloc(0), randomBytes(3), randomBytes(15)]) udp.send(junk);
         expect(await udp.announce(peer(h, 40_172, 0n), id)).toMatchObject({ seeders: 1 });
