@@ -23,7 +23,7 @@ export const remoteStoreConfigSchema = Type.Object({
   REMOTE_QUEUE_MAX: Type.Integer({ minimum: 1, maximum: 10_000_000, default: 20_000 }),
   /** One batch request's deadline; past it its operations fail with STORE_ERR_TIMEOUT. */
   REMOTE_TIMEOUT_MS: Type.Integer({ minimum: 1, maximum: 120_000, default: 2000 }),
-  /** Consecutive failed requests that open the circuit breaker. */
+  /** Consecutive outages (no answer, 502/503/504, unavailable codes) that open the circuit breaker; docs/storage-api.md. */
   REMOTE_BREAKER_FAILURES: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 5 }),
   /** Failed share of the last REMOTE_BREAKER_WINDOW requests that opens it too; 1 disables the ratio. */
   REMOTE_BREAKER_FAILURE_RATIO: Type.Number({ minimum: 0.01, maximum: 1, default: 0.5 }),
