@@ -49,6 +49,37 @@ describe('gateway config', () => {
     expect(error?.message).not.toContain('sekrit');
   });
 
+  it('bounds slow clients by default, and refuses values that would switch a bound off', () => {
+    const c = loadGatewayConfig({ env: {}, argv: [] });
+    expect({
+      request: c.HTTP_REQUEST_TIMEOUT_MS,
+      keepAlive: c.HTTP_KEEPALIVE_TIMEOUT_SECONDS,
+      header: c.HTTP_MAX_HEADER_BYTES,
+      connections: c.HTTP_MAX_CONNECTIONS,
+    }).toEqual({ request: 10_000, keepAlive: 5, header: 16_384, connections: 10_000 });
+    // At 0, Node would turn the timeouts and the connection cap off (docs/limits.md).
+    let error: ConfigError | undefined;
+    try {
+      loadGatewayConfig({
+        env: {
+          HTTP_REQUEST_TIMEOUT_MS: '0',
+          HTTP_KEEPALIVE_TIMEOUT_SECONDS: '0',
+          HTTP_MAX_HEADER_BYTES: '0',
+          HTTP_MAX_CONNECTIONS: '0',
+        },
+        argv: [],
+      });
+    } catch (err) {
+      if (isConfigError(err)) error = err;
+    }
+    expect(error?.violations.map((v) => v.key).sort()).toEqual([
+      'HTTP_KEEPALIVE_TIMEOUT_SECONDS',
+      'HTTP_MAX_CONNECTIONS',
+      'HTTP_MAX_HEADER_BYTES',
+      'HTTP_REQUEST_TIMEOUT_MS',
+    ]);
+  });
+
   it('refuses settings that contradict each other', () => {
     expect(() =>
       loadGatewayConfig({

@@ -3,7 +3,9 @@
 // carry wide margins: the machine running this may be loaded.
 import { request } from 'node:http';
 import { connect, type Socket } from 'node:net';
+import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { scrapeRequestBytes } from './config.ts';
 import { announceQuery, bdict, hashOf, makeGateway, type TestGateway } from './test-support.ts';
 
 const HOST = '127.0.0.1';
@@ -241,6 +243,25 @@ describe('HTTP limits on the tracker port', () => {
     const after = await announceOnce(port, hashOf('after 431'), 6881, 100);
     expect(after).toMatchObject({ complete: 0, incomplete: 1 });
   }, 30_000);
+});
+
+describe('HTTP_MAX_HEADER_BYTES and SCRAPE_MAX_HASHES', () => {
+  it('warns at boot when a scrape of SCRAPE_MAX_HASHES hashes would not fit the header limit', async () => {
+    const lines: string[] = [];
+    const logger = pino({ level: 'warn' }, { write: (line: string) => void lines.push(line) });
+    const fits = makeGateway({ SCRAPE_MAX_HASHES: '100' }, { logger });
+    await fits.close();
+    expect(lines.filter((l) => l.includes('HTTP_MAX_HEADER_BYTES'))).toEqual([]);
+    const tooSmall = makeGateway(
+      { SCRAPE_MAX_HASHES: '1000', HTTP_MAX_HEADER_BYTES: '16384' },
+      { logger },
+    );
+    await tooSmall.close();
+    const warning = lines
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+      .find((l) => String(l.msg).includes('HTTP_MAX_HEADER_BYTES'));
+    expect(warning).toMatchObject({ level: 40, needed: scrapeRequestBytes(1000) });
+  });
 });
 
 describe('HTTP_MAX_CONNECTIONS', () => {
