@@ -52,6 +52,8 @@ export interface RenderOptions {
   apiVersions?: readonly string[];
   releaseName?: string;
   namespace?: string;
+  /** Another copy of the chart (e.g. with a bumped version); default helm/shoal. */
+  chartDir?: string;
 }
 
 function helmArgs(opts: RenderOptions): string[] {
@@ -92,7 +94,7 @@ export function helmTemplate(major: HelmMajor, opts: RenderOptions = {}): Promis
   return helm(major, [
     'template',
     opts.releaseName ?? 'shoal',
-    CHART_DIR,
+    opts.chartDir ?? CHART_DIR,
     '--namespace',
     opts.namespace ?? 'tracker',
     ...helmArgs(opts),
