@@ -488,6 +488,23 @@ describe('storage-api config', () => {
     ).toThrow(/ADMIN_PORT[\s\S]*STORAGE_API_TOKEN|STORAGE_API_TOKEN[\s\S]*ADMIN_PORT/);
   });
 
+  it('bounds slow clients on the API port by default, and refuses 0 for any bound', () => {
+    const c = config();
+    expect([
+      c.HTTP_REQUEST_TIMEOUT_MS,
+      c.HTTP_KEEPALIVE_TIMEOUT_SECONDS,
+      c.HTTP_MAX_HEADER_BYTES,
+      c.HTTP_MAX_CONNECTIONS,
+    ]).toEqual([30_000, 60, 65_536, 4096]);
+    for (const key of [
+      'HTTP_REQUEST_TIMEOUT_MS',
+      'HTTP_KEEPALIVE_TIMEOUT_SECONDS',
+      'HTTP_MAX_HEADER_BYTES',
+      'HTTP_MAX_CONNECTIONS',
+    ])
+      expect(() => config({ [key]: '0' })).toThrow(key);
+  });
+
   it('asks for the settings of the backends it is told to use', () => {
     expect(() =>
       loadStorageApiConfig({
