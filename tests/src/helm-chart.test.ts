@@ -49,6 +49,7 @@ const VALUE_SETS: ReadonlyArray<{
   { name: 'dev profile', values: ['dev-values.yaml'] },
   { name: 'every tracker policy step on', values: ['policy-values.yaml'] },
   { name: 'GitOps: nothing generated, secrets named', values: ['gitops-values.yaml'] },
+  { name: 'split TCP and UDP load balancers', values: ['split-lb-values.yaml'] },
 ];
 
 interface Container {
@@ -177,6 +178,63 @@ describe('chart promises (Helm 4, defaults unless said)', () => {
       'TCP/6969',
       'UDP/6969',
     ]);
+  });
+
+  it('the gateway Service takes a loadBalancerClass, and can split into TCP and UDP Services on one address', async () => {
+    interface Svc {
+      type: string;
+      loadBalancerClass?: string;
+      loadBalancerIP?: string;
+      externalTrafficPolicy?: string;
+      ports: Array<{ port: number; protocol: string }>;
+    }
+    const spec = (o: K8sObject): Svc => o.spec as Svc;
+    const ports = (o: K8sObject): string[] => spec(o).ports.map((p) => `${p.protocol}/${p.port}`);
+    const classed = await renderChart(4, {
+      set: { 'gateway.service.loadBalancerClass': 'service.k8s.aws/nlb' },
+    });
+    const one = find(classed, 'Service', 'shoal-gateway');
+    expect(spec(one).loadBalancerClass).toBe('service.k8s.aws/nlb');
+    expect(ports(one)).toEqual(['TCP/6969', 'UDP/6969']);
+    expect(spec(find(objects, 'Service', 'shoal-gateway')).loadBalancerClass).toBeUndefined();
+
+    const split = await renderChart(4, { values: ['split-lb-values.yaml'] });
+    const [inner, tcp, udp] = ['shoal-gateway', 'shoal-gateway-tcp', 'shoal-gateway-udp'].map((n) =>
+      find(split, 'Service', n),
+    ) as [K8sObject, K8sObject, K8sObject];
+    // In-cluster clients and `helm test` keep one name with both protocols.
+    expect(spec(inner).type).toBe('ClusterIP');
+    expect(ports(inner)).toEqual(['TCP/6969', 'UDP/6969']);
+    expect(ports(tcp)).toEqual(['TCP/6969']);
+    expect(ports(udp)).toEqual(['UDP/6969']);
+    for (const lb of [tcp, udp]) {
+      expect(spec(lb)).toMatchObject({
+        type: 'LoadBalancer',
+        loadBalancerIP: '203.0.113.7',
+        externalTrafficPolicy: 'Local',
+      });
+      expect(lb.metadata.annotations?.['metallb.universe.tf/allow-shared-ip']).toBe('shoal');
+    }
+    expect(udp.metadata.annotations?.['example.com/udp-only']).toBe('true');
+    expect(tcp.metadata.annotations?.['example.com/udp-only']).toBeUndefined();
+    const notes = await renderNotes(4, { values: ['split-lb-values.yaml'] });
+    expect(notes).toContain('get svc shoal-gateway-tcp');
+
+    const httpOnly = await renderChart(4, {
+      values: ['split-lb-values.yaml'],
+      set: { 'gateway.udpEnabled': 'false' },
+    });
+    expect(ofKind(httpOnly, 'Service').map((s) => s.metadata.name)).not.toContain(
+      'shoal-gateway-udp',
+    );
+    const notLb = await helmTemplate(4, {
+      values: ['split-lb-values.yaml'],
+      set: { 'gateway.service.type': 'NodePort' },
+    });
+    expect(notLb.ok).toBe(false);
+    expect(notLb.stderr).toMatch(
+      /gateway\.service\.split .* needs gateway\.service\.type LoadBalancer/,
+    );
   });
 
   it('every gateway replica reads the same UDP connection-ID secret from one Secret', () => {

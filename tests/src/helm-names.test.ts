@@ -26,6 +26,7 @@ const VALUE_SETS: ReadonlyArray<{ name: string; opts: RenderOptions }> = [
   { name: 'CockroachDB TLS, migrations Job', opts: { values: ['tls-values.yaml'] } },
   { name: 'HPA on', opts: { values: ['hpa-values.yaml'] } },
   { name: 'dev profile', opts: { values: ['dev-values.yaml'] } },
+  { name: 'split TCP and UDP load balancers', opts: { values: ['split-lb-values.yaml'] } },
 ];
 
 interface Meta {

@@ -188,6 +188,9 @@ secretKeyRef:
 {{- if and (not .Values.gateway.httpEnabled) (not .Values.gateway.udpEnabled) -}}
 {{- fail "gateway.httpEnabled and gateway.udpEnabled are both false: the gateway would serve no announces; enable at least one" -}}
 {{- end -}}
+{{- if and .Values.gateway.service.split (ne .Values.gateway.service.type "LoadBalancer") -}}
+{{- fail (printf "gateway.service.split makes two LoadBalancer Services: it needs gateway.service.type LoadBalancer (is %s)" .Values.gateway.service.type) -}}
+{{- end -}}
 {{- $hpa := .Values.gateway.autoscaling -}}
 {{- if and $hpa.enabled (gt (int $hpa.minReplicas) (int $hpa.maxReplicas)) -}}
 {{- fail (printf "gateway.autoscaling.minReplicas (%d) is above gateway.autoscaling.maxReplicas (%d)" (int $hpa.minReplicas) (int $hpa.maxReplicas)) -}}
