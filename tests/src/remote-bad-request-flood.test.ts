@@ -69,7 +69,7 @@ beforeAll(async () => {
     startGateway({
       STORAGE_DRIVER: 'redis',
       REDIS_ADDRESSES: redis.address,
-      REDIS_PASSWORD: redis.password,
+      ...(redis.password === undefined ? {} : { REDIS_PASSWORD: redis.password }),
     }),
   ]);
 }, 90_000);
