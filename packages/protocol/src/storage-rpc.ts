@@ -16,6 +16,12 @@
 //   ok scrape:   u8 n (= the op's n), n * (u32 seeders, u32 leechers, u32 downloaded)
 //   error:       u8 len (1..255), len ASCII bytes of a code (e.g. STORE_ERR_UNAVAILABLE)
 //
+// Each result is its op's alone: a store answer the layout cannot carry (ids
+// not parallel to the peers, a broken peer list, another kind than its op) is
+// sent as that op's error (PROTO_ERR_RPC_BAD_FIELD / PROTO_ERR_RPC_MISMATCH),
+// and a store answer without peer ids as hasIds 0 (docs/storage-api.md
+// "Errors per op").
+//
 // A response does not repeat each op's type or family: the client decodes it
 // against the ops it sent. Every length is checked against the remaining
 // input before anything is read or allocated (STYLE.md "Errors"). Bump
