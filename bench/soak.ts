@@ -95,6 +95,9 @@ interface FaultResult {
   recoveryMs: number;
   /** gc-leader: until another worker led; gateway: until the restarted one was back in rotation. */
   handoverMs?: number;
+  /** performance.now() of the kill; the fault's window runs to the next one's. */
+  since: number;
+  /** Answers by kind in the window (so far, until the run ends). */
   answers: Record<string, number>;
   failures: string[];
 }
@@ -170,10 +173,14 @@ async function main(): Promise<number> {
   ];
   const [gatewayA, gatewayB] = topo.gatewayProcesses as [ServiceProcess, ServiceProcess];
   const gatewayBEnd = topo.gateways[1]!;
-  const watched: Array<{ name: string; proc: ServiceProcess }> = [
-    { name: gatewayA.name, proc: gatewayA },
-    { name: gatewayB.name, proc: gatewayB },
-    { name: topo.storageApiProcess.name, proc: topo.storageApiProcess },
+  const watched: Array<{ name: string; proc: ServiceProcess; metrics: string }> = [
+    { name: gatewayA.name, proc: gatewayA, metrics: topo.gateways[0]!.metrics },
+    { name: gatewayB.name, proc: gatewayB, metrics: topo.gateways[1]!.metrics },
+    {
+      name: topo.storageApiProcess.name,
+      proc: topo.storageApiProcess,
+      metrics: topo.storageApi.metrics,
+    },
   ];
   const memory = new Map<string, { start: number; peak: number; end: number; pids: Set<number> }>();
   const sampleMemory = (): void => {
@@ -198,9 +205,17 @@ async function main(): Promise<number> {
     sampleMemory();
     if (performance.now() - lastMemoryLog >= 60_000) {
       lastMemoryLog = performance.now();
-      log(
-        `RSS MB: ${watched.map(({ name, proc }) => `${name} ${rssMb(proc.pid)?.toFixed(0) ?? '-'}`).join(', ')}`,
-      );
+      void Promise.all(
+        watched.map(async ({ name, proc, metrics }) => {
+          // The JS heap beside RSS: a leak grows it, allocator slack does not.
+          const text = await fetch(metrics, { signal: AbortSignal.timeout(2_000) })
+            .then((r) => r.text())
+            .catch(() => '');
+          const heap = /^nodejs_heap_size_used_bytes (\S+)$/m.exec(text)?.[1];
+          const rss = rssMb(proc.pid)?.toFixed(0) ?? '-';
+          return `${name} ${rss} (heap ${heap === undefined ? '-' : (Number(heap) / 2 ** 20).toFixed(0)})`;
+        }),
+      ).then((parts) => log(`RSS MB: ${parts.join(', ')}`));
     }
     for (const p of everyProcess())
       if (!underFault.has(p) && !p.alive() && !crashes.some((c) => c.startsWith(`${p.name} `)))
@@ -338,21 +353,13 @@ async function main(): Promise<number> {
         problems.push(
           `announces recovered after ${recoveryMs.toFixed(0)} ms (target ${RECOVERY_TARGET_MS})`,
         );
-      const answers = load.between(since);
-      const bad = answers.filter((a) => !ACCEPTABLE.has(a.kind));
-      if (bad.length > 0)
-        problems.push(
-          `${bad.length} unacceptable answers, e.g. ${bad
-            .slice(0, 3)
-            .map((a) => `${a.kind} ${a.transport} ${a.gateway} ${a.detail ?? ''}`)
-            .join(' | ')}`,
-        );
       return {
         kind,
         victim: successor === undefined ? victim.name : `${victim.name}, ${successor} took over`,
         recoveryMs,
         ...(handoverMs === undefined ? {} : { handoverMs }),
-        answers: countKinds(answers),
+        since,
+        answers: countKinds(load.between(since)),
         failures: problems,
       };
     };
@@ -380,6 +387,19 @@ async function main(): Promise<number> {
     if (remaining > 0) await sleep(remaining);
     await load.stop();
     sampleMemory();
+    // Each fault's answers: from its kill to the next fault's (or the end).
+    results.forEach((r, i) => {
+      const answers = load.between(r.since, results[i + 1]?.since ?? Infinity);
+      r.answers = countKinds(answers);
+      const bad = answers.filter((a) => !ACCEPTABLE.has(a.kind));
+      if (bad.length > 0)
+        failures.push(
+          `${r.kind} (${r.victim}): ${bad.length} answers neither valid nor coded retry-later, e.g. ${bad
+            .slice(0, 3)
+            .map((a) => `${a.kind} ${a.transport} ${a.gateway} ${a.detail ?? ''}`)
+            .join(' | ')}`,
+        );
+    });
     clearInterval(watch);
 
     // --- Report.
@@ -397,30 +417,46 @@ async function main(): Promise<number> {
           `p99 ${percentile(lat, 99).toFixed(1)} ms, max ${Math.max(0, ...lat).toFixed(0)} ms`,
       );
     }
+    // Which fault each slow answer fell in (none: before the first).
+    const during = (a: Answer): string =>
+      results.findLast((r) => r.since <= a.sentAt)?.kind ?? 'no fault';
+    const lateBy: Record<string, number> = {};
+    for (const a of late) lateBy[during(a)] = (lateBy[during(a)] ?? 0) + 1;
     console.log(
-      `  slower than ${ANSWER_BOUND_MS} ms: ${late.length} ${JSON.stringify(countKinds(late))}`,
+      `  slower than ${ANSWER_BOUND_MS} ms: ${late.length} ${JSON.stringify(countKinds(late))}` +
+        (late.length === 0 ? '' : ` during ${JSON.stringify(lateBy)}`),
     );
-    console.log(`  sends skipped (${'too many in flight'}): ${load.skipped}`);
+    console.log(`  sends skipped (too many in flight): ${load.skipped}`);
     const unacceptable = all.filter((a: Answer) => !ACCEPTABLE.has(a.kind));
     if (unacceptable.length > 0)
       failures.push(`${unacceptable.length} answers neither valid nor coded retry-later`);
     if (late.length > 0) failures.push(`${late.length} answers slower than ${ANSWER_BOUND_MS} ms`);
     if (load.skipped > 0) failures.push(`${load.skipped} sends skipped: answers hung`);
 
-    console.log('\nrecovery by fault (announces ok again after the kill):');
-    console.log('  fault          n   p50 ms   max ms   handover p50/max ms');
+    console.log(
+      '\nrecovery by fault (announces ok again after the kill), answers from kill to next kill:',
+    );
+    console.log(
+      `  ${'fault'.padEnd(14)} ${'n'.padStart(2)} ${'p50 ms'.padStart(8)} ${'max ms'.padStart(8)}  ` +
+        `${'handover p50/max ms'.padEnd(20)} answers`,
+    );
     for (const kind of FAULTS) {
       const rs = results.filter((r) => r.kind === kind);
       if (rs.length === 0) continue;
       const rec = rs.map((r) => r.recoveryMs);
       const hand = rs.flatMap((r) => (r.handoverMs === undefined ? [] : [r.handoverMs]));
+      const handover =
+        hand.length === 0
+          ? '-'
+          : `${percentile(hand, 50).toFixed(0)} / ${Math.max(...hand).toFixed(0)}`;
+      const answers: Record<string, number> = {};
+      for (const r of rs)
+        for (const [k, n] of Object.entries(r.answers)) answers[k] = (answers[k] ?? 0) + n;
       console.log(
         `  ${kind.padEnd(14)} ${String(rs.length).padStart(2)} ${percentile(rec, 50).toFixed(0).padStart(8)} ` +
           `${Math.max(...rec)
             .toFixed(0)
-            .padStart(
-              8,
-            )}   ${hand.length === 0 ? '-' : `${percentile(hand, 50).toFixed(0)} / ${Math.max(...hand).toFixed(0)}`}`,
+            .padStart(8)}  ${handover.padEnd(20)} ${JSON.stringify(answers)}`,
       );
     }
 
