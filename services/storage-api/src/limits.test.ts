@@ -165,21 +165,27 @@ describe('storage-api API port limits', () => {
       Array.from(
         { length: 100 },
         () =>
-          new Promise<{ socket: Socket; closedAfterMs: () => number | undefined }>(
-            (resolve, reject) => {
-              const openedAt = performance.now();
-              let closedAt: number | undefined;
-              const socket = connect(port, HOST, () =>
-                resolve({
-                  socket,
-                  closedAfterMs: () => (closedAt === undefined ? undefined : closedAt - openedAt),
-                }),
-              );
-              socket.once('error', reject);
-              socket.on('error', () => undefined);
-              socket.on('close', () => (closedAt = performance.now()));
-            },
-          ),
+          new Promise<{
+            socket: Socket;
+            closedAfterMs: () => number | undefined;
+            received: () => string;
+          }>((resolve, reject) => {
+            const openedAt = performance.now();
+            let closedAt: number | undefined;
+            let received = '';
+            const socket = connect(port, HOST, () =>
+              resolve({
+                socket,
+                closedAfterMs: () => (closedAt === undefined ? undefined : closedAt - openedAt),
+                received: () => received,
+              }),
+            );
+            socket.once('error', reject);
+            socket.on('error', () => undefined);
+            // Flowing, so the server's answer and close are seen when they arrive.
+            socket.on('data', (d: Buffer) => (received += d.toString('latin1')));
+            socket.on('close', () => (closedAt = performance.now()));
+          }),
       ),
     );
     for (const d of drips) d.socket.write('GET /v1/stats HTTP/1.1\r\nAuthorization: Bearer ');
@@ -205,5 +211,7 @@ describe('storage-api API port limits', () => {
     expect(Math.min(...lifetimes)).toBeGreaterThanOrEqual(REQUEST_TIMEOUT_MS - 50);
     const inTime = lifetimes.filter((ms) => ms <= REQUEST_TIMEOUT_MS + MARGIN_MS).length;
     expect(inTime).toBeGreaterThanOrEqual(drips.length * 0.9);
+    const told = drips.filter((d) => d.received().startsWith('HTTP/1.1 408 ')).length;
+    expect(told).toBeGreaterThanOrEqual(drips.length * 0.9);
   }, 60_000);
 });
