@@ -465,6 +465,22 @@ describe('chart promises (Helm 4, defaults unless said)', () => {
     expect(ofKind(objects, 'PodDisruptionBudget').map((p) => p.metadata.name)).toContain(
       'shoal-redis',
     );
+    // Both containers wait in preStop while a primary fails over (prestop.sh,
+    // run for real in helm-sentinel.test.ts), within the grace period.
+    const pod = podSpec(sts) as unknown as {
+      terminationGracePeriodSeconds: number;
+      containers: Array<{
+        name: string;
+        lifecycle?: { preStop?: { exec?: { command: string[] } } };
+        volumeMounts: Array<{ name: string; mountPath: string }>;
+      }>;
+    };
+    for (const c of pod.containers) {
+      expect(c.lifecycle?.preStop?.exec?.command, c.name).toEqual(['sh', '/config/prestop.sh']);
+      expect(c.volumeMounts, c.name).toContainEqual({ name: 'config', mountPath: '/config' });
+    }
+    expect(conf['prestop.sh']).toMatch(/^TIMEOUT_SECONDS=\$\{TIMEOUT_SECONDS:-60\}$/m);
+    expect(pod.terminationGracePeriodSeconds).toBeGreaterThan(60);
   });
 
   it('runs CockroachDB as a StatefulSet with headless and public Services, an init Job and a PDB; one node in the dev profile', async () => {

@@ -5,7 +5,7 @@
 // monitored address); the primary is killed and the set must fail over, and
 // the pods' init script (init.sh in the same ConfigMap) brings the old primary
 // back as a replica (issue 7).
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -81,6 +81,64 @@ async function runInit(
     redis: await readFile(join(conf, 'redis.conf'), 'utf8'),
     sentinel: await readFile(join(conf, 'sentinel.conf'), 'utf8'),
   };
+}
+
+/** Starts init.sh without waiting: its output so far, and its files once it exits. */
+function startInit(
+  dir: string,
+  data: Record<string, string>,
+  env: Record<string, string>,
+): { output: () => string; done: Promise<{ redis: string; sentinel: string }> } {
+  let out = '';
+  const done = (async () => {
+    const config = join(dir, 'config');
+    const conf = join(dir, 'conf');
+    await mkdir(config, { recursive: true });
+    await mkdir(conf, { recursive: true });
+    for (const f of ['redis.conf', 'sentinel.conf', 'init.sh'])
+      await writeFile(join(config, f), data[f] ?? '');
+    const child = spawn('sh', [join(config, 'init.sh')], {
+      env: {
+        PATH: process.env.PATH ?? '/usr/bin:/bin',
+        CONFIG_DIR: config,
+        CONF_DIR: conf,
+        POD_NAMESPACE: 'tracker',
+        ...env,
+      },
+      timeout: 90_000,
+    });
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    const code = await new Promise<number | null>((r) => child.on('close', r));
+    if (code !== 0) throw new Error(`init.sh exited ${code}: ${out}`);
+    return {
+      redis: await readFile(join(conf, 'redis.conf'), 'utf8'),
+      sentinel: await readFile(join(conf, 'sentinel.conf'), 'utf8'),
+    };
+  })();
+  return { output: () => out, done };
+}
+
+/** Runs the ConfigMap's prestop.sh (the redis and sentinel containers' preStop hook); returns its output. */
+async function runPreStop(
+  data: Record<string, string>,
+  dir: string,
+  env: Record<string, string>,
+): Promise<string> {
+  await mkdir(dir, { recursive: true });
+  const script = join(dir, 'prestop.sh');
+  await writeFile(script, data['prestop.sh'] ?? '');
+  return new Promise((resolvePromise, reject) => {
+    execFile(
+      'sh',
+      [script],
+      { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env }, timeout: 60_000 },
+      (err, stdout, stderr) =>
+        err
+          ? reject(new Error(`prestop.sh failed: ${stdout}${stderr}`, { cause: err }))
+          : resolvePromise(stdout),
+    );
+  });
 }
 
 describe('the Redis Sentinel set the chart renders', () => {
@@ -295,6 +353,150 @@ describe('the Redis Sentinel set the chart renders', () => {
       20_000,
     );
     expect(infoField(await rejoined.cli('INFO', 'replication'), 'role')).toBe('slave');
+  }, 90_000);
+
+  /** The server the sentinels name as primary (the newest process on that port). */
+  async function currentPrimary(): Promise<RedisProcess> {
+    const [host, port] = (
+      await sentinels[0]!.cli('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', MASTER)
+    ).split('\n');
+    const found = servers.findLast((s) => s.host === host && String(s.port) === port);
+    if (!found) throw new Error(`no server at ${host}:${port}`);
+    return found;
+  }
+
+  const role = async (s: RedisProcess): Promise<string | undefined> =>
+    (await s.cli('ROLE')).split('\n')[0];
+
+  /** Writes on the primary once both replicas are attached, and waits until they have it. */
+  async function writeReplicated(primary: RedisProcess, key: string, value: string): Promise<void> {
+    await waitFor(
+      'two replicas online',
+      async () => {
+        const info = await primary.cli('INFO', 'replication');
+        return (
+          infoField(info, 'connected_slaves') === '2' &&
+          [0, 1].every((i) => infoField(info, `slave${i}`)?.includes('state=online'))
+        );
+      },
+      30_000,
+    );
+    expect(await primary.cli('SET', key, value)).toBe('OK');
+    expect(await primary.cli('WAIT', '2', '3000')).toBe('2');
+  }
+
+  it("a replica's preStop returns at once and moves nothing", async () => {
+    const primary = await currentPrimary();
+    const replica = servers.findLast(
+      (s) => s !== primary && String(s.port) !== String(primary.port),
+    )!;
+    expect(await role(replica)).toBe('slave');
+    const out = await runPreStop(data, join(root, 'prestop-replica'), {
+      REDIS_PORT: String(replica.port),
+      SENTINEL_PORT: String(sentinels[0]!.port),
+      REDIS_PASSWORD: redisPassword,
+      REDIS_SENTINEL_PASSWORD: sentinelPassword,
+      TIMEOUT_SECONDS: '30',
+    });
+    expect(out).toContain('not the primary');
+    expect(await currentPrimary()).toBe(primary);
+  });
+
+  it("the primary's preStop fails over and returns once it is a replica, with the data on the new primary", async () => {
+    const primary = await currentPrimary();
+    expect(await role(primary)).toBe('master');
+    await writeReplicated(primary, 'shoal:{helm}:planned', '7');
+    const out = await runPreStop(data, join(root, 'prestop-primary'), {
+      REDIS_PORT: String(primary.port),
+      SENTINEL_PORT: String(sentinels[0]!.port),
+      REDIS_PASSWORD: redisPassword,
+      REDIS_SENTINEL_PASSWORD: sentinelPassword,
+      TIMEOUT_SECONDS: '30',
+    });
+    expect(out).toContain('now a replica');
+    // Returned only once this server was a replica: Redis may now stop.
+    expect(await role(primary)).toBe('slave');
+    let promoted: RedisProcess | undefined;
+    await waitFor(
+      'every sentinel names the new primary',
+      async () => {
+        const next = await currentPrimary();
+        if (next === primary || (await role(next)) !== 'master') return false;
+        for (const sentinel of sentinels) {
+          const [, port] = (
+            await sentinel.cli('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', MASTER)
+          ).split('\n');
+          if (port !== String(next.port)) return false;
+        }
+        promoted = next;
+        return true;
+      },
+      20_000,
+    );
+    expect(await promoted!.cli('GET', 'shoal:{helm}:planned')).toBe('7');
+  }, 60_000);
+
+  it('a primary restarted empty waits for the sentinels to promote a replica and follows it', async () => {
+    const primary = await currentPrimary();
+    await writeReplicated(primary, 'shoal:{helm}:kept', '9');
+    // The pod comes back (init container) while the sentinels still name it
+    // the primary: init must not make it one again.
+    const init = startInit(join(root, 'init-empty'), data, {
+      SELF: primary.host,
+      SELF_PORT: String(primary.port),
+      SELF_SENTINEL: 'none',
+      PEERS: sentinels.map((x) => `${x.host}:${x.port}`).join(' '),
+      REDIS_SENTINEL_PASSWORD: sentinelPassword,
+      WAIT_SECONDS: '60',
+    });
+    await waitFor(
+      'init to see itself named as the primary',
+      () => Promise.resolve(init.output().includes('still name this pod the primary; waiting')),
+      20_000,
+    );
+    // The old process is gone and its disk is empty.
+    await primary.kill();
+    const emptyDir = join(root, 'redis-empty');
+    await mkdir(emptyDir);
+    const files = await init.done;
+    const follows = /^replicaof 127\.0\.0\.1 (\d+)$/m.exec(files.redis);
+    expect(follows, files.redis).not.toBeNull();
+    expect(follows![1]).not.toBe(String(primary.port));
+    const promoted = servers.findLast((s) => String(s.port) === follows![1])!;
+    expect(await role(promoted)).toBe('master');
+    expect(await promoted.cli('GET', 'shoal:{helm}:kept')).toBe('9');
+
+    const restarted = new RedisProcess({
+      binary: 'redis-server',
+      argv: [
+        join(root, 'init-empty', 'conf', 'redis.conf'),
+        '--port',
+        String(primary.port),
+        '--bind',
+        '127.0.0.1',
+        '--dir',
+        emptyDir,
+        '--replica-announce-ip',
+        '127.0.0.1',
+        '--requirepass',
+        redisPassword,
+        '--masterauth',
+        redisPassword,
+      ],
+      port: primary.port,
+      dir: emptyDir,
+      password: redisPassword,
+    });
+    servers.push(restarted);
+    await restarted.start();
+    await waitFor(
+      'the emptied server syncs from the new primary',
+      async () => (await restarted.cli('GET', 'shoal:{helm}:kept')) === '9',
+      20_000,
+    );
+    expect(await role(restarted)).toBe('slave');
+    // The data survived on the primary: nothing synced an empty set over it.
+    expect(await promoted.cli('GET', 'shoal:{helm}:kept')).toBe('9');
   }, 90_000);
 
   it('starts a fresh set with pod 0 as primary and the others following it', async () => {

@@ -58,6 +58,19 @@ helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version | replace 
 {{- end }}
 {{- end -}}
 
+{{/*
+Labels of StatefulSet pods: without the chart and app versions, so an upgrade
+that changes nothing else does not restart (and fail over) the stores.
+*/}}
+{{- define "shoal.statefulPodLabels" -}}
+{{ include "shoal.selectorLabels" . }}
+app.kubernetes.io/part-of: shoal
+app.kubernetes.io/managed-by: {{ .root.Release.Service }}
+{{- with .root.Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
 {{- define "shoal.image" -}}
 {{- $override := index .root.Values.image.overrides (.service | replace "announce-gateway" "announceGateway" | replace "storage-api" "storageApi" | replace "gc-worker" "gcWorker") -}}
 {{- if $override -}}
