@@ -522,3 +522,48 @@ describe('the Redis Sentinel set the chart renders', () => {
     expect(pod1.redis).toMatch(new RegExp(`^replicaof ${first.replaceAll('.', '\\.')} 6379$`, 'm'));
   });
 });
+
+describe('the Redis preStop on a primary that has no replica (redis.replicas: 1)', () => {
+  it('returns at once instead of waiting out its timeout for a failover that cannot happen', async () => {
+    await ensureHelm();
+    const objects = await renderChart(4, { set: { 'redis.auth.password': 'alone-password-1' } });
+    const cm = find(objects, 'ConfigMap', 'shoal-redis') as K8sObject & {
+      data: Record<string, string>;
+    };
+    const dir = await mkdtemp(join(tmpdir(), 'shoal-helm-prestop-'));
+    const port = await freeTcpPort();
+    const alone = new RedisProcess({
+      binary: 'redis-server',
+      argv: [
+        '--port',
+        String(port),
+        '--bind',
+        '127.0.0.1',
+        '--dir',
+        dir,
+        '--save',
+        '',
+        '--requirepass',
+        'alone-password-1',
+      ],
+      port,
+      dir,
+      password: 'alone-password-1',
+    });
+    try {
+      await alone.start();
+      const out = await runPreStop(cm.data, join(dir, 'hook'), {
+        REDIS_PORT: String(port),
+        SENTINEL_PORT: String(await freeTcpPort()),
+        REDIS_PASSWORD: 'alone-password-1',
+        REDIS_SENTINEL_PASSWORD: 'unused',
+        TIMEOUT_SECONDS: '600',
+      });
+      expect(out).toContain('nothing to hand over to');
+      expect((await alone.cli('ROLE')).split('\n')[0]).toBe('master');
+    } finally {
+      await alone.kill();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
