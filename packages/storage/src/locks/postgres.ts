@@ -11,6 +11,8 @@ import {
   toStoreError,
   type QueryRunner,
 } from '../postgres/connection.ts';
+import { retrySchemaRace, schemaStatements } from '../postgres/migrations.ts';
+import type { Dialect } from '../postgres/queries.ts';
 import { checkLeaseArgs, type LeaseLock, type LeaseState } from './types.ts';
 
 export const LEASES_DDL = `CREATE TABLE IF NOT EXISTS shoal_leases (
@@ -41,10 +43,6 @@ const CURRENT_SQL = `SELECT holder, expires_at FROM shoal_leases WHERE name = $1
 
 const RELEASE_SQL = `DELETE FROM shoal_leases WHERE name = $1 AND holder = $2 RETURNING expires_at > now() AS live`;
 
-// 42P07 duplicate_table / 23505 unique_violation: two processes ran the
-// CREATE TABLE IF NOT EXISTS at once (PostgreSQL checks the catalog before locking it).
-const CREATE_RACE = new Set(['42P07', '23505']);
-
 interface Row {
   held: boolean;
   holder: string;
@@ -58,10 +56,12 @@ interface Row {
 export function createPostgresLeaseLock(input: PostgresStoreConfigInput): Promise<LeaseLock> {
   let runner: QueryRunner;
   let retries: number;
+  let dialect: Dialect;
   try {
     const config = resolvePostgresStoreConfig(input);
     runner = poolRunner(clientConfig(config), 2);
     retries = config.PG_RETRY_MAX_ATTEMPTS;
+    dialect = config.DATABASE_DIALECT;
   } catch (err) {
     return Promise.reject(
       err instanceof Error ? err : new StoreError('STORE_ERR_CONFIG', String(err)),
@@ -70,12 +70,14 @@ export function createPostgresLeaseLock(input: PostgresStoreConfigInput): Promis
   let ready: Promise<void> | undefined;
   let closed = false;
 
+  // Under the schema lock that migrations take too: storage-api and gc-worker
+  // replicas starting together on an empty database all create it at once.
   const ensureTable = (): Promise<void> => {
-    ready ??= runner.query('', LEASES_DDL, []).then(
+    ready ??= retrySchemaRace(dialect, () =>
+      runner.batch(schemaStatements(dialect, [LEASES_DDL])),
+    ).then(
       () => undefined,
       (err: unknown) => {
-        const code = (err as { code?: unknown }).code;
-        if (typeof code === 'string' && CREATE_RACE.has(code)) return;
         ready = undefined;
         throw toStoreError(err, 'create shoal_leases');
       },

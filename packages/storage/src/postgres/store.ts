@@ -35,7 +35,7 @@ import {
   type QueryRunner,
   type Statement,
 } from './connection.ts';
-import { MIGRATIONS, MIGRATIONS_TABLE, cockroachRowTtlStatements } from './migrations.ts';
+import { runMigrations } from './migrations.ts';
 import { ADD_DOWNLOADS, GET_DOWNLOADS, type Dialect, type QueryName } from './queries.ts';
 import { bind, compileQuery, type CompiledQuery } from './sql.ts';
 
@@ -73,8 +73,6 @@ export interface PostgresStore extends PeerStore, DataStore, DownloadCounter {
 const EMPTY = Buffer.alloc(0);
 // Sample keys are non-negative INT4 values.
 const SAMPLE_KEY_SPAN = 0x7fffffff;
-// Arbitrary constant that names Shoal's migration lock among other advisory lock users.
-const MIGRATION_LOCK_KEY = '5386209461245931';
 
 interface AnnounceRow {
   seeders: number;
@@ -450,58 +448,19 @@ class PostgresStoreImpl implements PostgresStore {
     }
   }
 
-  async #migrateWith(client: pg.Client): Promise<MigrateResult> {
+  #migrateWith(client: pg.Client): Promise<MigrateResult> {
     const config = this.#config;
-    const postgres = config.DATABASE_DIALECT === 'postgres';
-    // Replicas booting together: one migrates, the others wait and find nothing left to do.
-    // CockroachDB has no advisory locks; its IF NOT EXISTS statements and the
-    // version table's primary key make a race harmless.
-    if (postgres) await client.query('SELECT pg_advisory_lock($1::INT8)', [MIGRATION_LOCK_KEY]);
-    try {
-      if (config.PG_QUERY_MIGRATE !== undefined) {
-        await client.query(config.PG_QUERY_MIGRATE);
-        return { applied: ['custom'] };
-      }
-      await client.query(MIGRATIONS_TABLE);
-      const done = new Set(
-        (
-          await client.query<{ version: number }>('SELECT version FROM shoal_schema_migrations')
-        ).rows.map((r) => Number(r.version)),
-      );
-      const applied: number[] = [];
-      for (const m of MIGRATIONS) {
-        if (done.has(m.version)) continue;
-        // PostgreSQL DDL is transactional: a migration applies whole or not at all.
-        if (postgres) await client.query('BEGIN');
-        try {
-          for (const sql of m.statements(config.DATABASE_DIALECT)) await client.query(sql);
-          await client.query(
-            'INSERT INTO shoal_schema_migrations (version, name, applied_at_ms) VALUES ($1, $2, $3) ON CONFLICT (version) DO NOTHING',
-            [m.version, m.name, Date.now()],
-          );
-          if (postgres) await client.query('COMMIT');
-        } catch (err) {
-          if (postgres) await client.query('ROLLBACK').catch(() => undefined);
-          throw err;
-        }
-        applied.push(m.version);
-      }
-      if (config.DATABASE_DIALECT === 'cockroach' && config.PG_COCKROACH_ROW_TTL) {
-        for (const sql of cockroachRowTtlStatements({
-          jobCron: config.PG_COCKROACH_TTL_JOB_CRON,
-          deleteRateLimit: config.PG_COCKROACH_TTL_DELETE_RATE_LIMIT,
-          deleteBatchSize: config.PG_COCKROACH_TTL_DELETE_BATCH_SIZE,
-        })) {
-          await client.query(sql);
-        }
-      }
-      return { applied };
-    } finally {
-      if (postgres)
-        await client
-          .query('SELECT pg_advisory_unlock($1::INT8)', [MIGRATION_LOCK_KEY])
-          .catch(() => undefined);
-    }
+    return runMigrations(client, {
+      dialect: config.DATABASE_DIALECT,
+      custom: config.PG_QUERY_MIGRATE,
+      rowTtl: config.PG_COCKROACH_ROW_TTL
+        ? {
+            jobCron: config.PG_COCKROACH_TTL_JOB_CRON,
+            deleteRateLimit: config.PG_COCKROACH_TTL_DELETE_RATE_LIMIT,
+            deleteBatchSize: config.PG_COCKROACH_TTL_DELETE_BATCH_SIZE,
+          }
+        : undefined,
+    });
   }
 
   /** Retries migrate() with capped backoff until it succeeds or the store closes. */
