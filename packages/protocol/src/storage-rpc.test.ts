@@ -406,10 +406,14 @@ const scrapeOp: fc.Arbitrary<RpcOp> = fc
 
 const opsArb = fc.array(fc.oneof(announceOp, scrapeOp), { maxLength: 30 });
 
+// Built once: building a stringMatching arbitrary per op made these properties
+// take tens of seconds (a timeout on a loaded machine).
+const errorResult: fc.Arbitrary<RpcResult> = fc
+  .stringMatching(/^[A-Z0-9_]{1,40}$/)
+  .map((code): RpcResult => ({ ok: false, code }));
+
 function resultFor(op: RpcOp): fc.Arbitrary<RpcResult> {
-  const error = fc
-    .stringMatching(/^[A-Z0-9_]{1,40}$/)
-    .map((code): RpcResult => ({ ok: false, code }));
+  const error = errorResult;
   if (op.op === 'scrape') {
     const ok = fc
       .array(fc.record({ seeders: u32, leechers: u32, downloaded: u32 }), {
