@@ -246,36 +246,6 @@ export const splitTopology: TopologySpec = {
   },
 };
 
-/** Whether `err` (or a cause) reports a port taken between picking it free and binding it. */
-function isPortClash(err: unknown): boolean {
-  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
-    if (e.message.includes('Address already in use')) return true;
-  }
-  return false;
-}
-
-/**
- * redis-server, redis-sentinel and postgres cannot bind port 0 and report
- * it, so the harness picks a free port and hands it over; on a busy machine
- * another process can take it in between (EADDRINUSE). Such a start, which
- * stops what it had started, is tried again on fresh ports; any other error,
- * and every assertion, is never retried.
- */
-function retryingPortClashes(spec: TopologySpec): TopologySpec {
-  return {
-    ...spec,
-    async start(opts) {
-      for (let attempt = 1; ; attempt++) {
-        try {
-          return await spec.start(opts);
-        } catch (err) {
-          if (attempt === 3 || !isPortClash(err)) throw err;
-        }
-      }
-    },
-  };
-}
-
 /** Every deployment the conformance suite runs against, in table order. */
 export const TOPOLOGIES: readonly TopologySpec[] = [
   embeddedMemory,
@@ -283,4 +253,4 @@ export const TOPOLOGIES: readonly TopologySpec[] = [
   embeddedPostgres,
   remoteMemory,
   splitTopology,
-].map(retryingPortClashes);
+];
