@@ -12,6 +12,7 @@ import {
   HELM_MAJORS,
   MONITORING_API_VERSIONS,
   REPO_ROOT,
+  containerEnv,
   ensureHelm,
   find,
   helmLint,
@@ -50,6 +51,16 @@ const VALUE_SETS: ReadonlyArray<{
   { name: 'every tracker policy step on', values: ['policy-values.yaml'] },
   { name: 'GitOps: nothing generated, secrets named', values: ['gitops-values.yaml'] },
   { name: 'split TCP and UDP load balancers', values: ['split-lb-values.yaml'] },
+  {
+    name: "the stores' exporters on",
+    values: ['store-metrics-values.yaml'],
+    apiVersions: MONITORING_API_VERSIONS,
+  },
+  {
+    name: "the stores' exporters on, CockroachDB TLS",
+    values: ['store-metrics-values.yaml', 'tls-values.yaml'],
+    apiVersions: MONITORING_API_VERSIONS,
+  },
 ];
 
 interface Container {
@@ -737,6 +748,95 @@ describe('monitoring objects', () => {
       (r) => (r.spec as { groups: unknown[] }).groups,
     );
     expect(rendered).toEqual(groups);
+  });
+});
+
+describe("the stores' metrics (Helm 4)", () => {
+  interface Endpoint {
+    port: string;
+    path: string;
+    scheme?: string;
+  }
+  interface Rule {
+    from?: unknown[];
+    ports: Array<{ port: number }>;
+  }
+  const ingress = (objects: K8sObject[], name: string): Rule[] =>
+    (find(objects, 'NetworkPolicy', name).spec as { ingress: Rule[] }).ingress;
+
+  it('a redis_exporter sidecar and CockroachDB /_status/vars are scraped as shoal-redis and shoal-cockroachdb', async () => {
+    const objects = await renderChart(4, {
+      values: ['store-metrics-values.yaml'],
+      apiVersions: MONITORING_API_VERSIONS,
+    });
+    const sm = find(objects, 'ServiceMonitor', 'shoal-stores').spec as {
+      jobLabel: string;
+      selector: { matchLabels: Record<string, string> };
+      endpoints: Endpoint[];
+    };
+    expect(sm.endpoints.map((e) => `${e.port} ${e.path}`)).toEqual([
+      'metrics /metrics',
+      'http /_status/vars',
+    ]);
+    // Each endpoint finds its Service: the selected Services carry the port it names.
+    const selected = ofKind(objects, 'Service').filter((svc) =>
+      Object.entries(sm.selector.matchLabels).every(([k, v]) => svc.metadata.labels?.[k] === v),
+    );
+    const jobs = new Map<string | undefined, string[]>(
+      selected.map((svc) => [
+        svc.metadata.labels?.[sm.jobLabel],
+        (svc.spec as { ports: Array<{ name: string }> }).ports.map((p) => p.name),
+      ]),
+    );
+    expect(jobs.get('shoal-redis')).toContain('metrics');
+    expect(jobs.get('shoal-cockroachdb')).toContain('http');
+
+    const sts = find(objects, 'StatefulSet', 'shoal-redis');
+    const exporter = podSpec(sts)?.containers.find((c) => c.name === 'metrics');
+    expect(exporter?.image).toBe('oliver006/redis_exporter:v1.67.0');
+    const env = containerEnv(objects, sts, 'metrics');
+    expect(env.REDIS_ADDR).toBe('redis://127.0.0.1:6379');
+    expect(env.REDIS_PASSWORD).toBe(containerEnv(objects, sts, 'redis').REDIS_PASSWORD);
+
+    // Only the named Prometheus namespace reaches the metrics ports.
+    const monitoring = [
+      { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } },
+    ];
+    expect(ingress(objects, 'shoal-redis')).toContainEqual({
+      ports: [{ port: 9121, protocol: 'TCP' }],
+      from: monitoring,
+    });
+    expect(ingress(objects, 'shoal-cockroachdb')).toContainEqual({
+      ports: [{ port: 8080, protocol: 'TCP' }],
+      from: monitoring,
+    });
+  });
+
+  it('scrapes CockroachDB over HTTPS with its CA when TLS is on, and opens nothing when metrics are off', async () => {
+    const tls = await renderChart(4, {
+      values: ['store-metrics-values.yaml', 'tls-values.yaml'],
+      apiVersions: MONITORING_API_VERSIONS,
+    });
+    const http = (
+      find(tls, 'ServiceMonitor', 'shoal-stores').spec as {
+        endpoints: Array<Endpoint & { tlsConfig?: { ca?: { secret?: { key: string } } } }>;
+      }
+    ).endpoints.find((e) => e.port === 'http');
+    expect(http?.scheme).toBe('https');
+    expect(http?.tlsConfig?.ca?.secret?.key).toBe('ca.crt');
+
+    const off = await renderChart(4, {
+      values: ['monitoring-values.yaml'],
+      apiVersions: MONITORING_API_VERSIONS,
+    });
+    expect(ofKind(off, 'ServiceMonitor').map((o) => o.metadata.name)).toEqual(['shoal']);
+    expect(podSpec(find(off, 'StatefulSet', 'shoal-redis'))?.containers.map((c) => c.name)).toEqual(
+      ['redis', 'sentinel'],
+    );
+    const ports = (rules: Rule[]): number[] => rules.flatMap((r) => r.ports.map((p) => p.port));
+    expect(ports(ingress(off, 'shoal-redis'))).not.toContain(9121);
+    // 8080 stays open to the other CockroachDB nodes only.
+    expect(ingress(off, 'shoal-cockroachdb').filter((r) => !r.from)).toEqual([]);
   });
 });
 
