@@ -51,6 +51,14 @@ export const SHOAL_METRICS: readonly MetricSpec[] = [
       'UDP packets not answered. reason: malformed (no transaction id to answer), closing (arrived during shutdown), send_failed.',
   },
   {
+    name: 'shoal_http_connections_dropped_total',
+    type: 'counter',
+    labels: [],
+    services: ['gateway'],
+    meaning:
+      'HTTP connections closed on accept because the process already held `HTTP_MAX_CONNECTIONS` (docs/limits.md). A steady rate means the cap is too low for the traffic, or a flood.',
+  },
+  {
     name: 'shoal_udp_connection_id_rejections_total',
     type: 'counter',
     labels: [],

@@ -297,6 +297,10 @@ describe('HTTP_MAX_CONNECTIONS', () => {
         MARGIN_MS * 2,
       );
       for (const c of extra) expect(c.received.length).toBe(0);
+      const dropped = await t.registry
+        .getSingleMetric('shoal_http_connections_dropped_total')
+        ?.get();
+      expect(dropped?.values[0]?.value).toBeGreaterThanOrEqual(extra.length);
 
       // The held connections still work.
       const second = await Promise.all(held.map((c, i) => c.get(path(i))));

@@ -61,7 +61,7 @@ export function buildTrackerHttp(deps: TrackerHttpDeps): FastifyInstance {
     routerOptions: { querystringParser: () => NO_QUERY, ignoreTrailingSlash: true },
     requestIdHeader: 'x-request-id',
   });
-  capConnections(app.server, limits);
+  capConnections(app.server, limits, () => metrics.httpConnectionDropped());
 
   function refuse(reply: FastifyReply, action: 'announce' | 'scrape', err: unknown): Buffer {
     const refusal = describeRefusal(err);

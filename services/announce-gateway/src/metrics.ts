@@ -23,6 +23,8 @@ export interface GatewayMetrics {
   error(protocol: Protocol, code: string): void;
   udpDropped(reason: DropReason): void;
   connectionIdRejected(): void;
+  /** An HTTP connection closed on accept because HTTP_MAX_CONNECTIONS were held (docs/limits.md). */
+  httpConnectionDropped(): void;
   policyRefreshed(outcome: PolicyRefreshOutcome): void;
   /** A snapshot was loaded or confirmed unchanged at `atMs` (clock ms); resets the revision age. */
   policyConfirmed(
@@ -73,6 +75,12 @@ export function createGatewayMetrics(
     labelNames: ['reason'] as const,
     registers: [registry],
   });
+  const droppedConnections = new Counter({
+    name: 'shoal_http_connections_dropped_total',
+    help: 'HTTP connections closed on accept because the process already held HTTP_MAX_CONNECTIONS.',
+    registers: [registry],
+  });
+  droppedConnections.inc(0);
   const rejectedIds = new Counter({
     name: 'shoal_udp_connection_id_rejections_total',
     help: 'UDP announces and scrapes refused for an unknown or expired connection id (BEP 15).',
@@ -161,6 +169,7 @@ export function createGatewayMetrics(
     },
     udpDropped: (reason) => droppedTable[reason].inc(),
     connectionIdRejected: () => rejectedIds.inc(),
+    httpConnectionDropped: () => droppedConnections.inc(),
     policyRefreshed: (outcome) => refreshTable[outcome].inc(),
     policyConfirmed: (atMs, sizes) => {
       confirmedAt = atMs;
