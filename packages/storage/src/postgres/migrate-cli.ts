@@ -2,7 +2,8 @@
 // command"), for a Kubernetes Job or an operator before a rollout:
 //   DATABASE_URL=postgres://... node packages/storage/src/postgres/migrate-cli.ts [--config file.yaml]
 // Same settings as the services (DATABASE_*, PG_*). Exit codes: 0 done,
-// 2 invalid config, 1 database error. Prints one JSON line.
+// 2 invalid config, 1 database error. Prints one JSON line. Safe beside
+// replicas migrating at the same time (docs/postgres.md "Many processes at once").
 import { isConfigError, loadConfig } from '@shoal/config';
 import { isStoreError } from '../errors.ts';
 import { PostgresStoreConfigSchema, checkPostgresStoreConfig } from './config.ts';
