@@ -47,6 +47,7 @@ const VALUE_SETS: ReadonlyArray<{
     apiVersions: MONITORING_API_VERSIONS,
   },
   { name: 'CockroachDB TLS', values: ['tls-values.yaml'] },
+  { name: 'CockroachDB TLS from cert-manager', values: ['tls-cert-manager-values.yaml'] },
   { name: 'dev profile', values: ['dev-values.yaml'] },
   { name: 'every tracker policy step on', values: ['policy-values.yaml'] },
   { name: 'GitOps: nothing generated, secrets named', values: ['gitops-values.yaml'] },
@@ -748,6 +749,96 @@ describe('monitoring objects', () => {
       (r) => (r.spec as { groups: unknown[] }).groups,
     );
     expect(rendered).toEqual(groups);
+  });
+});
+
+describe('CockroachDB TLS from cert-manager (Helm 4)', () => {
+  interface Certificate {
+    secretName: string;
+    commonName: string;
+    dnsNames?: string[];
+    usages: string[];
+    issuerRef: { name: string; kind: string };
+  }
+  const volumeSecrets = (w: K8sObject): string[] => {
+    const volumes =
+      ((w.spec as { template: { spec: { volumes?: unknown[] } } }).template.spec.volumes as
+        | Array<{
+            secret?: { secretName: string };
+            projected?: { sources: Array<{ secret?: { name: string } }> };
+          }>
+        | undefined) ?? [];
+    return volumes.flatMap((v) => [
+      ...(v.secret ? [v.secret.secretName] : []),
+      ...(v.projected?.sources.flatMap((s) => (s.secret ? [s.secret.name] : [])) ?? []),
+    ]);
+  };
+
+  it('issues node, root and user certificates whose Secrets the pods mount and whose names the clients dial', async () => {
+    const objects = await renderChart(4, {
+      values: ['tls-cert-manager-values.yaml', 'monitoring-values.yaml'],
+      set: { 'cockroachdb.metrics.enabled': 'true' },
+      apiVersions: MONITORING_API_VERSIONS,
+    });
+    const certs = new Map(
+      ofKind(objects, 'Certificate').map((c) => [
+        (c.spec as Certificate).commonName,
+        c.spec as Certificate,
+      ]),
+    );
+    expect([...certs.keys()].sort()).toEqual(['node', 'root', 'shoal']);
+    for (const c of certs.values()) expect(c.issuerRef).toMatchObject({ name: 'shoal-ca' });
+    const node = certs.get('node')!;
+    expect(node.usages).toEqual(expect.arrayContaining(['server auth', 'client auth']));
+    expect(certs.get('shoal')!.usages).toContain('client auth');
+
+    // Every name a node or client dials is in the node certificate.
+    const url = new URL(
+      Buffer.from(
+        (find(objects, 'Secret', 'shoal-secrets') as K8sObject & { data: Record<string, string> })
+          .data['database-url'] ?? '',
+        'base64',
+      ).toString(),
+    );
+    expect(url.searchParams.get('sslmode')).toBe('verify-full');
+    const covers = (name: string): boolean =>
+      (node.dnsNames ?? []).some((d) =>
+        d.startsWith('*.')
+          ? name.endsWith(d.slice(1)) && !name.slice(0, -d.length + 1).includes('.')
+          : d === name,
+      );
+    expect(covers(url.hostname), url.hostname).toBe(true);
+    expect(covers('shoal-cockroachdb-2.shoal-cockroachdb-headless.tracker.svc')).toBe(true);
+    const sm = find(objects, 'ServiceMonitor', 'shoal-stores').spec as {
+      endpoints: Array<{ port: string; tlsConfig?: { serverName?: string } }>;
+    };
+    const serverName = sm.endpoints.find((e) => e.port === 'http')?.tlsConfig?.serverName ?? '';
+    expect(covers(serverName), serverName).toBe(true);
+
+    // The pods mount what the Certificates write.
+    const sts = find(objects, 'StatefulSet', 'shoal-cockroachdb');
+    expect(volumeSecrets(sts)).toEqual([node.secretName]);
+    expect(volumeSecrets(find(objects, 'Job', 'shoal-cockroachdb-init'))).toEqual([
+      certs.get('root')!.secretName,
+    ]);
+    expect(volumeSecrets(find(objects, 'Deployment', 'shoal-storage-api'))).toEqual([
+      certs.get('shoal')!.secretName,
+    ]);
+  });
+
+  it('refuses cert-manager without an issuer, or with Secret names it would not use', async () => {
+    const noIssuer = await helmTemplate(4, {
+      values: ['tls-cert-manager-values.yaml'],
+      set: { 'cockroachdb.tls.certManager.issuerRef.name': '' },
+    });
+    expect(noIssuer.ok).toBe(false);
+    expect(noIssuer.stderr).toMatch(/cockroachdb\.tls\.certManager\.issuerRef\.name/);
+    const both = await helmTemplate(4, {
+      values: ['tls-cert-manager-values.yaml'],
+      set: { 'cockroachdb.tls.nodeSecret': 'mine' },
+    });
+    expect(both.ok).toBe(false);
+    expect(both.stderr).toMatch(/leave cockroachdb\.tls\.nodeSecret/);
   });
 });
 

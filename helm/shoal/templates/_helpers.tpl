@@ -163,6 +163,16 @@ secretKeyRef:
 {{- include "shoal.componentName" (dict "root" . "component" "cockroachdb") -}}
 {{- end -}}
 
+{{/* A CockroachDB certificate Secret: given, or the one its cert-manager Certificate writes. Args: root, which (node, root, user). */}}
+{{- define "shoal.cockroachTlsSecret" -}}
+{{- $tls := .root.Values.cockroachdb.tls -}}
+{{- if $tls.certManager.enabled -}}
+{{- printf "%s-%s-tls" (include "shoal.cockroachName" .root) .which -}}
+{{- else -}}
+{{- get (dict "node" $tls.nodeSecret "root" $tls.rootClientSecret "user" $tls.userClientSecret) .which -}}
+{{- end -}}
+{{- end -}}
+
 {{- define "shoal.storageApiURL" -}}
 {{- printf "http://%s:%d" (include "shoal.componentName" (dict "root" . "component" "storage-api")) (int .Values.storageApi.port) -}}
 {{- end -}}
@@ -192,8 +202,16 @@ secretKeyRef:
 {{- if and .Values.externalDatabase.enabled (not .Values.externalDatabase.url) (not .Values.externalDatabase.existingSecret) -}}
 {{- fail "externalDatabase needs url or existingSecret" -}}
 {{- end -}}
-{{- if and .Values.cockroachdb.enabled .Values.cockroachdb.tls.enabled (or (not .Values.cockroachdb.tls.nodeSecret) (not .Values.cockroachdb.tls.rootClientSecret) (not .Values.cockroachdb.tls.userClientSecret)) -}}
-{{- fail "cockroachdb.tls.enabled needs nodeSecret, rootClientSecret and userClientSecret" -}}
+{{- $tls := .Values.cockroachdb.tls -}}
+{{- if and .Values.cockroachdb.enabled $tls.enabled $tls.certManager.enabled -}}
+{{- if not $tls.certManager.issuerRef.name -}}
+{{- fail "cockroachdb.tls.certManager.enabled needs cockroachdb.tls.certManager.issuerRef.name (an Issuer or ClusterIssuer that signs with one CA)" -}}
+{{- end -}}
+{{- if or $tls.nodeSecret $tls.rootClientSecret $tls.userClientSecret -}}
+{{- fail "cockroachdb.tls.certManager.enabled names its own Secrets: leave cockroachdb.tls.nodeSecret, rootClientSecret and userClientSecret empty" -}}
+{{- end -}}
+{{- else if and .Values.cockroachdb.enabled $tls.enabled (or (not $tls.nodeSecret) (not $tls.rootClientSecret) (not $tls.userClientSecret)) -}}
+{{- fail "cockroachdb.tls.enabled needs nodeSecret, rootClientSecret and userClientSecret, or cockroachdb.tls.certManager.enabled" -}}
 {{- end -}}
 {{- if and .Values.redis.enabled (gt (int .Values.redis.sentinel.quorum) (int .Values.redis.replicas)) -}}
 {{- fail "redis.sentinel.quorum cannot exceed redis.replicas" -}}
@@ -351,7 +369,7 @@ secretKeyRef:
 {{- if and .Values.cockroachdb.enabled .Values.cockroachdb.tls.enabled }}
 - name: db-tls
   secret:
-    secretName: {{ .Values.cockroachdb.tls.userClientSecret }}
+    secretName: {{ include "shoal.cockroachTlsSecret" (dict "root" . "which" "user") }}
     defaultMode: 0400
 {{- else if and .Values.externalDatabase.enabled .Values.externalDatabase.tlsSecret }}
 - name: db-tls

@@ -241,6 +241,23 @@ const CRD_FIELDS: Record<string, Record<string, readonly string[]>> = {
     ],
     'spec.namespaceSelector': ['any', 'matchNames'],
   },
+  // cert-manager's Certificate (cert-manager.io/v1): the keys the chart may use.
+  Certificate: {
+    spec: [
+      'secretName',
+      'commonName',
+      'dnsNames',
+      'ipAddresses',
+      'usages',
+      'duration',
+      'renewBefore',
+      'privateKey',
+      'issuerRef',
+      'secretTemplate',
+    ],
+    'spec.privateKey': ['algorithm', 'size', 'encoding', 'rotationPolicy'],
+    'spec.issuerRef': ['name', 'kind', 'group'],
+  },
   PrometheusRule: {
     spec: ['groups'],
     'spec.groups[]': [
@@ -301,6 +318,16 @@ async function modelValidator(obj: K8sObject): Promise<{ validate(): void } | un
 export async function validateObject(obj: K8sObject): Promise<string[]> {
   const problems: string[] = [];
   const where = `${obj.kind}/${obj.metadata?.name ?? '?'}`;
+  if (obj.apiVersion === 'cert-manager.io/v1' && obj.kind === 'Certificate') {
+    // No model package for cert-manager here: its required fields and the key list.
+    const spec = obj.spec as { secretName?: unknown; issuerRef?: { name?: unknown } } | undefined;
+    if (typeof spec?.secretName !== 'string' || spec.secretName === '')
+      problems.push(`${where}: spec.secretName is required`);
+    if (typeof spec?.issuerRef?.name !== 'string' || spec.issuerRef.name === '')
+      problems.push(`${where}: spec.issuerRef.name is required`);
+    crdUnknownFields(obj, problems);
+    return problems;
+  }
   let model;
   try {
     model = await modelValidator(obj);
