@@ -10,6 +10,7 @@ import {
   HELM_MAJORS,
   ensureHelm,
   find,
+  helmTemplate,
   ofKind,
   renderChart,
   type K8sObject,
@@ -142,6 +143,54 @@ describe('CockroachDB init (Helm 4)', () => {
       if (values.length === 0)
         expect(script).toMatch(/retry \/cockroach\/cockroach init --insecure --host="\$host"/);
       else expect(script).not.toMatch(/cockroach init/);
+    }
+  });
+
+  const initScript = (objects: K8sObject[]): string =>
+    (
+      find(objects, 'Job', 'shoal-cockroachdb-init').spec as {
+        template: { spec: { containers: Array<{ command: string[] }> } };
+      }
+    ).template.spec.containers[0]?.command.join('\n') ?? '';
+
+  it('keeps a backup schedule as the values say: replaced on every run, dropped when off', async () => {
+    const on = initScript(
+      await renderChart(4, {
+        set: {
+          'cockroachdb.backup.enabled': 'true',
+          'cockroachdb.backup.destination': 's3://tracker-backups/shoal?AUTH=implicit',
+          'cockroachdb.backup.recurring': '*/30 * * * *',
+        },
+      }),
+    );
+    const drop =
+      "DROP SCHEDULES WITH s AS (SHOW SCHEDULES) SELECT id FROM s WHERE label = 'shoal-backup';";
+    expect(on).toContain(drop);
+    const create =
+      /CREATE SCHEDULE 'shoal-backup' FOR BACKUP DATABASE shoal\s+INTO 's3:\/\/tracker-backups\/shoal\?AUTH=implicit' WITH revision_history\s+RECURRING '\*\/30 \* \* \* \*' FULL BACKUP '@daily'/;
+    expect(on).toMatch(create);
+    // Dropped before it is created, each retried like the other steps.
+    expect(on.indexOf(drop)).toBeLessThan(on.search(create));
+    const off = initScript(await renderChart(4));
+    expect(off).toContain(drop);
+    expect(off).not.toMatch(/CREATE SCHEDULE/);
+  });
+
+  it('refuses a backup without a destination, or one that would break out of the SQL quotes', async () => {
+    const none = await helmTemplate(4, { set: { 'cockroachdb.backup.enabled': 'true' } });
+    expect(none.ok).toBe(false);
+    expect(none.stderr).toMatch(
+      /cockroachdb\.backup\.enabled needs cockroachdb\.backup\.destination/,
+    );
+    for (const destination of ["s3://b/x'; DROP DATABASE shoal; --", 's3://b/$(id)']) {
+      const bad = await helmTemplate(4, {
+        set: {
+          'cockroachdb.backup.enabled': 'true',
+          'cockroachdb.backup.destination': destination,
+        },
+      });
+      expect(bad.ok, destination).toBe(false);
+      expect(bad.stderr).toMatch(/cockroachdb\.backup\.destination may not contain/);
     }
   });
 });

@@ -202,6 +202,15 @@ secretKeyRef:
 {{- if and .Values.externalDatabase.enabled (not .Values.externalDatabase.url) (not .Values.externalDatabase.existingSecret) -}}
 {{- fail "externalDatabase needs url or existingSecret" -}}
 {{- end -}}
+{{- $backup := .Values.cockroachdb.backup -}}
+{{- if and .Values.cockroachdb.enabled $backup.enabled (not $backup.destination) -}}
+{{- fail "cockroachdb.backup.enabled needs cockroachdb.backup.destination (e.g. s3://bucket/shoal?AUTH=implicit)" -}}
+{{- end -}}
+{{- range $key, $v := dict "destination" $backup.destination "recurring" $backup.recurring "fullBackup" $backup.fullBackup -}}
+{{- if regexMatch "['\"`$\\\\]" $v -}}
+{{- fail (printf "cockroachdb.backup.%s may not contain quotes, backquotes, $ or backslashes (it is quoted into SQL in a shell script)" $key) -}}
+{{- end -}}
+{{- end -}}
 {{- $tls := .Values.cockroachdb.tls -}}
 {{- if and .Values.cockroachdb.enabled $tls.enabled $tls.certManager.enabled -}}
 {{- if not $tls.certManager.issuerRef.name -}}
