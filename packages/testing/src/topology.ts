@@ -105,6 +105,16 @@ export function isAlive(pid: number): boolean {
   }
 }
 
+/** True once no process, not even a zombie, holds the pid. */
+function reaped(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'ESRCH';
+  }
+}
+
 function signal(p: Pick<TopologyProcess, 'pid' | 'group'>, sig: NodeJS.Signals): void {
   try {
     process.kill(p.group ? -p.pid : p.pid, sig);
@@ -259,6 +269,11 @@ function controlled(
     tail: (lines) => readTail(current.log, lines),
     async restart() {
       if (isAlive(handle.pid)) await stopProcess(current);
+      // Until this process reaps it, the dead one is a zombie that still
+      // holds its pid: PostgreSQL would take it for a live postmaster
+      // ("lock file postmaster.pid already exists") and refuse to start.
+      const deadline = Date.now() + 5_000;
+      while (!reaped(handle.pid) && Date.now() < deadline) await sleep(10);
       adopt(await respawn());
     },
   };
