@@ -505,7 +505,7 @@ describe('chart promises (Helm 4, defaults unless said)', () => {
       'shoal-cockroachdb',
     );
     const cmd = podSpec(sts)?.containers[0] as unknown as { command: string[] };
-    expect(cmd.command.join(' ')).toMatch(/start --join=.*--insecure/);
+    expect(cmd.command.join(' ')).toMatch(/start --join=.*--certs-dir=/);
 
     const dev = await renderChart(4, { values: ['dev-values.yaml'] });
     const devSts = find(dev, 'StatefulSet', 'shoal-cockroachdb');
@@ -631,6 +631,9 @@ describe.each(HELM_MAJORS)('Helm %i: secrets under GitOps and password changes',
     'gateway.udpConnectionIdSecret.value': 'ab'.repeat(32),
     'redis.auth.password': 'redis-password-1',
     'redis.auth.sentinelPassword': 'sentinel-password-1',
+    'cockroachdb.tls.nodeSecret': 'crdb-node',
+    'cockroachdb.tls.rootClientSecret': 'crdb-root',
+    'cockroachdb.tls.userClientSecret': 'crdb-user',
   };
 
   it('two renders of the GitOps values are identical, with secrets named or given inline', async () => {

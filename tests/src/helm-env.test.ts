@@ -153,8 +153,12 @@ describe('rendered env, store details', () => {
     );
     expect(config.DATABASE_DIALECT).toBe('cockroach');
     expect(config.DATABASE_URL).toBe(
-      'postgresql://shoal@shoal-cockroachdb-public.tracker.svc:26257/shoal?sslmode=disable',
+      'postgresql://shoal@shoal-cockroachdb-public.tracker.svc:26257/shoal?sslmode=verify-full',
     );
+    // The chart's CA and the Shoal user's client certificate (helm-cockroach-tls.test.ts).
+    expect(config.PG_TLS_CA_FILE).toBe('/etc/shoal/db-tls/ca.crt');
+    expect(config.PG_TLS_CERT_FILE).toBe('/etc/shoal/db-tls/tls.crt');
+    expect(config.PG_TLS_REJECT_UNAUTHORIZED).toBe(true);
   });
 });
 

@@ -141,7 +141,7 @@ describe('CockroachDB init (Helm 4)', () => {
       expect(script).toMatch(/retry \/cockroach\/cockroach sql .*--host="\$host"/);
       expect(script).toMatch(/until out=/);
       if (values.length === 0)
-        expect(script).toMatch(/retry \/cockroach\/cockroach init --insecure --host="\$host"/);
+        expect(script).toMatch(/retry \/cockroach\/cockroach init --certs-dir=\S+ --host="\$host"/);
       else expect(script).not.toMatch(/cockroach init/);
     }
   });

@@ -3,6 +3,8 @@
 // against the Kubernetes schemas, with unknown-field detection (issue 7).
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -438,4 +440,131 @@ function resolveEnvVar(objects: readonly K8sObject[], e: EnvVar, opts: ResolvedE
 
 export function chartExists(): boolean {
   return existsSync(resolve(CHART_DIR, 'Chart.yaml'));
+}
+
+// ---------------------------------------------------------------------------
+// `lookup` against a fake cluster
+
+/** API groups and resources the chart renders (Helm 4 maps every object before it renders). */
+const FAKE_DISCOVERY: Record<string, ReadonlyArray<readonly [string, string]>> = {
+  v1: [
+    ['secrets', 'Secret'],
+    ['configmaps', 'ConfigMap'],
+    ['services', 'Service'],
+    ['serviceaccounts', 'ServiceAccount'],
+    ['pods', 'Pod'],
+  ],
+  'apps/v1': [
+    ['statefulsets', 'StatefulSet'],
+    ['deployments', 'Deployment'],
+  ],
+  'policy/v1': [['poddisruptionbudgets', 'PodDisruptionBudget']],
+  'networking.k8s.io/v1': [['networkpolicies', 'NetworkPolicy']],
+  'rbac.authorization.k8s.io/v1': [
+    ['roles', 'Role'],
+    ['rolebindings', 'RoleBinding'],
+  ],
+  'batch/v1': [['jobs', 'Job']],
+  'autoscaling/v2': [['horizontalpodautoscalers', 'HorizontalPodAutoscaler']],
+};
+
+/**
+ * `helm template --dry-run=server` against a fake Kubernetes API (no API
+ * server runs here) that holds `existing` (namespaced objects of the kinds
+ * above, e.g. Secrets an earlier install left) and answers discovery, so the
+ * chart's `lookup` calls find them as they would in a cluster. Returns the
+ * parsed objects and the paths Helm asked for.
+ */
+export async function renderAgainstCluster(
+  major: HelmMajor,
+  existing: readonly K8sObject[],
+  opts: RenderOptions = {},
+): Promise<{ objects: K8sObject[]; requests: string[] }> {
+  const namespace = opts.namespace ?? 'tracker';
+  const byPath = new Map<string, K8sObject>();
+  for (const obj of existing) {
+    const gv = obj.apiVersion;
+    const resource = FAKE_DISCOVERY[gv]?.find(([, kind]) => kind === obj.kind)?.[0];
+    if (resource === undefined) throw new Error(`fake cluster: no resource for ${gv} ${obj.kind}`);
+    const prefix = gv === 'v1' ? '/api/v1' : `/apis/${gv}`;
+    byPath.set(`${prefix}/namespaces/${namespace}/${resource}/${obj.metadata.name}`, obj);
+  }
+  const requests: string[] = [];
+  const resourceList = (gv: string): unknown => ({
+    kind: 'APIResourceList',
+    apiVersion: 'v1',
+    groupVersion: gv,
+    resources: (FAKE_DISCOVERY[gv] ?? []).map(([name, kind]) => ({
+      name,
+      singularName: kind.toLowerCase(),
+      namespaced: true,
+      kind,
+      verbs: ['get', 'list', 'create', 'update', 'patch', 'delete'],
+    })),
+  });
+  const server = createServer((req, res) => {
+    const path = (req.url ?? '').split('?')[0] ?? '';
+    requests.push(`${req.method} ${path}`);
+    const answer = (code: number, body: unknown): void => {
+      res.writeHead(code, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(body));
+    };
+    if (req.method !== 'GET')
+      return answer(405, { kind: 'Status', apiVersion: 'v1', status: 'Failure', code: 405 });
+    if (path === '/version')
+      return answer(200, {
+        major: '1',
+        minor: '31',
+        gitVersion: 'v1.31.0',
+        platform: 'linux/amd64',
+      });
+    if (path === '/api')
+      return answer(200, { kind: 'APIVersions', versions: ['v1'], serverAddressByClientCIDRs: [] });
+    if (path === '/apis') {
+      const groups = Object.keys(FAKE_DISCOVERY)
+        .filter((gv) => gv.includes('/'))
+        .map((gv) => {
+          const [name, version] = gv.split('/') as [string, string];
+          const v = { groupVersion: gv, version };
+          return { name, versions: [v], preferredVersion: v };
+        });
+      return answer(200, { kind: 'APIGroupList', apiVersion: 'v1', groups });
+    }
+    if (path === '/api/v1') return answer(200, resourceList('v1'));
+    const gv = path.startsWith('/apis/') ? path.slice('/apis/'.length) : '';
+    if (FAKE_DISCOVERY[gv] !== undefined) return answer(200, resourceList(gv));
+    const obj = byPath.get(path);
+    if (obj !== undefined) return answer(200, obj);
+    return answer(404, {
+      kind: 'Status',
+      apiVersion: 'v1',
+      status: 'Failure',
+      reason: 'NotFound',
+      code: 404,
+      message: `${path} not found`,
+    });
+  });
+  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
+  try {
+    const { port } = server.address() as AddressInfo;
+    const r = await helm(major, [
+      'template',
+      opts.releaseName ?? 'shoal',
+      opts.chartDir ?? CHART_DIR,
+      '--namespace',
+      namespace,
+      '--dry-run=server',
+      // The fake serves no OpenAPI document (Helm 4 validates against it by default).
+      ...(major === 4 ? ['--disable-openapi-validation'] : []),
+      '--kube-apiserver',
+      `http://127.0.0.1:${port}`,
+      '--kubeconfig',
+      '/dev/null',
+      ...helmArgs(opts),
+    ]);
+    if (!r.ok) throw new Error(`helm ${major} template --dry-run=server failed: ${r.stderr}`);
+    return { objects: parseManifests(r.stdout), requests };
+  } finally {
+    await new Promise<void>((ok) => server.close(() => ok()));
+  }
 }
