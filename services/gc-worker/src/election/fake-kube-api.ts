@@ -6,12 +6,38 @@
 // optimistic concurrency (409 Conflict), AlreadyExists on create (409), 404
 // for a missing Lease, and MicroTime fields with exactly six fractional
 // digits (a plain Date's milliseconds are rejected, kubernetes-client/javascript#828).
+// Given a Role (its namespace and rules, e.g. as the Helm chart renders it),
+// it also authorizes each call as RBAC would: 403 Forbidden unless a rule
+// grants the verb on leases (with that name, when the rule names any) in that
+// namespace; tests/src/helm-lease-rbac.test.ts runs the elector under the
+// chart's Role.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 interface StoredLease {
   metadata: Record<string, unknown> & { name: string; namespace: string; resourceVersion: string };
   spec: Record<string, unknown>;
+}
+
+/** One rule of an rbac.authorization.k8s.io/v1 Role (PolicyRule). */
+export interface PolicyRule {
+  apiGroups?: string[];
+  resources?: string[];
+  resourceNames?: string[];
+  verbs: string[];
+}
+
+export interface FakeKubeApiOptions {
+  /** Authorize every call against this Role; without it every call is allowed. */
+  role?: { namespace: string; rules: readonly PolicyRule[] };
+}
+
+/** A call as RBAC sees it: verb (get, list, create, update, patch, delete), namespace, name. */
+export interface KubeCall {
+  verb: string;
+  namespace: string;
+  name: string | undefined;
+  allowed: boolean;
 }
 
 export interface FakeKubeApi {
@@ -28,7 +54,32 @@ export interface FakeKubeApi {
   failing: boolean;
   /** Requests whose bearer token is in this set answer 503 (one pod cut off). */
   cutOff: Set<string>;
+  /** Every Lease call that reached authorization, in order. */
+  calls: KubeCall[];
   close(): Promise<void>;
+}
+
+const VERBS: Record<string, string> = {
+  GET: 'get',
+  POST: 'create',
+  PUT: 'update',
+  PATCH: 'patch',
+  DELETE: 'delete',
+};
+
+/**
+ * RBAC's rule match (kubernetes/plugin/pkg/auth/authorizer/rbac): a rule
+ * with resourceNames never grants create or list, whose names are not known
+ * when the request is authorized.
+ */
+function allows(rule: PolicyRule, verb: string, name: string | undefined): boolean {
+  const has = (list: readonly string[] | undefined, v: string): boolean =>
+    list !== undefined && (list.includes(v) || list.includes('*'));
+  if (!has(rule.apiGroups, 'coordination.k8s.io')) return false;
+  if (!has(rule.resources, 'leases')) return false;
+  if (!has(rule.verbs, verb)) return false;
+  if (rule.resourceNames === undefined || rule.resourceNames.length === 0) return true;
+  return name !== undefined && rule.resourceNames.includes(name);
 }
 
 const MICRO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/;
@@ -48,7 +99,7 @@ async function readJson(req: IncomingMessage): Promise<unknown> {
   return JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
 }
 
-export async function startFakeKubeApi(): Promise<FakeKubeApi> {
+export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promise<FakeKubeApi> {
   const leases = new Map<string, StoredLease>();
   let version = 1;
   const api: Omit<FakeKubeApi, 'url' | 'close'> = {
@@ -58,6 +109,7 @@ export async function startFakeKubeApi(): Promise<FakeKubeApi> {
     rejectedTimes: [],
     failing: false,
     cutOff: new Set(),
+    calls: [],
   };
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
@@ -68,6 +120,21 @@ export async function startFakeKubeApi(): Promise<FakeKubeApi> {
     if (!m) return status(res, 404, 'NotFound', `no route ${req.url}`);
     const ns = decodeURIComponent(m[1]!);
     const name = m[2] === undefined ? undefined : decodeURIComponent(m[2]);
+    const verb =
+      req.method === 'GET' && name === undefined ? 'list' : (VERBS[req.method ?? ''] ?? '');
+    const role = options.role;
+    const allowed =
+      role === undefined ||
+      (role.namespace === ns && role.rules.some((r) => allows(r, verb, name)));
+    api.calls.push({ verb, namespace: ns, name, allowed });
+    if (!allowed) {
+      return status(
+        res,
+        403,
+        'Forbidden',
+        `leases.coordination.k8s.io${name === undefined ? '' : ` "${name}"`} is forbidden: cannot ${verb} resource "leases" in API group "coordination.k8s.io" in the namespace "${ns}"`,
+      );
+    }
     const send = (code: number, lease: StoredLease): void => {
       res.writeHead(code, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', ...lease }));
