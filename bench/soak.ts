@@ -462,12 +462,35 @@ async function main(): Promise<number> {
 
     const downloads = await checkDownloads(load, topo.gateways[0]!.scrape);
     console.log(
-      `\ndownloads: ${downloads.acked} completions acknowledged, ${downloads.unknown} of unknown outcome, ` +
+      `\ndownloads: ${downloads.acked} completions acknowledged (${downloads.retried} only on a retry), ` +
+        `${downloads.unknown} of unknown outcome, ` +
         `scrape counts ${downloads.downloaded} over ${downloads.torrents} torrents; ` +
         `lost on ${downloads.lost.length} torrents, doubled on ${downloads.doubled.length}`,
     );
-    if (downloads.lost.length > 0)
-      failures.push(`downloads lost: ${JSON.stringify(downloads.lost)}`);
+    const faultAt = (t: number): string => {
+      const r = results.findLast((x) => x.since <= t);
+      return r === undefined
+        ? 'no fault'
+        : `${r.kind} (${r.victim}) +${(t - r.since).toFixed(0)} ms`;
+    };
+    for (const l of downloads.lost) {
+      failures.push(
+        `downloads lost on ${l.infoHash}: ${l.acked} acknowledged, scrape says ${l.downloaded}`,
+      );
+      // A first attempt applied but not answered makes the retry find a
+      // seeder: the suspects are the retried completions sent nearest a kill.
+      const offset = (t: number): number =>
+        t - (results.findLast((x) => x.since <= t)?.since ?? -Infinity);
+      const suspects = [...l.retried].sort((a, b) => offset(a.failedAt) - offset(b.failedAt));
+      console.log(
+        `  ${l.infoHash}: ${l.retried.length} completions acknowledged only on a retry; nearest a kill:`,
+      );
+      for (const r of suspects.slice(0, 3))
+        console.log(
+          `  ${l.infoHash} peer port ${r.port}: completed answered ${r.failed} during ${faultAt(r.failedAt)}, ` +
+            `acknowledged on a retry ${((r.ackedAt - r.failedAt) / 1000).toFixed(1)} s later`,
+        );
+    }
     if (downloads.doubled.length > 0)
       failures.push(`downloads counted twice: ${JSON.stringify(downloads.doubled)}`);
     if (downloads.acked === 0)

@@ -110,6 +110,16 @@ interface Peer {
   busy: boolean;
   /** A completed was sent and not acknowledged (yet). */
   completionUnknown: boolean;
+  /** The first completed that was not acknowledged, if any. */
+  completionFailed?: { at: number; kind: AnswerKind; code?: string };
+}
+
+/** A completion acknowledged only after an attempt that was not: the first attempt may have counted. */
+export interface RetriedCompletion {
+  port: number;
+  failedAt: number;
+  failed: string;
+  ackedAt: number;
 }
 
 interface TorrentBook {
@@ -119,6 +129,7 @@ interface TorrentBook {
   acked: number;
   /** Peers that sent completed and never got it acknowledged: may or may not count. */
   unknown: number;
+  retried: RetriedCompletion[];
 }
 
 const RETRY_LATER = /retry later \[([A-Z0-9_]+)\]$/;
@@ -219,6 +230,7 @@ export class FaultLoad {
       nextPort: 10_000,
       acked: 0,
       unknown: 0,
+      retried: [],
     }));
   }
 
@@ -324,7 +336,8 @@ export class FaultLoad {
   }
 
   /** Moves a peer on after an answer; a completed is resent until acknowledged. */
-  private advance(peer: Peer, ok: boolean): void {
+  private advance(peer: Peer, answer: Answer): void {
+    const ok = answer.kind === 'ok';
     const book = this.torrents[peer.torrent]!;
     switch (peer.phase) {
       case 'start':
@@ -340,10 +353,23 @@ export class FaultLoad {
           book.acked++;
           if (peer.completionUnknown) book.unknown--;
           peer.completionUnknown = false;
+          const f = peer.completionFailed;
+          if (f !== undefined)
+            book.retried.push({
+              port: peer.port,
+              failedAt: f.at,
+              failed: f.code === undefined ? f.kind : `${f.kind}:${f.code}`,
+              ackedAt: answer.doneAt,
+            });
           peer.phase = 'seed';
           peer.remaining = 1 + Math.floor(Math.random() * 3);
         } else if (!peer.completionUnknown) {
           peer.completionUnknown = true;
+          peer.completionFailed = {
+            at: answer.sentAt,
+            kind: answer.kind,
+            ...(answer.code === undefined ? {} : { code: answer.code }),
+          };
           book.unknown++;
         }
         return;
@@ -385,16 +411,17 @@ export class FaultLoad {
       this.wasDown(gateway.name, sentAt, doneAt)
     )
       result = { ...result, kind: 'gateway-lost' };
-    this.answers.push({
+    const answer: Answer = {
       sentAt,
       doneAt,
       transport: peer.transport,
       gateway: gateway.name,
       event: params.event ?? 'none',
       ...result,
-    });
+    };
+    this.answers.push(answer);
     peer.busy = false;
-    this.advance(peer, result.kind === 'ok');
+    this.advance(peer, answer);
   }
 
   private async httpAnnounce(
@@ -483,9 +510,19 @@ export class FaultLoad {
     }
   }
 
-  /** Per torrent: completions acknowledged, and those of unknown outcome. */
-  downloadBooks(): Array<{ infoHash: Buffer; acked: number; unknown: number }> {
-    return this.torrents.map(({ infoHash, acked, unknown }) => ({ infoHash, acked, unknown }));
+  /** Per torrent: completions acknowledged, those of unknown outcome, and those acknowledged after a failed attempt. */
+  downloadBooks(): Array<{
+    infoHash: Buffer;
+    acked: number;
+    unknown: number;
+    retried: RetriedCompletion[];
+  }> {
+    return this.torrents.map(({ infoHash, acked, unknown, retried }) => ({
+      infoHash,
+      acked,
+      unknown,
+      retried: [...retried],
+    }));
   }
 }
 
@@ -503,8 +540,19 @@ export interface DownloadCheck {
   acked: number;
   unknown: number;
   downloaded: number;
-  /** Torrents whose downloaded count is below the acknowledged completions. */
-  lost: Array<{ infoHash: string; acked: number; downloaded: number }>;
+  /**
+   * Torrents whose downloaded count is below the acknowledged completions,
+   * with the completions acknowledged only on a retry (the likely ones: a
+   * first attempt applied but not answered makes the retry find a seeder).
+   */
+  lost: Array<{
+    infoHash: string;
+    acked: number;
+    downloaded: number;
+    retried: RetriedCompletion[];
+  }>;
+  /** Completions acknowledged only after a failed attempt, all torrents. */
+  retried: number;
   /** Torrents whose count exceeds acknowledged + unknown completions: a peer counted twice. */
   doubled: Array<{ infoHash: string; acked: number; unknown: number; downloaded: number }>;
 }
@@ -540,6 +588,7 @@ export async function checkDownloads(
     torrents: books.length,
     acked: 0,
     unknown: 0,
+    retried: 0,
     downloaded: 0,
     lost: [],
     doubled: [],
@@ -550,7 +599,9 @@ export async function checkDownloads(
     out.unknown += b.unknown;
     out.downloaded += downloaded;
     const infoHash = b.infoHash.toString('hex');
-    if (downloaded < b.acked) out.lost.push({ infoHash, acked: b.acked, downloaded });
+    out.retried += b.retried.length;
+    if (downloaded < b.acked)
+      out.lost.push({ infoHash, acked: b.acked, downloaded, retried: b.retried });
     if (downloaded > b.acked + b.unknown)
       out.doubled.push({ infoHash, acked: b.acked, unknown: b.unknown, downloaded });
   });
