@@ -52,6 +52,7 @@ const VALUE_SETS: ReadonlyArray<{
   { name: 'every tracker policy step on', values: ['policy-values.yaml'] },
   { name: 'GitOps: nothing generated, secrets named', values: ['gitops-values.yaml'] },
   { name: 'split TCP and UDP load balancers', values: ['split-lb-values.yaml'] },
+  { name: 'durable data in Redis, its backup CronJob', values: ['redis-backup-values.yaml'] },
   {
     name: "the stores' exporters on",
     values: ['store-metrics-values.yaml'],
@@ -526,6 +527,41 @@ describe('chart promises (Helm 4, defaults unless said)', () => {
     expect(tlsCmd).toMatch(/--certs-dir=/);
     expect(tlsCmd).not.toMatch(/--insecure/);
     find(tls, 'Job', 'shoal-migrations');
+  });
+
+  it("backs the chart's Redis up only where it holds the durable data: a CronJob the NetworkPolicy admits, its volume kept", async () => {
+    const peersOnly = await helmTemplate(4, { set: { 'redis.backup.enabled': 'true' } });
+    expect(peersOnly.ok).toBe(false);
+    expect(peersOnly.stderr).toMatch(
+      /redis\.backup\.enabled: the chart's Redis holds only peers .* storageApi\.dataStore is postgres/,
+    );
+    expect(ofKind(objects, 'CronJob')).toEqual([]);
+    const on = await renderChart(4, { values: ['redis-backup-values.yaml'] });
+    const cron = find(on, 'CronJob', 'shoal-rdb-backup');
+    const job = (
+      cron.spec as {
+        concurrencyPolicy: string;
+        jobTemplate: {
+          spec: {
+            template: {
+              metadata: { labels: Record<string, string> };
+              spec: { volumes: Array<{ persistentVolumeClaim?: { claimName: string } }> };
+            };
+          };
+        };
+      }
+    ).jobTemplate.spec.template;
+    expect((cron.spec as { concurrencyPolicy: string }).concurrencyPolicy).toBe('Forbid');
+    expect(job.metadata.labels['shoal.dev/store-client']).toBe('true');
+    const claim = job.spec.volumes[0]?.persistentVolumeClaim?.claimName ?? '';
+    expect(find(on, 'PersistentVolumeClaim', claim).metadata.annotations).toMatchObject({
+      'helm.sh/resource-policy': 'keep',
+    });
+    const own = await renderChart(4, {
+      values: ['redis-backup-values.yaml'],
+      set: { 'redis.backup.persistence.existingClaim': 'my-backups' },
+    });
+    expect(ofKind(own, 'PersistentVolumeClaim')).toEqual([]);
   });
 
   it('refuses contradictory store choices with a clear message', async () => {

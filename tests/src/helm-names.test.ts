@@ -27,6 +27,7 @@ const VALUE_SETS: ReadonlyArray<{ name: string; opts: RenderOptions }> = [
   { name: 'HPA on', opts: { values: ['hpa-values.yaml'] } },
   { name: 'dev profile', opts: { values: ['dev-values.yaml'] } },
   { name: 'split TCP and UDP load balancers', opts: { values: ['split-lb-values.yaml'] } },
+  { name: 'Redis backup CronJob', opts: { values: ['redis-backup-values.yaml'] } },
 ];
 
 interface Meta {
@@ -77,6 +78,14 @@ function nameProblems(objects: readonly K8sObject[]): string[] {
         problems.push(`${where}: serviceName ${spec.serviceName} is not rendered`);
       for (const t of spec.volumeClaimTemplates ?? [])
         labelValues(`${where} claim`, t.metadata?.labels);
+    }
+    if (o.kind === 'CronJob') {
+      // Its Jobs are <name>-<8-digit minute stamp>, and that name is a label value.
+      if (name.length > 52) problems.push(`${where}: CronJob name of ${name.length} > 52`);
+      labelValues(
+        `${where} job template`,
+        (o.spec as { jobTemplate?: { spec?: Spec } }).jobTemplate?.spec?.template?.metadata?.labels,
+      );
     }
     if (o.kind === 'Job') {
       // The Job's pods carry job-name=<name> and batch.kubernetes.io/job-name=<name>.
