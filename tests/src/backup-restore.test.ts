@@ -217,6 +217,14 @@ async function expectServedAgain(d: Durable, interim: string): Promise<void> {
   });
 }
 
+/** The doctor's backup line, as `shoalctl doctor` shows it. */
+async function backupCheck(): Promise<{ status: string; message: string } | undefined> {
+  const { checks } = (await admin('GET', '/v1/admin/doctor')) as {
+    checks: Array<{ name: string; status: string; message: string }>;
+  };
+  return checks.find((c) => c.name.endsWith(' backup'));
+}
+
 describe('backup and restore of the durable data (PostgreSQL)', () => {
   useTopology('postgres');
 
@@ -224,18 +232,27 @@ describe('backup and restore of the durable data (PostgreSQL)', () => {
     const d = await writeDurableData();
     const file = join(work, 'shoal.dump');
     await script('backup', file);
-    expect((await stat(file)).size).toBeGreaterThan(0);
+    const backedUp = await stat(file);
+    expect(backedUp.size).toBeGreaterThan(0);
+    // shoalctl doctor (storage-api's /v1/admin/doctor) reports the backup's age.
+    const recorded = await backupCheck();
+    expect(recorded?.status).toBe('ok');
+    expect(recorded?.message).toMatch(/ completed \d+ s ago, at /);
 
     // Wiped: storage-api comes back on an empty database (its migrations make empty tables).
     await t().storageApiProcess.stop();
     await wipeDatabase();
     await restartStorageApi();
     const interim = await expectWiped(d);
+    expect((await backupCheck())?.message).toMatch(/records no backup/);
 
     await t().storageApiProcess.stop();
     await script('restore', file);
     await restartStorageApi();
     await expectServedAgain(d, interim);
+    // The restored data is as old as the backup file.
+    const at = new Date(Math.floor(backedUp.mtimeMs / 1000) * 1000).toISOString();
+    expect((await backupCheck())?.message).toContain(`, at ${at}`);
   });
 
   it('refuses to restore a missing file, and a failed backup leaves no file behind', async () => {

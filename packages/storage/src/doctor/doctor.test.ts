@@ -1,6 +1,7 @@
 // doctor against real servers (issue 8): what an operator reads for a Redis
 // with and without persistence, a Sentinel set, PostgreSQL migrated and not,
 // a port nobody listens on, a wrong password, a hung server and a skewed clock.
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freeTcpPort } from '@shoal/testing/ports';
 import { startPostgres, type PostgresServer } from '@shoal/testing/postgres';
@@ -15,7 +16,7 @@ import {
   type SentinelSet,
 } from '@shoal/testing/redis';
 import { createPostgresStore } from '../postgres/store.ts';
-import { runDoctor, type DoctorCheck } from './index.ts';
+import { BACKUP_MARKER, runDoctor, type DoctorCheck } from './index.ts';
 
 const memory = { driver: 'memory' as const, config: {} };
 
@@ -279,6 +280,43 @@ describe('doctor: PostgreSQL', () => {
     expect(find(checks, 'clock').message).toMatch(
       /^the clock of PostgreSQL at \S+ is \d\.\d\d s (ahead of|behind) storage-api's/,
     );
+  });
+
+  it("reports the last backup's age from the marker deploy/backup/postgres.sh writes; old warns", async () => {
+    const url = await server.createDatabase();
+    const store = await createPostgresStore({ DATABASE_URL: url }, { peerLifetimeSeconds: 60 });
+    await store.close();
+    const pgStore = { driver: 'postgres' as const, config: { DATABASE_URL: url } };
+    const none = find(await runDoctor({ peers: pgStore, data: pgStore }), 'backup');
+    expect(none.status).toBe('ok');
+    expect(none.message).toMatch(/records no backup .*SHOW SCHEDULES/);
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    const mark = (ms: number) =>
+      client.query(
+        `INSERT INTO shoal_kv (context, key, value) VALUES ($1, $2, $3)
+         ON CONFLICT (context, key) DO UPDATE SET value = EXCLUDED.value`,
+        [BACKUP_MARKER.context, BACKUP_MARKER.key, String(ms)],
+      );
+    try {
+      const now = Date.now();
+      await mark(now - 90 * 60_000);
+      const recent = find(await runDoctor({ peers: pgStore, data: pgStore }), 'backup');
+      expect(recent.status).toBe('ok');
+      expect(recent.message).toMatch(/completed 90 min ago, at \d{4}-/);
+      await mark(now - 3 * 86_400_000);
+      const old = find(await runDoctor({ peers: pgStore, data: pgStore }), 'backup');
+      expect(old.status).toBe('warn');
+      expect(old.message).toMatch(/completed 3\.0 days ago.*not been backed up since/);
+      // Peers only: no backup line (nothing durable to back up there).
+      const peersOnly = await runDoctor({
+        peers: pgStore,
+        data: { driver: 'memory', config: {} },
+      });
+      expect(peersOnly.some((c) => c.name.endsWith(' backup'))).toBe(false);
+    } finally {
+      await client.end();
+    }
   });
 
   it('an unmigrated database fails with what to run; a partial schema names the missing migration', async () => {

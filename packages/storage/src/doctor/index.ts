@@ -878,6 +878,48 @@ function postgresFailure(
   }
 }
 
+/**
+ * Where deploy/backup/postgres.sh records each backup it completes (shoal_kv;
+ * epoch milliseconds). CockroachDB's backup schedule records nothing here.
+ */
+export const BACKUP_MARKER = { context: 'shoal.backup', key: 'last-ms' } as const;
+/** A recorded backup older than this warns (the chart's schedules run hourly to daily). */
+const BACKUP_WARN_MS = 48 * 3600_000;
+
+function formatAge(ms: number): string {
+  const s = Math.max(0, ms) / 1000;
+  if (s < 120) return `${s.toFixed(0)} s`;
+  if (s < 7200) return `${(s / 60).toFixed(0)} min`;
+  if (s < 172_800) return `${(s / 3600).toFixed(1)} h`;
+  return `${(s / 86_400).toFixed(1)} days`;
+}
+
+async function backupAgeCheck(
+  run: Run,
+  q: <R extends pg.QueryResultRow>(text: string) => Promise<R[]>,
+  name: string,
+  where: string,
+): Promise<void> {
+  const [row] = await q<{ value: string }>(
+    `SELECT value FROM shoal_kv WHERE context = '${BACKUP_MARKER.context}' AND key = '${BACKUP_MARKER.key}'`,
+  );
+  const at = Number(row?.value);
+  if (row === undefined || !Number.isFinite(at)) {
+    run.add(
+      name,
+      'ok',
+      `${where} records no backup (deploy/backup/postgres.sh records each one it completes; CockroachDB's backup schedule does not: check it with SHOW SCHEDULES)`,
+    );
+    return;
+  }
+  const age = run.clock() - at;
+  run.add(
+    name,
+    age > BACKUP_WARN_MS ? 'warn' : 'ok',
+    `the last backup recorded in ${where} (deploy/backup/postgres.sh) completed ${formatAge(age)} ago, at ${new Date(at).toISOString()}${age > BACKUP_WARN_MS ? ': the durable data has not been backed up since' : ''}`,
+  );
+}
+
 async function checkPostgres(run: Run, raw: Record<string, unknown>, role: Role): Promise<void> {
   const picked = Object.fromEntries(
     Object.entries(raw).filter(([k, v]) => PG_KEYS.test(k) && v !== undefined),
@@ -1000,6 +1042,9 @@ async function checkPostgres(run: Run, raw: Record<string, unknown>, role: Role)
         );
       }
     }
+
+    if (durable(role) && Number(table?.n ?? 0) > 0 && resolved.PG_QUERY_MIGRATE === undefined)
+      await backupAgeCheck(run, q, name('backup'), where);
 
     const [iso] = await q<{ default_transaction_isolation: string }>(
       'SHOW default_transaction_isolation',
