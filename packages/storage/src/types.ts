@@ -45,6 +45,15 @@ export interface AnnounceResult {
    * custom query that cannot tell.
    */
   downloadCounted?: boolean;
+  /**
+   * Names the completion this announce counted, or the one a repeated
+   * `completed` from the same live seeder already counted (then
+   * `downloadCounted` is false). A store keeping downloads in another backend
+   * adds each receipt there once (DownloadReceipts), so a retry after a lost
+   * write counts exactly once (docs/storage-api.md "Consistency"). Only from
+   * drivers that keep receipts (redis).
+   */
+  downloadReceipt?: string;
 }
 
 export interface SwarmCounts {
@@ -121,6 +130,23 @@ export interface DownloadCounter {
   ): Promise<void>;
   /** One count per requested hash, in order; unknown hashes are 0. */
   downloads(infoHashes: readonly Buffer[]): Promise<number[]>;
+}
+
+/** One counted completion, named by the peer store's receipt. */
+export interface DownloadReceipt {
+  /** 20 bytes. */
+  infoHash: Buffer;
+  receipt: string;
+}
+
+/**
+ * Download counters fed by receipts: each receipt adds one download the
+ * first time it arrives and nothing after, however often it is re-sent.
+ */
+export interface DownloadReceipts {
+  addDownloadReceipts(receipts: readonly DownloadReceipt[]): Promise<void>;
+  /** Deletes receipts older than any retry could re-send; returns how many. */
+  expireDownloadReceipts(): Promise<number>;
 }
 
 export interface StoreOptions {

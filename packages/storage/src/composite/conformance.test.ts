@@ -60,7 +60,9 @@ describe('composite on real servers', () => {
     const client = new pg.Client({ connectionString: databaseUrl });
     await client.connect();
     try {
-      await client.query('TRUNCATE shoal_peers, shoal_downloads, shoal_kv');
+      await client.query(
+        'TRUNCATE shoal_peers, shoal_downloads, shoal_download_receipts, shoal_kv',
+      );
     } finally {
       await client.end();
     }

@@ -10,11 +10,20 @@
 // backend in one call and reads the counts of every swarm it touched in one
 // more, so answers carry the durable count. One backend for both: its own
 // counters are the durable ones and nothing extra runs.
+//
+// When the peer backend names each counted completion with a receipt (redis)
+// and the data backend takes receipts (postgres), receipts are sent instead
+// of counts: the peer backend hands a receipt out again when the client
+// repeats `completed`, and the data backend counts each receipt once, so a
+// crash between the two writes, or losing the counts waiting in memory
+// through a data-backend outage, costs nothing once the client retries.
 import { StoreError } from '../errors.ts';
 import type {
   AnnounceResult,
   DataStore,
   DownloadCounter,
+  DownloadReceipt,
+  DownloadReceipts,
   GcResult,
   PeerAnnounce,
   PeerStore,
@@ -30,11 +39,11 @@ export interface PingableDataStore extends DataStore {
 
 export interface CompositeStoreParts {
   peers: PeerStore;
-  data: PingableDataStore & Partial<DownloadCounter>;
+  data: PingableDataStore & Partial<DownloadCounter> & Partial<DownloadReceipts>;
   /** Metrics label of the data backend ('memory' | 'redis' | 'postgres'). */
   dataDriver: string;
   /** Told about download-counter writes and reads that failed (they are retried / fall back). */
-  onError?: (err: unknown, what: 'add_downloads' | 'read_downloads') => void;
+  onError?: (err: unknown, what: 'add_downloads' | 'read_downloads' | 'expire_receipts') => void;
   /**
    * Keep download counts in the data backend. Default: when `peers` and
    * `data` are different objects. Pass false when they are two handles on one
@@ -95,8 +104,16 @@ export function createCompositeStore(parts: CompositeStoreParts): CompositeStore
     typeof data.downloads === 'function'
       ? (data as DownloadCounter)
       : undefined;
+  const receipts: DownloadReceipts | undefined =
+    counter !== undefined &&
+    typeof data.addDownloadReceipts === 'function' &&
+    typeof data.expireDownloadReceipts === 'function'
+      ? (data as DownloadReceipts)
+      : undefined;
   /** hex info hash -> downloads counted by the peer backend, not yet in the data backend. */
   const pending = new Map<string, number>();
+  /** `<hex info hash> <receipt>` -> receipts not yet in the data backend (when receipts are used). */
+  const pendingReceipts = new Map<string, DownloadReceipt>();
   let closed: Promise<void> | undefined;
 
   const probe = (p: () => Promise<void>): Promise<{ ok: boolean; code?: string }> =>
@@ -110,32 +127,58 @@ export function createCompositeStore(parts: CompositeStoreParts): CompositeStore
     ops: readonly BatchOp[],
   ): Promise<void> {
     if (counter === undefined) return;
-    // This batch's counted downloads plus any an earlier failure left behind.
-    // Taken out of `pending` before the write, so a concurrent batch never
-    // sends the same increments twice.
+    // This batch's counted downloads (or receipts) plus any an earlier
+    // failure left behind. Taken out of `pending` before the write, so a
+    // concurrent batch never sends the same increments twice.
     const sending = new Map(pending);
     pending.clear();
+    const sendingReceipts = new Map(pendingReceipts);
+    pendingReceipts.clear();
     outcomes.forEach((o, i) => {
       const op = ops[i];
-      if (
-        o.ok &&
-        o.op === 'announce' &&
-        o.result.downloadCounted === true &&
-        op?.op === 'announce'
-      ) {
-        const key = op.infoHash.toString('hex');
+      if (!o.ok || o.op !== 'announce' || op?.op !== 'announce') return;
+      const key = op.infoHash.toString('hex');
+      const receipt = o.result.downloadReceipt;
+      if (receipts !== undefined && receipt !== undefined) {
+        sendingReceipts.set(`${key} ${receipt}`, { infoHash: op.infoHash, receipt });
+      } else if (o.result.downloadCounted === true) {
         sending.set(key, (sending.get(key) ?? 0) + 1);
       }
     });
-    if (sending.size === 0) return;
-    try {
-      await counter.addDownloads([...sending].map(([k, n]) => [Buffer.from(k, 'hex'), n] as const));
-    } catch (err) {
-      // Kept and sent with a later batch: a data-backend outage delays counts.
-      for (const [k, n] of sending) pending.set(k, (pending.get(k) ?? 0) + n);
-      while (pending.size > maxPending) pending.delete(pending.keys().next().value as string);
-      onError(err, 'add_downloads');
+    await Promise.all([
+      sending.size === 0
+        ? undefined
+        : counter
+            .addDownloads([...sending].map(([k, n]) => [Buffer.from(k, 'hex'), n] as const))
+            .catch((err: unknown) => {
+              // Kept and sent with a later batch: a data-backend outage delays counts.
+              for (const [k, n] of sending) pending.set(k, (pending.get(k) ?? 0) + n);
+              while (pending.size > maxPending)
+                pending.delete(pending.keys().next().value as string);
+              onError(err, 'add_downloads');
+            }),
+      receipts === undefined || sendingReceipts.size === 0
+        ? undefined
+        : receipts.addDownloadReceipts([...sendingReceipts.values()]).catch((err: unknown) => {
+            // Kept for a later batch. Lost only with this process, and then
+            // the peer backend hands each receipt out again on the client's
+            // retry of `completed`.
+            for (const [k, r] of sendingReceipts) pendingReceipts.set(k, r);
+            while (pendingReceipts.size > maxPending)
+              pendingReceipts.delete(pendingReceipts.keys().next().value as string);
+            onError(err, 'add_downloads');
+          }),
+    ]);
+  }
+
+  /** Downloads waiting for the data backend, per hex info hash. */
+  function waiting(): Map<string, number> {
+    const out = new Map(pending);
+    for (const r of pendingReceipts.values()) {
+      const k = r.infoHash.toString('hex');
+      out.set(k, (out.get(k) ?? 0) + 1);
     }
+    return out;
   }
 
   async function overlayDurable(outcomes: BatchOutcome[], ops: readonly BatchOp[]): Promise<void> {
@@ -164,9 +207,10 @@ export function createCompositeStore(parts: CompositeStoreParts): CompositeStore
       onError(err, 'read_downloads');
       return;
     }
+    const held = pendingReceipts.size === 0 ? pending : waiting();
     const durable = (h: Buffer): number => {
       const k = h.toString('hex');
-      return (counts[index.get(k) ?? -1] ?? 0) + (pending.get(k) ?? 0);
+      return (counts[index.get(k) ?? -1] ?? 0) + (held.get(k) ?? 0);
     };
     outcomes.forEach((o, i) => {
       const op = ops[i];
@@ -238,9 +282,19 @@ export function createCompositeStore(parts: CompositeStoreParts): CompositeStore
     async downloads(infoHashes: readonly Buffer[]): Promise<number[]> {
       if (counter === undefined) return (await peers.scrape(infoHashes)).map((c) => c.downloaded);
       const counts = await counter.downloads(infoHashes);
-      return counts.map((n, i) => n + (pending.get(infoHashes[i]?.toString('hex') ?? '') ?? 0));
+      const held = waiting();
+      return counts.map((n, i) => n + (held.get(infoHashes[i]?.toString('hex') ?? '') ?? 0));
     },
-    collectGarbage: (): Promise<GcResult> => peers.collectGarbage(),
+    async collectGarbage(): Promise<GcResult> {
+      const result = await peers.collectGarbage();
+      if (receipts !== undefined) {
+        // Never fails the peers' GC: old receipts only take room.
+        await receipts.expireDownloadReceipts().catch((err: unknown) => {
+          onError(err, 'expire_receipts');
+        });
+      }
+      return result;
+    },
     stats: (): Promise<StoreStats> => peers.stats(),
     // Present when the peer backend has it (optional in PeerStore).
     ...(peers.topSwarms === undefined
@@ -255,7 +309,7 @@ export function createCompositeStore(parts: CompositeStoreParts): CompositeStore
       const d = same ? p : await probe(() => data.ping());
       return { peers: { driver: peers.driver, ...p }, data: { driver: dataDriver, ...d } };
     },
-    pendingDownloads: () => [...pending.values()].reduce((a, b) => a + b, 0),
+    pendingDownloads: () => [...pending.values()].reduce((a, b) => a + b, pendingReceipts.size),
     get: (context, key) => data.get(context, key),
     put: (context, key, value) => data.put(context, key, value),
     delete: (context, key) => data.delete(context, key),

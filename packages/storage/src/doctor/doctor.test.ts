@@ -337,7 +337,9 @@ describe('doctor: PostgreSQL', () => {
     await client.end();
     const outdated = find(await runDoctor({ peers: memory, data: pgStore }), 'migrations');
     expect(outdated.status).toBe('fail');
-    expect(outdated.message).toContain('missing migration 1 (peers, downloads, kv)');
+    expect(outdated.message).toContain(
+      'missing migrations 1 (peers, downloads, kv), 2 (download receipts)',
+    );
   });
 
   it('a database that does not exist, a refused port, and clock skew', async () => {

@@ -46,6 +46,23 @@ export const MIGRATIONS: readonly Migration[] = [
       )`,
     ],
   },
+  {
+    version: 2,
+    name: 'download receipts',
+    // Completions counted from another backend's receipts, kept long enough
+    // that a re-sent receipt is recognised (docs/postgres.md "Download receipts").
+    statements: (dialect) => [
+      `CREATE TABLE IF NOT EXISTS shoal_download_receipts (
+        info_hash BYTEA NOT NULL,
+        receipt TEXT NOT NULL,
+        created_at INT8 NOT NULL,
+        PRIMARY KEY (info_hash, receipt)
+      )`,
+      dialect === 'cockroach'
+        ? `CREATE INDEX IF NOT EXISTS shoal_download_receipts_created ON shoal_download_receipts (created_at) USING HASH`
+        : `CREATE INDEX IF NOT EXISTS shoal_download_receipts_created ON shoal_download_receipts (created_at)`,
+    ],
+  },
 ];
 
 export const MIGRATIONS_TABLE = `CREATE TABLE IF NOT EXISTS shoal_schema_migrations (

@@ -247,6 +247,30 @@ INSERT INTO shoal_downloads AS d (info_hash, downloaded)
 SELECT t.h, t.n FROM unnest(@info_hashes::BYTEA[], @counts::INT8[]) AS t(h, n)
 ON CONFLICT (info_hash) DO UPDATE SET downloaded = d.downloaded + excluded.downloaded`;
 
+// Each receipt counts the first time only: the downloads upsert adds just the
+// rows this statement inserted, in the same implicit transaction, and a
+// concurrent insert of the same receipt waits for the other and then
+// conflicts. Receipts are distinct within one call.
+export const ADD_DOWNLOAD_RECEIPTS = `
+WITH ins AS (
+  INSERT INTO shoal_download_receipts (info_hash, receipt, created_at)
+  SELECT t.h, t.r, @now FROM unnest(@info_hashes::BYTEA[], @receipts::TEXT[]) AS t(h, r)
+  ON CONFLICT (info_hash, receipt) DO NOTHING
+  RETURNING info_hash
+)
+INSERT INTO shoal_downloads AS d (info_hash, downloaded)
+SELECT info_hash, count(*)::INT8 FROM ins GROUP BY info_hash
+ON CONFLICT (info_hash) DO UPDATE SET downloaded = d.downloaded + excluded.downloaded`;
+
+// One batch per statement, as the peers' GC.
+export const EXPIRE_RECEIPTS_POSTGRES = `
+DELETE FROM shoal_download_receipts
+WHERE ctid = ANY(ARRAY(SELECT ctid FROM shoal_download_receipts WHERE created_at <= @before LIMIT @limit))
+  AND created_at <= @before`;
+
+export const EXPIRE_RECEIPTS_COCKROACH = `
+DELETE FROM shoal_download_receipts WHERE created_at <= @before LIMIT @limit`;
+
 export const GET_DOWNLOADS = `
 SELECT h.info_hash,
   COALESCE((SELECT d.downloaded FROM shoal_downloads d WHERE d.info_hash = h.info_hash), 0)::INT8 AS downloaded

@@ -81,6 +81,7 @@ describe('schema creation by replicas booting at once', () => {
           ),
         ).toEqual(
           [
+            'shoal_download_receipts',
             'shoal_downloads',
             'shoal_kv',
             'shoal_leases',
@@ -98,9 +99,9 @@ describe('schema creation by replicas booting at once', () => {
             indexname,
           })),
         );
-        expect(await sql(url, 'SELECT version FROM shoal_schema_migrations')).toEqual([
-          { version: 1 },
-        ]);
+        expect(
+          await sql(url, 'SELECT version FROM shoal_schema_migrations ORDER BY version'),
+        ).toEqual([{ version: 1 }, { version: 2 }]);
       }
     } finally {
       for (const r of replicas) r.child.stdin.end();

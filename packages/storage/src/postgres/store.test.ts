@@ -130,9 +130,9 @@ describe('migrations', () => {
         { seeders: 1, leechers: 0, downloaded: 1 },
       ]);
       expect(await store.get('approved', 'k')).toBe('v');
-      expect(await sql(url, 'SELECT version FROM shoal_schema_migrations')).toEqual([
-        { version: 1 },
-      ]);
+      expect(
+        await sql(url, 'SELECT version FROM shoal_schema_migrations ORDER BY version'),
+      ).toEqual([{ version: 1 }, { version: 2 }]);
     });
   });
 
@@ -144,7 +144,10 @@ describe('migrations', () => {
       ),
     );
     await Promise.all(stores.map((s) => s.close()));
-    expect(await sql(url, 'SELECT version FROM shoal_schema_migrations')).toEqual([{ version: 1 }]);
+    expect(await sql(url, 'SELECT version FROM shoal_schema_migrations ORDER BY version')).toEqual([
+      { version: 1 },
+      { version: 2 },
+    ]);
   });
 
   it('the migrate command creates the schema, is idempotent, and exits 2 on bad config', async () => {
@@ -157,7 +160,11 @@ describe('migrations', () => {
       });
     const first = run({ DATABASE_URL: url });
     expect(first.status).toBe(0);
-    expect(JSON.parse(first.stdout)).toMatchObject({ ok: true, dialect: 'postgres', applied: [1] });
+    expect(JSON.parse(first.stdout)).toMatchObject({
+      ok: true,
+      dialect: 'postgres',
+      applied: [1, 2],
+    });
     const second = run({ DATABASE_URL: url });
     expect(JSON.parse(second.stdout)).toMatchObject({ ok: true, applied: [] });
     const missing = run({});
@@ -176,7 +183,7 @@ describe('migrations', () => {
       expect(
         await sql(url, "SELECT tablename FROM pg_tables WHERE tablename LIKE 'shoal_%'"),
       ).toEqual([]);
-      expect(await store.migrate()).toEqual({ applied: [1] });
+      expect(await store.migrate()).toEqual({ applied: [1, 2] });
     });
   });
 });
@@ -342,9 +349,9 @@ describe('database unreachable at boot', () => {
         if (result === undefined) await new Promise((r) => setTimeout(r, 100));
       }
       expect(result).toMatchObject({ leechers: 1 });
-      expect(await sql(url, 'SELECT version FROM shoal_schema_migrations')).toEqual([
-        { version: 1 },
-      ]);
+      expect(
+        await sql(url, 'SELECT version FROM shoal_schema_migrations ORDER BY version'),
+      ).toEqual([{ version: 1 }, { version: 2 }]);
     } finally {
       await store.close();
     }

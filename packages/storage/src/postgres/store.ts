@@ -10,6 +10,8 @@ import type {
   AnnounceResult,
   DataStore,
   DownloadCounter,
+  DownloadReceipt,
+  DownloadReceipts,
   GcResult,
   PeerAnnounce,
   PeerStore,
@@ -36,7 +38,15 @@ import {
   type Statement,
 } from './connection.ts';
 import { runMigrations } from './migrations.ts';
-import { ADD_DOWNLOADS, GET_DOWNLOADS, type Dialect, type QueryName } from './queries.ts';
+import {
+  ADD_DOWNLOADS,
+  ADD_DOWNLOAD_RECEIPTS,
+  EXPIRE_RECEIPTS_COCKROACH,
+  EXPIRE_RECEIPTS_POSTGRES,
+  GET_DOWNLOADS,
+  type Dialect,
+  type QueryName,
+} from './queries.ts';
 import { bind, compileQuery, type CompiledQuery } from './sql.ts';
 
 export interface RetryInfo {
@@ -63,7 +73,7 @@ export interface MigrateResult {
   applied: Array<number | 'custom'>;
 }
 
-export interface PostgresStore extends PeerStore, DataStore, DownloadCounter {
+export interface PostgresStore extends PeerStore, DataStore, DownloadCounter, DownloadReceipts {
   readonly driver: 'postgres';
   readonly dialect: Dialect;
   /** Creates or updates the schema; idempotent, never drops data. */
@@ -91,6 +101,31 @@ const ADD_DOWNLOADS_QUERY = compileQuery(
   ADD_DOWNLOADS,
   DOWNLOAD_SPEC,
 ).query;
+const ADD_DOWNLOAD_RECEIPTS_QUERY = compileQuery(
+  'addDownloadReceipts (built in)',
+  ADD_DOWNLOAD_RECEIPTS,
+  {
+    allowed: ['info_hashes', 'receipts', 'now'],
+    required: ['info_hashes', 'receipts', 'now'],
+  },
+).query;
+const EXPIRE_SPEC = { allowed: ['before', 'limit'], required: ['before', 'limit'] };
+const EXPIRE_RECEIPTS_QUERY: Record<Dialect, CompiledQuery> = {
+  postgres: compileQuery('expireDownloadReceipts (built in)', EXPIRE_RECEIPTS_POSTGRES, EXPIRE_SPEC)
+    .query,
+  cockroach: compileQuery(
+    'expireDownloadReceipts (built in)',
+    EXPIRE_RECEIPTS_COCKROACH,
+    EXPIRE_SPEC,
+  ).query,
+};
+/**
+ * Receipts are kept this many peer lifetimes: the peer store re-sends one
+ * within one lifetime of the completion, and the row's time (this replica's
+ * clock at insert) is never earlier than that, so twice leaves room for
+ * clock skew between replicas.
+ */
+const RECEIPT_LIFETIMES = 2;
 const GET_DOWNLOADS_QUERY = compileQuery(
   'downloads (built in)',
   GET_DOWNLOADS,
@@ -278,6 +313,41 @@ class PostgresStoreImpl implements PostgresStore {
       counts: [...merged.values()],
     });
     await this.#retrying(q, () => this.#runner.query('shoal_addDownloads', q.text, params));
+  }
+
+  async addDownloadReceipts(receipts: readonly DownloadReceipt[]): Promise<void> {
+    this.#assertOpen();
+    const distinct = new Map<string, DownloadReceipt>();
+    for (const r of receipts) {
+      if (r.infoHash.length !== INFO_HASH_LEN) throw badInput('infoHash must be 20 bytes');
+      if (r.receipt.length === 0) throw badInput('receipt must not be empty');
+      distinct.set(`${r.infoHash.toString('hex')} ${r.receipt}`, r);
+    }
+    if (distinct.size === 0) return;
+    const q = ADD_DOWNLOAD_RECEIPTS_QUERY;
+    const params = bind(q, {
+      info_hashes: [...distinct.values()].map((r) => r.infoHash),
+      receipts: [...distinct.values()].map((r) => r.receipt),
+      now: this.#clock(),
+    });
+    await this.#retrying(q, () => this.#runner.query('shoal_addDownloadReceipts', q.text, params));
+  }
+
+  async expireDownloadReceipts(): Promise<number> {
+    this.#assertOpen();
+    const q = EXPIRE_RECEIPTS_QUERY[this.dialect];
+    const limit = this.#config.PG_GC_BATCH_SIZE;
+    const before = this.#clock() - RECEIPT_LIFETIMES * this.#lifetimeMs;
+    let removed = 0;
+    for (;;) {
+      const res = await this.#retrying(q, () =>
+        this.#runner.query('shoal_expireDownloadReceipts', q.text, bind(q, { before, limit })),
+      );
+      const n = res.rowCount ?? 0;
+      removed += n;
+      if (n < limit || this.#closed) break;
+    }
+    return removed;
   }
 
   async downloads(infoHashes: readonly Buffer[]): Promise<number[]> {

@@ -8,7 +8,9 @@
 // SEEDER_OFFSET for seeders, so after pruning the ranks hold every leecher
 // first and then every seeder (one key per family: a key costs ~200 bytes,
 // more than ten peers); `i` hash compact peer -> peer_id (only when peer ids
-// are stored); `d` download count (no TTL: durable). Time always comes from
+// are stored); `r` hash compact peer -> download receipt `<download count>:<now score>`
+// of the peer's counted completion (docs/redis.md "Download receipts");
+// `d` download count (no TTL: durable). Time always comes from
 // the caller (ARGV), never from the server, so an injected clock rules expiry.
 import { createHash } from 'node:crypto';
 import type { Cluster, Redis } from 'ioredis';
@@ -46,8 +48,9 @@ function script(name: string, lua: string): Script {
   return { name, lua, sha: createHash('sha1').update(lua).digest('hex') };
 }
 
-// Shared by the scripts: ARGV[1] is always the now score, KEYS[#KEYS] the
-// peer-id hash where a script prunes.
+// Shared by the scripts: ARGV[1] is always the now score, ARGV[#ARGV]
+// SEEDER_OFFSET. prune() drops expired peers' entries from the peer-id hash
+// (when ids are stored) and from the receipt hash (when it exists).
 const PRUNE = `
 local OFF = tonumber(ARGV[#ARGV])
 local function expired(key, now)
@@ -56,12 +59,15 @@ local function expired(key, now)
   for i = 1, #seeders do gone[#gone + 1] = seeders[i] end
   return gone
 end
-local function prune(key, now, idKey)
+local function prune(key, now, idKey, rKey)
   local removed
-  if idKey then
+  if rKey and redis.call('EXISTS', rKey) == 0 then rKey = false end
+  if idKey or rKey then
     local gone = expired(key, now)
     for i = 1, #gone, 1000 do
-      redis.call('HDEL', idKey, unpack(gone, i, math.min(i + 999, #gone)))
+      local j = math.min(i + 999, #gone)
+      if idKey then redis.call('HDEL', idKey, unpack(gone, i, j)) end
+      if rKey then redis.call('HDEL', rKey, unpack(gone, i, j)) end
     end
   end
   removed = redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
@@ -75,23 +81,32 @@ end
 `;
 
 /**
- * KEYS: 1 own-family peers, 2 other-family peers, 3 downloads, 4 peer-id hash.
+ * KEYS: 1 own-family peers, 2 other-family peers, 3 downloads, 4 peer-id hash,
+ * 5 receipt hash.
  * ARGV: 1 now score, 2 compact peer, 3 expiry score, 4 key TTL ms,
  * 5 seeder '1'|'0', 6 event 's'(stopped)|'c'(completed)|'n', 7 numwant,
  * 8 random integer, 9 want ids '1'|'0', 10 store ids '1'|'0', 11 peer_id,
  * 12 SEEDER_OFFSET.
  * Returns {seeders, leechers, downloaded, concatenated peers, concatenated ids,
- * counted 1|0 (this announce added a download)}.
+ * counted 1|0 (this announce added a download), receipt or ''}.
+ *
+ * The receipt: a counted completion stores the swarm's new download count and
+ * the time (unique per swarm) as the peer's receipt; a `completed` repeated by
+ * that peer, still a live seeder, within one peer lifetime of it gets the same
+ * receipt back and counts nothing here. A store that keeps downloads
+ * elsewhere adds each receipt once there, so a completion whose count was lost in flight (a crash
+ * before that write) is counted on the client's retry, and never twice
+ * (docs/storage-api.md "Consistency").
  */
 export const ANNOUNCE = script(
   'announce',
   PRUNE +
     `
-local own, other, idKey = KEYS[1], KEYS[2], KEYS[4]
+local own, other, idKey, rKey = KEYS[1], KEYS[2], KEYS[4], KEYS[5]
 local now = tonumber(ARGV[1])
 local member = ARGV[2]
 local storeIds = ARGV[10] == '1'
-prune(own, now, storeIds and idKey)
+prune(own, now, storeIds and idKey, rKey)
 
 local old = redis.call('ZSCORE', own, member)
 local wasSeeder = old and tonumber(old) >= OFF
@@ -100,6 +115,7 @@ local isSeeder = ARGV[5] == '1'
 if event == 's' then
   redis.call('ZREM', own, member)
   if storeIds then redis.call('HDEL', idKey, member) end
+  redis.call('HDEL', rKey, member)
 else
   local score = tonumber(ARGV[3])
   if isSeeder then score = score + OFF end
@@ -114,11 +130,22 @@ end
 -- "completed" counts once per peer: not when the peer already is a live seeder.
 local downloaded
 local counted = 0
+local receipt = ''
 if event == 'c' and not wasSeeder then
   downloaded = redis.call('INCR', KEYS[3])
   counted = 1
+  receipt = downloaded .. ':' .. now
+  redis.call('HSET', rKey, member, receipt)
+  redis.call('PEXPIRE', rKey, ARGV[4])
 else
   downloaded = tonumber(redis.call('GET', KEYS[3]) or '0')
+  if event == 'c' then
+    local held = redis.call('HGET', rKey, member)
+    if held then
+      local at = string.match(held, '^%d+:(%d+)$')
+      if at and now - tonumber(at) <= tonumber(ARGV[4]) / 1000 then receipt = held end
+    end
+  end
 end
 
 local n = redis.call('ZCARD', own)
@@ -159,7 +186,7 @@ if ARGV[9] == '1' and storeIds and #out > 0 then
   end
   ids = table.concat(vals)
 end
-return { (n - nl) + so, nl + lo, downloaded, table.concat(out), ids, counted }
+return { (n - nl) + so, nl + lo, downloaded, table.concat(out), ids, counted, receipt }
 `,
 );
 
@@ -194,7 +221,7 @@ return { s4, l4, s6, l6 }
 );
 
 /**
- * KEYS p4 p6 i; ARGV now score, store ids '1'|'0', SEEDER_OFFSET.
+ * KEYS p4 p6 i r; ARGV now score, store ids '1'|'0', SEEDER_OFFSET.
  * Returns {peers removed, 1 when this call emptied the swarm}.
  */
 export const SWARM_GC = script(
@@ -204,9 +231,9 @@ export const SWARM_GC = script(
 local now = tonumber(ARGV[1])
 local idKey = ARGV[2] == '1' and KEYS[3]
 local had = redis.call('EXISTS', KEYS[1], KEYS[2])
-local removed = prune(KEYS[1], now, idKey) + prune(KEYS[2], now, idKey)
+local removed = prune(KEYS[1], now, idKey, KEYS[4]) + prune(KEYS[2], now, idKey, KEYS[4])
 local left = redis.call('EXISTS', KEYS[1], KEYS[2])
-if left == 0 then redis.call('DEL', KEYS[3]) end
+if left == 0 then redis.call('DEL', KEYS[3], KEYS[4]) end
 if had > 0 and left == 0 then return { removed, 1 } end
 return { removed, 0 }
 `,

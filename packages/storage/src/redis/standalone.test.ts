@@ -251,10 +251,13 @@ describe('redis standalone: storage layout', () => {
       `standalone-${n}:${tag}d`,
       `standalone-${n}:${tag}i`,
       `standalone-${n}:${tag}p4`,
+      `standalone-${n}:${tag}r`,
     ]);
-    const ttl = Number(await server.cli('PTTL', `standalone-${n}:${tag}p4`));
-    expect(ttl).toBeGreaterThan(55_000);
-    expect(ttl).toBeLessThanOrEqual(60_000);
+    for (const suffix of ['p4', 'r']) {
+      const ttl = Number(await server.cli('PTTL', `standalone-${n}:${tag}${suffix}`));
+      expect(ttl).toBeGreaterThan(55_000);
+      expect(ttl).toBeLessThanOrEqual(60_000);
+    }
     expect(await server.cli('PTTL', `standalone-${n}:${tag}d`)).toBe('-1');
     expect(await server.cli('OBJECT', 'ENCODING', `standalone-${n}:${tag}p4`)).toBe('listpack');
   });

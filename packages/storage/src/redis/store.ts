@@ -66,8 +66,8 @@ export interface RedisStore extends PeerStore, DataStore, DownloadCounter {
 }
 
 const SUFFIXES = ['p4', 'p6'] as const;
-const OWN_FIRST_4 = ['p4', 'p6', 'd', 'i'] as const;
-const OWN_FIRST_6 = ['p6', 'p4', 'd', 'i'] as const;
+const OWN_FIRST_4 = ['p4', 'p6', 'd', 'i', 'r'] as const;
+const OWN_FIRST_6 = ['p6', 'p4', 'd', 'i', 'r'] as const;
 
 function toStoreError(err: unknown): StoreError {
   if (isStoreError(err)) return err;
@@ -266,14 +266,14 @@ export async function createRedisStore(
       const reply = (await withDeadline(
         runScript(backendOf(a.infoHash).next(), ANNOUNCE, keys, args),
         timeout(),
-      )) as [number, number, number, Buffer, Buffer, number];
-      const [seeders, leechers, downloaded, peers, ids, counted] = reply;
+      )) as [number, number, number, Buffer, Buffer, number, Buffer];
+      const [seeders, leechers, downloaded, peers, ids, counted, token] = reply;
       let peerIds: Buffer[] | undefined;
       if (a.withPeerIds && storeIds) {
         peerIds = [];
         for (let o = 0; o + 20 <= ids.length; o += 20) peerIds.push(ids.subarray(o, o + 20));
       }
-      return {
+      const result: AnnounceResult = {
         seeders: Number(seeders),
         leechers: Number(leechers),
         downloaded: Number(downloaded),
@@ -281,6 +281,11 @@ export async function createRedisStore(
         peerIds,
         downloadCounted: Number(counted) === 1,
       };
+      // `<compact peer hex>:<download count>:<now score>`: unique per swarm
+      // even if Redis loses `d` and the count starts again.
+      if (token.length > 0)
+        result.downloadReceipt = `${member.toString('hex')}:${token.toString()}`;
+      return result;
     },
 
     async scrape(infoHashes: readonly Buffer[]): Promise<SwarmCounts[]> {
@@ -314,7 +319,7 @@ export async function createRedisStore(
       const result: GcResult = { peersRemoved: 0, swarmsRemoved: 0 };
       try {
         await forEachSwarmKey(async (client, tag) => {
-          const keys = [...SUFFIXES.map((s) => tag + s), `${tag}i`];
+          const keys = [...SUFFIXES.map((s) => tag + s), `${tag}i`, `${tag}r`];
           const [removed, emptied] = (await runScript(client, SWARM_GC, keys, [
             now,
             storeIds,
