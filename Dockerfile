@@ -1,5 +1,5 @@
 # syntax=docker/dockerfile:1
-# One image per service (issue 7):
+# One image per service:
 #   docker build --build-arg SERVICE=announce-gateway -t shoal-announce-gateway .
 #   docker build --build-arg SERVICE=storage-api      -t shoal-storage-api .
 #   docker build --build-arg SERVICE=gc-worker        -t shoal-gc-worker .

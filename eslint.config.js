@@ -1,4 +1,4 @@
-// typescript-eslint type-checked rules over every workspace (STYLE.md "Code").
+// typescript-eslint type-checked rules over every workspace (docs/conventions.md "Code").
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 

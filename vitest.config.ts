@@ -1,6 +1,6 @@
 import { defineConfig } from 'vitest/config';
 
-// Tests run against the TypeScript sources; nothing is built first (STYLE.md).
+// Tests run against the TypeScript sources; nothing is built first (docs/conventions.md).
 export default defineConfig({
   test: {
     include: ['packages/*/src/**/*.test.ts', 'services/*/src/**/*.test.ts', 'tests/**/*.test.ts'],

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Scale run of the postgres driver (issue 4): ROWS peer rows (default 10
+# Scale run of the postgres driver: ROWS peer rows (default 10
 # million) in a PostgreSQL with default shared_buffers (128 MiB) and work_mem
 # (4 MiB), then announce and scrape latency p50/p99 and GC time at that size.
 # Not part of `make test`. Loopback only; the server and its data are removed

@@ -1,5 +1,5 @@
-// Latency of the postgres driver over a large peers table (issue 4's scale
-// run; MoChi claims ~10 million peer rows on default PostgreSQL settings).
+// Latency of the postgres driver over a large peers table (docs/postgres.md's
+// scale run; MoChi claims ~10 million peer rows on default PostgreSQL settings).
 // bench/pg-scale.sh loads the rows and runs this; alone it needs a loaded
 // database:
 //   DATABASE_URL=... ROWS=... SWARMS=... HOT_PEERS=... node bench/pg-scale.ts

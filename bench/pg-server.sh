@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A throwaway PostgreSQL for the bench/ scripts, with the server's default
-# settings (shared_buffers 128 MiB, work_mem 4 MiB, fsync on: what issue 4's
-# scale claim is about). Loopback only.
+# settings (shared_buffers 128 MiB, work_mem 4 MiB, fsync on: what the
+# scale claim of docs/postgres.md is about). Loopback only.
 #   bench/pg-server.sh start DIR [PORT]   prints DATABASE_URL on stdout
 #   bench/pg-server.sh stop DIR
 # Extra server flags: PG_SERVER_OPTS="-c max_connections=300".

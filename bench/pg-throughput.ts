@@ -1,6 +1,6 @@
 // Announces/s through the store API: memory vs postgres, pipelined
-// connections vs pg.Pool, with and without the per-swarm lock (issue 4:
-// "pipelined where node-postgres allows it — measure and report").
+// connections vs pg.Pool, with and without the per-swarm lock (docs/postgres.md:
+// pipelined where node-postgres allows it, measured).
 //   DATABASE_URL=... DURATION_SECONDS=5 CONCURRENCY=64 node bench/pg-throughput.ts
 // bench/pg-throughput.sh starts a server with default settings and runs this.
 // Not part of `make test`.

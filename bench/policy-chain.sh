@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The cost of issue 8's middleware chain (docs/policy.md): the same gateway
+# The cost of the policy middleware chain (docs/policy.md): the same gateway
 # build, memory store, with the chain off and on, measured in one interleaved
 # run by the shared harness, beside opentracker (which Debian builds in
 # whitelist mode, so it checks every announce against the same 10,000 hashes).

@@ -1,5 +1,5 @@
 // Redis memory per stored peer for swarms of 1, 10, 100 and 1,000 peers
-// (issue 3 target: <= 30 B per peer for 10..1,000), written through the real
+// (docs/redis.md "Memory": target <= 30 B per peer for 10..1,000), written through the real
 // driver into a fresh redis-server started from deploy/redis/redis.conf.
 // Prints one table per setting: listpack limits from the production conf
 // (zset-max-listpack-entries 1024) and Redis's default (128), with and

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The split topology's cost (issue 5): UDP announces/s of one gateway with
+# The split topology's cost: UDP announces/s of one gateway with
 #   embedded memory | embedded redis | remote -> storage-api -> redis, batching on | batching off
 # measured in one interleaved run with ../shared/bench (compare.sh udp), ratios
 # against embedded redis (the issue's target: remote costs <= 40% of it).

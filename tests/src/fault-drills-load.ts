@@ -11,7 +11,7 @@
 // the completions acknowledged and those whose outcome is unknown (answered
 // retry-later, or not at all), so `checkDownloads` can tell a lost download
 // (scrape's downloaded below the acknowledged ones) from a doubly counted one
-// (above acknowledged + unknown). ARCHITECTURE.md: a completion counts once per peer.
+// (above acknowledged + unknown). docs/decisions.md "Tracker semantics": a completion counts once per peer.
 import { randomBytes } from 'node:crypto';
 import {
   UDP_ACTION,

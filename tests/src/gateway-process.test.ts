@@ -1,6 +1,6 @@
 // The gateway as an operator runs it: one process, configured by the
 // environment, refusing bad config with every problem listed at once
-// (STYLE.md "Config"), ready on its admin port, and gone cleanly on SIGTERM.
+// (docs/conventions.md "Config"), ready on its admin port, and gone cleanly on SIGTERM.
 import { describe, expect, it } from 'vitest';
 import { spawnGateway, startGateway } from './harness/gateway.ts';
 

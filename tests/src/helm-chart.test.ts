@@ -1,5 +1,5 @@
 // helm/shoal renders with Helm 3 and Helm 4, lints strictly, produces only
-// objects the Kubernetes schemas accept, and keeps the promises of issue 7:
+// objects the Kubernetes schemas accept, and keeps the promises of docs/kubernetes.md:
 // one Service with HTTP+UDP and Local traffic policy, no PDB at one replica,
 // a minimal Role, no inline secret when an existing Secret is named, a
 // values schema that refuses wrong types and unknown keys.

@@ -1,7 +1,7 @@
 // The environment the chart gives each service (literal values, its Secrets,
 // the named existing Secrets) is what that service's own config validator
 // accepts at boot: a typo in a variable name or a bad value fails here, not
-// in a CrashLoopBackOff (issue 7).
+// in a CrashLoopBackOff.
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -162,7 +162,7 @@ describe('rendered env, store details', () => {
   });
 });
 
-/** The variables of policyConfigSchema (issue 8) the chart sets; ADMIN_API_TOKEN is storage-api's job here. */
+/** The variables of policyConfigSchema the chart sets; ADMIN_API_TOKEN is storage-api's job here. */
 const POLICY_ENV = [
   'TORRENT_APPROVAL',
   'CLIENT_APPROVAL',

@@ -2,7 +2,7 @@
 // a real gateway process started with the environment the chart gives the
 // gateway Deployment (only listen addresses and the store differ: loopback,
 // port 0, the in-process memory store instead of storage-api). It must pass
-// there and fail when nothing answers (issue 7).
+// there and fail when nothing answers.
 import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';

@@ -4,7 +4,7 @@
 // between a pod and loopback is changed (ports, dirs, announce addresses, the
 // monitored address); the primary is killed and the set must fail over, and
 // the pods' init script (init.sh in the same ConfigMap) brings the old primary
-// back as a replica (issue 7).
+// back as a replica.
 import { execFile, spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';

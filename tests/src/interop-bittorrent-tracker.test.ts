@@ -1,6 +1,6 @@
 // Interop with the most used JavaScript tracker client (webtorrent's
 // bittorrent-tracker): it announces and scrapes against Shoal over HTTP and
-// UDP unchanged, and sees the swarm ARCHITECTURE.md pins down: counts that
+// UDP unchanged, and sees the swarm docs/decisions.md "Tracker semantics" pins down: counts that
 // include the announcer, seeders given leechers only, nobody given itself,
 // numwant honoured.
 import { randomBytes } from 'node:crypto';
@@ -116,7 +116,7 @@ describe.each(['http', 'udp'] as const)('bittorrent-tracker client over %s', (ki
     expect(completed.update).toMatchObject({ complete: 2, incomplete: 1 });
     // Now a seeder: it is given the one leecher only.
     expect(completed.peers).toEqual([b.addr]);
-    // Re-announcing as a seeder does not count the download again (FIELD-NOTES: MoChi's INCR bug).
+    // Re-announcing as a seeder does not count the download again (docs/decisions.md "Sources": MoChi's INCR bug).
     await announceWith(a.client, 'update', { left: 0 });
     expect(await scrapeWith(seeder.client)).toMatchObject({
       complete: 2,

@@ -1,6 +1,6 @@
-// Bad input never crashes or stalls the gateway (ARCHITECTURE.md: "Malformed
+// Bad input never crashes or stalls the gateway (docs/decisions.md "Tracker semantics": "Malformed
 // packets are dropped or answered with an error action, never crash or stall
-// the socket"; STYLE.md: "Bad input gets a clear answer and nothing else").
+// the socket"; docs/conventions.md: "Bad input gets a clear answer and nothing else").
 // A running gateway process takes thousands of random, truncated and mutated
 // UDP packets and HTTP requests, then must still be alive, healthy and right.
 // Failures print the fuzz seed; SHOAL_FUZZ_SEED=<seed> replays a run.

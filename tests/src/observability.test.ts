@@ -1,4 +1,4 @@
-// Issue 6 proof: the local topology (two gateways on the remote store,
+// docs/observability.md, end to end: the local topology (two gateways on the remote store,
 // storage-api on Redis Sentinel + PostgreSQL, a gc-worker) runs as processes,
 // a real Prometheus scrapes all of it every second with the committed rules
 // loaded, announces go through over HTTP and UDP, and then every dashboard
@@ -102,7 +102,7 @@ function metricsRead(expr: string): MetricSpec[] {
 /**
  * Labelled metrics that have no series until their first event: prom-client's
  * `labels(...)` creates nothing, so a panel or alert on them reads "no data"
- * instead of 0 on a healthy tracker (issue 6 wants them from start). The
+ * instead of 0 on a healthy tracker (docs/observability.md wants them from the start). The
  * owning service should call `metric.zero({...})` (or `.inc(0)`) for every
  * label set it knows at build time; then the entry goes. Empty now: every
  * service zero-initialises its label sets, so every panel and rule is held

@@ -1,4 +1,4 @@
-// Issue 8's proof for approval lists, as processes (docs/policy.md "Where the
+// Approval lists, as processes (docs/policy.md "Where the
 // data lives and how gateways converge"): the local topology (storage-api on
 // Redis Sentinel + PostgreSQL, two gateways on the remote driver with
 // TORRENT_APPROVAL=deny and CLIENT_APPROVAL=deny). One admin call on
@@ -94,7 +94,7 @@ function report(what: string, times: Array<{ name: string; ms: number }>): void 
   );
 }
 
-describe('approval lists across replicas (issue 8)', () => {
+describe('approval lists across replicas', () => {
   it('refuses a torrent on both replicas, HTTP and UDP, within the refresh bound of one admin call, and lets it back in the same way', async () => {
     const banned = randomInfoHash();
     const other = randomInfoHash();

@@ -1,4 +1,4 @@
-// Issue 8's proof for private trackers, as processes (docs/policy.md
+// Private trackers, as processes (docs/policy.md
 // "private mode: passkey"): the local topology with PASSKEY_REQUIRED=true on
 // both gateways. Passkeys made through storage-api's admin API work at
 // /announce/<passkey> over HTTP and in BEP 41 URL data over UDP, stop at
@@ -130,7 +130,7 @@ async function untilServed(passkey: string, params: AnnounceParams): Promise<num
   return Math.max(...served.map((s) => s.ms));
 }
 
-describe('private tracker: passkeys (issue 8)', () => {
+describe('private tracker: passkeys', () => {
   it('refuses announces without a passkey or with an unknown one, over HTTP and UDP, on both replicas', async () => {
     const p = peer(45_001);
     expect(await answers(p, null)).toEqual(everywhere('POLICY_ERR_PASSKEY_MISSING'));
@@ -245,7 +245,7 @@ async function fileSha(path: string): Promise<string | undefined> {
   return (await stat(path).catch(() => undefined)) === undefined ? undefined : sha256File(path);
 }
 
-describe('private tracker: aria2 (issue 8)', () => {
+describe('private tracker: aria2', () => {
   it('lets aria2 clients with passkey URLs on two replicas swarm, byte-identical, and gives a wrong passkey no peers', async () => {
     const [a, b] = [topo.gateways[0]!, topo.gateways[1]!];
     const seederKey = await createPasskey(topo.storageApi.url, topo.storageApi.adminToken, {

@@ -1,4 +1,4 @@
-// Issue 8: per-address announce rate limits through real gateway processes
+// Per-address announce rate limits through real gateway processes
 // (docs/policy.md "The chain in the gateway"). A token bucket of 5 at 1 token
 // a second: five quick announces pass, the sixth is refused, and a second
 // later one more passes (a rate, not a ban). One gateway per protocol, so the
@@ -32,7 +32,7 @@ afterAll(async () => {
   await Promise.all([httpGateway?.stop(), udpGateway?.stop()]);
 }, 30_000);
 
-describe('announce rate limit per address (issue 8)', () => {
+describe('announce rate limit per address', () => {
   it('over HTTP, refuses the 6th quick announce with POLICY_ERR_RATE_LIMITED and serves again after a token is back', async () => {
     const g = httpGateway!;
     const infoHash = randomInfoHash();

@@ -1,4 +1,4 @@
-// Issue 4 through the gateway: the same aria2 transfer as the memory store,
+// The PostgreSQL store through the gateway: the same aria2 transfer as the memory store,
 // with peers, downloads and KV in a real PostgreSQL started by the test.
 import { startPostgres } from '@shoal/testing/postgres';
 import { describeAria2Transfer } from './harness/aria2-transfer.ts';

@@ -1,7 +1,7 @@
-// Issue 3: changing a Redis ring's shard list at runtime. The gateway reads
+// Changing a Redis ring's shard list at runtime. The gateway reads
 // its config file again on SIGHUP; adding a shard affects only the swarms
 // that now belong to it: their durable download counts move with them, their
-// ephemeral peers come back with the next announce (ARCHITECTURE.md
+// ephemeral peers come back with the next announce (docs/decisions.md
 // "Storage"), and every other swarm is untouched.
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';

@@ -1,4 +1,4 @@
-// Issue 3 through the gateway: the same aria2 transfer as the memory store,
+// The Redis store through the gateway: the same aria2 transfer as the memory store,
 // with peers in a real redis-server; and a Sentinel failover under steady
 // announce load, where the gateway must answer "retry later" while no
 // primary exists, never crash or hang, and serve the replicated peers after.

@@ -1,5 +1,5 @@
 // The gateway with STORAGE_DRIVER=remote against the real storage-api
-// process (issue 5): tracker semantics over HTTP and UDP through the batch
+// process: tracker semantics over HTTP and UDP through the batch
 // endpoint, coalescing under a burst, immediate "retry later" while
 // storage-api is gone, and recovery without touching the gateway.
 import { randomBytes } from 'node:crypto';

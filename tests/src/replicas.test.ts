@@ -1,5 +1,5 @@
 // UDP connection IDs are stateless and keyed by a secret every replica shares
-// (ARCHITECTURE.md), so behind a load balancer a client may connect on one
+// (docs/decisions.md "Tracker semantics"), so behind a load balancer a client may connect on one
 // gateway and announce on another. Two gateway processes prove it.
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

@@ -1,4 +1,4 @@
-// Issue 5's proof on the whole topology as processes (startLocalTopology):
+// The whole split topology as processes (startLocalTopology):
 // two gateways sharing a UDP secret in front of storage-api (Redis Sentinel
 // + PostgreSQL). Tests that kill a process run last, the storage-api one
 // before the gateway one, since both need the survivors of the previous.
@@ -72,7 +72,7 @@ async function scrapeTotal(scrapeUrl: string, infoHash: Buffer): Promise<number>
   return (e?.complete ?? 0) + (e?.incomplete ?? 0);
 }
 
-describe('local topology (issue 5)', () => {
+describe('the split topology as local processes', () => {
   it('accepts on gateway B a UDP connection id issued by gateway A, and counts the announce', async () => {
     const a = gateway(0);
     const b = gateway(1);

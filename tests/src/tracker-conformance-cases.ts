@@ -1,6 +1,6 @@
 // The cases of the tracker conformance suite (tracker-conformance.test.ts):
 // what a BitTorrent client notices of the pinned tracker semantics
-// (ARCHITECTURE.md "Tracker semantics", docs/decisions.md "Swarm semantics"),
+// (docs/decisions.md "Tracker semantics", docs/decisions.md "Swarm semantics"),
 // through real HTTP and UDP sockets, written against a `Deployment` so every
 // topology runs the same cases. Requests are built by the harness's own
 // client (harness/tracker-client.ts), never by @shoal/protocol.

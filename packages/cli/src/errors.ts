@@ -1,4 +1,4 @@
-// The CLI's own error catalog (STYLE.md "Errors"). Errors the API answers
+// The CLI's own error catalog (docs/conventions.md "Errors"). Errors the API answers
 // keep the server's code (POLICY_ERR_*, RPC_ERR_*); these are the ones that
 // happen before or instead of an answer. Every error is printed as
 // `error: <message> [<CODE>]`; usage errors exit 2, everything else 1.

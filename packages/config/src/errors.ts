@@ -1,4 +1,4 @@
-// The config error catalog (STYLE.md "Errors"). A service that cannot start
+// The config error catalog (docs/conventions.md "Errors"). A service that cannot start
 // gets one error listing every problem, so an operator fixes them in one pass.
 
 export const configErrors = {

@@ -1,7 +1,7 @@
 // Boot-time config: one TypeBox schema per service whose property names are
 // the environment variable names (UPPER_SNAKE, units in the name). Values come
 // from an optional YAML file, then the environment; strings are coerced by the
-// schema's types; every problem is reported in one ConfigError (STYLE.md
+// schema's types; every problem is reported in one ConfigError (docs/conventions.md
 // "Config"). The result is deeply frozen and nothing reads process.env later.
 import { readFileSync } from 'node:fs';
 import { Kind, type Static, type TObject, type TSchema } from '@sinclair/typebox';

@@ -1,5 +1,5 @@
 // Keeps the catalogue (and docs/metrics.md, rendered from it) in step with
-// the registries the services really build (issue 6).
+// the registries the services really build.
 import { beforeAll, describe, expect, it } from 'vitest';
 import { CATALOGUE } from './catalogue.ts';
 import { serviceInventories, type ServiceInventory } from './inventory.ts';

@@ -1,4 +1,4 @@
-// The metric catalogue (issue 6): every metric a Shoal service exports, with
+// The metric catalogue: every metric a Shoal service exports, with
 // its type, labels and meaning. docs/metrics.md is rendered from this list and
 // catalogue.test.ts compares it with the registries the services build, so the
 // page, the dashboards and the code cannot drift apart.
@@ -71,7 +71,7 @@ export const SHOAL_METRICS: readonly MetricSpec[] = [
     labels: ['outcome'],
     services: ['gateway'],
     meaning:
-      'Reloads of the approval lists and passkeys (issue 8, docs/policy.md), every POLICY_REFRESH_SECONDS while a list or passkey step is on. outcome: changed, unchanged (304 / same revision), failed (the last snapshot is kept).',
+      'Reloads of the approval lists and passkeys (docs/policy.md), every POLICY_REFRESH_SECONDS while a list or passkey step is on. outcome: changed, unchanged (304 / same revision), failed (the last snapshot is kept).',
   },
   {
     name: 'shoal_policy_revision_age_seconds',

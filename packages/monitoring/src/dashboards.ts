@@ -1,4 +1,4 @@
-// Grafana dashboards as code (issue 6): the panel list below is the one
+// Grafana dashboards as code: the panel list below is the one
 // source; generate.ts renders it to deploy/monitoring/dashboards/*.json and
 // the Prometheus proof runs every query here against real scrapes.
 import { JOBS } from './rules.ts';

@@ -1,4 +1,4 @@
-// Prometheus recording and alerting rules for Shoal (issue 6). Rendered to
+// Prometheus recording and alerting rules for Shoal. Rendered to
 // deploy/monitoring/rules/shoal.rules.yml; `promtool check rules` runs on the
 // result in promtool.test.ts, and the Prometheus proof evaluates every
 // recording expression against real scrapes.

@@ -1,4 +1,4 @@
-// The policy error catalog (STYLE.md "Errors"). Two audiences:
+// The policy error catalog (docs/conventions.md "Errors"). Two audiences:
 // - refusals a BitTorrent client sees (bencoded `failure reason` / UDP error
 //   action text, always ending with " [CODE]"), raised by the gateway's chain;
 // - admin input errors (storage-api answers HTTP 400 with `{ code, message }`).

@@ -1,4 +1,4 @@
-// The policy contract (issue 8, docs/policy.md): where approval lists and
+// The policy contract (docs/policy.md): where approval lists and
 // passkeys live in the DataStore (KV), the snapshot a gateway caches, and the
 // pieces of the gateway's middleware chain. Shared by storage-api (admin API,
 // GET /v1/policy), the gateway (cache + chain) and the CLI.

@@ -1,6 +1,6 @@
 // Stateless UDP connection ids (BEP 15 "connect"): any gateway replica that
 // holds the shared secret can verify an id another replica issued, so a
-// client may connect on one and announce on another (ARCHITECTURE.md).
+// client may connect on one and announce on another (docs/decisions.md "Tracker semantics").
 //
 // Layout, 8 bytes: issue time (uint32 seconds since the epoch, wraps in 2106;
 // age arithmetic is modulo 2^32) followed by 32 bits of
@@ -9,7 +9,8 @@
 // a PRF made for short inputs (hash-table and packet authentication); on
 // these 8-20 byte inputs it measured ~0.2 us per call against ~1.2 us for a
 // one-shot crypto.hash and ~17 us for createHmac on the same loaded machine
-// (FIELD-NOTES.md puts createHmac at ~35% of a UDP echo's throughput).
+// (docs/decisions.md "Sources": createHmac costs about a third of a UDP echo's
+// throughput).
 // 32 bits make a blind forgery a 1-in-4-billion guess per packet, which is
 // all BEP 15 asks of an id: proof that the client receives traffic at its
 // source address.

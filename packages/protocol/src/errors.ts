@@ -1,7 +1,7 @@
-// The protocol error catalog (STYLE.md "Errors"): one stable code per distinct
+// The protocol error catalog (docs/conventions.md "Errors"): one stable code per distinct
 // wire violation. Callers match on `err.code`. Every code answers the client
 // the same way: HTTP 200 with a bencoded `failure reason` (clients ignore the
-// bodies of non-200 answers, ARCHITECTURE.md), or a UDP error action (BEP 15,
+// bodies of non-200 answers, docs/decisions.md "Tracker semantics"), or a UDP error action (BEP 15,
 // action 3) when the packet carried a transaction id. ERRORS.md is the docs
 // table; errors.test.ts keeps the two in step.
 //

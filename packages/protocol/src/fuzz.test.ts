@@ -1,5 +1,5 @@
 // Random, truncated and mutated inputs to every decoder: the only thing any of
-// them may throw is a ProtocolError (STYLE.md "Code": random bytes never throw
+// them may throw is a ProtocolError (docs/conventions.md "Code": random bytes never throw
 // anything but a coded protocol error). Bounded by run counts, a few seconds.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';

@@ -3,7 +3,7 @@
 //
 // Queries are parsed from the raw text after '?' in one pass, straight into
 // Buffers: Fastify's parser leaves info_hash percent-encoded and Node's
-// querystring decodes it as UTF-8, which loses bytes (FIELD-NOTES.md).
+// querystring decodes it as UTF-8, which loses bytes (docs/decisions.md "Sources").
 // Parameter names are matched literally (a percent-encoded name such as
 // `info%5Fhash` is an unknown parameter and ignored, like any unknown name).
 //

@@ -1,5 +1,5 @@
-// The gateway <-> storage-api batch body (ARCHITECTURE.md "StorageClient",
-// issue 5): the announces and scrapes a gateway gathered in one tick, as one
+// The gateway <-> storage-api batch body (docs/decisions.md "Services"
+// and docs/storage-api.md): the announces and scrapes a gateway gathered in one tick, as one
 // binary request, and their results in the same order. Big-endian throughout.
 //
 // request  = "SHB" u8 version, u16 count, count * op
@@ -24,7 +24,7 @@
 //
 // A response does not repeat each op's type or family: the client decodes it
 // against the ops it sent. Every length is checked against the remaining
-// input before anything is read or allocated (STYLE.md "Errors"). Bump
+// input before anything is read or allocated (docs/conventions.md "Errors"). Bump
 // STORAGE_RPC_VERSION on any change to these bytes: a storage-api refuses a
 // version it does not speak, so two releases never misread each other.
 import { ProtocolError, isProtocolError } from './errors.ts';

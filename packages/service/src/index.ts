@@ -1,5 +1,5 @@
-// Process lifecycle shared by every Shoal service's main.ts (ARCHITECTURE.md
-// "Operations": SIGTERM drains in-flight work and exits within the grace
+// Process lifecycle shared by every Shoal service's main.ts (docs/decisions.md
+// "Services": SIGTERM drains in-flight work and exits within the grace
 // period). Only main.ts calls this; built apps stay free of process exits.
 import type { Logger } from 'pino';
 

@@ -1,4 +1,4 @@
-// The storage error catalog (STYLE.md "Errors"): stable codes that callers
+// The storage error catalog (docs/conventions.md "Errors"): stable codes that callers
 // match on, each with the answer a client gets. Drivers wrap backend errors
 // once, with `cause`.
 

@@ -1,7 +1,7 @@
 // The storage contract every driver (memory, redis, postgres) implements and
 // the conformance suite checks. Shaped so that one announce is one round trip
 // to a backend: the driver receives everything it needs to write the peer,
-// prune, count and sample in a single operation (ARCHITECTURE.md "Storage").
+// prune, count and sample in a single operation (docs/decisions.md "Storage").
 import type { AnnounceEvent, Family } from '@shoal/protocol';
 
 export type { AnnounceEvent, Family };
@@ -41,7 +41,7 @@ export interface AnnounceResult {
    * true when this announce added one to the swarm's download count (a
    * `completed` from a peer not already a live seeder), false when it did
    * not. Lets a store that keeps downloads in another backend count exactly
-   * once per peer (issue 5, docs/storage-api.md). Undefined from a driver or a
+   * once per peer (docs/storage-api.md). Undefined from a driver or a
    * custom query that cannot tell.
    */
   downloadCounted?: boolean;
@@ -98,7 +98,7 @@ export interface PeerStore {
   stats(): Promise<StoreStats>;
   /**
    * The `limit` swarms with the most live peers (both families), most first;
-   * ties in any order. Optional: an admin view (issue 8, `GET /v1/admin/top`),
+   * ties in any order. Optional: an admin view (`GET /v1/admin/top`),
    * never on the announce path, so a driver may walk its whole keyspace.
    */
   topSwarms?(limit: number): Promise<TopSwarm[]>;
@@ -120,7 +120,7 @@ export interface DataStore {
 
 /**
  * Durable download counters kept apart from the peers (storage-api's split
- * backends, issue 5). Drivers that implement it keep the counters in the
+ * backends). Drivers that implement it keep the counters in the
  * same place their own announces count into.
  */
 export interface DownloadCounter {
@@ -150,7 +150,7 @@ export interface DownloadReceipts {
 }
 
 export interface StoreOptions {
-  /** A peer not heard from for this long is gone (ARCHITECTURE.md; default 1860 = 31 min). */
+  /** A peer not heard from for this long is gone (docs/decisions.md "Tracker semantics"; default 1860 = 31 min). */
   peerLifetimeSeconds: number;
   /** Milliseconds since the epoch; injectable so tests can move time. Defaults to Date.now. */
   clock?: () => number;

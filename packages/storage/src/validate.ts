@@ -27,7 +27,7 @@ export function validateAnnounce(a: PeerAnnounce): void {
     throw badInput('numWant must be a non-negative integer');
 }
 
-/** Most swarms a topSwarms() call may ask for (an admin view, issue 8). */
+/** Most swarms a topSwarms() call may ask for (an admin view). */
 export const TOP_SWARMS_MAX = 10_000;
 
 export function validateTopLimit(limit: number): void {

@@ -1,4 +1,4 @@
-// Testcontainers is used only when a Docker engine answers (STYLE.md "Tests");
+// Testcontainers is used only when a Docker engine answers (docs/conventions.md "Tests");
 // otherwise the harnesses start servers from the machine's Debian packages.
 import { existsSync } from 'node:fs';
 

@@ -1,4 +1,4 @@
-// A private PostgreSQL per test file (STYLE.md "Tests": tests own their
+// A private PostgreSQL per test file (docs/conventions.md "Tests": tests own their
 // servers). From Debian's binaries when present (initdb into a temp dir, a free
 // loopback port, trust auth), from a container when a Docker engine answers and
 // the binaries are missing. Each store gets its own database so tests stay

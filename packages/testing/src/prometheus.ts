@@ -1,4 +1,4 @@
-// A real Prometheus for tests (issue 6), from Debian's `prometheus` package:
+// A real Prometheus for tests, from Debian's `prometheus` package:
 // started on a free loopback port in a temp dir with the given scrape targets
 // and rule files, queried over its HTTP API, killed and removed by close().
 import { spawn, type ChildProcess } from 'node:child_process';

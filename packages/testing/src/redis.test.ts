@@ -1,5 +1,5 @@
 // The harness starts real servers from the production confs and leaves
-// nothing behind (issue 3).
+// nothing behind.
 import { readFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';

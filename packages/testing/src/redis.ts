@@ -3,7 +3,7 @@
 // (redis-server, redis-sentinel, redis-cli) on free loopback ports in temp
 // dirs. Every server starts from deploy/redis/redis.conf or sentinel.conf
 // with only ports, paths, passwords and test timings overridden, so the
-// production files are proven to be accepted by the real server (issue 3).
+// production files are proven to be accepted by the real server.
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { copyFile, mkdtemp, readFile, rm, writeFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';

@@ -1,4 +1,4 @@
-// The whole Shoal topology as local processes (issue 5, "Proof"): Redis
+// The whole Shoal topology as local processes ("Proof"): Redis
 // Sentinel (a primary, two replicas, three sentinels) from deploy/redis's
 // files, a PostgreSQL, storage-api (peers in Redis Sentinel, downloads, KV and
 // leases in PostgreSQL), a gc-worker electing through storage-api, and two

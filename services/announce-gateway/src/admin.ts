@@ -1,4 +1,4 @@
-// The admin server (ARCHITECTURE.md "Operations"): liveness, readiness and
+// The admin server (docs/decisions.md "Services"): liveness, readiness and
 // Prometheus metrics, on its own port so the tracker port stays public-only.
 // With an embedded store and ADMIN_API_TOKEN, also the policy admin API of
 // docs/policy.md behind that bearer token, so `make run` is administrable.

@@ -1,5 +1,5 @@
 // What HTTP and UDP announces share once decoded: the tracker's rules for
-// turning a client's request into a store operation (ARCHITECTURE.md
+// turning a client's request into a store operation (docs/decisions.md
 // "Tracker semantics").
 import { isProtocolError, type AnnounceRequest } from '@shoal/protocol';
 import { isPolicyError } from '@shoal/policy';

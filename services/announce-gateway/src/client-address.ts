@@ -1,4 +1,4 @@
-// Which address a peer is announced under (ARCHITECTURE.md): the socket's,
+// Which address a peer is announced under (docs/decisions.md "Tracker semantics"): the socket's,
 // unless the socket peer is a trusted proxy, then X-Forwarded-For (rightmost
 // entry that is not itself a trusted proxy) or X-Real-IP; the `ip` parameter
 // only when the operator allows it. IPv4-mapped IPv6 addresses are IPv4.

@@ -1,5 +1,5 @@
 // The gateway's settings: one schema, names are the environment variables
-// (STYLE.md "Config"). Defaults follow ARCHITECTURE.md's pinned semantics.
+// (docs/conventions.md "Config"). Defaults follow docs/decisions.md "Tracker semantics".
 import { isIP } from 'node:net';
 import ipaddr from 'ipaddr.js';
 import {
@@ -23,7 +23,7 @@ const Approval = Type.Union([Type.Literal('off'), Type.Literal('allow'), Type.Li
   default: 'off',
 });
 
-/** The middleware chain of issue 8 (docs/policy.md "The chain in the gateway"); every step is off by default. */
+/** The middleware chain (docs/policy.md "The chain in the gateway"); every step is off by default. */
 export const policyConfigSchema = Type.Object({
   TORRENT_APPROVAL: Approval,
   /** Matched against the peer_id's leading bytes (`-TR`, `-qB4`, ...). */
@@ -80,7 +80,7 @@ export const gatewayConfigSchema = Type.Object({
   /** newTrackon rejects trackers announcing an interval under 300 s [torrust#535]. */
   ANNOUNCE_INTERVAL_SECONDS: Type.Integer({ minimum: 60, maximum: 86_400, default: 1800 }),
   MIN_INTERVAL_SECONDS: Type.Integer({ minimum: 0, maximum: 86_400, default: 900 }),
-  /** ARCHITECTURE.md: 31 min, one interval plus a minute of slack. */
+  /** docs/decisions.md "Tracker semantics": 31 min, one interval plus a minute of slack. */
   PEER_LIFETIME_SECONDS: Type.Integer({ minimum: 60, maximum: 86_400, default: 1860 }),
   NUMWANT_DEFAULT: Type.Integer({ minimum: 0, maximum: 1000, default: 50 }),
   NUMWANT_MAX: Type.Integer({ minimum: 0, maximum: 1000, default: 200 }),
@@ -124,7 +124,7 @@ export const gatewayConfigSchema = Type.Object({
   /**
    * memory: in-process, the `make run` default; redis: REDIS_* (docs/redis.md);
    * postgres: DATABASE_URL and PG_* (docs/postgres.md, docs/cockroachdb.md);
-   * remote: storage-api at STORAGE_API_URL with the REMOTE_* settings (issue 5).
+   * remote: storage-api at STORAGE_API_URL with the REMOTE_* settings.
    */
   STORAGE_DRIVER: Type.Union(
     [

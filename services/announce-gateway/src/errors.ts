@@ -1,4 +1,4 @@
-// The gateway's own error catalog (STYLE.md "Errors"): refusals that are not
+// The gateway's own error catalog (docs/conventions.md "Errors"): refusals that are not
 // wire-format problems (those are @shoal/protocol's) nor storage failures
 // (@shoal/storage's). Every code reaches the client inside its failure text.
 

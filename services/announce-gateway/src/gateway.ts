@@ -1,4 +1,4 @@
-// Composition root of one gateway (STYLE.md "Composition"): everything it
+// Composition root of one gateway (docs/conventions.md "Composition"): everything it
 // uses arrives as an argument, nothing listens until listen(), and only
 // main.ts handles signals, so a test can run two gateways in one process.
 import { randomBytes } from 'node:crypto';

@@ -57,7 +57,7 @@ export function buildTrackerHttp(deps: TrackerHttpDeps): FastifyInstance {
     ...fastifyLimits(limits),
     // Request logging would cost a child logger per announce; failures are logged below.
     logger: false,
-    // info_hash and peer_id are raw bytes: the protocol parsers decode the raw query (FIELD-NOTES).
+    // info_hash and peer_id are raw bytes: the protocol parsers decode the raw query (docs/decisions.md "Sources").
     routerOptions: { querystringParser: () => NO_QUERY, ignoreTrailingSlash: true },
     requestIdHeader: 'x-request-id',
   });

@@ -1,4 +1,4 @@
-// Issue 6: one log line per failure of ours, carrying its error code and the
+// docs/observability.md: one log line per failure of ours, carrying its error code and the
 // request id; a client's own mistakes are metrics, not error lines.
 import { Writable } from 'node:stream';
 import { pino } from 'pino';

@@ -1,5 +1,5 @@
 // The gateway process: the only place that reads the environment, listens
-// on signals and exits (STYLE.md "Composition").
+// on signals and exits (docs/conventions.md "Composition").
 import { isIP } from 'node:net';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
@@ -78,7 +78,7 @@ exitOnSignals(logger, config.SHUTDOWN_GRACE_SECONDS, async () => {
 
 // SIGHUP re-reads the config file (the environment is fixed for the process's
 // life). What it applies without a restart: a Redis ring's shard list, moving
-// only the swarms of the shards that changed (issue 3). A config that fails
+// only the swarms of the shards that changed. A config that fails
 // validation is refused and the running one kept.
 async function reload(): Promise<void> {
   let next: GatewayConfig;

@@ -1,4 +1,4 @@
-// Gateway metrics on an injected prom-client Registry (STYLE.md
+// Gateway metrics on an injected prom-client Registry (docs/conventions.md
 // "Composition"). Label values are bounded: protocol, action, outcome and
 // catalog error codes; never an infohash or an address.
 import { Counter, Gauge, collectDefaultMetrics, type Metric, type Registry } from 'prom-client';
@@ -193,7 +193,7 @@ export interface HistogramSeries {
  * A histogram with fixed label sets whose observe() is an array increment.
  * prom-client's labeled observe() rebuilds and hashes the label object on
  * every call: 20% of a UDP announce's CPU in a profile under
- * ../shared/bench/udpload. The registry renders this one exactly as it
+ * the benchmark harness's UDP load (BENCHMARKS.md). The registry renders this one exactly as it
  * renders a prom-client Histogram (metrics.test.ts compares the two).
  */
 export class FastHistogram {

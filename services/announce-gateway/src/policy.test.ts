@@ -1,4 +1,4 @@
-// The policy chain of issue 8 (docs/policy.md "The chain in the gateway")
+// The policy chain (docs/policy.md "The chain in the gateway")
 // through the real gateway: HTTP on a real socket (and fastify inject where a
 // test needs many client addresses), UDP on real dgram sockets, the policy
 // data written through createPolicyRepository on the gateway's own memory

@@ -1,6 +1,6 @@
 // The one place the gateway's store is constructed from config, so the
 // 'redis' and 'postgres' drivers (and the remote storage-api client) are
-// added here as branches and nowhere else (ARCHITECTURE.md "StorageClient").
+// added here as branches and nowhere else (docs/decisions.md "Services").
 import type { Logger } from 'pino';
 import { Registry } from 'prom-client';
 import type { AnnounceResult, PeerAnnounce, PeerStore } from '@shoal/storage';
@@ -62,7 +62,7 @@ export async function createStorage(
     }
     case 'redis': {
       // Resolves even while Redis is down: announces get STORE_ERR_UNAVAILABLE
-      // until it answers, and /readyz reports it (issue 3).
+      // until it answers, and /readyz reports it.
       const redisConfig: RedisStoreConfig = config;
       const store = await createRedisStore(redisConfig, {
         peerLifetimeSeconds: config.PEER_LIFETIME_SECONDS,
@@ -72,7 +72,7 @@ export async function createStorage(
     }
     case 'postgres': {
       // Resolves while the database is down (migrations retried in the
-      // background); announces get STORE_ERR_UNAVAILABLE meanwhile (issue 4).
+      // background); announces get STORE_ERR_UNAVAILABLE meanwhile.
       const store = await createPostgresStore(
         { ...config, DATABASE_URL: config.DATABASE_URL ?? '' },
         {

@@ -1,4 +1,4 @@
-// The UDP tracker (BEP 15; BEP 41 URL data carries the passkey and jwt of issue 8). One socket per gateway;
+// The UDP tracker (BEP 15; BEP 41 URL data carries the passkey and jwt of docs/policy.md). One socket per gateway;
 // on '::' it is dual-stack and IPv4 clients arrive as ::ffff:a.b.c.d. Every
 // answer carries the packet's address family only [torrust#1366].
 //
@@ -57,7 +57,7 @@ export interface UdpTrackerOptions {
   metrics: GatewayMetrics;
   logger: Logger;
   clock: () => number;
-  /** The policy chain (issue 8); undefined when every step is off. */
+  /** The policy chain; undefined when every step is off. */
   chain?: PolicyChain | undefined;
   /** ANNOUNCE_INTERVAL_JITTER_SECONDS: 0..N added to `interval`. */
   jitterSeconds?: number;

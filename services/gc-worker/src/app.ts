@@ -1,4 +1,4 @@
-// gc-worker composition root (STYLE.md "Composition"): config, logger,
+// gc-worker composition root (docs/conventions.md "Composition"): config, logger,
 // registry, the leader elector and the GC call arrive as arguments; nothing
 // runs until listen(). Every GC_INTERVAL_SECONDS the worker asks storage-api
 // to collect (POST /v1/gc) if, and only if, it leads; a worker that becomes

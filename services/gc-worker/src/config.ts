@@ -1,4 +1,4 @@
-// gc-worker settings (STYLE.md "Config"): where storage-api is, how often to
+// gc-worker settings (docs/conventions.md "Config"): where storage-api is, how often to
 // collect, and how to elect the one active worker (docs/gc-worker.md).
 import {
   LogLevel,

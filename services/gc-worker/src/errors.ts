@@ -1,4 +1,4 @@
-// gc-worker error catalog (STYLE.md "Errors"): codes logged and counted when
+// gc-worker error catalog (docs/conventions.md "Errors"): codes logged and counted when
 // a GC run or a lease call to storage-api / the Kubernetes API fails.
 
 export const gcErrors = {

@@ -1,7 +1,7 @@
 // Two (then three) real gc-worker processes electing through a real
-// storage-api whose leases live in a real Redis (issue 5: "two gc-workers
+// storage-api whose leases live in a real Redis (docs/gc-worker.md: two gc-workers
 // never collect at the same time; killing the leader hands over within the
-// lease duration"). Between the workers and storage-api sits a recorder
+// lease duration). Between the workers and storage-api sits a recorder
 // that times every POST /v1/gc (held 40 ms so overlaps would show) and passes
 // everything through.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';

@@ -1,4 +1,4 @@
-// storage-api composition root (STYLE.md "Composition"): injected config,
+// storage-api composition root (docs/conventions.md "Composition"): injected config,
 // logger, registry and stores; nothing listens until listen(). Two fastify
 // servers: the token-protected API (batch, KV, downloads, stats, gc, leases;
 // contract §1-2; GET /v1/policy and the /v1/admin/* policy admin API of

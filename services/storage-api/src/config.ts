@@ -1,4 +1,4 @@
-// storage-api settings (STYLE.md "Config"): one schema, names are the
+// storage-api settings (docs/conventions.md "Config"): one schema, names are the
 // environment variables, every violation reported at once. The drivers'
 // own settings are composed in unchanged (REDIS_*, DATABASE_URL / PG_*), so
 // they read the same here as in an embedded gateway.
@@ -44,7 +44,7 @@ export const configSchema = Type.Object({
   PEER_STORE_DRIVER: Driver('memory'),
   /** Where the KV data (approval lists, passkeys) and the gc-worker's leases live. */
   DATA_STORE_DRIVER: Driver('memory'),
-  /** ARCHITECTURE.md: 31 min, one announce interval plus a minute of slack. */
+  /** docs/decisions.md "Tracker semantics": 31 min, one announce interval plus a minute of slack. */
   PEER_LIFETIME_SECONDS: Type.Integer({ minimum: 60, maximum: 86_400, default: 1860 }),
   /** How often the shoal_swarm_* gauges are refreshed from the peer store. */
   STATS_INTERVAL_SECONDS: Type.Integer({ minimum: 1, maximum: 86_400, default: 30 }),

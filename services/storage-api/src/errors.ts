@@ -1,4 +1,4 @@
-// storage-api's error catalog (STYLE.md "Errors"): every non-2xx answer is
+// storage-api's error catalog (docs/conventions.md "Errors"): every non-2xx answer is
 // JSON `{ code, message }` with one of these codes, a StoreErrorCode
 // (@shoal/storage) or a PolicyErrorCode (@shoal/policy, the admin API), and
 // the status listed here. Callers (the gateway's remote

@@ -60,8 +60,8 @@ const DATA_OPERATIONS: readonly Operation[] = [
 
 /**
  * `drivers` names the backends in use so every series they can produce exists
- * from the start at 0 (issue 6: a panel on a healthy service reads 0, not
- * "no data").
+ * from the start at 0 (docs/observability.md: a panel on a healthy service reads
+ * 0, not "no data").
  */
 export function createApiMetrics(
   registry: Registry,

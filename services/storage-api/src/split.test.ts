@@ -1,4 +1,4 @@
-// Split backends against real servers (issue 5): peers in Redis, downloads,
+// Split backends against real servers: peers in Redis, downloads,
 // KV and leases in PostgreSQL, as the chart deploys it (with CockroachDB).
 // Reads go straight to PostgreSQL through a second driver handle, so the
 // assertions see what is durable, not what storage-api remembers.

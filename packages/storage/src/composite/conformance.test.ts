@@ -1,6 +1,6 @@
 // The conformance suite against the composite store, as storage-api serves
 // it when PEER_STORE_DRIVER and DATA_STORE_DRIVER differ: peers in one
-// backend, download counts and KV in another (ARCHITECTURE.md "Storage").
+// backend, download counts and KV in another (docs/decisions.md "Storage").
 // Two pairings: two memory stores (the logic alone), and Redis (keeping no
 // peer ids, REDIS_STORE_PEER_IDS' default) with PostgreSQL, the shape of the
 // chart's default (Redis Sentinel + CockroachDB).

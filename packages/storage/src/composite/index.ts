@@ -1,9 +1,9 @@
 // @shoal/storage/composite: peers in one backend, durable data in another
-// (ARCHITECTURE.md "Storage": peers in Redis Sentinel, downloads and KV in
+// (docs/decisions.md "Storage": peers in Redis Sentinel, downloads and KV in
 // CockroachDB is the chart's default). storage-api opens the drivers its
 // config names and serves from this object.
 //
-// Download counts when the backends differ (issue 5, docs/storage-api.md
+// Download counts when the backends differ (docs/storage-api.md
 // "Consistency"): the peer backend decides, in the same round trip that
 // writes the peer, whether a `completed` counts (once per peer) and says so
 // in `downloadCounted`. A batch then adds the counted downloads to the data

@@ -1,5 +1,5 @@
 // The conformance suite every storage driver runs against itself
-// (ARCHITECTURE.md "Storage": a driver is done when this passes against the
+// (docs/decisions.md "Storage": a driver is done when this passes against the
 // real server). Each rule of "Tracker semantics" and "Storage" is one named
 // test.
 //
@@ -9,7 +9,7 @@
 //     name: string,
 //     factory: (opts: { peerLifetimeSeconds: number; clock: () => number }) => Promise<PeerStore>,
 //     options?: { downloadCounter?: boolean (true: the store reports downloadCounted and
-//       implements DownloadCounter, issue 5); keepsPeerIds?: boolean (true: withPeerIds
+//       implements DownloadCounter); keepsPeerIds?: boolean (true: withPeerIds
 //       answers carry the peers' ids; false for a store configured to keep none, such as
 //       Redis with REDIS_STORE_PEER_IDS=false) },
 //   ): void
@@ -146,7 +146,7 @@ export interface PeerStoreConformanceOptions {
   /**
    * The store reports `downloadCounted` and implements DownloadCounter on the
    * counters its announces use (what storage-api's split backends need,
-   * issue 5). Default true; false only for a configuration that documents
+   * docs/storage-api.md). Default true; false only for a configuration that documents
    * it cannot (custom PostgreSQL queries without a `counted` column).
    */
   downloadCounter?: boolean;

@@ -1,4 +1,4 @@
-// doctor against real servers (issue 8): what an operator reads for a Redis
+// doctor against real servers: what an operator reads for a Redis
 // with and without persistence, a Sentinel set, PostgreSQL migrated and not,
 // a port nobody listens on, a wrong password, a hung server and a skewed clock.
 import pg from 'pg';

@@ -1,4 +1,4 @@
-// `doctor` (issue 8, docs/policy.md "Admin API"): storage-api, the only
+// `doctor` (docs/policy.md "Admin API"): storage-api, the only
 // holder of store credentials, inspects its own backends and reports each
 // finding in words an operator can act on. It opens its own short-lived
 // connections (never the store's pool, so a stuck check cannot stall

@@ -1,4 +1,4 @@
-// @shoal/storage/locks: named leases with one holder at a time (issue 5),
+// @shoal/storage/locks: named leases with one holder at a time,
 // backing storage-api's /v1/leases/:name and the gc-worker's election.
 export type { LeaseLock, LeaseState } from './types.ts';
 export { createMemoryLeaseLock } from './memory.ts';

@@ -1,5 +1,5 @@
-// The lease locks against real servers (issue 5: "the lock path is tested
-// for real"): Redis from @shoal/testing's startRedis, PostgreSQL from
+// The lease locks against real servers (the lock path is tested for
+// real, docs/gc-worker.md): Redis from @shoal/testing's startRedis, PostgreSQL from
 // startPostgres, and the memory lock, all through one suite.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startPostgres, type PostgresServer } from '@shoal/testing/postgres';

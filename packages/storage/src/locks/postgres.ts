@@ -85,7 +85,7 @@ export function createPostgresLeaseLock(input: PostgresStoreConfigInput): Promis
     return ready;
   };
 
-  // CockroachDB asks clients to retry SQLSTATE 40001 (FIELD-NOTES.md).
+  // CockroachDB asks clients to retry SQLSTATE 40001 (docs/decisions.md "Sources").
   const run = async <R extends object>(
     what: string,
     name: string,

@@ -1,6 +1,6 @@
-// Lease locks (issue 5): one holder of a named lease at a time, for the
+// Lease locks: one holder of a named lease at a time, for the
 // gc-worker's leader election outside Kubernetes. storage-api serves them at
-// /v1/leases/:name so workers hold no database credentials (ARCHITECTURE.md).
+// /v1/leases/:name so workers hold no database credentials (docs/decisions.md "Tracker semantics").
 
 /** What acquire() answers: who holds `name` now, and until when (ms since the epoch). */
 export interface LeaseState {

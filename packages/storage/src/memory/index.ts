@@ -1,5 +1,5 @@
 // The in-memory driver: the embedded default, so `make run` is a whole
-// tracker with no server to install (ARCHITECTURE.md "Services").
+// tracker with no server to install (docs/decisions.md "Services").
 //
 // Swarms live in `shards` Maps keyed by the info hash. Sharding bounds the
 // work done between two event-loop turns during garbage collection, and keeps
@@ -9,7 +9,7 @@
 // yielding to the event loop in between.
 //
 // Peers are packed records (see peer-table.ts). Download counts are kept in
-// their own Map so they outlive the swarm's peers (ARCHITECTURE.md "Storage":
+// their own Map so they outlive the swarm's peers (docs/decisions.md "Storage":
 // downloads are the durable part; here "durable" means for the process'
 // lifetime).
 import { setImmediate as nextTurn } from 'node:timers/promises';

@@ -1,8 +1,8 @@
 // Config of the postgres driver: property names are the environment variable
 // names, so a service composes this schema into its own and loads it with
-// @shoal/config (STYLE.md "Config"). Query overrides are checked here too:
+// @shoal/config (docs/conventions.md "Config"). Query overrides are checked here too:
 // an unknown @parameter or a missing required one is reported with the
-// query's config key (issue 4).
+// query's config key.
 import { Type, type Static } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { StoreError } from '../errors.ts';

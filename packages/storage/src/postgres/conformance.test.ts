@@ -1,4 +1,4 @@
-// The shared conformance suite against a real PostgreSQL (issue 4 "Proof"):
+// The shared conformance suite against a real PostgreSQL:
 // at the server's default isolation (READ COMMITTED), at SERIALIZABLE (where
 // concurrent announces raise 40001 and the driver's retries must absorb
 // them), and with pipelining off (pg.Pool).

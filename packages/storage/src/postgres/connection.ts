@@ -1,8 +1,8 @@
 // Connections to PostgreSQL/CockroachDB: connection string (URL or libpq
 // key=value DSN), TLS files, session settings, and the error mapping to the
 // storage catalog. Queries go through pipelined clients (node-postgres >=
-// 8.23 writes a query before the previous answer arrives; FIELD-NOTES
-// measured ~2.3x serial upserts) or, when pipelining is off, pg.Pool.
+// 8.23 writes a query before the previous answer arrives; docs/decisions.md
+// "Sources": ~2.3x serial upserts) or, when pipelining is off, pg.Pool.
 import { readFileSync } from 'node:fs';
 import type { ConnectionOptions as TlsOptions } from 'node:tls';
 import pg from 'pg';
@@ -163,7 +163,7 @@ export function isRetryable(err: unknown): boolean {
 }
 
 /**
- * Maps a driver error to the catalog once (STYLE.md "Errors"): statement
+ * Maps a driver error to the catalog once (docs/conventions.md "Errors"): statement
  * timeouts to STORE_ERR_TIMEOUT, data exceptions to STORE_ERR_BAD_INPUT,
  * everything else (connection refused or
  * lost, server shutting down, exhausted retries, a query that fails) to

@@ -1,5 +1,5 @@
 // Every query and the schema itself replaced from config, as MoChi allows
-// (issue 4 "Proof": a custom schema and custom queries pass the suite too).
+// (docs/postgres.md: a custom schema and custom queries pass the suite too).
 // This schema differs from the default on purpose: its own SQL schema and
 // names, the family as 4/6, last-seen times instead of expiry times, and
 // ORDER BY random() sampling.

@@ -1,7 +1,7 @@
-// Download counts and KV are the durable part of Shoal's data (ARCHITECTURE.md
+// Download counts and KV are the durable part of Shoal's data (docs/decisions.md
 // "Storage"). This server runs with fsync on, and is restarted while writes
 // are in flight: every write the store acknowledged must be there afterwards,
-// and the same store object must carry on (issue 4 "Proof").
+// and the same store object must carry on.
 import { startPostgres, type PostgresServer } from '@shoal/testing/postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { announceOf, infoHashOf } from '../conformance/index.ts';

@@ -1,4 +1,4 @@
-// @shoal/storage/postgres: the PostgreSQL / CockroachDB driver (issue 4).
+// @shoal/storage/postgres: the PostgreSQL / CockroachDB driver.
 export {
   PostgresStoreConfigSchema,
   PostgresConfigError,

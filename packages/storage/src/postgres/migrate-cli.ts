@@ -1,5 +1,5 @@
-// Standalone schema migration (issue 4: "migrations run on start or by a
-// command"), for a Kubernetes Job or an operator before a rollout:
+// Standalone schema migration (docs/postgres.md: migrations run on start
+// or by a command), for a Kubernetes Job or an operator before a rollout:
 //   DATABASE_URL=postgres://... node packages/storage/src/postgres/migrate-cli.ts [--config file.yaml]
 // Same settings as the services (DATABASE_*, PG_*). Exit codes: 0 done,
 // 2 invalid config, 1 database error. Prints one JSON line. Safe beside

@@ -1,4 +1,4 @@
-// Default schema as numbered migrations (issue 4): idempotent (IF NOT EXISTS),
+// Default schema as numbered migrations: idempotent (IF NOT EXISTS),
 // additive only (a migration never drops or rewrites data), in the SQL subset
 // PostgreSQL and CockroachDB both accept: BYTEA addresses (no inet index),
 // INT8 millisecond expiry, logged tables (UNLOGGED is ignored by CockroachDB,
@@ -79,7 +79,7 @@ export interface RowTtlSettings {
 
 /**
  * CockroachDB row-level TTL on the peers table, instead of or beside the
- * gc-worker's batched deletes (FIELD-NOTES "CockroachDB": the default delete
+ * gc-worker's batched deletes (docs/decisions.md "Sources": the default delete
  * rate of 100 rows/s per leaseholder is far below tracker churn). Queries
  * still filter on expires_at, because the TTL job deletes late.
  */

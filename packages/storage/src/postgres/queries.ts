@@ -1,4 +1,4 @@
-// The default schema's queries, each replaceable from config (issue 4, as
+// The default schema's queries, each replaceable from config (as
 // MoChi allows). Written in the SQL subset PostgreSQL and CockroachDB share;
 // only GC differs by dialect. Times are milliseconds since the epoch passed
 // in as @now/@expires, never the server's now(): the gateway's clock decides
@@ -102,9 +102,9 @@ const COUNTS = (announcerSeeder: string, announcerLeecher: string, downloaded: s
   FROM others o`;
 
 // Random sample without ORDER BY random(): read forward from a random
-// sample_key and wrap around to the start (FIELD-NOTES "CockroachDB"), both
+// sample_key and wrap around to the start (docs/decisions.md "Sources"), both
 // halves served by the (info_hash, is_v6, sample_key) index. Seeders get
-// leechers only; nobody gets themself (ARCHITECTURE.md).
+// leechers only; nobody gets themself (docs/decisions.md "Tracker semantics").
 const SAMPLE_HALF = (cmp: string, pass: number): string => `
     (SELECT address, port, peer_id, sample_key, ${pass} AS pass FROM shoal_peers
      WHERE info_hash = @info_hash AND is_v6 = @is_v6 AND sample_key ${cmp} @random_start
@@ -128,7 +128,7 @@ WITH prev AS (
     expires_at = excluded.expires_at
   RETURNING 1
 ), counted AS (
-  -- event=completed counts once per peer: a live stored seeder repeating it adds nothing (ARCHITECTURE.md).
+  -- event=completed counts once per peer: a live stored seeder repeating it adds nothing (docs/decisions.md, Tracker semantics).
   INSERT INTO shoal_downloads AS d (info_hash, downloaded)
   SELECT @info_hash::BYTEA, 1 WHERE @completed AND NOT EXISTS (SELECT 1 FROM prev WHERE is_seeder)
   ON CONFLICT (info_hash) DO UPDATE SET downloaded = d.downloaded + 1
@@ -170,7 +170,7 @@ SELECT h.info_hash,
 FROM unnest(@info_hashes::BYTEA[]) AS h(info_hash)`;
 
 // One batch of expired peers per statement, so no transaction stays open
-// while a large backlog is removed (issue 4). A swarm counts as removed by
+// while a large backlog is removed. A swarm counts as removed by
 // the batch that deletes its last row: the statement's snapshot still holds
 // the rows it deletes, so "all of its rows" is "as many as this batch took".
 const GC_TAIL = `
@@ -202,7 +202,7 @@ SELECT count(DISTINCT info_hash)::INT4 AS torrents,
   COALESCE(sum(CASE WHEN NOT is_seeder AND is_v6 THEN 1 ELSE 0 END), 0)::INT4 AS leechers_v6
 FROM shoal_peers WHERE expires_at > @now`;
 
-// Admin view (issue 8, GET /v1/admin/top): one pass over the live peers,
+// Admin view (GET /v1/admin/top): one pass over the live peers,
 // off the announce path.
 const TOP_SWARMS = `
 SELECT info_hash,
@@ -237,7 +237,7 @@ export function defaultQueries(dialect: Dialect): Record<QueryName, string> {
   };
 }
 
-// Download counters for storage-api's split backends (issue 5): another
+// Download counters for storage-api's split backends: another
 // backend holds the peers and reports which announce counted; these add
 // those counts here. Built in, not replaceable: they touch only
 // shoal_downloads, whose shape the announce queries already fix. Hashes are

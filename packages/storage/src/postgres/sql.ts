@@ -2,7 +2,7 @@
 // positional $n that the PostgreSQL wire protocol takes. Quoted text,
 // identifiers, dollar-quoted bodies and comments are skipped, so an '@' inside
 // them is never taken for a parameter. MoChi's configurable queries use the
-// same @name spelling (issue 4).
+// same @name spelling.
 
 export interface CompiledQuery {
   /** The query name in config (e.g. PG_QUERY_ANNOUNCE), for error reports. */

@@ -1,4 +1,4 @@
-// Driver behaviour beyond the shared suite (issue 4): config validation,
+// Driver behaviour beyond the shared suite: config validation,
 // connection strings, migrations, serialization-failure retries, statement
 // timeouts, batched GC, and a database that goes away and comes back.
 import { spawnSync } from 'node:child_process';

@@ -1,4 +1,4 @@
-// The PostgreSQL / CockroachDB driver (issue 4): peers, download counts and
+// The PostgreSQL / CockroachDB driver: peers, download counts and
 // KV in SQL. One statement per announce (upsert, count, sample), named
 // prepared statements on pipelined connections, retries with backoff and
 // jitter on serialization failures, batched GC.
@@ -137,7 +137,7 @@ const GET_DOWNLOADS_QUERY = compileQuery(
  * migrations when PG_MIGRATE_ON_START (the default). A database that cannot
  * be reached does not fail the boot: the store resolves, its calls answer
  * STORE_ERR_UNAVAILABLE, and the migrations are retried in the background
- * until they succeed (recovery without restart, issue 4). An SQL error in a
+ * until they succeed (recovery without restart). An SQL error in a
  * migration does fail it.
  */
 export async function createPostgresStore(
@@ -410,7 +410,7 @@ class PostgresStoreImpl implements PostgresStore {
     const query = this.#queries.gc;
     let peersRemoved = 0;
     let swarmsRemoved = 0;
-    // Each batch is its own short implicit transaction (issue 4: never a long one).
+    // Each batch is its own short implicit transaction (docs/postgres.md: never a long one).
     for (;;) {
       const res = await this.#run<{ peers_removed: number; swarms_removed: number }>(
         'gc',

@@ -1,4 +1,4 @@
-// TLS options (issue 4: "TLS options"): a PostgreSQL serving a self-signed
+// TLS options (docs/postgres.md): a PostgreSQL serving a self-signed
 // certificate; the store must verify it against PG_TLS_CA_FILE, refuse it
 // without, and really talk TLS (the server's pg_stat_ssl says so).
 import { startPostgres, type PostgresServer } from '@shoal/testing/postgres';

@@ -1,5 +1,5 @@
 // Connection settings of the Redis driver as one TypeBox schema whose property
-// names are the environment variable names (STYLE.md "Config"), so a service
+// names are the environment variable names (docs/conventions.md "Config"), so a service
 // schema embeds it with `...RedisStoreConfigSchema.properties` and
 // @shoal/config validates it at boot with everything else. Decisions and
 // defaults are explained in docs/redis.md.
@@ -46,7 +46,7 @@ export const RedisStoreConfigSchema = Type.Object({
   REDIS_CONNECT_TIMEOUT_MS: Type.Integer({ minimum: 1, default: 2000 }),
   /** An announce not answered in this time fails with STORE_ERR_TIMEOUT. */
   REDIS_COMMAND_TIMEOUT_MS: Type.Integer({ minimum: 1, default: 1000 }),
-  /** Connections per Redis node (per shard, per cluster node): EVALSHA-heavy load runs best on 2-4 (FIELD-NOTES.md). */
+  /** Connections per Redis node (per shard, per cluster node): EVALSHA-heavy load runs best on 2-4 (docs/decisions.md "Sources"). */
   REDIS_CONNECTIONS_PER_NODE: Type.Integer({ minimum: 1, maximum: 64, default: 2 }),
   /**
    * Prepended to every key; braces are reserved for the `{infohash}` hash tag.

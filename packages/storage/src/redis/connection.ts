@@ -1,6 +1,6 @@
 // ioredis clients for one "backend": a standalone server, a Sentinel master
-// set, or a Cluster. Tuned to fail fast (issue 3: "announces fail fast with a
-// coded storage unavailable error ... and recover by themselves"): no offline
+// set, or a Cluster. Tuned to fail fast (docs/redis.md: announces fail fast with a
+// coded storage unavailable error and recover by themselves): no offline
 // queue, no resending after a lost connection, quick reconnects.
 import { readFileSync } from 'node:fs';
 import type { ConnectionOptions } from 'node:tls';

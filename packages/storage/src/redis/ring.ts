@@ -2,7 +2,7 @@
 // hashing: each swarm goes to the shard whose hash of (shard name, infohash)
 // is highest. Adding a shard moves only the swarms the new shard wins;
 // removing one moves only that shard's swarms; every other swarm keeps its
-// shard (issue 3: "moves only the swarms of the shards that changed").
+// shard (docs/redis.md, docs/configuration.md "Reloading").
 // Shards are identified by name, so an address change under the same name
 // moves nothing. The function is fixed: changing it moves every swarm.
 import { hash } from 'node:crypto';

@@ -1,5 +1,5 @@
-// The Lua scripts of the Redis driver. One announce is one EVALSHA (issue 3,
-// ARCHITECTURE.md "Storage"): write, prune, count and sample in one atomic
+// The Lua scripts of the Redis driver. One announce is one EVALSHA
+// (docs/decisions.md "Storage"): write, prune, count and sample in one atomic
 // step, so concurrent first announces see each other (chihaya#457).
 //
 // Swarm keys (all share the `{<infohash base64url>}` hash tag so scripts run
@@ -18,7 +18,7 @@ import type { Cluster, Redis } from 'ioredis';
 /**
  * Scores count seconds from 2024-01-01 so they stay within listpack's 32-bit
  * integer encoding (6 bytes per score instead of 10 for milliseconds since
- * 1970) until 2092; FIELD-NOTES.md "Redis memory per peer".
+ * 1970) until 2092; docs/decisions.md "Sources".
  */
 export const SCORE_EPOCH_MS = Date.UTC(2024, 0, 1);
 
@@ -155,7 +155,7 @@ local so, lo = live(other, now)
 -- Ranks 0..nl-1 are leechers, nl..n-1 seeders. Seeders get leechers,
 -- leechers get everyone: one window at a random offset of that rank range,
 -- wrapping around. ZRANGE by rank is ~4x cheaper than ZRANDMEMBER
--- (FIELD-NOTES.md).
+-- (docs/decisions.md, Sources).
 local out = {}
 local want = tonumber(ARGV[7])
 if event ~= 's' and want > 0 then

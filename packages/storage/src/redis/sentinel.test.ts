@@ -1,6 +1,6 @@
 // The Redis driver against a Sentinel set (1 primary, 2 replicas, 3
 // sentinels) started from deploy/redis/*.conf: the conformance suite, then
-// the failover drill of issue 3 at the driver level.
+// the failover drill of docs/redis.md at the driver level.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { measureFailover, startSentinelSet, type SentinelSet } from '@shoal/testing/redis';
 import {

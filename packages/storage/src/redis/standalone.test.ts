@@ -1,6 +1,6 @@
 // The Redis driver against one real redis-server started from
 // deploy/redis/redis.conf: the conformance suite, then what an operator sees
-// when Redis goes away, hangs, and comes back (issue 3).
+// when Redis goes away, hangs, and comes back.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRedis, type RedisServer } from '@shoal/testing/redis';
 import {

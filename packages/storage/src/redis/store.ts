@@ -1,4 +1,4 @@
-// The Redis PeerStore + DataStore (issue 3). Key layout and scripts:
+// The Redis PeerStore + DataStore. Key layout and scripts:
 // scripts.ts; connection handling: connection.ts; ring placement: ring.ts;
 // decisions: docs/redis.md.
 import { StoreError, isStoreError } from '../errors.ts';

@@ -1,4 +1,4 @@
-// The gateway's middleware chain (issue 8, docs/policy.md "The chain in the
+// The gateway's middleware chain (docs/policy.md "The chain in the
 // gateway"), built once from the config: a step that is off is not in the
 // chain at all, and with every step off there is no chain (HTTP and UDP test
 // one `undefined`). Order, cheapest refusal first: rate limit, passkey, JWT,

@@ -1,5 +1,6 @@
 // Coalesces the storage operations of one event-loop tick into one request
-// (issue 5: "announces arriving in the same tick coalesced into one batch").
+// (docs/decisions.md "The split": announces arriving in the same tick leave
+// as one batch).
 // UDP datagrams and HTTP requests read in one poll phase are all submitted
 // before setImmediate's check phase runs, so that is where a batch is cut.
 // While every connection is busy, operations keep accumulating and go out in

@@ -1,4 +1,4 @@
-// Circuit breaker in front of storage-api (issue 5): while it is unreachable
+// Circuit breaker in front of storage-api: while it is unreachable
 // every announce is refused at once ("retry later") instead of queueing up
 // behind dead requests, and one probe at a time finds out when it is back.
 

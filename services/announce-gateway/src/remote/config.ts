@@ -1,7 +1,7 @@
 // Settings of the remote storage client (STORAGE_DRIVER=remote): composed
-// into the gateway's schema, names are the environment variables (STYLE.md
+// into the gateway's schema, names are the environment variables (docs/conventions.md
 // "Config"). Defaults favour answering fast: a tracker client retries on its
-// own, so a slow storage-api is better refused than waited on (issue 5).
+// own, so a slow storage-api is better refused than waited on.
 import { SECRET, Type } from '@shoal/config';
 
 export const remoteStoreConfigSchema = Type.Object({

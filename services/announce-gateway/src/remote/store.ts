@@ -1,5 +1,5 @@
 // STORAGE_DRIVER=remote: the gateway's PeerStore backed by storage-api over
-// keep-alive HTTP (ARCHITECTURE.md "StorageClient", issue 5). Announces and
+// keep-alive HTTP (docs/decisions.md "Services"). Announces and
 // scrapes go through the batcher and the circuit breaker; stats and ping are
 // rare and go straight to the transport.
 import type { Logger } from 'pino';
@@ -138,7 +138,7 @@ export function createRemoteStore(config: RemoteStoreConfig, deps: RemoteStoreDe
       return (await Promise.all(chunks)).flat();
     },
 
-    /** Garbage collection is the gc-worker's job through storage-api (issue 5), never a gateway's. */
+    /** Garbage collection is the gc-worker's job through storage-api, never a gateway's. */
     collectGarbage(): Promise<GcResult> {
       return Promise.resolve({ peersRemoved: 0, swarmsRemoved: 0 });
     },

@@ -1,6 +1,6 @@
 // HTTP to storage-api: a keep-alive undici Pool, the batch body of
 // @shoal/protocol's storage-rpc codec, and the one place its answers are
-// turned into @shoal/storage's error codes (contract §1, issue 5).
+// turned into @shoal/storage's error codes (contract §1).
 import { Pool } from 'undici';
 import type { Logger } from 'pino';
 import {

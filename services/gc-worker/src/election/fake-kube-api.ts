@@ -1,4 +1,4 @@
-// A stand-in for the Kubernetes API server's Lease endpoints (STYLE.md
+// A stand-in for the Kubernetes API server's Lease endpoints (docs/conventions.md
 // "Tests": a mock only for what cannot run here), served over HTTP so the
 // real @kubernetes/client-node CoordinationV1Api talks to it: its request
 // building, serialization and error mapping are exercised, not faked. It

@@ -1,6 +1,6 @@
 // The Kubernetes Lease elector through the real @kubernetes/client-node
-// against a fake API server (no API server runs here; issue 5 allows a fake
-// CoordinationV1 API). Timings are scaled down: 1 s lease, 600 ms renew
+// against a fake API server (no API server runs here, docs/conventions.md
+// "Tests"). Timings are scaled down: 1 s lease, 600 ms renew
 // deadline, 100 ms retry period.
 import { CoordinationV1Api, KubeConfig } from '@kubernetes/client-node';
 import { pino } from 'pino';

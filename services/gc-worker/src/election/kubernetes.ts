@@ -1,5 +1,5 @@
 // Election on a coordination.k8s.io/v1 Lease, written small because
-// @kubernetes/client-node has no leader-election helper (FIELD-NOTES.md).
+// @kubernetes/client-node has no leader-election helper (docs/decisions.md "Sources").
 // Follows client-go's resourcelock semantics: read, then create or replace
 // with the read resourceVersion (409 -> read again), acquireTime/renewTime as
 // V1MicroTime (a plain Date serializes with milliseconds and the API server

@@ -1,6 +1,6 @@
 // Election through storage-api's /v1/leases/:name: the Redis or PostgreSQL
 // lock lives behind storage-api, so the worker holds no database credentials
-// (ARCHITECTURE.md). The lease's TTL is LEASE_DURATION_SECONDS.
+// (docs/decisions.md "Tracker semantics"). The lease's TTL is LEASE_DURATION_SECONDS.
 import type { Logger } from 'pino';
 import type { StorageApiClient } from '../storage-api-client.ts';
 import { createLeaseElector } from './loop.ts';

@@ -1,5 +1,5 @@
 // One interface over the three ways to pick the single active gc-worker
-// (issue 5): a Kubernetes Lease, a lease behind storage-api (Redis or
+//: a Kubernetes Lease, a lease behind storage-api (Redis or
 // PostgreSQL lock), or none (a single worker that always leads).
 import type { ElectionMode } from '../config.ts';
 
