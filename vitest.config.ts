@@ -1,9 +1,14 @@
 import { defineConfig } from 'vitest/config';
 
 // Tests run against the TypeScript sources; nothing is built first (docs/conventions.md).
+// Where test code lives: docs/testing.md.
 export default defineConfig({
   test: {
-    include: ['packages/*/src/**/*.test.ts', 'services/*/src/**/*.test.ts', 'tests/**/*.test.ts'],
+    include: [
+      'packages/*/{src,test}/**/*.test.ts',
+      'services/*/{src,test}/**/*.test.ts',
+      'tests/**/*.test.ts',
+    ],
     exclude: ['**/node_modules/**'],
     testTimeout: 30_000,
     hookTimeout: 120_000,

@@ -24,13 +24,13 @@ import {
   waitReady,
 } from './harness/policy.ts';
 import { containerEnv, ensureHelm, find, renderChart } from './harness/helm.ts';
-import { waitFor } from './harness/processes.ts';
+import { waitFor } from '@shoal/testing/processes';
 import {
   httpScrape,
   randomInfoHash,
   randomPeerId,
   type AnnounceParams,
-} from './harness/tracker-client.ts';
+} from '@shoal/testing/tracker-client';
 
 const run = promisify(execFile);
 const SCRIPT = join(REPO_ROOT, 'deploy/backup/postgres.sh');

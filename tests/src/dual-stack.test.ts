@@ -9,7 +9,7 @@ import {
   randomInfoHash,
   randomPeerId,
   UdpTrackerClient,
-} from './harness/tracker-client.ts';
+} from '@shoal/testing/tracker-client';
 
 let gateway: RunningGateway;
 

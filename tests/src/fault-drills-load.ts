@@ -24,7 +24,7 @@ import {
   randomPeerId,
   type AnnounceParams,
   type EventName,
-} from './harness/tracker-client.ts';
+} from '@shoal/testing/tracker-client';
 
 export interface LoadGateway {
   name: string;

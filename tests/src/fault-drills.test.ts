@@ -25,7 +25,7 @@ import {
   countKinds,
   type Answer,
 } from './fault-drills-load.ts';
-import { waitFor } from './harness/processes.ts';
+import { waitFor } from '@shoal/testing/processes';
 
 // Recovery target is 10 s (RELIABILITY.md); asserted with margin for 2
 // shared cores and other test files running beside this one.

@@ -6,11 +6,7 @@
 // without a verb the elector needs fails here (docs/kubernetes.md "Leader
 // election").
 import { CoordinationV1Api, KubeConfig } from '@kubernetes/client-node';
-import {
-  startFakeKubeApi,
-  type FakeKubeApi,
-  type PolicyRule,
-} from '@shoal/gc-worker/fake-kube-api';
+import { startFakeKubeApi, type FakeKubeApi, type PolicyRule } from '@shoal/testing/fake-kube-api';
 import { createKubernetesLeaseElector } from '@shoal/gc-worker/kubernetes';
 import { pino } from 'pino';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';

@@ -9,7 +9,7 @@ import { connect as tcpConnect, type Socket as TcpSocket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRng, mutate, type Rng } from './harness/fuzz.ts';
 import { startGateway, type RunningGateway } from './harness/gateway.ts';
-import { decodeBencode, isDict, type BDict } from './harness/bencode.ts';
+import { decodeBencode, isDict, type BDict } from '@shoal/testing/bencode';
 import {
   announcePacket,
   announceQuery,
@@ -23,7 +23,7 @@ import {
   UdpTrackerClient,
   type AnnounceParams,
   type UdpReply,
-} from './harness/tracker-client.ts';
+} from '@shoal/testing/tracker-client';
 
 const rng: Rng = createRng();
 const seedNote = `fuzz seed ${rng.seed} (SHOAL_FUZZ_SEED=${rng.seed} replays it)`;

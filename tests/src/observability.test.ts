@@ -23,7 +23,7 @@ import {
   type GatewayEndpoints,
   type LocalTopology,
 } from '@shoal/testing/topology';
-import { repoRoot, sleep } from './harness/processes.ts';
+import { repoRoot, sleep } from '@shoal/testing/processes';
 import {
   UdpTrackerClient,
   announcePacket,
@@ -31,7 +31,7 @@ import {
   httpScrape,
   randomInfoHash,
   randomPeerId,
-} from './harness/tracker-client.ts';
+} from '@shoal/testing/tracker-client';
 
 // Panels use Grafana's $__rate_interval; with a 1 s scrape a 30 s window holds 30 samples.
 const RATE_WINDOW = '30s';

@@ -22,7 +22,7 @@ import {
   randomPeerId,
   UdpTrackerClient,
   type AnnounceParams,
-} from './harness/tracker-client.ts';
+} from '@shoal/testing/tracker-client';
 
 const REFRESH_SECONDS = 2;
 /** docs/policy.md: every replica enforces a change within POLICY_REFRESH_SECONDS; 1 s slack for the poll and the request. */

@@ -23,7 +23,7 @@ import {
   writeRandomFile,
   type Torrent,
 } from './harness/aria2.ts';
-import { HarnessError } from './harness/errors.ts';
+import { HarnessError } from '@shoal/testing/errors';
 import {
   adminCall,
   adminOk,
@@ -36,14 +36,14 @@ import {
   waitReady,
   type Probe,
 } from './harness/policy.ts';
-import { sleep, waitFor, type ManagedProcess } from './harness/processes.ts';
+import { sleep, waitFor, type ManagedProcess } from '@shoal/testing/processes';
 import {
   httpScrape,
   randomInfoHash,
   randomPeerId,
   UdpTrackerClient,
   type AnnounceParams,
-} from './harness/tracker-client.ts';
+} from '@shoal/testing/tracker-client';
 
 // 1 s (policy-approval.test.ts runs 2 s): a 3 s passkey must reach both
 // replicas with time to spare before it expires, even on a loaded machine.

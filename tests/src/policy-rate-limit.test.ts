@@ -5,14 +5,14 @@
 // two buckets of 127.0.0.1 do not share tokens.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGateway, type RunningGateway } from './harness/gateway.ts';
-import { sleep } from './harness/processes.ts';
+import { sleep } from '@shoal/testing/processes';
 import {
   httpAnnounceOutcome,
   refusalsCounted,
   udpAnnounceOutcome,
   verdict,
 } from './harness/policy.ts';
-import { randomInfoHash, randomPeerId, UdpTrackerClient } from './harness/tracker-client.ts';
+import { randomInfoHash, randomPeerId, UdpTrackerClient } from '@shoal/testing/tracker-client';
 
 const LIMITED = {
   STORAGE_DRIVER: 'memory',

@@ -14,7 +14,7 @@ import {
   httpScrape,
   randomInfoHash,
   randomPeerId,
-} from './harness/tracker-client.ts';
+} from '@shoal/testing/tracker-client';
 
 describe('redis ring resharding on SIGHUP', () => {
   let ring: RedisRing;

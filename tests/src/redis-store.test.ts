@@ -16,7 +16,7 @@ import {
   httpScrape,
   randomInfoHash,
   randomPeerId,
-} from './harness/tracker-client.ts';
+} from '@shoal/testing/tracker-client';
 
 describeAria2Transfer('redis store', async () => {
   const redis = await startRedis();

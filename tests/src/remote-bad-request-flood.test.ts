@@ -22,7 +22,7 @@ import {
   httpAnnounceDict,
   randomInfoHash,
   randomPeerId,
-} from './harness/tracker-client.ts';
+} from '@shoal/testing/tracker-client';
 
 const token = randomBytes(24).toString('hex');
 let redis: RedisServer;

@@ -6,14 +6,14 @@ import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGateway, type RunningGateway } from './harness/gateway.ts';
-import { HarnessError } from './harness/errors.ts';
+import { HarnessError } from '@shoal/testing/errors';
 import {
   baseEnv,
   repoRoot,
   spawnManaged,
   waitFor,
   type ManagedProcess,
-} from './harness/processes.ts';
+} from '@shoal/testing/processes';
 import {
   UDP_ACTION,
   UdpTrackerClient,
@@ -24,7 +24,7 @@ import {
   httpScrape,
   randomInfoHash,
   randomPeerId,
-} from './harness/tracker-client.ts';
+} from '@shoal/testing/tracker-client';
 
 const token = randomBytes(24).toString('hex');
 let apiPort: number;

@@ -10,7 +10,7 @@ import {
   randomPeerId,
   UDP_ACTION,
   UdpTrackerClient,
-} from './harness/tracker-client.ts';
+} from '@shoal/testing/tracker-client';
 
 const shared = randomBytes(32).toString('hex');
 let a: RunningGateway;

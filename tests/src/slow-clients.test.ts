@@ -11,7 +11,7 @@ import {
   randomInfoHash,
   randomPeerId,
   UdpTrackerClient,
-} from './harness/tracker-client.ts';
+} from '@shoal/testing/tracker-client';
 
 const REQUEST_TIMEOUT_MS = 2000;
 const MARGIN_MS = 5000;

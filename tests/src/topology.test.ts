@@ -19,8 +19,8 @@ import {
   writeRandomFile,
   type Torrent,
 } from './harness/aria2.ts';
-import { HarnessError } from './harness/errors.ts';
-import { waitFor, type ManagedProcess } from './harness/processes.ts';
+import { HarnessError } from '@shoal/testing/errors';
+import { waitFor, type ManagedProcess } from '@shoal/testing/processes';
 import {
   announcePacket,
   announceQuery,
@@ -32,7 +32,7 @@ import {
   UDP_ACTION,
   UdpTrackerClient,
   type AnnounceParams,
-} from './harness/tracker-client.ts';
+} from '@shoal/testing/tracker-client';
 
 let topo: LocalTopology;
 let workRoot = '';

@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { createSocket } from 'node:dgram';
 import { expect } from 'vitest';
-import { type BDict } from './harness/bencode.ts';
+import { type BDict } from '@shoal/testing/bencode';
 import type { Deployment, TopologySpec, TrackerEndpoint } from './harness/topologies.ts';
 import {
   announcePacket,
@@ -27,7 +27,7 @@ import {
   UdpTrackerClient,
   type AnnounceParams,
   type EventName,
-} from './harness/tracker-client.ts';
+} from '@shoal/testing/tracker-client';
 
 /** What a case needs that not every topology has; without it the case is "n/a" there. */
 export type Requirement = 'sharedSwarm' | 'ipv6';

@@ -5,7 +5,7 @@
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_HTTP_LIMITS } from '@shoal/service/http-limits';
-import { makeGateway, type TestGateway } from './test-support.ts';
+import { makeGateway, type TestGateway } from '../test/support.ts';
 
 const TOKEN = 'gateway-admin-token-0123';
 const HOST = '127.0.0.1';

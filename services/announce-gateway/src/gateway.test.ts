@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { announceQuery, hashOf, makeGateway, type TestGateway } from './test-support.ts';
+import { announceQuery, hashOf, makeGateway, type TestGateway } from '../test/support.ts';
 
 describe('gateway lifecycle and admin', () => {
   let t: TestGateway;

@@ -6,7 +6,7 @@ import { connect, type Socket } from 'node:net';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { scrapeRequestBytes } from './config.ts';
-import { announceQuery, bdict, hashOf, makeGateway, type TestGateway } from './test-support.ts';
+import { announceQuery, bdict, hashOf, makeGateway, type TestGateway } from '../test/support.ts';
 
 const HOST = '127.0.0.1';
 

@@ -10,7 +10,7 @@ import {
   type AnnounceParams,
   type BValue,
   type TestGateway,
-} from './test-support.ts';
+} from '../test/support.ts';
 
 type Dict = { [key: string]: BValue };
 

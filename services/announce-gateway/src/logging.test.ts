@@ -5,7 +5,7 @@ import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { createMemoryStore } from '@shoal/storage/memory';
 import type { GatewayStorage } from './storage.ts';
-import { makeGateway } from './test-support.ts';
+import { makeGateway } from '../test/support.ts';
 
 function sink(): { lines: Array<Record<string, unknown>>; stream: Writable } {
   const lines: Array<Record<string, unknown>> = [];

@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { announceQuery, bdict, hashOf } from './test-support.ts';
+import { announceQuery, bdict, hashOf } from '../test/support.ts';
 
 const serviceDir = fileURLToPath(new URL('..', import.meta.url));
 

@@ -31,7 +31,7 @@ import {
   type AnnounceParams,
   type BValue,
   type TestGateway,
-} from './test-support.ts';
+} from '../test/support.ts';
 
 type Dict = { [key: string]: BValue };
 

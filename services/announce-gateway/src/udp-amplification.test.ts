@@ -17,7 +17,7 @@ import {
   scrapePacket,
   udpConnect,
   type TestGateway,
-} from './test-support.ts';
+} from '../test/support.ts';
 
 /** Sends every packet from one socket, then collects the answers by transaction id (offset 4). */
 async function fire(

@@ -11,7 +11,7 @@ import {
   scrapePacket,
   udpConnect,
   type TestGateway,
-} from './test-support.ts';
+} from '../test/support.ts';
 
 const SECRET = '00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff';
 

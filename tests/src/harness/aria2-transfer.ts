@@ -18,9 +18,9 @@ import {
   writeRandomFile,
 } from './aria2.ts';
 import { startGateway, type GatewayEnv, type RunningGateway, type TrackerKind } from './gateway.ts';
-import { HarnessError, isHarnessError, type HarnessErrorCode } from './errors.ts';
-import { waitFor, type ExitStatus, type ManagedProcess } from './processes.ts';
-import { httpScrape, UdpTrackerClient, type ScrapeEntry } from './tracker-client.ts';
+import { HarnessError, isHarnessError, type HarnessErrorCode } from '@shoal/testing/errors';
+import { waitFor, type ExitStatus, type ManagedProcess } from '@shoal/testing/processes';
+import { httpScrape, UdpTrackerClient, type ScrapeEntry } from '@shoal/testing/tracker-client';
 
 /** What a store backend gives the gateway (env), and how to tear the backend down. */
 export interface StoreBackend {

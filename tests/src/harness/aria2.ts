@@ -3,9 +3,9 @@
 // a finished download proves the tracker introduced the peers.
 import { createHash, randomBytes } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
-import { decodeBencode } from './bencode.ts';
-import { HarnessError } from './errors.ts';
-import { baseEnv, runBounded, spawnManaged, type ManagedProcess } from './processes.ts';
+import { decodeBencode } from '@shoal/testing/bencode';
+import { HarnessError } from '@shoal/testing/errors';
+import { baseEnv, runBounded, spawnManaged, type ManagedProcess } from '@shoal/testing/processes';
 import type { TrackerKind } from './gateway.ts';
 
 export interface Torrent {

@@ -7,7 +7,7 @@
 import { registerHooks } from 'node:module';
 import type ClientClass from 'bittorrent-tracker/client';
 import type { AnnounceOptions, ScrapeEvent, UpdateEvent } from 'bittorrent-tracker/client';
-import { HarnessError } from './errors.ts';
+import { HarnessError } from '@shoal/testing/errors';
 
 const noWebRtc =
   'data:text/javascript,export const RTCPeerConnection = undefined, RTCSessionDescription = undefined, RTCIceCandidate = undefined;';

@@ -1,8 +1,8 @@
 // Starts the announce gateway as users run it: its own process, configured by
 // environment variables only, ports reported in its "listening" log line.
 import { randomBytes } from 'node:crypto';
-import { HarnessError } from './errors.ts';
-import { baseEnv, repoRoot, spawnManaged, type ManagedProcess } from './processes.ts';
+import { HarnessError } from '@shoal/testing/errors';
+import { baseEnv, repoRoot, spawnManaged, type ManagedProcess } from '@shoal/testing/processes';
 
 export type TrackerKind = 'http' | 'udp';
 

@@ -2,7 +2,7 @@
 // storage-api's admin API, announces that report a refusal as a value (its
 // text and code) instead of throwing, BEP 41 URL data on UDP announces, and
 // the refusal counters a gateway exposes on /metrics.
-import { HarnessError } from './errors.ts';
+import { HarnessError } from '@shoal/testing/errors';
 import {
   announcePacket,
   announceQuery,
@@ -10,7 +10,7 @@ import {
   UDP_ACTION,
   type AnnounceParams,
   type UdpTrackerClient,
-} from './tracker-client.ts';
+} from '@shoal/testing/tracker-client';
 
 // ---------------------------------------------------------------- admin API
 

@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startPostgres, type PostgresServer } from '@shoal/testing/postgres';
 import { startRedis, type RedisServer } from '@shoal/testing/redis';
-import { announceOf, infoHashOf } from '../conformance/index.ts';
+import { announceOf, infoHashOf } from '../../test/conformance.ts';
 import { createPostgresStore, type PostgresStore } from '../postgres/index.ts';
 import { createRedisStore, redisStoreConfig, type RedisStore } from '../redis/index.ts';
 import { createCompositeStore, type CompositeStore } from './index.ts';

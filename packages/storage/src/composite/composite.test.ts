@@ -3,7 +3,7 @@
 // backend outage. The real Redis + PostgreSQL pairing is tested in
 // services/storage-api/src/split.test.ts.
 import { describe, expect, it } from 'vitest';
-import { announceOf, infoHashOf } from '../conformance/index.ts';
+import { announceOf, infoHashOf } from '../../test/conformance.ts';
 import { StoreError } from '../errors.ts';
 import { createMemoryStore, type MemoryStore } from '../memory/index.ts';
 import type { PeerAnnounce } from '../types.ts';

@@ -11,7 +11,7 @@ import { startRedis, type RedisServer } from '@shoal/testing/redis';
 import {
   describeDataStoreConformance,
   describePeerStoreConformance,
-} from '../conformance/index.ts';
+} from '../../test/conformance.ts';
 import { createMemoryStore } from '../memory/index.ts';
 import { createPostgresStore } from '../postgres/index.ts';
 import { createRedisStore, redisStoreConfig } from '../redis/index.ts';

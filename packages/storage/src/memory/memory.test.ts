@@ -7,7 +7,7 @@ import {
   describeDataStoreConformance,
   describePeerStoreConformance,
   infoHashOf,
-} from '../conformance/index.ts';
+} from '../../test/conformance.ts';
 import { isStoreError } from '../errors.ts';
 import type { Family } from '../types.ts';
 import { createMemoryStore } from './index.ts';

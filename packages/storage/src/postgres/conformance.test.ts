@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   describeDataStoreConformance,
   describePeerStoreConformance,
-} from '../conformance/index.ts';
+} from '../../test/conformance.ts';
 import type { PostgresStoreConfigInput } from './config.ts';
 import { createPostgresStore, type RetryInfo } from './store.ts';
 

@@ -6,11 +6,11 @@
 import { startPostgres, type PostgresServer } from '@shoal/testing/postgres';
 import pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { announceOf } from '../conformance/index.ts';
+import { announceOf } from '../../test/conformance.ts';
 import {
   describeDataStoreConformance,
   describePeerStoreConformance,
-} from '../conformance/index.ts';
+} from '../../test/conformance.ts';
 import type { PostgresStoreConfigInput } from './config.ts';
 import { createPostgresStore } from './store.ts';
 

@@ -4,7 +4,7 @@
 // and the same store object must carry on.
 import { startPostgres, type PostgresServer } from '@shoal/testing/postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { announceOf, infoHashOf } from '../conformance/index.ts';
+import { announceOf, infoHashOf } from '../../test/conformance.ts';
 import { isStoreError } from '../errors.ts';
 import { createPostgresStore } from './store.ts';
 

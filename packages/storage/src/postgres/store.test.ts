@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { startPostgres, type PostgresServer } from '@shoal/testing/postgres';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { announceOf, infoHashOf } from '../conformance/index.ts';
+import { announceOf, infoHashOf } from '../../test/conformance.ts';
 import { isStoreError, type StoreError } from '../errors.ts';
 import { PostgresConfigError, type PostgresStoreConfigInput } from './config.ts';
 import { createPostgresStore, type PostgresStore, type PostgresStoreOptions } from './store.ts';

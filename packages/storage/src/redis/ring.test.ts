@@ -8,7 +8,7 @@ import {
   describeDataStoreConformance,
   describePeerStoreConformance,
   infoHashOf,
-} from '../conformance/index.ts';
+} from '../../test/conformance.ts';
 import { isStoreError } from '../errors.ts';
 import { RECONNECT_MAX_DELAY_MS } from './connection.ts';
 import { createRedisStore, ownerIndex, redisStoreConfig, type RedisStore } from './index.ts';

@@ -9,7 +9,7 @@ import {
   describeDataStoreConformance,
   describePeerStoreConformance,
   infoHashOf,
-} from '../conformance/index.ts';
+} from '../../test/conformance.ts';
 import { createRedisStore, redisStoreConfig } from './index.ts';
 
 let set: SentinelSet;

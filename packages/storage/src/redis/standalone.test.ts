@@ -7,7 +7,7 @@ import {
   describeDataStoreConformance,
   describePeerStoreConformance,
   announceOf,
-} from '../conformance/index.ts';
+} from '../../test/conformance.ts';
 import { isStoreError } from '../errors.ts';
 import { RECONNECT_MAX_DELAY_MS } from './connection.ts';
 import { createRedisStore, redisStoreConfig, type RedisStore } from './index.ts';

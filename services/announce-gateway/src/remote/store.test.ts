@@ -13,8 +13,12 @@ import {
   hashOf,
   makeGateway,
   udpConnect,
-} from '../test-support.ts';
-import { FAKE_TOKEN, startFakeStorageApi, type FakeStorageApi } from './fake-storage-api.ts';
+} from '../../test/support.ts';
+import {
+  FAKE_TOKEN,
+  startFakeStorageApi,
+  type FakeStorageApi,
+} from '../../test/fake-storage-api.ts';
 import { createRemoteStore, type RemoteStore } from './store.ts';
 
 let api: FakeStorageApi;

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { startService, type ServiceProcess } from '@shoal/testing/topology';
-import { startFakeKubeApi, type FakeKubeApi } from './fake-kube-api.ts';
+import { startFakeKubeApi, type FakeKubeApi } from '@shoal/testing/fake-kube-api';
 
 const TOKEN = 'kube-process-test-token-0123456789';
 let kube: FakeKubeApi;

@@ -5,7 +5,7 @@
 import { CoordinationV1Api, KubeConfig } from '@kubernetes/client-node';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startFakeKubeApi, type FakeKubeApi } from './fake-kube-api.ts';
+import { startFakeKubeApi, type FakeKubeApi } from '@shoal/testing/fake-kube-api';
 import { createKubernetesLeaseElector } from './kubernetes.ts';
 import type { ElectionTiming, LeaderElector } from './types.ts';
 

@@ -44,7 +44,7 @@
 //   describePeerStoreConformance('memory', async (o) => createMemoryStore(o));
 //   describeDataStoreConformance('memory', async () => createMemoryStore({ peerLifetimeSeconds: 60 }));
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { isStoreError } from '../errors.ts';
+import { isStoreError } from '../src/errors.ts';
 import type {
   AnnounceEvent,
   DataStore,
@@ -52,7 +52,7 @@ import type {
   Family,
   PeerAnnounce,
   PeerStore,
-} from '../types.ts';
+} from '../src/types.ts';
 
 export type PeerStoreFactory = (opts: {
   peerLifetimeSeconds: number;

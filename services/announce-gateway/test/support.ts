@@ -5,10 +5,10 @@ import { createSocket, type Socket } from 'node:dgram';
 import { pino, type Logger } from 'pino';
 import { Registry } from 'prom-client';
 import { createMemoryStore } from '@shoal/storage/memory';
-import { loadGatewayConfig } from './config.ts';
-import { buildGateway, type Gateway } from './gateway.ts';
-import type { PolicySource } from './policy/source.ts';
-import type { GatewayStorage } from './storage.ts';
+import { loadGatewayConfig } from '../src/config.ts';
+import { buildGateway, type Gateway } from '../src/gateway.ts';
+import type { PolicySource } from '../src/policy/source.ts';
+import type { GatewayStorage } from '../src/storage.ts';
 
 export type BValue = number | Buffer | BValue[] | { [key: string]: BValue };
 
