@@ -237,8 +237,10 @@ describe('fault drills under HTTP + UDP load', () => {
       `${next!.name} to collect`,
       async () => {
         const res = await fetch(`http://127.0.0.1:${Number(next!.listening.admin)}/readyz`);
-        const body = (await res.json()) as { lastRun?: { at: string; ok: boolean } | null };
-        return body.lastRun?.ok === true && Date.parse(body.lastRun.at) >= killedAt;
+        const { info } = (await res.json()) as {
+          info?: { lastRun?: { at: string; ok: boolean } | null };
+        };
+        return info?.lastRun?.ok === true && Date.parse(info.lastRun.at) >= killedAt;
       },
       RECOVERY_BOUND_MS,
       100,

@@ -205,7 +205,10 @@ describe('gateway with STORAGE_DRIVER=remote and a real storage-api', () => {
       // Ready before the outage, so it stays in its Service and says why (docs/decisions.md).
       const degraded = await fetch(gateway.adminUrl('/readyz'));
       expect(degraded.status).toBe(200);
-      expect(await degraded.text()).toContain('storage unavailable');
+      expect(await degraded.json()).toMatchObject({
+        status: 'degraded',
+        message: expect.stringContaining('storage unavailable') as unknown,
+      });
 
       api = await startStorageApi();
       await waitFor(

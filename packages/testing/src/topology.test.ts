@@ -37,12 +37,11 @@ describe('startLocalTopology', () => {
     for (const admin of [...t.gateways.map((g) => g.admin), t.storageApi.admin, t.gcWorker.admin]) {
       expect((await fetch(`${admin}/readyz`)).status, admin).toBe(200);
     }
-    const storage = (await (await fetch(`${t.storageApi.admin}/readyz`)).json()) as Record<
-      string,
-      { driver: string }
-    >;
-    expect(storage.peers?.driver).toBe('redis');
-    expect(storage.data?.driver).toBe('postgres');
+    const storage = (await (await fetch(`${t.storageApi.admin}/readyz`)).json()) as {
+      checks?: Record<string, { driver: string }>;
+    };
+    expect(storage.checks?.peers?.driver).toBe('redis');
+    expect(storage.checks?.data?.driver).toBe('postgres');
     // The policy admin API is on, behind topology.json's adminToken only.
     const passkeys = `${t.storageApi.url}/v1/admin/passkeys`;
     const admin = await fetch(passkeys, {

@@ -417,7 +417,9 @@ async function gcWorkerLeader(
         const res = await fetch(`http://127.0.0.1:${Number(w.listening.admin)}/readyz`, {
           signal: AbortSignal.timeout(2_000),
         });
-        return res.ok && ((await res.json()) as { leader?: unknown }).leader === true;
+        return (
+          res.ok && ((await res.json()) as { info?: { leader?: unknown } }).info?.leader === true
+        );
       } catch {
         return false;
       }

@@ -2,21 +2,17 @@
 // Prometheus metrics, on its own port so the tracker port stays public-only.
 // With an embedded store and ADMIN_API_TOKEN, also the policy admin API of
 // docs/policy.md behind that bearer token, so `make run` is administrable.
-import Fastify, { type FastifyInstance } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
 import { registerPolicyAdminRoutes, type PolicyAdminDeps } from '@shoal/policy';
+import { buildAdminServer, type AdminServer, type Readiness } from '@shoal/service/admin-server';
 import { bearerToken, presentedToken } from '@shoal/service/bearer';
-import { ADMIN_HTTP_LIMITS, capConnections, fastifyLimits } from '@shoal/service/http-limits';
 import { GatewayError, gatewayErrors } from './errors.ts';
 
 export interface AdminDeps {
   registry: Registry;
-  /** Resolves when the service can take traffic; rejects with the reason otherwise. */
-  /**
-   * Resolves when the service can take traffic (with a note when it serves
-   * degraded, e.g. answering "retry later"); rejects with the reason otherwise.
-   */
-  ready: () => Promise<string | undefined>;
+  /** The gateway's readiness once it listens (docs/observability.md "Health and readiness"). */
+  ready: () => Promise<Readiness>;
   /** The policy admin API and its bearer token; absent = not mounted. */
   policyAdmin?: PolicyAdminDeps & {
     token: string;
@@ -25,30 +21,10 @@ export interface AdminDeps {
   };
 }
 
-export function buildAdmin({ registry, ready, policyAdmin }: AdminDeps): FastifyInstance {
-  const app = Fastify({ ...fastifyLimits(ADMIN_HTTP_LIMITS), logger: false });
-  capConnections(app.server, ADMIN_HTTP_LIMITS);
-  app.get('/healthz', async (_request, reply) => {
-    reply.header('content-type', 'text/plain');
-    return 'ok\n';
-  });
-  app.get('/readyz', async (_request, reply) => {
-    reply.header('content-type', 'text/plain');
-    try {
-      const note = await ready();
-      return note === undefined ? 'ready\n' : `ready: ${note}\n`;
-    } catch (err) {
-      reply.code(503);
-      const code = (err as { code?: unknown }).code;
-      return `not ready: ${typeof code === 'string' ? code : (err as Error).message}\n`;
-    }
-  });
-  app.get('/metrics', async (_request, reply) => {
-    reply.header('content-type', registry.contentType);
-    return registry.metrics();
-  });
-  if (policyAdmin !== undefined) mountPolicyAdmin(app, policyAdmin);
-  return app;
+export function buildAdmin({ registry, ready, policyAdmin }: AdminDeps): AdminServer {
+  const admin = buildAdminServer({ registry, ready });
+  if (policyAdmin !== undefined) mountPolicyAdmin(admin.app, policyAdmin);
+  return admin;
 }
 
 function mountPolicyAdmin(app: FastifyInstance, deps: NonNullable<AdminDeps['policyAdmin']>): void {

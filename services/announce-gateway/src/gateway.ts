@@ -7,7 +7,8 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { ConnectionIdCodec } from '@shoal/protocol';
-import { createPolicyRepository, type PolicyAdminDeps } from '@shoal/policy';
+import { createPolicyRepository, policyErrors, type PolicyAdminDeps } from '@shoal/policy';
+import { isStoreError } from '@shoal/storage';
 import { runDoctor } from '@shoal/storage/doctor';
 import { buildAdmin, type AdminDeps } from './admin.ts';
 import { createClientAddressResolver } from './client-address.ts';
@@ -144,19 +145,17 @@ export function buildGateway(deps: GatewayDeps): Gateway {
     jitterSeconds: config.ANNOUNCE_INTERVAL_JITTER_SECONDS,
   });
 
-  let listening = false;
   let storageAnsweredOnce = false;
   let closing = false;
   const admin = buildAdmin({
     ...policyAdmin(),
     registry,
     ready: async () => {
-      if (closing) throw Object.assign(new Error('shutting down'), { code: 'SHUTTING_DOWN' });
-      if (!listening)
-        throw Object.assign(new Error('not listening yet'), { code: 'NOT_LISTENING' });
       // docs/policy.md: a replica is not ready before its first snapshot.
-      if (policyCache !== undefined && policyCache.current === undefined)
-        throw Object.assign(new Error('policy not loaded yet'), { code: 'POLICY_ERR_NOT_LOADED' });
+      if (policyCache !== undefined && policyCache.current === undefined) {
+        const code = 'POLICY_ERR_NOT_LOADED';
+        return { status: 'not ready', code, message: policyErrors[code].message };
+      }
       // docs/decisions.md "Gateway readiness": the store must answer once
       // before the first ready; a later outage hits every replica alike, so it
       // keeps this one in its Service, answering coded "retry later" (BEP 31)
@@ -164,11 +163,18 @@ export function buildGateway(deps: GatewayDeps): Gateway {
       try {
         await storage.ping();
         storageAnsweredOnce = true;
-        return undefined;
+        return { status: 'ready', checks: { storage: { ok: true, driver: storage.driver } } };
       } catch (err) {
-        if (!storageAnsweredOnce) throw err;
-        const code = (err as { code?: unknown }).code;
-        return `storage unavailable (${typeof code === 'string' ? code : 'error'}), answering retry later`;
+        const code = isStoreError(err) ? err.code : 'STORE_ERR_UNAVAILABLE';
+        const checks = { storage: { ok: false, driver: storage.driver, code } };
+        if (!storageAnsweredOnce)
+          return { status: 'not ready', code, message: 'storage has not answered yet', checks };
+        return {
+          status: 'degraded',
+          code,
+          message: `storage unavailable (${code}), answering retry later`,
+          checks,
+        };
       }
     },
   });
@@ -235,7 +241,7 @@ export function buildGateway(deps: GatewayDeps): Gateway {
   return {
     udp,
     http,
-    admin,
+    admin: admin.app,
     policy: policyCache,
     async listen() {
       policyCache?.start();
@@ -250,18 +256,15 @@ export function buildGateway(deps: GatewayDeps): Gateway {
       } else {
         udpPort = await udp.listen(config.PORT);
       }
-      await admin.listen({ port: config.ADMIN_PORT, host: config.ADMIN_HOST });
-      const adminAddress = admin.server.address();
-      if (adminAddress === null || typeof adminAddress === 'string')
-        throw new Error('admin server has no port');
-      listening = true;
-      return { httpPort, udpPort, adminPort: adminAddress.port };
+      const adminPort = await admin.listen(config.ADMIN_HOST, config.ADMIN_PORT);
+      admin.serving();
+      return { httpPort, udpPort, adminPort };
     },
     async close() {
       if (closing) return;
       closing = true;
+      admin.stopping();
       await Promise.all([http.close(), udp.close()]);
-      listening = false;
       await Promise.all([admin.close(), policyCache?.close()]);
     },
   };

@@ -336,7 +336,7 @@ describe('HTTP with a failing store', () => {
     await t.gateway.listen();
     const res = await t.gateway.admin.inject({ method: 'GET', url: '/readyz' });
     expect(res.statusCode).toBe(503);
-    expect(res.body).toContain('STORE_ERR_UNAVAILABLE');
+    expect(res.json()).toMatchObject({ status: 'not ready', code: 'STORE_ERR_UNAVAILABLE' });
   });
 });
 
@@ -360,14 +360,26 @@ describe('readiness after the store has answered once', () => {
   afterAll(() => t.close());
 
   it('stays ready through a later outage, saying so, so clients keep getting "retry later"', async () => {
-    expect((await t.gateway.admin.inject({ method: 'GET', url: '/readyz' })).body).toBe('ready\n');
+    const readyz = async (): Promise<{ statusCode: number; body: unknown }> => {
+      const res = await t.gateway.admin.inject({ method: 'GET', url: '/readyz' });
+      return { statusCode: res.statusCode, body: res.json() };
+    };
+    const ready = {
+      statusCode: 200,
+      body: { status: 'ready', checks: { storage: { ok: true, driver: 'flaky' } } },
+    };
+    expect(await readyz()).toEqual(ready);
     up = false;
-    const res = await t.gateway.admin.inject({ method: 'GET', url: '/readyz' });
-    expect(res.statusCode).toBe(200);
-    expect(res.body).toBe(
-      'ready: storage unavailable (STORE_ERR_UNAVAILABLE), answering retry later\n',
-    );
+    expect(await readyz()).toEqual({
+      statusCode: 200,
+      body: {
+        status: 'degraded',
+        code: 'STORE_ERR_UNAVAILABLE',
+        message: 'storage unavailable (STORE_ERR_UNAVAILABLE), answering retry later',
+        checks: { storage: { ok: false, driver: 'flaky', code: 'STORE_ERR_UNAVAILABLE' } },
+      },
+    });
     up = true;
-    expect((await t.gateway.admin.inject({ method: 'GET', url: '/readyz' })).body).toBe('ready\n');
+    expect(await readyz()).toEqual(ready);
   });
 });

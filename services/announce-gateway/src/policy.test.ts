@@ -619,7 +619,11 @@ describe('policy loading and refresh', () => {
     expect(loads).toBe(1);
     const ready = await fetch(`http://${LOOPBACK}:${h.admin}/readyz`);
     expect(ready.status).toBe(503);
-    expect(await ready.text()).toBe('not ready: POLICY_ERR_NOT_LOADED\n');
+    expect(await ready.json()).toEqual({
+      status: 'not ready',
+      code: 'POLICY_ERR_NOT_LOADED',
+      message: 'approval lists and passkeys not loaded yet',
+    });
     const early = await httpAnnounce(h, { infoHash: hashOf('any'), port: 1 });
     expect(failure(early)).toBe('tracker starting, retry later [POLICY_ERR_NOT_LOADED]');
     expect(early['retry in']).toBe(1); // BEP 31 minutes

@@ -182,9 +182,8 @@ describe('gc-worker', () => {
     const ready = await fetch(`${base}/readyz`);
     expect(ready.status).toBe(200);
     expect(await ready.json()).toMatchObject({
-      leader: false,
-      election: 'storage-api',
-      identity: 'worker-test',
+      status: 'ready',
+      info: { leader: false, election: 'storage-api', identity: 'worker-test', lastRun: null },
     });
   });
 });

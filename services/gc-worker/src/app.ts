@@ -3,10 +3,10 @@
 // runs until listen(). Every GC_INTERVAL_SECONDS the worker asks storage-api
 // to collect (POST /v1/gc) if, and only if, it leads; a worker that becomes
 // leader collects at once, so a handover does not wait a whole interval.
-import Fastify, { type FastifyInstance } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import { ADMIN_HTTP_LIMITS, capConnections, fastifyLimits } from '@shoal/service/http-limits';
+import { buildAdminServer } from '@shoal/service/admin-server';
 import type { GcWorkerConfig } from './config.ts';
 import type { LeaderElector } from './election/types.ts';
 import { isGcError } from './errors.ts';
@@ -33,7 +33,6 @@ export interface GcWorker {
 export function buildGcWorker({ config, logger, registry, elector, gc }: GcWorkerDeps): GcWorker {
   const log = logger.child({ module: 'gc-worker' });
   const metrics = createGcMetrics(registry);
-  let listening = false;
   let closing = false;
   let ticker: NodeJS.Timeout | undefined;
   let running: Promise<void> | undefined;
@@ -84,52 +83,41 @@ export function buildGcWorker({ config, logger, registry, elector, gc }: GcWorke
   });
   metrics.leader.set(0);
 
-  // docs/limits.md: the admin port's fixed limits.
-  const admin = Fastify({ ...fastifyLimits(ADMIN_HTTP_LIMITS), logger: false });
-  capConnections(admin.server, ADMIN_HTTP_LIMITS);
-  admin.get('/healthz', async (_request, reply) => {
-    reply.header('content-type', 'text/plain');
-    return 'ok\n';
-  });
   // A follower is ready too: it is healthy and waiting for the lease.
-  admin.get('/readyz', async (_request, reply) => {
-    if (listening && !closing) {
-      return {
+  const admin = buildAdminServer({
+    registry,
+    ready: () =>
+      Promise.resolve({
         status: 'ready',
-        leader: elector.isLeader(),
-        election: elector.mode,
-        identity: elector.identity,
-        lastRun:
-          lastRun === undefined ? null : { at: new Date(lastRun.at).toISOString(), ok: lastRun.ok },
-      };
-    }
-    reply.code(503);
-    return { status: closing ? 'shutting down' : 'not listening yet' };
-  });
-  admin.get('/metrics', async (_request, reply) => {
-    reply.header('content-type', registry.contentType);
-    return registry.metrics();
+        info: {
+          leader: elector.isLeader(),
+          election: elector.mode,
+          identity: elector.identity,
+          lastRun:
+            lastRun === undefined
+              ? null
+              : { at: new Date(lastRun.at).toISOString(), ok: lastRun.ok },
+        },
+      }),
   });
 
   return {
-    admin,
+    admin: admin.app,
     async listen() {
-      await admin.listen({ port: config.ADMIN_PORT, host: config.ADMIN_HOST });
-      const address = admin.server.address();
-      if (address === null || typeof address === 'string')
-        throw new Error('admin server has no port');
-      listening = true;
+      const adminPort = await admin.listen(config.ADMIN_HOST, config.ADMIN_PORT);
+      admin.serving();
       elector.start();
       ticker = setInterval(tick, config.GC_INTERVAL_SECONDS * 1000);
       log.debug(
-        { admin: address.port, election: elector.mode, identity: elector.identity },
+        { admin: adminPort, election: elector.mode, identity: elector.identity },
         'admin listening',
       );
-      return { adminPort: address.port };
+      return { adminPort };
     },
     async close() {
       if (closing) return;
       closing = true;
+      admin.stopping();
       clearInterval(ticker);
       if (running !== undefined) {
         let timer: NodeJS.Timeout | undefined;

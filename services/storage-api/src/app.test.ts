@@ -446,9 +446,8 @@ describe('storage-api', () => {
       const ready = await fetch(`${admin}/readyz`);
       expect(ready.status).toBe(200);
       expect(await ready.json()).toMatchObject({
-        ready: true,
-        peers: { ok: true },
-        data: { ok: true },
+        status: 'ready',
+        checks: { peers: { ok: true }, data: { ok: true } },
       });
       // The swarm gauges follow the store on the STATS_INTERVAL_SECONDS timer.
       await vi.waitFor(

@@ -25,12 +25,8 @@ import {
   type PolicyAdminDeps,
 } from '@shoal/policy';
 import { bearerToken, presentedToken } from '@shoal/service/bearer';
-import {
-  ADMIN_HTTP_LIMITS,
-  capConnections,
-  fastifyLimits,
-  type HttpLimits,
-} from '@shoal/service/http-limits';
+import { buildAdminServer } from '@shoal/service/admin-server';
+import { capConnections, fastifyLimits, type HttpLimits } from '@shoal/service/http-limits';
 import { isStoreError, StoreError, type PeerStore } from '@shoal/storage';
 import {
   createCompositeStore,
@@ -156,7 +152,6 @@ export function buildStorageApi(deps: StorageApiDeps): StorageApi {
   const clock = deps.clock ?? Date.now;
   const policy = createPolicyRepository(store, clock);
   const limits = { maxOps: config.BATCH_MAX_OPS, maxScrapeHashes: config.BATCH_MAX_SCRAPE_HASHES };
-  let listening = false;
   let closing = false;
   let statsTimer: NodeJS.Timeout | undefined;
 
@@ -468,28 +463,20 @@ export function buildStorageApi(deps: StorageApiDeps): StorageApi {
       })),
   });
 
-  const admin = Fastify({ ...fastifyLimits(ADMIN_HTTP_LIMITS), logger: false });
-  capConnections(admin.server, ADMIN_HTTP_LIMITS);
-  admin.get('/healthz', async (_request, reply) => {
-    reply.header('content-type', 'text/plain');
-    return 'ok\n';
-  });
-  admin.get('/readyz', async (_request, reply) => {
-    if (!listening || closing) {
-      reply.code(503);
-      return { ready: false, reason: closing ? 'shutting down' : 'not listening yet' };
-    }
-    const health = await withTimeout(store.health(), READY_TIMEOUT_MS).catch(() => ({
-      peers: { driver: peerDriver, ok: false, code: 'STORE_ERR_TIMEOUT' },
-      data: { driver: dataDriver, ok: false, code: 'STORE_ERR_TIMEOUT' },
-    }));
-    const ready = health.peers.ok && health.data.ok;
-    reply.code(ready ? 200 : 503);
-    return { ready, ...health };
-  });
-  admin.get('/metrics', async (_request, reply) => {
-    reply.header('content-type', registry.contentType);
-    return registry.metrics();
+  // 200 only while both backends answer a ping (docs/storage-api.md).
+  const admin = buildAdminServer({
+    registry,
+    ready: async () => {
+      const health = await withTimeout(store.health(), READY_TIMEOUT_MS).catch(() => ({
+        peers: { driver: peerDriver, ok: false, code: 'STORE_ERR_TIMEOUT' },
+        data: { driver: dataDriver, ok: false, code: 'STORE_ERR_TIMEOUT' },
+      }));
+      const checks = { peers: health.peers, data: health.data };
+      const failed = [health.peers, health.data].find((c) => !c.ok);
+      if (failed === undefined) return { status: 'ready', checks };
+      const code = failed.code ?? 'STORE_ERR_UNAVAILABLE';
+      return { status: 'not ready', code, message: `${failed.driver} store: ${code}`, checks };
+    },
   });
 
   function refreshStats(): void {
@@ -504,13 +491,12 @@ export function buildStorageApi(deps: StorageApiDeps): StorageApi {
 
   return {
     api,
-    admin,
+    admin: admin.app,
     async listen() {
       await api.listen({ port: config.PORT, host: config.HOST });
-      await admin.listen({ port: config.ADMIN_PORT, host: config.ADMIN_HOST });
+      const adminPort = await admin.listen(config.ADMIN_HOST, config.ADMIN_PORT);
       const port = portOf(api);
-      const adminPort = portOf(admin);
-      listening = true;
+      admin.serving();
       refreshStats();
       statsTimer = setInterval(refreshStats, config.STATS_INTERVAL_SECONDS * 1000);
       statsTimer.unref();
@@ -519,6 +505,7 @@ export function buildStorageApi(deps: StorageApiDeps): StorageApi {
     async close() {
       if (closing) return;
       closing = true;
+      admin.stopping();
       clearInterval(statsTimer);
       // fastify's close waits for requests in flight and drops idle keep-alive sockets.
       await api.close();

@@ -174,9 +174,8 @@ describe('storage-api with peers in Redis and durable data in PostgreSQL', () =>
       const down = await fetch(`${admin}/readyz`);
       expect(down.status).toBe(503);
       expect(await down.json()).toMatchObject({
-        ready: false,
-        peers: { driver: 'redis', ok: true },
-        data: { driver: 'postgres', ok: false },
+        status: 'not ready',
+        checks: { peers: { driver: 'redis', ok: true }, data: { driver: 'postgres', ok: false } },
       });
       // Peers live in Redis: announces still work, and the download they count waits.
       const h = hash(3);
