@@ -3,10 +3,11 @@
 #   docker build --build-arg SERVICE=announce-gateway -t shoal-announce-gateway .
 #   docker build --build-arg SERVICE=storage-api      -t shoal-storage-api .
 #   docker build --build-arg SERVICE=gc-worker        -t shoal-gc-worker .
-# No build step: Node 24 strips the TypeScript types at load time. Node
-# refuses to strip types under node_modules, and `pnpm deploy` copies the
-# workspace packages there, so they are moved to /app/workspace and linked
-# back (node_modules is hoisted, so their own dependencies still resolve).
+# No build step: Node 24 strips the TypeScript types at load time.
+# scripts/image-files.sh makes /app: the service and its workspace packages
+# (moved out of node_modules, where Node refuses to strip types), production
+# dependencies as the lockfile pins them, no test code; tests/src/image-files.test.ts
+# checks the same script's output without a container engine.
 ARG NODE_IMAGE=node:24-slim
 
 FROM ${NODE_IMAGE} AS build
@@ -23,14 +24,8 @@ RUN --mount=type=cache,id=pnpm-store,target=/root/.local/share/pnpm/store \
     pnpm fetch --prod
 COPY . .
 RUN --mount=type=cache,id=pnpm-store,target=/root/.local/share/pnpm/store \
-    pnpm --filter "@shoal/${SERVICE}" deploy --legacy --prod --offline \
-      --config.node-linker=hoisted /app
-RUN set -eu; cd /app; mkdir workspace; \
-    for p in node_modules/@shoal/*; do \
-      n=$(basename "$p"); mv "$p" "workspace/$n"; ln -s "../../workspace/$n" "node_modules/@shoal/$n"; \
-    done; \
-    find /app -name '*.test.ts' -delete; \
-    node --disable-warning=ExperimentalWarning --input-type=module -e "await import('/app/src/config.ts')"
+    sh scripts/image-files.sh "${SERVICE}" /app
+RUN node --disable-warning=ExperimentalWarning --input-type=module -e "await import('/app/src/config.ts')"
 
 FROM ${NODE_IMAGE}
 ARG SERVICE
