@@ -5,4 +5,13 @@ export type { ConfigErrorCode, ConfigViolation } from './errors.ts';
 // Services describe their schema with the same TypeBox this package validates with.
 export { Type } from '@sinclair/typebox';
 export type { Static, TObject, TSchema } from '@sinclair/typebox';
-export { LogLevel } from './common.ts';
+export {
+  LogLevel,
+  Port,
+  adminServerSettings,
+  ipLiteral,
+  processSettings,
+  storageApiToken,
+} from './common.ts';
+export { renderConfigReference } from './reference.ts';
+export type { ConfigReference, ConfigSection, ServiceSchema } from './reference.ts';

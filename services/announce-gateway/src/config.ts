@@ -1,12 +1,14 @@
 // The gateway's settings: one schema, names are the environment variables
 // (docs/conventions.md "Config"). Defaults follow docs/decisions.md "Tracker semantics".
-import { isIP } from 'node:net';
 import ipaddr from 'ipaddr.js';
 import {
-  LogLevel,
+  Port,
   SECRET,
   Type,
+  adminServerSettings,
+  ipLiteral,
   loadConfig,
+  processSettings,
   type LoadConfigOptions,
   type LoadedConfig,
   type Static,
@@ -15,117 +17,225 @@ import { RedisStoreConfigSchema, checkRedisStoreConfig } from '@shoal/storage/re
 import { PostgresStoreConfigSchema, checkPostgresStoreConfig } from '@shoal/storage/postgres';
 import { checkRemoteStoreConfig, remoteStoreConfigSchema } from './remote/config.ts';
 
-const Port = (defaultPort: number) =>
-  Type.Integer({ minimum: 0, maximum: 65535, default: defaultPort });
 const Route = Type.String({ pattern: '^/[^?#\\s]*$' });
 /** docs/policy.md: off skips the step; allow admits listed entries only; deny refuses listed ones. */
-const Approval = Type.Union([Type.Literal('off'), Type.Literal('allow'), Type.Literal('deny')], {
-  default: 'off',
-});
+const Approval = (description: string) =>
+  Type.Union([Type.Literal('off'), Type.Literal('allow'), Type.Literal('deny')], {
+    default: 'off',
+    description,
+  });
+const RatePerSecond = (description: string) =>
+  Type.Number({ minimum: 0, maximum: 1_000_000, default: 0, description });
+const Burst = (description: string) =>
+  Type.Integer({ minimum: 1, maximum: 1_000_000, default: 20, description });
 
 /** The middleware chain (docs/policy.md "The chain in the gateway"); every step is off by default. */
 export const policyConfigSchema = Type.Object({
-  TORRENT_APPROVAL: Approval,
-  /** Matched against the peer_id's leading bytes (`-TR`, `-qB4`, ...). */
-  CLIENT_APPROVAL: Approval,
-  /** Private mode: announces at `<announce route>/<passkey>`, UDP via BEP 41 URL data. */
-  PASSKEY_REQUIRED: Type.Boolean({ default: false }),
-  /** A signed JWT with an `infohash` claim on every announce (chihaya's jwt middleware). */
-  JWT_REQUIRED: Type.Boolean({ default: false }),
-  JWT_ISSUER: Type.Optional(Type.String({ minLength: 1 })),
-  /** Expected `aud`; unset = not checked. */
-  JWT_AUDIENCE: Type.Optional(Type.String({ minLength: 1 })),
-  /** A JWKS URL (fetched and cached by jose), or JWT_JWKS: exactly one of the two. */
-  JWT_JWKS_URL: Type.Optional(Type.String({ pattern: '^https?://\\S+$' })),
-  /** A JWKS document as JSON text: `{"keys":[...]}`. */
-  JWT_JWKS: Type.Optional(Type.String({ minLength: 1 })),
+  TORRENT_APPROVAL: Approval(
+    'off, allow (only listed info hashes) or deny (listed ones refused); scrapes of a refused torrent answer zeros',
+  ),
+  CLIENT_APPROVAL: Approval(
+    "off, allow or deny, matched against the peer_id's leading bytes (`-TR`, `-qB4`, ...)",
+  ),
+  PASSKEY_REQUIRED: Type.Boolean({
+    default: false,
+    description:
+      'Private mode: HTTP `<announce route>/<passkey>` and `<scrape route>/<passkey>`, UDP BEP 41 URL data `/announce/<passkey>`; UDP scrapes carry no URL data and are refused. With false a passkey in the path is ignored',
+  }),
+  JWT_REQUIRED: Type.Boolean({
+    default: false,
+    description:
+      "Announces need a signed JWT (HTTP `jwt` parameter, UDP URL data `?jwt=`) with an `infohash` claim, as chihaya's jwt middleware; scrapes do not",
+  }),
+  JWT_ISSUER: Type.Optional(
+    Type.String({ minLength: 1, description: 'Required `iss`; required with JWT_REQUIRED' }),
+  ),
+  JWT_AUDIENCE: Type.Optional(
+    Type.String({ minLength: 1, description: 'Required `aud` when set; unset: not checked' }),
+  ),
+  JWT_JWKS_URL: Type.Optional(
+    Type.String({
+      pattern: '^https?://\\S+$',
+      description:
+        'A JWKS URL, fetched and cached; with JWT_REQUIRED exactly one of JWT_JWKS_URL and JWT_JWKS',
+    }),
+  ),
+  JWT_JWKS: Type.Optional(
+    Type.String({
+      minLength: 1,
+      description: 'The key set as a JWKS document in JSON text: `{"keys":[...]}`',
+    }),
+  ),
   JWT_ALGORITHMS: Type.Array(Type.String({ minLength: 1 }), {
     default: ['RS256', 'ES256', 'EdDSA'],
     minItems: 1,
+    description: 'Accepted `alg`s',
   }),
-  /** Verified tokens remembered until their exp, so a re-announce does not verify again. */
-  JWT_CACHE_SIZE: Type.Integer({ minimum: 0, maximum: 10_000_000, default: 10_000 }),
-  /** Leeway on exp/nbf for clocks that disagree. */
-  JWT_CLOCK_TOLERANCE_SECONDS: Type.Integer({ minimum: 0, maximum: 3600, default: 0 }),
-  /** Adds 0..N s to `interval` so a restart's burst of clients does not re-announce in step. */
-  ANNOUNCE_INTERVAL_JITTER_SECONDS: Type.Integer({ minimum: 0, maximum: 86_400, default: 0 }),
-  /** Per client address (IPv6 per /64), announces plus scrapes; 0 = off. */
-  RATE_LIMIT_ANNOUNCES_PER_SECOND: Type.Number({ minimum: 0, maximum: 1_000_000, default: 0 }),
-  RATE_LIMIT_ANNOUNCE_BURST: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 20 }),
-  /** Per client address, UDP connects; 0 = off. */
-  RATE_LIMIT_CONNECTS_PER_SECOND: Type.Number({ minimum: 0, maximum: 1_000_000, default: 0 }),
-  RATE_LIMIT_CONNECT_BURST: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 20 }),
-  /** Addresses each limiter tracks; the least recently seen are forgotten first. */
-  RATE_LIMIT_MAX_ADDRESSES: Type.Integer({ minimum: 1, maximum: 100_000_000, default: 100_000 }),
-  /** How often the lists and passkeys are re-read: a change is enforced within this bound. */
-  POLICY_REFRESH_SECONDS: Type.Number({ minimum: 1, maximum: 86_400, default: 10 }),
-  /**
-   * Bearer token of the policy admin API on the admin port, embedded stores
-   * only (with STORAGE_DRIVER=remote, storage-api serves it).
-   */
-  ADMIN_API_TOKEN: Type.Optional(Type.String({ minLength: 16, ...SECRET })),
+  JWT_CACHE_SIZE: Type.Integer({
+    minimum: 0,
+    maximum: 10_000_000,
+    default: 10_000,
+    description:
+      'Verified tokens remembered until their `exp`, so a re-announce does not verify again; 0 verifies every announce',
+  }),
+  JWT_CLOCK_TOLERANCE_SECONDS: Type.Integer({
+    minimum: 0,
+    maximum: 3600,
+    default: 0,
+    description: 'Leeway on `exp` / `nbf` for clocks that disagree',
+  }),
+  ANNOUNCE_INTERVAL_JITTER_SECONDS: Type.Integer({
+    minimum: 0,
+    maximum: 86_400,
+    default: 0,
+    description:
+      "Adds a random 0..N s to `interval` (HTTP and UDP) so a restart's burst of clients does not re-announce in step; `min interval` unchanged",
+  }),
+  RATE_LIMIT_ANNOUNCES_PER_SECOND: RatePerSecond(
+    "Token bucket per client address (IPv6 per /64) for announces plus scrapes, in this replica's memory; 0 = off",
+  ),
+  RATE_LIMIT_ANNOUNCE_BURST: Burst('Bucket size of RATE_LIMIT_ANNOUNCES_PER_SECOND'),
+  RATE_LIMIT_CONNECTS_PER_SECOND: RatePerSecond(
+    'The same for UDP connects, before a connection id is issued; 0 = off',
+  ),
+  RATE_LIMIT_CONNECT_BURST: Burst('Bucket size of RATE_LIMIT_CONNECTS_PER_SECOND'),
+  RATE_LIMIT_MAX_ADDRESSES: Type.Integer({
+    minimum: 1,
+    maximum: 100_000_000,
+    default: 100_000,
+    description: 'Addresses each limiter tracks; the least recently seen are forgotten first',
+  }),
+  POLICY_REFRESH_SECONDS: Type.Number({
+    minimum: 1,
+    maximum: 86_400,
+    default: 10,
+    description:
+      "How often the lists and passkeys are re-read (remote: GET /v1/policy with If-None-Match; embedded: the store's KV): a change is enforced within this bound",
+  }),
+  ADMIN_API_TOKEN: Type.Optional(
+    Type.String({
+      minLength: 16,
+      ...SECRET,
+      description:
+        'Embedded stores only: serves the policy admin API (/v1/admin/*, docs/policy.md) on the admin port behind this bearer token. With STORAGE_DRIVER=remote, storage-api serves it',
+    }),
+  ),
 });
 
+const Seconds = (minimum: number, defaultValue: number, description: string) =>
+  Type.Integer({ minimum, maximum: 86_400, default: defaultValue, description });
+
 export const gatewayConfigSchema = Type.Object({
-  /** '::' is dual-stack: one socket answers IPv4 (as ::ffff:a.b.c.d) and IPv6. */
-  HOST: Type.String({ default: '::' }),
-  /** Serves HTTP (TCP) and UDP on the same number; 0 picks a free one (tests). */
-  PORT: Port(6969),
-  HTTP_ENABLED: Type.Boolean({ default: true }),
-  UDP_ENABLED: Type.Boolean({ default: true }),
-  ADMIN_HOST: Type.String({ default: '::' }),
-  ADMIN_PORT: Port(9090),
-  ANNOUNCE_ROUTES: Type.Array(Route, { default: ['/announce'], minItems: 1 }),
-  SCRAPE_ROUTES: Type.Array(Route, { default: ['/scrape'] }),
-  /** newTrackon rejects trackers announcing an interval under 300 s [torrust#535]. */
-  ANNOUNCE_INTERVAL_SECONDS: Type.Integer({ minimum: 60, maximum: 86_400, default: 1800 }),
-  MIN_INTERVAL_SECONDS: Type.Integer({ minimum: 0, maximum: 86_400, default: 900 }),
-  /** docs/decisions.md "Tracker semantics": 31 min, one interval plus a minute of slack. */
-  PEER_LIFETIME_SECONDS: Type.Integer({ minimum: 60, maximum: 86_400, default: 1860 }),
-  NUMWANT_DEFAULT: Type.Integer({ minimum: 0, maximum: 1000, default: 50 }),
-  NUMWANT_MAX: Type.Integer({ minimum: 0, maximum: 1000, default: 200 }),
-  /** BEP 15 leaves room for about 74 hashes in one UDP scrape; UDP caps at that anyway. */
-  SCRAPE_MAX_HASHES: Type.Integer({ minimum: 1, maximum: 1000, default: 64 }),
-  /** CIDRs whose X-Forwarded-For / X-Real-IP is believed (load balancers, ingress). */
-  TRUSTED_PROXIES: Type.Array(Type.String(), { default: [] }),
-  ALLOW_IP_PARAM: Type.Boolean({ default: false }),
-  /** 32+ hex chars shared by every replica so a client may connect on one and announce on another. */
-  UDP_CONNECTION_ID_SECRET: Type.Optional(
-    Type.String({ pattern: '^([0-9a-fA-F]{2}){16,}$', ...SECRET }),
+  HOST: Type.String({
+    default: '::',
+    description:
+      'IP literal to bind; `::` is dual-stack: one socket answers IPv4 (as ::ffff:a.b.c.d, treated as IPv4) and IPv6',
+  }),
+  PORT: Port(6969, 'HTTP (TCP) and UDP port, the same number for both; 0 picks a free one (tests)'),
+  HTTP_ENABLED: Type.Boolean({ default: true, description: 'Serve the HTTP tracker' }),
+  UDP_ENABLED: Type.Boolean({ default: true, description: 'Serve the UDP tracker (BEP 15)' }),
+  ...adminServerSettings(9090),
+  ANNOUNCE_ROUTES: Type.Array(Route, {
+    default: ['/announce'],
+    minItems: 1,
+    description: 'HTTP paths of announces',
+  }),
+  SCRAPE_ROUTES: Type.Array(Route, {
+    default: ['/scrape'],
+    description: 'HTTP paths of scrapes; empty turns HTTP scrape off',
+  }),
+  ANNOUNCE_INTERVAL_SECONDS: Seconds(
+    60,
+    1800,
+    '`interval` of every answer; newTrackon rejects trackers announcing under 300 s (torrust#535)',
   ),
-  /**
-   * Some clients reuse a connection ID for minutes and strict 2-minute windows
-   * break them [chihaya#417]; opentracker accepts up to two hours.
-   */
-  UDP_CONNECTION_ID_MAX_AGE_SECONDS: Type.Integer({ minimum: 60, maximum: 86_400, default: 3600 }),
-  /**
-   * SO_RCVBUF of the UDP socket. Linux's 208 KiB default drops bursts of
-   * announces before the event loop reads them; the kernel caps this at
-   * net.core.rmem_max (raise it with sysctl for the full size).
-   */
-  UDP_RECV_BUFFER_BYTES: Type.Integer({ minimum: 65_536, maximum: 1 << 30, default: 4 << 20 }),
-  /**
-   * docs/limits.md: a request line and headers must have arrived whole this
-   * long after the first byte (or the connection), however slowly they drip;
-   * otherwise 408 and a close. opentracker cuts a client at 30 s.
-   */
-  HTTP_REQUEST_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 600_000, default: 10_000 }),
-  /** Idle time on a keep-alive socket between requests (Node adds 1 s before it closes). */
-  HTTP_KEEPALIVE_TIMEOUT_SECONDS: Type.Integer({ minimum: 1, maximum: 3600, default: 5 }),
-  /**
-   * Request line plus headers; more is 431 and a close. 16 KiB is Node's
-   * default and aquatic_http's request buffer; a scrape of n hashes needs
-   * about 71 n bytes (scrapeRequestBytes), so raise it with SCRAPE_MAX_HASHES.
-   */
-  HTTP_MAX_HEADER_BYTES: Type.Integer({ minimum: 1024, maximum: 1 << 20, default: 16_384 }),
-  /** TCP connections the HTTP tracker holds at once; the next are closed on accept. Keep it under `ulimit -n`. */
-  HTTP_MAX_CONNECTIONS: Type.Integer({ minimum: 1, maximum: 10_000_000, default: 10_000 }),
-  LOG_LEVEL: LogLevel,
-  /**
-   * memory: in-process, the `make run` default; redis: REDIS_* (docs/redis.md);
-   * postgres: DATABASE_URL and PG_* (docs/postgres.md, docs/cockroachdb.md);
-   * remote: storage-api at STORAGE_API_URL with the REMOTE_* settings.
-   */
+  MIN_INTERVAL_SECONDS: Seconds(
+    0,
+    900,
+    '`min interval` of every answer; at most ANNOUNCE_INTERVAL_SECONDS',
+  ),
+  PEER_LIFETIME_SECONDS: Seconds(
+    60,
+    1860,
+    'A peer not heard from for this long is gone: 31 min, one interval plus a minute of slack (docs/decisions.md "Tracker semantics"); must exceed ANNOUNCE_INTERVAL_SECONDS',
+  ),
+  NUMWANT_DEFAULT: Type.Integer({
+    minimum: 0,
+    maximum: 1000,
+    default: 50,
+    description: 'Peers per answer when the client does not ask (or asks a negative number)',
+  }),
+  NUMWANT_MAX: Type.Integer({
+    minimum: 0,
+    maximum: 1000,
+    default: 200,
+    description: 'Most peers per answer, whatever the client asks',
+  }),
+  SCRAPE_MAX_HASHES: Type.Integer({
+    minimum: 1,
+    maximum: 1000,
+    default: 64,
+    description:
+      'Hashes per scrape; BEP 15 leaves room for about 74 in one UDP scrape, and UDP caps at that anyway',
+  }),
+  TRUSTED_PROXIES: Type.Array(Type.String(), {
+    default: [],
+    description:
+      'CIDRs (load balancers, ingress) whose X-Forwarded-For (rightmost untrusted hop) or X-Real-IP is believed',
+  }),
+  ALLOW_IP_PARAM: Type.Boolean({
+    default: false,
+    description: 'Honour the HTTP `ip` parameter and the UDP IPv4 field (same family only for UDP)',
+  }),
+  UDP_CONNECTION_ID_SECRET: Type.Optional(
+    Type.String({
+      pattern: '^([0-9a-fA-F]{2}){16,}$',
+      ...SECRET,
+      description:
+        '32 or more hex characters shared by every replica, so a client may connect on one and announce on another; unset: random per process, with a warning',
+    }),
+  ),
+  UDP_CONNECTION_ID_MAX_AGE_SECONDS: Seconds(
+    60,
+    3600,
+    'Connection ids older than this are refused. Lenient: some clients reuse an id for minutes and strict 2-minute windows break them (chihaya#417); opentracker accepts up to two hours',
+  ),
+  UDP_RECV_BUFFER_BYTES: Type.Integer({
+    minimum: 65_536,
+    maximum: 1 << 30,
+    default: 4 << 20,
+    description:
+      "SO_RCVBUF of the UDP socket. Linux's 208 KiB default drops bursts of announces before the event loop reads them; the kernel caps this at net.core.rmem_max (raise it with sysctl for the full size)",
+  }),
+  HTTP_REQUEST_TIMEOUT_MS: Type.Integer({
+    minimum: 100,
+    maximum: 600_000,
+    default: 10_000,
+    description:
+      'A request line and headers must have arrived whole this long after the first byte (or the connection), however slowly they drip; otherwise 408 and a close (docs/limits.md). opentracker cuts a client at 30 s',
+  }),
+  HTTP_KEEPALIVE_TIMEOUT_SECONDS: Type.Integer({
+    minimum: 1,
+    maximum: 3600,
+    default: 5,
+    description:
+      'Idle time on a keep-alive socket between requests (Node adds 1 s before it closes)',
+  }),
+  HTTP_MAX_HEADER_BYTES: Type.Integer({
+    minimum: 1024,
+    maximum: 1 << 20,
+    default: 16_384,
+    description:
+      "Request line plus headers; more is 431 and a close. 16 KiB is Node's default and aquatic_http's request buffer; a scrape of n hashes needs about 71 n + 1024 bytes, so raise it with SCRAPE_MAX_HASHES",
+  }),
+  HTTP_MAX_CONNECTIONS: Type.Integer({
+    minimum: 1,
+    maximum: 10_000_000,
+    default: 10_000,
+    description:
+      'TCP connections the HTTP tracker holds at once; the next are closed on accept. Keep it under `ulimit -n`',
+  }),
+  LOG_LEVEL: processSettings.LOG_LEVEL,
   STORAGE_DRIVER: Type.Union(
     [
       Type.Literal('memory'),
@@ -133,22 +243,20 @@ export const gatewayConfigSchema = Type.Object({
       Type.Literal('postgres'),
       Type.Literal('remote'),
     ],
-    { default: 'memory' },
+    {
+      default: 'memory',
+      description:
+        'memory: in-process, the `make run` default; redis: REDIS_* (docs/redis.md); postgres: DATABASE_URL and PG_* (docs/postgres.md, docs/cockroachdb.md); remote: storage-api at STORAGE_API_URL with the REMOTE_* settings (docs/storage-api.md)',
+    },
   ),
   ...remoteStoreConfigSchema.properties,
   ...RedisStoreConfigSchema.properties,
   ...PostgresStoreConfigSchema.properties,
-  SHUTDOWN_GRACE_SECONDS: Type.Number({ minimum: 0, maximum: 3600, default: 25 }),
+  SHUTDOWN_GRACE_SECONDS: processSettings.SHUTDOWN_GRACE_SECONDS,
   ...policyConfigSchema.properties,
 });
 
 export type GatewayConfig = LoadedConfig<typeof gatewayConfigSchema>;
-
-function ipLiteral(host: string): string | undefined {
-  return isIP(host) === 0
-    ? 'must be an IP address literal such as ::, 0.0.0.0 or 127.0.0.1'
-    : undefined;
-}
 
 function cidrList(list: readonly string[]): string | undefined {
   const bad = list.filter((entry) => {

@@ -1,6 +1,6 @@
 export { buildGateway } from './gateway.ts';
 export type { Gateway, GatewayDeps, ListeningPorts } from './gateway.ts';
-export { gatewayConfigSchema, loadGatewayConfig } from './config.ts';
+export { gatewayConfigSchema, loadGatewayConfig, policyConfigSchema } from './config.ts';
 export type { GatewayConfig } from './config.ts';
 export { createStorage } from './storage.ts';
 export type { GatewayStorage, StorageHandle } from './storage.ts';

@@ -1,37 +1,35 @@
 // gc-worker settings (docs/conventions.md "Config"): where storage-api is, how often to
 // collect, and how to elect the one active worker (docs/gc-worker.md).
 import {
-  LogLevel,
-  SECRET,
   Type,
+  adminServerSettings,
   loadConfig,
+  processSettings,
+  storageApiToken,
   type LoadConfigOptions,
   type LoadedConfig,
 } from '@shoal/config';
 
 /** Seconds, fractions allowed so tests can run elections in milliseconds. */
-const Seconds = (defaultValue: number, minimum = 0.05) =>
-  Type.Number({ minimum, maximum: 86_400, default: defaultValue });
+const Seconds = (defaultValue: number, description: string, minimum = 0.05) =>
+  Type.Number({ minimum, maximum: 86_400, default: defaultValue, description });
 
 export const configSchema = Type.Object({
-  ADMIN_HOST: Type.String({ default: '::' }),
-  ADMIN_PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 9092 }),
-  LOG_LEVEL: LogLevel,
-  SHUTDOWN_GRACE_SECONDS: Type.Number({ minimum: 0, maximum: 3600, default: 25 }),
-  /** storage-api's API port (not its admin port): http://host:port. */
+  ...adminServerSettings(9092),
+  ...processSettings,
   STORAGE_API_URL: Type.String({
     pattern: '^https?://[^\\s/]+(/[^\\s]*)?$',
     default: 'http://127.0.0.1:8080',
+    description: "storage-api's API port (not its admin port): `http://host:port`",
   }),
-  /** The token storage-api checks (its STORAGE_API_TOKEN). */
-  STORAGE_API_TOKEN: Type.String({ minLength: 16, ...SECRET }),
-  /** Every request to storage-api (GC, lease calls) gives up after this long. */
-  STORAGE_API_TIMEOUT_SECONDS: Seconds(30),
-  GC_INTERVAL_SECONDS: Seconds(60),
-  /**
-   * auto: kubernetes inside a cluster (KUBERNETES_SERVICE_HOST set), else
-   * storage-api. none: always leader, for exactly one worker.
-   */
+  STORAGE_API_TOKEN: storageApiToken(
+    'The token storage-api checks (its STORAGE_API_TOKEN), at least 16 characters',
+  ),
+  STORAGE_API_TIMEOUT_SECONDS: Seconds(
+    30,
+    'Every request to storage-api (GC, lease calls) gives up after this long',
+  ),
+  GC_INTERVAL_SECONDS: Seconds(60, 'Time between two garbage collection runs of the leader'),
   LEADER_ELECTION: Type.Union(
     [
       Type.Literal('auto'),
@@ -39,25 +37,57 @@ export const configSchema = Type.Object({
       Type.Literal('storage-api'),
       Type.Literal('none'),
     ],
-    { default: 'auto' },
+    {
+      default: 'auto',
+      description:
+        'How the one active worker is chosen (docs/gc-worker.md). auto: kubernetes inside a cluster (KUBERNETES_SERVICE_HOST set), else storage-api; kubernetes: a coordination.k8s.io Lease; storage-api: a lease held through storage-api (Redis or PostgreSQL); none: always leader, for exactly one worker',
+    },
   ),
   LEASE_NAME: Type.String({
     pattern: '^[a-z0-9]([-a-z0-9.]{0,61}[a-z0-9])?$',
     default: 'shoal-gc-worker',
+    description: 'Name of the Lease or storage-api lock (a DNS-1123 subdomain)',
   }),
-  /** How long a lease lasts without renewal: a dead leader is replaced within this. */
-  LEASE_DURATION_SECONDS: Seconds(15),
-  /** A leader that has not renewed within this stops collecting (must be < LEASE_DURATION_SECONDS). */
-  RENEW_DEADLINE_SECONDS: Seconds(10),
-  /** Candidates retry, and leaders renew, this often. */
-  RETRY_PERIOD_SECONDS: Seconds(2),
-  /** Identity in the lease; default POD_NAME (or the host name) plus a random suffix. */
-  HOLDER_IDENTITY: Type.Optional(Type.String({ minLength: 1, maxLength: 253 })),
-  POD_NAME: Type.Optional(Type.String({ minLength: 1 })),
-  /** Namespace of the Lease; default the service account's namespace, else "default". */
-  POD_NAMESPACE: Type.Optional(Type.String({ minLength: 1 })),
-  /** Set by Kubernetes in every pod; only LEADER_ELECTION=auto reads it. */
-  KUBERNETES_SERVICE_HOST: Type.Optional(Type.String({ minLength: 1 })),
+  LEASE_DURATION_SECONDS: Seconds(
+    15,
+    'How long a lease lasts without renewal: a dead leader is replaced within this',
+  ),
+  RENEW_DEADLINE_SECONDS: Seconds(
+    10,
+    'A leader that has not renewed within this stops collecting (must be less than LEASE_DURATION_SECONDS)',
+  ),
+  RETRY_PERIOD_SECONDS: Seconds(
+    2,
+    'Candidates retry, and leaders renew, this often (must be less than RENEW_DEADLINE_SECONDS)',
+  ),
+  HOLDER_IDENTITY: Type.Optional(
+    Type.String({
+      minLength: 1,
+      maxLength: 253,
+      description:
+        'Identity in the lease; default POD_NAME (or the host name) plus a random suffix',
+    }),
+  ),
+  POD_NAME: Type.Optional(
+    Type.String({
+      minLength: 1,
+      description:
+        "The pod's name (the chart sets it from the Downward API); the default identity's prefix",
+    }),
+  ),
+  POD_NAMESPACE: Type.Optional(
+    Type.String({
+      minLength: 1,
+      description:
+        "Namespace of the Lease; default the service account's namespace, else `default`",
+    }),
+  ),
+  KUBERNETES_SERVICE_HOST: Type.Optional(
+    Type.String({
+      minLength: 1,
+      description: 'Set by Kubernetes in every pod; only LEADER_ELECTION=auto reads it',
+    }),
+  ),
 });
 
 export type GcWorkerConfig = LoadedConfig<typeof configSchema>;

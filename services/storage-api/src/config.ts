@@ -2,12 +2,15 @@
 // environment variables, every violation reported at once. The drivers'
 // own settings are composed in unchanged (REDIS_*, DATABASE_URL / PG_*), so
 // they read the same here as in an embedded gateway.
-import { isIP } from 'node:net';
 import {
-  LogLevel,
+  Port,
   SECRET,
   Type,
+  adminServerSettings,
+  ipLiteral,
   loadConfig,
+  processSettings,
+  storageApiToken,
   type LoadConfigOptions,
   type LoadedConfig,
 } from '@shoal/config';
@@ -15,87 +18,113 @@ import { STORAGE_RPC_MAX_OPS, STORAGE_RPC_MAX_SCRAPE_HASHES } from '@shoal/proto
 import { RedisStoreConfigSchema, checkRedisStoreConfig } from '@shoal/storage/redis';
 import { PostgresStoreConfigSchema, checkPostgresStoreConfig } from '@shoal/storage/postgres';
 
-const Port = (defaultPort: number) =>
-  Type.Integer({ minimum: 0, maximum: 65535, default: defaultPort });
-const Driver = (defaultDriver: 'memory' | 'redis' | 'postgres') =>
+const Driver = (defaultDriver: 'memory' | 'redis' | 'postgres', description: string) =>
   Type.Union([Type.Literal('memory'), Type.Literal('redis'), Type.Literal('postgres')], {
     default: defaultDriver,
+    description,
   });
 
 export const configSchema = Type.Object({
-  /** The internal API (batch, KV, downloads, stats, gc, leases). */
-  HOST: Type.String({ default: '::' }),
-  PORT: Port(8080),
-  ADMIN_HOST: Type.String({ default: '::' }),
-  ADMIN_PORT: Port(9091),
-  /** Shared with the gateways and the gc-worker; every API request carries it as a Bearer token. */
-  STORAGE_API_TOKEN: Type.String({ minLength: 16, ...SECRET }),
-  /**
-   * Bearer token of the admin API (/v1/admin/*, docs/policy.md): approval
-   * lists, passkeys, stats, top, doctor. Unset: those routes answer 403
-   * RPC_ERR_ADMIN_DISABLED. Separate from STORAGE_API_TOKEN so a gateway's
-   * credentials cannot edit passkeys.
-   */
-  STORAGE_API_ADMIN_TOKEN: Type.Optional(Type.String({ minLength: 16, ...SECRET })),
-  /**
-   * Where peers live (and, for now, their download counts: docs/storage-api.md).
-   * memory keeps them in this process: one replica only.
-   */
-  PEER_STORE_DRIVER: Driver('memory'),
-  /** Where the KV data (approval lists, passkeys) and the gc-worker's leases live. */
-  DATA_STORE_DRIVER: Driver('memory'),
-  /** docs/decisions.md "Tracker semantics": 31 min, one announce interval plus a minute of slack. */
-  PEER_LIFETIME_SECONDS: Type.Integer({ minimum: 60, maximum: 86_400, default: 1860 }),
-  /** How often the shoal_swarm_* gauges are refreshed from the peer store. */
-  STATS_INTERVAL_SECONDS: Type.Integer({ minimum: 1, maximum: 86_400, default: 30 }),
-  /** Most ops in one POST /v1/batch; more is 413 RPC_ERR_TOO_LARGE. */
-  BATCH_MAX_OPS: Type.Integer({ minimum: 1, maximum: STORAGE_RPC_MAX_OPS, default: 4096 }),
-  /** Most info_hashes in one scrape op (the wire carries at most 255). */
+  HOST: Type.String({
+    default: '::',
+    description:
+      'Address of the internal API (batch, KV, downloads, stats, gc, leases, admin); `::` is dual-stack',
+  }),
+  PORT: Port(8080, 'Port of the internal API; 0 picks a free one (tests)'),
+  ...adminServerSettings(9091),
+  STORAGE_API_TOKEN: storageApiToken(
+    'Shared with the gateways and the gc-worker; every API request carries it as a Bearer token. At least 16 characters',
+  ),
+  STORAGE_API_ADMIN_TOKEN: Type.Optional(
+    Type.String({
+      minLength: 16,
+      ...SECRET,
+      description:
+        "Bearer token of the admin API (/v1/admin/*, docs/policy.md): approval lists, passkeys, stats, top, doctor. Unset: those routes answer 403 RPC_ERR_ADMIN_DISABLED. Separate from STORAGE_API_TOKEN so a gateway's credentials cannot edit passkeys",
+    }),
+  ),
+  PEER_STORE_DRIVER: Driver(
+    'memory',
+    'Where peers live, and their download counts while both drivers are the same (docs/storage-api.md); memory keeps them in this process: one replica only',
+  ),
+  DATA_STORE_DRIVER: Driver(
+    'memory',
+    "Where the durable data lives: KV (approval lists, passkeys), the gc-worker's leases and, when split from the peers, download counts. memory only with PEER_STORE_DRIVER=memory",
+  ),
+  PEER_LIFETIME_SECONDS: Type.Integer({
+    minimum: 60,
+    maximum: 86_400,
+    default: 1860,
+    description:
+      'A peer not heard from for this long is gone: 31 min, one announce interval plus a minute of slack (docs/decisions.md "Tracker semantics")',
+  }),
+  STATS_INTERVAL_SECONDS: Type.Integer({
+    minimum: 1,
+    maximum: 86_400,
+    default: 30,
+    description: 'How often the shoal_swarm_* gauges are refreshed from the peer store',
+  }),
+  BATCH_MAX_OPS: Type.Integer({
+    minimum: 1,
+    maximum: STORAGE_RPC_MAX_OPS,
+    default: 4096,
+    description: 'Most ops in one POST /v1/batch; more is 413 RPC_ERR_TOO_LARGE',
+  }),
   BATCH_MAX_SCRAPE_HASHES: Type.Integer({
     minimum: 1,
     maximum: STORAGE_RPC_MAX_SCRAPE_HASHES,
     default: STORAGE_RPC_MAX_SCRAPE_HASHES,
+    description: 'Most info_hashes in one scrape op (the wire carries at most 255)',
   }),
-  /** Largest request body of any endpoint; more is 413 RPC_ERR_TOO_LARGE. */
-  MAX_BODY_BYTES: Type.Integer({ minimum: 1024, maximum: 64 << 20, default: 4 << 20 }),
-  /**
-   * docs/limits.md: a request, body included, must have arrived whole this
-   * long after it began, however slowly it drips; otherwise 408 and a close.
-   * The API is internal, but a drip must not hold it open either.
-   */
-  HTTP_REQUEST_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 600_000, default: 30_000 }),
-  /**
-   * Idle time on a keep-alive socket between requests (Node adds 1 s). The
-   * gateways' pools and gc-workers read the Keep-Alive hint and let go of a
-   * socket 2 s before it, so the server never closes one they are reusing.
-   */
-  HTTP_KEEPALIVE_TIMEOUT_SECONDS: Type.Integer({ minimum: 1, maximum: 3600, default: 60 }),
-  /** Request line plus headers; GET /v1/downloads with 1000 hashes needs about 52 KB. More is 431. */
-  HTTP_MAX_HEADER_BYTES: Type.Integer({ minimum: 1024, maximum: 1 << 20, default: 64 << 10 }),
-  /** TCP connections the API port holds at once (gateways x REMOTE_CONNECTIONS, gc-workers, shoalctl); the next are closed on accept. */
-  HTTP_MAX_CONNECTIONS: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 4096 }),
-  LOG_LEVEL: LogLevel,
-  SHUTDOWN_GRACE_SECONDS: Type.Number({ minimum: 0, maximum: 3600, default: 25 }),
+  MAX_BODY_BYTES: Type.Integer({
+    minimum: 1024,
+    maximum: 64 << 20,
+    default: 4 << 20,
+    description: 'Largest request body of any endpoint; more is 413 RPC_ERR_TOO_LARGE',
+  }),
+  HTTP_REQUEST_TIMEOUT_MS: Type.Integer({
+    minimum: 100,
+    maximum: 600_000,
+    default: 30_000,
+    description:
+      'A request, body included, must have arrived whole this long after it began, however slowly it drips; otherwise 408 and a close (docs/limits.md). The API is internal, but a drip must not hold it open either',
+  }),
+  HTTP_KEEPALIVE_TIMEOUT_SECONDS: Type.Integer({
+    minimum: 1,
+    maximum: 3600,
+    default: 60,
+    description:
+      "Idle time on a keep-alive socket between requests (Node adds 1 s). The gateways' pools and gc-workers read the Keep-Alive hint and let go of a socket 2 s before it, so the server never closes one they are reusing",
+  }),
+  HTTP_MAX_HEADER_BYTES: Type.Integer({
+    minimum: 1024,
+    maximum: 1 << 20,
+    default: 64 << 10,
+    description:
+      'Request line plus headers; GET /v1/downloads with 1000 hashes needs about 52 KB. More is 431',
+  }),
+  HTTP_MAX_CONNECTIONS: Type.Integer({
+    minimum: 1,
+    maximum: 1_000_000,
+    default: 4096,
+    description:
+      'TCP connections the API port holds at once (gateways x REMOTE_CONNECTIONS, gc-workers, shoalctl); the next are closed on accept',
+  }),
+  ...processSettings,
   ...RedisStoreConfigSchema.properties,
-  /**
-   * On here, unlike the embedded gateway's default: a batch's announces arrive
-   * together and auto-pipelining can send their scripts in one write, while a
-   * gateway calling Redis itself sees one announce per turn (measured 18.4-18.8k/s
-   * on vs 19.1-19.8k/s off). For storage-api the gain is within this machine's
-   * noise: the split measured 0.58-0.75x of embedded Redis with it on and
-   * 0.54-0.63x off over five runs (BENCHMARKS.md).
-   */
-  REDIS_AUTO_PIPELINING: Type.Boolean({ default: true }),
+  // A gateway calling Redis itself sees one announce per turn (measured
+  // 18.4-18.8k/s with auto-pipelining on vs 19.1-19.8k/s off). For storage-api
+  // the gain is within this machine's noise: the split measured 0.58-0.75x of
+  // embedded Redis with it on and 0.54-0.63x off over five runs (BENCHMARKS.md).
+  REDIS_AUTO_PIPELINING: Type.Boolean({
+    default: true,
+    description:
+      "ioredis auto-pipelining; on here, unlike the embedded gateway's default, because a batch's announces arrive together and can leave in one write",
+  }),
   ...PostgresStoreConfigSchema.properties,
 });
 
 export type StorageApiConfig = LoadedConfig<typeof configSchema>;
-
-function ipLiteral(host: string): string | undefined {
-  return isIP(host) === 0
-    ? 'must be an IP address literal such as ::, 0.0.0.0 or 127.0.0.1'
-    : undefined;
-}
 
 export function loadStorageApiConfig(
   options: Pick<LoadConfigOptions<typeof configSchema>, 'env' | 'argv' | 'file'> = {},

@@ -17,8 +17,14 @@ import { compileQuery, type CompiledQuery } from './sql.ts';
 
 const queryOverride = (what: string) =>
   Type.Optional(
-    Type.String({ minLength: 1, description: `Replaces the ${what} query (named @parameters)` }),
+    Type.String({
+      minLength: 1,
+      description: `Replaces the ${what} query (named @parameters, docs/postgres.md)`,
+    }),
   );
+
+const OptionalFile = (description: string) =>
+  Type.Optional(Type.String({ minLength: 1, description }));
 
 export const PostgresStoreConfigSchema = Type.Object({
   // Optional in the schema so a service can compose it and still boot with
@@ -28,11 +34,12 @@ export const PostgresStoreConfigSchema = Type.Object({
       minLength: 1,
       secret: true,
       description:
-        'postgres://user:pass@host:port/db?sslmode=... or a key=value DSN (host=... dbname=...)',
+        'postgres://user:pass@host:port/db?sslmode=... or a key=value DSN (host=... dbname=...); required by the postgres driver',
     }),
   ),
   DATABASE_DIALECT: Type.Union([Type.Literal('postgres'), Type.Literal('cockroach')], {
     default: 'postgres',
+    description: 'postgres or cockroach: the SQL and locking that differ (docs/cockroachdb.md)',
   }),
   PG_POOL_SIZE: Type.Integer({
     minimum: 1,
@@ -44,8 +51,16 @@ export const PostgresStoreConfigSchema = Type.Object({
     default: true,
     description: 'Pipeline queries on each connection (node-postgres >= 8.23); false uses pg.Pool',
   }),
-  PG_CONNECT_TIMEOUT_MS: Type.Integer({ minimum: 1, default: 2000 }),
-  PG_STATEMENT_TIMEOUT_MS: Type.Integer({ minimum: 0, default: 5000, description: '0 disables' }),
+  PG_CONNECT_TIMEOUT_MS: Type.Integer({
+    minimum: 1,
+    default: 2000,
+    description: 'Connect timeout',
+  }),
+  PG_STATEMENT_TIMEOUT_MS: Type.Integer({
+    minimum: 0,
+    default: 5000,
+    description: 'Server-side statement_timeout; 0 disables. Migrations run without it',
+  }),
   PG_ISOLATION_LEVEL: Type.Union(
     [
       Type.Literal('server-default'),
@@ -53,7 +68,10 @@ export const PostgresStoreConfigSchema = Type.Object({
       Type.Literal('repeatable read'),
       Type.Literal('serializable'),
     ],
-    { default: 'server-default' },
+    {
+      default: 'server-default',
+      description: 'Sets default_transaction_isolation at connect; server-default leaves it alone',
+    },
   ),
   PG_ANNOUNCE_SWARM_LOCK: Type.Union(
     [Type.Literal('auto'), Type.Literal('on'), Type.Literal('off')],
@@ -67,24 +85,66 @@ export const PostgresStoreConfigSchema = Type.Object({
     default: false,
     description: 'Use TLS even when DATABASE_URL does not ask for it',
   }),
-  PG_TLS_CA_FILE: Type.Optional(Type.String({ minLength: 1 })),
-  PG_TLS_CERT_FILE: Type.Optional(Type.String({ minLength: 1 })),
-  PG_TLS_KEY_FILE: Type.Optional(Type.String({ minLength: 1 })),
-  PG_TLS_REJECT_UNAUTHORIZED: Type.Boolean({ default: true }),
-  PG_MIGRATE_ON_START: Type.Boolean({ default: true }),
-  PG_RETRY_MAX_ATTEMPTS: Type.Integer({ minimum: 1, maximum: 100, default: 10 }),
-  PG_RETRY_BASE_DELAY_MS: Type.Integer({ minimum: 0, default: 2 }),
-  PG_RETRY_MAX_DELAY_MS: Type.Integer({ minimum: 0, default: 200 }),
+  PG_TLS_CA_FILE: OptionalFile('PEM CA bundle to verify the server with, read once at boot'),
+  PG_TLS_CERT_FILE: OptionalFile('PEM client certificate, with PG_TLS_KEY_FILE'),
+  PG_TLS_KEY_FILE: OptionalFile('PEM key of PG_TLS_CERT_FILE'),
+  PG_TLS_REJECT_UNAUTHORIZED: Type.Boolean({
+    default: true,
+    description: 'false accepts any server certificate',
+  }),
+  PG_MIGRATE_ON_START: Type.Boolean({
+    default: true,
+    description:
+      'Run the migrations when the store is created; false leaves them to the migrate command (a Kubernetes Job)',
+  }),
+  PG_RETRY_MAX_ATTEMPTS: Type.Integer({
+    minimum: 1,
+    maximum: 100,
+    default: 10,
+    description:
+      'Attempts of a statement on SQLSTATE 40001 / 40P01 (serialization failure, deadlock)',
+  }),
+  PG_RETRY_BASE_DELAY_MS: Type.Integer({
+    minimum: 0,
+    default: 2,
+    description: 'Base of the capped exponential backoff between retries, full jitter',
+  }),
+  PG_RETRY_MAX_DELAY_MS: Type.Integer({
+    minimum: 0,
+    default: 200,
+    description: 'Cap of the backoff between retries',
+  }),
   PG_UNAVAILABLE_HOLD_MS: Type.Integer({
     minimum: 0,
     default: 250,
     description: 'After a failed connect, answer STORE_ERR_UNAVAILABLE at once for this long',
   }),
-  PG_GC_BATCH_SIZE: Type.Integer({ minimum: 1, default: 5000 }),
-  PG_COCKROACH_ROW_TTL: Type.Boolean({ default: false }),
-  PG_COCKROACH_TTL_JOB_CRON: Type.String({ minLength: 1, default: '*/5 * * * *' }),
-  PG_COCKROACH_TTL_DELETE_RATE_LIMIT: Type.Integer({ minimum: 0, default: 10000 }),
-  PG_COCKROACH_TTL_DELETE_BATCH_SIZE: Type.Integer({ minimum: 1, default: 1000 }),
+  PG_GC_BATCH_SIZE: Type.Integer({
+    minimum: 1,
+    default: 5000,
+    description: 'Peers deleted per garbage collection statement (each its own short transaction)',
+  }),
+  PG_COCKROACH_ROW_TTL: Type.Boolean({
+    default: false,
+    description:
+      'CockroachDB only: migrations turn on row-level TTL for expired peers, beside or instead of the gc-worker (docs/cockroachdb.md)',
+  }),
+  PG_COCKROACH_TTL_JOB_CRON: Type.String({
+    minLength: 1,
+    default: '*/5 * * * *',
+    description: "Row-level TTL: the deletion job's schedule (ttl_job_cron)",
+  }),
+  PG_COCKROACH_TTL_DELETE_RATE_LIMIT: Type.Integer({
+    minimum: 0,
+    default: 10000,
+    description:
+      "Row-level TTL: rows deleted per second per leaseholder (ttl_delete_rate_limit); CockroachDB's default of 100 is far below tracker churn",
+  }),
+  PG_COCKROACH_TTL_DELETE_BATCH_SIZE: Type.Integer({
+    minimum: 1,
+    default: 1000,
+    description: 'Row-level TTL: rows per delete batch (ttl_delete_batch_size)',
+  }),
   PG_QUERY_MIGRATE: Type.Optional(
     Type.String({
       minLength: 1,

@@ -13,6 +13,9 @@ const SECRET = { secret: true } as const;
 /** `host:port`, IPv6 hosts in brackets (`[::1]:6379`). */
 const Address = Type.String({ pattern: '^(\\[[0-9A-Fa-f:.]+\\]|[^\\s:\\[\\]]+):[0-9]{1,5}$' });
 
+const OptionalText = (description: string, secret = false) =>
+  Type.Optional(Type.String({ minLength: 1, ...(secret ? SECRET : {}), description }));
+
 export const RedisStoreConfigSchema = Type.Object({
   REDIS_MODE: Type.Union(
     [
@@ -21,52 +24,91 @@ export const RedisStoreConfigSchema = Type.Object({
       Type.Literal('cluster'),
       Type.Literal('ring'),
     ],
-    { default: 'standalone' },
+    {
+      default: 'standalone',
+      description:
+        'standalone (one server), sentinel (a Sentinel master set), cluster (Redis Cluster) or ring (independent shards placed by rendezvous hashing)',
+    },
   ),
-  /** standalone: the server (one); cluster: seed nodes (any subset). */
-  REDIS_ADDRESSES: Type.Array(Address, { default: ['127.0.0.1:6379'] }),
-  /** sentinel: the sentinels of the master set. */
-  REDIS_SENTINELS: Type.Array(Address, { default: [] }),
-  REDIS_MASTER_NAME: Type.String({ minLength: 1, default: 'shoal' }),
-  REDIS_SENTINEL_USERNAME: Type.Optional(Type.String({ minLength: 1 })),
-  /** Sentinels' own password (their requirepass), separate from the data password. */
-  REDIS_SENTINEL_PASSWORD: Type.Optional(Type.String({ minLength: 1, ...SECRET })),
-  /** ACL user (Redis >= 6); without it AUTH uses the default user. */
-  REDIS_USERNAME: Type.Optional(Type.String({ minLength: 1 })),
-  REDIS_PASSWORD: Type.Optional(Type.String({ minLength: 1, ...SECRET })),
-  /** Database index; Cluster only has 0. */
-  REDIS_DB: Type.Integer({ minimum: 0, maximum: 65535, default: 0 }),
-  /** TLS with the system CAs; any REDIS_TLS_* file below turns TLS on as well. */
-  REDIS_TLS: Type.Boolean({ default: false }),
-  REDIS_TLS_CA_FILE: Type.Optional(Type.String({ minLength: 1 })),
-  REDIS_TLS_CERT_FILE: Type.Optional(Type.String({ minLength: 1 })),
-  REDIS_TLS_KEY_FILE: Type.Optional(Type.String({ minLength: 1 })),
-  /** SNI and certificate name check; defaults to the host connected to. */
-  REDIS_TLS_SERVERNAME: Type.Optional(Type.String({ minLength: 1 })),
-  REDIS_CONNECT_TIMEOUT_MS: Type.Integer({ minimum: 1, default: 2000 }),
-  /** An announce not answered in this time fails with STORE_ERR_TIMEOUT. */
-  REDIS_COMMAND_TIMEOUT_MS: Type.Integer({ minimum: 1, default: 1000 }),
-  /** Connections per Redis node (per shard, per cluster node): EVALSHA-heavy load runs best on 2-4 (docs/decisions.md "Sources"). */
-  REDIS_CONNECTIONS_PER_NODE: Type.Integer({ minimum: 1, maximum: 64, default: 2 }),
-  /**
-   * Prepended to every key; braces are reserved for the `{infohash}` hash tag.
-   * Empty by default: each byte past the first costs 16 B per swarm key
-   * (docs/redis.md "Memory"), and Shoal's Redis is its own.
-   */
-  REDIS_KEY_PREFIX: Type.String({ pattern: '^[^{}]*$', default: '' }),
-  /**
-   * ring: the shards, `name=host:port` (standalone) or
-   * `name=sentinel:<master>@host:port|host:port...` (its own Sentinel set).
-   * Swarms are placed by rendezvous hashing on the names; the KV data lives on
-   * the first shard listed.
-   */
+  REDIS_ADDRESSES: Type.Array(Address, {
+    default: ['127.0.0.1:6379'],
+    description:
+      'standalone: the server (one); cluster: seed nodes (any subset). `host:port`, IPv6 as `[::1]:6379`',
+  }),
+  REDIS_SENTINELS: Type.Array(Address, {
+    default: [],
+    description: 'sentinel: the sentinels of the master set, `host:port`',
+  }),
+  REDIS_MASTER_NAME: Type.String({
+    minLength: 1,
+    default: 'shoal',
+    description: 'sentinel: the name of the master set',
+  }),
+  REDIS_SENTINEL_USERNAME: OptionalText("The sentinels' own ACL user"),
+  REDIS_SENTINEL_PASSWORD: OptionalText(
+    "The sentinels' own password (their requirepass), separate from the data password",
+    true,
+  ),
+  REDIS_USERNAME: OptionalText(
+    'ACL user on the data nodes (Redis >= 6); without it AUTH uses the default user',
+  ),
+  REDIS_PASSWORD: OptionalText('Password on the data nodes', true),
+  REDIS_DB: Type.Integer({
+    minimum: 0,
+    maximum: 65535,
+    default: 0,
+    description: 'Database index; Cluster only has 0',
+  }),
+  REDIS_TLS: Type.Boolean({
+    default: false,
+    description:
+      'TLS with the system CAs; any REDIS_TLS_* file turns TLS on as well. Sentinel mode uses the same TLS to the sentinels',
+  }),
+  REDIS_TLS_CA_FILE: OptionalText('PEM CA bundle to verify the servers with'),
+  REDIS_TLS_CERT_FILE: OptionalText('PEM client certificate (mutual TLS), with REDIS_TLS_KEY_FILE'),
+  REDIS_TLS_KEY_FILE: OptionalText('PEM key of REDIS_TLS_CERT_FILE'),
+  REDIS_TLS_SERVERNAME: OptionalText(
+    'SNI and the certificate name checked; defaults to the host connected to',
+  ),
+  REDIS_CONNECT_TIMEOUT_MS: Type.Integer({
+    minimum: 1,
+    default: 2000,
+    description: 'Connect timeout; also how long creating the store waits for the first connection',
+  }),
+  REDIS_COMMAND_TIMEOUT_MS: Type.Integer({
+    minimum: 1,
+    default: 1000,
+    description:
+      'An operation not answered in this time fails with STORE_ERR_TIMEOUT; a socket silent for twice this is destroyed and reconnected',
+  }),
+  REDIS_CONNECTIONS_PER_NODE: Type.Integer({
+    minimum: 1,
+    maximum: 64,
+    default: 2,
+    description:
+      'Connections per Redis node (per shard, per cluster node), used round robin: EVALSHA-heavy load runs best on 2-4 (docs/decisions.md "Sources")',
+  }),
+  REDIS_KEY_PREFIX: Type.String({
+    pattern: '^[^{}]*$',
+    default: '',
+    description:
+      'Prepended to every key; braces are reserved for the `{infohash}` hash tag. Empty by default: each byte past the first costs 16 B per swarm key (docs/redis.md "Memory"), and Shoal\'s Redis is its own',
+  }),
   REDIS_RING_SHARDS: Type.Array(Type.String({ pattern: '^[A-Za-z0-9_.-]+=\\S+$' }), {
     default: [],
+    description:
+      'ring: the shards, `name=host:port` (standalone) or `name=sentinel:<master>@host:port|host:port...` (its own Sentinel set). Swarms are placed by rendezvous hashing on the names; the KV data lives on the first shard listed. Reloaded on SIGHUP (docs/configuration.md "Reloading")',
   }),
-  /** Keep each peer's peer_id for non-compact answers (~30 B per peer more; docs/redis.md). */
-  REDIS_STORE_PEER_IDS: Type.Boolean({ default: false }),
-  /** ioredis auto-pipelining; off by default because it holds one pipeline in flight per connection. */
-  REDIS_AUTO_PIPELINING: Type.Boolean({ default: false }),
+  REDIS_STORE_PEER_IDS: Type.Boolean({
+    default: false,
+    description:
+      'Keep each peer_id for non-compact answers (about 30 B per peer more; docs/redis.md). Off: non-compact answers carry no `peer id`',
+  }),
+  REDIS_AUTO_PIPELINING: Type.Boolean({
+    default: false,
+    description:
+      'ioredis auto-pipelining; off by default because it holds one pipeline in flight per connection',
+  }),
 });
 
 type Mutable = Static<typeof RedisStoreConfigSchema>;
