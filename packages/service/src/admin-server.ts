@@ -1,4 +1,4 @@
-// The admin port every Shoal service serves (ARCHITECTURE.md "Operations"):
+// The admin port every Shoal service serves (docs/decisions.md "Services"):
 // /healthz, /readyz and /metrics, with the fixed limits of docs/limits.md.
 // One builder so the three services answer /readyz in one format, the one
 // docs/observability.md "Health and readiness" describes.

@@ -1,4 +1,4 @@
-// @shoal/service's error catalog (STYLE.md "Errors"): the codes every
+// @shoal/service's error catalog (docs/conventions.md "Errors"): the codes every
 // service's /readyz answers with while it is not serving for a reason of its
 // own life cycle (docs/observability.md "Health and readiness" is the docs
 // table; errors.test.ts keeps the two in step).
