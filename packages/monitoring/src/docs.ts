@@ -23,7 +23,7 @@ export function renderMetricsDoc(): string {
 Every metric the Shoal services export on their admin port (\`/metrics\`, Prometheus
 text format, one prom-client registry per service). Label values are bounded: protocol,
 action, outcome, error code, driver, operation; never an infohash or an IP address.
-A test (packages/monitoring/src/catalogue.test.ts) builds each service with a fresh
+A test (tests/src/metric-catalogue.test.ts) builds each service with a fresh
 registry and fails when a metric is missing here, documented but gone, or differs in
 type or labels. How to use them (dashboards, alerts, a local Prometheus):
 [observability.md](observability.md).

@@ -4,18 +4,33 @@
 // Debian's `prometheus` in the foreground (Ctrl-C stops it).
 //   deploy/monitoring/local-prometheus.sh [--state-dir DIR] [--port N] [--config-only]
 import { spawn } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { readTopology, type TopologyEndpoints } from '@shoal/testing/topology';
 import { prometheusConfig } from './prometheus-config.ts';
 import { renderYaml, RULES_FILE } from './render.ts';
 import { JOBS } from './rules.ts';
 
 const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
 
+/**
+ * What this tool reads of <state-dir>/topology.json, the endpoints file the
+ * local topology writes (docs/local-topology.md): the admin addresses.
+ */
+export interface ScrapedTopology {
+  gateways: readonly { admin: string }[];
+  storageApi: { admin: string };
+  gcWorker: { admin: string };
+}
+
+function readTopology(stateDir: string): ScrapedTopology | undefined {
+  const file = join(stateDir, 'topology.json');
+  if (!existsSync(file)) return undefined;
+  return JSON.parse(readFileSync(file, 'utf8')) as ScrapedTopology;
+}
+
 /** The scrape config for a running topology, rules from the repository. */
-export function topologyPrometheusConfig(topology: TopologyEndpoints): unknown {
+export function topologyPrometheusConfig(topology: ScrapedTopology): unknown {
   const host = (url: string): string => new URL(url).host;
   return prometheusConfig({
     scrapeInterval: '5s',

@@ -1,13 +1,15 @@
 // What the services really register: each service is built in-process, as
 // its main.ts builds it, on a fresh prom-client Registry, and the registry is
 // listed (name, type, label names, whether a series exists yet). The
-// catalogue test compares this with catalogue.ts.
+// catalogue test compares this with @shoal/monitoring's catalogue. It lives
+// here, with the tests that start services, so that no package depends on a
+// service (docs/testing.md).
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { buildGateway, createStorage, loadGatewayConfig } from '@shoal/announce-gateway';
 import { buildGcWorker, createNoElection, loadGcWorkerConfig } from '@shoal/gc-worker';
 import { buildStorageApi, loadStorageApiConfig } from '@shoal/storage-api';
-import type { Service } from './catalogue.ts';
+import type { Service } from '@shoal/monitoring';
 
 export interface RegisteredMetric {
   name: string;

@@ -5,7 +5,6 @@ import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,11 +14,12 @@ import { createRedisStore, redisStoreConfig, type RedisStore } from '@shoal/stor
 import { buildStorageApi, loadStorageApiConfig, type StorageApi } from '@shoal/storage-api';
 import { freeTcpPort } from '@shoal/testing/ports';
 import { startRedis, type RedisServer } from '@shoal/testing/redis';
-import { run } from './run.ts';
+import { run } from '@shoal/cli';
+import { repoRoot } from '@shoal/testing/processes';
 
 const TOKEN = 'gateway-token-0123456789abcdef';
 const ADMIN = 'admin-token-0123456789abcdef';
-const BIN = join(dirname(fileURLToPath(import.meta.url)), '../bin/shoalctl.ts');
+const BIN = join(repoRoot, 'packages/cli/bin/shoalctl.ts');
 
 function config(env: Record<string, string>, admin: boolean) {
   return loadStorageApiConfig({

@@ -1,8 +1,8 @@
-// Keeps the catalogue (and docs/metrics.md, rendered from it) in step with
-// the registries the services really build.
+// Keeps @shoal/monitoring's catalogue (and docs/metrics.md, rendered from it)
+// in step with the registries the services really build.
 import { beforeAll, describe, expect, it } from 'vitest';
-import { CATALOGUE } from './catalogue.ts';
-import { serviceInventories, type ServiceInventory } from './inventory.ts';
+import { CATALOGUE } from '@shoal/monitoring';
+import { serviceInventories, type ServiceInventory } from './harness/metric-inventory.ts';
 
 describe('metric catalogue against the services', () => {
   let inventories: ServiceInventory[];
