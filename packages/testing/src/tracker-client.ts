@@ -25,6 +25,8 @@ export interface AnnounceParams {
   uploaded?: bigint;
   downloaded?: bigint;
   key?: number;
+  /** UDP only: BEP 41 URLData, sent as options of at most 255 bytes each, then EndOfOptions. */
+  urlData?: string;
 }
 
 export interface AnnounceReply {
@@ -98,7 +100,15 @@ export function announcePacket(
   transactionId: number,
   a: AnnounceParams,
 ): Buffer {
-  const b = Buffer.alloc(UDP_ANNOUNCE_LENGTH);
+  const url = a.urlData === undefined ? undefined : Buffer.from(a.urlData, 'latin1');
+  const options: Buffer[] = [];
+  for (let at = 0; url !== undefined && at < url.length; at += 255) {
+    const piece = url.subarray(at, at + 255);
+    options.push(Buffer.from([0x02 /* URLData */, piece.length]), piece);
+  }
+  if (url !== undefined) options.push(Buffer.from([0x00 /* EndOfOptions */]));
+  const b = Buffer.alloc(UDP_ANNOUNCE_LENGTH + options.reduce((n, o) => n + o.length, 0));
+  Buffer.concat(options).copy(b, UDP_ANNOUNCE_LENGTH);
   connectionId.copy(b, 0, 0, 8);
   b.writeUInt32BE(UDP_ACTION.announce, 8);
   b.writeUInt32BE(transactionId >>> 0, 12);
@@ -187,11 +197,15 @@ export class UdpTrackerClient {
     this.socket.send(packet, this.port, this.host);
   }
 
-  /** Sends `packet` and resolves with the reply carrying `transactionId`, or undefined after `timeoutMs`. */
+  /**
+   * Sends `packet` (to this client's tracker, or to `to`) and resolves with the
+   * reply carrying `transactionId`, or undefined after `timeoutMs`.
+   */
   exchange(
     packet: Buffer,
     transactionId: number,
     timeoutMs = 2_000,
+    to: { port: number; host: string } = this,
   ): Promise<UdpReply | undefined> {
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
@@ -202,7 +216,7 @@ export class UdpTrackerClient {
         clearTimeout(timer);
         resolve(reply);
       });
-      this.send(packet);
+      this.socket.send(packet, to.port, to.host);
     });
   }
 
