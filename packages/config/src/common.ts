@@ -33,6 +33,23 @@ export const adminServerSettings = (defaultPort: number) => ({
   ADMIN_PORT: Port(defaultPort, 'Port of the admin server (`/healthz`, `/readyz`, `/metrics`)'),
 });
 
+/**
+ * A service's own listener (HOST, PORT) beside its admin server. Both hosts
+ * must be IP literals: pass `listenerChecks` as the loader's `refine`.
+ */
+export const listenerSettings = (
+  port: { default: number; description: string },
+  adminPort: number,
+  hostDescription: string,
+) => ({
+  HOST: Type.String({ default: '::', description: hostDescription }),
+  PORT: Port(port.default, port.description),
+  ...adminServerSettings(adminPort),
+});
+
+/** The `refine` checks of listenerSettings. */
+export const listenerChecks = { HOST: ipLiteral, ADMIN_HOST: ipLiteral };
+
 /** Settings of every service's process: logging and the SIGTERM drain. */
 export const processSettings = {
   LOG_LEVEL: LogLevel,

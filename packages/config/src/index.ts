@@ -1,5 +1,5 @@
-export { loadConfig, CONFIG_FILE_ENV, SECRET } from './load.ts';
-export type { LoadConfigOptions, LoadedConfig, DeepReadonly } from './load.ts';
+export { configLoader, loadConfig, CONFIG_FILE_ENV, SECRET } from './load.ts';
+export type { ConfigSources, LoadConfigOptions, LoadedConfig, DeepReadonly } from './load.ts';
 export { ConfigError, configErrors, isConfigError } from './errors.ts';
 export type { ConfigErrorCode, ConfigViolation } from './errors.ts';
 // Services describe their schema with the same TypeBox this package validates with.
@@ -10,6 +10,8 @@ export {
   Port,
   adminServerSettings,
   ipLiteral,
+  listenerChecks,
+  listenerSettings,
   processSettings,
   storageApiToken,
 } from './common.ts';

@@ -96,6 +96,17 @@ export function loadConfig<T extends TObject>(
   return deepFreeze(withDefaults) as LoadedConfig<T>;
 }
 
+/** Where a service's values come from; tests pass `env`, `argv` or `file`, main.ts nothing. */
+export type ConfigSources = Pick<LoadConfigOptions<TObject>, 'env' | 'argv' | 'file'>;
+
+/** A service's `loadXConfig`: its schema with its own checks, loaded from the given sources. */
+export function configLoader<T extends TObject>(
+  schema: T,
+  rules: Pick<LoadConfigOptions<T>, 'refine' | 'check'> = {},
+): (sources?: ConfigSources) => LoadedConfig<T> {
+  return (sources = {}) => loadConfig(schema, { ...sources, ...rules });
+}
+
 function nonEmpty(value: string | undefined): string | undefined {
   return value === undefined || value === '' ? undefined : value;
 }

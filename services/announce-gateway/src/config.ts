@@ -1,18 +1,8 @@
 // The gateway's settings: one schema, names are the environment variables
 // (docs/conventions.md "Config"). Defaults follow docs/decisions.md "Tracker semantics".
 import ipaddr from 'ipaddr.js';
-import {
-  Port,
-  SECRET,
-  Type,
-  adminServerSettings,
-  ipLiteral,
-  loadConfig,
-  processSettings,
-  type LoadConfigOptions,
-  type LoadedConfig,
-  type Static,
-} from '@shoal/config';
+import { SECRET, Type, configLoader, listenerChecks, listenerSettings } from '@shoal/config';
+import { processSettings, type LoadedConfig, type Static } from '@shoal/config';
 import { RedisStoreConfigSchema, checkRedisStoreConfig } from '@shoal/storage/redis';
 import { PostgresStoreConfigSchema, checkPostgresStoreConfig } from '@shoal/storage/postgres';
 import { checkRemoteStoreConfig, remoteStoreConfigSchema } from './remote/config.ts';
@@ -126,15 +116,16 @@ const Seconds = (minimum: number, defaultValue: number, description: string) =>
   Type.Integer({ minimum, maximum: 86_400, default: defaultValue, description });
 
 export const gatewayConfigSchema = Type.Object({
-  HOST: Type.String({
-    default: '::',
-    description:
-      'IP literal to bind; `::` is dual-stack: one socket answers IPv4 (as ::ffff:a.b.c.d, treated as IPv4) and IPv6',
-  }),
-  PORT: Port(6969, 'HTTP (TCP) and UDP port, the same number for both; 0 picks a free one (tests)'),
+  ...listenerSettings(
+    {
+      default: 6969,
+      description: 'HTTP (TCP) and UDP port, the same number for both; 0 picks a free one (tests)',
+    },
+    9090,
+    'IP literal to bind; `::` is dual-stack: one socket answers IPv4 (as ::ffff:a.b.c.d, treated as IPv4) and IPv6',
+  ),
   HTTP_ENABLED: Type.Boolean({ default: true, description: 'Serve the HTTP tracker' }),
   UDP_ENABLED: Type.Boolean({ default: true, description: 'Serve the UDP tracker (BEP 15)' }),
-  ...adminServerSettings(9090),
   ANNOUNCE_ROUTES: Type.Array(Route, {
     default: ['/announce'],
     minItems: 1,
@@ -285,43 +276,38 @@ export function scrapeRequestBytes(hashes: number): number {
   return 71 * hashes + 1024;
 }
 
-export function loadGatewayConfig(
-  options: Pick<LoadConfigOptions<typeof gatewayConfigSchema>, 'env' | 'argv' | 'file'> = {},
-): GatewayConfig {
-  return loadConfig(gatewayConfigSchema, {
-    ...options,
-    refine: { HOST: ipLiteral, ADMIN_HOST: ipLiteral, TRUSTED_PROXIES: cidrList },
-    check: (c) => {
-      const problems = [];
-      if (c.MIN_INTERVAL_SECONDS > c.ANNOUNCE_INTERVAL_SECONDS) {
-        problems.push({
-          key: 'MIN_INTERVAL_SECONDS',
-          message: 'must not exceed ANNOUNCE_INTERVAL_SECONDS',
-        });
-      }
-      if (c.NUMWANT_DEFAULT > c.NUMWANT_MAX) {
-        problems.push({ key: 'NUMWANT_DEFAULT', message: 'must not exceed NUMWANT_MAX' });
-      }
-      if (c.PEER_LIFETIME_SECONDS <= c.ANNOUNCE_INTERVAL_SECONDS) {
-        problems.push({
-          key: 'PEER_LIFETIME_SECONDS',
-          message: 'must exceed ANNOUNCE_INTERVAL_SECONDS or peers vanish between announces',
-        });
-      }
-      if (c.STORAGE_DRIVER === 'redis') problems.push(...checkRedisStoreConfig(c));
-      if (c.STORAGE_DRIVER === 'postgres') problems.push(...checkPostgresStoreConfig(c));
-      if (c.STORAGE_DRIVER === 'remote') problems.push(...checkRemoteStoreConfig(c));
-      problems.push(...checkPolicyConfig(c));
-      if (!c.HTTP_ENABLED && !c.UDP_ENABLED) {
-        problems.push({
-          key: 'UDP_ENABLED',
-          message: 'HTTP_ENABLED and UDP_ENABLED are both false: nothing to serve',
-        });
-      }
-      return problems;
-    },
-  });
-}
+export const loadGatewayConfig = configLoader(gatewayConfigSchema, {
+  refine: { ...listenerChecks, TRUSTED_PROXIES: cidrList },
+  check: (c) => {
+    const problems = [];
+    if (c.MIN_INTERVAL_SECONDS > c.ANNOUNCE_INTERVAL_SECONDS) {
+      problems.push({
+        key: 'MIN_INTERVAL_SECONDS',
+        message: 'must not exceed ANNOUNCE_INTERVAL_SECONDS',
+      });
+    }
+    if (c.NUMWANT_DEFAULT > c.NUMWANT_MAX) {
+      problems.push({ key: 'NUMWANT_DEFAULT', message: 'must not exceed NUMWANT_MAX' });
+    }
+    if (c.PEER_LIFETIME_SECONDS <= c.ANNOUNCE_INTERVAL_SECONDS) {
+      problems.push({
+        key: 'PEER_LIFETIME_SECONDS',
+        message: 'must exceed ANNOUNCE_INTERVAL_SECONDS or peers vanish between announces',
+      });
+    }
+    if (c.STORAGE_DRIVER === 'redis') problems.push(...checkRedisStoreConfig(c));
+    if (c.STORAGE_DRIVER === 'postgres') problems.push(...checkPostgresStoreConfig(c));
+    if (c.STORAGE_DRIVER === 'remote') problems.push(...checkRemoteStoreConfig(c));
+    problems.push(...checkPolicyConfig(c));
+    if (!c.HTTP_ENABLED && !c.UDP_ENABLED) {
+      problems.push({
+        key: 'UDP_ENABLED',
+        message: 'HTTP_ENABLED and UDP_ENABLED are both false: nothing to serve',
+      });
+    }
+    return problems;
+  },
+});
 
 type PolicyConfig = Readonly<Static<typeof policyConfigSchema>>;
 

@@ -3,10 +3,9 @@
 import {
   Type,
   adminServerSettings,
-  loadConfig,
+  configLoader,
   processSettings,
   storageApiToken,
-  type LoadConfigOptions,
   type LoadedConfig,
 } from '@shoal/config';
 
@@ -92,31 +91,26 @@ export const configSchema = Type.Object({
 
 export type GcWorkerConfig = LoadedConfig<typeof configSchema>;
 
-export function loadGcWorkerConfig(
-  options: Pick<LoadConfigOptions<typeof configSchema>, 'env' | 'argv' | 'file'> = {},
-): GcWorkerConfig {
-  return loadConfig(configSchema, {
-    ...options,
-    // client-go's rules: the lease outlives the renew deadline, so a leader
-    // stops working before anyone else may take over.
-    check: (c) => {
-      const problems = [];
-      if (c.RENEW_DEADLINE_SECONDS >= c.LEASE_DURATION_SECONDS) {
-        problems.push({
-          key: 'RENEW_DEADLINE_SECONDS',
-          message: 'must be less than LEASE_DURATION_SECONDS',
-        });
-      }
-      if (c.RETRY_PERIOD_SECONDS >= c.RENEW_DEADLINE_SECONDS) {
-        problems.push({
-          key: 'RETRY_PERIOD_SECONDS',
-          message: 'must be less than RENEW_DEADLINE_SECONDS',
-        });
-      }
-      return problems;
-    },
-  });
-}
+export const loadGcWorkerConfig = configLoader(configSchema, {
+  // client-go's rules: the lease outlives the renew deadline, so a leader
+  // stops working before anyone else may take over.
+  check: (c) => {
+    const problems = [];
+    if (c.RENEW_DEADLINE_SECONDS >= c.LEASE_DURATION_SECONDS) {
+      problems.push({
+        key: 'RENEW_DEADLINE_SECONDS',
+        message: 'must be less than LEASE_DURATION_SECONDS',
+      });
+    }
+    if (c.RETRY_PERIOD_SECONDS >= c.RENEW_DEADLINE_SECONDS) {
+      problems.push({
+        key: 'RETRY_PERIOD_SECONDS',
+        message: 'must be less than RENEW_DEADLINE_SECONDS',
+      });
+    }
+    return problems;
+  },
+});
 
 export type ElectionMode = 'kubernetes' | 'storage-api' | 'none';
 

@@ -2,18 +2,8 @@
 // environment variables, every violation reported at once. The drivers'
 // own settings are composed in unchanged (REDIS_*, DATABASE_URL / PG_*), so
 // they read the same here as in an embedded gateway.
-import {
-  Port,
-  SECRET,
-  Type,
-  adminServerSettings,
-  ipLiteral,
-  loadConfig,
-  processSettings,
-  storageApiToken,
-  type LoadConfigOptions,
-  type LoadedConfig,
-} from '@shoal/config';
+import { SECRET, Type, configLoader, listenerChecks, listenerSettings } from '@shoal/config';
+import { processSettings, storageApiToken, type LoadedConfig } from '@shoal/config';
 import { STORAGE_RPC_MAX_OPS, STORAGE_RPC_MAX_SCRAPE_HASHES } from '@shoal/protocol/storage-rpc';
 import { RedisStoreConfigSchema, checkRedisStoreConfig } from '@shoal/storage/redis';
 import { PostgresStoreConfigSchema, checkPostgresStoreConfig } from '@shoal/storage/postgres';
@@ -25,13 +15,11 @@ const Driver = (defaultDriver: 'memory' | 'redis' | 'postgres', description: str
   });
 
 export const configSchema = Type.Object({
-  HOST: Type.String({
-    default: '::',
-    description:
-      'Address of the internal API (batch, KV, downloads, stats, gc, leases, admin); `::` is dual-stack',
-  }),
-  PORT: Port(8080, 'Port of the internal API; 0 picks a free one (tests)'),
-  ...adminServerSettings(9091),
+  ...listenerSettings(
+    { default: 8080, description: 'Port of the internal API; 0 picks a free one (tests)' },
+    9091,
+    'Address of the internal API (batch, KV, downloads, stats, gc, leases, admin); `::` is dual-stack',
+  ),
   STORAGE_API_TOKEN: storageApiToken(
     'Shared with the gateways and the gc-worker; every API request carries it as a Bearer token. At least 16 characters',
   ),
@@ -126,25 +114,20 @@ export const configSchema = Type.Object({
 
 export type StorageApiConfig = LoadedConfig<typeof configSchema>;
 
-export function loadStorageApiConfig(
-  options: Pick<LoadConfigOptions<typeof configSchema>, 'env' | 'argv' | 'file'> = {},
-): StorageApiConfig {
-  return loadConfig(configSchema, {
-    ...options,
-    refine: { HOST: ipLiteral, ADMIN_HOST: ipLiteral },
-    check: (c) => {
-      const problems = [];
-      const drivers = new Set([c.PEER_STORE_DRIVER, c.DATA_STORE_DRIVER]);
-      if (drivers.has('redis')) problems.push(...checkRedisStoreConfig(c));
-      if (drivers.has('postgres')) problems.push(...checkPostgresStoreConfig(c));
-      if (c.DATA_STORE_DRIVER === 'memory' && c.PEER_STORE_DRIVER !== 'memory') {
-        problems.push({
-          key: 'DATA_STORE_DRIVER',
-          message:
-            'memory would lose the KV data and leases on restart while peers are kept elsewhere: use redis or postgres',
-        });
-      }
-      return problems;
-    },
-  });
-}
+export const loadStorageApiConfig = configLoader(configSchema, {
+  refine: listenerChecks,
+  check: (c) => {
+    const problems = [];
+    const drivers = new Set([c.PEER_STORE_DRIVER, c.DATA_STORE_DRIVER]);
+    if (drivers.has('redis')) problems.push(...checkRedisStoreConfig(c));
+    if (drivers.has('postgres')) problems.push(...checkPostgresStoreConfig(c));
+    if (c.DATA_STORE_DRIVER === 'memory' && c.PEER_STORE_DRIVER !== 'memory') {
+      problems.push({
+        key: 'DATA_STORE_DRIVER',
+        message:
+          'memory would lose the KV data and leases on restart while peers are kept elsewhere: use redis or postgres',
+      });
+    }
+    return problems;
+  },
+});
