@@ -1,16 +1,20 @@
-// The admin API of docs/policy.md over fetch: bearer token, JSON in and out,
-// error answers turned into ApiAnswerError, transport failures into coded
+// The admin API of docs/policy.md through the one storage-api client
+// (@shoal/storage-api-contract/client): bearer token, JSON in and out, error
+// answers turned into ApiAnswerError, transport failures into coded
 // CliErrors an operator can act on.
-import { ApiAnswerError, CliError, type ApiProblem } from './errors.ts';
-
-export type Fetch = typeof globalThis.fetch;
+import { parseErrorBody } from '@shoal/storage-api-contract';
+import {
+  StorageApiClient,
+  isStorageApiClientError,
+  type StorageApiClientError,
+} from '@shoal/storage-api-contract/client';
+import { ApiAnswerError, CliError } from './errors.ts';
 
 export interface AdminClientOptions {
   /** storage-api's base URL (a path prefix behind a proxy is kept). */
   url: string;
   token: string;
   timeoutMs: number;
-  fetch: Fetch;
 }
 
 export interface Answer<T> {
@@ -21,22 +25,17 @@ export interface Answer<T> {
   receivedAt: number;
 }
 
-function transportFailure(err: unknown, base: string, timeoutMs: number): CliError {
-  const e = err as { name?: unknown; cause?: { code?: unknown; message?: unknown } } | undefined;
-  if (e?.name === 'TimeoutError' || e?.name === 'AbortError') {
+function transportFailure(err: StorageApiClientError, base: string, timeoutMs: number): CliError {
+  if (err.code === 'API_CLIENT_ERR_TIMEOUT') {
     return new CliError(
       'CLI_ERR_TIMEOUT',
       `storage-api at ${base} did not answer within ${timeoutMs / 1000} s (raise --timeout, or check the URL)`,
       { cause: err },
     );
   }
-  const code = typeof e?.cause?.code === 'string' ? e.cause.code : '';
-  const detail =
-    typeof e?.cause?.message === 'string'
-      ? e.cause.message
-      : err instanceof Error
-        ? err.message
-        : String(err);
+  const e = err.cause as { code?: unknown; message?: unknown } | undefined;
+  const code = typeof e?.code === 'string' ? e.code : '';
+  const detail = typeof e?.message === 'string' ? e.message : err.message;
   switch (code) {
     case 'ECONNREFUSED':
       return new CliError(
@@ -78,26 +77,13 @@ function transportFailure(err: unknown, base: string, timeoutMs: number): CliErr
   }
 }
 
-function problemsOf(value: unknown): ApiProblem[] {
-  if (!Array.isArray(value)) return [];
-  return value.flatMap((p: unknown) => {
-    const r = p as Record<string, unknown> | null;
-    return r !== null &&
-      typeof r === 'object' &&
-      typeof r.index === 'number' &&
-      typeof r.code === 'string'
-      ? [{ index: r.index, code: r.code, value: typeof r.value === 'string' ? r.value : '' }]
-      : [];
-  });
-}
-
 export class AdminClient {
-  readonly #base: string;
+  readonly #client: StorageApiClient;
   readonly #options: AdminClientOptions;
 
   constructor(options: AdminClientOptions) {
     this.#options = options;
-    this.#base = options.url.endsWith('/') ? options.url : `${options.url}/`;
+    this.#client = new StorageApiClient(options);
   }
 
   async request<T>(
@@ -105,46 +91,40 @@ export class AdminClient {
     path: string,
     body?: unknown,
   ): Promise<Answer<T>> {
-    const url = new URL(path.replace(/^\//, ''), this.#base);
-    const headers: Record<string, string> = {
-      authorization: `Bearer ${this.#options.token}`,
-      accept: 'application/json',
-    };
-    if (body !== undefined) headers['content-type'] = 'application/json';
     const sentAt = Date.now();
-    let response: Response;
-    let text: string;
+    let answer;
     try {
-      response = await this.#options.fetch(url, {
-        method,
-        headers,
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-        signal: AbortSignal.timeout(this.#options.timeoutMs),
-      });
-      text = await response.text();
+      answer = await this.#client.request(method, path, body === undefined ? {} : { json: body });
     } catch (err) {
+      if (!isStorageApiClientError(err)) throw err;
       throw transportFailure(err, this.#options.url, this.#options.timeoutMs);
     }
     const receivedAt = Date.now();
+    const pathname = path.split('?')[0] ?? path;
+    const text = answer.body.toString('utf8');
     let parsed: unknown;
     try {
       parsed = text === '' ? undefined : JSON.parse(text);
     } catch {
       throw new CliError(
         'CLI_ERR_BAD_ANSWER',
-        `${method} ${url.pathname} answered HTTP ${response.status} with something that is not JSON: is ${this.#options.url} storage-api's API port?`,
+        `${method} ${pathname} answered HTTP ${answer.status} with something that is not JSON: is ${this.#options.url} storage-api's API port?`,
       );
     }
-    if (!response.ok) {
-      const r = (parsed ?? {}) as Record<string, unknown>;
-      if (typeof r.code === 'string' && typeof r.message === 'string') {
-        throw new ApiAnswerError(response.status, r.code, r.message, problemsOf(r.problems));
+    if (answer.status < 200 || answer.status >= 300) {
+      const error = parseErrorBody(parsed);
+      if (error !== undefined && typeof (parsed as { message?: unknown }).message === 'string') {
+        throw new ApiAnswerError(answer.status, error.code, error.message, error.problems);
       }
       throw new CliError(
         'CLI_ERR_BAD_ANSWER',
-        `${method} ${url.pathname} answered HTTP ${response.status} without an error code`,
+        `${method} ${pathname} answered HTTP ${answer.status} without an error code`,
       );
     }
-    return { status: response.status, body: parsed as T, sentAt, receivedAt };
+    return { status: answer.status, body: parsed as T, sentAt, receivedAt };
+  }
+
+  close(): Promise<void> {
+    return this.#client.close();
   }
 }

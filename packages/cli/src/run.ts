@@ -16,7 +16,8 @@ import {
 } from '@shoal/policy';
 import type { StoreStats as StatsView } from '@shoal/storage';
 import type { DoctorStatus } from '@shoal/storage/doctor';
-import { AdminClient, type Fetch } from './client.ts';
+import { ROUTES } from '@shoal/storage-api-contract';
+import { AdminClient } from './client.ts';
 import { parseDuration } from './duration.ts';
 import { ApiAnswerError, CliError } from './errors.ts';
 import { parsePasskeyCsv, parseValueFile } from './files.ts';
@@ -30,8 +31,6 @@ export interface RunOptions {
   env: Readonly<Record<string, string | undefined>>;
   stdout: Output;
   stderr: Output;
-  /** Default globalThis.fetch. */
-  fetch?: Fetch;
 }
 
 interface GlobalOptions {
@@ -42,6 +41,7 @@ interface GlobalOptions {
 }
 
 const SKEW_WARN_MS = 1000;
+const ADMIN = ROUTES.adminPrefix;
 type Status = DoctorStatus;
 const MARK: Record<Status, string> = { ok: 'ok  ', warn: 'WARN', fail: 'FAIL' };
 
@@ -93,6 +93,7 @@ export async function run(argv: readonly string[], options: RunOptions): Promise
     .option('--json', 'print machine-readable JSON')
     .option('--timeout <duration>', 'give up on storage-api after this long (90s, 5m)', '30s');
 
+  const opened: AdminClient[] = [];
   const client = (cmd: Command): { api: AdminClient; opts: GlobalOptions } => {
     const given = cmd.optsWithGlobals<GlobalOptions>();
     const opts = {
@@ -128,15 +129,9 @@ export async function run(argv: readonly string[], options: RunOptions): Promise
       );
     }
     const timeoutMs = parseDuration(opts.timeout, '--timeout') * 1000;
-    return {
-      api: new AdminClient({
-        url: opts.url,
-        token: opts.token,
-        timeoutMs,
-        fetch: options.fetch ?? globalThis.fetch,
-      }),
-      opts,
-    };
+    const api = new AdminClient({ url: opts.url, token: opts.token, timeoutMs });
+    opened.push(api);
+    return { api, opts };
   };
 
   const readText = async (file: string): Promise<string> => {
@@ -188,7 +183,7 @@ export async function run(argv: readonly string[], options: RunOptions): Promise
       );
     for (const list of ['allow', 'deny'] as const satisfies readonly ApprovalList[]) {
       const name = `${kind} ${list}`;
-      const base = `v1/admin/approval/${kind}/${list}`;
+      const base = `${ADMIN}/approval/${kind}/${list}`;
       const listCmd = kindCmd.command(list).description(`the ${list} list of ${kind}`);
       listCmd
         .command('add')
@@ -289,7 +284,7 @@ export async function run(argv: readonly string[], options: RunOptions): Promise
           throw new CliError('CLI_ERR_USAGE', 'give --ttl or --expires-at, not both');
         const ttlSeconds = o.ttl === undefined ? undefined : parseDuration(o.ttl, '--ttl');
         const { api, opts } = client(cmd);
-        const r = await api.request<PasskeyView>('POST', 'v1/admin/passkeys', {
+        const r = await api.request<PasskeyView>('POST', `${ADMIN}/passkeys`, {
           ...(o.passkey === undefined ? {} : { passkey: o.passkey }),
           ...(o.user === undefined ? {} : { user: o.user }),
           ...(ttlSeconds === undefined ? {} : { ttlSeconds }),
@@ -312,7 +307,7 @@ export async function run(argv: readonly string[], options: RunOptions): Promise
     .description('print every passkey')
     .action(async (_o: unknown, cmd: Command) => {
       const { api, opts } = client(cmd);
-      const r = await api.request<{ passkeys: PasskeyView[] }>('GET', 'v1/admin/passkeys');
+      const r = await api.request<{ passkeys: PasskeyView[] }>('GET', `${ADMIN}/passkeys`);
       if (opts.json) return json(r.body);
       if (r.body.passkeys.length === 0) return out('no passkeys\n');
       const now = r.receivedAt;
@@ -339,7 +334,7 @@ export async function run(argv: readonly string[], options: RunOptions): Promise
       const { api, opts } = client(cmd);
       const r = await api.request<{ existed: boolean }>(
         'DELETE',
-        `v1/admin/passkeys/${encodeURIComponent(passkey)}`,
+        `${ADMIN}/passkeys/${encodeURIComponent(passkey)}`,
       );
       if (opts.json) json(r.body);
       else
@@ -356,7 +351,7 @@ export async function run(argv: readonly string[], options: RunOptions): Promise
       const { api, opts } = client(cmd);
       const { entries, lines } = parsePasskeyCsv(await readText(file));
       const r = await importing(lines, () =>
-        api.request<ImportView>('POST', 'v1/admin/passkeys/import', {
+        api.request<ImportView>('POST', `${ADMIN}/passkeys/import`, {
           passkeys: entries,
           replace: o.replace === true,
         }),
@@ -371,7 +366,7 @@ export async function run(argv: readonly string[], options: RunOptions): Promise
     .description('live torrents, seeders and leechers')
     .action(async (_o: unknown, cmd: Command) => {
       const { api, opts } = client(cmd);
-      const r = await api.request<StatsView>('GET', 'v1/admin/stats');
+      const r = await api.request<StatsView>('GET', `${ADMIN}/stats`);
       if (opts.json) return json(r.body);
       const { seeders: s, leechers: l } = r.body;
       out(
@@ -399,7 +394,7 @@ export async function run(argv: readonly string[], options: RunOptions): Promise
           `-n must be a whole number from 1 to ${TOP_MAX}, not ${JSON.stringify(o.limit)}`,
         );
       const { api, opts } = client(cmd);
-      const r = await api.request<TopView>('GET', `v1/admin/top?limit=${n}`);
+      const r = await api.request<TopView>('GET', `${ADMIN}/top?limit=${n}`);
       if (opts.json) return json(r.body);
       if (r.body.torrents.length === 0) return out('no live torrents\n');
       out(
@@ -424,12 +419,12 @@ export async function run(argv: readonly string[], options: RunOptions): Promise
     )
     .action(async (_o: unknown, cmd: Command) => {
       const { api, opts } = client(cmd);
-      const r = await api.request<DoctorView>('GET', 'v1/admin/doctor');
+      const r = await api.request<DoctorView>('GET', `${ADMIN}/doctor`);
       const checks = Array.isArray(r.body?.checks) ? r.body.checks : undefined;
       if (checks === undefined || typeof r.body.serverTimeMs !== 'number') {
         throw new CliError(
           'CLI_ERR_BAD_ANSWER',
-          'GET /v1/admin/doctor answered without checks and serverTimeMs',
+          `GET ${ADMIN}/doctor answered without checks and serverTimeMs`,
         );
       }
       // The server read its clock somewhere between our send and receive.
@@ -455,23 +450,29 @@ export async function run(argv: readonly string[], options: RunOptions): Promise
     await program.parseAsync([...argv], { from: 'user' });
     return exitCode;
   } catch (err) {
-    if (err instanceof CommanderError) {
-      // --help / --version print and succeed; anything else commander refuses is usage.
-      return err.code === 'commander.helpDisplayed' || err.code === 'commander.version' ? 0 : 2;
-    }
-    if (err instanceof CliError) {
-      stderr.write(`error: ${err.message} [${err.code}]\n`);
-      return err.exitCode;
-    }
-    if (err instanceof ApiAnswerError) {
-      stderr.write(`error: ${err.message} [${err.code}]\n`);
-      return 1;
-    }
-    const internal = new CliError(
-      'CLI_ERR_INTERNAL',
-      err instanceof Error ? err.message : String(err),
-    );
-    stderr.write(`error: ${internal.message} [${internal.code}]\n`);
+    return failed(err, stderr);
+  } finally {
+    await Promise.all(opened.map((api) => api.close()));
+  }
+}
+
+function failed(err: unknown, stderr: Output): number {
+  if (err instanceof CommanderError) {
+    // --help / --version print and succeed; anything else commander refuses is usage.
+    return err.code === 'commander.helpDisplayed' || err.code === 'commander.version' ? 0 : 2;
+  }
+  if (err instanceof CliError) {
+    stderr.write(`error: ${err.message} [${err.code}]\n`);
+    return err.exitCode;
+  }
+  if (err instanceof ApiAnswerError) {
+    stderr.write(`error: ${err.message} [${err.code}]\n`);
     return 1;
   }
+  const internal = new CliError(
+    'CLI_ERR_INTERNAL',
+    err instanceof Error ? err.message : String(err),
+  );
+  stderr.write(`error: ${internal.message} [${internal.code}]\n`);
+  return 1;
 }

@@ -121,4 +121,7 @@ logger.info(
   'listening',
 );
 
-exitOnSignals(logger, config.SHUTDOWN_GRACE_SECONDS, () => app.close());
+exitOnSignals(logger, config.SHUTDOWN_GRACE_SECONDS, async () => {
+  await app.close();
+  await client.close();
+});

@@ -1,9 +1,10 @@
 // Where a gateway reads its approval lists and passkeys (docs/policy.md
 // "Where the data lives"): storage-api's GET /v1/policy for the remote
 // driver, the store's own KV for the embedded ones.
-import { Pool } from 'undici';
 import { createPolicyRepository, type PolicySnapshot } from '@shoal/policy';
 import type { DataStore } from '@shoal/storage';
+import { ROUTES } from '@shoal/storage-api-contract';
+import { StorageApiClient } from '@shoal/storage-api-contract/client';
 import type { GatewayStorage } from '../storage.ts';
 
 export interface PolicySource {
@@ -42,58 +43,20 @@ export interface RemotePolicySourceOptions {
   timeoutMs: number;
 }
 
-export const POLICY_PATH = '/v1/policy';
-
 /**
  * GET /v1/policy with If-None-Match: one small 304 per refresh while nothing
- * changed, whatever the size of the lists.
+ * changed, whatever the size of the lists. One keep-alive connection of its
+ * own, apart from the announce batches.
  */
 export function createRemotePolicySource(options: RemotePolicySourceOptions): PolicySource {
-  const pool = new Pool(new URL(options.url).origin, {
-    connections: 1,
-    connect: { timeout: options.timeoutMs },
-    headersTimeout: options.timeoutMs,
-    bodyTimeout: options.timeoutMs,
-  });
-  pool.on('connectionError', () => undefined);
-  const authorization = `Bearer ${options.token}`;
+  const client = new StorageApiClient({ ...options, connections: 1 });
   return {
     async load(revision, signal) {
-      const headers: Record<string, string> = { authorization, accept: 'application/json' };
-      if (revision !== undefined) headers['if-none-match'] = `"${revision}"`;
-      const res = await pool.request({
-        method: 'GET',
-        path: POLICY_PATH,
-        headers,
-        signal: AbortSignal.any([signal, AbortSignal.timeout(options.timeoutMs)]),
-      });
-      const text = await res.body.text();
-      if (res.statusCode === 304) return undefined;
-      if (res.statusCode !== 200) {
-        throw new Error(
-          `storage-api answered ${res.statusCode} to GET ${POLICY_PATH}: ${errorCode(text)}`,
-        );
-      }
-      return toSnapshot(JSON.parse(text));
+      const body = await client.policy(revision, signal);
+      return body === undefined ? undefined : toSnapshot(body);
     },
-    close: () => pool.close(),
+    close: () => client.close(),
   };
-}
-
-function errorCode(text: string): string {
-  try {
-    const body: unknown = JSON.parse(text);
-    if (
-      typeof body === 'object' &&
-      body !== null &&
-      'code' in body &&
-      typeof body.code === 'string'
-    )
-      return body.code;
-  } catch {
-    // a proxy's page: the status says enough
-  }
-  return 'no error code';
 }
 
 /** Checks the shape a snapshot must have; compilePolicy skips bad entries inside it. */
@@ -107,7 +70,7 @@ export function toSnapshot(body: unknown): PolicySnapshot {
     isPair(b.clients) &&
     Array.isArray(b.passkeys) &&
     b.passkeys.every((p) => Array.isArray(p));
-  if (!ok) throw new Error(`GET ${POLICY_PATH} answered something that is not a policy snapshot`);
+  if (!ok) throw new Error(`GET ${ROUTES.policy} answered something that is not a policy snapshot`);
   return b as PolicySnapshot;
 }
 

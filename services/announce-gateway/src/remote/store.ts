@@ -144,7 +144,7 @@ export function createRemoteStore(config: RemoteStoreConfig, deps: RemoteStoreDe
     },
 
     async stats(): Promise<StoreStats> {
-      const body = await transport.getJson('/v1/stats', AbortSignal.timeout(c.REMOTE_TIMEOUT_MS));
+      const body = await transport.stats(AbortSignal.timeout(c.REMOTE_TIMEOUT_MS));
       if (!isStoreStats(body))
         throw new StoreError('STORE_ERR_UNAVAILABLE', 'storage-api /v1/stats is not StoreStats');
       return body;

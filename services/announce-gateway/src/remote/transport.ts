@@ -1,21 +1,11 @@
-// HTTP to storage-api: a keep-alive undici Pool, the batch body of
-// @shoal/protocol's storage-rpc codec, and the one place its answers are
-// turned into @shoal/storage's error codes (contract §1).
-import { Pool } from 'undici';
+// The gateway's batches and stats through the one storage-api client
+// (@shoal/storage-api-contract/client), and the one place its answers are
+// turned into @shoal/storage's error codes (docs/storage-api.md "Contract and client").
 import type { Logger } from 'pino';
-import {
-  STORAGE_RPC_CONTENT_TYPE,
-  STORAGE_RPC_PATH,
-  STORAGE_RPC_VERSION,
-  STORAGE_RPC_VERSION_HEADER,
-  decodeBatchResponse,
-  encodeBatchRequest,
-  isProtocolError,
-  peekBatchVersion,
-  type RpcOp,
-  type RpcResult,
-} from '@shoal/protocol';
+import { STORAGE_RPC_VERSION, isProtocolError, type RpcOp, type RpcResult } from '@shoal/protocol';
 import { StoreError, storeErrors, type StoreErrorCode } from '@shoal/storage';
+import type { ErrorBody } from '@shoal/storage-api-contract';
+import { StorageApiClient, isStorageApiClientError } from '@shoal/storage-api-contract/client';
 import type { BatchTransport } from './batcher.ts';
 
 export interface RpcTransportOptions {
@@ -56,122 +46,92 @@ const OUTAGE_CODES: ReadonlySet<string> = new Set([
 ]);
 const OUTAGE_STATUSES: ReadonlySet<number> = new Set([502, 503, 504]);
 
-/** The JSON error body of every non-200 storage-api answer (contract §1). */
-interface ApiErrorBody {
-  code?: unknown;
-  message?: unknown;
-  supported?: unknown;
-}
-
 export class RpcTransport implements BatchTransport<RpcOp, RpcResult> {
-  readonly #pool: Pool;
+  readonly #client: StorageApiClient;
   readonly #log: Logger;
-  readonly #batchHeaders: Record<string, string>;
-  readonly #jsonHeaders: Record<string, string>;
   /** Logs the first failure of an outage and the recovery, not every refused request. */
   #failing = false;
 
   constructor(options: RpcTransportOptions) {
     this.#log = options.logger;
-    this.#pool = new Pool(new URL(options.url).origin, {
+    // The batcher gives every batch its deadline (the signal of send()).
+    this.#client = new StorageApiClient({
+      url: options.url,
+      token: options.token,
       connections: options.connections,
-      connect: { timeout: options.timeoutMs },
-      headersTimeout: options.timeoutMs,
-      bodyTimeout: options.timeoutMs,
+      timeoutMs: options.timeoutMs,
+      deadline: false,
     });
-    // Keep-alive errors on idle sockets (storage-api restarting) surface on the next request.
-    this.#pool.on('connectionError', () => undefined);
-    const authorization = `Bearer ${options.token}`;
-    this.#batchHeaders = {
-      authorization,
-      'content-type': STORAGE_RPC_CONTENT_TYPE,
-      [STORAGE_RPC_VERSION_HEADER]: String(STORAGE_RPC_VERSION),
-    };
-    this.#jsonHeaders = { authorization, accept: 'application/json' };
   }
 
   async send(ops: RpcOp[], signal: AbortSignal): Promise<RpcResult[]> {
-    const body = encodeBatchRequest(ops);
-    const { status, payload } = await this.#request(
-      'POST',
-      STORAGE_RPC_PATH,
-      this.#batchHeaders,
-      body,
-      signal,
-    );
-    if (status !== 200) throw this.#refused(status, payload);
     try {
-      const results = decodeBatchResponse(payload, ops);
+      const results = await this.#client.batch(ops, signal);
       this.#recovered();
       return results;
     } catch (err) {
-      if (isProtocolError(err) && err.code === 'PROTO_ERR_RPC_VERSION') {
-        this.#versionMismatch(peekBatchVersion(payload));
-      } else if (!this.#failing) {
-        this.#failing = true;
-        this.#log.error({ err }, 'storage-api answered a batch this gateway cannot decode');
-      }
-      throw new StoreError('STORE_ERR_UNAVAILABLE', 'undecodable storage-api answer', {
-        cause: err,
-      });
+      throw this.#storeError(err, signal);
     }
   }
 
-  /** GET a JSON resource of storage-api's API (stats). */
-  async getJson(path: string, signal: AbortSignal): Promise<unknown> {
-    const { status, payload } = await this.#request('GET', path, this.#jsonHeaders, null, signal);
-    if (status !== 200) throw this.#refused(status, payload);
+  /** GET /v1/stats, unchecked. */
+  async stats(signal: AbortSignal): Promise<unknown> {
     try {
-      return JSON.parse(payload.toString('utf8'));
+      return await this.#client.stats(signal);
     } catch (err) {
-      throw new StoreError('STORE_ERR_UNAVAILABLE', 'storage-api answered invalid JSON', {
-        cause: err,
-      });
+      throw this.#storeError(err, signal);
     }
   }
 
   close(): Promise<void> {
-    return this.#pool.close();
+    return this.#client.close();
   }
 
-  async #request(
-    method: 'GET' | 'POST',
-    path: string,
-    headers: Record<string, string>,
-    body: Buffer | null,
-    signal: AbortSignal,
-  ): Promise<{ status: number; payload: Buffer }> {
-    try {
-      const res = await this.#pool.request({ method, path, headers, body, signal });
-      const payload = Buffer.from(await res.body.arrayBuffer());
-      return { status: res.statusCode, payload };
-    } catch (err) {
-      if (!this.#failing && !signal.aborted) {
-        this.#failing = true;
-        this.#log.warn({ err }, 'storage-api unreachable');
+  /** The one place the client's errors become @shoal/storage's codes. */
+  #storeError(err: unknown, signal: AbortSignal): StoreError {
+    if (!isStorageApiClientError(err)) throw err;
+    switch (err.code) {
+      case 'API_CLIENT_ERR_UNREACHABLE':
+      case 'API_CLIENT_ERR_TIMEOUT':
+        if (!this.#failing && !signal.aborted) {
+          this.#failing = true;
+          this.#log.warn({ err: err.cause }, 'storage-api unreachable');
+        }
+        return new RpcOutageError('STORE_ERR_UNAVAILABLE', 'storage-api unreachable', {
+          cause: err.cause,
+        });
+      case 'API_CLIENT_ERR_REFUSED':
+        return this.#refused(err.status ?? 0, err.body);
+      case 'API_CLIENT_ERR_BAD_ANSWER': {
+        const cause = err.cause ?? err;
+        if (isProtocolError(cause) && cause.code === 'PROTO_ERR_RPC_VERSION') {
+          this.#versionMismatch(err.body?.supported?.[0]);
+        } else if (!this.#failing) {
+          this.#failing = true;
+          this.#log.error(
+            { err: cause },
+            'storage-api answered a batch this gateway cannot decode',
+          );
+        }
+        return new StoreError('STORE_ERR_UNAVAILABLE', 'undecodable storage-api answer', {
+          cause,
+        });
       }
-      throw new RpcOutageError('STORE_ERR_UNAVAILABLE', 'storage-api unreachable', {
-        cause: err,
-      });
     }
   }
 
-  #refused(status: number, payload: Buffer): StoreError {
-    let body: ApiErrorBody = {};
-    try {
-      const parsed: unknown = JSON.parse(payload.toString('utf8'));
-      if (typeof parsed === 'object' && parsed !== null) body = parsed;
-    } catch {
-      // Not storage-api's JSON (a proxy's page): the status says enough.
-    }
-    const coded = typeof body.code === 'string';
-    const code = coded ? (body.code as string) : `HTTP_${status}`;
+  #refused(status: number, body: ErrorBody | undefined): StoreError {
+    const code = body === undefined ? `HTTP_${status}` : body.code;
     if (code === 'RPC_ERR_VERSION') {
-      this.#versionMismatch(body.supported);
+      this.#versionMismatch(body?.supported);
       return new StoreError('STORE_ERR_UNAVAILABLE', 'storage-api speaks another batch version');
     }
     // A proxy's 5xx page (storage-api gone behind it) is an outage; storage-api's own 500 is not.
-    if (OUTAGE_STATUSES.has(status) || OUTAGE_CODES.has(code) || (!coded && status >= 500)) {
+    if (
+      OUTAGE_STATUSES.has(status) ||
+      OUTAGE_CODES.has(code) ||
+      (body === undefined && status >= 500)
+    ) {
       this.#failed(`storage-api answered ${status} ${code}`);
       return new RpcOutageError(
         isStoreErrorCode(code) ? code : 'STORE_ERR_UNAVAILABLE',
