@@ -53,7 +53,8 @@ function cli(
   });
 }
 
-async function waitFor(
+/** Polls `check` (errors count as "not yet") every `stepMs` until it holds, or throws after `timeoutMs`. */
+export async function waitFor(
   what: string,
   check: () => Promise<boolean>,
   timeoutMs = 15_000,
@@ -71,9 +72,65 @@ async function waitFor(
   }
 }
 
-function infoField(info: string, field: string): string | undefined {
+/** One `field:value` line of an INFO reply. */
+export function infoField(info: string, field: string): string | undefined {
   const line = info.split(/\r?\n/).find((l) => l.startsWith(`${field}:`));
   return line?.slice(field.length + 1).trim();
+}
+
+/** The config file, then a loopback address, a port and a working dir. */
+function loopbackArgv(conf: string, port: number, dir: string): string[] {
+  return [conf, '--port', String(port), '--bind', '127.0.0.1', '--dir', dir];
+}
+
+/**
+ * redis-server's command line: the config file, then what a test changes
+ * (loopback address, port, dir, passwords, the primary to follow), then
+ * `extra` directives (a later one wins).
+ */
+export function redisServerArgv(opts: {
+  conf: string;
+  port: number;
+  dir: string;
+  /** requirepass + masterauth; undefined for none. */
+  password: string | undefined;
+  replicaOf?: HostPort | undefined;
+  extra?: readonly string[];
+}): string[] {
+  return [
+    ...loopbackArgv(opts.conf, opts.port, opts.dir),
+    ...(opts.password === undefined
+      ? []
+      : ['--requirepass', opts.password, '--masterauth', opts.password]),
+    ...(opts.replicaOf ? ['--replicaof', opts.replicaOf.host, String(opts.replicaOf.port)] : []),
+    ...(opts.extra ?? []),
+  ];
+}
+
+/** redis-sentinel's command line, with the passwords production passes the same way. */
+export function sentinelArgv(opts: {
+  conf: string;
+  port: number;
+  dir: string;
+  masterName: string;
+  /** The data servers' password (auth-pass). */
+  password: string;
+  sentinelPassword: string;
+  extra?: readonly string[];
+}): string[] {
+  return [
+    ...loopbackArgv(opts.conf, opts.port, opts.dir),
+    '--requirepass',
+    opts.sentinelPassword,
+    '--sentinel',
+    'auth-pass',
+    opts.masterName,
+    opts.password,
+    '--sentinel',
+    'sentinel-pass',
+    opts.sentinelPassword,
+    ...(opts.extra ?? []),
+  ];
 }
 
 /** One redis-server or redis-sentinel process that can be killed and started again on the same port and dir. */
@@ -112,6 +169,11 @@ export class RedisProcess {
 
   get pid(): number | undefined {
     return this.child?.pid;
+  }
+
+  /** The end of its stdout and stderr (Redis logs there), for assertion messages. */
+  get output(): string {
+    return this.log;
   }
 
   /** Starts the process and resolves once it answers PING. */
@@ -203,23 +265,15 @@ async function newRedisProcess(opts: StartRedisOptions, dir?: string): Promise<R
   // A copy, because Sentinel's failover makes the server CONFIG REWRITE its file.
   const conf = join(workDir, 'redis.conf');
   await copyFile(REDIS_CONF, conf);
-  const argv = [
+  const argv = redisServerArgv({
     conf,
-    '--port',
-    String(port),
-    '--bind',
-    '127.0.0.1',
-    '--dir',
-    workDir,
+    port,
+    dir: workDir,
+    password,
+    replicaOf: opts.replicaOf,
     // Tests fork no RDB snapshots; AOF stays on as in production.
-    '--save',
-    '',
-    '--maxmemory',
-    '256mb',
-    ...(password === undefined ? [] : ['--requirepass', password, '--masterauth', password]),
-    ...(opts.replicaOf ? ['--replicaof', opts.replicaOf.host, String(opts.replicaOf.port)] : []),
-    ...(opts.args ?? []),
-  ];
+    extra: ['--save', '', '--maxmemory', '256mb', ...(opts.args ?? [])],
+  });
   return new RedisProcess({ binary: 'redis-server', argv, port, dir: workDir, password });
 }
 
@@ -319,32 +373,24 @@ export async function startSentinelSet(opts: SentinelSetOptions = {}): Promise<S
       const conf = join(dir, 'sentinel.conf');
       await writeFile(conf, withMaster);
       const port = await freeTcpPort();
-      const argv = [
+      const argv = sentinelArgv({
         conf,
-        '--port',
-        String(port),
-        '--bind',
-        '127.0.0.1',
-        '--dir',
+        port,
         dir,
-        '--requirepass',
-        TEST_SENTINEL_PASSWORD,
-        '--sentinel',
-        'auth-pass',
         masterName,
-        TEST_REDIS_PASSWORD,
-        '--sentinel',
-        'sentinel-pass',
-        TEST_SENTINEL_PASSWORD,
-        '--sentinel',
-        'down-after-milliseconds',
-        masterName,
-        String(downAfterMs),
-        '--sentinel',
-        'failover-timeout',
-        masterName,
-        '10000',
-      ];
+        password: TEST_REDIS_PASSWORD,
+        sentinelPassword: TEST_SENTINEL_PASSWORD,
+        extra: [
+          '--sentinel',
+          'down-after-milliseconds',
+          masterName,
+          String(downAfterMs),
+          '--sentinel',
+          'failover-timeout',
+          masterName,
+          '10000',
+        ],
+      });
       sentinels.push(
         new RedisProcess({
           binary: 'redis-sentinel',
