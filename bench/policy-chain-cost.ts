@@ -1,5 +1,5 @@
 // What the policy chain's synchronous steps cost per announce, in isolation:
-// the same steps the gateway runs (services/announce-gateway/src/policy/chain.ts)
+// the same steps the gateway runs (services/announce-gateway/src/tracker/steps.ts)
 // with the lists of bench/policy-chain.sh (10,000 allowed hashes, 50 denied
 // client prefixes), per-IP rate limit, interval jitter. The end-to-end ratio
 // on this 2-core machine moves +-20% between rounds; this number does not.

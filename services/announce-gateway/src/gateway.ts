@@ -16,9 +16,10 @@ import { scrapeRequestBytes, type GatewayConfig } from './config.ts';
 import { buildTrackerHttp } from './http.ts';
 import { createGatewayMetrics } from './metrics.ts';
 import { createPolicyCache, type PolicyCache } from './policy/cache.ts';
-import { buildPolicyChain, policyNeeds } from './policy/chain.ts';
 import { isDataStore, policySourceFor, type PolicySource } from './policy/source.ts';
 import type { GatewayStorage } from './storage.ts';
+import { Tracker } from './tracker/core.ts';
+import { buildSteps, policyNeeds } from './tracker/steps.ts';
 import { UdpTracker } from './udp.ts';
 
 export interface GatewayDeps {
@@ -90,7 +91,12 @@ export function buildGateway(deps: GatewayDeps): Gateway {
   } else if (deps.policySource !== undefined) {
     void deps.policySource.close();
   }
-  const chain = buildPolicyChain(config, policyCache);
+  const tracker = new Tracker({
+    storage,
+    steps: buildSteps(config, policyCache),
+    policy: { numWantDefault: config.NUMWANT_DEFAULT, numWantMax: config.NUMWANT_MAX },
+    intervalSeconds: config.ANNOUNCE_INTERVAL_SECONDS,
+  });
 
   let secret: Buffer;
   if (config.UDP_CONNECTION_ID_SECRET === undefined) {
@@ -107,7 +113,6 @@ export function buildGateway(deps: GatewayDeps): Gateway {
     secret,
     maxAgeSeconds: config.UDP_CONNECTION_ID_MAX_AGE_SECONDS,
   });
-  const policy = { numWantDefault: config.NUMWANT_DEFAULT, numWantMax: config.NUMWANT_MAX };
 
   const scrapeBytes = scrapeRequestBytes(config.SCRAPE_MAX_HASHES);
   if (config.HTTP_ENABLED && config.HTTP_MAX_HEADER_BYTES < scrapeBytes) {
@@ -121,28 +126,24 @@ export function buildGateway(deps: GatewayDeps): Gateway {
     config,
     logger: logger.child({ module: 'http' }),
     metrics,
-    storage,
+    tracker,
     resolveAddress: createClientAddressResolver({
       trustedProxies: config.TRUSTED_PROXIES,
       allowIpParam: config.ALLOW_IP_PARAM,
     }),
-    chain,
     clock,
   });
   const udp = new UdpTracker({
     host: config.HOST,
-    interval: config.ANNOUNCE_INTERVAL_SECONDS,
-    policy,
+    numWantMax: config.NUMWANT_MAX,
     scrapeMaxHashes: config.SCRAPE_MAX_HASHES,
     allowIpParam: config.ALLOW_IP_PARAM,
     recvBufferBytes: config.UDP_RECV_BUFFER_BYTES,
     connectionIds,
-    storage,
+    tracker,
     metrics,
     logger: logger.child({ module: 'udp' }),
     clock,
-    chain,
-    jitterSeconds: config.ANNOUNCE_INTERVAL_JITTER_SECONDS,
   });
 
   let storageAnsweredOnce = false;

@@ -1,6 +1,8 @@
-// The HTTP tracker (BEP 3, 23, 7, 48) on fastify. Answers are always HTTP 200
-// with a bencoded body: clients ignore the body of any other status, so a
-// refusal travels as `failure reason` carrying its error code.
+// The HTTP tracker (BEP 3, 23, 7, 48) on fastify: a frontend of the tracker
+// core (docs/architecture.md). It decodes the query, resolves the client's
+// address, calls the core and encodes. Answers are always HTTP 200 with a
+// bencoded body: clients ignore the body of any other status, so a refusal
+// travels as `failure reason` carrying its error code.
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { capConnections, fastifyLimits, type HttpLimits } from '@shoal/service/http-limits';
@@ -10,14 +12,16 @@ import {
   encodeHttpScrapeResponse,
   parseAnnounceQuery,
   parseScrapeQuery,
+  type AnnounceRequest,
 } from '@shoal/protocol';
-import { describeRefusal, toPeerAnnounce } from './announce.ts';
 import type { ClientAddressResolver, PeerAddress } from './client-address.ts';
 import type { GatewayConfig } from './config.ts';
+import { queryParam } from './credentials.ts';
 import { GatewayError } from './errors.ts';
 import type { GatewayMetrics } from './metrics.ts';
-import { queryParam, type PolicyChain } from './policy/chain.ts';
-import type { GatewayStorage } from './storage.ts';
+import type { Tracker } from './tracker/core.ts';
+import { describeRefusal, refusalCounter } from './tracker/refusal.ts';
+import type { AnnounceContext, ScrapeContext } from './tracker/types.ts';
 
 /** BEP 31: how long a client should wait after a failure that is our fault. */
 const RETRY_IN_SECONDS = 60;
@@ -27,10 +31,8 @@ export interface TrackerHttpDeps {
   config: GatewayConfig;
   logger: Logger;
   metrics: GatewayMetrics;
-  storage: GatewayStorage;
+  tracker: Tracker;
   resolveAddress: ClientAddressResolver;
-  /** undefined when every policy step is off (the default): nothing below runs then. */
-  chain?: PolicyChain | undefined;
   clock: () => number;
 }
 
@@ -40,16 +42,90 @@ function rawQuery(url: string | undefined): string {
   return q === -1 ? '' : url.slice(q + 1);
 }
 
+/** What every request context of one HTTP frontend shares. */
+interface HttpSettings {
+  resolve: ClientAddressResolver;
+  allowIpParam: boolean;
+  scrapeMaxHashes: number;
+}
+
+/** One HTTP request as the core sees it; the address is resolved once, when first asked. */
+class HttpRequestContext {
+  readonly now: number;
+  protected readonly http: FastifyRequest;
+  protected readonly query: string;
+  protected readonly settings: HttpSettings;
+  #source: PeerAddress | undefined;
+
+  constructor(http: FastifyRequest, settings: HttpSettings, now: number) {
+    this.http = http;
+    this.query = rawQuery(http.raw.url);
+    this.settings = settings;
+    this.now = now;
+  }
+
+  source(): PeerAddress {
+    return (this.#source ??= this.address(undefined));
+  }
+
+  passkey(): string | undefined {
+    // docs/policy.md: `<route>/<passkey>` routes always exist; the passkey is
+    // checked only with PASSKEY_REQUIRED and ignored otherwise.
+    return (this.http.params as { passkey?: string }).passkey;
+  }
+
+  protected address(ipParam: string | undefined): PeerAddress {
+    const headers = this.http.headers;
+    const peer = this.settings.resolve({
+      socket: this.http.raw.socket.remoteAddress,
+      forwardedFor: headers['x-forwarded-for'],
+      realIp: headers['x-real-ip'],
+      ipParam,
+    });
+    if (peer === undefined) throw new GatewayError('GATEWAY_ERR_INTERNAL');
+    return peer;
+  }
+}
+
+/** Keeps what it decoded and resolved: the answer's encoding depends on them. */
+class HttpAnnounce extends HttpRequestContext implements AnnounceContext {
+  interval = 0;
+  decoded: AnnounceRequest | undefined;
+  family: PeerAddress['family'] = 4;
+
+  request(): AnnounceRequest {
+    return (this.decoded = parseAnnounceQuery(this.query));
+  }
+
+  peer(request: AnnounceRequest): PeerAddress {
+    const ip = request.ip;
+    const peer = ip === undefined || !this.settings.allowIpParam ? this.source() : this.address(ip);
+    this.family = peer.family;
+    return peer;
+  }
+
+  jwt(): string | undefined {
+    return queryParam(this.query, 'jwt');
+  }
+}
+
+class HttpScrape extends HttpRequestContext implements ScrapeContext {
+  infoHashes(): Buffer[] {
+    return parseScrapeQuery(this.query, this.settings.scrapeMaxHashes);
+  }
+}
+
 export function buildTrackerHttp(deps: TrackerHttpDeps): FastifyInstance {
-  const { config, logger, metrics, storage, resolveAddress, chain, clock } = deps;
-  const policy = { numWantDefault: config.NUMWANT_DEFAULT, numWantMax: config.NUMWANT_MAX };
-  const interval = config.ANNOUNCE_INTERVAL_SECONDS;
-  const jitter = config.ANNOUNCE_INTERVAL_JITTER_SECONDS;
-  const allowIpParam = config.ALLOW_IP_PARAM;
+  const { config, metrics, tracker, clock } = deps;
+  const settings: HttpSettings = {
+    resolve: deps.resolveAddress,
+    allowIpParam: config.ALLOW_IP_PARAM,
+    scrapeMaxHashes: config.SCRAPE_MAX_HASHES,
+  };
   const minInterval = config.MIN_INTERVAL_SECONDS;
-  const sync = storage.announceSync?.bind(storage);
   const announceOk = metrics.request('http', 'announce', 'ok');
   const scrapeOk = metrics.request('http', 'scrape', 'ok');
+  const refusals = refusalCounter('http', metrics, deps.logger);
 
   const limits = httpLimitsOf(config);
   const app = Fastify({
@@ -65,14 +141,8 @@ export function buildTrackerHttp(deps: TrackerHttpDeps): FastifyInstance {
 
   function refuse(reply: FastifyReply, action: 'announce' | 'scrape', err: unknown): Buffer {
     const refusal = describeRefusal(err);
-    metrics.request('http', action, refusal.ours ? 'failed' : 'rejected').inc();
-    metrics.error('http', refusal.code);
-    // One line per failure of ours, with its code and the request id (a proxy's X-Request-Id when sent).
-    if (refusal.ours && refusal.quiet !== true)
-      logger.error(
-        { err, action, code: refusal.code, reqId: reply.request.id },
-        'http request failed',
-      );
+    // The request id is a proxy's X-Request-Id when one was sent.
+    refusals.count(action, refusal, err, { reqId: reply.request.id });
     reply.header('content-type', 'text/plain');
     return encodeFailure(refusal.reason, refusal.ours ? { retryInSeconds: RETRY_IN_SECONDS } : {});
   }
@@ -80,45 +150,21 @@ export function buildTrackerHttp(deps: TrackerHttpDeps): FastifyInstance {
   async function announce(request: FastifyRequest, reply: FastifyReply): Promise<Buffer> {
     const start = performance.now();
     try {
-      const query = rawQuery(request.raw.url);
-      let peer: PeerAddress | undefined;
-      let now: number | undefined;
-      if (chain?.limitRequests !== undefined) {
-        now = clock();
-        peer = sourceAddress(request);
-        chain.limitRequests(peer, now);
-      }
-      const parsed = parseAnnounceQuery(query);
-      if (peer === undefined || (allowIpParam && parsed.ip !== undefined)) {
-        const headers = request.headers;
-        peer = resolveAddress({
-          socket: request.raw.socket.remoteAddress,
-          forwardedFor: headers['x-forwarded-for'],
-          realIp: headers['x-real-ip'],
-          ipParam: parsed.ip,
-        });
-        if (peer === undefined) throw new GatewayError('GATEWAY_ERR_INTERNAL');
-      }
-      if (chain !== undefined) {
-        now ??= clock();
-        chain.checkPasskey(passkeyOf(request), now);
-        if (chain.jwt !== undefined)
-          await chain.jwt.verify(queryParam(query, 'jwt'), parsed.infoHash, now);
-        chain.checkApproval(parsed.infoHash, parsed.peerId);
-      }
-      const wanted = toPeerAnnounce(parsed, peer, policy);
-      const result = sync !== undefined ? sync(wanted) : await storage.announce(wanted);
+      const ctx = new HttpAnnounce(request, settings, clock());
+      let result = tracker.announce(ctx);
+      if (result instanceof Promise) result = await result;
+      const decoded = ctx.decoded!;
       const body = encodeHttpAnnounceResponse({
-        interval: jitter === 0 ? interval : interval + Math.floor(Math.random() * (jitter + 1)),
+        interval: ctx.interval,
         minInterval,
         complete: result.seeders,
         incomplete: result.leechers,
         downloaded: result.downloaded,
-        family: peer.family,
+        family: ctx.family,
         peers: result.peers,
         peerIds: result.peerIds,
-        compact: parsed.compact,
-        noPeerId: parsed.noPeerId,
+        compact: decoded.compact,
+        noPeerId: decoded.noPeerId,
       });
       announceOk.inc();
       metrics.observe('http', 'announce', start);
@@ -133,25 +179,8 @@ export function buildTrackerHttp(deps: TrackerHttpDeps): FastifyInstance {
   async function scrape(request: FastifyRequest, reply: FastifyReply): Promise<Buffer> {
     const start = performance.now();
     try {
-      if (chain !== undefined) {
-        const now = clock();
-        chain.limitRequests?.(sourceAddress(request), now);
-        chain.checkScrape(passkeyOf(request), now);
-      }
-      const hashes = parseScrapeQuery(rawQuery(request.raw.url), config.SCRAPE_MAX_HASHES);
-      const counts = await storage.scrape(hashes);
-      const hidden = chain?.scrapeHidden;
-      const body = encodeHttpScrapeResponse(
-        hashes.map((infoHash, i) => {
-          const c = hidden?.(infoHash) === true ? undefined : counts[i];
-          return {
-            infoHash,
-            complete: c?.seeders ?? 0,
-            incomplete: c?.leechers ?? 0,
-            downloaded: c?.downloaded ?? 0,
-          };
-        }),
-      );
+      const ctx = new HttpScrape(request, settings, clock());
+      const body = encodeHttpScrapeResponse(await tracker.scrape(ctx));
       scrapeOk.inc();
       metrics.observe('http', 'scrape', start);
       reply.header('content-type', 'text/plain');
@@ -162,21 +191,6 @@ export function buildTrackerHttp(deps: TrackerHttpDeps): FastifyInstance {
     }
   }
 
-  /** The client's own address (never the `ip` parameter): what rate limits count. */
-  function sourceAddress(request: FastifyRequest): PeerAddress {
-    const headers = request.headers;
-    const peer = resolveAddress({
-      socket: request.raw.socket.remoteAddress,
-      forwardedFor: headers['x-forwarded-for'],
-      realIp: headers['x-real-ip'],
-      ipParam: undefined,
-    });
-    if (peer === undefined) throw new GatewayError('GATEWAY_ERR_INTERNAL');
-    return peer;
-  }
-
-  // docs/policy.md: `<route>/<passkey>` routes always exist; the passkey is
-  // checked only with PASSKEY_REQUIRED and ignored otherwise.
   for (const route of config.ANNOUNCE_ROUTES) {
     app.get(route, announce);
     app.get(passkeyRoute(route), announce);
@@ -207,8 +221,4 @@ export function httpLimitsOf(config: GatewayConfig): HttpLimits {
 
 function passkeyRoute(route: string): string {
   return route.endsWith('/') ? `${route}:passkey` : `${route}/:passkey`;
-}
-
-function passkeyOf(request: FastifyRequest): string | undefined {
-  return (request.params as { passkey?: string }).passkey;
 }

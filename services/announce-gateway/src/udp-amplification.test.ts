@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { createSocket, type Socket } from 'node:dgram';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PolicyError } from '@shoal/policy';
-import { describeRefusal } from './announce.ts';
+import { describeRefusal } from './tracker/refusal.ts';
 import { fitErrorText } from './udp.ts';
 import {
   UdpClient,

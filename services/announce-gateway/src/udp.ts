@@ -1,4 +1,5 @@
-// The UDP tracker (BEP 15; BEP 41 URL data carries the passkey and jwt of docs/policy.md). One socket per gateway;
+// The UDP tracker (BEP 15; BEP 41 URL data carries the passkey and jwt): a
+// frontend of the tracker core (docs/architecture.md). One socket per gateway;
 // on '::' it is dual-stack and IPv4 clients arrive as ::ffff:a.b.c.d. Every
 // answer carries the packet's address family only [torrust#1366].
 //
@@ -24,17 +25,23 @@ import {
   encodeUdpAnnounceResponseInto,
   encodeUdpScrapeResponseInto,
   isProtocolError,
+  type AnnounceRequest,
   type UdpRequest,
 } from '@shoal/protocol';
 import { PolicyError } from '@shoal/policy';
-import type { AnnounceResult, PeerAnnounce } from '@shoal/storage';
-import { describeRefusal, toPeerAnnounce, type AnnouncePolicy, type Refusal } from './announce.ts';
+import type { AnnounceResult } from '@shoal/storage';
 import type { PeerAddress } from './client-address.ts';
+import { parseUrlData } from './credentials.ts';
 import type { Action, GatewayMetrics } from './metrics.ts';
-import { parseUrlData, type PolicyChain } from './policy/chain.ts';
-import type { GatewayStorage } from './storage.ts';
+import type { Tracker } from './tracker/core.ts';
+import {
+  describeRefusal,
+  refusalCounter,
+  type Refusal,
+  type RefusalCounter,
+} from './tracker/refusal.ts';
+import type { AnnounceContext, ScrapeContext } from './tracker/types.ts';
 
-type SyncAnnounce = (a: PeerAnnounce) => AnnounceResult;
 type UdpAnnounceRequest = Extract<UdpRequest, { action: 'announce' }>;
 type UdpScrapeRequest = Extract<UdpRequest, { action: 'scrape' }>;
 
@@ -47,20 +54,16 @@ const RATE_LIMITED: Refusal = describeRefusal(new PolicyError('POLICY_ERR_RATE_L
 
 export interface UdpTrackerOptions {
   host: string;
-  interval: number;
-  policy: AnnouncePolicy;
+  /** NUMWANT_MAX: sizes the answer buffer. */
+  numWantMax: number;
   scrapeMaxHashes: number;
   allowIpParam: boolean;
   recvBufferBytes: number;
   connectionIds: ConnectionIdCodec;
-  storage: GatewayStorage;
+  tracker: Tracker;
   metrics: GatewayMetrics;
   logger: Logger;
   clock: () => number;
-  /** The policy chain; undefined when every step is off. */
-  chain?: PolicyChain | undefined;
-  /** ANNOUNCE_INTERVAL_JITTER_SECONDS: 0..N added to `interval`. */
-  jitterSeconds?: number;
 }
 
 /** BEP 15 error action: action and transaction id, then the message. */
@@ -90,12 +93,76 @@ function literalLookup(
   callback(null, address, isIP(address));
 }
 
+/** What every request context of one UDP frontend shares. */
+interface UdpSettings {
+  allowIpParam: boolean;
+  /** SCRAPE_MAX_HASHES, at most what one datagram answers. */
+  scrapeMaxHashes: number;
+}
+
+/** One UDP request as the core sees it: a decoded packet from a known address. */
+class UdpRequestContext<P extends UdpRequest> {
+  readonly packet: P;
+  readonly now: number;
+  protected readonly from: PeerAddress;
+  protected readonly settings: UdpSettings;
+
+  constructor(packet: P, from: PeerAddress, now: number, settings: UdpSettings) {
+    this.packet = packet;
+    this.from = from;
+    this.now = now;
+    this.settings = settings;
+  }
+
+  source(): PeerAddress {
+    return this.from;
+  }
+}
+
+class UdpAnnounce extends UdpRequestContext<UdpAnnounceRequest> implements AnnounceContext {
+  interval = 0;
+  #url: ReturnType<typeof parseUrlData> | undefined;
+
+  request(): AnnounceRequest {
+    return this.packet.request;
+  }
+
+  peer(request: AnnounceRequest): PeerAddress {
+    // BEP 15's IPv4 field; an address of the other family would break "one family per answer".
+    if (this.settings.allowIpParam && request.ip !== undefined) {
+      const claimed = addressToBytes(request.ip);
+      if (claimed !== undefined && claimed.family === this.from.family) return claimed;
+    }
+    return this.from;
+  }
+
+  passkey(): string | undefined {
+    return (this.#url ??= parseUrlData(this.packet.urlData)).passkey;
+  }
+
+  jwt(): string | undefined {
+    return (this.#url ??= parseUrlData(this.packet.urlData)).jwt;
+  }
+}
+
+class UdpScrape extends UdpRequestContext<UdpScrapeRequest> implements ScrapeContext {
+  /** BEP 41 URL data follows announces only: a private tracker's UDP scrape has no passkey. */
+  passkey(): undefined {
+    return undefined;
+  }
+
+  infoHashes(): Buffer[] {
+    const hashes = this.packet.infoHashes;
+    const max = this.settings.scrapeMaxHashes;
+    return hashes.length > max ? hashes.slice(0, max) : hashes;
+  }
+}
+
 export class UdpTracker {
   readonly #options: UdpTrackerOptions;
-  readonly #scrapeMax: number;
-  readonly #sync: SyncAnnounce | undefined;
-  readonly #chain: PolicyChain | undefined;
-  readonly #jitter: number;
+  readonly #tracker: Tracker;
+  readonly #refusals: RefusalCounter;
+  readonly #settings: UdpSettings;
   #socket: Socket | undefined;
   #out: Buffer;
   #inFlight = 0;
@@ -104,13 +171,13 @@ export class UdpTracker {
 
   constructor(options: UdpTrackerOptions) {
     this.#options = options;
-    this.#sync = options.storage.announceSync?.bind(options.storage);
-    this.#chain = options.chain;
-    this.#jitter = options.jitterSeconds ?? 0;
-    this.#scrapeMax = Math.min(options.scrapeMaxHashes, UDP_SCRAPE_HASH_LIMIT);
+    this.#tracker = options.tracker;
+    this.#refusals = refusalCounter('udp', options.metrics, options.logger);
+    const scrapeMaxHashes = Math.min(options.scrapeMaxHashes, UDP_SCRAPE_HASH_LIMIT);
+    this.#settings = { allowIpParam: options.allowIpParam, scrapeMaxHashes };
     // Largest answer: an announce with NUMWANT_MAX IPv6 peers, or a full scrape, or an error text.
     this.#out = Buffer.allocUnsafe(
-      Math.max(20 + 18 * options.policy.numWantMax, 8 + 12 * this.#scrapeMax, 512),
+      Math.max(20 + 18 * options.numWantMax, 8 + 12 * scrapeMaxHashes, 512),
     );
   }
 
@@ -187,7 +254,7 @@ export class UdpTracker {
         sender.bytes,
         this.#options.clock(),
       );
-      this.#refuse(tid, describeRefusal(err), action, rinfo, undefined, proven ? 0 : msg.length);
+      this.#refuse(tid, describeRefusal(err), action, rinfo, err, proven ? 0 : msg.length);
       return;
     }
     const peer = addressToBytes(rinfo.address);
@@ -196,122 +263,65 @@ export class UdpTracker {
       return;
     }
     const now = this.#options.clock();
-    switch (request.action) {
-      case 'connect': {
-        const allowed = this.#chain?.connectAllowed;
-        if (allowed !== undefined && !allowed(peer, now)) {
-          this.#refuse(
-            request.transactionId,
-            RATE_LIMITED,
-            'connect',
-            rinfo,
-            undefined,
-            msg.length,
-          );
-          metrics.observe('udp', 'connect', start);
-          return;
-        }
+    if (request.action === 'connect') {
+      if (!this.#tracker.connectAllowed(peer, now)) {
+        this.#refuse(request.transactionId, RATE_LIMITED, 'connect', rinfo, undefined, msg.length);
+      } else {
         const id = this.#options.connectionIds.issue(peer.bytes, now);
         this.#send(encodeConnectResponseInto(this.#out, request.transactionId, id), rinfo);
         metrics.request('udp', 'connect', 'ok').inc();
-        metrics.observe('udp', 'connect', start);
-        return;
       }
-      case 'announce':
-        if (!this.#options.connectionIds.verify(request.connectionId, peer.bytes, now)) {
-          metrics.connectionIdRejected();
-          this.#refuse(
-            request.transactionId,
-            BAD_CONNECTION_ID,
-            'announce',
-            rinfo,
-            undefined,
-            msg.length,
-          );
-          return;
-        }
-        if (this.#chain !== undefined)
-          this.#policyAnnounce(this.#chain, request, peer, rinfo, start, now);
-        else if (this.#sync !== undefined)
-          this.#announceSync(this.#sync, request, peer, rinfo, start);
-        else void this.#announce(request, peer, rinfo, start);
-        return;
-      case 'scrape':
-        if (!this.#options.connectionIds.verify(request.connectionId, peer.bytes, now)) {
-          metrics.connectionIdRejected();
-          this.#refuse(
-            request.transactionId,
-            BAD_CONNECTION_ID,
-            'scrape',
-            rinfo,
-            undefined,
-            msg.length,
-          );
-          return;
-        }
-        if (this.#chain !== undefined) {
-          try {
-            this.#chain.limitRequests?.(peer, now);
-            // BEP 41 URL data follows announces only: a private tracker's UDP scrape has no passkey.
-            this.#chain.checkScrape(undefined, now);
-          } catch (err) {
-            this.#refuse(request.transactionId, describeRefusal(err), 'scrape', rinfo, err);
-            metrics.observe('udp', 'scrape', start);
-            return;
-          }
-        }
-        void this.#scrape(request, rinfo, start);
-        return;
-    }
-  };
-
-  /** The chain's synchronous steps, then the JWT (async) or straight to the store. */
-  #policyAnnounce(
-    chain: PolicyChain,
-    request: UdpAnnounceRequest,
-    peer: PeerAddress,
-    rinfo: RemoteInfo,
-    start: number,
-    now: number,
-  ): void {
-    let jwt: string | undefined;
-    try {
-      chain.limitRequests?.(peer, now);
-      if (chain.passkeyRequired || chain.jwt !== undefined) {
-        const url = parseUrlData(request.urlData);
-        chain.checkPasskey(url.passkey, now);
-        jwt = url.jwt;
-      }
-      if (chain.jwt === undefined)
-        chain.checkApproval(request.request.infoHash, request.request.peerId);
-    } catch (err) {
-      this.#refuse(request.transactionId, describeRefusal(err), 'announce', rinfo, err);
-      this.#options.metrics.observe('udp', 'announce', start);
+      metrics.observe('udp', 'connect', start);
       return;
     }
-    if (chain.jwt !== undefined) void this.#announce(request, peer, rinfo, start, chain, jwt, now);
-    else if (this.#sync !== undefined) this.#announceSync(this.#sync, request, peer, rinfo, start);
-    else void this.#announce(request, peer, rinfo, start);
-  }
-
-  #announcer(request: UdpAnnounceRequest, peer: PeerAddress): PeerAnnounce {
-    let who = peer;
-    // BEP 15's IPv4 field; an address of the other family would break "one family per answer".
-    if (this.#options.allowIpParam && request.request.ip !== undefined) {
-      const claimed = addressToBytes(request.request.ip);
-      if (claimed !== undefined && claimed.family === peer.family) who = claimed;
+    if (!this.#options.connectionIds.verify(request.connectionId, peer.bytes, now)) {
+      metrics.connectionIdRejected();
+      const id = request.transactionId;
+      this.#refuse(id, BAD_CONNECTION_ID, request.action, rinfo, undefined, msg.length);
+      return;
     }
-    return toPeerAnnounce(request.request, who, this.#options.policy);
+    if (request.action === 'announce')
+      this.#announce(new UdpAnnounce(request, peer, now, this.#settings), rinfo, start);
+    else void this.#scrape(new UdpScrape(request, peer, now, this.#settings), rinfo, start);
+  };
+
+  /** Embedded stores answer in the same turn: no Promise, no closure per packet. */
+  #announce(ctx: UdpAnnounce, rinfo: RemoteInfo, start: number): void {
+    try {
+      const answer = this.#tracker.announce(ctx);
+      if (answer instanceof Promise) {
+        void this.#announceLater(ctx, answer, rinfo, start);
+        return;
+      }
+      this.#answerAnnounce(ctx, answer, rinfo);
+    } catch (err) {
+      this.#refuse(ctx.packet.transactionId, describeRefusal(err), 'announce', rinfo, err);
+    }
+    this.#options.metrics.observe('udp', 'announce', start);
   }
 
-  #answerAnnounce(transactionId: number, result: AnnounceResult, rinfo: RemoteInfo): void {
-    const jitter = this.#jitter;
+  async #announceLater(
+    ctx: UdpAnnounce,
+    answer: Promise<AnnounceResult>,
+    rinfo: RemoteInfo,
+    start: number,
+  ): Promise<void> {
+    this.#inFlight++;
+    try {
+      this.#answerAnnounce(ctx, await answer, rinfo);
+    } catch (err) {
+      this.#refuse(ctx.packet.transactionId, describeRefusal(err), 'announce', rinfo, err);
+    } finally {
+      this.#options.metrics.observe('udp', 'announce', start);
+      this.#settle();
+    }
+  }
+
+  #answerAnnounce(ctx: UdpAnnounce, result: AnnounceResult, rinfo: RemoteInfo): void {
     const length = encodeUdpAnnounceResponseInto(
       this.#out,
-      transactionId,
-      jitter === 0
-        ? this.#options.interval
-        : this.#options.interval + Math.floor(Math.random() * (jitter + 1)),
+      ctx.packet.transactionId,
+      ctx.interval,
       result.leechers,
       result.seeders,
       result.peers,
@@ -320,79 +330,15 @@ export class UdpTracker {
     this.#options.metrics.request('udp', 'announce', 'ok').inc();
   }
 
-  /** Embedded stores answer in the same turn: no Promise, no closure per packet. */
-  #announceSync(
-    announceSync: SyncAnnounce,
-    request: UdpAnnounceRequest,
-    peer: PeerAddress,
-    rinfo: RemoteInfo,
-    start: number,
-  ): void {
-    try {
-      this.#answerAnnounce(
-        request.transactionId,
-        announceSync(this.#announcer(request, peer)),
-        rinfo,
-      );
-    } catch (err) {
-      this.#refuse(request.transactionId, describeRefusal(err), 'announce', rinfo, err);
-    }
-    this.#options.metrics.observe('udp', 'announce', start);
-  }
-
-  /** `chain` and `jwt`: the JWT step and the approval steps after it run here, before the store. */
-  async #announce(
-    request: UdpAnnounceRequest,
-    peer: PeerAddress,
-    rinfo: RemoteInfo,
-    start: number,
-    chain?: PolicyChain,
-    jwt?: string,
-    now = 0,
-  ): Promise<void> {
+  async #scrape(ctx: UdpScrape, rinfo: RemoteInfo, start: number): Promise<void> {
+    const { metrics } = this.#options;
     this.#inFlight++;
     try {
-      if (chain?.jwt !== undefined) {
-        await chain.jwt.verify(jwt, request.request.infoHash, now);
-        chain.checkApproval(request.request.infoHash, request.request.peerId);
-      }
-      const wanted = this.#announcer(request, peer);
-      const result =
-        this.#sync !== undefined
-          ? this.#sync(wanted)
-          : await this.#options.storage.announce(wanted);
-      this.#answerAnnounce(request.transactionId, result, rinfo);
-    } catch (err) {
-      this.#refuse(request.transactionId, describeRefusal(err), 'announce', rinfo, err);
-    } finally {
-      this.#options.metrics.observe('udp', 'announce', start);
-      this.#settle();
-    }
-  }
-
-  async #scrape(request: UdpScrapeRequest, rinfo: RemoteInfo, start: number): Promise<void> {
-    const { metrics, storage } = this.#options;
-    this.#inFlight++;
-    try {
-      const hashes =
-        request.infoHashes.length > this.#scrapeMax
-          ? request.infoHashes.slice(0, this.#scrapeMax)
-          : request.infoHashes;
-      const counts = await storage.scrape(hashes);
-      const hidden = this.#chain?.scrapeHidden;
-      const length = encodeUdpScrapeResponseInto(
-        this.#out,
-        request.transactionId,
-        counts.map((c, i) =>
-          hidden !== undefined && hidden(hashes[i]!)
-            ? { complete: 0, incomplete: 0, downloaded: 0 }
-            : { complete: c.seeders, incomplete: c.leechers, downloaded: c.downloaded },
-        ),
-      );
-      this.#send(length, rinfo);
+      const files = await this.#tracker.scrape(ctx);
+      this.#send(encodeUdpScrapeResponseInto(this.#out, ctx.packet.transactionId, files), rinfo);
       metrics.request('udp', 'scrape', 'ok').inc();
     } catch (err) {
-      this.#refuse(request.transactionId, describeRefusal(err), 'scrape', rinfo, err);
+      this.#refuse(ctx.packet.transactionId, describeRefusal(err), 'scrape', rinfo, err);
     } finally {
       metrics.observe('udp', 'scrape', start);
       this.#settle();
@@ -420,11 +366,7 @@ export class UdpTracker {
     err?: unknown,
     unprovenBytes = 0,
   ): void {
-    const { metrics, logger } = this.#options;
-    metrics.request('udp', action, refusal.ours ? 'failed' : 'rejected').inc();
-    metrics.error('udp', refusal.code);
-    if (refusal.ours && refusal.quiet !== true)
-      logger.error({ err, action, code: refusal.code, transactionId }, 'udp request failed');
+    this.#refusals.count(action, refusal, err, { transactionId });
     const text =
       unprovenBytes === 0
         ? refusal.reason
@@ -432,7 +374,7 @@ export class UdpTracker {
     try {
       this.#send(encodeErrorResponseInto(this.#out, transactionId, text), rinfo);
     } catch (encodeErr) {
-      logger.error({ err: encodeErr }, 'udp error answer could not be encoded');
+      this.#options.logger.error({ err: encodeErr }, 'udp error answer could not be encoded');
     }
   }
 

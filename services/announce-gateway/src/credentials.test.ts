@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseUrlData, queryParam } from './chain.ts';
+import { parseUrlData, queryParam } from './credentials.ts';
 
 describe('BEP 41 URL data and query parameters', () => {
   it('takes the passkey from the last path segment and jwt from the query', () => {

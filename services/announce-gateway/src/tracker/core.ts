@@ -1,0 +1,193 @@
+// The tracker core (docs/architecture.md): one announce and one scrape
+// pipeline for every frontend. It runs the steps in STEP_ORDER, calls the
+// store, and leaves decoding, the client's address and encoding to the
+// frontend's context. Built once; nothing here allocates per request beyond
+// what the store does.
+import type { AnnounceRequest } from '@shoal/protocol';
+import type { AnnounceResult, PeerAnnounce } from '@shoal/storage';
+import type { PeerAddress } from '../client-address.ts';
+import { GatewayError } from '../errors.ts';
+import type { GatewayStorage } from '../storage.ts';
+import {
+  STEP_ORDER,
+  type AnnounceContext,
+  type RequestContext,
+  type ScrapeContext,
+  type ScrapeFile,
+  type Step,
+  type StepName,
+} from './types.ts';
+
+type SyncAnnounce = (a: PeerAnnounce) => AnnounceResult;
+type Check = (ctx: AnnounceContext, request: AnnounceRequest) => void;
+
+export interface AnnouncePolicy {
+  numWantDefault: number;
+  numWantMax: number;
+}
+
+export interface TrackerOptions {
+  storage: GatewayStorage;
+  /** Any order: the core runs them in STEP_ORDER. */
+  steps: readonly Step[];
+  policy: AnnouncePolicy;
+  /** ANNOUNCE_INTERVAL_SECONDS, before jitter. */
+  intervalSeconds: number;
+}
+
+export class Tracker {
+  /** The steps' names in the order they run. */
+  readonly steps: readonly StepName[];
+  readonly #storage: GatewayStorage;
+  readonly #policy: AnnouncePolicy;
+  readonly #intervalSeconds: number;
+  /** The store's synchronous announce, when it has one (embedded drivers). */
+  readonly #storeSync: SyncAnnounce | undefined;
+  /** Set only when every step and the store answer synchronously: announce() returns no Promise then. */
+  readonly #fast: SyncAnnounce | undefined;
+  readonly #admit: ReadonlyArray<(ctx: RequestContext) => void>;
+  /** The announce checks of the synchronous path. */
+  readonly #checks: readonly Check[];
+  /** The announce steps, synchronous or not, for the path that may wait. */
+  readonly #announceSteps: readonly Step[];
+  readonly #scrapeChecks: ReadonlyArray<(ctx: ScrapeContext) => void>;
+  readonly #hides: ReadonlyArray<(infoHash: Buffer) => boolean>;
+  readonly #connect: ((peer: PeerAddress, nowMs: number) => boolean) | undefined;
+  readonly #interval: ((seconds: number) => number) | undefined;
+
+  constructor(options: TrackerOptions) {
+    const steps = [...options.steps].sort(
+      (a, b) => STEP_ORDER.indexOf(a.name) - STEP_ORDER.indexOf(b.name),
+    );
+    this.steps = steps.map((s) => s.name);
+    if (new Set(this.steps).size !== steps.length)
+      throw new Error(`a step appears twice: ${this.steps.join(', ')}`);
+    this.#storage = options.storage;
+    this.#policy = options.policy;
+    this.#intervalSeconds = options.intervalSeconds;
+    this.#storeSync = options.storage.announceSync?.bind(options.storage);
+    this.#admit = present(steps.map((s) => s.admit));
+    this.#checks = present(steps.map((s) => s.announce));
+    this.#announceSteps = steps.filter((s) => s.announce ?? s.announceAsync);
+    this.#scrapeChecks = present(steps.map((s) => s.scrape));
+    this.#hides = present(steps.map((s) => s.hides));
+    const connects = present(steps.map((s) => s.connect));
+    this.#connect = connects.length === 0 ? undefined : connects[0];
+    const intervals = present(steps.map((s) => s.interval));
+    this.#interval = intervals.length === 0 ? undefined : intervals[0];
+    this.#fast = steps.some((s) => s.announceAsync !== undefined) ? undefined : this.#storeSync;
+  }
+
+  /** True when announce() answers without a Promise (every step and the store are synchronous). */
+  get synchronous(): boolean {
+    return this.#fast !== undefined;
+  }
+
+  /** UDP connects: false when the rate limit refuses this address. */
+  connectAllowed(peer: PeerAddress, nowMs: number): boolean {
+    return this.#connect === undefined || this.#connect(peer, nowMs);
+  }
+
+  /**
+   * The peers for one announce, after every step let it through; a refusal
+   * is a thrown coded error (describeRefusal). A Promise only when a step or
+   * the store must wait; its rejection is then the refusal.
+   */
+  announce(ctx: AnnounceContext): AnnounceResult | Promise<AnnounceResult> {
+    const fast = this.#fast;
+    return fast === undefined ? this.#announceLater(ctx) : this.#announceNow(ctx, fast);
+  }
+
+  /** Counts per hash, in the order of ctx.infoHashes(), zeros where a step hides the torrent. */
+  async scrape(ctx: ScrapeContext): Promise<ScrapeFile[]> {
+    this.#admitted(ctx);
+    const checks = this.#scrapeChecks;
+    for (let i = 0; i < checks.length; i++) checks[i]!(ctx);
+    const hashes = ctx.infoHashes();
+    const counts = await this.#storage.scrape(hashes);
+    return hashes.map((infoHash, i) => {
+      const c = this.#hidden(infoHash) ? undefined : counts[i];
+      return {
+        infoHash,
+        complete: c?.seeders ?? 0,
+        incomplete: c?.leechers ?? 0,
+        downloaded: c?.downloaded ?? 0,
+      };
+    });
+  }
+
+  #announceNow(ctx: AnnounceContext, store: SyncAnnounce): AnnounceResult {
+    const request = this.#decoded(ctx);
+    const checks = this.#checks;
+    for (let i = 0; i < checks.length; i++) checks[i]!(ctx, request);
+    const result = store(this.#wanted(ctx, request));
+    ctx.interval = this.#intervalNow();
+    return result;
+  }
+
+  async #announceLater(ctx: AnnounceContext): Promise<AnnounceResult> {
+    const request = this.#decoded(ctx);
+    for (const step of this.#announceSteps) {
+      if (step.announceAsync !== undefined) await step.announceAsync(ctx, request);
+      else step.announce?.(ctx, request);
+    }
+    const wanted = this.#wanted(ctx, request);
+    const sync = this.#storeSync;
+    const result = sync !== undefined ? sync(wanted) : await this.#storage.announce(wanted);
+    ctx.interval = this.#intervalNow();
+    return result;
+  }
+
+  #admitted(ctx: RequestContext): void {
+    const admit = this.#admit;
+    for (let i = 0; i < admit.length; i++) admit[i]!(ctx);
+  }
+
+  #decoded(ctx: AnnounceContext): AnnounceRequest {
+    this.#admitted(ctx);
+    return ctx.request();
+  }
+
+  #wanted(ctx: AnnounceContext, request: AnnounceRequest): PeerAnnounce {
+    return toPeerAnnounce(request, ctx.peer(request), this.#policy);
+  }
+
+  #intervalNow(): number {
+    const interval = this.#interval;
+    return interval === undefined ? this.#intervalSeconds : interval(this.#intervalSeconds);
+  }
+
+  #hidden(infoHash: Buffer): boolean {
+    const hides = this.#hides;
+    for (let i = 0; i < hides.length; i++) if (hides[i]!(infoHash)) return true;
+    return false;
+  }
+}
+
+/** The tracker's rules for turning a decoded announce into a store operation (docs/decisions.md "Tracker semantics"). */
+export function toPeerAnnounce(
+  request: AnnounceRequest,
+  peer: PeerAddress,
+  policy: AnnouncePolicy,
+): PeerAnnounce {
+  // A peer on port 0 cannot be dialled; only its departure is worth recording.
+  if (request.port === 0 && request.event !== 'stopped')
+    throw new GatewayError('GATEWAY_ERR_BAD_PORT');
+  const wanted = request.numWant ?? policy.numWantDefault;
+  return {
+    infoHash: request.infoHash,
+    peerId: request.peerId,
+    family: peer.family,
+    address: peer.bytes,
+    port: request.port,
+    seeder: request.left === 0n || request.event === 'completed',
+    event: request.event,
+    numWant:
+      wanted < 0 ? policy.numWantDefault : wanted > policy.numWantMax ? policy.numWantMax : wanted,
+    withPeerIds: !request.compact && !request.noPeerId,
+  };
+}
+
+function present<T>(items: ReadonlyArray<T | undefined>): T[] {
+  return items.filter((item): item is T => item !== undefined);
+}

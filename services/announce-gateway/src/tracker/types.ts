@@ -1,0 +1,74 @@
+// What a frontend hands the tracker core, and what a step is
+// (docs/architecture.md "The tracker core"). A frontend (HTTP, UDP) implements
+// the context of one request; the core calls its methods in the order of its
+// steps, each at most once, so a frontend decodes or resolves nothing that a
+// refusal made unnecessary.
+import type { AnnounceRequest, ScrapeCounts } from '@shoal/protocol';
+import type { PeerAddress } from '../client-address.ts';
+
+/** The steps in the order the core runs them, cheapest refusal first (docs/policy.md). */
+export const STEP_ORDER = [
+  'rate-limit',
+  'passkey',
+  'jwt',
+  'client-approval',
+  'torrent-approval',
+  'jitter',
+] as const;
+
+export type StepName = (typeof STEP_ORDER)[number];
+
+/** What announces and scrapes share. */
+export interface RequestContext {
+  /** Milliseconds since the epoch, read once per request. */
+  readonly now: number;
+  /** The sender's own address, never the `ip` parameter: what the rate limit counts. */
+  source(): PeerAddress;
+  /** The passkey of private mode (HTTP route, UDP BEP 41 URL data); undefined when absent. */
+  passkey(): string | undefined;
+}
+
+export interface AnnounceContext extends RequestContext {
+  /** Decodes the announce; called after the rate limit, so an over-limit client costs no parse. */
+  request(): AnnounceRequest;
+  /** Where the peer is reachable: source(), or the `ip` field where ALLOW_IP_PARAM lets it. */
+  peer(request: AnnounceRequest): PeerAddress;
+  /** The JWT of private mode (HTTP `jwt` parameter, UDP BEP 41 URL data). */
+  jwt(): string | undefined;
+  /** Set by the core on success: the `interval` to answer, jitter included. */
+  interval: number;
+}
+
+export interface ScrapeContext extends RequestContext {
+  /** Decodes the hashes; called after the scrape's checks. */
+  infoHashes(): readonly Buffer[];
+}
+
+/** One line of a scrape answer; zeros where a step hides the torrent. */
+export interface ScrapeFile extends ScrapeCounts {
+  infoHash: Buffer;
+}
+
+/**
+ * One concern of the tracker (a rate limit, an approval list, ...) and what
+ * it does at each point of a request; a point it has nothing to do at is
+ * left out. Refusals are thrown coded errors. The core runs the steps in
+ * STEP_ORDER whatever order they are given in.
+ */
+export interface Step {
+  readonly name: StepName;
+  /** Announces and scrapes, before anything is decoded. */
+  readonly admit?: (ctx: RequestContext) => void;
+  /** UDP connects: false refuses. */
+  readonly connect?: (peer: PeerAddress, nowMs: number) => boolean;
+  /** Announces, once decoded. */
+  readonly announce?: (ctx: AnnounceContext, request: AnnounceRequest) => void;
+  /** Announces, once decoded, for a step that has to wait (JWT keys): no announce is synchronous then. */
+  readonly announceAsync?: (ctx: AnnounceContext, request: AnnounceRequest) => Promise<void>;
+  /** Scrapes, before the hashes are decoded: refuses the whole scrape. */
+  readonly scrape?: (ctx: ScrapeContext) => void;
+  /** Scrapes: true when this hash answers zeros instead of its counts (docs/policy.md). */
+  readonly hides?: (infoHash: Buffer) => boolean;
+  /** Announce answers: the interval to send instead of `seconds`. */
+  readonly interval?: (seconds: number) => number;
+}
