@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freeTcpPort } from '@shoal/testing/ports';
 import { startGateway, type RunningGateway } from './harness/gateway.ts';
 import { containerEnv, ensureHelm, find, renderChart, type K8sObject } from './harness/helm.ts';
+import { LOOPBACK_ENV } from '@shoal/testing/launcher';
 
 interface SelftestRun {
   code: number;
@@ -59,10 +60,7 @@ describe('the helm test Pod', () => {
     const chartEnv = containerEnv(objects, find(objects, 'Deployment', 'shoal-gateway'), 'gateway');
     gateway = await startGateway({
       ...chartEnv,
-      HOST: '127.0.0.1',
-      PORT: '0',
-      ADMIN_HOST: '127.0.0.1',
-      ADMIN_PORT: '0',
+      ...LOOPBACK_ENV,
       STORAGE_DRIVER: 'memory',
     });
   }, 120_000);

@@ -23,6 +23,7 @@ import {
   randomInfoHash,
   randomPeerId,
 } from '@shoal/testing/tracker-client';
+import { LOOPBACK_ENV } from '@shoal/testing/launcher';
 
 const token = randomBytes(24).toString('hex');
 let redis: RedisServer;
@@ -41,10 +42,7 @@ beforeAll(async () => {
   api = buildStorageApi({
     config: loadStorageApiConfig({
       env: {
-        HOST: '127.0.0.1',
-        PORT: '0',
-        ADMIN_HOST: '127.0.0.1',
-        ADMIN_PORT: '0',
+        ...LOOPBACK_ENV,
         STORAGE_API_TOKEN: token,
         PEER_STORE_DRIVER: 'redis',
         DATA_STORE_DRIVER: 'redis',

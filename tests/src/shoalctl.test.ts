@@ -16,6 +16,7 @@ import { freeTcpPort } from '@shoal/testing/ports';
 import { startRedis, type RedisServer } from '@shoal/testing/redis';
 import { run } from '@shoal/cli';
 import { repoRoot } from '@shoal/testing/processes';
+import { LOOPBACK_ENV } from '@shoal/testing/launcher';
 
 const TOKEN = 'gateway-token-0123456789abcdef';
 const ADMIN = 'admin-token-0123456789abcdef';
@@ -24,10 +25,7 @@ const BIN = join(repoRoot, 'packages/cli/bin/shoalctl.ts');
 function config(env: Record<string, string>, admin: boolean) {
   return loadStorageApiConfig({
     env: {
-      HOST: '127.0.0.1',
-      PORT: '0',
-      ADMIN_HOST: '127.0.0.1',
-      ADMIN_PORT: '0',
+      ...LOOPBACK_ENV,
       STORAGE_API_TOKEN: TOKEN,
       ...(admin ? { STORAGE_API_ADMIN_TOKEN: ADMIN } : {}),
       ...env,

@@ -4,6 +4,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { announceQuery, bdict, hashOf } from '../test/support.ts';
+import { LOOPBACK_ENV } from '@shoal/testing/launcher';
 
 const serviceDir = fileURLToPath(new URL('..', import.meta.url));
 
@@ -16,10 +17,7 @@ describe('main.ts', () => {
         cwd: serviceDir,
         env: {
           PATH: process.env.PATH,
-          HOST: '127.0.0.1',
-          PORT: '0',
-          ADMIN_HOST: '127.0.0.1',
-          ADMIN_PORT: '0',
+          ...LOOPBACK_ENV,
         },
         stdio: ['ignore', 'pipe', 'pipe'],
       },

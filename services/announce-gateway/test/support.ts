@@ -6,6 +6,7 @@ import { type Socket } from 'node:dgram';
 import { pino, type Logger } from 'pino';
 import { Registry } from 'prom-client';
 import { createMemoryStore } from '@shoal/storage/memory';
+import { LOOPBACK_ENV } from '@shoal/testing/launcher';
 import {
   UdpTrackerClient,
   announcePacket as udpAnnouncePacket,
@@ -89,7 +90,7 @@ export function makeGateway(
   } = {},
 ): TestGateway {
   const config = loadGatewayConfig({
-    env: { HOST: '127.0.0.1', PORT: '0', ADMIN_HOST: '127.0.0.1', ADMIN_PORT: '0', ...env },
+    env: { ...LOOPBACK_ENV, ...env },
     argv: [],
   });
   const storage =

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRedis, type RedisServer } from '@shoal/testing/redis';
-import { startService, type ServiceProcess } from '@shoal/testing/topology';
+import { LOOPBACK_ENV, startService, type ServiceProcess } from '@shoal/testing/launcher';
 
 const TOKEN = 'gc-process-test-token-0123456789';
 const LEASE_S = 2;
@@ -127,10 +127,7 @@ beforeAll(async () => {
     service: 'storage-api',
     logDir,
     env: {
-      HOST: '127.0.0.1',
-      PORT: '0',
-      ADMIN_HOST: '127.0.0.1',
-      ADMIN_PORT: '0',
+      ...LOOPBACK_ENV,
       STORAGE_API_TOKEN: TOKEN,
       PEER_STORE_DRIVER: 'redis',
       DATA_STORE_DRIVER: 'redis',

@@ -15,6 +15,7 @@ import { createMemoryStore, type MemoryStore } from '@shoal/storage/memory';
 import type { PolicySnapshot } from '@shoal/policy';
 import { buildStorageApi, type StorageApi } from './app.ts';
 import { loadStorageApiConfig } from './config.ts';
+import { LOOPBACK_ENV } from '@shoal/testing/launcher';
 
 const TOKEN = 'gateway-token-0123456789abcdef';
 const ADMIN_TOKEN = 'admin-token-0123456789abcdef';
@@ -25,10 +26,7 @@ const START = Date.UTC(2030, 0, 1);
 function config(env: Record<string, string> = {}) {
   return loadStorageApiConfig({
     env: {
-      HOST: '127.0.0.1',
-      PORT: '0',
-      ADMIN_HOST: '127.0.0.1',
-      ADMIN_PORT: '0',
+      ...LOOPBACK_ENV,
       STORAGE_API_TOKEN: TOKEN,
       ...env,
     },

@@ -16,6 +16,7 @@ import { createMemoryLeaseLock } from '@shoal/storage/locks';
 import { createMemoryStore, type MemoryStore } from '@shoal/storage/memory';
 import { buildStorageApi, type StorageApi } from './app.ts';
 import { loadStorageApiConfig } from './config.ts';
+import { LOOPBACK_ENV } from '@shoal/testing/launcher';
 
 const TOKEN = 'test-token-0123456789abcdef';
 const AUTH = { authorization: `Bearer ${TOKEN}` };
@@ -28,10 +29,7 @@ const BATCH_HEADERS = {
 function config(env: Record<string, string> = {}) {
   return loadStorageApiConfig({
     env: {
-      HOST: '127.0.0.1',
-      PORT: '0',
-      ADMIN_HOST: '127.0.0.1',
-      ADMIN_PORT: '0',
+      ...LOOPBACK_ENV,
       STORAGE_API_TOKEN: TOKEN,
       ...env,
     },

@@ -22,6 +22,7 @@ import { createRedisStore, redisStoreConfig, type RedisStore } from '@shoal/stor
 import { startRedis, type RedisServer } from '@shoal/testing/redis';
 import { buildStorageApi, type StorageApi } from './app.ts';
 import { loadStorageApiConfig } from './config.ts';
+import { LOOPBACK_ENV } from '@shoal/testing/launcher';
 
 const TOKEN = 'batch-per-op-token-0123456789';
 const HEADERS = {
@@ -33,10 +34,7 @@ const HEADERS = {
 function config(driver: 'memory' | 'redis') {
   return loadStorageApiConfig({
     env: {
-      HOST: '127.0.0.1',
-      PORT: '0',
-      ADMIN_HOST: '127.0.0.1',
-      ADMIN_PORT: '0',
+      ...LOOPBACK_ENV,
       STORAGE_API_TOKEN: TOKEN,
       PEER_STORE_DRIVER: driver,
       DATA_STORE_DRIVER: driver,

@@ -11,6 +11,7 @@ import {
   encodeBatchRequest,
   type RpcOp,
 } from '@shoal/protocol/storage-rpc';
+import { LOOPBACK_ENV } from '@shoal/testing/launcher';
 
 const MAIN = fileURLToPath(new URL('./main.ts', import.meta.url));
 const TOKEN = 'main-token-0123456789abcdef';
@@ -55,10 +56,7 @@ async function listening(lines: string[]): Promise<{ port: number; admin: number
 describe('storage-api process', () => {
   it('logs its ports, serves, and exits 0 on SIGTERM', async () => {
     const { child, lines } = start({
-      HOST: '127.0.0.1',
-      PORT: '0',
-      ADMIN_HOST: '127.0.0.1',
-      ADMIN_PORT: '0',
+      ...LOOPBACK_ENV,
       STORAGE_API_TOKEN: TOKEN,
     });
     const { port, admin } = await listening(lines);

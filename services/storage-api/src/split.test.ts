@@ -21,6 +21,7 @@ import { startRedis, type RedisServer } from '@shoal/testing/redis';
 import { buildStorageApi, type StorageApi } from './app.ts';
 import { loadStorageApiConfig } from './config.ts';
 import { openStores, type Stores } from './storage.ts';
+import { LOOPBACK_ENV } from '@shoal/testing/launcher';
 
 const run = promisify(execFile);
 const TOKEN = 'split-token-0123456789abcdef';
@@ -57,10 +58,7 @@ describe('storage-api with peers in Redis and durable data in PostgreSQL', () =>
     const databaseUrl = await postgres.createDatabase();
     const config = loadStorageApiConfig({
       env: {
-        HOST: '127.0.0.1',
-        PORT: '0',
-        ADMIN_HOST: '127.0.0.1',
-        ADMIN_PORT: '0',
+        ...LOOPBACK_ENV,
         STORAGE_API_TOKEN: TOKEN,
         PEER_STORE_DRIVER: 'redis',
         DATA_STORE_DRIVER: 'postgres',

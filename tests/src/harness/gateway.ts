@@ -3,6 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import { HarnessError } from '@shoal/testing/errors';
 import { baseEnv, repoRoot, spawnManaged, type ManagedProcess } from '@shoal/testing/processes';
+import { LOOPBACK_ENV } from '@shoal/testing/launcher';
 
 export type TrackerKind = 'http' | 'udp';
 
@@ -75,10 +76,7 @@ function urlHost(host: string): string {
 /** The full environment a gateway gets: harness defaults (loopback, port 0, fresh secret), then `env`. */
 export function gatewayEnv(env: GatewayEnv = {}): Record<string, string> {
   return baseEnv({
-    HOST: '127.0.0.1',
-    PORT: '0',
-    ADMIN_HOST: '127.0.0.1',
-    ADMIN_PORT: '0',
+    ...LOOPBACK_ENV,
     LOG_LEVEL: 'info',
     UDP_CONNECTION_ID_SECRET: randomBytes(32).toString('hex'),
     ...env,

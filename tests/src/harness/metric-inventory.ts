@@ -9,6 +9,7 @@ import { Registry } from 'prom-client';
 import { buildGateway, createStorage, loadGatewayConfig } from '@shoal/announce-gateway';
 import { buildGcWorker, createNoElection, loadGcWorkerConfig } from '@shoal/gc-worker';
 import { buildStorageApi, loadStorageApiConfig } from '@shoal/storage-api';
+import { LOOPBACK_ENV } from '@shoal/testing/launcher';
 import type { Service } from '@shoal/monitoring';
 
 export interface RegisteredMetric {
@@ -27,7 +28,6 @@ export interface ServiceInventory {
 }
 
 const TOKEN = 'inventory-token-0123456789';
-const LOOPBACK = { HOST: '127.0.0.1', PORT: '0', ADMIN_HOST: '127.0.0.1', ADMIN_PORT: '0' };
 
 interface MetricLike {
   labelNames?: unknown;
@@ -62,7 +62,7 @@ async function gatewayInventory(
   variant: string,
   env: Record<string, string>,
 ): Promise<ServiceInventory> {
-  const config = loadGatewayConfig({ env: { ...LOOPBACK, ...env }, argv: [] });
+  const config = loadGatewayConfig({ env: { ...LOOPBACK_ENV, ...env }, argv: [] });
   const logger = pino({ level: 'silent' });
   const registry = new Registry();
   const storage = await createStorage(config, logger, registry);
@@ -78,7 +78,7 @@ async function gatewayInventory(
 async function storageApiInventory(): Promise<ServiceInventory> {
   const config = loadStorageApiConfig({
     env: {
-      ...LOOPBACK,
+      ...LOOPBACK_ENV,
       STORAGE_API_TOKEN: TOKEN,
       PEER_STORE_DRIVER: 'memory',
       DATA_STORE_DRIVER: 'memory',
@@ -98,7 +98,7 @@ async function storageApiInventory(): Promise<ServiceInventory> {
 async function gcWorkerInventory(): Promise<ServiceInventory> {
   const config = loadGcWorkerConfig({
     env: {
-      ...LOOPBACK,
+      ...LOOPBACK_ENV,
       STORAGE_API_URL: 'http://127.0.0.1:1',
       STORAGE_API_TOKEN: TOKEN,
       LEADER_ELECTION: 'none',

@@ -14,6 +14,7 @@ import { buildStorageApi, loadStorageApiConfig } from '@shoal/storage-api';
 import type { GcResult, PeerStore } from '@shoal/storage';
 import type { PingableDataStore } from '@shoal/storage/composite';
 import type { PeerStoreFactory } from '@shoal/storage/conformance';
+import { LOOPBACK_ENV } from '@shoal/testing/launcher';
 
 type Backend = PeerStore & PingableDataStore;
 type Driver = 'memory' | 'redis' | 'postgres';
@@ -36,10 +37,7 @@ export function remoteStoreFactory(options: RemoteFactoryOptions): PeerStoreFact
     const api = buildStorageApi({
       config: loadStorageApiConfig({
         env: {
-          HOST: '127.0.0.1',
-          PORT: '0',
-          ADMIN_HOST: '127.0.0.1',
-          ADMIN_PORT: '0',
+          ...LOOPBACK_ENV,
           STORAGE_API_TOKEN: token,
           PEER_STORE_DRIVER: options.driver,
           DATA_STORE_DRIVER: options.driver,

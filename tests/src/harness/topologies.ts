@@ -9,8 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startPostgres } from '@shoal/testing/postgres';
 import { startRedis } from '@shoal/testing/redis';
-import { startLocalTopology, startService, type ServiceProcess } from '@shoal/testing/topology';
+import { startLocalTopology } from '@shoal/testing/topology';
 import { startGateway, type GatewayEnv, type RunningGateway, type TrackerKind } from './gateway.ts';
+import { LOOPBACK_ENV, startService, type ServiceProcess } from '@shoal/testing/launcher';
 
 /** One gateway as a client sees it. */
 export interface TrackerEndpoint {
@@ -159,10 +160,7 @@ export const remoteMemory: TopologySpec = {
         service: 'storage-api',
         logDir,
         env: {
-          HOST: '127.0.0.1',
-          PORT: '0',
-          ADMIN_HOST: '127.0.0.1',
-          ADMIN_PORT: '0',
+          ...LOOPBACK_ENV,
           STORAGE_API_TOKEN: token,
           PEER_STORE_DRIVER: 'memory',
           DATA_STORE_DRIVER: 'memory',

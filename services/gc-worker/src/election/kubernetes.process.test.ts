@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { startService, type ServiceProcess } from '@shoal/testing/topology';
+import { startService, type ServiceProcess } from '@shoal/testing/launcher';
 import { startFakeKubeApi, type FakeKubeApi } from '@shoal/testing/fake-kube-api';
 
 const TOKEN = 'kube-process-test-token-0123456789';
