@@ -27,6 +27,12 @@ export function validateAnnounce(a: PeerAnnounce): void {
     throw badInput('numWant must be a non-negative integer');
 }
 
+/** The hashes of a scrape or a download-count lookup: each must be 20 bytes. */
+export function validateInfoHashes(infoHashes: readonly Buffer[]): void {
+  for (const h of infoHashes)
+    if (h.length !== INFO_HASH_LEN) throw badInput('infoHash must be 20 bytes');
+}
+
 /** Most swarms a topSwarms() call may ask for (an admin view). */
 export const TOP_SWARMS_MAX = 10_000;
 

@@ -786,6 +786,16 @@ export function describePeerStoreConformance(
           { seeders: 0, leechers: 0, downloaded: 0 },
         ]);
       });
+
+      it('rejects a scrape with a hash that is not 20 bytes with STORE_ERR_BAD_INPUT', async () => {
+        for (const bad of [Buffer.alloc(19), Buffer.alloc(21)]) {
+          const err: unknown = await store.scrape([infoHashOf(1), bad]).then(
+            () => undefined,
+            (e: unknown) => e,
+          );
+          expect(isStoreError(err) && err.code, String(bad.length)).toBe('STORE_ERR_BAD_INPUT');
+        }
+      });
     });
   });
 }

@@ -19,6 +19,7 @@ import {
   TopSwarms,
   badInput,
   validateAnnounce,
+  validateInfoHashes,
   validateTopLimit,
 } from '../validate.ts';
 import type {
@@ -213,8 +214,7 @@ class MemoryStoreImpl implements MemoryStore {
 
   scrapeSync(infoHashes: readonly Buffer[]): SwarmCounts[] {
     this.assertOpen();
-    for (const h of infoHashes)
-      if (h.length !== INFO_HASH_LEN) throw badInput('infoHash must be 20 bytes');
+    validateInfoHashes(infoHashes);
     const nowSec = this.nowSeconds();
     return infoHashes.map((h) => {
       const hash = h.toString('latin1');

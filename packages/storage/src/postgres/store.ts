@@ -5,7 +5,13 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { StoreError } from '../errors.ts';
-import { INFO_HASH_LEN, badInput, validateAnnounce, validateTopLimit } from '../validate.ts';
+import {
+  INFO_HASH_LEN,
+  badInput,
+  validateAnnounce,
+  validateInfoHashes,
+  validateTopLimit,
+} from '../validate.ts';
 import type {
   AnnounceResult,
   DataStore,
@@ -352,8 +358,7 @@ class PostgresStoreImpl implements PostgresStore {
 
   async downloads(infoHashes: readonly Buffer[]): Promise<number[]> {
     this.#assertOpen();
-    for (const h of infoHashes)
-      if (h.length !== INFO_HASH_LEN) throw badInput('infoHash must be 20 bytes');
+    validateInfoHashes(infoHashes);
     if (infoHashes.length === 0) return [];
     const q = GET_DOWNLOADS_QUERY;
     const params = bind(q, { info_hashes: infoHashes });
@@ -371,8 +376,7 @@ class PostgresStoreImpl implements PostgresStore {
 
   async scrape(infoHashes: readonly Buffer[]): Promise<SwarmCounts[]> {
     this.#assertOpen();
-    for (const h of infoHashes)
-      if (h.length !== INFO_HASH_LEN) throw badInput('infoHash must be 20 bytes');
+    validateInfoHashes(infoHashes);
     if (infoHashes.length === 0) return [];
     const query = this.#queries.scrape;
     const res = await this.#run<{

@@ -2,7 +2,7 @@
 // scripts.ts; connection handling: connection.ts; ring placement: ring.ts;
 // decisions: docs/redis.md.
 import { StoreError, isStoreError } from '../errors.ts';
-import { TopSwarms, validateAnnounce, validateTopLimit } from '../validate.ts';
+import { TopSwarms, validateAnnounce, validateInfoHashes, validateTopLimit } from '../validate.ts';
 import type {
   AnnounceResult,
   DataStore,
@@ -93,10 +93,6 @@ function withDeadline<T>(p: Promise<T>, ms: number): Promise<T> {
       },
     );
   });
-}
-
-function badInput(detail: string): never {
-  throw new StoreError('STORE_ERR_BAD_INPUT', detail);
 }
 
 function globEscape(text: string): string {
@@ -289,7 +285,7 @@ export async function createRedisStore(
     },
 
     async scrape(infoHashes: readonly Buffer[]): Promise<SwarmCounts[]> {
-      for (const h of infoHashes) if (h.length !== 20) badInput('infoHash must be 20 bytes');
+      validateInfoHashes(infoHashes);
       open();
       if (infoHashes.length === 0) return [];
       const now = nowScore(clock());
@@ -448,7 +444,7 @@ export async function createRedisStore(
     async addDownloads(
       increments: ReadonlyArray<readonly [infoHash: Buffer, count: number]>,
     ): Promise<void> {
-      for (const [h] of increments) if (h.length !== 20) badInput('infoHash must be 20 bytes');
+      validateInfoHashes(increments.map(([h]) => h));
       open();
       await withDeadline(
         Promise.all(
@@ -463,7 +459,7 @@ export async function createRedisStore(
     },
 
     async downloads(infoHashes: readonly Buffer[]): Promise<number[]> {
-      for (const h of infoHashes) if (h.length !== 20) badInput('infoHash must be 20 bytes');
+      validateInfoHashes(infoHashes);
       open();
       const values = await withDeadline(
         Promise.all(
