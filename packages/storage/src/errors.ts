@@ -23,6 +23,11 @@ export const storeErrors = {
     failureReason: 'tracker misconfigured',
     httpStatus: 500,
   },
+  STORE_ERR_INTERNAL: {
+    message: 'internal storage error',
+    failureReason: 'internal tracker error, retry later',
+    httpStatus: 500,
+  },
 } as const satisfies Record<string, { message: string; failureReason: string; httpStatus: number }>;
 
 export type StoreErrorCode = keyof typeof storeErrors;

@@ -6,6 +6,9 @@ export const harnessErrors = {
   HARNESS_ERR_EXITED: { message: 'process exited before it was ready' },
   HARNESS_ERR_FAILED: { message: 'process failed' },
   HARNESS_ERR_BAD_REPLY: { message: 'malformed reply from the tracker' },
+  PROMETHEUS_ERR_START: { message: 'prometheus did not become ready' },
+  PROMETHEUS_ERR_QUERY: { message: 'prometheus answered an error' },
+  PROMETHEUS_ERR_TARGETS: { message: 'prometheus targets not all up' },
 } as const satisfies Record<string, { message: string }>;
 
 export type HarnessErrorCode = keyof typeof harnessErrors;

@@ -6,6 +6,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freeTcpPort } from './ports.ts';
+import { HarnessError } from './errors.ts';
 
 export interface PrometheusScrapeJob {
   job: string;
@@ -59,18 +60,6 @@ export interface RunningPrometheus {
   /** Prometheus' own output, for assertion messages. */
   log(): string;
   close(): Promise<void>;
-}
-
-export type PrometheusErrorCode =
-  'PROMETHEUS_ERR_START' | 'PROMETHEUS_ERR_QUERY' | 'PROMETHEUS_ERR_TARGETS';
-
-export class PrometheusError extends Error {
-  readonly code: PrometheusErrorCode;
-  constructor(code: PrometheusErrorCode, message: string) {
-    super(message);
-    this.name = 'PrometheusError';
-    this.code = code;
-  }
 }
 
 const live = new Set<ChildProcess>();
@@ -153,7 +142,7 @@ export async function startPrometheus(opts: StartPrometheusOptions): Promise<Run
     const res = await fetch(`${url}${path}`);
     const body = (await res.json()) as ApiAnswer<T>;
     if (body.status !== 'success')
-      throw new PrometheusError(
+      throw new HarnessError(
         'PROMETHEUS_ERR_QUERY',
         `${body.errorType ?? `http ${res.status}`}: ${body.error ?? ''} (query: ${what})`,
       );
@@ -165,10 +154,7 @@ export async function startPrometheus(opts: StartPrometheusOptions): Promise<Run
   for (;;) {
     if (!running) {
       await close();
-      throw new PrometheusError(
-        'PROMETHEUS_ERR_START',
-        `prometheus exited before it was ready:\n${output}`,
-      );
+      throw new HarnessError('PROMETHEUS_ERR_START', `prometheus exited first:\n${output}`);
     }
     const ready = await fetch(`${url}/-/ready`).then(
       (r) => r.ok,
@@ -177,9 +163,9 @@ export async function startPrometheus(opts: StartPrometheusOptions): Promise<Run
     if (ready) break;
     if (Date.now() > deadline) {
       await close();
-      throw new PrometheusError(
+      throw new HarnessError(
         'PROMETHEUS_ERR_START',
-        `prometheus not ready within ${startTimeoutMs} ms:\n${output}`,
+        `not ready within ${startTimeoutMs} ms:\n${output}`,
       );
     }
     await new Promise((r) => setTimeout(r, 100));
@@ -216,10 +202,7 @@ export async function startPrometheus(opts: StartPrometheusOptions): Promise<Run
         if (last.length === expected && last.every((t) => t.health === 'up')) return;
         if (Date.now() > until) {
           const state = last.map((t) => `${t.scrapeUrl} ${t.health} ${t.lastError}`).join('\n');
-          throw new PrometheusError(
-            'PROMETHEUS_ERR_TARGETS',
-            `prometheus targets not all up within ${timeoutMs} ms:\n${state}`,
-          );
+          throw new HarnessError('PROMETHEUS_ERR_TARGETS', `within ${timeoutMs} ms:\n${state}`);
         }
         await new Promise((r) => setTimeout(r, 200));
       }

@@ -25,7 +25,7 @@ async function boot(url: string): Promise<string> {
     r.status === 'rejected'
       ? [
           {
-            code: isStoreError(r.reason) ? r.reason.code : 'UNCODED',
+            code: isStoreError(r.reason) ? r.reason.code : 'STORE_ERR_INTERNAL',
             message: r.reason instanceof Error ? r.reason.message : String(r.reason),
           },
         ]

@@ -39,7 +39,7 @@ async function main(): Promise<number> {
     process.stdout.write(`${JSON.stringify({ ok: true, dialect: store.dialect, ...result })}\n`);
     return 0;
   } catch (err) {
-    const code = isStoreError(err) ? err.code : 'UNKNOWN';
+    const code = isStoreError(err) ? err.code : 'STORE_ERR_INTERNAL';
     const problems = isStoreError(err) && 'problems' in err ? err.problems : undefined;
     process.stderr.write(
       `${JSON.stringify({ ok: false, code, message: (err as Error).message, problems })}\n`,
