@@ -23,7 +23,7 @@ import {
   randomInfoHash,
   randomPeerId,
 } from '@shoal/testing/tracker-client';
-import { LOOPBACK_ENV } from '@shoal/testing/launcher';
+import { storageApiEnv } from '@shoal/testing/launcher';
 
 const token = randomBytes(24).toString('hex');
 let redis: RedisServer;
@@ -41,12 +41,7 @@ beforeAll(async () => {
   );
   api = buildStorageApi({
     config: loadStorageApiConfig({
-      env: {
-        ...LOOPBACK_ENV,
-        STORAGE_API_TOKEN: token,
-        PEER_STORE_DRIVER: 'redis',
-        DATA_STORE_DRIVER: 'redis',
-      },
+      env: storageApiEnv(token, 'redis'),
       argv: [],
     }),
     logger: pino({ level: 'silent' }),

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRedis, type RedisServer } from '@shoal/testing/redis';
-import { LOOPBACK_ENV, startService, type ServiceProcess } from '@shoal/testing/launcher';
+import { startService, storageApiEnv, type ServiceProcess } from '@shoal/testing/launcher';
 
 const TOKEN = 'gc-process-test-token-0123456789';
 const LEASE_S = 2;
@@ -126,14 +126,10 @@ beforeAll(async () => {
     name: 'storage-api',
     service: 'storage-api',
     logDir,
-    env: {
-      ...LOOPBACK_ENV,
-      STORAGE_API_TOKEN: TOKEN,
-      PEER_STORE_DRIVER: 'redis',
-      DATA_STORE_DRIVER: 'redis',
+    env: storageApiEnv(TOKEN, 'redis', {
       REDIS_ADDRESSES: redis.address,
       REDIS_PASSWORD: redis.password ?? '',
-    },
+    }),
   });
   recorder = await startRecorder(`http://127.0.0.1:${Number(storageApi.listening.port)}`);
   recorderUrl = `http://127.0.0.1:${(recorder.address() as AddressInfo).port}`;

@@ -14,8 +14,7 @@ import type { PingableDataStore } from '@shoal/storage/composite';
 import { createMemoryStore, type MemoryStore } from '@shoal/storage/memory';
 import type { PolicySnapshot } from '@shoal/policy';
 import { buildStorageApi, type StorageApi } from './app.ts';
-import { loadStorageApiConfig } from './config.ts';
-import { LOOPBACK_ENV } from '@shoal/testing/launcher';
+import { testConfig } from '../test/support.ts';
 
 const TOKEN = 'gateway-token-0123456789abcdef';
 const ADMIN_TOKEN = 'admin-token-0123456789abcdef';
@@ -24,14 +23,7 @@ const ADMIN = { authorization: `Bearer ${ADMIN_TOKEN}` };
 const START = Date.UTC(2030, 0, 1);
 
 function config(env: Record<string, string> = {}) {
-  return loadStorageApiConfig({
-    env: {
-      ...LOOPBACK_ENV,
-      STORAGE_API_TOKEN: TOKEN,
-      ...env,
-    },
-    argv: [],
-  });
+  return testConfig(TOKEN, env);
 }
 
 /** The KV backend, counting list() calls and with a switch that makes it unreachable. */

@@ -16,7 +16,7 @@ import { createMemoryLeaseLock } from '@shoal/storage/locks';
 import { createMemoryStore, type MemoryStore } from '@shoal/storage/memory';
 import { buildStorageApi, type StorageApi } from './app.ts';
 import { loadStorageApiConfig } from './config.ts';
-import { LOOPBACK_ENV } from '@shoal/testing/launcher';
+import { testConfig } from '../test/support.ts';
 
 const TOKEN = 'test-token-0123456789abcdef';
 const AUTH = { authorization: `Bearer ${TOKEN}` };
@@ -27,14 +27,7 @@ const BATCH_HEADERS = {
 };
 
 function config(env: Record<string, string> = {}) {
-  return loadStorageApiConfig({
-    env: {
-      ...LOOPBACK_ENV,
-      STORAGE_API_TOKEN: TOKEN,
-      ...env,
-    },
-    argv: [],
-  });
+  return testConfig(TOKEN, env);
 }
 
 const hash = (n: number) => Buffer.alloc(20, n);

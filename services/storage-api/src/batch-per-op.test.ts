@@ -21,8 +21,7 @@ import { createMemoryStore } from '@shoal/storage/memory';
 import { createRedisStore, redisStoreConfig, type RedisStore } from '@shoal/storage/redis';
 import { startRedis, type RedisServer } from '@shoal/testing/redis';
 import { buildStorageApi, type StorageApi } from './app.ts';
-import { loadStorageApiConfig } from './config.ts';
-import { LOOPBACK_ENV } from '@shoal/testing/launcher';
+import { testConfig } from '../test/support.ts';
 
 const TOKEN = 'batch-per-op-token-0123456789';
 const HEADERS = {
@@ -32,15 +31,7 @@ const HEADERS = {
 };
 
 function config(driver: 'memory' | 'redis') {
-  return loadStorageApiConfig({
-    env: {
-      ...LOOPBACK_ENV,
-      STORAGE_API_TOKEN: TOKEN,
-      PEER_STORE_DRIVER: driver,
-      DATA_STORE_DRIVER: driver,
-    },
-    argv: [],
-  });
+  return testConfig(TOKEN, { PEER_STORE_DRIVER: driver, DATA_STORE_DRIVER: driver });
 }
 
 const hash = (n: number) => Buffer.alloc(20, n);

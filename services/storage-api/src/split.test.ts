@@ -19,9 +19,8 @@ import { createPostgresStore, type PostgresStore } from '@shoal/storage/postgres
 import { startPostgres, type PostgresServer } from '@shoal/testing/postgres';
 import { startRedis, type RedisServer } from '@shoal/testing/redis';
 import { buildStorageApi, type StorageApi } from './app.ts';
-import { loadStorageApiConfig } from './config.ts';
 import { openStores, type Stores } from './storage.ts';
-import { LOOPBACK_ENV } from '@shoal/testing/launcher';
+import { testConfig } from '../test/support.ts';
 
 const run = promisify(execFile);
 const TOKEN = 'split-token-0123456789abcdef';
@@ -56,18 +55,13 @@ describe('storage-api with peers in Redis and durable data in PostgreSQL', () =>
   beforeAll(async () => {
     [redis, postgres] = await Promise.all([startRedis(), startPostgres()]);
     const databaseUrl = await postgres.createDatabase();
-    const config = loadStorageApiConfig({
-      env: {
-        ...LOOPBACK_ENV,
-        STORAGE_API_TOKEN: TOKEN,
-        PEER_STORE_DRIVER: 'redis',
-        DATA_STORE_DRIVER: 'postgres',
-        REDIS_ADDRESSES: redis.address,
-        REDIS_PASSWORD: redis.password ?? '',
-        DATABASE_URL: databaseUrl,
-        PG_RETRY_MAX_ATTEMPTS: '1',
-      },
-      argv: [],
+    const config = testConfig(TOKEN, {
+      PEER_STORE_DRIVER: 'redis',
+      DATA_STORE_DRIVER: 'postgres',
+      REDIS_ADDRESSES: redis.address,
+      REDIS_PASSWORD: redis.password ?? '',
+      DATABASE_URL: databaseUrl,
+      PG_RETRY_MAX_ATTEMPTS: '1',
     });
     const logger = pino({ level: 'silent' });
     stores = await openStores(config, logger);

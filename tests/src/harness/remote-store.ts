@@ -14,7 +14,7 @@ import { buildStorageApi, loadStorageApiConfig } from '@shoal/storage-api';
 import type { GcResult, PeerStore } from '@shoal/storage';
 import type { PingableDataStore } from '@shoal/storage/composite';
 import type { PeerStoreFactory } from '@shoal/storage/conformance';
-import { LOOPBACK_ENV } from '@shoal/testing/launcher';
+import { storageApiEnv } from '@shoal/testing/launcher';
 
 type Backend = PeerStore & PingableDataStore;
 type Driver = 'memory' | 'redis' | 'postgres';
@@ -36,14 +36,10 @@ export function remoteStoreFactory(options: RemoteFactoryOptions): PeerStoreFact
     const logger = pino({ level: 'silent' });
     const api = buildStorageApi({
       config: loadStorageApiConfig({
-        env: {
-          ...LOOPBACK_ENV,
-          STORAGE_API_TOKEN: token,
-          PEER_STORE_DRIVER: options.driver,
-          DATA_STORE_DRIVER: options.driver,
+        env: storageApiEnv(token, options.driver, {
           PEER_LIFETIME_SECONDS: String(opts.peerLifetimeSeconds),
           ...options.env?.(),
-        },
+        }),
         argv: [],
       }),
       logger,

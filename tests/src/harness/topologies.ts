@@ -11,7 +11,7 @@ import { startPostgres } from '@shoal/testing/postgres';
 import { startRedis } from '@shoal/testing/redis';
 import { startLocalTopology } from '@shoal/testing/topology';
 import { startGateway, type GatewayEnv, type RunningGateway, type TrackerKind } from './gateway.ts';
-import { LOOPBACK_ENV, startService, type ServiceProcess } from '@shoal/testing/launcher';
+import { startService, storageApiEnv, type ServiceProcess } from '@shoal/testing/launcher';
 
 /** One gateway as a client sees it. */
 export interface TrackerEndpoint {
@@ -159,12 +159,7 @@ export const remoteMemory: TopologySpec = {
         name: 'storage-api',
         service: 'storage-api',
         logDir,
-        env: {
-          ...LOOPBACK_ENV,
-          STORAGE_API_TOKEN: token,
-          PEER_STORE_DRIVER: 'memory',
-          DATA_STORE_DRIVER: 'memory',
-        },
+        env: storageApiEnv(token, 'memory'),
       });
     } catch (err) {
       removeLogs();
