@@ -242,6 +242,53 @@ export class RedisProcess {
   }
 }
 
+/** Starts `replicas` and resolves once each one's link to its primary is up. */
+export async function startReplicas(
+  replicas: readonly RedisProcess[],
+  timeoutMs = 15_000,
+): Promise<void> {
+  await Promise.all(replicas.map((s) => s.start()));
+  await Promise.all(
+    replicas.map((s) =>
+      waitFor(
+        'replica sync',
+        async () => infoField(await s.cli('INFO', 'replication'), 'master_link_status') === 'up',
+        timeoutMs,
+      ),
+    ),
+  );
+}
+
+/**
+ * Starts `sentinels` and resolves once each knows `replicas` replicas of
+ * `masterName` and every other sentinel: a failover needs them all (hello
+ * messages every 2 s), so waiting here keeps tests honest.
+ */
+export async function startSentinels(
+  sentinels: readonly RedisProcess[],
+  masterName: string,
+  replicas: number,
+  timeoutMs: number,
+): Promise<void> {
+  await Promise.all(sentinels.map((s) => s.start()));
+  await Promise.all(
+    sentinels.map((s) =>
+      waitFor(
+        'sentinel discovery',
+        async () => {
+          const fields = (await s.cli('SENTINEL', 'MASTER', masterName)).split('\n');
+          const get = (k: string): string | undefined => fields[fields.indexOf(k) + 1];
+          return (
+            Number(get('num-slaves')) === replicas &&
+            Number(get('num-other-sentinels')) === sentinels.length - 1
+          );
+        },
+        timeoutMs,
+      ),
+    ),
+  );
+}
+
 async function makeDir(prefix: string): Promise<string> {
   return mkdtemp(join(tmpdir(), `shoal-${prefix}-`));
 }
@@ -344,18 +391,7 @@ export async function startSentinelSet(opts: SentinelSetOptions = {}): Promise<S
         await newRedisProcess({ replicaOf: { host: primary.host, port: primary.port } }, dirs[i]),
       );
     }
-    await Promise.all(servers.slice(1).map((s) => s.start()));
-    await Promise.all(
-      servers
-        .slice(1)
-        .map((s) =>
-          waitFor(
-            'replica sync',
-            async () =>
-              infoField(await s.cli('INFO', 'replication'), 'master_link_status') === 'up',
-          ),
-        ),
-    );
+    await startReplicas(servers.slice(1));
 
     const template = await readFile(SENTINEL_CONF, 'utf8');
     const monitorLine = /^sentinel monitor \S+ \S+ \d+ \d+$/m;
@@ -401,25 +437,7 @@ export async function startSentinelSet(opts: SentinelSetOptions = {}): Promise<S
         }),
       );
     }
-    await Promise.all(sentinels.map((s) => s.start()));
-    // A failover needs every sentinel to know the replicas and the other
-    // sentinels (hello messages every 2 s); waiting here keeps tests honest.
-    await Promise.all(
-      sentinels.map((s) =>
-        waitFor(
-          'sentinel discovery',
-          async () => {
-            const fields = (await s.cli('SENTINEL', 'MASTER', masterName)).split('\n');
-            const get = (k: string): string | undefined => fields[fields.indexOf(k) + 1];
-            return (
-              Number(get('num-slaves')) === replicas &&
-              Number(get('num-other-sentinels')) === sentinelCount - 1
-            );
-          },
-          20_000,
-        ),
-      ),
-    );
+    await startSentinels(sentinels, masterName, replicas, 20_000);
   } catch (err) {
     await close();
     throw err;

@@ -39,6 +39,7 @@ import {
   type SpawnSpec,
   type TopologyProcess,
 } from './launcher.ts';
+import { redisServerArgv, sentinelArgv } from './redis.ts';
 
 export { REPO_ROOT };
 export type { ServerProcess, ServiceName, ServiceProcess, TopologyProcess } from './launcher.ts';
@@ -235,24 +236,14 @@ export async function startLocalTopology(
         const p = spawnLogged({
           name: `redis-${i}`,
           command: 'redis-server',
-          args: [
+          args: redisServerArgv({
             conf,
-            '--port',
-            String(port),
-            '--bind',
-            '127.0.0.1',
-            '--dir',
+            port,
             dir,
-            '--daemonize',
-            'no',
-            '--logfile',
-            '',
-            '--requirepass',
-            secrets.redisPassword,
-            '--masterauth',
-            secrets.redisPassword,
-            ...(replicaOf === undefined ? [] : ['--replicaof', '127.0.0.1', String(replicaOf)]),
-          ],
+            password: secrets.redisPassword,
+            replicaOf: replicaOf === undefined ? undefined : { host: '127.0.0.1', port: replicaOf },
+            extra: ['--daemonize', 'no', '--logfile', ''],
+          }),
           logDir,
           detached,
         });
@@ -305,34 +296,28 @@ export async function startLocalTopology(
       const spec: SpawnSpec = {
         name: `sentinel-${i}`,
         command: 'redis-sentinel',
-        args: [
+        args: sentinelArgv({
           conf,
-          '--port',
-          String(port),
-          '--dir',
+          port,
           dir,
-          '--daemonize',
-          'no',
-          '--logfile',
-          '',
-          '--requirepass',
-          secrets.sentinelPassword,
-          '--sentinel',
-          'auth-pass',
           masterName,
-          secrets.redisPassword,
-          '--sentinel',
-          'sentinel-pass',
-          secrets.sentinelPassword,
-          ...(options.sentinelDownAfterMs === undefined
-            ? []
-            : [
-                '--sentinel',
-                'down-after-milliseconds',
-                masterName,
-                String(options.sentinelDownAfterMs),
-              ]),
-        ],
+          password: secrets.redisPassword,
+          sentinelPassword: secrets.sentinelPassword,
+          extra: [
+            '--daemonize',
+            'no',
+            '--logfile',
+            '',
+            ...(options.sentinelDownAfterMs === undefined
+              ? []
+              : [
+                  '--sentinel',
+                  'down-after-milliseconds',
+                  masterName,
+                  String(options.sentinelDownAfterMs),
+                ]),
+          ],
+        }),
         logDir,
         detached,
       };
