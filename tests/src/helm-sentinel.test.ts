@@ -26,14 +26,18 @@ import {
   infoField,
   redisServerArgv,
   sentinelArgv,
+  startReplicas,
+  startSentinels,
   waitFor,
 } from '@shoal/testing/redis';
 import { containerEnv, ensureHelm, find, renderChart, type K8sObject } from './harness/helm.ts';
 
 const MASTER = 'shoal';
 // Sentinel timings are values: faster ones keep the test short without
-// touching the rendered files.
-const DOWN_AFTER_MS = 1000;
+// touching the rendered files. With down-after at 1 s, a loaded machine let a
+// new primary's first PING go unanswered that long right after a promotion,
+// and a sentinel failed the set over again.
+const DOWN_AFTER_MS = 4000;
 const FAILOVER_TIMEOUT_MS = 10_000;
 // A sentinel that lost an election (split votes) tries again only after
 // twice failover-timeout: a failover is due within down-after plus that,
@@ -52,39 +56,12 @@ function field(reply: string, key: string): string | undefined {
 }
 
 /** Runs the ConfigMap's init.sh (the StatefulSet's init container) with `env`; returns the files it wrote. */
-async function runInit(
+function runInit(
   dir: string,
   data: Record<string, string>,
   env: Record<string, string>,
 ): Promise<{ redis: string; sentinel: string }> {
-  const config = join(dir, 'config');
-  const conf = join(dir, 'conf');
-  await mkdir(config, { recursive: true });
-  await mkdir(conf, { recursive: true });
-  for (const f of ['redis.conf', 'sentinel.conf', 'init.sh'])
-    await writeFile(join(config, f), data[f] ?? '');
-  await new Promise<void>((resolvePromise, reject) => {
-    execFile(
-      'sh',
-      [join(config, 'init.sh')],
-      {
-        env: {
-          PATH: process.env.PATH ?? '/usr/bin:/bin',
-          CONFIG_DIR: config,
-          CONF_DIR: conf,
-          POD_NAMESPACE: 'tracker',
-          ...env,
-        },
-        timeout: 20_000,
-      },
-      (err, _stdout, stderr) =>
-        err ? reject(new Error(`init.sh failed: ${stderr}`, { cause: err })) : resolvePromise(),
-    );
-  });
-  return {
-    redis: await readFile(join(conf, 'redis.conf'), 'utf8'),
-    sentinel: await readFile(join(conf, 'sentinel.conf'), 'utf8'),
-  };
+  return startInit(dir, data, env).done;
 }
 
 /** Starts init.sh without waiting: its output so far, and its files once it exits. */
@@ -222,19 +199,7 @@ describe('the Redis Sentinel set the chart renders', () => {
       servers.push(podRedis(conf, port, dir, i === 0 ? undefined : primaryPort));
     }
     await servers[0]!.start();
-    await Promise.all(servers.slice(1).map((s) => s.start()));
-    await Promise.all(
-      servers
-        .slice(1)
-        .map((s) =>
-          waitFor(
-            'replica sync',
-            async () =>
-              infoField(await s.cli('INFO', 'replication'), 'master_link_status') === 'up',
-            SYNC_BOUND_MS,
-          ),
-        ),
-    );
+    await startReplicas(servers.slice(1), SYNC_BOUND_MS);
 
     const monitor = /^(sentinel monitor \S+ )\S+ \d+( \d+)$/m;
     expect(sentinelConf).toMatch(monitor);
@@ -260,19 +225,7 @@ describe('the Redis Sentinel set the chart renders', () => {
         new RedisProcess({ binary: 'redis-sentinel', argv, port, dir, password: sentinelPassword }),
       );
     }
-    await Promise.all(sentinels.map((s) => s.start()));
-    await Promise.all(
-      sentinels.map((s) =>
-        waitFor(
-          'sentinel discovery',
-          async () => {
-            const m = await s.cli('SENTINEL', 'MASTER', MASTER);
-            return field(m, 'num-slaves') === '2' && field(m, 'num-other-sentinels') === '2';
-          },
-          SYNC_BOUND_MS,
-        ),
-      ),
-    );
+    await startSentinels(sentinels, MASTER, 2, SYNC_BOUND_MS);
   }, 120_000);
 
   // A failed drill shows what the sentinels did, for a failure seen once in a full run.
