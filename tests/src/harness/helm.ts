@@ -213,7 +213,12 @@ function unknownFields(value: unknown, type: string, path: string, problems: str
   }
 }
 
-/** Keys the prometheus-operator CRDs define for what the chart emits (their packages ship no open schema). */
+/**
+ * Keys the prometheus-operator and cert-manager CRDs define for what the chart
+ * emits. Their model packages (@kubernetes-models/prometheus-operator and
+ * @kubernetes-models/cert-manager, generated from the CRDs' schemas) check
+ * types and required fields; these lists catch keys the CRDs do not have.
+ */
 const CRD_FIELDS: Record<string, Record<string, readonly string[]>> = {
   ServiceMonitor: {
     spec: [
@@ -310,7 +315,9 @@ async function modelValidator(obj: K8sObject): Promise<{ validate(): void } | un
   const path =
     group === 'monitoring.coreos.com'
       ? `@kubernetes-models/prometheus-operator/${group}/${version}/${obj.kind}`
-      : `kubernetes-models/${group === '' ? '' : `${group}/`}${version}/${obj.kind}`;
+      : group === 'cert-manager.io'
+        ? `@kubernetes-models/cert-manager/${group}/${version}/${obj.kind}`
+        : `kubernetes-models/${group === '' ? '' : `${group}/`}${version}/${obj.kind}`;
   const mod = (await import(path)) as Record<string, new (data: unknown) => { validate(): void }>;
   const Model = mod[obj.kind];
   return Model ? new Model(obj) : undefined;
@@ -320,16 +327,6 @@ async function modelValidator(obj: K8sObject): Promise<{ validate(): void } | un
 export async function validateObject(obj: K8sObject): Promise<string[]> {
   const problems: string[] = [];
   const where = `${obj.kind}/${obj.metadata?.name ?? '?'}`;
-  if (obj.apiVersion === 'cert-manager.io/v1' && obj.kind === 'Certificate') {
-    // No model package for cert-manager here: its required fields and the key list.
-    const spec = obj.spec as { secretName?: unknown; issuerRef?: { name?: unknown } } | undefined;
-    if (typeof spec?.secretName !== 'string' || spec.secretName === '')
-      problems.push(`${where}: spec.secretName is required`);
-    if (typeof spec?.issuerRef?.name !== 'string' || spec.issuerRef.name === '')
-      problems.push(`${where}: spec.issuerRef.name is required`);
-    crdUnknownFields(obj, problems);
-    return problems;
-  }
   let model;
   try {
     model = await modelValidator(obj);
@@ -342,7 +339,10 @@ export async function validateObject(obj: K8sObject): Promise<string[]> {
   } catch (err) {
     problems.push(`${where}: ${(err as Error).message}`);
   }
-  if (obj.apiVersion.startsWith('monitoring.coreos.com/')) {
+  if (
+    obj.apiVersion.startsWith('monitoring.coreos.com/') ||
+    obj.apiVersion.startsWith('cert-manager.io/')
+  ) {
     crdUnknownFields(obj, problems);
   } else {
     const version = obj.apiVersion.split('/').pop() ?? '';
