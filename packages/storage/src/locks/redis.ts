@@ -6,9 +6,10 @@
 // Ring mode uses the first shard, as the KV data does.
 import { createHash } from 'node:crypto';
 import { Command } from 'ioredis';
-import { StoreError, isStoreError } from '../errors.ts';
+import { StoreError } from '../errors.ts';
 import { checkRedisStoreConfig, type RedisStoreConfig } from '../redis/config.ts';
 import { backendSpecs, createBackend, type Client, type ErrorSink } from '../redis/connection.ts';
+import { withDeadline } from '../redis/deadline.ts';
 import { checkLeaseArgs, type LeaseLock, type LeaseState } from './types.ts';
 
 // KEYS[1] lease key; ARGV[1] holder, ARGV[2] ttl ms.
@@ -58,32 +59,6 @@ async function evalScript(
       new Command('eval', [lua, 1, key, ...args], { replyEncoding: 'utf8' }),
     );
   }
-}
-
-function toStoreError(err: unknown): StoreError {
-  if (isStoreError(err)) return err;
-  return new StoreError('STORE_ERR_UNAVAILABLE', err instanceof Error ? err.message : String(err), {
-    cause: err,
-  });
-}
-
-function withDeadline<T>(p: Promise<T>, ms: number): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new StoreError('STORE_ERR_TIMEOUT', `no answer from Redis within ${ms} ms`)),
-      ms,
-    );
-    p.then(
-      (v) => {
-        clearTimeout(timer);
-        resolve(v);
-      },
-      (e: unknown) => {
-        clearTimeout(timer);
-        reject(toStoreError(e));
-      },
-    );
-  });
 }
 
 export interface RedisLeaseLockOptions {
