@@ -3,3 +3,23 @@
 // contract never loads a database client.
 export type * from './types.ts';
 export * from './errors.ts';
+export type * from './capabilities.ts';
+export {
+  hasSyncAnnounce,
+  hasSyncScrape,
+  hasTopSwarms,
+  isDataStore,
+  isDownloadCounter,
+  isPingable,
+  isReconfigurable,
+  isServiceClient,
+  takesDownloadReceipts,
+} from './capabilities.ts';
+export type * from './open/config.ts';
+export { backendConfig, openBackends, openLeaseLock, openStore } from './open/index.ts';
+export type {
+  BackendStore,
+  OpenStoreOptions,
+  OpenedBackends,
+  StoreSettings,
+} from './open/index.ts';

@@ -96,12 +96,6 @@ export interface PeerStore {
   /** Deletes peers past peer_lifetime and empty swarms. Never needed for correctness. */
   collectGarbage(): Promise<GcResult>;
   stats(): Promise<StoreStats>;
-  /**
-   * The `limit` swarms with the most live peers (both families), most first;
-   * ties in any order. Optional: an admin view (`GET /v1/admin/top`),
-   * never on the announce path, so a driver may walk its whole keyspace.
-   */
-  topSwarms?(limit: number): Promise<TopSwarm[]>;
   /** Resolves when the backend is reachable; rejects with STORE_ERR_UNAVAILABLE otherwise. */
   ping(): Promise<void>;
   close(): Promise<void>;

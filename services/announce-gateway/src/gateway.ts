@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { ConnectionIdCodec } from '@shoal/protocol';
 import { createPolicyRepository, policyErrors, type PolicyAdminDeps } from '@shoal/policy';
-import { isStoreError } from '@shoal/storage';
+import { hasTopSwarms, isDataStore, isStoreError } from '@shoal/storage';
 import { runDoctor } from '@shoal/storage/doctor';
 import { buildAdmin, type AdminDeps } from './admin.ts';
 import { createClientAddressResolver } from './client-address.ts';
@@ -16,8 +16,8 @@ import { scrapeRequestBytes, type GatewayConfig } from './config.ts';
 import { buildTrackerHttp } from './http.ts';
 import { createGatewayMetrics } from './metrics.ts';
 import { createPolicyCache, type PolicyCache } from './policy/cache.ts';
-import { isDataStore, policySourceFor, type PolicySource } from './policy/source.ts';
-import type { GatewayStorage } from './storage.ts';
+import { policySourceFor, type PolicySource } from './policy/source.ts';
+import { embeddedStoreConfig, type GatewayStorage } from './storage.ts';
 import { Tracker } from './tracker/core.ts';
 import { buildSteps, policyNeeds } from './tracker/steps.ts';
 import { UdpTracker } from './udp.ts';
@@ -71,12 +71,7 @@ export function buildGateway(deps: GatewayDeps): Gateway {
   let policyCache: PolicyCache | undefined;
   if (needs.snapshot) {
     const source =
-      deps.policySource ??
-      policySourceFor(storage, {
-        url: config.STORAGE_API_URL,
-        token: config.STORAGE_API_TOKEN,
-        timeoutMs: Math.max(config.REMOTE_TIMEOUT_MS, POLICY_TIMEOUT_MIN_MS),
-      });
+      deps.policySource ?? policySourceFor(storage, { minTimeoutMs: POLICY_TIMEOUT_MIN_MS });
     if (source === undefined)
       throw new Error(
         `the ${storage.driver} store holds no policy data: TORRENT_APPROVAL, CLIENT_APPROVAL and PASSKEY_REQUIRED need an embedded store or storage-api`,
@@ -184,24 +179,20 @@ export function buildGateway(deps: GatewayDeps): Gateway {
   function policyAdmin(): Pick<AdminDeps, 'policyAdmin'> {
     const token = config.ADMIN_API_TOKEN;
     if (token === undefined) return {};
-    const driver = config.STORAGE_DRIVER;
-    if (driver === 'remote' || !isDataStore(storage)) {
+    const storeConfig = embeddedStoreConfig(config);
+    if (storeConfig === undefined || !isDataStore(storage)) {
       logger.warn(
         'ADMIN_API_TOKEN is set but this gateway has no embedded store: administer storage-api instead',
       );
       return {};
     }
-    const top = storage.topSwarms?.bind(storage);
+    const top = hasTopSwarms(storage) ? storage.topSwarms.bind(storage) : undefined;
     const deps: PolicyAdminDeps = {
       repo: createPolicyRepository(storage, clock),
       clock,
       stats: () => storage.stats(),
       doctor: async () => ({
-        checks: await runDoctor({
-          peers: { driver, config },
-          data: { driver, config },
-          clock,
-        }),
+        checks: await runDoctor({ store: storeConfig, clock }),
       }),
       ...(top === undefined
         ? {}

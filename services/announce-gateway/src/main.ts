@@ -4,10 +4,10 @@ import { isIP } from 'node:net';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { isConfigError } from '@shoal/config';
-import type { RedisStore } from '@shoal/storage/redis';
+import { isReconfigurable } from '@shoal/storage';
 import { loadGatewayConfig, type GatewayConfig } from './config.ts';
 import { buildGateway } from './gateway.ts';
-import { createStorage } from './storage.ts';
+import { createStorage, embeddedStoreConfig } from './storage.ts';
 import { exitOnSignals } from '@shoal/service';
 
 function loadOrExit(): GatewayConfig {
@@ -88,8 +88,9 @@ async function reload(): Promise<void> {
     logger.error({ err }, 'config reload refused, keeping the running config');
     return;
   }
-  const store: object = storage.store;
-  if (next.STORAGE_DRIVER !== 'redis' || !isReconfigurable(store)) {
+  const store = storage.store;
+  const nextStore = embeddedStoreConfig(next);
+  if (nextStore === undefined || !isReconfigurable(store)) {
     logger.warn(
       { storage: next.STORAGE_DRIVER },
       'config reload: nothing this store can apply without a restart',
@@ -97,14 +98,10 @@ async function reload(): Promise<void> {
     return;
   }
   try {
-    logger.info(await store.reconfigure(next), 'redis reconfigured');
+    logger.info(await store.reconfigure(nextStore), 'redis reconfigured');
   } catch (err) {
     logger.error({ err }, 'redis reconfigure failed, keeping the running shards');
   }
-}
-
-function isReconfigurable(store: object): store is Pick<RedisStore, 'reconfigure'> {
-  return 'reconfigure' in store && typeof store.reconfigure === 'function';
 }
 
 process.on('SIGHUP', () => void reload());

@@ -10,7 +10,7 @@ import {
   type RpcAnnounce,
 } from '@shoal/protocol/storage-rpc';
 import { StoreError } from '@shoal/storage';
-import type { PingableDataStore } from '@shoal/storage/composite';
+import type { PingableDataStore } from '@shoal/storage';
 import { createMemoryStore, type MemoryStore } from '@shoal/storage/memory';
 import type { PolicySnapshot } from '@shoal/policy';
 import { buildStorageApi, type StorageApi } from './app.ts';

@@ -27,16 +27,19 @@ import {
 import { bearerToken, presentedToken } from '@shoal/service/bearer';
 import { buildAdminServer } from '@shoal/service/admin-server';
 import { capConnections, fastifyLimits, type HttpLimits } from '@shoal/service/http-limits';
-import { isStoreError, StoreError, type PeerStore } from '@shoal/storage';
 import {
-  createCompositeStore,
-  type CompositeStore,
+  hasTopSwarms,
+  isStoreError,
+  StoreError,
+  type PeerStore,
   type PingableDataStore,
-} from '@shoal/storage/composite';
+} from '@shoal/storage';
+import { createCompositeStore, type CompositeStore } from '@shoal/storage/composite';
 import { runDoctor } from '@shoal/storage/doctor';
 import { createMemoryLeaseLock, type LeaseLock } from '@shoal/storage/locks';
 import { createMemoryStore, type MemoryStore } from '@shoal/storage/memory';
 import type { StorageApiConfig } from './config.ts';
+import { storeConfig } from './storage.ts';
 import { ApiError, apiErrors, errorAnswer } from './errors.ts';
 import { createApiMetrics, type Endpoint, type Operation } from './metrics.ts';
 
@@ -431,7 +434,7 @@ export function buildStorageApi(deps: StorageApiDeps): StorageApi {
     return snapshot;
   });
 
-  const top = store.topSwarms?.bind(store);
+  const top = hasTopSwarms(store) ? store.topSwarms.bind(store) : undefined;
   registerPolicyAdminRoutes(api, {
     repo: policy,
     clock,
@@ -455,11 +458,7 @@ export function buildStorageApi(deps: StorageApiDeps): StorageApi {
     doctor:
       deps.doctor ??
       (async () => ({
-        checks: await runDoctor({
-          peers: { driver: config.PEER_STORE_DRIVER, config },
-          data: { driver: config.DATA_STORE_DRIVER, config },
-          clock,
-        }),
+        checks: await runDoctor({ store: storeConfig(config), clock }),
       })),
   });
 

@@ -12,7 +12,7 @@ import { Registry } from 'prom-client';
 import { createRemoteStore, loadGatewayConfig } from '@shoal/announce-gateway';
 import { buildStorageApi, loadStorageApiConfig } from '@shoal/storage-api';
 import type { GcResult, PeerStore } from '@shoal/storage';
-import type { PingableDataStore } from '@shoal/storage/composite';
+import type { PingableDataStore } from '@shoal/storage';
 import type { PeerStoreFactory } from '@shoal/storage/conformance';
 import { storageApiEnv } from '@shoal/testing/launcher';
 

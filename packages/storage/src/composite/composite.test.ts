@@ -7,7 +7,8 @@ import { announceOf, infoHashOf } from '../../test/conformance.ts';
 import { StoreError } from '../errors.ts';
 import { createMemoryStore, type MemoryStore } from '../memory/index.ts';
 import type { PeerAnnounce } from '../types.ts';
-import { createCompositeStore, type BatchOp, type PingableDataStore } from './index.ts';
+import type { PingableDataStore } from '../capabilities.ts';
+import { createCompositeStore, type BatchOp } from './index.ts';
 
 /** The data backend, with a switch that makes it unreachable. */
 function flaky(inner: MemoryStore): PingableDataStore & {

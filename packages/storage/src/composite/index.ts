@@ -17,6 +17,12 @@
 // repeats `completed`, and the data backend counts each receipt once, so a
 // crash between the two writes, or losing the counts waiting in memory
 // through a data-backend outage, costs nothing once the client retries.
+import {
+  hasTopSwarms,
+  isDownloadCounter,
+  takesDownloadReceipts,
+  type PingableDataStore,
+} from '../capabilities.ts';
 import { StoreError } from '../errors.ts';
 import type {
   AnnounceResult,
@@ -32,14 +38,10 @@ import type {
   TopSwarm,
 } from '../types.ts';
 
-/** A DataStore that can say whether its backend answers (every driver's store can). */
-export interface PingableDataStore extends DataStore {
-  ping(): Promise<void>;
-}
-
 export interface CompositeStoreParts {
   peers: PeerStore;
-  data: PingableDataStore & Partial<DownloadCounter> & Partial<DownloadReceipts>;
+  /** Also a DownloadCounter (and DownloadReceipts) to keep durable counts there. */
+  data: PingableDataStore;
   /** Metrics label of the data backend ('memory' | 'redis' | 'postgres'). */
   dataDriver: string;
   /** Told about download-counter writes and reads that failed (they are retried / fall back). */
@@ -99,17 +101,9 @@ export function createCompositeStore(parts: CompositeStoreParts): CompositeStore
   // One object serving both roles (all in one backend) is pinged and closed once.
   const same = (peers as unknown) === (data as unknown);
   const counter: DownloadCounter | undefined =
-    (parts.downloadsApart ?? !same) &&
-    typeof data.addDownloads === 'function' &&
-    typeof data.downloads === 'function'
-      ? (data as DownloadCounter)
-      : undefined;
+    (parts.downloadsApart ?? !same) && isDownloadCounter(data) ? data : undefined;
   const receipts: DownloadReceipts | undefined =
-    counter !== undefined &&
-    typeof data.addDownloadReceipts === 'function' &&
-    typeof data.expireDownloadReceipts === 'function'
-      ? (data as DownloadReceipts)
-      : undefined;
+    counter !== undefined && takesDownloadReceipts(data) ? data : undefined;
   /** hex info hash -> downloads counted by the peer backend, not yet in the data backend. */
   const pending = new Map<string, number>();
   /** `<hex info hash> <receipt>` -> receipts not yet in the data backend (when receipts are used). */
@@ -296,10 +290,10 @@ export function createCompositeStore(parts: CompositeStoreParts): CompositeStore
       return result;
     },
     stats: (): Promise<StoreStats> => peers.stats(),
-    // Present when the peer backend has it (optional in PeerStore).
-    ...(peers.topSwarms === undefined
-      ? {}
-      : { topSwarms: (limit: number): Promise<TopSwarm[]> => peers.topSwarms!(limit) }),
+    // Present when the peer backend has it.
+    ...(hasTopSwarms(peers)
+      ? { topSwarms: (limit: number): Promise<TopSwarm[]> => peers.topSwarms(limit) }
+      : {}),
     async ping() {
       await peers.ping();
       if (!same) await data.ping();

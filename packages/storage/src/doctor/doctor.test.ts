@@ -16,7 +16,40 @@ import {
   type SentinelSet,
 } from '@shoal/testing/redis';
 import { createPostgresStore } from '../postgres/store.ts';
-import { BACKUP_MARKER, runDoctor, type DoctorCheck } from './index.ts';
+import type { BackendConfig } from '../open/config.ts';
+import { redisStoreConfig } from '../redis/config.ts';
+import { BACKUP_MARKER, runDoctor as runDoctorOn, type DoctorCheck } from './index.ts';
+
+/** A backend as these tests write it: the driver and its settings under their environment names. */
+type Backend =
+  | { driver: 'memory'; config: object }
+  | { driver: 'redis'; config: Record<string, unknown> }
+  | { driver: 'postgres'; config: { DATABASE_URL: string } };
+
+function backend(b: Backend): BackendConfig {
+  switch (b.driver) {
+    case 'memory':
+      return { driver: 'memory' };
+    case 'redis':
+      return { driver: 'redis', redis: redisStoreConfig(b.config) };
+    case 'postgres':
+      return { driver: 'postgres', postgres: b.config };
+  }
+}
+
+/** storage-api's two backends, as storage-api names them (PEER_STORE_DRIVER, DATA_STORE_DRIVER). */
+function runDoctor(input: {
+  peers: Backend;
+  data: Backend;
+  clock?: () => number;
+  timeoutMs?: number;
+}): Promise<DoctorCheck[]> {
+  const { peers, data, ...rest } = input;
+  return runDoctorOn({
+    store: { driver: 'composite', peers: backend(peers), data: backend(data) },
+    ...rest,
+  });
+}
 
 const memory = { driver: 'memory' as const, config: {} };
 

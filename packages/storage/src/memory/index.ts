@@ -34,23 +34,32 @@ import type {
   SwarmCounts,
   TopSwarm,
 } from '../types.ts';
+import type {
+  SyncAnnounce,
+  SyncScrape,
+  TopSwarms as TopSwarmsCapability,
+} from '../capabilities.ts';
 import { NO_EXPIRY, PeerTable, RecordArena } from './peer-table.ts';
 
 export interface MemoryStoreOptions extends StoreOptions {
   /** Number of swarm maps; garbage collection yields between two. Default 64. */
   shards?: number;
+  /**
+   * Runs collectGarbage() this often until close(), for a store no
+   * gc-worker reaches (an embedded gateway's). Default: never.
+   */
+  sweepEveryMs?: number;
+  /** Told each sweep's outcome (logging). */
+  onSweep?: (result: GcResult | undefined, err?: unknown) => void;
 }
 
-export interface MemoryStore extends PeerStore, DataStore, DownloadCounter {
+/**
+ * announceSync/scrapeSync: the Promise-free forms for an embedded caller on
+ * the hot path; same semantics, throwing StoreError instead of rejecting.
+ */
+export interface MemoryStore
+  extends PeerStore, DataStore, DownloadCounter, SyncAnnounce, SyncScrape, TopSwarmsCapability {
   readonly driver: 'memory';
-  /**
-   * announce() without the Promise, for an embedded caller on the hot path
-   * (the UDP gateway). Same semantics; throws StoreError instead of rejecting.
-   */
-  announceSync(a: PeerAnnounce): AnnounceResult;
-  /** scrape() without the Promise. */
-  scrapeSync(infoHashes: readonly Buffer[]): SwarmCounts[];
-  close(): Promise<void>;
 }
 
 const DEFAULT_SHARDS = 64;
@@ -86,6 +95,7 @@ class MemoryStoreImpl implements MemoryStore {
   /** Compact form of the announcing peer, reused by every call. */
   private readonly key = new Uint8Array(18);
   private closed = false;
+  private sweeper: NodeJS.Timeout | undefined;
   // Totals kept exact on every insert, removal, role change and expiry.
   private torrents = 0;
   private seeders4 = 0;
@@ -107,6 +117,26 @@ class MemoryStoreImpl implements MemoryStore {
     this.clock = opts.clock ?? Date.now;
     this.epochSeconds = Math.floor(this.clock() / 1000);
     this.shards = Array.from({ length: shards }, () => new Map<string, Swarm>());
+    if (opts.sweepEveryMs !== undefined) this.sweepEvery(opts.sweepEveryMs, opts.onSweep);
+  }
+
+  private sweepEvery(everyMs: number, onSweep: MemoryStoreOptions['onSweep']): void {
+    let sweeping = false;
+    this.sweeper = setInterval(() => {
+      if (sweeping) return;
+      sweeping = true;
+      this.collectGarbage().then(
+        (r) => {
+          sweeping = false;
+          onSweep?.(r);
+        },
+        (err: unknown) => {
+          sweeping = false;
+          onSweep?.(undefined, err);
+        },
+      );
+    }, everyMs);
+    this.sweeper.unref();
   }
 
   // async: a validation error becomes a rejection, never a synchronous throw.
@@ -342,6 +372,7 @@ class MemoryStoreImpl implements MemoryStore {
   close(): Promise<void> {
     if (!this.closed) {
       this.closed = true;
+      clearInterval(this.sweeper);
       for (const shard of this.shards) shard.clear();
       this.downloadCounts.clear();
       this.kv.clear();

@@ -43,6 +43,7 @@ import {
   type QueryRunner,
   type Statement,
 } from './connection.ts';
+import type { TopSwarms } from '../capabilities.ts';
 import { runMigrations } from './migrations.ts';
 import {
   ADD_DOWNLOADS,
@@ -79,7 +80,8 @@ export interface MigrateResult {
   applied: Array<number | 'custom'>;
 }
 
-export interface PostgresStore extends PeerStore, DataStore, DownloadCounter, DownloadReceipts {
+export interface PostgresStore
+  extends PeerStore, DataStore, DownloadCounter, DownloadReceipts, TopSwarms {
   readonly driver: 'postgres';
   readonly dialect: Dialect;
   /** Creates or updates the schema; idempotent, never drops data. */

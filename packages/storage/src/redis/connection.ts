@@ -80,13 +80,42 @@ export function reconnectDelay(times: number): number {
 // replyMapping is left out: ioredis's constructor types reject an explicit undefined.
 type CommonOptions = Omit<RedisOptions, 'replyMapping'>;
 
-function commonOptions(config: RedisStoreConfig): CommonOptions {
-  const tls = tlsOptions(config);
+/** Who connects and how: credentials, TLS, database. */
+export interface RedisIdentity {
+  username?: string;
+  password?: string;
+  tls?: ConnectionOptions;
+  db: number;
+}
+
+/** Credentials and database, to the data servers or to the sentinels (database 0). */
+export function redisCredentials(
+  config: RedisStoreConfig,
+  to: 'data' | 'sentinel',
+): Omit<RedisIdentity, 'tls'> {
+  const sentinel = to === 'sentinel';
+  const username = sentinel ? config.REDIS_SENTINEL_USERNAME : config.REDIS_USERNAME;
+  const password = sentinel ? config.REDIS_SENTINEL_PASSWORD : config.REDIS_PASSWORD;
   return {
-    ...(config.REDIS_USERNAME === undefined ? {} : { username: config.REDIS_USERNAME }),
-    ...(config.REDIS_PASSWORD === undefined ? {} : { password: config.REDIS_PASSWORD }),
-    ...(tls === undefined ? {} : { tls }),
-    db: config.REDIS_DB,
+    db: sentinel ? 0 : config.REDIS_DB,
+    ...(username === undefined ? {} : { username }),
+    ...(password === undefined ? {} : { password }),
+  };
+}
+
+/**
+ * The identity the store and the doctor both connect with: credentials
+ * (redisCredentials) and TLS, which is the same for data servers and
+ * sentinels.
+ */
+export function redisIdentity(config: RedisStoreConfig, to: 'data' | 'sentinel'): RedisIdentity {
+  const tls = tlsOptions(config);
+  return { ...redisCredentials(config, to), ...(tls === undefined ? {} : { tls }) };
+}
+
+function commonOptions(config: RedisStoreConfig): CommonOptions {
+  return {
+    ...redisIdentity(config, 'data'),
     connectTimeout: config.REDIS_CONNECT_TIMEOUT_MS,
     // A server that stops answering (SIGSTOP, network partition) gets its
     // socket destroyed and reconnected instead of queueing forever.
@@ -100,6 +129,16 @@ function commonOptions(config: RedisStoreConfig): CommonOptions {
     // A primary demoted by Sentinel answers READONLY: reconnect, which asks
     // the sentinels for the new primary. READONLY is Redis's error code.
     reconnectOnError: (err: Error) => err.message.startsWith('READONLY'),
+  };
+}
+
+function sentinelCredentials(
+  config: RedisStoreConfig,
+): Pick<RedisOptions, 'sentinelUsername' | 'sentinelPassword'> {
+  const { username, password } = redisCredentials(config, 'sentinel');
+  return {
+    ...(username === undefined ? {} : { sentinelUsername: username }),
+    ...(password === undefined ? {} : { sentinelPassword: password }),
   };
 }
 
@@ -138,12 +177,7 @@ export function createBackend(
             name: spec.masterName,
             role: 'master',
             sentinels: spec.sentinels,
-            ...(config.REDIS_SENTINEL_USERNAME === undefined
-              ? {}
-              : { sentinelUsername: config.REDIS_SENTINEL_USERNAME }),
-            ...(config.REDIS_SENTINEL_PASSWORD === undefined
-              ? {}
-              : { sentinelPassword: config.REDIS_SENTINEL_PASSWORD }),
+            ...sentinelCredentials(config),
             ...(common.tls === undefined
               ? {}
               : { enableTLSForSentinelMode: true, sentinelTLS: common.tls }),

@@ -8,6 +8,6 @@ export {
 } from './config.ts';
 export type { RedisStoreConfig, ShardSpec, HostPort } from './config.ts';
 export { createRedisStore } from './store.ts';
-export type { RedisStore, RedisStoreOptions, ReconfigureResult } from './store.ts';
+export type { RedisStore, RedisStoreOptions } from './store.ts';
 export type { ErrorSink } from './connection.ts';
 export { shardWeight, ownerIndex } from './ring.ts';

@@ -1,7 +1,7 @@
 // The Redis PeerStore + DataStore. Key layout and scripts:
 // scripts.ts; connection handling: connection.ts; ring placement: ring.ts;
 // decisions: docs/redis.md.
-import { StoreError, isStoreError } from '../errors.ts';
+import { StoreError } from '../errors.ts';
 import { TopSwarms, validateAnnounce, validateInfoHashes, validateTopLimit } from '../validate.ts';
 import type {
   AnnounceResult,
@@ -15,6 +15,12 @@ import type {
   SwarmCounts,
   TopSwarm,
 } from '../types.ts';
+import type {
+  ReconfigureResult,
+  Reconfigurable,
+  TopSwarms as TopSwarmsCapability,
+} from '../capabilities.ts';
+import type { StoreConfig } from '../open/config.ts';
 import { checkRedisStoreConfig, type RedisStoreConfig } from './config.ts';
 import {
   backendSpecs,
@@ -24,6 +30,7 @@ import {
   type Client,
   type ErrorSink,
 } from './connection.ts';
+import { toStoreError, withDeadline } from './deadline.ts';
 import { ownerIndex } from './ring.ts';
 import {
   ANNOUNCE,
@@ -41,18 +48,8 @@ export interface RedisStoreOptions extends StoreOptions {
   onError?: ErrorSink;
 }
 
-export interface ReconfigureResult {
-  /** Backends (ring shards) connected anew, closed, and kept as they were. */
-  added: string[];
-  removed: string[];
-  kept: string[];
-  /** Download counters moved to the swarm's new shard. */
-  downloadCountersMoved: number;
-  /** Shards whose counters could not be read (down); their counters stay where they are. */
-  unreachable: string[];
-}
-
-export interface RedisStore extends PeerStore, DataStore, DownloadCounter {
+export interface RedisStore
+  extends PeerStore, DataStore, DownloadCounter, TopSwarmsCapability, Reconfigurable {
   readonly driver: 'redis';
   /** Ring shard (or backend) name that holds a swarm. */
   shardOf(infoHash: Buffer): string;
@@ -60,8 +57,9 @@ export interface RedisStore extends PeerStore, DataStore, DownloadCounter {
    * Applies new settings at run time (config reload). In ring mode only the
    * swarms of added or removed shards change owner; their download counters
    * follow them when the old shard is reachable. Other modes reconnect.
+   * Takes the driver's settings, or a StoreConfig naming the redis driver.
    */
-  reconfigure(config: RedisStoreConfig): Promise<ReconfigureResult>;
+  reconfigure(config: RedisStoreConfig | StoreConfig): Promise<ReconfigureResult>;
   close(): Promise<void>;
 }
 
@@ -69,30 +67,14 @@ const SUFFIXES = ['p4', 'p6'] as const;
 const OWN_FIRST_4 = ['p4', 'p6', 'd', 'i', 'r'] as const;
 const OWN_FIRST_6 = ['p6', 'p4', 'd', 'i', 'r'] as const;
 
-function toStoreError(err: unknown): StoreError {
-  if (isStoreError(err)) return err;
-  return new StoreError('STORE_ERR_UNAVAILABLE', err instanceof Error ? err.message : String(err), {
-    cause: err,
-  });
-}
-
-function withDeadline<T>(p: Promise<T>, ms: number): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new StoreError('STORE_ERR_TIMEOUT', `no answer from Redis within ${ms} ms`)),
-      ms,
-    );
-    p.then(
-      (v) => {
-        clearTimeout(timer);
-        resolve(v);
-      },
-      (e: unknown) => {
-        clearTimeout(timer);
-        reject(toStoreError(e));
-      },
-    );
-  });
+/** A reconfigure cannot change the driver: only another Redis config applies. */
+function redisSettingsOf(given: RedisStoreConfig | StoreConfig): RedisStoreConfig {
+  if (!('driver' in given)) return given;
+  if (given.driver === 'redis') return given.redis;
+  throw new StoreError(
+    'STORE_ERR_CONFIG',
+    `a running redis store cannot become ${given.driver} without a restart`,
+  );
 }
 
 function globEscape(text: string): string {
@@ -380,7 +362,8 @@ export async function createRedisStore(
       return backendOf(infoHash).name;
     },
 
-    async reconfigure(next: RedisStoreConfig): Promise<ReconfigureResult> {
+    async reconfigure(given: RedisStoreConfig | StoreConfig): Promise<ReconfigureResult> {
+      const next = redisSettingsOf(given);
       validateConfig(next);
       open();
       const specs = backendSpecs(next);

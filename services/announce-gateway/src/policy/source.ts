@@ -2,10 +2,9 @@
 // "Where the data lives"): storage-api's GET /v1/policy for the remote
 // driver, the store's own KV for the embedded ones.
 import { createPolicyRepository, type PolicySnapshot } from '@shoal/policy';
-import type { DataStore } from '@shoal/storage';
+import { isDataStore, isServiceClient, type DataStore, type PeerStore } from '@shoal/storage';
 import { ROUTES } from '@shoal/storage-api-contract';
 import { StorageApiClient } from '@shoal/storage-api-contract/client';
-import type { GatewayStorage } from '../storage.ts';
 
 export interface PolicySource {
   /**
@@ -28,11 +27,6 @@ export function createEmbeddedPolicySource(data: DataStore): PolicySource {
     // The store belongs to the gateway's storage handle, which closes it.
     close: () => Promise.resolve(),
   };
-}
-
-export function isDataStore(store: object): store is DataStore {
-  const s = store as Partial<Record<keyof DataStore, unknown>>;
-  return typeof s.get === 'function' && typeof s.put === 'function' && typeof s.list === 'function';
 }
 
 export interface RemotePolicySourceOptions {
@@ -79,17 +73,21 @@ function isPair(v: unknown): boolean {
   return typeof p === 'object' && p !== null && Array.isArray(p.allow) && Array.isArray(p.deny);
 }
 
-/** The source for this gateway's store; undefined when the store holds no KV (a custom test store). */
+/**
+ * The source for this gateway's store: the service's GET /v1/policy for a
+ * storage service's client, the store's own KV otherwise; undefined when the
+ * store holds no KV (a custom test store).
+ */
 export function policySourceFor(
-  storage: GatewayStorage,
-  remote: { url: string | undefined; token: string | undefined; timeoutMs: number },
+  storage: PeerStore,
+  options: { minTimeoutMs: number },
 ): PolicySource | undefined {
-  if (storage.driver === 'remote') {
-    if (remote.url === undefined || remote.token === undefined) return undefined;
+  if (isServiceClient(storage)) {
+    const { url, token, timeoutMs } = storage.service;
     return createRemotePolicySource({
-      url: remote.url,
-      token: remote.token,
-      timeoutMs: remote.timeoutMs,
+      url,
+      token,
+      timeoutMs: Math.max(timeoutMs, options.minTimeoutMs),
     });
   }
   return isDataStore(storage) ? createEmbeddedPolicySource(storage) : undefined;

@@ -16,10 +16,11 @@ import {
   type AnnounceResult,
   type GcResult,
   type PeerAnnounce,
+  type PeerStore,
+  type ServiceClient,
   type StoreStats,
   type SwarmCounts,
 } from '@shoal/storage';
-import type { GatewayStorage } from '../storage.ts';
 import { Batcher } from './batcher.ts';
 import { CIRCUIT_STATE_VALUE, CircuitBreaker, type CircuitState } from './breaker.ts';
 import type { RemoteStoreConfig } from './config.ts';
@@ -33,7 +34,11 @@ export interface RemoteStoreDeps {
   clock?: () => number;
 }
 
-export interface RemoteStore extends GatewayStorage {
+/**
+ * A ServiceClient: the gateway reads its policy from storage-api too. Not a
+ * DataStore, SyncAnnounce or TopSwarms: storage-api serves those itself.
+ */
+export interface RemoteStore extends PeerStore, ServiceClient {
   readonly driver: 'remote';
   /** The breaker's state now (also the shoal_storage_client_circuit_state gauge). */
   readonly circuitState: CircuitState;
@@ -102,6 +107,7 @@ export function createRemoteStore(config: RemoteStoreConfig, deps: RemoteStoreDe
 
   return {
     driver: 'remote',
+    service: { url: c.STORAGE_API_URL, token: c.STORAGE_API_TOKEN, timeoutMs: c.REMOTE_TIMEOUT_MS },
     get circuitState() {
       return breaker.state;
     },

@@ -4,7 +4,7 @@
 // frontend's context. Built once; nothing here allocates per request beyond
 // what the store does.
 import type { AnnounceRequest } from '@shoal/protocol';
-import type { AnnounceResult, PeerAnnounce } from '@shoal/storage';
+import { hasSyncAnnounce, type AnnounceResult, type PeerAnnounce } from '@shoal/storage';
 import type { PeerAddress } from '../client-address.ts';
 import { GatewayError } from '../errors.ts';
 import type { GatewayStorage } from '../storage.ts';
@@ -65,7 +65,8 @@ export class Tracker {
     this.#storage = options.storage;
     this.#policy = options.policy;
     this.#intervalSeconds = options.intervalSeconds;
-    this.#storeSync = options.storage.announceSync?.bind(options.storage);
+    const { storage } = options;
+    this.#storeSync = hasSyncAnnounce(storage) ? storage.announceSync.bind(storage) : undefined;
     this.#admit = present(steps.map((s) => s.admit));
     this.#checks = present(steps.map((s) => s.announce));
     this.#announceSteps = steps.filter((s) => s.announce ?? s.announceAsync);
