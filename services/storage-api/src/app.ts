@@ -1,47 +1,31 @@
 // storage-api composition root (docs/conventions.md "Composition"): injected config,
 // logger, registry and stores; nothing listens until listen(). Two fastify
-// servers: the token-protected API (batch, KV, downloads, stats, gc, leases;
-// contract §1-2; GET /v1/policy and the /v1/admin/* policy admin API of
-// docs/policy.md) and the admin port (/healthz, /readyz, /metrics).
+// servers: the token-protected API, whose routes are plugins by group in
+// routes/ (batch; KV, downloads, stats; gc and leases; GET /v1/policy and the
+// /v1/admin/* policy admin API of docs/policy.md) on the paths of
+// @shoal/storage-api-contract, and the admin port (/healthz, /readyz, /metrics).
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import { isProtocolError } from '@shoal/protocol';
-import {
-  STORAGE_RPC_CONTENT_TYPE,
-  STORAGE_RPC_PATH,
-  STORAGE_RPC_VERSION,
-  STORAGE_RPC_VERSION_HEADER,
-  decodeBatchRequest,
-  encodeBatchResponse,
-  peekBatchVersion,
-  type RpcOp,
-  type RpcResult,
-} from '@shoal/protocol/storage-rpc';
-import {
-  ADMIN_PREFIX,
-  createPolicyRepository,
-  registerPolicyAdminRoutes,
-  type PolicyAdminDeps,
-} from '@shoal/policy';
+import { createPolicyRepository, type PolicyAdminDeps } from '@shoal/policy';
 import { bearerToken, presentedToken } from '@shoal/service/bearer';
 import { buildAdminServer } from '@shoal/service/admin-server';
 import { capConnections, fastifyLimits, type HttpLimits } from '@shoal/service/http-limits';
-import {
-  hasTopSwarms,
-  isStoreError,
-  StoreError,
-  type PeerStore,
-  type PingableDataStore,
-} from '@shoal/storage';
+import { isStoreError, StoreError, type PeerStore, type PingableDataStore } from '@shoal/storage';
+import { ROUTES, STORAGE_RPC_CONTENT_TYPE } from '@shoal/storage-api-contract';
 import { createCompositeStore, type CompositeStore } from '@shoal/storage/composite';
 import { runDoctor } from '@shoal/storage/doctor';
 import { createMemoryLeaseLock, type LeaseLock } from '@shoal/storage/locks';
 import { createMemoryStore, type MemoryStore } from '@shoal/storage/memory';
 import type { StorageApiConfig } from './config.ts';
 import { storeConfig } from './storage.ts';
-import { ApiError, apiErrors, errorAnswer } from './errors.ts';
-import { createApiMetrics, type Endpoint, type Operation } from './metrics.ts';
+import { ApiError, errorAnswer } from './errors.ts';
+import { createApiMetrics } from './metrics.ts';
+import { batchRoutes } from './routes/batch.ts';
+import { codeOf, createTimed, type RouteContext } from './routes/context.ts';
+import { dataRoutes } from './routes/data.ts';
+import { gcRoutes } from './routes/gc.ts';
+import { policyRoutes } from './routes/policy.ts';
 
 export interface StorageApiDeps {
   config: StorageApiConfig;
@@ -71,31 +55,7 @@ export interface StorageApi {
   close(): Promise<void>;
 }
 
-const SUPPORTED_VERSIONS = [STORAGE_RPC_VERSION];
-const HEX_HASH = /^[0-9a-fA-F]{40}$/;
-/** KV contexts and keys are path segments: short, printable, no slash. */
-const KV_NAME = /^[\w.:@+=-]{1,256}$/;
-const KV_VALUE_MAX = 1 << 20;
-const DOWNLOADS_MAX_HASHES = 1000;
 const READY_TIMEOUT_MS = 2000;
-
-declare module 'fastify' {
-  interface FastifyContextConfig {
-    endpoint?: Endpoint;
-  }
-}
-
-/** The route GET /v1/policy answers (gateway or admin token). */
-const POLICY_PATH = '/v1/policy';
-
-/** RFC 9110 13.1.2: If-None-Match is `*` or a list of entity tags, compared weakly. */
-function noneMatch(header: string | undefined, etag: string): boolean {
-  if (header === undefined) return false;
-  return header.split(',').some((tag) => {
-    const t = tag.trim();
-    return t === '*' || (t.startsWith('W/') ? t.slice(2) : t) === etag;
-  });
-}
 
 function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
@@ -103,24 +63,6 @@ function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
     timer = setTimeout(() => reject(new StoreError('STORE_ERR_TIMEOUT', `${ms} ms`)), ms);
   });
   return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
-}
-
-function codeOf(err: unknown): string {
-  return isStoreError(err) ? err.code : 'RPC_ERR_INTERNAL';
-}
-
-function kvName(value: unknown, what: string): string {
-  if (typeof value !== 'string' || !KV_NAME.test(value)) {
-    throw new ApiError('RPC_ERR_BAD_BODY', `${what} must be 1-256 of [A-Za-z0-9_.:@+=-]`);
-  }
-  return value;
-}
-
-function objectBody(body: unknown): Record<string, unknown> {
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
-    throw new ApiError('RPC_ERR_BAD_BODY', 'body must be a JSON object');
-  }
-  return body as Record<string, unknown>;
 }
 
 export function buildStorageApi(deps: StorageApiDeps): StorageApi {
@@ -158,23 +100,7 @@ export function buildStorageApi(deps: StorageApiDeps): StorageApi {
   let closing = false;
   let statsTimer: NodeJS.Timeout | undefined;
 
-  /** Runs one store call, timing it and counting its failure under a bounded code. */
-  async function timed<T>(
-    driver: string,
-    operation: Operation,
-    call: () => Promise<T>,
-  ): Promise<T> {
-    const start = performance.now();
-    try {
-      return await call();
-    } catch (err) {
-      metrics.error(driver, operation, codeOf(err));
-      if (!isStoreError(err)) log.error({ err, operation }, 'store call failed unexpectedly');
-      throw err;
-    } finally {
-      metrics.observe(driver, operation, start);
-    }
-  }
+  const timed = createTimed(metrics, log);
 
   // docs/limits.md: what one slow or hostile client can hold.
   const httpLimits: HttpLimits = {
@@ -204,19 +130,19 @@ export function buildStorageApi(deps: StorageApiDeps): StorageApi {
     // The route's pattern; an unknown path (404 after auth) by its own path.
     const route = request.routeOptions.url ?? request.url.split('?')[0] ?? '';
     const isAdmin = adminToken?.matches(presented) === true;
-    if (route.startsWith(`${ADMIN_PREFIX}/`)) {
+    if (route.startsWith(`${ROUTES.adminPrefix}/`)) {
       // The gateways' token never opens the admin API (docs/policy.md).
       if (adminToken === undefined) throw new ApiError('RPC_ERR_ADMIN_DISABLED');
       if (!isAdmin) throw new ApiError('RPC_ERR_UNAUTHORIZED');
       return;
     }
-    if (gatewayToken.matches(presented) || (route === POLICY_PATH && isAdmin)) return;
+    if (gatewayToken.matches(presented) || (route === ROUTES.policy && isAdmin)) return;
     throw new ApiError('RPC_ERR_UNAUTHORIZED');
   });
   api.addHook('onResponse', async (request, reply) => {
     const endpoint =
       request.routeOptions.config.endpoint ??
-      ((request.routeOptions.url ?? '').startsWith(`${ADMIN_PREFIX}/`) ? 'admin' : 'other');
+      ((request.routeOptions.url ?? '').startsWith(`${ROUTES.adminPrefix}/`) ? 'admin' : 'other');
     metrics.request(endpoint, reply.statusCode);
   });
   api.setNotFoundHandler(async (_request, reply) => {
@@ -248,213 +174,14 @@ export function buildStorageApi(deps: StorageApiDeps): StorageApi {
     return reply.code(answer.status).send(answer.body);
   });
 
-  api.post(STORAGE_RPC_PATH, { config: { endpoint: 'batch' } }, async (request, reply) => {
-    const body = request.body;
-    if (!Buffer.isBuffer(body))
-      throw new ApiError('RPC_ERR_BAD_CONTENT_TYPE', STORAGE_RPC_CONTENT_TYPE);
-    const header = request.headers[STORAGE_RPC_VERSION_HEADER];
-    const version = header === undefined ? peekBatchVersion(body) : Number(header);
-    if (version !== undefined && !SUPPORTED_VERSIONS.includes(version)) {
-      return reply.code(apiErrors.RPC_ERR_VERSION.httpStatus).send({
-        code: 'RPC_ERR_VERSION',
-        message: `${apiErrors.RPC_ERR_VERSION.message}: supported ${SUPPORTED_VERSIONS.join(', ')}`,
-        supported: SUPPORTED_VERSIONS,
-      });
-    }
-    let ops: RpcOp[];
-    try {
-      ops = decodeBatchRequest(body, limits);
-    } catch (err) {
-      if (!isProtocolError(err)) throw err;
-      if (
-        err.code === 'PROTO_ERR_RPC_TOO_MANY_OPS' ||
-        err.code === 'PROTO_ERR_RPC_TOO_MANY_HASHES'
-      ) {
-        throw new ApiError('RPC_ERR_TOO_LARGE', err.message);
-      }
-      if (err.code === 'PROTO_ERR_RPC_VERSION') {
-        return reply.code(400).send({
-          code: 'RPC_ERR_VERSION',
-          message: apiErrors.RPC_ERR_VERSION.message,
-          supported: SUPPORTED_VERSIONS,
-        });
-      }
-      throw new ApiError('RPC_ERR_BAD_BODY', err.code);
-    }
-    metrics.batchOps(ops.length);
-    // Every op runs at once and fails alone: one bad swarm never fails the batch.
-    const outcomes = await store.batch(ops, {
-      onOp: (operation, startMs, err) => {
-        metrics.observe(peerDriver, operation, startMs);
-        if (err !== undefined) {
-          metrics.error(peerDriver, operation, codeOf(err));
-          if (!isStoreError(err)) log.error({ err, operation }, 'store call failed unexpectedly');
-        }
-      },
-    });
-    const results = outcomes.map((o, i): RpcResult => {
-      if (!o.ok) return { ok: false, code: codeOf(o.error) };
-      if (o.op === 'scrape') return { ok: true, op: 'scrape', counts: o.counts };
-      const r = o.result;
-      const op = ops[i];
-      return {
-        ok: true,
-        op: 'announce',
-        seeders: r.seeders,
-        leechers: r.leechers,
-        downloaded: r.downloaded,
-        peers: r.peers,
-        // A store that keeps no peer ids (Redis by default) answers undefined:
-        // that travels as "no ids" and the gateway writes peers without `peer id`.
-        peerIds: op?.op === 'announce' && op.withPeerIds ? r.peerIds : undefined,
-      };
-    });
-    reply.header('content-type', STORAGE_RPC_CONTENT_TYPE);
-    reply.header(STORAGE_RPC_VERSION_HEADER, String(STORAGE_RPC_VERSION));
-    // A store answer the format cannot carry is that op's coded error, never
-    // the batch's (docs/storage-api.md "Errors per op").
-    return reply.send(
-      encodeBatchResponse(results, ops, {
-        onInvalid: (i, err) => {
-          const operation = ops[i]?.op ?? 'announce';
-          metrics.error(peerDriver, operation, err.code);
-          log.error(
-            { err, code: err.code, operation },
-            'store answer does not fit the batch format',
-          );
-        },
-      }),
-    );
-  });
-
-  const kv = { config: { endpoint: 'kv' as const } };
-  api.get('/v1/kv/:context', kv, async (request) => {
-    const { context } = request.params as Record<string, unknown>;
-    const entries = await timed(dataDriver, 'kv_list', () =>
-      store.list(kvName(context, 'context')),
-    );
-    return { entries };
-  });
-  api.get('/v1/kv/:context/:key', kv, async (request) => {
-    const params = request.params as Record<string, unknown>;
-    const context = kvName(params.context, 'context');
-    const key = kvName(params.key, 'key');
-    const value = await timed(dataDriver, 'kv_get', () => store.get(context, key));
-    if (value === undefined) throw new ApiError('KV_ERR_NOT_FOUND');
-    return { value };
-  });
-  api.put('/v1/kv/:context/:key', kv, async (request) => {
-    const params = request.params as Record<string, unknown>;
-    const context = kvName(params.context, 'context');
-    const key = kvName(params.key, 'key');
-    const { value } = objectBody(request.body);
-    if (typeof value !== 'string' || value.length > KV_VALUE_MAX) {
-      throw new ApiError(
-        'RPC_ERR_BAD_BODY',
-        `value must be a string of at most ${KV_VALUE_MAX} characters`,
-      );
-    }
-    await timed(dataDriver, 'kv_put', () => store.put(context, key, value));
-    return { ok: true };
-  });
-  api.delete('/v1/kv/:context/:key', kv, async (request) => {
-    const params = request.params as Record<string, unknown>;
-    const context = kvName(params.context, 'context');
-    const key = kvName(params.key, 'key');
-    const existed = await timed(dataDriver, 'kv_delete', () => store.delete(context, key));
-    return { existed };
-  });
-
-  api.get('/v1/downloads', { config: { endpoint: 'downloads' } }, async (request) => {
-    const raw = (request.query as Record<string, unknown>).info_hash;
-    const list = raw === undefined ? [] : Array.isArray(raw) ? (raw as unknown[]) : [raw];
-    if (list.length === 0) throw new ApiError('RPC_ERR_BAD_BODY', 'info_hash is required');
-    if (list.length > DOWNLOADS_MAX_HASHES) {
-      throw new ApiError('RPC_ERR_TOO_LARGE', `at most ${DOWNLOADS_MAX_HASHES} info_hash`);
-    }
-    const hexes = list.map((h) => {
-      if (typeof h !== 'string' || !HEX_HASH.test(h)) {
-        throw new ApiError('RPC_ERR_BAD_BODY', 'info_hash must be 40 hex digits');
-      }
-      return h.toLowerCase();
-    });
-    const counts = await timed(store.downloadsApart ? dataDriver : peerDriver, 'downloads', () =>
-      store.downloads(hexes.map((h) => Buffer.from(h, 'hex'))),
-    );
-    const downloads: Record<string, number> = {};
-    hexes.forEach((h, i) => {
-      downloads[h] = counts[i] ?? 0;
-    });
-    return { downloads };
-  });
-
-  api.get('/v1/stats', { config: { endpoint: 'stats' } }, async () => {
-    const stats = await timed(peerDriver, 'stats', () => store.stats());
-    metrics.swarm(stats);
-    return stats;
-  });
-
-  api.post('/v1/gc', { config: { endpoint: 'gc' } }, async () => {
-    const start = performance.now();
-    const result = await timed(peerDriver, 'gc', () => store.collectGarbage());
-    const durationMs = Math.round(performance.now() - start);
-    log.info({ ...result, durationMs }, 'garbage collected');
-    return { ...result, durationMs };
-  });
-
-  const leases = { config: { endpoint: 'leases' as const } };
-  api.post('/v1/leases/:name', leases, async (request) => {
-    const { name } = request.params as Record<string, string>;
-    const { holder, ttlMs } = objectBody(request.body);
-    if (typeof holder !== 'string' || typeof ttlMs !== 'number') {
-      throw new ApiError('RPC_ERR_BAD_BODY', 'body must be { holder: string, ttlMs: number }');
-    }
-    return timed(dataDriver, 'lease', () => locks.acquire(name ?? '', holder, ttlMs));
-  });
-  api.delete('/v1/leases/:name', leases, async (request) => {
-    const { name } = request.params as Record<string, string>;
-    const { holder } = objectBody(request.body);
-    if (typeof holder !== 'string')
-      throw new ApiError('RPC_ERR_BAD_BODY', 'body must be { holder: string }');
-    const released = await timed(dataDriver, 'lease', () => locks.release(name ?? '', holder));
-    return { released };
-  });
-
-  // Gateways poll this every POLICY_REFRESH_SECONDS: one revision read, and
-  // the lists only when the revision moved (docs/policy.md).
-  api.get(POLICY_PATH, { config: { endpoint: 'policy' } }, async (request, reply) => {
-    const revision = await timed(dataDriver, 'kv_get', () => policy.revision());
-    const header = request.headers['if-none-match'];
-    if (noneMatch(header, `"${revision}"`)) {
-      reply.header('etag', `"${revision}"`);
-      return reply.code(304).send();
-    }
-    const snapshot = await timed(dataDriver, 'kv_list', () => policy.snapshot());
-    reply.header('etag', `"${snapshot.revision}"`);
-    return snapshot;
-  });
-
-  const top = hasTopSwarms(store) ? store.topSwarms.bind(store) : undefined;
-  registerPolicyAdminRoutes(api, {
-    repo: policy,
+  const ctx: RouteContext = { store, locks, metrics, log, peerDriver, dataDriver, timed };
+  void api.register(batchRoutes, { ...ctx, limits });
+  void api.register(dataRoutes, ctx);
+  void api.register(gcRoutes, ctx);
+  void api.register(policyRoutes, {
+    ...ctx,
+    policy,
     clock,
-    stats: async () => {
-      const stats = await timed(peerDriver, 'stats', () => store.stats());
-      metrics.swarm(stats);
-      return stats;
-    },
-    ...(top === undefined
-      ? {}
-      : {
-          // Live peers from the peer backend, downloads as /v1/downloads reads them.
-          top: {
-            swarms: (limit: number) => timed(peerDriver, 'stats', () => top(limit)),
-            downloads: (infoHashes: Buffer[]) =>
-              timed(store.downloadsApart ? dataDriver : peerDriver, 'downloads', () =>
-                store.downloads(infoHashes),
-              ),
-          },
-        }),
     doctor:
       deps.doctor ??
       (async () => ({

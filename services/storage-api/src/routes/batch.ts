@@ -1,0 +1,108 @@
+// POST /v1/batch (docs/storage-api.md "The batch"): the gateways' announces
+// and scrapes, binary both ways; every op runs at once and fails alone.
+import type { FastifyInstance } from 'fastify';
+import { isProtocolError } from '@shoal/protocol';
+import {
+  ROUTES,
+  STORAGE_RPC_CONTENT_TYPE,
+  STORAGE_RPC_VERSION,
+  STORAGE_RPC_VERSION_HEADER,
+  SUPPORTED_BATCH_VERSIONS as SUPPORTED_VERSIONS,
+} from '@shoal/storage-api-contract';
+import {
+  decodeBatchRequest,
+  encodeBatchResponse,
+  peekBatchVersion,
+  type RpcOp,
+  type RpcResult,
+} from '@shoal/protocol/storage-rpc';
+import { isStoreError } from '@shoal/storage';
+import { ApiError, apiErrors } from '../errors.ts';
+import { codeOf, type RouteContext } from './context.ts';
+
+export interface BatchRouteOptions extends RouteContext {
+  limits: { maxOps: number; maxScrapeHashes: number };
+}
+
+// eslint-disable-next-line @typescript-eslint/require-await
+export async function batchRoutes(api: FastifyInstance, ctx: BatchRouteOptions): Promise<void> {
+  const { store, metrics, log, peerDriver, limits } = ctx;
+  api.post(ROUTES.batch, { config: { endpoint: 'batch' } }, async (request, reply) => {
+    const body = request.body;
+    if (!Buffer.isBuffer(body))
+      throw new ApiError('RPC_ERR_BAD_CONTENT_TYPE', STORAGE_RPC_CONTENT_TYPE);
+    const header = request.headers[STORAGE_RPC_VERSION_HEADER];
+    const version = header === undefined ? peekBatchVersion(body) : Number(header);
+    if (version !== undefined && !SUPPORTED_VERSIONS.includes(version)) {
+      return reply.code(apiErrors.RPC_ERR_VERSION.httpStatus).send({
+        code: 'RPC_ERR_VERSION',
+        message: `${apiErrors.RPC_ERR_VERSION.message}: supported ${SUPPORTED_VERSIONS.join(', ')}`,
+        supported: SUPPORTED_VERSIONS,
+      });
+    }
+    let ops: RpcOp[];
+    try {
+      ops = decodeBatchRequest(body, limits);
+    } catch (err) {
+      if (!isProtocolError(err)) throw err;
+      if (
+        err.code === 'PROTO_ERR_RPC_TOO_MANY_OPS' ||
+        err.code === 'PROTO_ERR_RPC_TOO_MANY_HASHES'
+      ) {
+        throw new ApiError('RPC_ERR_TOO_LARGE', err.message);
+      }
+      if (err.code === 'PROTO_ERR_RPC_VERSION') {
+        return reply.code(400).send({
+          code: 'RPC_ERR_VERSION',
+          message: apiErrors.RPC_ERR_VERSION.message,
+          supported: SUPPORTED_VERSIONS,
+        });
+      }
+      throw new ApiError('RPC_ERR_BAD_BODY', err.code);
+    }
+    metrics.batchOps(ops.length);
+    // Every op runs at once and fails alone: one bad swarm never fails the batch.
+    const outcomes = await store.batch(ops, {
+      onOp: (operation, startMs, err) => {
+        metrics.observe(peerDriver, operation, startMs);
+        if (err !== undefined) {
+          metrics.error(peerDriver, operation, codeOf(err));
+          if (!isStoreError(err)) log.error({ err, operation }, 'store call failed unexpectedly');
+        }
+      },
+    });
+    const results = outcomes.map((o, i): RpcResult => {
+      if (!o.ok) return { ok: false, code: codeOf(o.error) };
+      if (o.op === 'scrape') return { ok: true, op: 'scrape', counts: o.counts };
+      const r = o.result;
+      const op = ops[i];
+      return {
+        ok: true,
+        op: 'announce',
+        seeders: r.seeders,
+        leechers: r.leechers,
+        downloaded: r.downloaded,
+        peers: r.peers,
+        // A store that keeps no peer ids (Redis by default) answers undefined:
+        // that travels as "no ids" and the gateway writes peers without `peer id`.
+        peerIds: op?.op === 'announce' && op.withPeerIds ? r.peerIds : undefined,
+      };
+    });
+    reply.header('content-type', STORAGE_RPC_CONTENT_TYPE);
+    reply.header(STORAGE_RPC_VERSION_HEADER, String(STORAGE_RPC_VERSION));
+    // A store answer the format cannot carry is that op's coded error, never
+    // the batch's (docs/storage-api.md "Errors per op").
+    return reply.send(
+      encodeBatchResponse(results, ops, {
+        onInvalid: (i, err) => {
+          const operation = ops[i]?.op ?? 'announce';
+          metrics.error(peerDriver, operation, err.code);
+          log.error(
+            { err, code: err.code, operation },
+            'store answer does not fit the batch format',
+          );
+        },
+      }),
+    );
+  });
+}

@@ -1,0 +1,68 @@
+// GET /v1/policy (the gateways' snapshot) and the policy admin API under
+// /v1/admin (docs/policy.md).
+import type { FastifyInstance } from 'fastify';
+import {
+  registerPolicyAdminRoutes,
+  type PolicyAdminDeps,
+  type createPolicyRepository,
+} from '@shoal/policy';
+import { hasTopSwarms } from '@shoal/storage';
+import { ROUTES } from '@shoal/storage-api-contract';
+import type { RouteContext } from './context.ts';
+
+export interface PolicyRouteOptions extends RouteContext {
+  policy: ReturnType<typeof createPolicyRepository>;
+  clock: () => number;
+  doctor: NonNullable<PolicyAdminDeps['doctor']>;
+}
+
+/** RFC 9110 13.1.2: If-None-Match is `*` or a list of entity tags, compared weakly. */
+function noneMatch(header: string | undefined, etag: string): boolean {
+  if (header === undefined) return false;
+  return header.split(',').some((tag) => {
+    const t = tag.trim();
+    return t === '*' || (t.startsWith('W/') ? t.slice(2) : t) === etag;
+  });
+}
+
+// eslint-disable-next-line @typescript-eslint/require-await
+export async function policyRoutes(api: FastifyInstance, ctx: PolicyRouteOptions): Promise<void> {
+  const { store, metrics, timed, peerDriver, dataDriver, policy, clock, doctor } = ctx;
+  // Gateways poll this every POLICY_REFRESH_SECONDS: one revision read, and
+  // the lists only when the revision moved (docs/policy.md).
+  api.get(ROUTES.policy, { config: { endpoint: 'policy' } }, async (request, reply) => {
+    const revision = await timed(dataDriver, 'kv_get', () => policy.revision());
+    const header = request.headers['if-none-match'];
+    if (noneMatch(header, `"${revision}"`)) {
+      reply.header('etag', `"${revision}"`);
+      return reply.code(304).send();
+    }
+    const snapshot = await timed(dataDriver, 'kv_list', () => policy.snapshot());
+    reply.header('etag', `"${snapshot.revision}"`);
+    return snapshot;
+  });
+
+  const top = hasTopSwarms(store) ? store.topSwarms.bind(store) : undefined;
+  registerPolicyAdminRoutes(api, {
+    repo: policy,
+    clock,
+    stats: async () => {
+      const stats = await timed(peerDriver, 'stats', () => store.stats());
+      metrics.swarm(stats);
+      return stats;
+    },
+    ...(top === undefined
+      ? {}
+      : {
+          // Live peers from the peer backend, downloads as /v1/downloads reads them.
+          top: {
+            swarms: (limit: number) => timed(peerDriver, 'stats', () => top(limit)),
+            downloads: (infoHashes: Buffer[]) =>
+              timed(store.downloadsApart ? dataDriver : peerDriver, 'downloads', () =>
+                store.downloads(infoHashes),
+              ),
+          },
+        }),
+    doctor,
+  });
+}
