@@ -219,7 +219,9 @@ describe('redis standalone: outages', () => {
       own.pause();
       const started = performance.now();
       expect(await codeOf(store.announce(announceOf({ peer: 1 })))).toBe('STORE_ERR_TIMEOUT');
-      expect(performance.now() - started).toBeLessThan(400);
+      // The code says the 200 ms command timeout fired (a socket timeout, at 1 s,
+      // would be STORE_ERR_UNAVAILABLE); the bound leaves margin for a loaded machine.
+      expect(performance.now() - started).toBeLessThan(900);
       own.resume();
       await expect
         .poll(

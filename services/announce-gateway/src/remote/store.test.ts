@@ -174,10 +174,12 @@ describe('remote store against a storage-api speaking the batch codec', () => {
 
   it('fails with STORE_ERR_TIMEOUT when storage-api does not answer within REMOTE_TIMEOUT_MS', async () => {
     const { store, registry } = remote({ REMOTE_TIMEOUT_MS: '50' });
-    api.delayMs = 300;
+    // The answer would come after 3 s: failing well before it is the timeout
+    // at work (the bound leaves margin for a loaded machine).
+    api.delayMs = 3000;
     const started = performance.now();
     expect(await codeOf(store.announce(announce(800)))).toBe('STORE_ERR_TIMEOUT');
-    expect(performance.now() - started).toBeLessThan(250);
+    expect(performance.now() - started).toBeLessThan(2000);
     expect(
       await metricValue(registry, 'shoal_storage_client_requests_total', { outcome: 'timeout' }),
     ).toBe(1);
@@ -230,17 +232,21 @@ describe('remote store against a storage-api speaking the batch codec', () => {
       for (let i = 0; i < 3; i++)
         expect(await codeOf(store.announce(announce(1001 + i)))).toBe('STORE_ERR_UNAVAILABLE');
       expect(store.circuitState).toBe('open');
-      const started = performance.now();
+      const transportFailures = () =>
+        metricValue(registry, 'shoal_storage_client_requests_total', { outcome: 'error' });
+      const failuresBefore = await transportFailures();
       const codes = await Promise.all(
         Array.from({ length: 50 }, (_, i) => codeOf(store.announce(announce(1010 + i)))),
       );
-      expect(performance.now() - started).toBeLessThan(20);
       expect(new Set(codes)).toEqual(new Set(['STORE_ERR_UNAVAILABLE']));
+      // Refused without a connection attempt: each counted as rejected by the open
+      // circuit, none as a transport failure (no wall-clock bound: those fail under load).
       expect(
         await metricValue(registry, 'shoal_storage_client_requests_total', {
           outcome: 'rejected_open_circuit',
         }),
       ).toBe(50);
+      expect(await transportFailures()).toBe(failuresBefore);
       expect(await metricValue(registry, 'shoal_storage_client_circuit_state')).toBe(2);
     } finally {
       await api.start();
@@ -352,7 +358,8 @@ describe('gateway with the remote store', () => {
           expect(res.status).toBe(200);
           expect((body['failure reason'] as Buffer).toString('utf8')).toContain('retry later');
           expect(typeof body['retry in']).toBe('number');
-          expect(performance.now() - started).toBeLessThan(200);
+          // The product's promise: a coded retry-later within 1 s (RELIABILITY.md).
+          expect(performance.now() - started).toBeLessThan(1000);
         }
         const connectionId = await udpConnect(udp, udpPort!, '127.0.0.1');
         const tid = udp.tid();
@@ -363,7 +370,7 @@ describe('gateway with the remote store', () => {
           udpPort!,
           '127.0.0.1',
         );
-        expect(performance.now() - started).toBeLessThan(100);
+        expect(performance.now() - started).toBeLessThan(1000);
         expect(answer?.readUInt32BE(0)).toBe(3);
         expect(answer?.subarray(8).toString('utf8')).toContain('retry later');
       } finally {
