@@ -338,8 +338,28 @@ describe('chart promises (Helm 4, defaults unless said)', () => {
     const auto = find(hpa, 'HorizontalPodAutoscaler', 'shoal-gateway').spec as {
       minReplicas: number;
       maxReplicas: number;
+      metrics: unknown[];
     };
     expect(auto).toMatchObject({ minReplicas: 3, maxReplicas: 20 });
+    const cpu = {
+      type: 'Resource',
+      resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: 60 } },
+    };
+    const announces = {
+      type: 'Pods',
+      pods: {
+        metric: { name: 'shoal_announces_per_second' },
+        target: { type: 'AverageValue', averageValue: '3000' },
+      },
+    };
+    expect(auto.metrics).toEqual([cpu, announces]);
+    const announcesOnly = await renderChart(4, {
+      values: ['hpa-values.yaml'],
+      set: { 'gateway.autoscaling.targetCPUUtilizationPercentage': '0' },
+    });
+    expect(
+      (find(announcesOnly, 'HorizontalPodAutoscaler', 'shoal-gateway').spec as typeof auto).metrics,
+    ).toEqual([announces]);
   });
 
   it("gc-worker's Role allows only get/update on its one Lease, plus create", () => {
@@ -593,6 +613,14 @@ describe.each(HELM_MAJORS)('Helm %i refuses values that cannot work, naming the 
       },
       message:
         /gateway\.autoscaling\.minReplicas \(6\) is above gateway\.autoscaling\.maxReplicas \(4\)/,
+    },
+    {
+      what: 'an HPA with no target',
+      set: {
+        'gateway.autoscaling.enabled': 'true',
+        'gateway.autoscaling.targetCPUUtilizationPercentage': '0',
+      },
+      message: /gateway\.autoscaling has no target/,
     },
     {
       what: 'a digest given as the Redis tag',
