@@ -12,6 +12,8 @@ import {
   RECORDING_RULES,
   RULES_FILE,
   SHOAL_METRICS,
+  STORES_DASHBOARD,
+  DASHBOARDS,
   allQueries,
   selectedNames,
   withRateInterval,
@@ -273,7 +275,12 @@ describe('observability against a real Prometheus', () => {
   it('answers every dashboard panel query with series', { timeout: 90_000 }, async () => {
     const deadline = Date.now() + 30_000;
     const verdicts: Verdict[] = [];
-    for (const q of allQueries())
+    // Not the stores dashboard: no redis_exporter or CockroachDB runs in the
+    // local topology, so its queries have no series here; promtool.test.ts in
+    // @shoal/monitoring parses them instead.
+    const dashboards = DASHBOARDS.filter((d) => d.uid !== STORES_DASHBOARD.uid);
+    expect(dashboards).toHaveLength(DASHBOARDS.length - 1);
+    for (const q of allQueries(dashboards))
       verdicts.push(
         await check(`${q.dashboard} / ${q.panel} / ${q.query.legend}`, q.query.expr, deadline),
       );

@@ -1,6 +1,7 @@
 // Grafana dashboards as code: the panel list below is the one
 // source; generate.ts renders it to deploy/monitoring/dashboards/*.json and
 // the Prometheus proof runs every query here against real scrapes.
+import { STORES_DASHBOARD } from './stores-dashboard.ts';
 import { JOBS } from './rules.ts';
 
 export type Unit = 'reqps' | 'ops' | 's' | 'percentunit' | 'short' | 'bytes' | 'none';
@@ -419,7 +420,7 @@ const gc: Dashboard = {
   ],
 };
 
-export const DASHBOARDS: readonly Dashboard[] = [overview, gateway, storage, gc];
+export const DASHBOARDS: readonly Dashboard[] = [overview, gateway, storage, gc, STORES_DASHBOARD];
 
 /** Every query of every panel, with where it comes from (for tests and reports). */
 export function allQueries(

@@ -8,6 +8,9 @@ export {
 } from './catalogue.ts';
 export type { MetricSpec, MetricType, Service } from './catalogue.ts';
 export { DASHBOARDS, allQueries, renderGrafana } from './dashboards.ts';
+export { STORES_DASHBOARD } from './stores-dashboard.ts';
+export { EXTERNAL_METRICS, STORE_JOBS } from './external-metrics.ts';
+export type { ExternalMetric, StoreJob } from './external-metrics.ts';
 export type { Dashboard, Panel, Query, Row, Unit } from './dashboards.ts';
 export {
   ALERT_RULES,

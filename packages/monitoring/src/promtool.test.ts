@@ -8,9 +8,12 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import type { TopologyEndpoints } from '@shoal/testing/topology';
+import { allQueries } from './dashboards.ts';
 import { topologyPrometheusConfig } from './local-prometheus.ts';
+import { withRateInterval } from './promql.ts';
 import { PROMETHEUS_FILE, RULES_FILE, renderYaml } from './render.ts';
 import { ALERT_RULES, RECORDING_RULES } from './rules.ts';
+import { STORES_DASHBOARD } from './stores-dashboard.ts';
 
 const run = promisify(execFile);
 const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
@@ -47,6 +50,34 @@ describe('promtool', () => {
       await writeFile(file, renderYaml(config));
       const { stdout } = await run('promtool', ['check', 'config', file]);
       expect(stdout).toContain('SUCCESS: 1 rule files found');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  // No exporter or CockroachDB runs in the local topology, so the Prometheus
+  // proof (tests/src/observability.test.ts) cannot answer the stores
+  // dashboard; promtool parses each of its queries instead, as recording rules.
+  it('parses every stores dashboard query', async () => {
+    const queries = allQueries([STORES_DASHBOARD]);
+    expect(queries.length).toBeGreaterThan(10);
+    const doc = {
+      groups: [
+        {
+          name: 'stores-dashboard',
+          rules: queries.map((q, i) => ({
+            record: `stores:query_${i}`,
+            expr: withRateInterval(q.query.expr, '5m'),
+          })),
+        },
+      ],
+    };
+    const dir = await mkdtemp(join(tmpdir(), 'shoal-stores-'));
+    try {
+      const file = join(dir, 'stores.rules.yml');
+      await writeFile(file, renderYaml(doc));
+      const { stdout } = await run('promtool', ['check', 'rules', file]);
+      expect(stdout).toContain(`SUCCESS: ${queries.length} rules found`);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
