@@ -1,6 +1,6 @@
 // storage-api's errors (docs/conventions.md "Errors"): every non-2xx answer
-// is the contract's JSON ErrorBody `{ code, message }` with a code of the
-// contract's catalog `apiErrors` (@shoal/storage-api-contract), a
+// is the JSON ErrorBody `{ code, message }` (docs/storage-api.md "Contract and
+// client") with a code of the catalog `apiErrors` (@shoal/storage-api-contract), a
 // StoreErrorCode (@shoal/storage) or a PolicyErrorCode (@shoal/policy, the
 // admin API). Callers (the one storage-api client) match on `code`.
 // README.md is the docs table; errors.test.ts keeps the two in step.
