@@ -5,13 +5,27 @@ export {
   findMetric,
   metricOfSample,
   sampleNames,
+  type MetricSpec,
+  type MetricType,
+  type Service,
 } from './catalogue.ts';
-export type { MetricSpec, MetricType, Service } from './catalogue.ts';
-export { DASHBOARDS, allQueries, renderGrafana } from './dashboards.ts';
+export {
+  DASHBOARDS,
+  allQueries,
+  renderGrafana,
+  type Dashboard,
+  type Panel,
+  type Query,
+  type Row,
+  type Unit,
+} from './dashboards.ts';
 export { STORES_DASHBOARD } from './stores-dashboard.ts';
-export { EXTERNAL_METRICS, STORE_JOBS } from './external-metrics.ts';
-export type { ExternalMetric, StoreJob } from './external-metrics.ts';
-export type { Dashboard, Panel, Query, Row, Unit } from './dashboards.ts';
+export {
+  EXTERNAL_METRICS,
+  STORE_JOBS,
+  type ExternalMetric,
+  type StoreJob,
+} from './external-metrics.ts';
 export {
   ALERT_RULES,
   JOBS,
@@ -19,9 +33,16 @@ export {
   RULE_GROUPS,
   isAlert,
   rulesDocument,
+  type AlertRule,
+  type RecordingRule,
+  type RuleGroup,
+  type Severity,
 } from './rules.ts';
-export type { AlertRule, RecordingRule, RuleGroup, Severity } from './rules.ts';
-export { LOCAL_TARGETS, prometheusConfig } from './prometheus-config.ts';
-export type { PrometheusConfigOptions, ScrapeTarget } from './prometheus-config.ts';
+export {
+  LOCAL_TARGETS,
+  prometheusConfig,
+  type PrometheusConfigOptions,
+  type ScrapeTarget,
+} from './prometheus-config.ts';
 export { GRAFANA_RATE_INTERVAL, selectedNames, withRateInterval } from './promql.ts';
 export { METRICS_DOC, PROMETHEUS_FILE, RULES_FILE, renderArtefacts, renderYaml } from './render.ts';

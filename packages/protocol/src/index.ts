@@ -1,9 +1,21 @@
 // @shoal/protocol: the wire codecs every Shoal service shares. No I/O here.
 export type { AnnounceEvent, AnnounceRequest, Family, ScrapeCounts } from './types.ts';
-export { protocolErrors, ProtocolError, isProtocolError } from './errors.ts';
-export type { ProtocolErrorCode, ProtocolErrorOptions } from './errors.ts';
-export { bencode, bdecode, BENCODE_DEFAULT_MAX_DEPTH } from './bencode.ts';
-export type { BencodeValue, BencodeDict, BencodeInput, BdecodeOptions } from './bencode.ts';
+export {
+  protocolErrors,
+  ProtocolError,
+  isProtocolError,
+  type ProtocolErrorCode,
+  type ProtocolErrorOptions,
+} from './errors.ts';
+export {
+  bencode,
+  bdecode,
+  BENCODE_DEFAULT_MAX_DEPTH,
+  type BencodeValue,
+  type BencodeDict,
+  type BencodeInput,
+  type BdecodeOptions,
+} from './bencode.ts';
 export {
   LEFT_UNKNOWN,
   percentDecode,
@@ -12,8 +24,8 @@ export {
   encodeAnnounceResponse as encodeHttpAnnounceResponse,
   encodeScrapeResponse as encodeHttpScrapeResponse,
   encodeFailure,
+  type HttpAnnounceResponse,
 } from './http.ts';
-export type { HttpAnnounceResponse } from './http.ts';
 // http.ts and udp.ts both name their answers encodeAnnounceResponse and
 // encodeScrapeResponse: the root exports them with an Http/Udp prefix, as
 // namespaces, and unprefixed from the subpaths @shoal/protocol/http and /udp.
@@ -43,10 +55,14 @@ export {
   encodeAnnounceRequest,
   encodeScrapeRequest,
   encodeUdpRequest,
+  type UdpRequest,
+  type UdpDecodeOptions,
 } from './udp.ts';
-export type { UdpRequest, UdpDecodeOptions } from './udp.ts';
-export { ConnectionIdCodec, CONNECTION_ID_SIZE } from './connection-id.ts';
-export type { ConnectionIdOptions } from './connection-id.ts';
+export {
+  ConnectionIdCodec,
+  CONNECTION_ID_SIZE,
+  type ConnectionIdOptions,
+} from './connection-id.ts';
 export {
   COMPACT_PEER_V4_SIZE,
   COMPACT_PEER_V6_SIZE,
@@ -69,13 +85,11 @@ export {
   encodeBatchResponse,
   decodeBatchResponse,
   peekBatchVersion,
-} from './storage-rpc.ts';
-export type {
-  EncodeBatchResponseOptions,
-  RpcAnnounce,
-  RpcScrape,
-  RpcOp,
-  RpcResult,
-  RpcCounts,
-  BatchRequestLimits,
+  type EncodeBatchResponseOptions,
+  type RpcAnnounce,
+  type RpcScrape,
+  type RpcOp,
+  type RpcResult,
+  type RpcCounts,
+  type BatchRequestLimits,
 } from './storage-rpc.ts';

@@ -4,15 +4,23 @@ export {
   PostgresConfigError,
   checkPostgresStoreConfig,
   resolvePostgresStoreConfig,
+  type ConfigProblem,
+  type PostgresStoreConfig,
+  type PostgresStoreConfigInput,
+  type ResolvedPostgresStoreConfig,
 } from './config.ts';
-export type {
-  ConfigProblem,
-  PostgresStoreConfig,
-  PostgresStoreConfigInput,
-  ResolvedPostgresStoreConfig,
-} from './config.ts';
-export { createPostgresStore } from './store.ts';
-export type { MigrateResult, PostgresStore, PostgresStoreOptions, RetryInfo } from './store.ts';
-export { QUERY_CONFIG_KEYS, QUERY_PARAMS, defaultQueries } from './queries.ts';
-export type { Dialect, QueryName } from './queries.ts';
+export {
+  createPostgresStore,
+  type MigrateResult,
+  type PostgresStore,
+  type PostgresStoreOptions,
+  type RetryInfo,
+} from './store.ts';
+export {
+  QUERY_CONFIG_KEYS,
+  QUERY_PARAMS,
+  defaultQueries,
+  type Dialect,
+  type QueryName,
+} from './queries.ts';
 export { MIGRATIONS } from './migrations.ts';

@@ -5,9 +5,10 @@ export {
   checkRedisStoreConfig,
   parseAddress,
   parseShard,
+  type RedisStoreConfig,
+  type ShardSpec,
+  type HostPort,
 } from './config.ts';
-export type { RedisStoreConfig, ShardSpec, HostPort } from './config.ts';
-export { createRedisStore } from './store.ts';
-export type { RedisStore, RedisStoreOptions } from './store.ts';
+export { createRedisStore, type RedisStore, type RedisStoreOptions } from './store.ts';
 export type { ErrorSink } from './connection.ts';
 export { shardWeight, ownerIndex } from './ring.ts';
