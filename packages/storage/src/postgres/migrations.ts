@@ -12,6 +12,15 @@ export interface Migration {
   statements(dialect: Dialect): string[];
 }
 
+/**
+ * An index on a column of times. A monotonically growing key is a write
+ * hotspot on one CockroachDB range; hash sharding spreads it.
+ */
+function timeIndex(dialect: Dialect, name: string, table: string, column: string): string {
+  const sql = `CREATE INDEX IF NOT EXISTS ${name} ON ${table} (${column})`;
+  return dialect === 'cockroach' ? `${sql} USING HASH` : sql;
+}
+
 export const MIGRATIONS: readonly Migration[] = [
   {
     version: 1,
@@ -29,11 +38,7 @@ export const MIGRATIONS: readonly Migration[] = [
         PRIMARY KEY (info_hash, is_v6, address, port)
       )`,
       `CREATE INDEX IF NOT EXISTS shoal_peers_sample ON shoal_peers (info_hash, is_v6, sample_key)`,
-      // A monotonically growing key is a write hotspot on one CockroachDB
-      // range; hash sharding spreads it.
-      dialect === 'cockroach'
-        ? `CREATE INDEX IF NOT EXISTS shoal_peers_expiry ON shoal_peers (expires_at) USING HASH`
-        : `CREATE INDEX IF NOT EXISTS shoal_peers_expiry ON shoal_peers (expires_at)`,
+      timeIndex(dialect, 'shoal_peers_expiry', 'shoal_peers', 'expires_at'),
       `CREATE TABLE IF NOT EXISTS shoal_downloads (
         info_hash BYTEA NOT NULL PRIMARY KEY,
         downloaded INT8 NOT NULL DEFAULT 0
@@ -58,9 +63,12 @@ export const MIGRATIONS: readonly Migration[] = [
         created_at INT8 NOT NULL,
         PRIMARY KEY (info_hash, receipt)
       )`,
-      dialect === 'cockroach'
-        ? `CREATE INDEX IF NOT EXISTS shoal_download_receipts_created ON shoal_download_receipts (created_at) USING HASH`
-        : `CREATE INDEX IF NOT EXISTS shoal_download_receipts_created ON shoal_download_receipts (created_at)`,
+      timeIndex(
+        dialect,
+        'shoal_download_receipts_created',
+        'shoal_download_receipts',
+        'created_at',
+      ),
     ],
   },
 ];
