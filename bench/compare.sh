@@ -6,23 +6,9 @@
 #   bench/compare.sh [SECONDS] [ROUNDS]          env: STORES="memory redis ..." (default memory)
 # Each store in STORES gets its own gateway, backed as bench/stores.sh starts it.
 set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
-shared=${SHOAL_SHARED:-$root/../shared}
+source "$(dirname "$0")/lib.sh"
 secs=${1:-5} rounds=${2:-3}
-export PATH="$root/.tools/bin:$PATH"
-make -C "$root" -s bench-deps >/dev/null
-"$shared/bench/peers.sh" start >&2
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  for s in "$work"/stop-*.sh; do [ -f "$s" ] && bash "$s"; done
-  "$shared/bench/peers.sh" stop
-  rm -rf "$work"
-  true
-}
-trap cleanup EXIT
+start_peers
 
 targets=(opentracker=127.0.0.1:16969)
 port=6969
@@ -30,19 +16,17 @@ for store in ${STORES:-memory}; do
   # A store that fails to start must stop the run, not fall back to memory.
   store_env=$("$root/bench/stores.sh" "$store" "$work")
   mapfile -t env_args <<<"$store_env"
-  (cd "$root/services/announce-gateway" && exec env HOST=127.0.0.1 PORT=$port ADMIN_PORT=0 LOG_LEVEL=info \
-     NUMWANT_DEFAULT=50 "${env_args[@]}" node --disable-warning=ExperimentalWarning src/main.ts) >"$work/gw-$store.log" 2>&1 &
-  pids+=($!)
+  start_service "$root" announce-gateway "$work/gw-$store.log" PORT=$port ADMIN_PORT=0 NUMWANT_DEFAULT=50 "${env_args[@]}"
   targets+=("shoal-$store=127.0.0.1:$port")
   port=$((port + 1))
 done
 # Each gateway must be up, on the store it is named after.
 for store in ${STORES:-memory}; do
-  for _ in $(seq 100); do grep -q '"msg":"listening"' "$work/gw-$store.log" 2>/dev/null && break; sleep 0.1; done
+  wait_listening "$work/gw-$store.log" "gateway for $store"
   grep -q "\"storage\":\"$store\"" "$work/gw-$store.log" || { echo "gateway for $store did not start on $store:" >&2; cat "$work/gw-$store.log" >&2; exit 1; }
 done
 bt=bittorrent-tracker=127.0.0.1:17000
-echo "# $(date -u +%FT%TZ) $(nproc) cores, node $(node --version), ${secs}s x ${rounds} rounds"
+bench_header
 "$shared/bench/compare.sh" udp "$secs" "$rounds" "${targets[@]}" "$bt" floor=127.0.0.1:18000
 "$shared/bench/compare.sh" http "$secs" "$rounds" "${targets[@]}" "$bt"
 "$shared/bench/compare.sh" http-close "$secs" "$rounds" "${targets[@]}" "$bt"

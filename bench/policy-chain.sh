@@ -22,23 +22,10 @@
 # torrent (its cost after the first announce is one LRU lookup).
 # Not part of `make test`.
 set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
-shared=${SHOAL_SHARED:-$root/../shared}
+source "$(dirname "$0")/lib.sh"
 secs=${1:-5} rounds=${2:-3}
-export PATH="$root/.tools/bin:$PATH"
-make -C "$root" -s bench-deps >/dev/null
-"$shared/bench/peers.sh" start >&2
+start_peers
 peers_dir=${PEERS_DIR:-/tmp/shoal-peers}
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  "$shared/bench/peers.sh" stop
-  rm -rf "$work"
-  true
-}
-trap cleanup EXIT
 
 token=bench-admin-token-0123456789
 passkey=benchpasskey0123456789abcdef0123
@@ -48,12 +35,8 @@ chain_env=(TORRENT_APPROVAL=allow CLIENT_APPROVAL=deny ANNOUNCE_INTERVAL_JITTER_
   ADMIN_API_TOKEN=$token POLICY_REFRESH_SECONDS=10)
 start_gateway() { # name port admin_port env...
   local name=$1 port=$2 admin=$3; shift 3
-  (cd "$root/services/announce-gateway" && exec env HOST=127.0.0.1 PORT="$port" ADMIN_PORT="$admin" \
-     LOG_LEVEL=info STORAGE_DRIVER=memory "$@" node --disable-warning=ExperimentalWarning src/main.ts) \
-    >"$work/gw-$name.log" 2>&1 &
-  pids+=($!)
-  for _ in $(seq 100); do grep -q '"msg":"listening"' "$work/gw-$name.log" 2>/dev/null && break; sleep 0.1; done
-  grep -q '"msg":"listening"' "$work/gw-$name.log" || { echo "gateway $name did not start:" >&2; cat "$work/gw-$name.log" >&2; exit 1; }
+  start_service "$root" announce-gateway "$work/gw-$name.log" PORT="$port" ADMIN_PORT="$admin" STORAGE_DRIVER=memory "$@"
+  wait_listening "$work/gw-$name.log" "gateway $name"
 }
 start_gateway chain-off 6969 19090
 start_gateway chain-on 6970 19091 "${chain_env[@]}"
@@ -72,7 +55,7 @@ for admin in 19091 19092; do
   grep -q POLICY_ERR_TORRENT_NOT_ALLOWED <<<"$refusal" || { echo "chain not on at admin $admin: $refusal" >&2; exit 1; }
 done
 
-echo "# $(date -u +%FT%TZ) $(nproc) cores, node $(node --version), ${secs}s x ${rounds} rounds"
+bench_header
 ot=opentracker=127.0.0.1:16969
 # HTTP first, while the three gateways hold the same swarms (the UDP run
 # fills chain-off's and chain-on's swarms but not chain-passkey's, whose UDP

@@ -8,39 +8,21 @@
 #   bench/remote-throughput.sh [SECONDS] [ROUNDS]      (default 5 s x 3 rounds)
 # API_ENV: extra storage-api settings (KEY=VALUE ...), e.g. REDIS_CONNECTIONS_PER_NODE=4.
 set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
-shared=${SHOAL_SHARED:-$root/../shared}
+source "$(dirname "$0")/lib.sh"
 secs=${1:-5} rounds=${2:-3}
-export PATH="$root/.tools/bin:$PATH"
-work=$(mktemp -d)
 # ../shared/bench/compare.sh builds its load generator there when missing.
 mkdir -p "${PEERS_DIR:-/tmp/shoal-peers}"
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  for s in "$work"/stop-*.sh; do [ -f "$s" ] && bash "$s"; done
-  rm -rf "$work"
-  true
-}
-trap cleanup EXIT
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_listening() { # LOG NAME
-  for _ in $(seq 150); do grep -q '"msg":"listening"' "$1" 2>/dev/null && return 0; sleep 0.1; done
-  echo "$2 did not start:" >&2; cat "$1" >&2; exit 1
-}
 
 mapfile -t redis_env < <("$root/bench/stores.sh" redis "$work")
 redis_addresses=$(printf '%s\n' "${redis_env[@]}" | grep '^REDIS_ADDRESSES=' | cut -d= -f2)
 token=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
 
 api_port=$(free_port)
-(cd "$root/services/storage-api" && exec env HOST=127.0.0.1 PORT="$api_port" ADMIN_HOST=127.0.0.1 ADMIN_PORT=0 \
-  LOG_LEVEL=info STORAGE_API_TOKEN="$token" PEER_STORE_DRIVER=redis DATA_STORE_DRIVER=redis \
-  REDIS_ADDRESSES="$redis_addresses" ${API_ENV:-} node --disable-warning=ExperimentalWarning src/main.ts) >"$work/storage-api.log" 2>&1 &
-pids+=($!)
-wait_listening "$work/storage-api.log" storage-api
+# shellcheck disable=SC2086 # API_ENV is a list of settings
+start_service "$root" storage-api "$work/storage-api.log" PORT="$api_port" ADMIN_HOST=127.0.0.1 ADMIN_PORT=0 \
+  STORAGE_API_TOKEN="$token" PEER_STORE_DRIVER=redis DATA_STORE_DRIVER=redis \
+  REDIS_ADDRESSES="$redis_addresses" ${API_ENV:-}
+wait_listening "$work/storage-api.log" storage-api 150
 
 remote_env=(STORAGE_DRIVER=remote STORAGE_API_URL="http://127.0.0.1:$api_port" STORAGE_API_TOKEN="$token")
 declare -A gw_env=(
@@ -55,18 +37,16 @@ targets=()
 for name in "${order[@]}"; do
   port=$(free_port)
   read -r -a extra <<<"${gw_env[$name]}"
-  (cd "$root/services/announce-gateway" && exec env HOST=127.0.0.1 PORT="$port" ADMIN_HOST=127.0.0.1 ADMIN_PORT=0 \
-     LOG_LEVEL=info NUMWANT_DEFAULT=50 "${extra[@]}" node --disable-warning=ExperimentalWarning src/main.ts) \
-     >"$work/gw-$name.log" 2>&1 &
-  pids+=($!)
+  start_service "$root" announce-gateway "$work/gw-$name.log" PORT="$port" ADMIN_HOST=127.0.0.1 ADMIN_PORT=0 \
+    NUMWANT_DEFAULT=50 "${extra[@]}"
   targets+=("$name=127.0.0.1:$port")
 done
-for name in "${order[@]}"; do wait_listening "$work/gw-$name.log" "gateway $name"; done
+for name in "${order[@]}"; do wait_listening "$work/gw-$name.log" "gateway $name" 150; done
 # A remote gateway that cannot reach storage-api would measure fast refusals, not announces.
 curl -fsS -o /dev/null -H "authorization: Bearer $token" "http://127.0.0.1:$api_port/v1/stats" \
   || { echo "storage-api is not answering:" >&2; cat "$work/storage-api.log" >&2; exit 1; }
 
-echo "# $(date -u +%FT%TZ) $(nproc) cores, node $(node --version), ${secs}s x ${rounds} rounds, ratios to embedded-redis; storage-api: ${API_ENV:-}"
+bench_header ", ratios to embedded-redis; storage-api: ${API_ENV:-}"
 "$shared/bench/compare.sh" udp "$secs" "$rounds" "${targets[@]}"
 # The remote gateways' batch sizes: how much coalescing the load produced.
 for name in remote-batching remote-unbatched; do
