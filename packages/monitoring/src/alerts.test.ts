@@ -64,6 +64,50 @@ const gw = (instance: string, namespace?: string): string =>
 const gc = (instance: string, namespace?: string): string =>
   `job="${JOBS.gcWorker}",instance="${instance}"${namespace ? `,namespace="${namespace}"` : ''}`;
 
+// The alerts each case expects, built once: their annotations are the text an
+// operator reads, so every case checks the whole of it.
+const inRelease = (namespace?: string): Record<string, string> => (namespace ? { namespace } : {});
+const quiet = (eval_time: string, alertname: string): AlertCase => ({
+  eval_time,
+  alertname,
+  exp_alerts: [],
+});
+const fires = (eval_time: string, alertname: string, alert: ExpectedAlert): AlertCase => ({
+  eval_time,
+  alertname,
+  exp_alerts: [alert],
+});
+const gatewayAllDown = (namespace?: string): ExpectedAlert => ({
+  exp_labels: { severity: 'critical', job: JOBS.gateway, ...inRelease(namespace) },
+  exp_annotations: {
+    summary: 'No gateway replica is up',
+    description: 'No announce-gateway target answers scrapes: the tracker is offline.',
+  },
+});
+const gcNoLeader = (namespace?: string): ExpectedAlert => ({
+  exp_labels: { severity: 'critical', job: JOBS.gcWorker, ...inRelease(namespace) },
+  exp_annotations: {
+    summary: 'No gc-worker holds the GC lease',
+    description:
+      'For 5 minutes no gc-worker instance reported shoal_gc_leader=1: expired peers are not deleted and swarm memory grows.',
+  },
+});
+const gcNotSucceeding = (age: string, namespace?: string): ExpectedAlert => ({
+  exp_labels: { severity: 'warning', job: JOBS.gcWorker, ...inRelease(namespace) },
+  exp_annotations: {
+    summary: `No successful garbage collection for ${age}`,
+    description:
+      'The newest shoal_gc_last_success_timestamp_seconds is older than 15 minutes (15 GC_INTERVAL_SECONDS at the default). Check shoal_gc_runs_total{outcome="error"} and the gc-worker logs.',
+  },
+});
+const requestsFailing = (protocol: string, percent: string, namespace?: string): ExpectedAlert => ({
+  exp_labels: { severity: 'critical', job: JOBS.gateway, ...inRelease(namespace), protocol },
+  exp_annotations: {
+    summary: `More than 5% of ${protocol} tracker requests fail`,
+    description: `${percent} of ${protocol} requests ended with outcome="failed" (storage or internal errors) over 5 minutes. See the Shoal overview dashboard, "Errors by code".`,
+  },
+});
+
 describe('alert rules under promtool', () => {
   it('page when a gateway replica, or every replica, is down', async () => {
     const out = await promtoolTest(
@@ -72,76 +116,48 @@ describe('alert rules under promtool', () => {
         { series: `up{${gw('gw-2:9090')}}`, values: '1x12' },
       ],
       [
-        { eval_time: '1m', alertname: 'ShoalGatewayReplicaDown', exp_alerts: [] },
-        {
-          eval_time: '6m',
-          alertname: 'ShoalGatewayReplicaDown',
-          exp_alerts: [
-            {
-              exp_labels: { severity: 'warning', job: JOBS.gateway, instance: 'gw-1:9090' },
-              exp_annotations: {
-                summary: 'Gateway replica gw-1:9090 is down',
-                description: 'Prometheus has not scraped gateway gw-1:9090 for 2 minutes.',
-              },
-            },
-          ],
-        },
+        quiet('1m', 'ShoalGatewayReplicaDown'),
+        fires('6m', 'ShoalGatewayReplicaDown', {
+          exp_labels: { severity: 'warning', job: JOBS.gateway, instance: 'gw-1:9090' },
+          exp_annotations: {
+            summary: 'Gateway replica gw-1:9090 is down',
+            description: 'Prometheus has not scraped gateway gw-1:9090 for 2 minutes.',
+          },
+        }),
         // One replica of two still serves: the tracker is up.
-        { eval_time: '6m', alertname: 'ShoalGatewayAllDown', exp_alerts: [] },
+        quiet('6m', 'ShoalGatewayAllDown'),
       ],
     );
     expect(out).toContain('SUCCESS');
     await promtoolTest(
       [{ series: `up{${gw('gw-1:9090')}}`, values: '0x10' }],
-      [
-        {
-          eval_time: '5m',
-          alertname: 'ShoalGatewayAllDown',
-          exp_alerts: [
-            {
-              exp_labels: { severity: 'critical', job: JOBS.gateway },
-              exp_annotations: {
-                summary: 'No gateway replica is up',
-                description: 'No announce-gateway target answers scrapes: the tracker is offline.',
-              },
-            },
-          ],
-        },
-      ],
+      [fires('5m', 'ShoalGatewayAllDown', gatewayAllDown())],
     );
   });
 
   it('page when no gc-worker leads, warn when two do, stay quiet with one', async () => {
-    const noLeader = {
-      exp_labels: { severity: 'critical', job: JOBS.gcWorker },
-      exp_annotations: {
-        summary: 'No gc-worker holds the GC lease',
-        description:
-          'For 5 minutes no gc-worker instance reported shoal_gc_leader=1: expired peers are not deleted and swarm memory grows.',
-      },
-    };
     await promtoolTest(
       [
         { series: `shoal_gc_leader{${gc('gc-1')}}`, values: '1x5 0x20' },
         { series: `shoal_gc_leader{${gc('gc-2')}}`, values: '0x5 0x10 1x10' },
       ],
       [
-        { eval_time: '4m', alertname: 'ShoalGcNoLeader', exp_alerts: [] },
-        { eval_time: '14m', alertname: 'ShoalGcNoLeader', exp_alerts: [noLeader] },
+        quiet('4m', 'ShoalGcNoLeader'),
+        fires('14m', 'ShoalGcNoLeader', gcNoLeader()),
         // gc-2 took over at 16m.
-        { eval_time: '20m', alertname: 'ShoalGcNoLeader', exp_alerts: [] },
-        { eval_time: '20m', alertname: 'ShoalGcSplitBrain', exp_alerts: [] },
+        quiet('20m', 'ShoalGcNoLeader'),
+        quiet('20m', 'ShoalGcSplitBrain'),
       ],
     );
     // Every gc-worker gone: no leader series at all.
     await promtoolTest(
       [{ series: `up{${gc('gc-1')}}`, values: '0x10' }],
-      [{ eval_time: '8m', alertname: 'ShoalGcNoLeader', exp_alerts: [noLeader] }],
+      [fires('8m', 'ShoalGcNoLeader', gcNoLeader())],
     );
     // No gc-worker series at all (not even up): only a gateway is scraped.
     await promtoolTest(
       [{ series: `up{${gw('gw-1:9090')}}`, values: '1x10' }],
-      [{ eval_time: '8m', alertname: 'ShoalGcNoLeader', exp_alerts: [noLeader] }],
+      [fires('8m', 'ShoalGcNoLeader', gcNoLeader())],
     );
     await promtoolTest(
       [
@@ -149,20 +165,14 @@ describe('alert rules under promtool', () => {
         { series: `shoal_gc_leader{${gc('gc-2')}}`, values: '0 0 1x8' },
       ],
       [
-        {
-          eval_time: '6m',
-          alertname: 'ShoalGcSplitBrain',
-          exp_alerts: [
-            {
-              exp_labels: { severity: 'warning', job: JOBS.gcWorker },
-              exp_annotations: {
-                summary: '2 gc-worker instances believe they lead',
-                description:
-                  'More than one gc-worker reported shoal_gc_leader=1 for 2 minutes: the lease is not exclusive (clock skew, or a lease backend that lost writes).',
-              },
-            },
-          ],
-        },
+        fires('6m', 'ShoalGcSplitBrain', {
+          exp_labels: { severity: 'warning', job: JOBS.gcWorker },
+          exp_annotations: {
+            summary: '2 gc-worker instances believe they lead',
+            description:
+              'More than one gc-worker reported shoal_gc_leader=1 for 2 minutes: the lease is not exclusive (clock skew, or a lease backend that lost writes).',
+          },
+        }),
       ],
     );
   });
@@ -177,23 +187,10 @@ describe('alert rules under promtool', () => {
         },
       ],
       [
-        { eval_time: '10m', alertname: 'ShoalGcNotSucceeding', exp_alerts: [] },
+        quiet('10m', 'ShoalGcNotSucceeding'),
         // 15 min without success from 25m, held 5 min: fires from 30m.
-        { eval_time: '28m', alertname: 'ShoalGcNotSucceeding', exp_alerts: [] },
-        {
-          eval_time: '31m',
-          alertname: 'ShoalGcNotSucceeding',
-          exp_alerts: [
-            {
-              exp_labels: { severity: 'warning', job: JOBS.gcWorker },
-              exp_annotations: {
-                summary: 'No successful garbage collection for 21m 0s',
-                description:
-                  'The newest shoal_gc_last_success_timestamp_seconds is older than 15 minutes (15 GC_INTERVAL_SECONDS at the default). Check shoal_gc_runs_total{outcome="error"} and the gc-worker logs.',
-              },
-            },
-          ],
-        },
+        quiet('28m', 'ShoalGcNotSucceeding'),
+        fires('31m', 'ShoalGcNotSucceeding', gcNotSucceeding('21m 0s')),
       ],
     );
     expect(out).toContain('SUCCESS');
@@ -210,21 +207,8 @@ describe('alert rules under promtool', () => {
         { series: req('http', 'ok'), values: '0+100x30' },
       ],
       [
-        { eval_time: '9m', alertname: 'ShoalRequestsFailing', exp_alerts: [] },
-        {
-          eval_time: '20m',
-          alertname: 'ShoalRequestsFailing',
-          exp_alerts: [
-            {
-              exp_labels: { severity: 'critical', job: JOBS.gateway, protocol: 'udp' },
-              exp_annotations: {
-                summary: 'More than 5% of udp tracker requests fail',
-                description:
-                  '16.67% of udp requests ended with outcome="failed" (storage or internal errors) over 5 minutes. See the Shoal overview dashboard, "Errors by code".',
-              },
-            },
-          ],
-        },
+        quiet('9m', 'ShoalRequestsFailing'),
+        fires('20m', 'ShoalRequestsFailing', requestsFailing('udp', '16.67%')),
       ],
     );
   });
@@ -238,21 +222,15 @@ describe('alert rules under promtool', () => {
         },
       ],
       [
-        { eval_time: '5m', alertname: 'ShoalStorageUnavailable', exp_alerts: [] },
-        {
-          eval_time: '10m',
-          alertname: 'ShoalStorageUnavailable',
-          exp_alerts: [
-            {
-              exp_labels: { severity: 'critical', job: JOBS.gateway, instance: 'gw-1:9090' },
-              exp_annotations: {
-                summary: 'Gateway gw-1:9090 answers "storage unavailable"',
-                description:
-                  'Gateway gw-1:9090 refused 1 requests/s with STORE_ERR_UNAVAILABLE for 2 minutes: the storage backend or storage-api is unreachable.',
-              },
-            },
-          ],
-        },
+        quiet('5m', 'ShoalStorageUnavailable'),
+        fires('10m', 'ShoalStorageUnavailable', {
+          exp_labels: { severity: 'critical', job: JOBS.gateway, instance: 'gw-1:9090' },
+          exp_annotations: {
+            summary: 'Gateway gw-1:9090 answers "storage unavailable"',
+            description:
+              'Gateway gw-1:9090 refused 1 requests/s with STORE_ERR_UNAVAILABLE for 2 minutes: the storage backend or storage-api is unreachable.',
+          },
+        }),
       ],
     );
   });
@@ -270,10 +248,7 @@ describe('alert rules with two releases in one Prometheus', () => {
         { series: `shoal_gc_leader{${gc('gc-1', 'green')}}`, values: '1x10' },
         { series: `shoal_gc_leader{${gc('gc-2', 'green')}}`, values: '0x10' },
       ],
-      [
-        { eval_time: '8m', alertname: 'ShoalGcSplitBrain', exp_alerts: [] },
-        { eval_time: '8m', alertname: 'ShoalGcNoLeader', exp_alerts: [] },
-      ],
+      [quiet('8m', 'ShoalGcSplitBrain'), quiet('8m', 'ShoalGcNoLeader')],
     );
     expect(out).toContain('SUCCESS');
   });
@@ -288,22 +263,7 @@ describe('alert rules with two releases in one Prometheus', () => {
         // green's second gc-worker is down: it has up == 0 and no leader series.
         { series: `up{${gc('gc-2', 'green')}}`, values: '0x10' },
       ],
-      [
-        {
-          eval_time: '8m',
-          alertname: 'ShoalGcNoLeader',
-          exp_alerts: [
-            {
-              exp_labels: { severity: 'critical', job: JOBS.gcWorker, namespace: 'green' },
-              exp_annotations: {
-                summary: 'No gc-worker holds the GC lease',
-                description:
-                  'For 5 minutes no gc-worker instance reported shoal_gc_leader=1: expired peers are not deleted and swarm memory grows.',
-              },
-            },
-          ],
-        },
-      ],
+      [fires('8m', 'ShoalGcNoLeader', gcNoLeader('green'))],
     );
     // Every gc-worker of green down (up == 0, no gauge at all) while blue leads.
     await promtoolTest(
@@ -311,22 +271,7 @@ describe('alert rules with two releases in one Prometheus', () => {
         { series: `shoal_gc_leader{${gc('gc-1', 'blue')}}`, values: '1x10' },
         { series: `up{${gc('gc-1', 'green')}}`, values: '0x10' },
       ],
-      [
-        {
-          eval_time: '8m',
-          alertname: 'ShoalGcNoLeader',
-          exp_alerts: [
-            {
-              exp_labels: { severity: 'critical', job: JOBS.gcWorker, namespace: 'green' },
-              exp_annotations: {
-                summary: 'No gc-worker holds the GC lease',
-                description:
-                  'For 5 minutes no gc-worker instance reported shoal_gc_leader=1: expired peers are not deleted and swarm memory grows.',
-              },
-            },
-          ],
-        },
-      ],
+      [fires('8m', 'ShoalGcNoLeader', gcNoLeader('green'))],
     );
   });
 
@@ -337,21 +282,7 @@ describe('alert rules with two releases in one Prometheus', () => {
         { series: `up{${gw('gw-2:9090', 'blue')}}`, values: '0x10' },
         { series: `up{${gw('gw-1:9090', 'green')}}`, values: '1x10' },
       ],
-      [
-        {
-          eval_time: '5m',
-          alertname: 'ShoalGatewayAllDown',
-          exp_alerts: [
-            {
-              exp_labels: { severity: 'critical', job: JOBS.gateway, namespace: 'blue' },
-              exp_annotations: {
-                summary: 'No gateway replica is up',
-                description: 'No announce-gateway target answers scrapes: the tracker is offline.',
-              },
-            },
-          ],
-        },
-      ],
+      [fires('5m', 'ShoalGatewayAllDown', gatewayAllDown('blue'))],
     );
   });
 
@@ -365,27 +296,7 @@ describe('alert rules with two releases in one Prometheus', () => {
         { series: req('blue', 'failed'), values: '0+5x30' },
         { series: req('green', 'ok'), values: '0+6000x30' },
       ],
-      [
-        {
-          eval_time: '20m',
-          alertname: 'ShoalRequestsFailing',
-          exp_alerts: [
-            {
-              exp_labels: {
-                severity: 'critical',
-                job: JOBS.gateway,
-                namespace: 'blue',
-                protocol: 'udp',
-              },
-              exp_annotations: {
-                summary: 'More than 5% of udp tracker requests fail',
-                description:
-                  '50% of udp requests ended with outcome="failed" (storage or internal errors) over 5 minutes. See the Shoal overview dashboard, "Errors by code".',
-              },
-            },
-          ],
-        },
-      ],
+      [fires('20m', 'ShoalRequestsFailing', requestsFailing('udp', '50%', 'blue'))],
     );
   });
 
@@ -401,22 +312,7 @@ describe('alert rules with two releases in one Prometheus', () => {
           values: '0+60x40',
         },
       ],
-      [
-        {
-          eval_time: '30m',
-          alertname: 'ShoalGcNotSucceeding',
-          exp_alerts: [
-            {
-              exp_labels: { severity: 'warning', job: JOBS.gcWorker, namespace: 'blue' },
-              exp_annotations: {
-                summary: 'No successful garbage collection for 30m 0s',
-                description:
-                  'The newest shoal_gc_last_success_timestamp_seconds is older than 15 minutes (15 GC_INTERVAL_SECONDS at the default). Check shoal_gc_runs_total{outcome="error"} and the gc-worker logs.',
-              },
-            },
-          ],
-        },
-      ],
+      [fires('30m', 'ShoalGcNotSucceeding', gcNotSucceeding('30m 0s', 'blue'))],
     );
   });
 });
