@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, expectTypeOf, it } from 'vitest';
+import { docTableRows } from '@shoal/testing/doc-tables';
 import { isPolicyError, PolicyError, policyErrors } from './errors.ts';
 import type { PolicyErrorCode } from './errors.ts';
 
@@ -12,22 +13,14 @@ interface Row {
   message: string;
 }
 
-const rows: Row[] = docs
-  .split('\n')
-  .filter((line) => line.startsWith('| `POLICY_ERR_'))
-  .map((line) => {
-    const cells = line
-      .split('|')
-      .slice(1, -1)
-      .map((c) => c.trim());
-    const unquote = (s: string | undefined): string => (s ?? '').replace(/^`|`$/g, '');
-    return {
-      code: unquote(cells[0]),
-      failureReason: unquote(cells[1]),
-      httpStatus: Number(cells[2]),
-      message: cells[3] ?? '',
-    };
-  });
+const rows: Row[] = docTableRows(docs, 'POLICY_ERR_').map(
+  ([code = '', failureReason = '', httpStatus, message = '']) => ({
+    code,
+    failureReason,
+    httpStatus: Number(httpStatus),
+    message,
+  }),
+);
 
 describe('error catalog', () => {
   it('ERRORS.md lists exactly the catalog codes, with the same texts and statuses', () => {

@@ -1,5 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, expectTypeOf, it } from 'vitest';
+import { docTableRows } from '@shoal/testing/doc-tables';
 import { isProtocolError, ProtocolError, protocolErrors } from './errors.ts';
 import type { ProtocolErrorCode } from './errors.ts';
 
@@ -13,21 +14,14 @@ interface Row {
   raisedBy: string[];
 }
 
-const rows: Row[] = docs
-  .split('\n')
-  .filter((line) => line.startsWith('| `PROTO_ERR_'))
-  .map((line) => {
-    const cells = line
-      .split('|')
-      .slice(1, -1)
-      .map((c) => c.trim());
-    return {
-      code: (cells[0] ?? '').replaceAll('`', ''),
-      message: cells[1] ?? '',
-      failureReason: cells[2] ?? '',
-      raisedBy: (cells[3] ?? '').split(',').map((s) => s.trim().replaceAll('`', '')),
-    };
-  });
+const rows: Row[] = docTableRows(docs, 'PROTO_ERR_').map(
+  ([code = '', message = '', failureReason = '', raisedBy = '']) => ({
+    code,
+    message,
+    failureReason,
+    raisedBy: raisedBy.split(',').map((s) => s.trim().replaceAll('`', '')),
+  }),
+);
 
 describe('error catalog', () => {
   it('ERRORS.md lists exactly the catalog codes, with the same texts', () => {

@@ -1,23 +1,17 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, expectTypeOf, it } from 'vitest';
+import { docTableRows } from '@shoal/testing/doc-tables';
 import { StoreError, isStoreError, storeErrors, type StoreErrorCode } from './errors.ts';
 
 const docs = readFileSync(new URL('../ERRORS.md', import.meta.url), 'utf8');
-const rows = docs
-  .split('\n')
-  .filter((line) => line.startsWith('| `STORE_ERR_'))
-  .map((line) => {
-    const cells = line
-      .split('|')
-      .slice(1, -1)
-      .map((c) => c.trim());
-    return {
-      code: (cells[0] ?? '').replaceAll('`', ''),
-      message: cells[1] ?? '',
-      failureReason: cells[2] ?? '',
-      httpStatus: Number(cells[3]),
-    };
-  });
+const rows = docTableRows(docs, 'STORE_ERR_').map(
+  ([code = '', message = '', failureReason = '', httpStatus]) => ({
+    code,
+    message,
+    failureReason,
+    httpStatus: Number(httpStatus),
+  }),
+);
 
 describe('storage error catalog', () => {
   it('ERRORS.md lists exactly the catalog codes, with the same texts and statuses', () => {
