@@ -48,6 +48,24 @@ describeDataStoreConformance('redis standalone', () =>
   createRedisStore(config(), { peerLifetimeSeconds: 60 }),
 );
 
+// A store on a Redis server of the test's own, which the test may kill or pause.
+function ownStore(
+  own: RedisServer,
+  extra: Parameters<typeof redisStoreConfig>[0] = {},
+  options: Partial<Parameters<typeof createRedisStore>[1]> = {},
+): Promise<RedisStore> {
+  return createRedisStore(
+    redisStoreConfig({ REDIS_ADDRESSES: [own.address], REDIS_PASSWORD: own.password, ...extra }),
+    { peerLifetimeSeconds: 60, ...options },
+  );
+}
+
+const answersPing = (store: RedisStore): Promise<boolean> =>
+  store.ping().then(
+    () => true,
+    () => false,
+  );
+
 async function codeOf(p: Promise<unknown>): Promise<string | undefined> {
   const err: unknown = await p.then(
     () => undefined,
@@ -75,19 +93,9 @@ describe('redis standalone: outages', () => {
 
   it('Redis down: announces fail fast with STORE_ERR_UNAVAILABLE and recover by themselves when it is back', async () => {
     const own = await startRedis();
-    const store = await createRedisStore(
-      redisStoreConfig({ REDIS_ADDRESSES: [own.address], REDIS_PASSWORD: own.password }),
-      { peerLifetimeSeconds: 60 },
-    );
+    const store = await ownStore(own);
     try {
-      await expect
-        .poll(() =>
-          store.ping().then(
-            () => true,
-            () => false,
-          ),
-        )
-        .toBe(true);
+      await expect.poll(() => answersPing(store)).toBe(true);
       await store.announce(announceOf({ peer: 1, seeder: true, event: 'completed' }));
       await own.kill();
       for (let i = 0; i < 20; i++) {
@@ -100,16 +108,7 @@ describe('redis standalone: outages', () => {
       }
       expect(await codeOf(store.ping())).toBe('STORE_ERR_UNAVAILABLE');
       await own.start();
-      await expect
-        .poll(
-          () =>
-            store.ping().then(
-              () => true,
-              () => false,
-            ),
-          { timeout: 5000 },
-        )
-        .toBe(true);
+      await expect.poll(() => answersPing(store), { timeout: 5000 }).toBe(true);
       // AOF (appendfsync everysec) kept the download count across the crash only if it was flushed;
       // the peer data is ephemeral. The announce itself must work again.
       const r = await store.announce(announceOf({ peer: 2 }));
@@ -124,13 +123,10 @@ describe('redis standalone: outages', () => {
     const own = await startRedis();
     const connections = 4;
     let refused = 0;
-    const store = await createRedisStore(
-      redisStoreConfig({
-        REDIS_ADDRESSES: [own.address],
-        REDIS_PASSWORD: own.password,
-        REDIS_CONNECTIONS_PER_NODE: connections,
-      }),
-      { peerLifetimeSeconds: 60, onError: () => refused++ },
+    const store = await ownStore(
+      own,
+      { REDIS_CONNECTIONS_PER_NODE: connections },
+      { onError: () => refused++ },
     );
     const shoalConnections = async (): Promise<number> =>
       (await own.cli('CLIENT', 'LIST')).split('\n').filter((l) => / name=shoal /.test(l)).length;
@@ -173,23 +169,11 @@ describe('redis standalone: outages', () => {
   it('a store created while Redis is down serves once Redis starts', async () => {
     const own = await startRedis();
     await own.kill();
-    const store = await createRedisStore(
-      redisStoreConfig({ REDIS_ADDRESSES: [own.address], REDIS_PASSWORD: own.password }),
-      { peerLifetimeSeconds: 60 },
-    );
+    const store = await ownStore(own);
     try {
       expect(await codeOf(store.announce(announceOf({ peer: 1 })))).toBe('STORE_ERR_UNAVAILABLE');
       await own.start();
-      await expect
-        .poll(
-          () =>
-            store.ping().then(
-              () => true,
-              () => false,
-            ),
-          { timeout: 5000 },
-        )
-        .toBe(true);
+      await expect.poll(() => answersPing(store), { timeout: 5000 }).toBe(true);
       expect((await store.announce(announceOf({ peer: 1 }))).leechers).toBe(1);
     } finally {
       await store.close();
@@ -199,23 +183,9 @@ describe('redis standalone: outages', () => {
 
   it('a hung Redis (SIGSTOP) gives STORE_ERR_TIMEOUT within the command timeout, then recovers', async () => {
     const own = await startRedis();
-    const store = await createRedisStore(
-      redisStoreConfig({
-        REDIS_ADDRESSES: [own.address],
-        REDIS_PASSWORD: own.password,
-        REDIS_COMMAND_TIMEOUT_MS: 200,
-      }),
-      { peerLifetimeSeconds: 60 },
-    );
+    const store = await ownStore(own, { REDIS_COMMAND_TIMEOUT_MS: 200 });
     try {
-      await expect
-        .poll(() =>
-          store.ping().then(
-            () => true,
-            () => false,
-          ),
-        )
-        .toBe(true);
+      await expect.poll(() => answersPing(store)).toBe(true);
       own.pause();
       const started = performance.now();
       expect(await codeOf(store.announce(announceOf({ peer: 1 })))).toBe('STORE_ERR_TIMEOUT');
