@@ -14,6 +14,7 @@
 // count as the store's.
 import { getHeapSpaceStatistics } from 'node:v8';
 import { createMemoryStore } from '@shoal/storage/memory';
+import { prng } from '@shoal/testing/random';
 import type { PeerAnnounce } from '@shoal/storage';
 
 const gc = (globalThis as { gc?: () => void }).gc;
@@ -46,18 +47,6 @@ function settle(): NodeJS.MemoryUsage & { youngGen: number } {
     .filter((s) => s.space_name.startsWith('new_'))
     .reduce((sum, s) => sum + s.space_size, 0);
   return { ...process.memoryUsage(), youngGen };
-}
-
-/** Deterministic PRNG (mulberry32): the same run every time. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 let now = Date.now();

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { setImmediate as nextTurn } from 'node:timers/promises';
+import { prng } from '@shoal/testing/random';
 import {
   addressOf,
   announceOf,
@@ -22,18 +23,6 @@ describeDataStoreConformance('memory', () =>
 );
 
 const START_MS = Date.UTC(2030, 0, 1);
-
-/** Deterministic PRNG (mulberry32) so a failing sequence can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** "ip:port" of a peer announced by announceOf() with the default port 6881. */
 function endpointOf(peer: number, family: Family): string {

@@ -1,16 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { prng } from '@shoal/testing/random';
 import { INDEX_FROM, PeerTable, RecordArena } from './peer-table.ts';
-
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** A compact key whose bytes differ only at the end, like neighbours in one subnet. */
 function keyOf(n: number, keyLen: number): Uint8Array {

@@ -1,0 +1,15 @@
+// Seeded randomness for randomized tests and benchmarks: the same seed gives
+// the same sequence, so a failing run can be replayed and two bench runs load
+// the same data.
+
+/** mulberry32: a tiny deterministic PRNG; each call returns a number in [0, 1). */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
