@@ -1,30 +1,18 @@
 // docs/observability.md: one log line per failure of ours, carrying its error code and the
 // request id; a client's own mistakes are metrics, not error lines.
-import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { createMemoryStore } from '@shoal/storage/memory';
+import { captureLogs } from '@shoal/testing/logs';
 import type { GatewayStorage } from './storage.ts';
 import { makeGateway } from '../test/support.ts';
-
-function sink(): { lines: Array<Record<string, unknown>>; stream: Writable } {
-  const lines: Array<Record<string, unknown>> = [];
-  const stream = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      for (const l of chunk.toString('utf8').split('\n'))
-        if (l) lines.push(JSON.parse(l) as Record<string, unknown>);
-      done();
-    },
-  });
-  return { lines, stream };
-}
 
 const INFO_HASH = '%12%34%56%78%9a%bc%de%f1%23%45%67%89%ab%cd%ef%12%34%56%78%9a';
 const announce = `/announce?info_hash=${INFO_HASH}&peer_id=-TR3000-abcdefghijkl&port=6881&left=0`;
 
 describe('gateway logs', () => {
   it('logs a failure of ours once, with its code and the X-Request-Id, and no line for a bad request', async () => {
-    const { lines, stream } = sink();
+    const { lines, stream } = captureLogs();
     const broken: GatewayStorage = Object.assign(createMemoryStore({ peerLifetimeSeconds: 1860 }), {
       announceSync: undefined,
       announce: () => Promise.reject(new Error('disk on fire')),

@@ -4,31 +4,19 @@
 // while its neighbours are answered. Regression: a compact=0 announce on a
 // Redis store keeping no peer_ids (the default) once made the whole batch a
 // 500, failing every announce that shared it.
-import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  STORAGE_RPC_CONTENT_TYPE,
-  STORAGE_RPC_VERSION_HEADER,
-  decodeBatchResponse,
-  encodeBatchRequest,
-  type RpcAnnounce,
-  type RpcOp,
-} from '@shoal/protocol/storage-rpc';
+import type { RpcAnnounce, RpcOp } from '@shoal/protocol/storage-rpc';
 import type { PeerAnnounce, PeerStore } from '@shoal/storage';
 import { createMemoryStore } from '@shoal/storage/memory';
 import { createRedisStore, redisStoreConfig, type RedisStore } from '@shoal/storage/redis';
+import { captureLogs } from '@shoal/testing/logs';
 import { startRedis, type RedisServer } from '@shoal/testing/redis';
 import { buildStorageApi, type StorageApi } from './app.ts';
-import { testConfig } from '../test/support.ts';
+import { injectBatch, testConfig } from '../test/support.ts';
 
 const TOKEN = 'batch-per-op-token-0123456789';
-const HEADERS = {
-  authorization: `Bearer ${TOKEN}`,
-  'content-type': STORAGE_RPC_CONTENT_TYPE,
-  [STORAGE_RPC_VERSION_HEADER]: '1',
-};
 
 function config(driver: 'memory' | 'redis') {
   return testConfig(TOKEN, { PEER_STORE_DRIVER: driver, DATA_STORE_DRIVER: driver });
@@ -52,27 +40,7 @@ function announce(swarm: number, n: number, over: Partial<RpcAnnounce> = {}): Rp
   };
 }
 
-async function batch(app: StorageApi, ops: RpcOp[]) {
-  const res = await app.api.inject({
-    method: 'POST',
-    url: '/v1/batch',
-    headers: HEADERS,
-    payload: encodeBatchRequest(ops),
-  });
-  expect(res.statusCode, res.body).toBe(200);
-  return decodeBatchResponse(res.rawPayload, ops);
-}
-
-function logSink() {
-  const lines: Array<Record<string, unknown>> = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      lines.push(JSON.parse(chunk.toString('utf8')) as Record<string, unknown>);
-      done();
-    },
-  });
-  return { logger: pino({ level: 'info' }, sink), lines };
-}
+const batch = (app: StorageApi, ops: RpcOp[]) => injectBatch(app, TOKEN, ops);
 
 describe('a store that keeps no peer ids (Redis, REDIS_STORE_PEER_IDS=false, the default)', () => {
   let redis: RedisServer;
@@ -139,11 +107,11 @@ describe('a store answer the batch format cannot carry', () => {
     ping: () => inner.ping(),
     close: () => inner.close(),
   };
-  const { logger, lines } = logSink();
+  const { lines, stream } = captureLogs();
   const registry = new Registry();
   const app = buildStorageApi({
     config: config('memory'),
-    logger,
+    logger: pino({ level: 'info' }, stream),
     registry,
     peers: poisoning,
     data: inner,

@@ -1,10 +1,10 @@
 // The policy cache on its own: one load at a time, one log line per outage,
 // the last snapshot kept through failures (docs/policy.md).
-import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import type { PolicySnapshot } from '@shoal/policy';
+import { captureLogs } from '@shoal/testing/logs';
 import { createGatewayMetrics } from '../metrics.ts';
 import { createPolicyCache } from './cache.ts';
 import type { PolicySource } from './source.ts';
@@ -16,18 +16,6 @@ function snapshot(revision: string, passkeys: Array<[string, number | null]>): P
     clients: { allow: [], deny: [] },
     passkeys,
   };
-}
-
-function logSink(): { lines: Array<{ level: number; msg: string }>; stream: Writable } {
-  const lines: Array<{ level: number; msg: string }> = [];
-  const stream = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      for (const l of chunk.toString('utf8').split('\n'))
-        if (l) lines.push(JSON.parse(l) as { level: number; msg: string });
-      done();
-    },
-  });
-  return { lines, stream };
 }
 
 /** A source whose answers the test scripts: a snapshot, 'unchanged', or an error. */
@@ -87,7 +75,7 @@ describe('policy cache', () => {
 
   it('logs an outage once and its end once, keeping the last snapshot meanwhile', async () => {
     const s = scripted();
-    const { lines, stream } = logSink();
+    const { lines, stream } = captureLogs<{ level: number; msg: string }>();
     const registry = new Registry();
     const cache = createPolicyCache({
       source: s.source,

@@ -1,9 +1,9 @@
-import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { STORAGE_RPC_VERSION } from '@shoal/protocol';
 import { isStoreError, type PeerAnnounce } from '@shoal/storage';
+import { captureLogs } from '@shoal/testing/logs';
 import { loadGatewayConfig } from '../config.ts';
 import {
   UdpClient,
@@ -37,17 +37,6 @@ afterAll(async () => {
   await api.stop();
 });
 
-function capturedLogger() {
-  const lines: Array<Record<string, unknown>> = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      lines.push(JSON.parse(chunk.toString('utf8')) as Record<string, unknown>);
-      done();
-    },
-  });
-  return { logger: pino({ level: 'info' }, sink), lines };
-}
-
 function remote(env: Record<string, string> = {}) {
   const config = loadGatewayConfig({
     env: {
@@ -58,9 +47,9 @@ function remote(env: Record<string, string> = {}) {
     },
     argv: [],
   });
-  const { logger, lines } = capturedLogger();
+  const { lines, stream } = captureLogs();
   const registry = new Registry();
-  const store = createRemoteStore(config, { logger, registry });
+  const store = createRemoteStore(config, { logger: pino({ level: 'info' }, stream), registry });
   open.push(store);
   return { store, registry, lines };
 }
