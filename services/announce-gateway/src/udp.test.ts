@@ -8,7 +8,6 @@ import {
   connectPacket,
   hashOf,
   makeGateway,
-  scrapePacket,
   udpConnect,
   type TestGateway,
 } from '../test/support.ts';
@@ -43,35 +42,17 @@ describe('UDP tracker on a dual-stack socket', () => {
     const infoHash = hashOf('udp-v4');
     const id = await udpConnect(v4, port, '127.0.0.1');
 
-    let tid = v4.tid();
-    const seeder = await v4.request(
-      announcePacket(id, tid, { infoHash, port: 5001, left: 0n }),
-      tid,
-      port,
-      '127.0.0.1',
-    );
+    const seeder = await v4.announce(id, { infoHash, port: 5001, left: 0n }, port, '127.0.0.1');
     expect(seeder?.readUInt32BE(0)).toBe(1);
     expect(seeder?.readUInt32BE(8)).toBe(1800);
     expect(seeder?.length).toBe(20);
 
-    tid = v4.tid();
-    const leecher = await v4.request(
-      announcePacket(id, tid, { infoHash, port: 5002 }),
-      tid,
-      port,
-      '127.0.0.1',
-    );
+    const leecher = await v4.announce(id, { infoHash, port: 5002 }, port, '127.0.0.1');
     expect(leecher?.readUInt32BE(12)).toBe(1); // leechers
     expect(leecher?.readUInt32BE(16)).toBe(1); // seeders
     expect(leecher?.subarray(20)).toEqual(Buffer.from([127, 0, 0, 1, 0x13, 0x89]));
 
-    tid = v4.tid();
-    const scrape = await v4.request(
-      scrapePacket(id, tid, [infoHash, hashOf('udp-none')]),
-      tid,
-      port,
-      '127.0.0.1',
-    );
+    const scrape = await v4.scrape(id, [infoHash, hashOf('udp-none')], port, '127.0.0.1');
     expect(scrape?.readUInt32BE(0)).toBe(2);
     expect(scrape?.subarray(8)).toEqual(
       Buffer.from([0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]),
@@ -82,28 +63,10 @@ describe('UDP tracker on a dual-stack socket', () => {
     const infoHash = hashOf('udp-v6');
     const id6 = await udpConnect(v6, port, '::1');
     const id4 = await udpConnect(v4, port, '127.0.0.1');
-    let tid = v4.tid();
-    await v4.request(
-      announcePacket(id4, tid, { infoHash, port: 6001, left: 0n }),
-      tid,
-      port,
-      '127.0.0.1',
-    );
-    tid = v6.tid();
-    await v6.request(
-      announcePacket(id6, tid, { infoHash, port: 6002, left: 0n }),
-      tid,
-      port,
-      '::1',
-    );
+    await v4.announce(id4, { infoHash, port: 6001, left: 0n }, port, '127.0.0.1');
+    await v6.announce(id6, { infoHash, port: 6002, left: 0n }, port, '::1');
 
-    tid = v6.tid();
-    const answer = await v6.request(
-      announcePacket(id6, tid, { infoHash, port: 6003 }),
-      tid,
-      port,
-      '::1',
-    );
+    const answer = await v6.announce(id6, { infoHash, port: 6003 }, port, '::1');
     expect(answer?.readUInt32BE(0)).toBe(1);
     expect(answer?.readUInt32BE(16)).toBe(2); // seeders of both families
     const peers = answer!.subarray(20);
@@ -119,11 +82,10 @@ describe('UDP tracker on a dual-stack socket', () => {
   });
 
   it('rejects an unknown connection id with an error action and counts it', async () => {
-    const tid = v4.tid();
     const forged = Buffer.from('0123456789abcdef', 'hex');
-    const answer = await v4.request(
-      announcePacket(forged, tid, { infoHash: hashOf('forged'), port: 1 }),
-      tid,
+    const answer = await v4.announce(
+      forged,
+      { infoHash: hashOf('forged'), port: 1 },
       port,
       '127.0.0.1',
     );
@@ -133,36 +95,27 @@ describe('UDP tracker on a dual-stack socket', () => {
 
   it('does not accept an id issued to another address', async () => {
     const id4 = await udpConnect(v4, port, '127.0.0.1');
-    const tid = v6.tid();
-    const answer = await v6.request(
-      announcePacket(id4, tid, { infoHash: hashOf('stolen'), port: 1 }),
-      tid,
-      port,
-      '::1',
-    );
+    const answer = await v6.announce(id4, { infoHash: hashOf('stolen'), port: 1 }, port, '::1');
     expect(errorText(answer)).toBe('bad connection id [PROTO_ERR_BAD_CONNECTION_ID]');
   });
 
   it('answers a truncated packet that carries a transaction id with an error action', async () => {
     const id = await udpConnect(v4, port, '127.0.0.1');
-    const tid = v4.tid();
-    const truncated = announcePacket(id, tid, { infoHash: hashOf('short'), port: 1 }).subarray(
-      0,
-      40,
+    const answer = await v4.send(
+      (tid) => announcePacket(id, tid, { infoHash: hashOf('short'), port: 1 }).subarray(0, 40),
+      port,
+      '127.0.0.1',
     );
-    const answer = await v4.request(truncated, tid, port, '127.0.0.1');
     expect(errorText(answer)).toMatch(/\[PROTO_ERR_[A-Z_]+\]/);
   });
 
   it('drops a packet too short to carry a transaction id, counts it, and keeps answering', async () => {
-    const tid = v4.tid();
-    const nothing = await v4.request(Buffer.from([1, 2, 3, 4, 5]), tid, port, '127.0.0.1', 300);
+    const nothing = await v4.send(() => Buffer.from([1, 2, 3, 4, 5]), port, '127.0.0.1', 300);
     expect(nothing).toBeUndefined();
     expect(await t.registry.metrics()).toMatch(
       /shoal_udp_dropped_packets_total\{reason="malformed"\} [1-9]/,
     );
-    const next = v4.tid();
-    const connected = await v4.request(connectPacket(next), next, port, '127.0.0.1');
+    const connected = await v4.send(connectPacket, port, '127.0.0.1');
     expect(connected?.readUInt32BE(0)).toBe(0);
   });
 });
@@ -195,18 +148,16 @@ describe('UDP connection ids across replicas', () => {
 
   it('accepts on gateway B an id issued by gateway A with the same secret, and refuses it elsewhere', async () => {
     const id = await udpConnect(client, ports.a, '127.0.0.1');
-    let tid = client.tid();
-    const onB = await client.request(
-      announcePacket(id, tid, { infoHash: hashOf('replica'), port: 1234 }),
-      tid,
+    const onB = await client.announce(
+      id,
+      { infoHash: hashOf('replica'), port: 1234 },
       ports.b,
       '127.0.0.1',
     );
     expect(onB?.readUInt32BE(0)).toBe(1);
-    tid = client.tid();
-    const onOther = await client.request(
-      announcePacket(id, tid, { infoHash: hashOf('replica'), port: 1234 }),
-      tid,
+    const onOther = await client.announce(
+      id,
+      { infoHash: hashOf('replica'), port: 1234 },
       ports.other,
       '127.0.0.1',
     );
@@ -216,22 +167,10 @@ describe('UDP connection ids across replicas', () => {
   it('accepts an id for minutes (lenient clients) but not past UDP_CONNECTION_ID_MAX_AGE_SECONDS', async () => {
     const id = await udpConnect(client, ports.a, '127.0.0.1');
     now += 5 * 60_000;
-    let tid = client.tid();
-    const fresh = await client.request(
-      scrapePacket(id, tid, [hashOf('age')]),
-      tid,
-      ports.a,
-      '127.0.0.1',
-    );
+    const fresh = await client.scrape(id, [hashOf('age')], ports.a, '127.0.0.1');
     expect(fresh?.readUInt32BE(0)).toBe(2);
     now += 20 * 60_000;
-    tid = client.tid();
-    const stale = await client.request(
-      scrapePacket(id, tid, [hashOf('age')]),
-      tid,
-      ports.a,
-      '127.0.0.1',
-    );
+    const stale = await client.scrape(id, [hashOf('age')], ports.a, '127.0.0.1');
     // An unproven sender's 36-byte scrape: the answer may not outgrow it, so the code is left off (docs/limits.md).
     expect(errorText(stale)).toBe('bad connection id');
     expect(stale?.length).toBeLessThanOrEqual(36);
@@ -264,13 +203,7 @@ describe('UDP shutdown', () => {
     await client.bind('127.0.0.1');
     try {
       const id = await udpConnect(client, port, '127.0.0.1');
-      const tid = client.tid();
-      const answer = client.request(
-        announcePacket(id, tid, { infoHash: hashOf('drain'), port: 1 }),
-        tid,
-        port,
-        '127.0.0.1',
-      );
+      const answer = client.announce(id, { infoHash: hashOf('drain'), port: 1 }, port, '127.0.0.1');
       await announceEntered;
       let closed = false;
       const closing = t.gateway.close().then(() => (closed = true));
@@ -279,10 +212,7 @@ describe('UDP shutdown', () => {
       release?.();
       expect((await answer)?.readUInt32BE(0)).toBe(1);
       await closing;
-      const late = client.tid();
-      expect(
-        await client.request(connectPacket(late), late, port, '127.0.0.1', 200),
-      ).toBeUndefined();
+      expect(await client.send(connectPacket, port, '127.0.0.1', 200)).toBeUndefined();
     } finally {
       await client.close();
       await t.close();

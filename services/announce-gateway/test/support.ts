@@ -12,6 +12,7 @@ import {
   announcePacket as udpAnnouncePacket,
   connectPacket,
   percentEncodeBytes,
+  scrapePacket,
   type AnnounceParams as ClientAnnounceParams,
 } from '@shoal/testing/tracker-client';
 import { loadGatewayConfig } from '../src/config.ts';
@@ -24,8 +25,8 @@ export {
   connectPacket,
   decodeBencodeDict as bdict,
   percentEncodeBytes as percentBytes,
-  scrapePacket,
 } from '@shoal/testing/tracker-client';
+export { scrapePacket };
 
 export interface AnnounceParams {
   infoHash: Buffer;
@@ -154,17 +155,48 @@ export class UdpClient {
     return (await this.#bound.exchange(packet, tid, timeoutMs, { port, host }))?.packet;
   }
 
+  /** Sends the packet `build` makes for a fresh transaction id and resolves with its answer, as `request`. */
+  send(
+    build: (tid: number) => Buffer,
+    port: number,
+    host: string,
+    timeoutMs?: number,
+  ): Promise<Buffer | undefined> {
+    const tid = this.tid();
+    return this.request(build(tid), tid, port, host, timeoutMs);
+  }
+
+  /** A BEP 15 announce with `announcePacket`'s defaults. */
+  announce(
+    connectionId: Buffer,
+    p: UdpAnnounceParams,
+    port: number,
+    host: string,
+  ): Promise<Buffer | undefined> {
+    return this.send((tid) => announcePacket(connectionId, tid, p), port, host);
+  }
+
+  /** A BEP 15 scrape of `hashes`. */
+  scrape(
+    connectionId: Buffer,
+    hashes: Buffer[],
+    port: number,
+    host: string,
+  ): Promise<Buffer | undefined> {
+    return this.send((tid) => scrapePacket(connectionId, tid, hashes), port, host);
+  }
+
   close(): Promise<void> {
     return this.#bound.close();
   }
 }
 
+/** What a UDP announce of these tests names; the rest comes from `announcePacket`'s defaults. */
+export type UdpAnnounceParams = Pick<ClientAnnounceParams, 'infoHash' | 'port'> &
+  Partial<ClientAnnounceParams>;
+
 /** A BEP 15 announce with these tests' defaults: the peer id from the port, 100 bytes left. */
-export function announcePacket(
-  connectionId: Buffer,
-  tid: number,
-  p: Pick<ClientAnnounceParams, 'infoHash' | 'port'> & Partial<ClientAnnounceParams>,
-): Buffer {
+export function announcePacket(connectionId: Buffer, tid: number, p: UdpAnnounceParams): Buffer {
   return udpAnnouncePacket(connectionId, tid, { peerId: peerIdFor(p.port), left: 100n, ...p });
 }
 
