@@ -3,28 +3,17 @@
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import {
-  STORAGE_RPC_CONTENT_TYPE,
-  decodeBatchResponse,
-  encodeBatchRequest,
-  type RpcAnnounce,
-  type RpcOp,
-  type RpcResult,
-} from '@shoal/protocol/storage-rpc';
+import { encodeBatchRequest, type RpcAnnounce, type RpcOp } from '@shoal/protocol/storage-rpc';
 import { StoreError, type PeerAnnounce, type PeerStore } from '@shoal/storage';
 import { createMemoryLeaseLock } from '@shoal/storage/locks';
 import { createMemoryStore, type MemoryStore } from '@shoal/storage/memory';
 import { buildStorageApi, type StorageApi } from './app.ts';
 import { loadStorageApiConfig } from './config.ts';
-import { testConfig } from '../test/support.ts';
+import { batchHeaders, injectBatch, postBatch, testConfig } from '../test/support.ts';
 
 const TOKEN = 'test-token-0123456789abcdef';
 const AUTH = { authorization: `Bearer ${TOKEN}` };
-const BATCH_HEADERS = {
-  ...AUTH,
-  'content-type': STORAGE_RPC_CONTENT_TYPE,
-  'x-shoal-rpc-version': '1',
-};
+const BATCH_HEADERS = batchHeaders(TOKEN);
 
 function config(env: Record<string, string> = {}) {
   return testConfig(TOKEN, env);
@@ -119,17 +108,7 @@ describe('storage-api', () => {
     await memory.close();
   });
 
-  async function batch(ops: RpcOp[]): Promise<RpcResult[]> {
-    const res = await app.api.inject({
-      method: 'POST',
-      url: '/v1/batch',
-      headers: BATCH_HEADERS,
-      payload: encodeBatchRequest(ops),
-    });
-    expect(res.statusCode, res.body).toBe(200);
-    expect(res.headers['content-type']).toBe(STORAGE_RPC_CONTENT_TYPE);
-    return decodeBatchResponse(res.rawPayload, ops);
-  }
+  const batch = (ops: RpcOp[]) => injectBatch(app, TOKEN, ops);
 
   describe('auth', () => {
     it('refuses requests without or with a wrong token, on every route it serves', async () => {
@@ -423,13 +402,7 @@ describe('storage-api', () => {
       expect(notYet.statusCode).toBe(503);
       ({ port, adminPort } = await app.listen());
       const ops: RpcOp[] = [announce({ n: 20, infoHash: hash(5), seeder: true })];
-      const res = await fetch(`http://127.0.0.1:${port}/v1/batch`, {
-        method: 'POST',
-        headers: BATCH_HEADERS,
-        body: encodeBatchRequest(ops),
-      });
-      expect(res.status).toBe(200);
-      expect(decodeBatchResponse(Buffer.from(await res.arrayBuffer()), ops)).toMatchObject([
+      expect(await postBatch(`http://127.0.0.1:${port}`, TOKEN, ops)).toMatchObject([
         { ok: true, seeders: 1, leechers: 0 },
       ]);
       const admin = `http://127.0.0.1:${adminPort}`;

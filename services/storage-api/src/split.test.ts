@@ -7,20 +7,13 @@ import { promisify } from 'node:util';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import {
-  STORAGE_RPC_CONTENT_TYPE,
-  decodeBatchResponse,
-  encodeBatchRequest,
-  type RpcAnnounce,
-  type RpcOp,
-  type RpcResult,
-} from '@shoal/protocol/storage-rpc';
+import type { RpcAnnounce, RpcOp } from '@shoal/protocol/storage-rpc';
 import { createPostgresStore, type PostgresStore } from '@shoal/storage/postgres';
 import { startPostgres, type PostgresServer } from '@shoal/testing/postgres';
 import { startRedis, type RedisServer } from '@shoal/testing/redis';
 import { buildStorageApi, type StorageApi } from './app.ts';
 import { openStores, type Stores } from './storage.ts';
-import { testConfig } from '../test/support.ts';
+import { postBatch, testConfig } from '../test/support.ts';
 
 const run = promisify(execFile);
 const TOKEN = 'split-token-0123456789abcdef';
@@ -83,15 +76,7 @@ describe('storage-api with peers in Redis and durable data in PostgreSQL', () =>
     await postgres?.stop();
   });
 
-  async function batch(ops: RpcOp[]): Promise<RpcResult[]> {
-    const res = await fetch(`${base}/v1/batch`, {
-      method: 'POST',
-      headers: { ...AUTH, 'content-type': STORAGE_RPC_CONTENT_TYPE, 'x-shoal-rpc-version': '1' },
-      body: encodeBatchRequest(ops),
-    });
-    expect(res.status).toBe(200);
-    return decodeBatchResponse(Buffer.from(await res.arrayBuffer()), ops);
-  }
+  const batch = (ops: RpcOp[]) => postBatch(base, TOKEN, ops);
 
   it('counts a completed download once in PostgreSQL; re-announcing adds nothing', async () => {
     const h = hash(1);
