@@ -59,22 +59,26 @@ afterEach(async () => {
   worker = undefined;
 });
 
+/** Builds the worker under test (closed after each test) with a hand-switched elector and `gc` as its collection. */
+function startWorker(gc: () => Promise<GcRunResult>): {
+  worker: GcWorker;
+  elector: ReturnType<typeof manualElector>;
+  registry: Registry;
+} {
+  const elector = manualElector();
+  const registry = new Registry();
+  worker = buildGcWorker({ config, logger: pino({ level: 'silent' }), registry, elector, gc });
+  return { worker, elector, registry };
+}
+
 describe('gc-worker', () => {
   it('collects every interval only while leading, and publishes what it did', async () => {
-    const elector = manualElector();
-    const registry = new Registry();
     let calls = 0;
-    worker = buildGcWorker({
-      config,
-      logger: pino({ level: 'silent' }),
-      registry,
-      elector,
-      gc: (): Promise<GcRunResult> => {
-        calls++;
-        return Promise.resolve({ peersRemoved: 3, swarmsRemoved: 1 });
-      },
+    const { worker: w, elector } = startWorker(() => {
+      calls++;
+      return Promise.resolve({ peersRemoved: 3, swarmsRemoved: 1 });
     });
-    const { adminPort } = await worker.listen();
+    const { adminPort } = await w.listen();
     const base = `http://127.0.0.1:${adminPort}`;
     // Ticks go by as "skipped": not leading, it never collects.
     await expect
@@ -113,22 +117,18 @@ describe('gc-worker', () => {
   });
 
   it('counts a failed run as an error and keeps going', async () => {
-    const elector = manualElector();
-    const registry = new Registry();
     let calls = 0;
-    worker = buildGcWorker({
-      config,
-      logger: pino({ level: 'silent' }),
-      registry,
+    const {
+      worker: w,
       elector,
-      gc: () => {
-        calls++;
-        return calls === 1
-          ? Promise.reject(new GcError('GC_ERR_HTTP', 'HTTP 503', { status: 503 }))
-          : Promise.resolve({ peersRemoved: 0, swarmsRemoved: 0 });
-      },
+      registry,
+    } = startWorker(() => {
+      calls++;
+      return calls === 1
+        ? Promise.reject(new GcError('GC_ERR_HTTP', 'HTTP 503', { status: 503 }))
+        : Promise.resolve({ peersRemoved: 0, swarmsRemoved: 0 });
     });
-    await worker.listen();
+    await w.listen();
     elector.set(true);
     await expect
       .poll(async () => metricValue(await registry.metrics(), 'shoal_gc_runs_total{outcome="ok"}'))
@@ -138,28 +138,21 @@ describe('gc-worker', () => {
   });
 
   it('never overlaps its own runs, and releases the lease only after the run in flight ends', async () => {
-    const elector = manualElector();
     let inFlight = 0;
     let maxInFlight = 0;
     let lastEnd = 0;
-    worker = buildGcWorker({
-      config,
-      logger: pino({ level: 'silent' }),
-      registry: new Registry(),
-      elector,
-      gc: async () => {
-        maxInFlight = Math.max(maxInFlight, ++inFlight);
-        await sleep(180);
-        inFlight--;
-        lastEnd = Date.now();
-        return { peersRemoved: 0, swarmsRemoved: 0 };
-      },
+    const { worker: w, elector } = startWorker(async () => {
+      maxInFlight = Math.max(maxInFlight, ++inFlight);
+      await sleep(180);
+      inFlight--;
+      lastEnd = Date.now();
+      return { peersRemoved: 0, swarmsRemoved: 0 };
     });
-    await worker.listen();
+    await w.listen();
     elector.set(true);
     // Close while the second run is in flight: the lease must outlive it.
     await expect.poll(() => lastEnd > 0 && inFlight === 1).toBe(true);
-    await worker.close();
+    await w.close();
     worker = undefined;
     expect(maxInFlight).toBe(1);
     expect(elector.stoppedAt).toBeDefined();
@@ -167,16 +160,9 @@ describe('gc-worker', () => {
   });
 
   it('answers /healthz, and /readyz with its election state', async () => {
-    const elector = manualElector();
-    worker = buildGcWorker({
-      config,
-      logger: pino({ level: 'silent' }),
-      registry: new Registry(),
-      elector,
-      gc: () => Promise.resolve({ peersRemoved: 0, swarmsRemoved: 0 }),
-    });
-    expect((await worker.admin.inject({ method: 'GET', url: '/readyz' })).statusCode).toBe(503);
-    const { adminPort } = await worker.listen();
+    const { worker: w } = startWorker(() => Promise.resolve({ peersRemoved: 0, swarmsRemoved: 0 }));
+    expect((await w.admin.inject({ method: 'GET', url: '/readyz' })).statusCode).toBe(503);
+    const { adminPort } = await w.listen();
     const base = `http://127.0.0.1:${adminPort}`;
     expect((await fetch(`${base}/healthz`)).status).toBe(200);
     const ready = await fetch(`${base}/readyz`);
