@@ -3,7 +3,7 @@
 // family only: UDP one family per packet [torrust#1366], HTTP `peers` for
 // IPv4 (always present [aquatic#82]) and `peers6` for IPv6 (BEP 7).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startGateway, type RunningGateway } from './harness/gateway.ts';
+import { startGateway, type GatewayProcess } from '@shoal/testing/launcher';
 import {
   httpAnnounce,
   randomInfoHash,
@@ -11,7 +11,7 @@ import {
   UdpTrackerClient,
 } from '@shoal/testing/tracker-client';
 
-let gateway: RunningGateway;
+let gateway: GatewayProcess;
 
 beforeAll(async () => {
   gateway = await startGateway({ HOST: '::', STORAGE_DRIVER: 'memory' });

@@ -2,15 +2,14 @@
 // environment, refusing bad config with every problem listed at once
 // (docs/conventions.md "Config"), ready on its admin port, and gone cleanly on SIGTERM.
 import { describe, expect, it } from 'vitest';
-import { spawnGateway, startGateway } from './harness/gateway.ts';
+import { gatewayEnv, spawnService, startGateway } from '@shoal/testing/launcher';
 
 describe('the gateway process', () => {
   it('refuses to start on bad config, lists every bad variable at once and never echoes the secret', async () => {
     const secret = 'not-hex-but-secret-value';
-    const proc = spawnGateway({
-      PORT: 'not-a-port',
-      NUMWANT_MAX: '-3',
-      UDP_CONNECTION_ID_SECRET: secret,
+    const proc = spawnService({
+      service: 'announce-gateway',
+      env: gatewayEnv({ PORT: 'not-a-port', NUMWANT_MAX: '-3', UDP_CONNECTION_ID_SECRET: secret }),
     });
     const status = await proc.waitForExit(20_000).finally(() => proc.stop(1_000));
     expect(status.code).toBe(1);
@@ -32,6 +31,6 @@ describe('the gateway process', () => {
     } finally {
       expect(await gateway.stop()).toBe(0);
     }
-    expect(gateway.logs.some((l) => l.includes('"msg":"stopped"'))).toBe(true);
+    expect(gateway.stdout.some((l) => l.includes('"msg":"stopped"'))).toBe(true);
   }, 30_000);
 });

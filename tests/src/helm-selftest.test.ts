@@ -9,9 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freeTcpPort } from '@shoal/testing/ports';
-import { startGateway, type RunningGateway } from './harness/gateway.ts';
+import { startGateway, type GatewayProcess, LOOPBACK_ENV } from '@shoal/testing/launcher';
 import { containerEnv, ensureHelm, find, renderChart, type K8sObject } from './harness/helm.ts';
-import { LOOPBACK_ENV } from '@shoal/testing/launcher';
 
 interface SelftestRun {
   code: number;
@@ -43,7 +42,7 @@ function runSelftest(script: string, env: Record<string, string>): Promise<Selft
 describe('the helm test Pod', () => {
   let dir: string;
   let script: string;
-  let gateway: RunningGateway;
+  let gateway: GatewayProcess;
   let pod: K8sObject;
 
   beforeAll(async () => {

@@ -7,6 +7,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, existsSync } from 'node
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawnService } from '@shoal/testing/launcher';
 import { baseEnv, repoRoot, runBounded, spawnManaged } from '@shoal/testing/processes';
 
 const SERVICES = ['announce-gateway', 'storage-api', 'gc-worker'] as const;
@@ -90,18 +91,13 @@ describe.each(SERVICES)('the %s image', (service) => {
   });
 
   it("loads: main.ts's imports resolve (it exits 1 on bad config) and every export imports", async () => {
-    const node = (args: string[]) =>
-      spawnManaged(
-        process.execPath,
-        ['--disable-warning=ExperimentalWarning', ...args],
-        // NODE_ENV as the image sets it; a bad ADMIN_PORT stops main.ts right after its imports load.
-        {
-          name: service,
-          env: baseEnv({ NODE_ENV: 'production', ADMIN_PORT: 'not-a-port' }),
-          cwd: app,
-        },
-      );
-    const main = node(['src/main.ts']);
+    // NODE_ENV as the image sets it; a bad ADMIN_PORT stops main.ts right after its imports load.
+    const main = spawnService({
+      service,
+      main: join(app, 'src/main.ts'),
+      cwd: app,
+      env: { NODE_ENV: 'production', ADMIN_PORT: 'not-a-port' },
+    });
     const status = await main.waitForExit(20_000).finally(() => main.stop(1_000));
     const output = [...main.stdout, ...main.stderr].join('\n');
     expect(output).not.toContain('ERR_MODULE_NOT_FOUND');
@@ -109,11 +105,20 @@ describe.each(SERVICES)('the %s image', (service) => {
     expect(output).toContain('ADMIN_PORT');
 
     const entries = Object.values(readManifest(app).exports ?? {}).map((p) => join(app, p));
-    const load = node([
-      '--input-type=module',
-      '-e',
-      `for (const p of ${JSON.stringify(entries)}) await import(p);`,
-    ]);
+    const load = spawnManaged(
+      process.execPath,
+      [
+        '--disable-warning=ExperimentalWarning',
+        '--input-type=module',
+        '-e',
+        `for (const p of ${JSON.stringify(entries)}) await import(p);`,
+      ],
+      {
+        name: service,
+        env: baseEnv({ NODE_ENV: 'production', ADMIN_PORT: 'not-a-port' }),
+        cwd: app,
+      },
+    );
     const loaded = await load.waitForExit(20_000).finally(() => load.stop(1_000));
     expect(loaded.code, load.describe()).toBe(0);
   }, 60_000);

@@ -12,12 +12,12 @@ import {
   loadTrackerClient,
   scrapeWith,
 } from './harness/bittorrent-tracker.ts';
-import { startGateway, type RunningGateway, type TrackerKind } from './harness/gateway.ts';
+import { startGateway, type GatewayProcess, type TrackerKind } from '@shoal/testing/launcher';
 
 type Client = InstanceType<typeof ClientClass>;
 
 let Tracker: typeof ClientClass;
-let gateway: RunningGateway;
+let gateway: GatewayProcess;
 const clients: Client[] = [];
 // Peers are never dialled: the port is only what the tracker hands out.
 let nextPort = 40_000;

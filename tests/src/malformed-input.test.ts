@@ -8,7 +8,7 @@ import { Agent, request as httpRequest } from 'node:http';
 import { connect as tcpConnect, type Socket as TcpSocket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRng, mutate, type Rng } from './harness/fuzz.ts';
-import { startGateway, type RunningGateway } from './harness/gateway.ts';
+import { startGateway, type GatewayProcess } from '@shoal/testing/launcher';
 import { decodeBencode, isDict, type BDict } from '@shoal/testing/bencode';
 import {
   announcePacket,
@@ -28,7 +28,7 @@ import {
 const rng: Rng = createRng();
 const seedNote = `fuzz seed ${rng.seed} (SHOAL_FUZZ_SEED=${rng.seed} replays it)`;
 
-let gateway: RunningGateway;
+let gateway: GatewayProcess;
 
 beforeAll(async () => {
   gateway = await startGateway({ STORAGE_DRIVER: 'memory' });
@@ -666,7 +666,7 @@ describe('the gateway under malformed input', () => {
 
   it('then shuts down cleanly on SIGTERM', async () => {
     // Bad input is the client's fault: a refusal, never an internal error (pino level 50) or a fatal one (60).
-    const errors = gateway.logs.filter((l) => /"level":(50|60)/.test(l));
+    const errors = gateway.stdout.filter((l) => /"level":(50|60)/.test(l));
     expect(errors).toEqual([]);
     expect(await gateway.stop()).toBe(0);
   }, 30_000);

@@ -4,7 +4,7 @@
 // later one more passes (a rate, not a ban). One gateway per protocol, so the
 // two buckets of 127.0.0.1 do not share tokens.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startGateway, type RunningGateway } from './harness/gateway.ts';
+import { startGateway, type GatewayProcess } from '@shoal/testing/launcher';
 import { sleep } from '@shoal/testing/processes';
 import {
   httpAnnounceOutcome,
@@ -21,8 +21,8 @@ const LIMITED = {
 };
 const RATE_LIMITED = 'too many requests from your address, slow down [POLICY_ERR_RATE_LIMITED]';
 
-let httpGateway: RunningGateway | undefined;
-let udpGateway: RunningGateway | undefined;
+let httpGateway: GatewayProcess | undefined;
+let udpGateway: GatewayProcess | undefined;
 
 beforeAll(async () => {
   [httpGateway, udpGateway] = await Promise.all([startGateway(LIMITED), startGateway(LIMITED)]);

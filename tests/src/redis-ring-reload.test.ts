@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRing, type RedisRing } from '@shoal/testing/redis';
-import { startGateway, type RunningGateway } from './harness/gateway.ts';
+import { startGateway, type GatewayProcess } from '@shoal/testing/launcher';
 import {
   httpAnnounce,
   httpScrape,
@@ -20,7 +20,7 @@ describe('redis ring resharding on SIGHUP', () => {
   let ring: RedisRing;
   let dir: string;
   let file: string;
-  let gateway: RunningGateway;
+  let gateway: GatewayProcess;
   const shardList = (n: number): string =>
     ring.shards
       .slice(0, n)
@@ -62,7 +62,7 @@ describe('redis ring resharding on SIGHUP', () => {
     await writeConfig(3);
     process.kill(gateway.pid, 'SIGHUP');
     await expect
-      .poll(() => gateway.logs.some((l) => l.includes('"msg":"redis reconfigured"')), {
+      .poll(() => gateway.stdout.some((l) => l.includes('"msg":"redis reconfigured"')), {
         timeout: 10_000,
       })
       .toBe(true);
@@ -93,7 +93,7 @@ describe('redis ring resharding on SIGHUP', () => {
     await writeFile(file, 'STORAGE_DRIVER: redis\nREDIS_MODE: ring\nREDIS_RING_SHARDS: []\n');
     process.kill(gateway.pid, 'SIGHUP');
     await expect
-      .poll(() => gateway.logs.some((l) => l.includes('config reload refused')), {
+      .poll(() => gateway.stdout.some((l) => l.includes('config reload refused')), {
         timeout: 10_000,
       })
       .toBe(true);

@@ -10,7 +10,7 @@ import {
   type SentinelSet,
 } from '@shoal/testing/redis';
 import { describeAria2Transfer } from './harness/aria2-transfer.ts';
-import { startGateway, type RunningGateway } from './harness/gateway.ts';
+import { startGateway, type GatewayProcess } from '@shoal/testing/launcher';
 import {
   httpAnnounce,
   httpScrape,
@@ -38,7 +38,7 @@ function codeOfFailure(err: unknown): string {
 
 describe('redis sentinel behind the gateway', () => {
   let set: SentinelSet;
-  let gateway: RunningGateway;
+  let gateway: GatewayProcess;
   beforeAll(async () => {
     set = await startSentinelSet({ replicas: 2, sentinels: 3 });
     gateway = await startGateway({

@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildStorageApi, loadStorageApiConfig, type StorageApi } from '@shoal/storage-api';
 import { createRedisStore, redisStoreConfig, type RedisStore } from '@shoal/storage/redis';
 import { startRedis, type RedisServer } from '@shoal/testing/redis';
-import { startGateway, type RunningGateway } from './harness/gateway.ts';
+import { startGateway, type GatewayProcess, storageApiEnv } from '@shoal/testing/launcher';
 import {
   decodeDictPeers,
   httpAnnounce,
@@ -23,14 +23,13 @@ import {
   randomInfoHash,
   randomPeerId,
 } from '@shoal/testing/tracker-client';
-import { storageApiEnv } from '@shoal/testing/launcher';
 
 const token = randomBytes(24).toString('hex');
 let redis: RedisServer;
 let store: RedisStore;
 let api: StorageApi;
-let remote: RunningGateway;
-let embedded: RunningGateway;
+let remote: GatewayProcess;
+let embedded: GatewayProcess;
 
 beforeAll(async () => {
   redis = await startRedis();
@@ -94,7 +93,7 @@ async function swarmWithSeeders(firstPort: number): Promise<Buffer> {
   return infoHash;
 }
 
-function nonCompact(gateway: RunningGateway, infoHash: Buffer, port: number) {
+function nonCompact(gateway: GatewayProcess, infoHash: Buffer, port: number) {
   return httpAnnounceDict(
     gateway.announceUrl('http'),
     { infoHash, peerId: randomPeerId(), port, left: 100n, event: 'started' },

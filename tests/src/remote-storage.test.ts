@@ -3,17 +3,15 @@
 // endpoint, coalescing under a burst, immediate "retry later" while
 // storage-api is gone, and recovery without touching the gateway.
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startGateway, type RunningGateway } from './harness/gateway.ts';
-import { HarnessError } from '@shoal/testing/errors';
 import {
-  baseEnv,
-  repoRoot,
-  spawnManaged,
-  waitFor,
-  type ManagedProcess,
-} from '@shoal/testing/processes';
+  startGateway,
+  startService,
+  storageApiEnv,
+  type GatewayProcess,
+  type ServiceProcess,
+} from '@shoal/testing/launcher';
+import { waitFor } from '@shoal/testing/processes';
 import {
   UDP_ACTION,
   UdpTrackerClient,
@@ -27,56 +25,8 @@ import {
 } from '@shoal/testing/tracker-client';
 
 const token = randomBytes(24).toString('hex');
-let apiPort: number;
-let api: ManagedProcess | undefined;
-let gateway: RunningGateway;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const address = probe.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      probe.close(() => resolve(port));
-    });
-  });
-}
-
-/** storage-api as users run it, memory peer store, on `apiPort` so a restart keeps the gateway's URL valid. */
-async function startStorageApi(): Promise<ManagedProcess> {
-  let listening: () => void = () => {};
-  const ready = new Promise<void>((resolve) => {
-    listening = resolve;
-  });
-  const proc = spawnManaged(
-    process.execPath,
-    ['--disable-warning=ExperimentalWarning', `${repoRoot}services/storage-api/src/main.ts`],
-    {
-      name: 'storage-api',
-      cwd: repoRoot,
-      env: baseEnv({
-        HOST: '127.0.0.1',
-        PORT: String(apiPort),
-        ADMIN_HOST: '127.0.0.1',
-        ADMIN_PORT: '0',
-        STORAGE_API_TOKEN: token,
-        PEER_STORE_DRIVER: 'memory',
-        DATA_STORE_DRIVER: 'memory',
-        LOG_LEVEL: 'info',
-      }),
-    },
-    (line) => {
-      if (line.includes('"msg":"listening"')) listening();
-    },
-  );
-  const exited = proc.exited.then(() => {
-    throw new HarnessError('HARNESS_ERR_EXITED', `storage-api exited early\n${proc.describe()}`);
-  });
-  exited.catch(() => {});
-  await Promise.race([ready, exited]);
-  return proc;
-}
+let api: ServiceProcess | undefined;
+let gateway: GatewayProcess;
 
 async function metric(name: string, labels = ''): Promise<number> {
   const text = await (await fetch(gateway.adminUrl('/metrics'))).text();
@@ -94,11 +44,14 @@ async function rawHttpAnnounce(infoHash: Buffer, port: number): Promise<Record<s
 }
 
 beforeAll(async () => {
-  apiPort = await freePort();
-  api = await startStorageApi();
+  // storage-api as users run it, memory peer store; a restart keeps its port, so the gateway's URL stays valid.
+  api = await startService({
+    service: 'storage-api',
+    env: storageApiEnv(token, 'memory', { LOG_LEVEL: 'info' }),
+  });
   gateway = await startGateway({
     STORAGE_DRIVER: 'remote',
-    STORAGE_API_URL: `http://127.0.0.1:${apiPort}`,
+    STORAGE_API_URL: `http://127.0.0.1:${Number(api.listening.port)}`,
     STORAGE_API_TOKEN: token,
     REMOTE_BREAKER_FAILURES: '3',
     REMOTE_BREAKER_OPEN_MS: '300',
@@ -169,8 +122,7 @@ describe('gateway with STORAGE_DRIVER=remote and a real storage-api', () => {
   });
 
   it('answers "retry later" at once while storage-api is gone, and recovers by itself when it returns', async () => {
-    await api?.stop();
-    api = undefined;
+    await api!.stop();
     const infoHash = randomInfoHash();
     const udp = await UdpTrackerClient.open(gateway.udpPort);
     try {
@@ -210,7 +162,7 @@ describe('gateway with STORAGE_DRIVER=remote and a real storage-api', () => {
         message: expect.stringContaining('storage unavailable') as unknown,
       });
 
-      api = await startStorageApi();
+      await api!.restart();
       await waitFor(
         'the gateway to serve announces again',
         async () => (await rawHttpAnnounce(infoHash, 53_200))['failure reason'] === undefined,

@@ -3,7 +3,7 @@
 // gateway and announce on another. Two gateway processes prove it.
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startGateway, type RunningGateway } from './harness/gateway.ts';
+import { startGateway, type GatewayProcess } from '@shoal/testing/launcher';
 import {
   announcePacket,
   randomInfoHash,
@@ -13,9 +13,9 @@ import {
 } from '@shoal/testing/tracker-client';
 
 const shared = randomBytes(32).toString('hex');
-let a: RunningGateway;
-let b: RunningGateway;
-let stranger: RunningGateway;
+let a: GatewayProcess;
+let b: GatewayProcess;
+let stranger: GatewayProcess;
 
 beforeAll(async () => {
   [a, b, stranger] = await Promise.all([

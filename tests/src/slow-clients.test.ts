@@ -5,7 +5,7 @@
 // is made small through the environment; bounds carry wide margins.
 import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startGateway, type RunningGateway } from './harness/gateway.ts';
+import { startGateway, type GatewayProcess } from '@shoal/testing/launcher';
 import {
   httpAnnounce,
   randomInfoHash,
@@ -17,7 +17,7 @@ const REQUEST_TIMEOUT_MS = 2000;
 const MARGIN_MS = 5000;
 const DRIPS = 250;
 
-let gateway: RunningGateway;
+let gateway: GatewayProcess;
 
 beforeAll(async () => {
   gateway = await startGateway({
@@ -139,7 +139,7 @@ describe('the gateway process under slow clients', () => {
 
   it('logged no errors and stops cleanly on SIGTERM', async () => {
     // A client cut for slowness is its own fault: no error (50) or fatal (60) line.
-    expect(gateway.logs.filter((l) => /"level":(50|60)/.test(l))).toEqual([]);
+    expect(gateway.stdout.filter((l) => /"level":(50|60)/.test(l))).toEqual([]);
     expect(await gateway.stop()).toBe(0);
   }, 30_000);
 });

@@ -1,24 +1,27 @@
-// The one launcher of Shoal's tests and local topology: spawns a process
-// with its environment in its own process group, its output appended to
-// <logDir>/<name>.log; waits until it is ready (a service's
-// {"msg":"listening"} line, a server's own check); stops it with its clean
-// signal, SIGKILL after a grace; crashes and restarts it in place. Processes
-// of a test are killed when the test worker exits; detached ones (the local
-// topology's up.sh) outlive it. docs/testing.md.
-import { spawn } from 'node:child_process';
+// The one launcher of Shoal's services (announce-gateway, storage-api,
+// gc-worker) for tests, benchmarks and the local topology: runs
+// services/<service>/src/main.ts with the given environment in its own process
+// group, keeps its stdout and stderr (in memory, and in <logDir>/<name>.log
+// when given), waits for its {"msg":"listening"} line and reads its ports
+// there, stops it with SIGTERM and SIGKILL after a grace, crashes it and
+// restarts it on the same ports. A test's services are killed when the test
+// worker exits; detached ones (deploy/local/up.sh) outlive it and log to the
+// file only. docs/testing.md.
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { HarnessError } from './errors.ts';
 import {
-  chownSync,
-  closeSync,
-  existsSync,
-  mkdirSync,
-  openSync,
-  readFileSync,
-  statSync,
-} from 'node:fs';
-import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+  REPO_ROOT,
+  isAlive,
+  readTail,
+  signal,
+  spawnLogged,
+  type TopologyProcess,
+} from './process-group.ts';
+import { baseEnv, sleep, spawnManaged, type ExitStatus, type ManagedProcess } from './processes.ts';
 
-export const REPO_ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '../../..');
+export { REPO_ROOT };
 
 /**
  * Loopback and ports chosen by the kernel: the listening settings a test
@@ -46,344 +49,287 @@ export function storageApiEnv(
   };
 }
 
+/** A test gateway's settings: loopback, port 0, info logs and a fresh UDP secret; `env` last. */
+export function gatewayEnv(env: ServiceEnv = {}): Record<string, string> {
+  return {
+    ...LOOPBACK_ENV,
+    LOG_LEVEL: 'info',
+    UDP_CONNECTION_ID_SECRET: randomBytes(32).toString('hex'),
+    ...env,
+  };
+}
+
 export type ServiceName = 'announce-gateway' | 'storage-api' | 'gc-worker';
 
-/** One process of the topology, by pid (it may belong to an earlier `up`). */
-export interface TopologyProcess {
-  name: string;
-  pid: number;
-  /** Log file (stdout + stderr). */
-  log: string;
-  /** Signal sent to stop it cleanly. */
-  stopSignal: NodeJS.Signals;
-  /** Kill the whole process group (services, Redis) or only the pid (postgres shuts its children down itself). */
-  group: boolean;
+/** A service's environment variables (PORT, STORAGE_DRIVER, REDIS_URL ...). */
+export type ServiceEnv = Readonly<Record<string, string>>;
+
+export interface ServiceOptions {
+  service: ServiceName;
+  /** Process and log name, e.g. gateway-a; the service's name by default. */
+  name?: string;
+  /** The service's settings; PATH, HOME, TMPDIR, LANG, LC_ALL and TZ are added, nothing else is inherited. */
+  env: ServiceEnv;
+  /** <logDir>/<name>.log receives both streams (appended across restarts); required when detached. */
+  logDir?: string;
+  /** Outlives this process (deploy/local/up.sh); its output goes to the log file only. */
+  detached?: boolean;
+  /** Working directory; the repository root by default. */
+  cwd?: string;
+  /** The entry point; services/<service>/src/main.ts of this checkout by default (an image's file set has its own). */
+  main?: string;
+  /** How long to wait for the "listening" line; 30 s by default. */
+  timeoutMs?: number;
 }
 
 export interface ServiceProcess extends TopologyProcess {
   /** The fields of the service's {"msg":"listening",...} log line (ports). */
   listening: Record<string, unknown>;
+  /** The current run's stdout (pino JSON) and stderr lines; empty when detached. */
+  readonly stdout: readonly string[];
+  readonly stderr: readonly string[];
   alive(): boolean;
   /** SIGKILL to the process group: a crash. */
   kill(): Promise<void>;
-  /** The clean stop signal, SIGKILL after `graceMs`; resolves true when it exited by itself. */
-  stop(graceMs?: number): Promise<boolean>;
-  /** The last lines of its log, for assertion messages. */
+  /** SIGTERM, SIGKILL after `graceMs` (10 s); resolves with the exit code (null when it had to be killed). */
+  stop(graceMs?: number): Promise<number | null>;
+  /** The last lines of its output, for assertion messages. */
   tail(lines?: number): string;
+  /** Its name, pid and output tail, for assertion messages. */
+  describe(): string;
+  /** http://127.0.0.1:<admin port><path> (/healthz, /readyz, /metrics). */
+  adminUrl(path: string): string;
   /**
    * Stops it if running and starts it again with the same environment on the
    * same ports (a storage-api that comes back where the gateways expect it).
-   * `pid` and `listening` follow the new process.
+   * `pid`, `listening` and the output follow the new process.
    */
   restart(): Promise<void>;
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-/**
- * A Redis server, a sentinel or PostgreSQL under the test's control: what a
- * fault drill crashes and brings back (tests/src/fault-drills.test.ts).
- */
-export interface ServerProcess extends TopologyProcess {
-  /** The loopback port it serves on; a restart keeps it. */
-  port: number;
-  alive(): boolean;
-  /** SIGKILL to the process group: a crash (PostgreSQL's backends go with the postmaster). */
-  kill(): Promise<void>;
-  /** The clean stop signal, SIGKILL after `graceMs`; resolves true when it exited by itself. */
-  stop(graceMs?: number): Promise<boolean>;
-  /**
-   * Stops it if running and starts it again on the same port and data, then
-   * waits until it answers. A Redis server comes back as a replica of the
-   * primary the sentinels name (Sentinel would reconfigure it anyway);
-   * PostgreSQL runs crash recovery. `pid` follows the new process.
-   */
-  restart(): Promise<void>;
-  tail(lines?: number): string;
-}
-
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-  // After up.sh exits its processes belong to init, which may reap them
-  // late: a zombie has exited.
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return true;
-  }
-}
-
-/** True once no process, not even a zombie, holds the pid. */
-function reaped(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return false;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'ESRCH';
-  }
-}
-
-function signal(p: Pick<TopologyProcess, 'pid' | 'group'>, sig: NodeJS.Signals): void {
-  try {
-    process.kill(p.group ? -p.pid : p.pid, sig);
-  } catch {
-    // Already gone.
-  }
-}
-
-/** Sends the stop signal and waits; SIGKILL after graceMs. True when it exited by itself. */
-export async function stopProcess(p: TopologyProcess, graceMs = 15_000): Promise<boolean> {
-  if (!isAlive(p.pid)) return true;
-  signal(p, p.stopSignal);
-  const deadline = Date.now() + graceMs;
-  while (isAlive(p.pid)) {
-    if (Date.now() > deadline) {
-      signal(p, 'SIGKILL');
-      signal({ ...p, group: true }, 'SIGKILL');
-      while (isAlive(p.pid)) await sleep(20);
-      return false;
-    }
-    await sleep(20);
-  }
-  // Children left in the group (none expected) go too.
-  if (p.group) signal(p, 'SIGKILL');
-  return true;
-}
-
-// Safety net for in-process use: a test worker that dies must not leave the
-// topology behind. Detached runs (up.sh) are not registered.
-const attached = new Set<TopologyProcess>();
-let exitHook = false;
-function register(p: TopologyProcess): void {
-  attached.add(p);
-  if (exitHook) return;
-  exitHook = true;
-  process.once('exit', () => {
-    for (const q of attached) signal({ ...q, group: q.group }, 'SIGKILL');
-  });
-}
-
-/** Takes a process off the exit hook's list (it was stopped, or handed to a wrapper). */
-export function release(p: TopologyProcess): void {
-  attached.delete(p);
-}
-
-function readTail(file: string, lines = 40): string {
-  try {
-    return readFileSync(file, 'utf8').split('\n').slice(-lines).join('\n');
-  } catch {
-    return '';
-  }
-}
-
-export interface SpawnSpec {
-  name: string;
-  command: string;
-  args: readonly string[];
-  env?: Record<string, string>;
-  cwd?: string;
-  logDir: string;
-  stopSignal?: NodeJS.Signals;
-  group?: boolean;
-  user?: { uid: number; gid: number };
-  /** Outlives this process (deploy/local/up.sh). */
-  detached: boolean;
-}
-
-export function spawnLogged(spec: SpawnSpec): TopologyProcess {
-  mkdirSync(spec.logDir, { recursive: true });
-  const log = join(spec.logDir, `${spec.name}.log`);
-  const fd = openSync(log, 'a');
-  if (spec.user !== undefined) chownSync(log, spec.user.uid, spec.user.gid);
-  const child = spawn(spec.command, [...spec.args], {
-    cwd: spec.cwd ?? REPO_ROOT,
-    env: spec.env ?? minimalEnv(),
-    stdio: ['ignore', fd, fd],
-    // Own process group: down.sh and stop() signal the group, and a Ctrl-C in
-    // the shell that ran up.sh does not reach the topology.
-    detached: true,
-    ...(spec.user === undefined ? {} : { uid: spec.user.uid, gid: spec.user.gid }),
-  });
-  closeSync(fd);
-  if (child.pid === undefined) throw new Error(`cannot start ${spec.name} (${spec.command})`);
-  child.on('error', () => undefined);
-  const p: TopologyProcess = {
-    name: spec.name,
-    pid: child.pid,
-    log,
-    stopSignal: spec.stopSignal ?? 'SIGTERM',
-    group: spec.group ?? true,
-  };
-  if (spec.detached) child.unref();
-  else register(p);
-  return p;
-}
-
-function minimalEnv(extra: Record<string, string> = {}): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const k of ['PATH', 'HOME', 'TMPDIR', 'LANG', 'TZ']) {
-    const v = process.env[k];
-    if (v !== undefined) env[k] = v;
-  }
-  return { ...env, ...extra };
-}
-
-export async function waitUntil(
-  what: string,
-  p: TopologyProcess,
-  check: () => Promise<boolean> | boolean,
-  timeoutMs = 30_000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (!isAlive(p.pid))
-      throw new Error(`${p.name} exited while waiting for ${what}:\n${readTail(p.log)}`);
-    try {
-      if (await check()) return;
-    } catch {
-      // not yet
-    }
-    if (Date.now() > deadline)
-      throw new Error(`timed out waiting for ${what}:\n${readTail(p.log)}`);
-    await sleep(50);
-  }
+function entryArgs(opts: ServiceOptions): string[] {
+  return [
+    '--disable-warning=ExperimentalWarning',
+    opts.main ?? join(REPO_ROOT, 'services', opts.service, 'src/main.ts'),
+  ];
 }
 
 /**
- * Wraps a spawned server so it can be crashed and respawned in place; the
- * handle (not each spawn) is what the exit hook and stop() see, so they
- * always reach the live pid.
+ * Starts a service without waiting for it (a test of how it refuses to
+ * start, or of whether it loads at all); its output is kept in memory.
  */
-export function controlled(
-  first: TopologyProcess,
-  port: number,
-  detached: boolean,
-  respawn: () => Promise<TopologyProcess>,
-): ServerProcess {
-  let current = first;
-  const adopt = (p: TopologyProcess): void => {
-    attached.delete(p);
-    current = p;
-    handle.pid = p.pid;
-  };
-  const handle: ServerProcess = {
-    name: first.name,
-    pid: first.pid,
-    log: first.log,
-    stopSignal: first.stopSignal,
-    group: first.group,
-    port,
-    alive: () => isAlive(handle.pid),
-    async kill() {
-      signal({ pid: handle.pid, group: true }, 'SIGKILL');
-      while (isAlive(handle.pid)) await sleep(10);
-    },
-    stop: (graceMs) => stopProcess(current, graceMs),
-    tail: (lines) => readTail(current.log, lines),
-    async restart() {
-      if (isAlive(handle.pid)) await stopProcess(current);
-      // Until this process reaps it, the dead one is a zombie that still
-      // holds its pid: PostgreSQL would take it for a live postmaster
-      // ("lock file postmaster.pid already exists") and refuse to start.
-      const deadline = Date.now() + 5_000;
-      while (!reaped(handle.pid) && Date.now() < deadline) await sleep(10);
-      adopt(await respawn());
-    },
-  };
-  adopt(first);
-  if (!detached) register(handle);
-  return handle;
+export function spawnService(opts: Omit<ServiceOptions, 'detached' | 'timeoutMs'>): ManagedProcess {
+  const name = opts.name ?? opts.service;
+  if (opts.logDir !== undefined) mkdirSync(opts.logDir, { recursive: true });
+  return spawnManaged(process.execPath, entryArgs(opts), {
+    name,
+    env: baseEnv(opts.env),
+    cwd: opts.cwd ?? REPO_ROOT,
+    group: true,
+    ...(opts.logDir === undefined ? {} : { logFile: join(opts.logDir, `${name}.log`) }),
+  });
 }
 
-function listeningLine(log: string, offset: number): Record<string, unknown> | undefined {
-  let text: string;
-  try {
-    text = readFileSync(log).subarray(offset).toString('utf8');
-  } catch {
-    return undefined;
-  }
-  for (const line of text.split('\n')) {
+function listeningLine(lines: readonly string[]): Record<string, unknown> | undefined {
+  for (const line of lines) {
     if (!line.includes('"listening"')) continue;
     try {
       const rec = JSON.parse(line) as Record<string, unknown>;
       if (rec.msg === 'listening') return rec;
     } catch {
-      // a partial line
+      // not JSON
     }
   }
   return undefined;
 }
 
-export interface StartServiceOptions {
-  /** Log and process name, e.g. gateway-a. */
-  name: string;
-  service: ServiceName;
-  env: Record<string, string>;
-  logDir: string;
-  detached?: boolean;
-  timeoutMs?: number;
+/** One run of the service: a child of this process, or a detached one logging to its file. */
+interface Run {
+  pid: number;
+  exited: Promise<ExitStatus>;
+  stdout: readonly string[];
+  stderr: readonly string[];
+  /** Its output so far. */
+  lines(): readonly string[];
 }
 
-/** Starts a Shoal service (node services/<service>/src/main.ts) and waits for its "listening" line. */
-export async function startService(opts: StartServiceOptions): Promise<ServiceProcess> {
-  const log = join(opts.logDir, `${opts.name}.log`);
-  const launch = async (
-    env: Record<string, string>,
-  ): Promise<{ pid: number; listening: Record<string, unknown> }> => {
-    // The log is appended to across restarts: look for this run's line only.
-    const offset = existsSync(log) ? statSync(log).size : 0;
-    const p = spawnLogged({
-      name: opts.name,
-      command: process.execPath,
-      args: [
-        '--disable-warning=ExperimentalWarning',
-        join(REPO_ROOT, 'services', opts.service, 'src/main.ts'),
-      ],
-      env: minimalEnv(env),
-      logDir: opts.logDir,
-      detached: opts.detached ?? false,
-    });
-    let listening: Record<string, unknown> | undefined;
-    await waitUntil(
-      `${opts.name} to listen`,
-      p,
-      () => (listening = listeningLine(p.log, offset)) !== undefined,
-      opts.timeoutMs ?? 30_000,
-    );
-    return { pid: p.pid, listening: listening! };
+function launch(opts: ServiceOptions, name: string, env: Record<string, string>): Run {
+  if (opts.detached !== true) {
+    const p = spawnService({ ...opts, name, env });
+    return {
+      pid: p.pid,
+      exited: p.exited,
+      stdout: p.stdout,
+      stderr: p.stderr,
+      lines: () => p.output,
+    };
+  }
+  if (opts.logDir === undefined) throw new Error(`${name}: a detached service needs a logDir`);
+  const log = join(opts.logDir, `${name}.log`);
+  // The log is appended to across restarts: this run's lines start here.
+  const offset = existsSync(log) ? statSync(log).size : 0;
+  const p = spawnLogged({
+    name,
+    command: process.execPath,
+    args: entryArgs(opts),
+    env: baseEnv(env),
+    cwd: opts.cwd ?? REPO_ROOT,
+    logDir: opts.logDir,
+    detached: true,
+  });
+  const lines = (): string[] => {
+    try {
+      return readFileSync(log).subarray(offset).toString('utf8').split('\n');
+    } catch {
+      return [];
+    }
   };
-  const first = await launch(opts.env);
+  return { pid: p.pid, exited: p.exited, stdout: [], stderr: [], lines };
+}
+
+async function untilListening(
+  name: string,
+  run: Run,
+  timeoutMs: number,
+): Promise<Record<string, unknown>> {
+  let exit: ExitStatus | undefined;
+  void run.exited.then((s) => (exit = s));
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const listening = listeningLine(run.lines());
+    if (listening !== undefined) return listening;
+    const output = (): string => run.lines().slice(-40).join('\n');
+    if (exit !== undefined || !isAlive(run.pid))
+      throw new HarnessError(
+        'HARNESS_ERR_EXITED',
+        `${name} exited (${exit?.code ?? exit?.signal}) before listening:\n${output()}`,
+      );
+    if (Date.now() > deadline)
+      throw new HarnessError(
+        'HARNESS_ERR_TIMEOUT',
+        `no "listening" line from ${name} within ${timeoutMs} ms:\n${output()}`,
+      );
+    await sleep(20);
+  }
+}
+
+/** Starts a Shoal service and waits for its "listening" line; on failure it is stopped and the error carries its output. */
+export async function startService(opts: ServiceOptions): Promise<ServiceProcess> {
+  const name = opts.name ?? opts.service;
+  const log = opts.logDir === undefined ? undefined : join(opts.logDir, `${name}.log`);
+  const timeoutMs = opts.timeoutMs ?? 30_000;
+  const begin = async (env: Record<string, string>): Promise<[Run, Record<string, unknown>]> => {
+    const run = launch(opts, name, env);
+    try {
+      return [run, await untilListening(name, run, timeoutMs)];
+    } catch (err) {
+      signal({ pid: run.pid, group: true }, 'SIGKILL');
+      await run.exited;
+      throw err;
+    }
+  };
+  let [run, listening] = await begin({ ...opts.env });
+  const stop = async (graceMs = 10_000): Promise<number | null> => {
+    let status: ExitStatus | undefined;
+    const exited = run.exited.then((s) => (status = s));
+    await Promise.race([exited, sleep(0)]);
+    if (status === undefined) {
+      signal(svc, 'SIGTERM');
+      await Promise.race([exited, sleep(graceMs)]);
+      if (status === undefined) signal(svc, 'SIGKILL');
+    }
+    const { code } = await run.exited;
+    // Whatever it left in its group (a service starts none) goes too.
+    signal(svc, 'SIGKILL');
+    return code;
+  };
   const svc: ServiceProcess = {
-    name: opts.name,
-    pid: first.pid,
-    log,
+    name,
+    pid: run.pid,
+    ...(log === undefined ? {} : { log }),
     stopSignal: 'SIGTERM',
     group: true,
-    listening: first.listening,
+    listening,
+    get stdout() {
+      return run.stdout;
+    },
+    get stderr() {
+      return run.stderr;
+    },
     alive: () => isAlive(svc.pid),
     async kill() {
       signal(svc, 'SIGKILL');
-      while (isAlive(svc.pid)) await sleep(10);
+      await run.exited;
     },
-    stop: (graceMs) => stopProcess(svc, graceMs),
-    tail: (lines) => readTail(log, lines),
+    stop,
+    tail: (lines = 40) =>
+      log !== undefined && opts.detached === true
+        ? readTail(log, lines)
+        : run.lines().slice(-lines).join('\n'),
+    describe: () => `${name} (pid ${svc.pid})\n--- output (tail)\n${svc.tail(30)}`,
+    adminUrl: (path) => `http://127.0.0.1:${Number(svc.listening.admin)}${path}`,
     async restart() {
-      if (isAlive(svc.pid)) await stopProcess(svc);
+      await stop();
       const port = svc.listening.port ?? svc.listening.http;
       const admin = svc.listening.admin;
-      const next = await launch({
+      [run, listening] = await begin({
         ...opts.env,
         ...(typeof port === 'number' ? { PORT: String(port) } : {}),
         ...(typeof admin === 'number' ? { ADMIN_PORT: String(admin) } : {}),
       });
-      svc.pid = next.pid;
-      svc.listening = next.listening;
+      svc.pid = run.pid;
+      svc.listening = listening;
     },
   };
   return svc;
+}
+
+export type TrackerKind = 'http' | 'udp';
+
+/** A gateway as a client sees it: its ports and URLs. */
+export interface GatewayProcess extends ServiceProcess {
+  /** The address clients use: the bind address, or loopback for a wildcard. */
+  readonly host: string;
+  readonly httpPort: number;
+  readonly udpPort: number;
+  readonly adminPort: number;
+  /** http://host:port/announce or udp://host:port/announce. */
+  announceUrl(kind: TrackerKind): string;
+  /** http://host:port/scrape */
+  scrapeUrl(): string;
+}
+
+function clientHost(bindHost: string): string {
+  if (bindHost === '0.0.0.0' || bindHost === '') return '127.0.0.1';
+  if (bindHost === '::') return '::1';
+  return bindHost;
+}
+
+const urlHost = (host: string): string => (host.includes(':') ? `[${host}]` : host);
+
+/** Starts announce-gateway with `gatewayEnv(env)` and waits until it listens. */
+export async function startGateway(
+  env: ServiceEnv = {},
+  opts: Omit<ServiceOptions, 'service' | 'env'> = {},
+): Promise<GatewayProcess> {
+  const fullEnv = gatewayEnv(env);
+  const svc = await startService({
+    name: 'announce-gateway',
+    ...opts,
+    service: 'announce-gateway',
+    env: fullEnv,
+  });
+  const host = clientHost(fullEnv.HOST ?? '127.0.0.1');
+  const adminHost = urlHost(clientHost(fullEnv.ADMIN_HOST ?? '127.0.0.1'));
+  const port = (key: 'http' | 'udp' | 'admin'): number => Number(svc.listening[key]);
+  // A restart keeps the ports, so they are read once.
+  return Object.assign(svc, {
+    host,
+    httpPort: port('http'),
+    udpPort: port('udp'),
+    adminPort: port('admin'),
+    announceUrl: (kind: TrackerKind) => `${kind}://${urlHost(host)}:${port(kind)}/announce`,
+    scrapeUrl: () => `http://${urlHost(host)}:${port('http')}/scrape`,
+    adminUrl: (path: string) => `http://${adminHost}:${port('admin')}${path}`,
+  });
 }

@@ -1,7 +1,9 @@
-// Child processes that a test owns: real trackers and real BitTorrent
-// clients. Every one is bounded in time and killed when the test is done, or
-// when the test worker exits for any reason, so no run leaves strays behind.
+// Child processes that a test owns: Shoal's services (through the launcher),
+// real trackers and real BitTorrent clients. Every one is bounded in time and
+// killed when the test is done, or when the test worker exits for any reason,
+// so no run leaves strays behind.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, openSync, writeSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { HarnessError } from './errors.ts';
 
@@ -17,6 +19,8 @@ export interface ManagedProcess {
   readonly stdout: readonly string[];
   /** stderr lines as they arrive (the last MAX_LINES). */
   readonly stderr: readonly string[];
+  /** Both streams' lines in arrival order (the last MAX_LINES). */
+  readonly output: readonly string[];
   readonly exited: Promise<ExitStatus>;
   /** Still running (no exit observed yet). */
   alive(): boolean;
@@ -24,6 +28,8 @@ export interface ManagedProcess {
   waitForExit(timeoutMs: number): Promise<ExitStatus>;
   /** SIGTERM, then SIGKILL after `graceMs`; resolves with the exit code (null when killed by a signal). */
   stop(graceMs?: number): Promise<number | null>;
+  /** SIGKILL at once (a crash); resolves once it has exited. */
+  kill(): Promise<void>;
   /** The tail of both streams, for assertion messages. */
   describe(): string;
 }
@@ -32,28 +38,48 @@ export interface SpawnOptions {
   name: string;
   env: Readonly<Record<string, string>>;
   cwd?: string;
+  /** Run it in its own process group and signal the group (a service and whatever it starts). */
+  group?: boolean;
+  /** Also append both streams to this file, for reading after the run. */
+  logFile?: string;
 }
 
 const MAX_LINES = 20_000;
-const live = new Set<ChildProcess>();
+const live = new Map<ChildProcess, boolean>();
 
-// A worker that dies between beforeAll and afterAll must not leave trackers
-// or clients holding ports for the next run.
+function signal(child: ChildProcess, group: boolean, sig: NodeJS.Signals): void {
+  if (!group || child.pid === undefined) {
+    child.kill(sig);
+    return;
+  }
+  try {
+    process.kill(-child.pid, sig);
+  } catch {
+    // Already gone.
+  }
+}
+
+// A worker that dies between beforeAll and afterAll must not leave services,
+// trackers or clients holding ports for the next run.
 process.once('exit', () => {
-  for (const child of live) child.kill('SIGKILL');
+  for (const [child, group] of live) signal(child, group, 'SIGKILL');
 });
+
+function push(into: string[], line: string): void {
+  into.push(line);
+  if (into.length > MAX_LINES) into.splice(0, into.length - MAX_LINES);
+}
 
 function collect(
   stream: NodeJS.ReadableStream | null,
   into: string[],
-  onLine?: (line: string) => void,
+  onLine: (line: string) => void,
 ): void {
   if (stream === null) return;
   const rl = createInterface({ input: stream, crlfDelay: Infinity });
   rl.on('line', (line) => {
-    into.push(line);
-    if (into.length > MAX_LINES) into.splice(0, into.length - MAX_LINES);
-    onLine?.(line);
+    push(into, line);
+    onLine(line);
   });
 }
 
@@ -63,30 +89,51 @@ export function spawnManaged(
   opts: SpawnOptions,
   onStdoutLine?: (line: string) => void,
 ): ManagedProcess {
+  const group = opts.group ?? false;
   const child = spawn(command, args, {
     env: opts.env,
     cwd: opts.cwd,
     stdio: ['ignore', 'pipe', 'pipe'],
+    detached: group,
   });
   const stdout: string[] = [];
   const stderr: string[] = [];
-  collect(child.stdout, stdout, onStdoutLine);
-  collect(child.stderr, stderr);
+  const output: string[] = [];
+  const logFd = opts.logFile === undefined ? undefined : openSync(opts.logFile, 'a');
+  const record = (line: string): void => {
+    push(output, line);
+    if (logFd !== undefined) writeSync(logFd, `${line}\n`);
+  };
+  collect(child.stdout, stdout, (line) => {
+    record(line);
+    onStdoutLine?.(line);
+  });
+  collect(child.stderr, stderr, record);
   let running = true;
-  live.add(child);
+  live.set(child, group);
   const exited = new Promise<ExitStatus>((resolve) => {
+    const done = (status: ExitStatus): void => {
+      running = false;
+      live.delete(child);
+      resolve(status);
+    };
     child.once('error', (err) => {
       stderr.push(`spawn error: ${err.message}`);
-      running = false;
-      live.delete(child);
-      resolve({ code: null, signal: null });
+      done({ code: null, signal: null });
     });
-    child.once('exit', (code, signal) => {
-      running = false;
-      live.delete(child);
-      resolve({ code, signal });
+    child.once('exit', (code, sig) => {
+      // Anything left in the group (a service starts none) goes with it.
+      if (group) signal(child, true, 'SIGKILL');
+      // Its last lines (a service's "stopped") are read once both streams
+      // close; a grandchild that keeps them open delays that by a bound only.
+      const last = setTimeout(() => done({ code, signal: sig }), 1_000);
+      child.once('close', () => {
+        clearTimeout(last);
+        done({ code, signal: sig });
+      });
     });
   });
+  if (logFd !== undefined) void exited.finally(() => closeSync(logFd));
   const describe = (): string =>
     `${opts.name} (pid ${child.pid ?? '?'})\n--- stdout (tail)\n${stdout.slice(-30).join('\n')}\n--- stderr (tail)\n${stderr.slice(-30).join('\n')}`;
   const waitForExit = (timeoutMs: number): Promise<ExitStatus> =>
@@ -109,17 +156,22 @@ export function spawnManaged(
     pid: child.pid ?? -1,
     stdout,
     stderr,
+    output,
     exited,
     alive: () => running,
     waitForExit,
     describe,
     async stop(graceMs = 10_000) {
-      if (running) child.kill('SIGTERM');
+      if (running) signal(child, group, 'SIGTERM');
       const status = await waitForExit(graceMs).catch(() => {
-        child.kill('SIGKILL');
+        signal(child, group, 'SIGKILL');
         return exited;
       });
       return status.code;
+    },
+    async kill() {
+      if (running) signal(child, group, 'SIGKILL');
+      await exited;
     },
   };
 }

@@ -26,24 +26,23 @@ import pg from 'pg';
 import { postgresBinDir } from './postgres.ts';
 import { freeTcpPort } from './ports.ts';
 import {
-  LOOPBACK_ENV,
   REPO_ROOT,
   controlled,
   release,
   spawnLogged,
-  startService,
   stopProcess,
   waitUntil,
   type ServerProcess,
-  type ServiceProcess,
   type SpawnSpec,
   type TopologyProcess,
-} from './launcher.ts';
+} from './process-group.ts';
+import { LOOPBACK_ENV, startService, type ServiceProcess } from './launcher.ts';
 import { redisServerArgv, sentinelArgv } from './redis.ts';
 
 export { REPO_ROOT };
-export type { ServerProcess, ServiceName, ServiceProcess, TopologyProcess } from './launcher.ts';
-export { isAlive, startService, stopProcess } from './launcher.ts';
+export type { ServerProcess, TopologyProcess } from './process-group.ts';
+export type { ServiceName, ServiceProcess } from './launcher.ts';
+export { isAlive } from './process-group.ts';
 const REDIS_DIR = join(REPO_ROOT, 'deploy/redis');
 
 function redisCli(port: number, password: string, args: readonly string[]): Promise<string> {

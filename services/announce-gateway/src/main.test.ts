@@ -1,41 +1,21 @@
 // Runs the real entry point the way `make run` does.
-import { spawn } from 'node:child_process';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { announceQuery, bdict, hashOf } from '../test/support.ts';
-import { LOOPBACK_ENV } from '@shoal/testing/launcher';
+import { LOOPBACK_ENV, spawnService, startService } from '@shoal/testing/launcher';
 
 const serviceDir = fileURLToPath(new URL('..', import.meta.url));
 
 describe('main.ts', () => {
   it('starts on PORT=0, logs one listening line, answers, and exits 0 on SIGTERM', async () => {
-    const child = spawn(
-      process.execPath,
-      ['--disable-warning=ExperimentalWarning', 'src/main.ts'],
-      {
-        cwd: serviceDir,
-        env: {
-          PATH: process.env.PATH,
-          ...LOOPBACK_ENV,
-        },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    );
-    const exited = new Promise<number | null>((resolve) =>
-      child.once('exit', (code) => resolve(code)),
-    );
-    let stderr = '';
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const gateway = await startService({
+      service: 'announce-gateway',
+      cwd: serviceDir,
+      env: LOOPBACK_ENV,
+    });
     try {
-      const listening = await new Promise<Record<string, unknown>>((resolve, reject) => {
-        const lines = createInterface({ input: child.stdout });
-        lines.on('line', (line) => {
-          const entry = JSON.parse(line) as Record<string, unknown>;
-          if (entry.msg === 'listening') resolve(entry);
-        });
-        void exited.then((code) => reject(new Error(`exited ${code} before listening: ${stderr}`)));
-      });
+      const listening = gateway.listening;
+      expect(gateway.stdout.filter((l) => l.includes('"msg":"listening"'))).toHaveLength(1);
       expect(listening.udp).toBe(listening.http);
       expect(listening.announce).toContain(`udp://127.0.0.1:${listening.udp as number}/announce`);
 
@@ -46,29 +26,28 @@ describe('main.ts', () => {
       expect((await fetch(`http://127.0.0.1:${listening.admin as number}/healthz`)).status).toBe(
         200,
       );
-      expect(stderr).toContain(`http://127.0.0.1:${listening.http as number}/announce`);
+      expect(gateway.stderr.join('\n')).toContain(
+        `http://127.0.0.1:${listening.http as number}/announce`,
+      );
 
-      child.kill('SIGTERM');
-      expect(await exited).toBe(0);
+      expect(await gateway.stop()).toBe(0);
+      // stdout is pino's JSON only; the line for humans above went to stderr.
+      for (const line of gateway.stdout)
+        expect(() => JSON.parse(line) as unknown, line).not.toThrow();
     } finally {
-      if (child.exitCode === null) child.kill('SIGKILL');
+      await gateway.kill();
     }
   });
 
   it('exits 1 listing every config problem', async () => {
-    const child = spawn(
-      process.execPath,
-      ['--disable-warning=ExperimentalWarning', 'src/main.ts'],
-      {
-        cwd: serviceDir,
-        env: { PATH: process.env.PATH, PORT: 'x', NUMWANT_MAX: '-1' },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    );
-    let stderr = '';
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+    const child = spawnService({
+      service: 'announce-gateway',
+      cwd: serviceDir,
+      env: { PORT: 'x', NUMWANT_MAX: '-1' },
+    });
+    const { code } = await child.exited;
     expect(code).toBe(1);
+    const stderr = child.stderr.join('\n');
     expect(stderr).toMatch(/PORT:/);
     expect(stderr).toMatch(/NUMWANT_MAX:/);
   });

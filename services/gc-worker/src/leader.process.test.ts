@@ -182,7 +182,7 @@ describe('gc-workers electing through storage-api (Redis lease)', () => {
     await sleep(500);
     expect(await leaderGauge(w3)).toBe(0);
     const stoppedAt = Date.now();
-    expect(await leader.stop(5000)).toBe(true);
+    expect(await leader.stop(5000)).toBe(0);
     expect(leader.tail()).toContain('lease released');
     const first = await waitFor(
       'worker-3 to collect',

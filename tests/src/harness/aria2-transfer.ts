@@ -17,14 +17,19 @@ import {
   udpAnnounceRepliesInLog,
   writeRandomFile,
 } from './aria2.ts';
-import { startGateway, type GatewayEnv, type RunningGateway, type TrackerKind } from './gateway.ts';
+import {
+  startGateway,
+  type ServiceEnv,
+  type GatewayProcess,
+  type TrackerKind,
+} from '@shoal/testing/launcher';
 import { HarnessError, isHarnessError, type HarnessErrorCode } from '@shoal/testing/errors';
 import { waitFor, type ExitStatus, type ManagedProcess } from '@shoal/testing/processes';
 import { httpScrape, UdpTrackerClient, type ScrapeEntry } from '@shoal/testing/tracker-client';
 
 /** What a store backend gives the gateway (env), and how to tear the backend down. */
 export interface StoreBackend {
-  env: GatewayEnv;
+  env: ServiceEnv;
   stop?: () => Promise<void>;
 }
 
@@ -32,7 +37,7 @@ export type StoreBackendFactory = () => StoreBackend | Promise<StoreBackend>;
 
 export const memoryBackend: StoreBackendFactory = () => ({ env: { STORAGE_DRIVER: 'memory' } });
 
-/** The tracker's ports and URLs; a RunningGateway is one. */
+/** The tracker's ports and URLs; a GatewayProcess is one. */
 export interface TrackerEndpoints {
   host: string;
   udpPort: number;
@@ -198,7 +203,7 @@ export function describeAria2Transfer(
 ): void {
   describe(`aria2 through Shoal (${label})`, () => {
     let store: StoreBackend | undefined;
-    let gateway: RunningGateway | undefined;
+    let gateway: GatewayProcess | undefined;
     let workRoot = '';
 
     beforeAll(async () => {

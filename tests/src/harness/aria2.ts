@@ -6,7 +6,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { decodeBencode } from '@shoal/testing/bencode';
 import { HarnessError } from '@shoal/testing/errors';
 import { baseEnv, runBounded, spawnManaged, type ManagedProcess } from '@shoal/testing/processes';
-import type { TrackerKind } from './gateway.ts';
+import type { TrackerKind } from '@shoal/testing/launcher';
 
 export interface Torrent {
   path: string;

@@ -4,14 +4,17 @@
 // suite that runs against `TOPOLOGIES` runs against each; adding a deployment
 // (a WebSocket frontend, containers) is one more entry in that list.
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { startPostgres } from '@shoal/testing/postgres';
 import { startRedis } from '@shoal/testing/redis';
 import { startLocalTopology } from '@shoal/testing/topology';
-import { startGateway, type GatewayEnv, type RunningGateway, type TrackerKind } from './gateway.ts';
-import { startService, storageApiEnv, type ServiceProcess } from '@shoal/testing/launcher';
+import {
+  startGateway,
+  type ServiceEnv,
+  type GatewayProcess,
+  type TrackerKind,
+  startService,
+  storageApiEnv,
+} from '@shoal/testing/launcher';
 
 /** One gateway as a client sees it. */
 export interface TrackerEndpoint {
@@ -54,7 +57,7 @@ export interface StartOptions {
   ipv6: boolean;
 }
 
-function fromGateway(name: string, g: RunningGateway): TrackerEndpoint {
+function fromGateway(name: string, g: GatewayProcess): TrackerEndpoint {
   return {
     name,
     host: g.host,
@@ -71,7 +74,7 @@ function fromGateway(name: string, g: RunningGateway): TrackerEndpoint {
  * `env` and one shared secret; `cleanup` stops what they use when they stop.
  */
 async function startReplicas(
-  env: GatewayEnv,
+  env: ServiceEnv,
   opts: StartOptions,
   cleanup: () => Promise<void>,
 ): Promise<Deployment> {
@@ -90,7 +93,7 @@ async function startReplicas(
     await stop();
     throw failed.reason;
   }
-  const [a, b, v6] = gateways as [RunningGateway, RunningGateway, RunningGateway | undefined];
+  const [a, b, v6] = gateways as [GatewayProcess, GatewayProcess, GatewayProcess | undefined];
   return {
     replicas: [fromGateway('gateway-a', a), fromGateway('gateway-b', b)],
     ipv6: v6 === undefined ? undefined : fromGateway('gateway-v6', v6),
@@ -150,21 +153,8 @@ export const remoteMemory: TopologySpec = {
   sharedSwarm: true,
   keepsPeerIds: true,
   async start(opts) {
-    const logDir = mkdtempSync(join(tmpdir(), 'shoal-conformance-'));
-    const removeLogs = (): void => rmSync(logDir, { recursive: true, force: true });
     const token = randomBytes(24).toString('hex');
-    let api: ServiceProcess;
-    try {
-      api = await startService({
-        name: 'storage-api',
-        service: 'storage-api',
-        logDir,
-        env: storageApiEnv(token, 'memory'),
-      });
-    } catch (err) {
-      removeLogs();
-      throw err;
-    }
+    const api = await startService({ service: 'storage-api', env: storageApiEnv(token, 'memory') });
     const gateways = await startReplicas(
       {
         STORAGE_DRIVER: 'remote',
@@ -174,7 +164,6 @@ export const remoteMemory: TopologySpec = {
       opts,
       async () => {
         await api.stop();
-        removeLogs();
       },
     );
     return {
@@ -194,7 +183,7 @@ export const splitTopology: TopologySpec = {
   keepsPeerIds: false,
   async start(opts) {
     const topo = await startLocalTopology();
-    let v6: RunningGateway | undefined;
+    let v6: GatewayProcess | undefined;
     try {
       if (opts.ipv6)
         v6 = await startGateway({

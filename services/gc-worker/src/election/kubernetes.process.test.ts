@@ -79,7 +79,7 @@ it('takes the Lease, collects, and releases it on SIGTERM', async () => {
   expect(held.renewTime).toMatch(/\.\d{6}Z$/);
   expect(held.leaseDurationSeconds).toBe(2);
 
-  expect(await worker.stop(5000)).toBe(true);
+  expect(await worker.stop(5000)).toBe(0);
   worker = undefined;
   const released = kube.lease('tracker', 'shoal-gc-worker')!.spec;
   expect(released.holderIdentity).toBeUndefined();
