@@ -1,5 +1,11 @@
 // @shoal/protocol: the wire codecs every Shoal service shares. No I/O here.
-export type { AnnounceEvent, AnnounceRequest, Family, ScrapeCounts } from './types.ts';
+export type {
+  AnnounceEvent,
+  AnnounceRequest,
+  Family,
+  PeerAnnounce,
+  ScrapeCounts,
+} from './types.ts';
 export {
   protocolErrors,
   ProtocolError,
@@ -72,24 +78,5 @@ export {
   encodeCompactPeer,
   decodeCompactPeers,
 } from './peers.ts';
-export {
-  STORAGE_RPC_VERSION,
-  STORAGE_RPC_CONTENT_TYPE,
-  STORAGE_RPC_PATH,
-  STORAGE_RPC_VERSION_HEADER,
-  STORAGE_RPC_MAX_OPS,
-  STORAGE_RPC_MAX_SCRAPE_HASHES,
-  checkBatchOp,
-  encodeBatchRequest,
-  decodeBatchRequest,
-  encodeBatchResponse,
-  decodeBatchResponse,
-  peekBatchVersion,
-  type EncodeBatchResponseOptions,
-  type RpcAnnounce,
-  type RpcScrape,
-  type RpcOp,
-  type RpcResult,
-  type RpcCounts,
-  type BatchRequestLimits,
-} from './storage-rpc.ts';
+// storage-rpc.ts is the batch body's entry: it exports nothing else.
+export * from './storage-rpc.ts';

@@ -7,6 +7,30 @@ export type AnnounceEvent = 'none' | 'completed' | 'started' | 'stopped';
 /** IP address family of a peer or a packet. Swarms keep the two apart. */
 export type Family = 4 | 6;
 
+/**
+ * One announce as the gateway hands it to a store, validated and resolved:
+ * to a driver in process, or to storage-api in the batch body
+ * (storage-rpc.ts), which carries exactly these fields.
+ */
+export interface PeerAnnounce {
+  /** 20 bytes. */
+  infoHash: Buffer;
+  /** 20 bytes. */
+  peerId: Buffer;
+  family: Family;
+  /** 4 bytes for family 4, 16 bytes for family 6. */
+  address: Buffer;
+  /** 0..65535. */
+  port: number;
+  /** left == 0, or event completed. */
+  seeder: boolean;
+  event: AnnounceEvent;
+  /** How many peers to return (0..65535), already defaulted and capped by the gateway (0 allowed). */
+  numWant: number;
+  /** Return the sampled peers' peer_ids too (non-compact HTTP responses). */
+  withPeerIds: boolean;
+}
+
 /** One announce as a client sent it, over HTTP (BEP 3/23) or UDP (BEP 15). */
 export interface AnnounceRequest {
   /** 20 raw bytes. */

@@ -2,28 +2,11 @@
 // the conformance suite checks. Shaped so that one announce is one round trip
 // to a backend: the driver receives everything it needs to write the peer,
 // prune, count and sample in a single operation (docs/decisions.md "Storage").
-import type { AnnounceEvent, Family } from '@shoal/protocol';
+// PeerAnnounce lives in @shoal/protocol: the storage-api batch body
+// (storage-rpc.ts there) carries exactly its fields.
+import type { AnnounceEvent, Family, PeerAnnounce } from '@shoal/protocol';
 
-export type { AnnounceEvent, Family };
-
-/** One announce, already validated and resolved by the gateway. */
-export interface PeerAnnounce {
-  /** 20 bytes. */
-  infoHash: Buffer;
-  /** 20 bytes. */
-  peerId: Buffer;
-  family: Family;
-  /** 4 bytes for family 4, 16 bytes for family 6. */
-  address: Buffer;
-  port: number;
-  /** left == 0, or event completed. */
-  seeder: boolean;
-  event: AnnounceEvent;
-  /** How many peers to return, already defaulted and capped by the gateway (0 allowed). */
-  numWant: number;
-  /** Return the sampled peers' peer_ids too (non-compact HTTP responses). */
-  withPeerIds: boolean;
-}
+export type { AnnounceEvent, Family, PeerAnnounce };
 
 export interface AnnounceResult {
   /** Swarm counts after this announce, both families, announcer included. */
