@@ -32,8 +32,8 @@ export {
   encodeFailure,
   type HttpAnnounceResponse,
 } from './http.ts';
-// http.ts and udp.ts both name their answers encodeAnnounceResponse and
-// encodeScrapeResponse: the root exports them with an Http/Udp prefix, as
+// http.ts and udp.ts both name their answers encodeAnnounceResponse... and
+// encodeScrapeResponse...: the root exports them with an Http/Udp prefix, as
 // namespaces, and unprefixed from the subpaths @shoal/protocol/http and /udp.
 export * as http from './http.ts';
 export * as udp from './udp.ts';
@@ -49,13 +49,9 @@ export {
   UDP_ANNOUNCE_RESPONSE_HEADER_SIZE,
   UDP_SCRAPE_RESPONSE_ENTRY_SIZE,
   decodeUdpRequest,
-  encodeConnectResponse,
   encodeConnectResponseInto,
-  encodeAnnounceResponse as encodeUdpAnnounceResponse,
   encodeAnnounceResponseInto as encodeUdpAnnounceResponseInto,
-  encodeScrapeResponse as encodeUdpScrapeResponse,
   encodeScrapeResponseInto as encodeUdpScrapeResponseInto,
-  encodeErrorResponse,
   encodeErrorResponseInto,
   encodeConnectRequest,
   encodeAnnounceRequest,

@@ -156,13 +156,16 @@ function decodeScrape(
 
 // ---------------------------------------------------------------- responses
 //
-// Each encoder has an `...Into(out, ...)` twin that writes into a caller's
-// buffer (the gateway keeps one per socket) and returns the byte length; it
+// Each encoder writes into a caller's buffer (the gateway keeps one per
+// socket, so an answer allocates nothing) and returns the byte length; it
 // throws RangeError when `out` is too small, before writing anything.
 
-function ensure(out: Buffer, size: number): void {
+/** Checks that `out` holds `size` bytes, then writes the action and transaction id every answer starts with. */
+function writeHeader(out: Buffer, size: number, action: number, transactionId: number): void {
   if (out.length < size)
     throw new RangeError(`output buffer needs ${size} bytes, has ${out.length}`);
+  out.writeUInt32BE(action, 0);
+  out.writeUInt32BE(transactionId, 4);
 }
 
 /** Counts above 2^32 - 1 cannot be expressed in BEP 15; saturate instead of wrapping. */
@@ -175,17 +178,9 @@ export function encodeConnectResponseInto(
   transactionId: number,
   connectionId: Buffer,
 ): number {
-  ensure(out, UDP_CONNECT_RESPONSE_SIZE);
-  out.writeUInt32BE(UDP_ACTION_CONNECT, 0);
-  out.writeUInt32BE(transactionId, 4);
+  writeHeader(out, UDP_CONNECT_RESPONSE_SIZE, UDP_ACTION_CONNECT, transactionId);
   connectionId.copy(out, 8, 0, 8);
   return UDP_CONNECT_RESPONSE_SIZE;
-}
-
-export function encodeConnectResponse(transactionId: number, connectionId: Buffer): Buffer {
-  const out = Buffer.allocUnsafe(UDP_CONNECT_RESPONSE_SIZE);
-  encodeConnectResponseInto(out, transactionId, connectionId);
-  return out;
 }
 
 /** `peers`: compact entries of the packet's family only (6 or 18 bytes each; torrust#1366). */
@@ -198,26 +193,12 @@ export function encodeAnnounceResponseInto(
   peers: Buffer,
 ): number {
   const size = UDP_ANNOUNCE_RESPONSE_HEADER_SIZE + peers.length;
-  ensure(out, size);
-  out.writeUInt32BE(UDP_ACTION_ANNOUNCE, 0);
-  out.writeUInt32BE(transactionId, 4);
+  writeHeader(out, size, UDP_ACTION_ANNOUNCE, transactionId);
   out.writeUInt32BE(u32(interval), 8);
   out.writeUInt32BE(u32(leechers), 12);
   out.writeUInt32BE(u32(seeders), 16);
   peers.copy(out, UDP_ANNOUNCE_RESPONSE_HEADER_SIZE);
   return size;
-}
-
-export function encodeAnnounceResponse(
-  transactionId: number,
-  interval: number,
-  leechers: number,
-  seeders: number,
-  peers: Buffer,
-): Buffer {
-  const out = Buffer.allocUnsafe(UDP_ANNOUNCE_RESPONSE_HEADER_SIZE + peers.length);
-  encodeAnnounceResponseInto(out, transactionId, interval, leechers, seeders, peers);
-  return out;
 }
 
 /** Per hash, in request order: seeders, completed, leechers (BEP 15). */
@@ -227,9 +208,7 @@ export function encodeScrapeResponseInto(
   counts: readonly ScrapeCounts[],
 ): number {
   const size = 8 + UDP_SCRAPE_RESPONSE_ENTRY_SIZE * counts.length;
-  ensure(out, size);
-  out.writeUInt32BE(UDP_ACTION_SCRAPE, 0);
-  out.writeUInt32BE(transactionId, 4);
+  writeHeader(out, size, UDP_ACTION_SCRAPE, transactionId);
   let o = 8;
   for (const c of counts) {
     out.writeUInt32BE(u32(c.complete), o);
@@ -240,15 +219,6 @@ export function encodeScrapeResponseInto(
   return size;
 }
 
-export function encodeScrapeResponse(
-  transactionId: number,
-  counts: readonly ScrapeCounts[],
-): Buffer {
-  const out = Buffer.allocUnsafe(8 + UDP_SCRAPE_RESPONSE_ENTRY_SIZE * counts.length);
-  encodeScrapeResponseInto(out, transactionId, counts);
-  return out;
-}
-
 /** Action 3 with the message as UTF-8 text (no terminator; the datagram length bounds it). */
 export function encodeErrorResponseInto(
   out: Buffer,
@@ -256,17 +226,9 @@ export function encodeErrorResponseInto(
   message: string,
 ): number {
   const size = 8 + Buffer.byteLength(message, 'utf8');
-  ensure(out, size);
-  out.writeUInt32BE(UDP_ACTION_ERROR, 0);
-  out.writeUInt32BE(transactionId, 4);
+  writeHeader(out, size, UDP_ACTION_ERROR, transactionId);
   out.write(message, 8, 'utf8');
   return size;
-}
-
-export function encodeErrorResponse(transactionId: number, message: string): Buffer {
-  const out = Buffer.allocUnsafe(8 + Buffer.byteLength(message, 'utf8'));
-  encodeErrorResponseInto(out, transactionId, message);
-  return out;
 }
 
 // ---------------------------------------------------------------- requests
