@@ -161,50 +161,87 @@ function parseEvent(raw: string, start: number, end: number): AnnounceEvent {
   throw new ProtocolError('PROTO_ERR_BAD_EVENT');
 }
 
-// Bits of the first-wins bookkeeping.
-const SEEN_PEER_ID = 1 << 0;
-const SEEN_PORT = 1 << 1;
-const SEEN_UPLOADED = 1 << 2;
-const SEEN_DOWNLOADED = 1 << 3;
-const SEEN_LEFT = 1 << 4;
-const SEEN_EVENT = 1 << 5;
-const SEEN_NUMWANT = 1 << 6;
-const SEEN_COMPACT = 1 << 7;
-const SEEN_NO_PEER_ID = 1 << 8;
-const SEEN_KEY = 1 << 9;
-const SEEN_IP = 1 << 10;
+// A query is `name[=value]` parameters joined by '&'. A name ends at its
+// first '=' (a value may contain more) or, without a value, at its '&'.
 
-/** Parses an announce query (the text after '?'). Throws ProtocolError only. */
+/** Where the name of the parameter at `i` ends: its '=', its '&', or `n`. */
+function nameEndOf(raw: string, i: number, n: number): number {
+  for (; i < n; i++) {
+    const c = raw.charCodeAt(i);
+    if (c === CH_EQ || c === CH_AMP) return i;
+  }
+  return n;
+}
+
+/** Where the parameter whose name ends at `nameEnd` ends: its '&' or `n`. */
+function paramEndOf(raw: string, nameEnd: number, n: number): number {
+  if (nameEnd === n || raw.charCodeAt(nameEnd) === CH_AMP) return nameEnd;
+  const amp = raw.indexOf('&', nameEnd + 1);
+  return amp === -1 ? n : amp;
+}
+
+/** numwant: -1 for a negative value (valid, means "the default"), else its value. */
+function parseNumWant(raw: string, start: number, end: number): number {
+  const negative = end > start && raw.charCodeAt(start) === CH_MINUS;
+  const v = parseDigits(raw, negative ? start + 1 : start, end, 15);
+  if (v < 0) throw new ProtocolError('PROTO_ERR_BAD_NUMBER', 'numwant');
+  return negative ? -1 : v;
+}
+
+function parsePort(raw: string, start: number, end: number): number {
+  const port = parseDigits(raw, start, end, 5);
+  if (port < 0 || port > 0xffff) throw new ProtocolError('PROTO_ERR_BAD_PORT');
+  return port;
+}
+
+/** compact and no_peer_id: true unless the value is exactly `0`. */
+function isFlagSet(raw: string, start: number, end: number): boolean {
+  return !(end - start === 1 && raw.charCodeAt(start) === CH_0);
+}
+
+/**
+ * Parses an announce query (the text after '?'). Throws ProtocolError only.
+ * Each field starts undefined and is set with `??=`, which parses only the
+ * first occurrence of a parameter (first wins); defaults apply at the end.
+ */
 export function parseAnnounceQuery(rawQuery: string): AnnounceRequest {
   const raw = rawQuery;
   const n = raw.length;
-  let infoHash: Buffer | undefined;
-  let peerId: Buffer | undefined;
-  let port = -1;
-  let uploaded = 0n;
-  let downloaded = 0n;
-  let left = LEFT_UNKNOWN;
-  let event: AnnounceEvent = 'none';
-  let numWant: number | undefined;
-  let compact = true;
-  let noPeerId = false;
-  let key: string | undefined;
-  let ip: string | undefined;
-  let seen = 0;
+  let infoHash: Buffer | undefined, peerId: Buffer | undefined;
+  let port: number | undefined, numWant: number | undefined;
+  let uploaded: bigint | undefined, downloaded: bigint | undefined, left: bigint | undefined;
+  let event: AnnounceEvent | undefined;
+  let compact: boolean | undefined, noPeerId: boolean | undefined;
+  let key: string | undefined, ip: string | undefined;
 
-  let i = 0;
-  while (i < n) {
-    let eq = -1;
-    let amp = i;
-    for (; amp < n; amp++) {
-      const c = raw.charCodeAt(amp);
-      if (c === CH_AMP) break;
-      if (c === CH_EQ && eq === -1) eq = amp;
-    }
-    const nameEnd = eq === -1 ? amp : eq;
-    const vStart = eq === -1 ? amp : eq + 1;
-    const vEnd = amp;
+  for (let i = 0; i < n;) {
+    const nameEnd = nameEndOf(raw, i, n);
+    const vEnd = paramEndOf(raw, nameEnd, n);
+    const vStart = nameEnd === vEnd ? vEnd : nameEnd + 1;
+    // Names are told apart by their length first (shortest first), then compared in place.
     switch (nameEnd - i) {
+      case 2:
+        if (raw.startsWith('ip', i)) ip ??= decodeString(raw, vStart, vEnd);
+        break;
+      case 3:
+        if (raw.startsWith('key', i)) key ??= decodeString(raw, vStart, vEnd);
+        break;
+      case 4:
+        if (raw.startsWith('port', i)) port ??= parsePort(raw, vStart, vEnd);
+        else if (raw.startsWith('left', i)) left ??= parseUint64(raw, vStart, vEnd);
+        break;
+      case 5:
+        if (raw.startsWith('event', i)) event ??= parseEvent(raw, vStart, vEnd);
+        break;
+      case 7:
+        if (raw.startsWith('peer_id', i))
+          peerId ??= decodeHash(raw, vStart, vEnd, 'PROTO_ERR_BAD_PEER_ID');
+        else if (raw.startsWith('numwant', i)) numWant ??= parseNumWant(raw, vStart, vEnd);
+        else if (raw.startsWith('compact', i)) compact ??= isFlagSet(raw, vStart, vEnd);
+        break;
+      case 8:
+        if (raw.startsWith('uploaded', i)) uploaded ??= parseUint64(raw, vStart, vEnd);
+        break;
       case 9:
         if (raw.startsWith('info_hash', i)) {
           if (infoHash !== undefined)
@@ -212,103 +249,30 @@ export function parseAnnounceQuery(rawQuery: string): AnnounceRequest {
           infoHash = decodeHash(raw, vStart, vEnd, 'PROTO_ERR_BAD_INFO_HASH');
         }
         break;
-      case 7:
-        if (raw.startsWith('peer_id', i)) {
-          if ((seen & SEEN_PEER_ID) === 0) {
-            seen |= SEEN_PEER_ID;
-            peerId = decodeHash(raw, vStart, vEnd, 'PROTO_ERR_BAD_PEER_ID');
-          }
-        } else if (raw.startsWith('numwant', i)) {
-          if ((seen & SEEN_NUMWANT) === 0) {
-            seen |= SEEN_NUMWANT;
-            if (vEnd > vStart && raw.charCodeAt(vStart) === CH_MINUS) {
-              if (parseDigits(raw, vStart + 1, vEnd, 15) < 0) {
-                throw new ProtocolError('PROTO_ERR_BAD_NUMBER', 'numwant');
-              }
-            } else {
-              const v = parseDigits(raw, vStart, vEnd, 15);
-              if (v < 0) throw new ProtocolError('PROTO_ERR_BAD_NUMBER', 'numwant');
-              numWant = v;
-            }
-          }
-        } else if (raw.startsWith('compact', i)) {
-          if ((seen & SEEN_COMPACT) === 0) {
-            seen |= SEEN_COMPACT;
-            compact = !(vEnd - vStart === 1 && raw.charCodeAt(vStart) === CH_0);
-          }
-        }
-        break;
-      case 4:
-        if (raw.startsWith('port', i)) {
-          if ((seen & SEEN_PORT) === 0) {
-            seen |= SEEN_PORT;
-            port = parseDigits(raw, vStart, vEnd, 5);
-            if (port < 0 || port > 0xffff) throw new ProtocolError('PROTO_ERR_BAD_PORT');
-          }
-        } else if (raw.startsWith('left', i)) {
-          if ((seen & SEEN_LEFT) === 0) {
-            seen |= SEEN_LEFT;
-            left = parseUint64(raw, vStart, vEnd);
-          }
-        }
-        break;
-      case 8:
-        if (raw.startsWith('uploaded', i) && (seen & SEEN_UPLOADED) === 0) {
-          seen |= SEEN_UPLOADED;
-          uploaded = parseUint64(raw, vStart, vEnd);
-        }
-        break;
       case 10:
-        if (raw.startsWith('downloaded', i)) {
-          if ((seen & SEEN_DOWNLOADED) === 0) {
-            seen |= SEEN_DOWNLOADED;
-            downloaded = parseUint64(raw, vStart, vEnd);
-          }
-        } else if (raw.startsWith('no_peer_id', i)) {
-          if ((seen & SEEN_NO_PEER_ID) === 0) {
-            seen |= SEEN_NO_PEER_ID;
-            noPeerId = !(vEnd - vStart === 1 && raw.charCodeAt(vStart) === CH_0);
-          }
-        }
-        break;
-      case 5:
-        if (raw.startsWith('event', i) && (seen & SEEN_EVENT) === 0) {
-          seen |= SEEN_EVENT;
-          event = parseEvent(raw, vStart, vEnd);
-        }
-        break;
-      case 3:
-        if (raw.startsWith('key', i) && (seen & SEEN_KEY) === 0) {
-          seen |= SEEN_KEY;
-          key = decodeString(raw, vStart, vEnd);
-        }
-        break;
-      case 2:
-        if (raw.startsWith('ip', i) && (seen & SEEN_IP) === 0) {
-          seen |= SEEN_IP;
-          ip = decodeString(raw, vStart, vEnd);
-        }
+        if (raw.startsWith('downloaded', i)) downloaded ??= parseUint64(raw, vStart, vEnd);
+        else if (raw.startsWith('no_peer_id', i)) noPeerId ??= isFlagSet(raw, vStart, vEnd);
         break;
       default:
         break;
     }
-    i = amp + 1;
+    i = vEnd + 1;
   }
 
   if (infoHash === undefined) throw new ProtocolError('PROTO_ERR_MISSING_PARAM', 'info_hash');
   if (peerId === undefined) throw new ProtocolError('PROTO_ERR_MISSING_PARAM', 'peer_id');
-  if (port < 0) throw new ProtocolError('PROTO_ERR_MISSING_PARAM', 'port');
+  if (port === undefined) throw new ProtocolError('PROTO_ERR_MISSING_PARAM', 'port');
   return {
     infoHash,
     peerId,
     port,
-    uploaded,
-    downloaded,
-    left,
-    event,
-    numWant,
-    compact,
-    noPeerId,
+    uploaded: uploaded ?? 0n,
+    downloaded: downloaded ?? 0n,
+    left: left ?? LEFT_UNKNOWN,
+    event: event ?? 'none',
+    numWant: numWant === undefined || numWant < 0 ? undefined : numWant,
+    compact: compact ?? true,
+    noPeerId: noPeerId ?? false,
     key,
     ip,
   };
@@ -325,17 +289,12 @@ export function parseScrapeQuery(rawQuery: string, maxHashes: number): Buffer[] 
   const n = raw.length;
   const out: Buffer[] = [];
   let seen: Set<string> | undefined;
-  let i = 0;
-  while (i < n) {
-    let eq = -1;
-    let amp = i;
-    for (; amp < n; amp++) {
-      const c = raw.charCodeAt(amp);
-      if (c === CH_AMP) break;
-      if (c === CH_EQ && eq === -1) eq = amp;
-    }
-    if ((eq === -1 ? amp : eq) - i === 9 && raw.startsWith('info_hash', i)) {
-      const hash = decodeHash(raw, eq === -1 ? amp : eq + 1, amp, 'PROTO_ERR_BAD_INFO_HASH');
+  for (let i = 0; i < n;) {
+    const nameEnd = nameEndOf(raw, i, n);
+    const end = paramEndOf(raw, nameEnd, n);
+    if (nameEnd - i === 9 && raw.startsWith('info_hash', i)) {
+      const start = nameEnd === end ? end : nameEnd + 1;
+      const hash = decodeHash(raw, start, end, 'PROTO_ERR_BAD_INFO_HASH');
       seen ??= new Set();
       const id = hash.toString('latin1');
       if (!seen.has(id)) {
@@ -346,7 +305,7 @@ export function parseScrapeQuery(rawQuery: string, maxHashes: number): Buffer[] 
         out.push(hash);
       }
     }
-    i = amp + 1;
+    i = end + 1;
   }
   if (out.length === 0) throw new ProtocolError('PROTO_ERR_NO_HASHES');
   return out;
