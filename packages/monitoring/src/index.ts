@@ -9,17 +9,10 @@ export {
   type MetricType,
   type Service,
 } from './catalogue.ts';
-export {
-  DASHBOARDS,
-  allQueries,
-  renderGrafana,
-  type Dashboard,
-  type Panel,
-  type Query,
-  type Row,
-  type Unit,
-} from './dashboards.ts';
-export { STORES_DASHBOARD } from './stores-dashboard.ts';
+export { DASHBOARDS, allQueries } from './dashboards.ts';
+export type { Dashboard, Panel, Query, Row, Unit } from './dashboards/panels.ts';
+export { STORES_DASHBOARD } from './dashboards/stores.ts';
+export { renderGrafana } from './grafana.ts';
 export {
   EXTERNAL_METRICS,
   STORE_JOBS,

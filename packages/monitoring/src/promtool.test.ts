@@ -9,11 +9,11 @@ import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import type { TopologyEndpoints } from '@shoal/testing/topology';
 import { allQueries } from './dashboards.ts';
+import { STORES_DASHBOARD } from './dashboards/stores.ts';
 import { topologyPrometheusConfig } from './local-prometheus.ts';
 import { withRateInterval } from './promql.ts';
 import { PROMETHEUS_FILE, RULES_FILE, renderYaml } from './render.ts';
 import { ALERT_RULES, RECORDING_RULES } from './rules.ts';
-import { STORES_DASHBOARD } from './stores-dashboard.ts';
 
 const run = promisify(execFile);
 const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));

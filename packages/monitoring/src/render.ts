@@ -4,8 +4,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { format, resolveConfig } from 'prettier';
 import { stringify } from 'yaml';
-import { DASHBOARDS, renderGrafana } from './dashboards.ts';
+import { DASHBOARDS } from './dashboards.ts';
 import { renderMetricsDoc } from './docs.ts';
+import { renderGrafana } from './grafana.ts';
 import { LOCAL_PROMETHEUS_CONFIG } from './prometheus-config.ts';
 import { rulesDocument } from './rules.ts';
 

@@ -2,26 +2,11 @@
 // from its /_status/vars, both off by default in the chart
 // (docs/kubernetes.md, "The stores have their own exporters"). Its names are
 // the exporters', catalogued in external-metrics.ts, not Shoal's.
-import type { Dashboard, Panel, Query, Unit } from './dashboards.ts';
-import { STORE_JOBS } from './external-metrics.ts';
+import { STORE_JOBS } from '../external-metrics.ts';
+import { RI, q, stat, ts, type Dashboard } from './panels.ts';
 
-const RI = '$__rate_interval';
 const REDIS = `job="${STORE_JOBS.redis}"`;
 const CRDB = `job="${STORE_JOBS.cockroachdb}"`;
-
-function panel(
-  kind: Panel['kind'],
-  title: string,
-  unit: Unit,
-  description: string,
-  ...queries: Query[]
-): Panel {
-  return { title, description, kind, unit, queries };
-}
-
-function q(expr: string, legend: string): Query {
-  return { expr, legend };
-}
 
 export const STORES_DASHBOARD: Dashboard = {
   uid: 'shoal-stores',
@@ -32,38 +17,33 @@ export const STORES_DASHBOARD: Dashboard = {
     {
       title: 'Redis',
       panels: [
-        panel(
-          'stat',
+        stat(
           'Redis up',
           'short',
           'Redis servers the exporter reaches (redis_up), out of the exporters scraped.',
           q(`sum(redis_up{${REDIS}})`, 'up'),
           q(`count(redis_up{${REDIS}})`, 'scraped'),
         ),
-        panel(
-          'timeseries',
+        ts(
           'Role',
           'short',
           'Instances by replication role (redis_instance_info): exactly one master is expected.',
           q(`count by (role) (redis_instance_info{${REDIS}})`, '{{role}}'),
         ),
-        panel(
-          'timeseries',
+        ts(
           'Replication',
           'short',
           'Replicas connected to each master, and whether each replica has its link to the master up (1).',
           q(`max by (instance) (redis_connected_slaves{${REDIS}})`, '{{instance}} replicas'),
           q(`max by (instance) (redis_master_link_up{${REDIS}})`, '{{instance}} link up'),
         ),
-        panel(
-          'timeseries',
+        ts(
           'Connected clients',
           'short',
           'Client connections per instance (Shoal services, Sentinel and the exporter).',
           q(`max by (instance) (redis_connected_clients{${REDIS}})`, '{{instance}}'),
         ),
-        panel(
-          'timeseries',
+        ts(
           'Commands',
           'ops',
           'Commands processed per second per instance.',
@@ -72,8 +52,7 @@ export const STORES_DASHBOARD: Dashboard = {
             '{{instance}}',
           ),
         ),
-        panel(
-          'timeseries',
+        ts(
           'Memory',
           'bytes',
           'Memory Redis uses per instance, and its maxmemory (0 = no limit).',
@@ -85,22 +64,19 @@ export const STORES_DASHBOARD: Dashboard = {
     {
       title: 'CockroachDB',
       panels: [
-        panel(
-          'stat',
+        stat(
           'Live nodes',
           'short',
           'Nodes the cluster sees live (liveness_livenodes, the lowest any node reports).',
           q(`min(liveness_livenodes{${CRDB}})`, 'live'),
         ),
-        panel(
-          'timeseries',
+        ts(
           'SQL connections',
           'short',
           'Open SQL connections per node.',
           q(`max by (instance) (sql_conns{${CRDB}})`, '{{instance}}'),
         ),
-        panel(
-          'timeseries',
+        ts(
           'SQL statements',
           'ops',
           'SELECT, INSERT, UPDATE and DELETE statements per second over the cluster.',
@@ -109,16 +85,14 @@ export const STORES_DASHBOARD: Dashboard = {
           q(`sum(rate(sql_update_count{${CRDB}}[${RI}]))`, 'update'),
           q(`sum(rate(sql_delete_count{${CRDB}}[${RI}]))`, 'delete'),
         ),
-        panel(
-          'timeseries',
+        ts(
           'Ranges under-replicated or unavailable',
           'short',
           'Ranges with fewer replicas than configured, and without a quorum; both should be 0.',
           q(`sum(ranges_underreplicated{${CRDB}})`, 'under-replicated'),
           q(`sum(ranges_unavailable{${CRDB}})`, 'unavailable'),
         ),
-        panel(
-          'timeseries',
+        ts(
           'Storage available',
           'percentunit',
           'Available share of each node store capacity.',

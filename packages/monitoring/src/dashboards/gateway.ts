@@ -1,0 +1,114 @@
+// Shoal / Gateway: the announce-gateway replicas, their UDP health and
+// their remote storage client (batches, circuit, queue).
+import { GW, RI, q, runtimeRow, stat, ts, type Dashboard } from './panels.ts';
+
+export const GATEWAY_DASHBOARD: Dashboard = {
+  uid: 'shoal-gateway',
+  title: 'Shoal / Gateway',
+  description:
+    'announce-gateway replicas: per-instance traffic, UDP health and the remote storage client.',
+  rows: [
+    {
+      title: 'Traffic per instance',
+      panels: [
+        ts(
+          'Requests per instance',
+          'reqps',
+          'Requests answered per second by each replica and protocol.',
+          q(
+            `sum by (instance, protocol) (rate(shoal_requests_total{${GW}}[${RI}]))`,
+            '{{instance}} {{protocol}}',
+          ),
+        ),
+        ts(
+          'Announce p99 per instance',
+          's',
+          'p99 announce latency per replica.',
+          q(
+            `histogram_quantile(0.99, sum by (instance, le) (rate(shoal_request_duration_seconds_bucket{${GW},action="announce"}[${RI}])))`,
+            '{{instance}}',
+          ),
+        ),
+      ],
+    },
+    {
+      title: 'UDP',
+      panels: [
+        ts(
+          'Dropped packets',
+          'ops',
+          'UDP packets not answered, by reason (malformed, closing, send_failed).',
+          q(
+            `sum by (instance, reason) (rate(shoal_udp_dropped_packets_total{${GW}}[${RI}]))`,
+            '{{instance}} {{reason}}',
+          ),
+        ),
+        ts(
+          'Connection-id rejections',
+          'ops',
+          'Announces and scrapes refused for an expired or forged connection id. A rise after a deploy means replicas do not share UDP_CONNECTION_ID_SECRET.',
+          q(
+            `sum by (instance) (rate(shoal_udp_connection_id_rejections_total{${GW}}[${RI}]))`,
+            '{{instance}}',
+          ),
+        ),
+      ],
+    },
+    {
+      title: 'Remote storage client',
+      panels: [
+        ts(
+          'Batch size',
+          'short',
+          'Operations per batch sent to storage-api: mean and p99.',
+          q(
+            `sum by (instance) (rate(shoal_storage_client_batch_size_sum{${GW}}[${RI}])) / sum by (instance) (rate(shoal_storage_client_batch_size_count{${GW}}[${RI}]))`,
+            'mean {{instance}}',
+          ),
+          q(
+            `histogram_quantile(0.99, sum by (instance, le) (rate(shoal_storage_client_batch_size_bucket{${GW}}[${RI}])))`,
+            'p99 {{instance}}',
+          ),
+        ),
+        ts(
+          'Storage operations by outcome',
+          'ops',
+          'Announces and scrapes sent to storage-api per second: ok, error, rejected_open_circuit, queue_full, timeout.',
+          q(
+            `sum by (outcome) (rate(shoal_storage_client_requests_total{${GW}}[${RI}]))`,
+            '{{outcome}}',
+          ),
+        ),
+        ts(
+          'Batch round trip p99',
+          's',
+          'p99 round trip of a batch request to storage-api, per instance.',
+          q(
+            `histogram_quantile(0.99, sum by (instance, le) (rate(shoal_storage_client_request_duration_seconds_bucket{${GW}}[${RI}])))`,
+            '{{instance}}',
+          ),
+        ),
+        {
+          ...stat(
+            'Circuit state',
+            'none',
+            'Circuit breaker towards storage-api per instance: closed, half-open, open.',
+            q(`max by (instance) (shoal_storage_client_circuit_state{${GW}})`, '{{instance}}'),
+          ),
+          mappings: [
+            { value: 0, text: 'closed', color: 'green' },
+            { value: 1, text: 'half-open', color: 'orange' },
+            { value: 2, text: 'open', color: 'red' },
+          ],
+        },
+        ts(
+          'Queue depth',
+          'short',
+          'Operations waiting for the next batch.',
+          q(`max by (instance) (shoal_storage_client_queue_depth{${GW}})`, '{{instance}}'),
+        ),
+      ],
+    },
+    runtimeRow(GW),
+  ],
+};
