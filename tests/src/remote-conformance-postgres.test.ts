@@ -1,11 +1,10 @@
 // The storage conformance suite against the gateway's remote store
 // (STORAGE_DRIVER=remote) -> a real storage-api on loopback -> PostgreSQL
 // started by @shoal/testing.
-import pg from 'pg';
 import { afterAll, beforeAll, describe } from 'vitest';
 import { describePeerStoreConformance } from '@shoal/storage/conformance';
 import { createPostgresStore } from '@shoal/storage/postgres';
-import { startPostgres, type PostgresServer } from '@shoal/testing/postgres';
+import { runSql, startPostgres, type PostgresServer } from '@shoal/testing/postgres';
 import { remoteStoreFactory } from './harness/remote-store.ts';
 
 describe('remote store on PostgreSQL', () => {
@@ -27,13 +26,7 @@ describe('remote store on PostgreSQL', () => {
       backend: async (o) => {
         const store = await createPostgresStore({ DATABASE_URL: url }, o);
         // Emptied after the store's migrations ran: each test starts on an empty store.
-        const client = new pg.Client({ connectionString: url });
-        await client.connect();
-        try {
-          await client.query('TRUNCATE shoal_peers, shoal_downloads, shoal_kv');
-        } finally {
-          await client.end();
-        }
+        await runSql(url, 'TRUNCATE shoal_peers, shoal_downloads, shoal_kv');
         return store;
       },
     }),

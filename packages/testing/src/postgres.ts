@@ -87,6 +87,20 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
   );
 }
 
+/**
+ * Runs one statement on its own connection, closed afterwards: for a test's
+ * set-up (emptying a store's tables between tests), not for what it checks.
+ */
+export async function runSql(connectionString: string, sql: string): Promise<void> {
+  const client = new pg.Client({ connectionString });
+  await client.connect();
+  try {
+    await client.query(sql);
+  } finally {
+    await client.end();
+  }
+}
+
 let dbCounter = 0;
 
 function makeServer(
@@ -106,13 +120,7 @@ function makeServer(
     url,
     async createDatabase(name) {
       const db = name ?? `t${process.pid}_${++dbCounter}`;
-      const client = new pg.Client({ connectionString: url() });
-      await client.connect();
-      try {
-        await client.query(`CREATE DATABASE ${pg.escapeIdentifier(db)} TEMPLATE template0`);
-      } finally {
-        await client.end();
-      }
+      await runSql(url(), `CREATE DATABASE ${pg.escapeIdentifier(db)} TEMPLATE template0`);
       return url(db);
     },
     ...lifecycle,

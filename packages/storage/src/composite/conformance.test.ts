@@ -4,9 +4,8 @@
 // Two pairings: two memory stores (the logic alone), and Redis (keeping no
 // peer ids, REDIS_STORE_PEER_IDS' default) with PostgreSQL, the shape of the
 // chart's default (Redis Sentinel + CockroachDB).
-import pg from 'pg';
 import { afterAll, beforeAll, describe } from 'vitest';
-import { startPostgres, type PostgresServer } from '@shoal/testing/postgres';
+import { runSql, startPostgres, type PostgresServer } from '@shoal/testing/postgres';
 import { startRedis, type RedisServer } from '@shoal/testing/redis';
 import {
   describeDataStoreConformance,
@@ -56,17 +55,8 @@ describe('composite on real servers', () => {
     await Promise.all([redis?.close(), postgres?.stop()]);
   });
 
-  async function truncate(): Promise<void> {
-    const client = new pg.Client({ connectionString: databaseUrl });
-    await client.connect();
-    try {
-      await client.query(
-        'TRUNCATE shoal_peers, shoal_downloads, shoal_download_receipts, shoal_kv',
-      );
-    } finally {
-      await client.end();
-    }
-  }
+  const truncate = (): Promise<void> =>
+    runSql(databaseUrl, 'TRUNCATE shoal_peers, shoal_downloads, shoal_download_receipts, shoal_kv');
 
   async function composite(o: { peerLifetimeSeconds: number; clock?: () => number }) {
     const peers = await createRedisStore(

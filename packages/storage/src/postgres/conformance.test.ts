@@ -2,8 +2,7 @@
 // at the server's default isolation (READ COMMITTED), at SERIALIZABLE (where
 // concurrent announces raise 40001 and the driver's retries must absorb
 // them), and with pipelining off (pg.Pool).
-import { startPostgres, type PostgresServer } from '@shoal/testing/postgres';
-import pg from 'pg';
+import { runSql, startPostgres, type PostgresServer } from '@shoal/testing/postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   describeDataStoreConformance,
@@ -24,15 +23,8 @@ afterAll(async () => {
   await server?.stop();
 });
 
-async function truncate(url: string): Promise<void> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    await client.query('TRUNCATE shoal_peers, shoal_downloads, shoal_kv');
-  } finally {
-    await client.end();
-  }
-}
+const truncate = (url: string): Promise<void> =>
+  runSql(url, 'TRUNCATE shoal_peers, shoal_downloads, shoal_kv');
 
 function factory(
   name: string,

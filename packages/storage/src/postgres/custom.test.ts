@@ -3,7 +3,7 @@
 // This schema differs from the default on purpose: its own SQL schema and
 // names, the family as 4/6, last-seen times instead of expiry times, and
 // ORDER BY random() sampling.
-import { startPostgres, type PostgresServer } from '@shoal/testing/postgres';
+import { runSql, startPostgres, type PostgresServer } from '@shoal/testing/postgres';
 import pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { announceOf } from '../../test/conformance.ts';
@@ -98,15 +98,8 @@ afterAll(async () => {
   await server?.stop();
 });
 
-async function truncate(url: string): Promise<void> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    await client.query('TRUNCATE tracker.peers, tracker.downloads, tracker.settings');
-  } finally {
-    await client.end();
-  }
-}
+const truncate = (url: string): Promise<void> =>
+  runSql(url, 'TRUNCATE tracker.peers, tracker.downloads, tracker.settings');
 
 // These queries return no `counted` column and keep downloads in their own
 // table: storage-api's split backends cannot use them (docs/storage-api.md).
