@@ -2,20 +2,10 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { bdecode, bencode } from './bencode.ts';
 import type { BencodeValue } from './bencode.ts';
-import { isProtocolError } from './errors.ts';
+import { codeOf } from '../test/thrown.ts';
 import type { ProtocolErrorCode } from './errors.ts';
 
 const b = (s: string) => Buffer.from(s, 'latin1');
-
-function codeOf(fn: () => unknown): ProtocolErrorCode | 'no error' {
-  try {
-    fn();
-  } catch (err) {
-    if (isProtocolError(err)) return err.code;
-    throw err;
-  }
-  return 'no error';
-}
 
 describe('bencode golden bytes', () => {
   it('encodes the BEP 3 examples', () => {

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { bdecode } from './bencode.ts';
+import { codeOf } from '../test/thrown.ts';
 import { isProtocolError } from './errors.ts';
 import type { ProtocolErrorCode } from './errors.ts';
 import {
@@ -16,16 +17,6 @@ import type { HttpAnnounceResponse } from './http.ts';
 
 const hex = (s: string) => Buffer.from(s.replace(/\s+/g, ''), 'hex');
 const latin1 = (s: string) => Buffer.from(s, 'latin1');
-
-function codeOf(fn: () => unknown): ProtocolErrorCode | 'no error' {
-  try {
-    fn();
-  } catch (err) {
-    if (isProtocolError(err)) return err.code;
-    throw err;
-  }
-  return 'no error';
-}
 
 /** Percent-encodes every byte, the way libtorrent does for bytes outside [A-Za-z0-9-_.~]. */
 const pct = (buf: Buffer) => [...buf].map((x) => '%' + x.toString(16).padStart(2, '0')).join('');

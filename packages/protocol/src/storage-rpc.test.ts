@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { thrown } from '../test/thrown.ts';
 import { isProtocolError, ProtocolError } from './errors.ts';
 import type { ProtocolErrorCode } from './errors.ts';
 import {
@@ -15,15 +16,7 @@ import type { RpcAnnounce, RpcOp, RpcResult } from './storage-rpc.ts';
 const hex = (s: string) => Buffer.from(s.replace(/#.*$/gm, '').replace(/\s+/g, ''), 'hex');
 const LIMITS = { maxOps: 1000, maxScrapeHashes: 255 };
 
-function thrownCode(fn: () => unknown): ProtocolErrorCode {
-  try {
-    fn();
-  } catch (err) {
-    if (isProtocolError(err)) return err.code;
-    throw err;
-  }
-  throw new Error('expected a ProtocolError');
-}
+const thrownCode = (fn: () => unknown): ProtocolErrorCode => thrown(fn).code;
 
 const HASH_A = Buffer.alloc(20, 0xaa);
 const HASH_B = Buffer.alloc(20, 0xbb);

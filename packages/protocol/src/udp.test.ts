@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { isProtocolError, ProtocolError } from './errors.ts';
+import { thrown } from '../test/thrown.ts';
 import type { AnnounceRequest } from './types.ts';
 import {
   decodeUdpRequest,
@@ -19,16 +19,6 @@ const hex = (s: string) => Buffer.from(s.replace(/\s+/g, ''), 'hex');
 function answer(encodeInto: (out: Buffer) => number): Buffer {
   const out = Buffer.alloc(1500, 0xee);
   return out.subarray(0, encodeInto(out));
-}
-
-function thrown(fn: () => unknown): ProtocolError {
-  try {
-    fn();
-  } catch (err) {
-    if (isProtocolError(err)) return err;
-    throw err;
-  }
-  throw new Error('expected a ProtocolError');
 }
 
 // BEP 15 announce, field by field.
