@@ -22,6 +22,7 @@
 // Unsorted and duplicate keys are both rejected (with distinct codes) rather
 // than "last wins": a non-canonical dictionary would re-encode to different
 // bytes, which breaks anything that hashes bencode (BEP 3 info dictionaries).
+import { CH_0, CH_9, CH_COLON, CH_D, CH_E, CH_I, CH_L, CH_MINUS } from './ascii.ts';
 import { ProtocolError } from './errors.ts';
 
 export type BencodeValue = number | bigint | Buffer | BencodeValue[] | BencodeDict;
@@ -44,15 +45,6 @@ export const BENCODE_DEFAULT_MAX_DEPTH = 64;
 const MAX_ALLOWED_DEPTH = 1024;
 
 const MAX_INTEGER_DIGITS = 256;
-
-const CH_0 = 0x30;
-const CH_9 = 0x39;
-const CH_MINUS = 0x2d;
-const CH_COLON = 0x3a;
-const CH_I = 0x69;
-const CH_L = 0x6c;
-const CH_D = 0x64;
-const CH_E = 0x65;
 
 // ---------------------------------------------------------------- encode
 

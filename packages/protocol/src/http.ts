@@ -22,6 +22,7 @@
 // - `compact` defaults to true; only `compact=0` asks for dictionaries.
 //   `no_peer_id` is true when present with any value but `0`.
 // - `key` and `ip` are percent-decoded binary (latin1) strings.
+import { CH_0, CH_AMP, CH_EQ, CH_MINUS, CH_PCT, CH_PLUS } from './ascii.ts';
 import { ProtocolError } from './errors.ts';
 import type { ProtocolErrorCode } from './errors.ts';
 import { bytesToAddress, compactPeerSize } from './peers.ts';
@@ -31,13 +32,6 @@ import type { AnnounceEvent, AnnounceRequest, Family, ScrapeCounts } from './typ
 export const LEFT_UNKNOWN = 0xffff_ffff_ffff_ffffn;
 
 const MAX_UINT64 = 0xffff_ffff_ffff_ffffn;
-
-const CH_AMP = 0x26;
-const CH_EQ = 0x3d;
-const CH_PCT = 0x25;
-const CH_PLUS = 0x2b;
-const CH_0 = 0x30;
-const CH_MINUS = 0x2d;
 
 function hexDigit(c: number): number {
   if (c >= 0x30 && c <= 0x39) return c - 0x30;
