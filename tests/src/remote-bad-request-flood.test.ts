@@ -13,6 +13,7 @@ import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildStorageApi, loadStorageApiConfig, type StorageApi } from '@shoal/storage-api';
+import { createCompositeStore } from '@shoal/storage/composite';
 import { createRedisStore, redisStoreConfig, type RedisStore } from '@shoal/storage/redis';
 import { startRedis, type RedisServer } from '@shoal/testing/redis';
 import { startGateway, type GatewayProcess, storageApiEnv } from '@shoal/testing/launcher';
@@ -45,8 +46,7 @@ beforeAll(async () => {
     }),
     logger: pino({ level: 'silent' }),
     registry: new Registry(),
-    peers: store,
-    data: store,
+    store: createCompositeStore({ peers: store, data: store, dataDriver: 'redis' }),
   });
   const { port } = await api.listen();
   [remote, embedded] = await Promise.all([

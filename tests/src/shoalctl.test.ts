@@ -9,6 +9,7 @@ import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { announceOf, infoHashOf } from '@shoal/storage/conformance';
+import { createCompositeStore } from '@shoal/storage/composite';
 import { createMemoryStore, type MemoryStore } from '@shoal/storage/memory';
 import { createRedisStore, redisStoreConfig, type RedisStore } from '@shoal/storage/redis';
 import { buildStorageApi, loadStorageApiConfig, type StorageApi } from '@shoal/storage-api';
@@ -101,7 +102,9 @@ async function snapshot(): Promise<{
 
 beforeAll(async () => {
   memory = createMemoryStore({ peerLifetimeSeconds: 1860 });
-  api = await start({ peers: memory, data: memory });
+  api = await start({
+    store: createCompositeStore({ peers: memory, data: memory, dataDriver: 'memory' }),
+  });
   dir = await mkdtemp(join(tmpdir(), 'shoalctl-'));
 });
 afterAll(async () => {
@@ -371,7 +374,10 @@ describe('shoalctl doctor', () => {
         redisStoreConfig({ REDIS_ADDRESSES: [redis.address], REDIS_PASSWORD: redis.password }),
         { peerLifetimeSeconds: 1860 },
       );
-      failing = await start({ env, peers: memory, data: store });
+      failing = await start({
+        env,
+        store: createCompositeStore({ peers: memory, data: store, dataDriver: 'redis' }),
+      });
       const r = await shoalctl(['doctor'], { SHOAL_URL: failing.url, SHOAL_ADMIN_TOKEN: ADMIN });
       expect(r.code).toBe(1);
       expect(r.stdout).toContain(
@@ -433,7 +439,10 @@ describe('shoalctl connection and credentials', () => {
     expect(gatewayToken.stdout).toBe('');
     expect(gatewayToken.stderr).toMatch(/^error: .+ \[RPC_ERR_UNAUTHORIZED\]\n$/);
     const plain = createMemoryStore({ peerLifetimeSeconds: 1860 });
-    const disabled = await start({ admin: false, peers: plain, data: plain });
+    const disabled = await start({
+      admin: false,
+      store: createCompositeStore({ peers: plain, data: plain, dataDriver: 'memory' }),
+    });
     try {
       const r = await shoalctl(['passkeys', 'list'], {
         SHOAL_URL: disabled.url,

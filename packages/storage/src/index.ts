@@ -16,10 +16,5 @@ export {
   takesDownloadReceipts,
 } from './capabilities.ts';
 export type * from './open/config.ts';
-export { backendConfig, openBackends, openLeaseLock, openStore } from './open/index.ts';
-export type {
-  BackendStore,
-  OpenStoreOptions,
-  OpenedBackends,
-  StoreSettings,
-} from './open/index.ts';
+export { backendConfig, openLeaseLock, openStore } from './open/index.ts';
+export type { BackendStore, OpenStoreOptions, StoreSettings } from './open/index.ts';

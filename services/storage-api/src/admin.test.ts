@@ -10,6 +10,7 @@ import {
   type RpcAnnounce,
 } from '@shoal/protocol/storage-rpc';
 import { StoreError } from '@shoal/storage';
+import { createCompositeStore } from '@shoal/storage/composite';
 import type { PingableDataStore } from '@shoal/storage';
 import { createMemoryStore, type MemoryStore } from '@shoal/storage/memory';
 import type { PolicySnapshot } from '@shoal/policy';
@@ -77,8 +78,8 @@ describe('storage-api admin API', () => {
       config: config({ STORAGE_API_ADMIN_TOKEN: ADMIN_TOKEN }),
       logger: pino({ level: 'silent' }),
       registry,
-      peers,
-      data,
+      // Two memory stores as one backend: download counts stay with the peers.
+      store: createCompositeStore({ peers, data, dataDriver: 'memory', downloadsApart: false }),
       clock: () => now,
       doctor: () =>
         Promise.resolve({

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { encodeBatchRequest, type RpcAnnounce, type RpcOp } from '@shoal/protocol/storage-rpc';
 import { StoreError, type PeerAnnounce, type PeerStore } from '@shoal/storage';
 import { createMemoryLeaseLock } from '@shoal/storage/locks';
+import { createCompositeStore } from '@shoal/storage/composite';
 import { createMemoryStore, type MemoryStore } from '@shoal/storage/memory';
 import { buildStorageApi, type StorageApi } from './app.ts';
 import { loadStorageApiConfig } from './config.ts';
@@ -98,8 +99,12 @@ describe('storage-api', () => {
       config: config({ BATCH_MAX_OPS: '8', MAX_BODY_BYTES: '4096', STATS_INTERVAL_SECONDS: '1' }),
       logger: pino({ level: 'silent' }),
       registry,
-      peers: failingFor(memory, hash(0xee)),
-      data: memory,
+      store: createCompositeStore({
+        peers: failingFor(memory, hash(0xee)),
+        data: memory,
+        dataDriver: 'memory',
+        downloadsApart: false,
+      }),
       locks: createMemoryLeaseLock(),
     });
   });

@@ -11,9 +11,13 @@ import { createPolicyRepository, type PolicyAdminDeps } from '@shoal/policy';
 import { bearerToken, presentedToken } from '@shoal/service/bearer';
 import { buildAdminServer } from '@shoal/service/admin-server';
 import { capConnections, fastifyLimits, type HttpLimits } from '@shoal/service/http-limits';
-import { isStoreError, StoreError, type PeerStore, type PingableDataStore } from '@shoal/storage';
+import { isStoreError, StoreError } from '@shoal/storage';
 import { ROUTES, STORAGE_RPC_CONTENT_TYPE } from '@shoal/storage-api-contract';
-import { createCompositeStore, type CompositeStore } from '@shoal/storage/composite';
+import {
+  createCompositeStore,
+  type CompositeStore,
+  type CompositeStoreParts,
+} from '@shoal/storage/composite';
 import { runDoctor } from '@shoal/storage/doctor';
 import { createMemoryLeaseLock, type LeaseLock } from '@shoal/storage/locks';
 import { createMemoryStore, type MemoryStore } from '@shoal/storage/memory';
@@ -32,13 +36,12 @@ export interface StorageApiDeps {
   logger: Logger;
   registry: Registry;
   /**
-   * Where peers (and their download counts) live. The app never closes the
-   * stores it is given (main.ts owns them). Omitted, with `data` and `locks`:
-   * one in-process memory store, closed by close() (tests, metric inventories).
+   * Peers, KV data and durable download counts: the composite store that
+   * openStore opens from config (./storage.ts). The app never closes the
+   * stores it is given (main.ts owns them). Omitted, with `locks`: one
+   * in-process memory store, closed by close() (tests, metric inventories).
    */
-  peers?: PeerStore;
-  /** KV data; may be the same object as `peers` (all in one backend). */
-  data?: PingableDataStore;
+  store?: CompositeStore;
   /** Leases on the durable backend. */
   locks?: LeaseLock;
   /** Milliseconds since the epoch for policy data (passkey expiry, addedAt); default Date.now. */
@@ -53,6 +56,8 @@ export interface StorageApi {
   listen(): Promise<{ port: number; adminPort: number }>;
   /** Stops accepting, lets in-flight requests finish, stops the stats timer. */
   close(): Promise<void>;
+  /** Counts and logs a download-counter write or read of the store that failed (openStores' `onDownloadsError`). */
+  downloadsFailed: NonNullable<CompositeStoreParts['onError']>;
 }
 
 const READY_TIMEOUT_MS = 2000;
@@ -69,22 +74,20 @@ export function buildStorageApi(deps: StorageApiDeps): StorageApi {
   const { config, logger, registry } = deps;
   const log = logger.child({ module: 'storage-api' });
   let owned: MemoryStore | undefined;
-  const fallback = (): MemoryStore =>
-    (owned ??= createMemoryStore({ peerLifetimeSeconds: config.PEER_LIFETIME_SECONDS }));
-  const store: CompositeStore = createCompositeStore({
-    peers: deps.peers ?? fallback(),
-    data: deps.data ?? fallback(),
-    dataDriver: deps.data === undefined ? 'memory' : config.DATA_STORE_DRIVER,
-    // Two drivers of one kind are one backend (openStores opens it once).
-    downloadsApart: config.PEER_STORE_DRIVER !== config.DATA_STORE_DRIVER,
-    onError: (err, what) => {
-      metrics.error(config.DATA_STORE_DRIVER, 'downloads', codeOf(err));
-      log.warn(
-        { err, what },
-        'download counters: data backend failed; retried with the next batch',
-      );
-    },
-  });
+  const downloadsFailed: StorageApi['downloadsFailed'] = (err, what) => {
+    metrics.error(store.dataDriver, 'downloads', codeOf(err));
+    log.warn({ err, what }, 'download counters: data backend failed; retried with the next batch');
+  };
+  const ownStore = (): CompositeStore => {
+    owned = createMemoryStore({ peerLifetimeSeconds: config.PEER_LIFETIME_SECONDS });
+    return createCompositeStore({
+      peers: owned,
+      data: owned,
+      dataDriver: owned.driver,
+      onError: downloadsFailed,
+    });
+  };
+  const store = deps.store ?? ownStore();
   const locks = deps.locks ?? createMemoryLeaseLock();
   const metrics = createApiMetrics(registry, { peers: store.driver, data: store.dataDriver });
   const peerDriver = store.driver;
@@ -239,6 +242,7 @@ export function buildStorageApi(deps: StorageApiDeps): StorageApi {
       if (deps.locks === undefined) await locks.close();
       await owned?.close();
     },
+    downloadsFailed,
   };
 }
 

@@ -9,6 +9,7 @@ import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RpcAnnounce, RpcOp } from '@shoal/protocol/storage-rpc';
 import type { PeerAnnounce, PeerStore } from '@shoal/storage';
+import { createCompositeStore } from '@shoal/storage/composite';
 import { createMemoryStore } from '@shoal/storage/memory';
 import { createRedisStore, redisStoreConfig, type RedisStore } from '@shoal/storage/redis';
 import { captureLogs } from '@shoal/testing/logs';
@@ -60,8 +61,7 @@ describe('a store that keeps no peer ids (Redis, REDIS_STORE_PEER_IDS=false, the
       config: config('redis'),
       logger: pino({ level: 'silent' }),
       registry: new Registry(),
-      peers: store,
-      data: store,
+      store: createCompositeStore({ peers: store, data: store, dataDriver: 'redis' }),
     });
   });
   afterAll(async () => {
@@ -113,8 +113,12 @@ describe('a store answer the batch format cannot carry', () => {
     config: config('memory'),
     logger: pino({ level: 'info' }, stream),
     registry,
-    peers: poisoning,
-    data: inner,
+    store: createCompositeStore({
+      peers: poisoning,
+      data: inner,
+      dataDriver: 'memory',
+      downloadsApart: false,
+    }),
   });
   afterAll(async () => {
     await app.close();

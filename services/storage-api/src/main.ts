@@ -32,7 +32,8 @@ const logger = pino({
 
 let stores: Stores;
 try {
-  stores = await openStores(config, logger);
+  // The app built on the store below counts the store's download-counter failures.
+  stores = await openStores(config, logger, (err, what) => app.downloadsFailed(err, what));
 } catch (err) {
   logger.fatal({ err }, 'cannot open the stores');
   process.exit(1);
@@ -41,8 +42,7 @@ const app = buildStorageApi({
   config,
   logger,
   registry: new Registry(),
-  peers: stores.peers,
-  data: stores.data,
+  store: stores.store,
   locks: stores.locks,
 });
 

@@ -1,23 +1,16 @@
-// Where storage-api opens its backends from config: the peer backend
-// (PEER_STORE_DRIVER), the durable backend (DATA_STORE_DRIVER: KV, leases)
-// and the lease lock on the durable backend, all through @shoal/storage's
-// openStore family (docs/storage.md). One backend named twice is opened
-// once, so "all in one" costs one set of connections.
+// Where storage-api opens its backends from config: peers (PEER_STORE_DRIVER)
+// and the durable data (DATA_STORE_DRIVER: KV, download counts) as one
+// composite store through @shoal/storage's openStore, and the lease lock on
+// the durable backend (docs/storage.md "Opening a store"). One backend named
+// twice is opened once, so "all in one" costs one set of connections.
 import type { Logger } from 'pino';
-import {
-  backendConfig,
-  openBackends,
-  openLeaseLock,
-  type BackendStore,
-  type CompositeConfig,
-} from '@shoal/storage';
+import { backendConfig, openLeaseLock, openStore, type CompositeConfig } from '@shoal/storage';
+import type { CompositeStore, CompositeStoreParts } from '@shoal/storage/composite';
 import type { LeaseLock } from '@shoal/storage/locks';
 import type { StorageApiConfig } from './config.ts';
 
 export interface Stores {
-  peers: BackendStore;
-  /** The same object as `peers` when both drivers are the same. */
-  data: BackendStore;
+  store: CompositeStore;
   locks: LeaseLock;
   close(): Promise<void>;
 }
@@ -31,28 +24,33 @@ export function storeConfig(config: StorageApiConfig): CompositeConfig {
   };
 }
 
-export async function openStores(config: StorageApiConfig, logger: Logger): Promise<Stores> {
+/** Opens the stores; `onDownloadsError` hears of download-counter writes and reads that failed (the app's metrics). */
+export async function openStores(
+  config: StorageApiConfig,
+  logger: Logger,
+  onDownloadsError?: CompositeStoreParts['onError'],
+): Promise<Stores> {
   const log = logger.child({ module: 'storage' });
   const composite = storeConfig(config);
-  // Each resolves while its backend is down: operations fail with
+  // It resolves while a backend is down: operations fail with
   // STORE_ERR_UNAVAILABLE until it answers, and /readyz reports it.
-  const backends = await openBackends(composite, {
+  const store = await openStore(composite, {
     peerLifetimeSeconds: config.PEER_LIFETIME_SECONDS,
     onError: (err, driver) => log.warn({ err }, `${driver} connection error`),
+    ...(onDownloadsError === undefined ? {} : { composite: { onError: onDownloadsError } }),
   });
   let locks: LeaseLock;
   try {
     locks = await openLeaseLock(composite.data ?? composite.peers);
   } catch (err) {
-    await backends.close();
+    await store.close();
     throw err;
   }
   return {
-    peers: backends.peers,
-    data: backends.data,
+    store,
     locks,
     async close() {
-      await Promise.allSettled([locks.close(), backends.close()]);
+      await Promise.allSettled([locks.close(), store.close()]);
     },
   };
 }

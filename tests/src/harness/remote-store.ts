@@ -13,6 +13,7 @@ import { createRemoteStore, loadGatewayConfig } from '@shoal/announce-gateway';
 import { buildStorageApi, loadStorageApiConfig } from '@shoal/storage-api';
 import type { GcResult, PeerStore } from '@shoal/storage';
 import type { PingableDataStore } from '@shoal/storage';
+import { createCompositeStore } from '@shoal/storage/composite';
 import type { PeerStoreFactory } from '@shoal/storage/conformance';
 import { storageApiEnv } from '@shoal/testing/launcher';
 
@@ -44,8 +45,7 @@ export function remoteStoreFactory(options: RemoteFactoryOptions): PeerStoreFact
       }),
       logger,
       registry: new Registry(),
-      peers: backend,
-      data: backend,
+      store: createCompositeStore({ peers: backend, data: backend, dataDriver: options.driver }),
     });
     let port: number;
     try {

@@ -62,7 +62,7 @@ export async function openStore(
   });
 }
 
-export interface OpenedBackends {
+interface OpenedBackends {
   peers: BackendStore;
   /** The same object as `peers` when one backend holds both. */
   data: BackendStore;
@@ -70,7 +70,7 @@ export interface OpenedBackends {
 }
 
 /** Both sides of a composite, one backend opened once when both name the same driver. */
-export async function openBackends(
+async function openBackends(
   config: CompositeConfig,
   options: OpenStoreOptions,
 ): Promise<OpenedBackends> {
