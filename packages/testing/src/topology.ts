@@ -6,80 +6,27 @@
 // process runs in its own process group with its output in <stateDir>/logs,
 // so the same code serves tests (stop() in afterAll) and deploy/local/up.sh,
 // whose processes outlive the command and are stopped by down.sh from the
-// pids in <stateDir>/topology.json. docs/local-topology.md.
-import { spawnSync, execFile } from 'node:child_process';
+// pids in <stateDir>/topology.json. docs/local-topology.md. The Redis
+// Sentinel set: topology-redis.ts; PostgreSQL: topology-postgres.ts.
 import { randomBytes } from 'node:crypto';
-import {
-  chmodSync,
-  chownSync,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-  copyFileSync,
-} from 'node:fs';
-import { tmpdir, userInfo } from 'node:os';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
-import { postgresBinDir } from './postgres.ts';
-import { freeTcpPort } from './ports.ts';
 import {
   REPO_ROOT,
-  controlled,
   release,
-  spawnLogged,
   stopProcess,
-  waitUntil,
   type ServerProcess,
-  type SpawnSpec,
   type TopologyProcess,
 } from './process-group.ts';
 import { LOOPBACK_ENV, startService, type ServiceProcess } from './launcher.ts';
-import { redisServerArgv, sentinelArgv } from './redis.ts';
+import { startTopologyPostgres } from './topology-postgres.ts';
+import { sentinelPrimary, startTopologyRedis } from './topology-redis.ts';
 
 export { REPO_ROOT };
 export type { ServerProcess, TopologyProcess } from './process-group.ts';
 export type { ServiceName, ServiceProcess } from './launcher.ts';
 export { isAlive } from './process-group.ts';
-const REDIS_DIR = join(REPO_ROOT, 'deploy/redis');
-
-function redisCli(port: number, password: string, args: readonly string[]): Promise<string> {
-  return new Promise((resolvePromise, reject) => {
-    execFile(
-      'redis-cli',
-      ['-h', '127.0.0.1', '-p', String(port), '--no-auth-warning', '-a', password, ...args],
-      { timeout: 3000 },
-      (err, stdout) => {
-        if (err) reject(new Error(`redis-cli ${args.join(' ')}: ${err.message}`, { cause: err }));
-        else resolvePromise(stdout.trim());
-      },
-    );
-  });
-}
-
-/** The primary's port as the sentinels name it: the first one that answers; undefined when none does. */
-async function sentinelPrimary(
-  sentinelPorts: readonly number[],
-  password: string,
-  masterName: string,
-): Promise<number | undefined> {
-  for (const port of sentinelPorts) {
-    try {
-      const reply = await redisCli(port, password, [
-        'SENTINEL',
-        'GET-MASTER-ADDR-BY-NAME',
-        masterName,
-      ]);
-      const primary = Number(reply.split('\n')[1]);
-      if (Number.isInteger(primary) && primary > 0) return primary;
-    } catch {
-      // down or restarting: ask the next one
-    }
-  }
-  return undefined;
-}
 
 /** The live gc-worker whose /readyz says `leader: true` (docs/gc-worker.md). */
 async function gcWorkerLeader(
@@ -184,15 +131,6 @@ export async function stopTopology(
   for (const d of t.dirs) rmSync(d, { recursive: true, force: true });
 }
 
-function postgresUser(): { uid: number; gid: number } | undefined {
-  if (userInfo().uid !== 0) return undefined;
-  const id = spawnSync('id', ['-u', 'postgres'], { encoding: 'utf8' });
-  const gid = spawnSync('id', ['-g', 'postgres'], { encoding: 'utf8' });
-  if (id.status !== 0 || gid.status !== 0)
-    throw new Error('running as root needs a "postgres" system user (Debian package postgresql)');
-  return { uid: Number(id.stdout.trim()), gid: Number(gid.stdout.trim()) };
-}
-
 export async function startLocalTopology(
   options: LocalTopologyOptions = {},
 ): Promise<LocalTopology> {
@@ -217,219 +155,18 @@ export async function startLocalTopology(
   };
 
   try {
-    // --- Redis: primary + 2 replicas, from deploy/redis/redis.conf.
     const masterName = 'shoal';
-    const redisPorts: number[] = [];
-    const redisServers: ServerProcess[] = [];
-    // Filled in below; a restarted Redis server asks them for the primary.
-    const sentinelPorts: number[] = [];
-    for (let i = 0; i < 3; i++) {
-      const dir = join(stateDir, `redis-${i}`);
-      mkdirSync(dir, { recursive: true });
-      // A copy: Sentinel makes the servers CONFIG REWRITE their file on failover.
-      const conf = join(dir, 'redis.conf');
-      copyFileSync(join(REDIS_DIR, 'redis.conf'), conf);
-      const port = await freeTcpPort();
-      redisPorts.push(port);
-      const launch = async (replicaOf: number | undefined): Promise<TopologyProcess> => {
-        const p = spawnLogged({
-          name: `redis-${i}`,
-          command: 'redis-server',
-          args: redisServerArgv({
-            conf,
-            port,
-            dir,
-            password: secrets.redisPassword,
-            replicaOf: replicaOf === undefined ? undefined : { host: '127.0.0.1', port: replicaOf },
-            extra: ['--daemonize', 'no', '--logfile', ''],
-          }),
-          logDir,
-          detached,
-        });
-        await waitUntil(
-          `redis-${i}`,
-          p,
-          async () => (await redisCli(port, secrets.redisPassword, ['PING'])) === 'PONG',
-        );
-        return p;
-      };
-      const first = await launch(i === 0 ? undefined : redisPorts[0]);
-      redisServers.push(
-        track(
-          controlled(first, port, detached, async () => {
-            const primary = await sentinelPrimary(
-              sentinelPorts,
-              secrets.sentinelPassword,
-              masterName,
-            );
-            return launch(primary === port ? undefined : (primary ?? redisPorts[0]));
-          }),
-        ),
-      );
-    }
-    for (const [i, port] of redisPorts.entries()) {
-      if (i === 0) continue;
-      await waitUntil(`redis-${i} to sync`, processes[i]!, async () =>
-        (await redisCli(port, secrets.redisPassword, ['INFO', 'replication'])).includes(
-          'master_link_status:up',
-        ),
-      );
-    }
-
-    // --- 3 sentinels, from deploy/redis/sentinel.conf with the monitor line pointed here.
-    const template = readFileSync(join(REDIS_DIR, 'sentinel.conf'), 'utf8');
-    const monitor = /^sentinel monitor \S+ \S+ \d+ \d+$/m;
-    if (!monitor.test(template))
-      throw new Error('deploy/redis/sentinel.conf has no "sentinel monitor" line');
-    const sentinelConf = template
-      .replace(monitor, `sentinel monitor ${masterName} 127.0.0.1 ${redisPorts[0]} 2`)
-      .replace(/^bind .*$/m, 'bind 127.0.0.1');
-    const sentinels: ServerProcess[] = [];
-    for (let i = 0; i < 3; i++) {
-      const dir = join(stateDir, `sentinel-${i}`);
-      mkdirSync(dir, { recursive: true });
-      const conf = join(dir, 'sentinel.conf');
-      writeFileSync(conf, sentinelConf);
-      const port = await freeTcpPort();
-      sentinelPorts.push(port);
-      const spec: SpawnSpec = {
-        name: `sentinel-${i}`,
-        command: 'redis-sentinel',
-        args: sentinelArgv({
-          conf,
-          port,
-          dir,
-          masterName,
-          password: secrets.redisPassword,
-          sentinelPassword: secrets.sentinelPassword,
-          extra: [
-            '--daemonize',
-            'no',
-            '--logfile',
-            '',
-            ...(options.sentinelDownAfterMs === undefined
-              ? []
-              : [
-                  '--sentinel',
-                  'down-after-milliseconds',
-                  masterName,
-                  String(options.sentinelDownAfterMs),
-                ]),
-          ],
-        }),
-        logDir,
-        detached,
-      };
-      sentinels.push(
-        track(
-          controlled(spawnLogged(spec), port, detached, async () => {
-            // Its file, rewritten by Sentinel, names the current primary, replicas and peers.
-            const p = spawnLogged(spec);
-            await waitUntil(
-              `sentinel-${i}`,
-              p,
-              async () => (await redisCli(port, secrets.sentinelPassword, ['PING'])) === 'PONG',
-            );
-            return p;
-          }),
-        ),
-      );
-    }
-    // Every sentinel must know the replicas and the other sentinels before a
-    // failover can happen (hello messages every 2 s).
-    await Promise.all(
-      sentinels.map((s, i) =>
-        waitUntil(`sentinel-${i} discovery`, s, async () => {
-          const fields = (
-            await redisCli(sentinelPorts[i]!, secrets.sentinelPassword, [
-              'SENTINEL',
-              'MASTER',
-              masterName,
-            ])
-          ).split('\n');
-          const get = (k: string): string | undefined => fields[fields.indexOf(k) + 1];
-          return Number(get('num-slaves')) === 2 && Number(get('num-other-sentinels')) === 2;
-        }),
-      ),
-    );
-
-    // --- PostgreSQL: initdb in its own dir (owned by the postgres user when run as root).
-    const bin = postgresBinDir();
-    if (bin === undefined)
-      throw new Error(
-        'PostgreSQL binaries not found: install Debian package postgresql (scripts/system-deps.sh)',
-      );
-    const asUser = postgresUser();
-    const pgDir = mkdtempSync(join(tmpdir(), 'shoal-local-pg-'));
-    dirs.push(pgDir);
-    if (asUser !== undefined) {
-      chownSync(pgDir, asUser.uid, asUser.gid);
-      chmodSync(pgDir, 0o700);
-    }
-    const dataDir = join(pgDir, 'data');
-    const init = spawnSync(
-      join(bin, 'initdb'),
-      [
-        '-D',
-        dataDir,
-        '-U',
-        'postgres',
-        '--auth=trust',
-        '--no-sync',
-        '--encoding=UTF8',
-        '--locale=C',
-      ],
-      {
-        encoding: 'utf8',
-        ...(asUser ?? {}),
-      },
-    );
-    if (init.status !== 0) throw new Error(`initdb failed: ${init.stderr}`);
-    const pgPort = await freeTcpPort();
-    const pgSpec: SpawnSpec = {
-      name: 'postgres',
-      command: join(bin, 'postgres'),
-      args: [
-        '-D',
-        dataDir,
-        '-p',
-        String(pgPort),
-        '-c',
-        'listen_addresses=127.0.0.1',
-        '-c',
-        `unix_socket_directories=${pgDir}`,
-        '-c',
-        'max_connections=200',
-      ],
-      logDir: pgDir,
-      // SIGINT is PostgreSQL's fast shutdown; it stops its own backends.
-      stopSignal: 'SIGINT',
-      group: false,
-      ...(asUser === undefined ? {} : { user: asUser }),
+    const { redisPorts, redisServers, sentinelPorts, sentinels } = await startTopologyRedis({
+      stateDir,
+      logDir,
       detached,
-    };
-    const adminUrl = `postgres://postgres@127.0.0.1:${pgPort}/postgres`;
-    const launchPostgres = async (): Promise<TopologyProcess> => {
-      const p = spawnLogged(pgSpec);
-      // After a crash this includes WAL replay.
-      await waitUntil('postgres', p, async () => {
-        const c = new pg.Client({ connectionString: adminUrl, connectionTimeoutMillis: 1000 });
-        try {
-          await c.connect();
-          await c.query('SELECT 1');
-          return true;
-        } finally {
-          await c.end().catch(() => undefined);
-        }
-      });
-      return p;
-    };
-    const postgres = track(controlled(await launchPostgres(), pgPort, detached, launchPostgres));
-    const setup = new pg.Client({ connectionString: adminUrl });
-    await setup.connect();
-    await setup.query('CREATE DATABASE shoal');
-    await setup.end();
-    const databaseUrl = `postgres://postgres@127.0.0.1:${pgPort}/shoal`;
+      masterName,
+      redisPassword: secrets.redisPassword,
+      sentinelPassword: secrets.sentinelPassword,
+      sentinelDownAfterMs: options.sentinelDownAfterMs,
+      track,
+    });
+    const { postgres, databaseUrl } = await startTopologyPostgres(detached, dirs, track);
 
     // --- storage-api: peers in Redis Sentinel; downloads, KV and leases in PostgreSQL.
     const storageApi = track(
