@@ -1,0 +1,44 @@
+// The Sentinel failover drill (docs/redis.md, "Failover drill"), whether it
+// runs against a driver or through a gateway, and what it must show: the
+// tracker answers again within a bound, nothing hangs, and every failure
+// meanwhile was a coded "retry later" answer. Kept apart from ./failover.ts
+// and ./redis.ts, which processes outside vitest import.
+import { expect } from 'vitest';
+import { measureFailover, type FailoverReport } from './failover.ts';
+import type { SentinelSet } from './redis.ts';
+
+/** The storage error codes a client may see while a store fails over. */
+export const FAILOVER_ERROR_CODES = ['STORE_ERR_UNAVAILABLE', 'STORE_ERR_TIMEOUT'] as const;
+
+/**
+ * Four workers announce through `announce` while the set's primary is
+ * SIGKILLed; a call slower than 3 s counts as a hang. The report is logged
+ * (`label`) for BENCHMARKS.md and returned.
+ */
+export async function killPrimaryUnderLoad(
+  set: SentinelSet,
+  announce: (i: number) => Promise<unknown>,
+  label: string,
+): Promise<FailoverReport> {
+  const report = await measureFailover({
+    announce,
+    fail: () => set.killPrimary(),
+    concurrency: 4,
+    warmupMs: 500,
+    recoveryWindowMs: 20_000,
+    hangMs: 3000,
+  });
+  console.log(`sentinel failover drill (${label}):`, JSON.stringify(report));
+  return report;
+}
+
+export function expectRecovered(
+  report: FailoverReport,
+  bounds: { recoveredWithinMs: number; maxLatencyMs: number },
+): void {
+  expect(report.recoveredAfterMs).toBeDefined();
+  expect(report.recoveredAfterMs!).toBeLessThan(bounds.recoveredWithinMs);
+  for (const code of Object.keys(report.errorsByCode))
+    expect(FAILOVER_ERROR_CODES as readonly string[]).toContain(code);
+  expect(report.maxLatencyMs).toBeLessThan(bounds.maxLatencyMs);
+}
