@@ -31,7 +31,6 @@ for store in ${STORES:-memory}; do
     port=$((port + 1))
   done
 done
-for log in "$work"/gw-*.log; do wait_listening "$log" "the gateway of $(basename "$log" .log)"; done
 bench_header "; before = $(git -C "$root" rev-parse --short "$rev"), after = $(git -C "$root" rev-parse --short HEAD)$( [ -n "$(git -C "$root" status --porcelain)" ] && echo ' + uncommitted changes')"
 "$shared/bench/compare.sh" udp "$secs" "$rounds" "${targets[@]}"
 "$shared/bench/compare.sh" http "$secs" "$rounds" "${targets[@]}"

@@ -4,7 +4,7 @@
 # shared beside this tree), puts the toolchain on
 # PATH, makes a throwaway `work` dir and an empty `pids` list, and traps EXIT
 # to stop everything the script started:
-#   - every process in pids,
+#   - every service in pids (start_service),
 #   - every $work/stop-*.sh (bench/stores.sh writes one per backend),
 #   - the harness's peers, when start_peers started them,
 #   - bench_on_exit, when the script defines it,
@@ -17,7 +17,8 @@ pids=()
 peers_started=0
 
 bench_cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  # The services: SIGTERM, SIGKILL after a grace, gone before their stores stop.
+  [ "${#pids[@]}" -eq 0 ] || launcher stop "${pids[@]}" || true
   wait 2>/dev/null || true
   for s in "$work"/stop-*.sh; do [ -f "$s" ] && bash "$s"; done
   [ "$peers_started" = 1 ] && "$shared/bench/peers.sh" stop
@@ -34,24 +35,21 @@ start_peers() {
   peers_started=1
 }
 
-# start_service TREE SERVICE LOG [KEY=VALUE...]: services/SERVICE of TREE in
-# the background on 127.0.0.1 (log level info), its output in LOG, its pid
-# added to pids. The settings given override those defaults.
+# start_service TREE SERVICE LOG [KEY=VALUE...]: services/SERVICE of TREE
+# through the tests' launcher (packages/testing/src/launcher-cli.ts) on
+# 127.0.0.1 (log level info), its output in LOG (a *.log path), its pid
+# added to pids. Returns once it listens; otherwise prints its output and
+# exits. The settings given override those defaults and are all it gets
+# besides PATH, HOME, TMPDIR, LANG, LC_ALL and TZ.
 start_service() {
-  local tree=$1 service=$2 log=$3
+  local tree=$1 service=$2 log=$3 pid
   shift 3
-  (cd "$tree/services/$service" && exec env HOST=127.0.0.1 LOG_LEVEL=info "$@" \
-    node --disable-warning=ExperimentalWarning src/main.ts) >"$log" 2>&1 &
-  pids+=($!)
+  pid=$(launcher start --tree "$tree" "$service" "$log" HOST=127.0.0.1 LOG_LEVEL=info "$@") || exit 1
+  pids+=("$pid")
 }
 
-# wait_listening LOG NAME [TRIES]: waits (TRIES x 0.1 s, default 100) for the
-# service logging to LOG to say it listens; otherwise prints its log and exits.
-wait_listening() {
-  for _ in $(seq "${3:-100}"); do grep -q '"msg":"listening"' "$1" 2>/dev/null && return 0; sleep 0.1; done
-  echo "$2 did not start:" >&2
-  cat "$1" >&2
-  exit 1
+launcher() {
+  node --disable-warning=ExperimentalWarning "$root/packages/testing/src/launcher-cli.ts" "$@"
 }
 
 free_port() {

@@ -36,7 +36,6 @@ chain_env=(TORRENT_APPROVAL=allow CLIENT_APPROVAL=deny ANNOUNCE_INTERVAL_JITTER_
 start_gateway() { # name port admin_port env...
   local name=$1 port=$2 admin=$3; shift 3
   start_service "$root" announce-gateway "$work/gw-$name.log" PORT="$port" ADMIN_PORT="$admin" STORAGE_DRIVER=memory "$@"
-  wait_listening "$work/gw-$name.log" "gateway $name"
 }
 start_gateway chain-off 6969 19090
 start_gateway chain-on 6970 19091 "${chain_env[@]}"

@@ -22,7 +22,6 @@ api_port=$(free_port)
 start_service "$root" storage-api "$work/storage-api.log" PORT="$api_port" ADMIN_HOST=127.0.0.1 ADMIN_PORT=0 \
   STORAGE_API_TOKEN="$token" PEER_STORE_DRIVER=redis DATA_STORE_DRIVER=redis \
   REDIS_ADDRESSES="$redis_addresses" ${API_ENV:-}
-wait_listening "$work/storage-api.log" storage-api 150
 
 remote_env=(STORAGE_DRIVER=remote STORAGE_API_URL="http://127.0.0.1:$api_port" STORAGE_API_TOKEN="$token")
 declare -A gw_env=(
@@ -41,7 +40,6 @@ for name in "${order[@]}"; do
     NUMWANT_DEFAULT=50 "${extra[@]}"
   targets+=("$name=127.0.0.1:$port")
 done
-for name in "${order[@]}"; do wait_listening "$work/gw-$name.log" "gateway $name" 150; done
 # A remote gateway that cannot reach storage-api would measure fast refusals, not announces.
 curl -fsS -o /dev/null -H "authorization: Bearer $token" "http://127.0.0.1:$api_port/v1/stats" \
   || { echo "storage-api is not answering:" >&2; cat "$work/storage-api.log" >&2; exit 1; }
