@@ -27,7 +27,6 @@ import { postgresBinDir } from '@shoal/testing/postgres';
 import {
   startLocalTopology,
   type LocalTopology,
-  type ServerProcess,
   type ServiceProcess,
 } from '@shoal/testing/topology';
 // The load and its answer classes are shared with the fault drills of `make test`.
@@ -37,7 +36,9 @@ import {
   FaultLoad,
   checkDownloads,
   countKinds,
+  topologyProcesses,
   type Answer,
+  type TopologyProcess as Proc,
 } from '../tests/src/fault-drills-load.ts';
 
 const short = process.argv.includes('--short');
@@ -58,7 +59,6 @@ const RECOVERY_TARGET_MS = 10_000;
 // docs/gc-worker.md defaults: a killed leader is replaced within a lease duration plus a retry period.
 const HANDOVER_BOUND_MS = (15 + 2 + 5) * 1_000;
 
-type Proc = ServerProcess | ServiceProcess;
 type FaultKind =
   | 'redis-primary'
   | 'redis-replica'
@@ -163,14 +163,6 @@ async function main(): Promise<number> {
   const topo = await startLocalTopology({ gcWorkers: 2 });
   const failures: string[] = [];
   const results: FaultResult[] = [];
-  const everyProcess = (): Proc[] => [
-    ...topo.redisProcesses,
-    ...topo.sentinelProcesses,
-    topo.postgresProcess,
-    topo.storageApiProcess,
-    ...topo.gcWorkerProcesses,
-    ...topo.gatewayProcesses,
-  ];
   const [gatewayA, gatewayB] = topo.gatewayProcesses as [ServiceProcess, ServiceProcess];
   const gatewayBEnd = topo.gateways[1]!;
   const watched: Array<{ name: string; proc: ServiceProcess; metrics: string }> = [
@@ -217,7 +209,7 @@ async function main(): Promise<number> {
         }),
       ).then((parts) => log(`RSS MB: ${parts.join(', ')}`));
     }
-    for (const p of everyProcess())
+    for (const p of topologyProcesses(topo))
       if (!underFault.has(p) && !p.alive() && !crashes.some((c) => c.startsWith(`${p.name} `)))
         crashes.push(`${p.name} (pid ${p.pid}) died:\n${p.tail(15)}`);
   }, 1_000);
@@ -505,7 +497,7 @@ async function main(): Promise<number> {
         failures.push(`${name} RSS peaked at ${m.peak.toFixed(0)} MB (limit ${RSS_LIMIT_MB})`);
     }
 
-    for (const p of everyProcess())
+    for (const p of topologyProcesses(topo))
       if (!p.alive() && !crashes.some((c) => c.startsWith(`${p.name} `)))
         crashes.push(`${p.name} is not running`);
     console.log(`\ncrashes of processes not under fault: ${crashes.length}`);

@@ -13,6 +13,7 @@
 // (scrape's downloaded below the acknowledged ones) from a doubly counted one
 // (above acknowledged + unknown). docs/decisions.md "Tracker semantics": a completion counts once per peer.
 import { randomBytes } from 'node:crypto';
+import type { LocalTopology, ServerProcess, ServiceProcess } from '@shoal/testing/topology';
 import {
   UDP_ACTION,
   UdpTrackerClient,
@@ -25,6 +26,21 @@ import {
   type AnnounceParams,
   type EventName,
 } from '@shoal/testing/tracker-client';
+
+/** A process of the local topology that a fault may kill. */
+export type TopologyProcess = ServerProcess | ServiceProcess;
+
+/** Every process of `topo`, stores first: those a drill checks for crashes besides its victim. */
+export function topologyProcesses(topo: LocalTopology): TopologyProcess[] {
+  return [
+    ...topo.redisProcesses,
+    ...topo.sentinelProcesses,
+    topo.postgresProcess,
+    topo.storageApiProcess,
+    ...topo.gcWorkerProcesses,
+    ...topo.gatewayProcesses,
+  ];
+}
 
 export interface LoadGateway {
   name: string;

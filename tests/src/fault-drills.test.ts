@@ -15,7 +15,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   startLocalTopology,
   type LocalTopology,
-  type ServerProcess,
   type ServiceProcess,
 } from '@shoal/testing/topology';
 import {
@@ -23,7 +22,9 @@ import {
   FaultLoad,
   checkDownloads,
   countKinds,
+  topologyProcesses,
   type Answer,
+  type TopologyProcess,
 } from './fault-drills-load.ts';
 import { waitFor } from '@shoal/testing/processes';
 
@@ -58,27 +59,16 @@ afterAll(async () => {
   if (recoveries.length > 0) console.info(`fault drills:\n  ${recoveries.join('\n  ')}`);
 }, 60_000);
 
-type Proc = ServerProcess | ServiceProcess;
-
-function everyProcess(): Proc[] {
-  return [
-    ...topo.redisProcesses,
-    ...topo.sentinelProcesses,
-    topo.postgresProcess,
-    topo.storageApiProcess,
-    ...topo.gcWorkerProcesses,
-    ...topo.gatewayProcesses,
-  ];
-}
-
 /** The processes other than `victims`, with their pids, to check none of them crashed. */
-function survivors(victims: readonly Proc[]): Array<{ p: Proc; pid: number }> {
-  return everyProcess()
+function survivors(
+  victims: readonly TopologyProcess[],
+): Array<{ p: TopologyProcess; pid: number }> {
+  return topologyProcesses(topo)
     .filter((p) => !victims.includes(p))
     .map((p) => ({ p, pid: p.pid }));
 }
 
-function expectSurvived(before: Array<{ p: Proc; pid: number }>): void {
+function expectSurvived(before: Array<{ p: TopologyProcess; pid: number }>): void {
   const crashed = before.filter(({ p, pid }) => p.pid !== pid || !p.alive());
   expect(
     crashed.map(({ p }) => `${p.name}:\n${p.tail(20)}`),
@@ -296,7 +286,7 @@ describe('fault drills under HTTP + UDP load', () => {
     expect(downloads.lost).toEqual([]);
     expect(downloads.doubled).toEqual([]);
     expect(
-      everyProcess()
+      topologyProcesses(topo)
         .filter((p) => !p.alive())
         .map((p) => p.name),
     ).toEqual([]);
