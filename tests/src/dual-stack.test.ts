@@ -13,6 +13,15 @@ import {
 
 let gateway: GatewayProcess;
 
+/** A new peer of swarm `infoHash` starting on `port` with `left` bytes to go (0: a seeder). */
+const peerOf = (infoHash: Buffer) => (port: number, left: bigint) => ({
+  infoHash,
+  peerId: randomPeerId(),
+  port,
+  left,
+  event: 'started' as const,
+});
+
 beforeAll(async () => {
   gateway = await startGateway({ HOST: '::', STORAGE_DRIVER: 'memory' });
 });
@@ -27,13 +36,7 @@ describe('a dual-stack gateway', () => {
     const v6 = await UdpTrackerClient.open(gateway.udpPort, '::1');
     try {
       const infoHash = randomInfoHash();
-      const peer = (port: number, left: bigint) => ({
-        infoHash,
-        peerId: randomPeerId(),
-        port,
-        left,
-        event: 'started' as const,
-      });
+      const peer = peerOf(infoHash);
       await v4.announce(peer(51_001, 0n));
       await v6.announce(peer(51_002, 0n));
       const leecher4 = await v4.announce(peer(51_003, 10n));
@@ -52,14 +55,7 @@ describe('a dual-stack gateway', () => {
   it('over HTTP, sends IPv4 peers in `peers` and IPv6 peers in `peers6`, with `peers` always present', async () => {
     const url4 = `http://127.0.0.1:${gateway.httpPort}/announce`;
     const url6 = `http://[::1]:${gateway.httpPort}/announce`;
-    const infoHash = randomInfoHash();
-    const peer = (port: number, left: bigint) => ({
-      infoHash,
-      peerId: randomPeerId(),
-      port,
-      left,
-      event: 'started' as const,
-    });
+    const peer = peerOf(randomInfoHash());
     await httpAnnounce(url4, peer(52_001, 0n));
     await httpAnnounce(url6, peer(52_002, 0n));
     const leecher4 = await httpAnnounce(url4, peer(52_003, 10n));
