@@ -4,6 +4,7 @@
 // imports it at load time even when only http:// and udp:// trackers are
 // used. A module hook answers that import with "no WebRTC", which the client
 // supports (simple-peer's WEBRTC_SUPPORT = false).
+import type { EventEmitter } from 'node:events';
 import { registerHooks } from 'node:module';
 import type ClientClass from 'bittorrent-tracker/client';
 import type { AnnounceOptions, ScrapeEvent, UpdateEvent } from 'bittorrent-tracker/client';
@@ -38,67 +39,26 @@ type Client = InstanceType<typeof ClientClass>;
 type AnnounceVerb = 'start' | 'update' | 'complete' | 'stop';
 
 /**
- * Sends one announce and resolves with its 'update' event and the 'peer'
- * events that came with it (the client emits them right after 'update', in
- * the same tick). Rejects on 'warning'/'error' (tracker failures) or timeout.
+ * Calls `send` and resolves with the client's next `event`. Rejects on
+ * 'warning'/'error' (tracker failures) or when nothing came within
+ * `timeoutMs` (`what` names the request in that error).
  */
-export function announceWith(
+function nextEvent<T>(
   client: Client,
-  verb: AnnounceVerb,
-  opts: AnnounceOptions,
-  timeoutMs = 5_000,
-): Promise<ClientAnnounce> {
-  return new Promise((resolve, reject) => {
-    const peers: string[] = [];
-    const onPeer = (addr: string): void => {
-      peers.push(addr);
-    };
-    const cleanup = (): void => {
-      clearTimeout(timer);
-      client.off('update', onUpdate);
-      client.off('peer', onPeer);
-      client.off('warning', onFail);
-      client.off('error', onFail);
-    };
-    const onUpdate = (update: UpdateEvent): void => {
-      // The peer events follow synchronously in the same handler.
-      setImmediate(() => {
-        cleanup();
-        resolve({ update, peers });
-      });
-    };
-    const onFail = (err: Error): void => {
-      cleanup();
-      reject(
-        new HarnessError('HARNESS_ERR_BAD_REPLY', `bittorrent-tracker client: ${err.message}`, {
-          cause: err,
-        }),
-      );
-    };
-    const timer = setTimeout(() => {
-      cleanup();
-      reject(
-        new HarnessError('HARNESS_ERR_TIMEOUT', `no answer to ${verb} within ${timeoutMs} ms`),
-      );
-    }, timeoutMs);
-    client.on('update', onUpdate);
-    client.on('peer', onPeer);
-    client.on('warning', onFail);
-    client.on('error', onFail);
-    client[verb](opts);
-  });
-}
-
-/** Scrapes the client's own torrent and resolves with the 'scrape' event. */
-export function scrapeWith(client: Client, timeoutMs = 5_000): Promise<ScrapeEvent> {
+  event: 'update' | 'scrape',
+  send: () => void,
+  what: string,
+  timeoutMs: number,
+): Promise<T> {
+  const emitter: EventEmitter = client;
   return new Promise((resolve, reject) => {
     const cleanup = (): void => {
       clearTimeout(timer);
-      client.off('scrape', onScrape);
-      client.off('warning', onFail);
-      client.off('error', onFail);
+      emitter.off(event, onEvent);
+      emitter.off('warning', onFail);
+      emitter.off('error', onFail);
     };
-    const onScrape = (data: ScrapeEvent): void => {
+    const onEvent = (data: T): void => {
       cleanup();
       resolve(data);
     };
@@ -112,13 +72,56 @@ export function scrapeWith(client: Client, timeoutMs = 5_000): Promise<ScrapeEve
     };
     const timer = setTimeout(() => {
       cleanup();
-      reject(new HarnessError('HARNESS_ERR_TIMEOUT', `no scrape answer within ${timeoutMs} ms`));
+      reject(new HarnessError('HARNESS_ERR_TIMEOUT', `no ${what} within ${timeoutMs} ms`));
     }, timeoutMs);
-    client.on('scrape', onScrape);
-    client.on('warning', onFail);
-    client.on('error', onFail);
-    client.scrape();
+    emitter.on(event, onEvent);
+    emitter.on('warning', onFail);
+    emitter.on('error', onFail);
+    send();
   });
+}
+
+/**
+ * Sends one announce and resolves with its 'update' event and the 'peer'
+ * events that came with it (the client emits them right after 'update', in
+ * the same tick). Rejects on 'warning'/'error' (tracker failures) or timeout.
+ */
+export async function announceWith(
+  client: Client,
+  verb: AnnounceVerb,
+  opts: AnnounceOptions,
+  timeoutMs = 5_000,
+): Promise<ClientAnnounce> {
+  const peers: string[] = [];
+  const onPeer = (addr: string): void => {
+    peers.push(addr);
+  };
+  client.on('peer', onPeer);
+  try {
+    const update = await nextEvent<UpdateEvent>(
+      client,
+      'update',
+      () => client[verb](opts),
+      `answer to ${verb}`,
+      timeoutMs,
+    );
+    // The peer events follow synchronously in the same handler.
+    await new Promise((r) => setImmediate(r));
+    return { update, peers };
+  } finally {
+    client.off('peer', onPeer);
+  }
+}
+
+/** Scrapes the client's own torrent and resolves with the 'scrape' event. */
+export function scrapeWith(client: Client, timeoutMs = 5_000): Promise<ScrapeEvent> {
+  return nextEvent<ScrapeEvent>(
+    client,
+    'scrape',
+    () => client.scrape(),
+    'scrape answer',
+    timeoutMs,
+  );
 }
 
 export function destroyClient(client: Client): Promise<void> {
