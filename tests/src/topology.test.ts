@@ -2,34 +2,21 @@
 // two gateways sharing a UDP secret in front of storage-api (Redis Sentinel
 // + PostgreSQL). Tests that kill a process run last, the storage-api one
 // before the gateway one, since both need the survivors of the previous.
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bdecode, bencode, type BencodeDict } from '@shoal/protocol';
-import { freeTcpPort } from '@shoal/testing/ports';
 import { startLocalTopology, type LocalTopology } from '@shoal/testing/topology';
-import {
-  makeTorrent,
-  readAria2Log,
-  sha256File,
-  startAria2,
-  tail,
-  torrentInfoHash,
-  writeRandomFile,
-  type Torrent,
-} from './harness/aria2.ts';
+import { tail } from './harness/aria2.ts';
+import { Aria2Swarm } from './harness/aria2-transfer.ts';
+import { httpAnnounceOutcome, udpAnnounceOutcome } from './harness/policy.ts';
 import { HarnessError } from '@shoal/testing/errors';
-import { waitFor, type ManagedProcess } from '@shoal/testing/processes';
+import { waitFor } from '@shoal/testing/processes';
 import {
-  announcePacket,
-  announceQuery,
-  decodeBencodeDict,
   httpAnnounce,
   httpScrape,
   randomInfoHash,
   randomPeerId,
-  UDP_ACTION,
   UdpTrackerClient,
   type AnnounceParams,
 } from '@shoal/testing/tracker-client';
@@ -55,16 +42,6 @@ function gateway(i: 0 | 1): LocalTopology['gateways'][number] {
 
 function udpPort(g: LocalTopology['gateways'][number]): number {
   return Number(new URL(g.udpAnnounce).port);
-}
-
-/** A copy of `torrent` announcing only to `announceUrl`; the info dict, hence the info hash, is untouched. */
-async function withAnnounce(torrent: Torrent, announceUrl: string, out: string): Promise<Torrent> {
-  const meta = bdecode(await readFile(torrent.path)) as BencodeDict;
-  await writeFile(out, bencode({ ...meta, announce: announceUrl }));
-  const infoHash = await torrentInfoHash(out);
-  if (!infoHash.equals(torrent.infoHash))
-    throw new HarnessError('HARNESS_ERR_FAILED', 'rewriting announce changed the info hash');
-  return { path: out, infoHash };
 }
 
 async function scrapeTotal(scrapeUrl: string, infoHash: Buffer): Promise<number> {
@@ -101,67 +78,23 @@ describe('the split topology as local processes', () => {
   it('lets an aria2 leecher announcing only to B download, byte-identical, from a seeder announcing only to A', async () => {
     const a = gateway(0);
     const b = gateway(1);
-    const dir = join(workRoot, 'aria2');
-    const seedDir = join(dir, 'seed');
-    const leechDir = join(dir, 'leech');
-    await mkdir(seedDir, { recursive: true });
-    await mkdir(leechDir, { recursive: true });
-    const seedSha = await writeRandomFile(join(seedDir, 'payload.bin'), 4 * 1024 * 1024);
-    const toA = await makeTorrent({
-      source: join(seedDir, 'payload.bin'),
-      announceUrl: a.httpAnnounce,
-      out: join(dir, 'a.torrent'),
-      pieceLengthLog2: 15,
-    });
-    const toB = await withAnnounce(toA, b.httpAnnounce, join(dir, 'b.torrent'));
-    const procs: ManagedProcess[] = [];
-    const seederLog = join(dir, 'seeder.log');
-    const leecherLog = join(dir, 'leecher.log');
+    const swarm = await Aria2Swarm.create(join(workRoot, 'aria2'));
     try {
-      const seeder = startAria2({
-        torrent: toA.path,
-        dir: seedDir,
-        role: 'seeder',
-        kind: 'http',
-        listenPort: await freeTcpPort(),
-        logFile: seederLog,
-      });
-      procs.push(seeder);
+      const toA = await swarm.torrent('a', a.httpAnnounce);
+      const toB = await swarm.torrent('b', b.httpAnnounce);
       // Counted on B although it announced only to A.
-      await waitFor(
-        'gateway B to count the seeder announced to A',
-        async () => {
-          if (!seeder.alive()) throw new HarnessError('HARNESS_ERR_EXITED', 'seeder exited');
+      await swarm.seed(toA, {
+        what: 'gateway B to count the seeder announced to A',
+        counted: async () => {
           const [e] = await httpScrape(b.scrape, [toA.infoHash]);
           return (e?.complete ?? 0) >= 1;
         },
-        30_000,
-        250,
-      ).catch(async (err: unknown) => {
-        throw new HarnessError(
-          'HARNESS_ERR_TIMEOUT',
-          `${String(err)}\n${tail(await readAria2Log(seederLog))}`,
-        );
       });
-      const leecher = startAria2({
-        torrent: toB.path,
-        dir: leechDir,
-        role: 'leecher',
-        kind: 'http',
-        listenPort: await freeTcpPort(),
-        logFile: leecherLog,
-      });
-      procs.push(leecher);
-      const status = await leecher.waitForExit(90_000).catch(async (err: unknown) => {
-        throw new HarnessError(
-          'HARNESS_ERR_TIMEOUT',
-          `leecher never finished: ${String(err)}\n${tail(await readAria2Log(leecherLog))}`,
-        );
-      });
-      expect(status.code, tail(await readAria2Log(leecherLog))).toBe(0);
-      expect(await sha256File(join(leechDir, 'payload.bin'))).toBe(seedSha);
+      const { status, log } = await swarm.leech('leecher', toB);
+      expect(status.code, tail(log)).toBe(0);
+      expect(await swarm.payloadSha256('leecher')).toBe(swarm.seederSha256);
     } finally {
-      await Promise.all(procs.map((p) => p.stop(5_000)));
+      await swarm.stop();
     }
   }, 150_000);
 
@@ -189,29 +122,20 @@ describe('the split topology as local processes', () => {
     try {
       for (let round = 0; round < 5; round++) {
         for (const g of gws) {
-          // HTTP: 200 with a bencoded failure reason carrying the storage code.
+          // HTTP: 200 (anything else throws) with a bencoded failure reason carrying the storage code.
           let t0 = performance.now();
-          const res = await fetch(`${g.httpAnnounce}?${announceQuery(probe)}`, {
-            signal: AbortSignal.timeout(5_000),
-          });
-          const body = Buffer.from(await res.arrayBuffer());
+          const http = await httpAnnounceOutcome(g.httpAnnounce, probe);
           latencies.push(performance.now() - t0);
-          expect(res.status).toBe(200);
-          const failure = decodeBencodeDict(body)['failure reason'];
-          expect(Buffer.isBuffer(failure) ? failure.toString('utf8') : '').toContain(
-            'STORE_ERR_UNAVAILABLE',
-          );
+          expect(http.ok ? '' : http.reason).toContain('STORE_ERR_UNAVAILABLE');
 
           // UDP: connect needs no storage; the announce gets an error action.
           const client = await UdpTrackerClient.open(udpPort(g));
           try {
             const conn = await client.connect();
-            const tid = client.transactionId();
             t0 = performance.now();
-            const reply = await client.exchange(announcePacket(conn, tid, probe), tid, 3_000);
+            const udp = await udpAnnounceOutcome(client, conn, probe);
             latencies.push(performance.now() - t0);
-            expect(reply?.action).toBe(UDP_ACTION.error);
-            expect(reply?.packet.subarray(8).toString('utf8')).toContain('STORE_ERR_UNAVAILABLE');
+            expect(udp.ok ? '' : udp.reason).toContain('STORE_ERR_UNAVAILABLE');
           } finally {
             await client.close();
           }

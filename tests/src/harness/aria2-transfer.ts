@@ -2,11 +2,12 @@
 // aria2c seeder and an aria2c leecher that can find each other only through
 // the tracker exchange a file, byte for byte. Parameterised by the store, so
 // every storage backend reruns the very same transfer.
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freeTcpPort, freeTcpUdpPort } from '@shoal/testing/ports';
+import { bdecode, bencode, type BencodeDict } from '@shoal/protocol';
 import {
   makeTorrent,
   type Torrent,
@@ -14,6 +15,7 @@ import {
   sha256File,
   startAria2,
   tail,
+  torrentInfoHash,
   udpAnnounceRepliesInLog,
   writeRandomFile,
 } from './aria2.ts';
@@ -86,109 +88,195 @@ async function scrapeOne(
   }
 }
 
-/** Seeds a fresh random payload, waits until the tracker counts the seeder, then leeches it. */
-export async function runAria2Transfer(o: TransferOptions): Promise<TransferResult> {
-  const seedDir = join(o.workDir, 'seed');
-  const leechDir = join(o.workDir, 'leech');
-  await mkdir(seedDir, { recursive: true });
-  await mkdir(leechDir, { recursive: true });
-  // A few MiB in 32 KiB pieces: a hundred-odd pieces, seconds on loopback.
-  const seederSha256 = await writeRandomFile(
-    join(seedDir, 'payload.bin'),
-    o.payloadBytes ?? 4 * 1024 * 1024,
-  );
-  const torrent = await makeTorrent({
-    source: join(seedDir, 'payload.bin'),
-    announceUrl: o.tracker.announceUrl(o.kind),
-    out: join(o.workDir, `${o.kind}.torrent`),
-    pieceLengthLog2: 15,
-  });
-  await o.onTorrent?.(torrent);
-  const udp = o.kind === 'udp';
-  const seederLog = join(o.workDir, 'seeder.log');
-  const leecherLog = join(o.workDir, 'leecher.log');
-  const procs: ManagedProcess[] = [];
-  try {
-    const seeder = startAria2({
+/** How the tracker shows that it counts a seeder: polled until true; `what` names it in the timeout error. */
+export interface SeederCounted {
+  what: string;
+  counted: () => Promise<boolean>;
+  /** More text for the timeout error, e.g. the tail of a gateway's log. */
+  diagnostics?: () => string;
+}
+
+/**
+ * aria2 clients around one random payload (a few MiB in 32 KiB pieces: a
+ * hundred-odd pieces, seconds on loopback), in `workDir`: torrents of that
+ * payload that differ only in their announce URL, so clients announcing to
+ * different gateways (or with different passkeys) are in one swarm only if
+ * the tracker says so. Each client has its own directory and log, named by
+ * the caller. `stop()` ends every client it started.
+ */
+export class Aria2Swarm {
+  readonly #workDir: string;
+  readonly #procs = new Map<string, ManagedProcess>();
+  readonly #seedDir: string;
+  readonly seederSha256: string;
+  #first: Torrent | undefined;
+
+  private constructor(workDir: string, seederSha256: string) {
+    this.#workDir = workDir;
+    this.#seedDir = join(workDir, 'seed');
+    this.seederSha256 = seederSha256;
+  }
+
+  static async create(workDir: string, payloadBytes = 4 * 1024 * 1024): Promise<Aria2Swarm> {
+    const seedDir = join(workDir, 'seed');
+    await mkdir(seedDir, { recursive: true });
+    const sha = await writeRandomFile(join(seedDir, 'payload.bin'), payloadBytes);
+    return new Aria2Swarm(workDir, sha);
+  }
+
+  /** The payload's torrent announcing only to `announceUrl`; every one has the first one's info hash. */
+  async torrent(name: string, announceUrl: string): Promise<Torrent> {
+    const out = join(this.#workDir, `${name}.torrent`);
+    if (this.#first === undefined) {
+      this.#first = await makeTorrent({
+        source: join(this.#seedDir, 'payload.bin'),
+        announceUrl,
+        out,
+        pieceLengthLog2: 15,
+      });
+      return this.#first;
+    }
+    const meta = bdecode(await readFile(this.#first.path)) as BencodeDict;
+    await writeFile(out, bencode({ ...meta, announce: announceUrl }));
+    const infoHash = await torrentInfoHash(out);
+    if (!infoHash.equals(this.#first.infoHash))
+      throw new HarnessError('HARNESS_ERR_FAILED', 'rewriting announce changed the info hash');
+    return { path: out, infoHash };
+  }
+
+  logFile(name: string): string {
+    return join(this.#workDir, `${name}.log`);
+  }
+
+  log(name: string): Promise<string> {
+    return readAria2Log(this.logFile(name));
+  }
+
+  /** The sha256 of what client `name` downloaded, undefined when it has no file. */
+  async payloadSha256(name: string): Promise<string | undefined> {
+    const path = join(this.#workDir, name, 'payload.bin');
+    return (await stat(path).catch(() => undefined)) === undefined ? undefined : sha256File(path);
+  }
+
+  /** Starts aria2 as client `name` of `torrent` ('seeder' seeds the payload). */
+  async start(
+    name: string,
+    torrent: Torrent,
+    role: 'seeder' | 'leecher',
+    kind: TrackerKind = 'http',
+  ): Promise<ManagedProcess> {
+    if (this.#procs.has(name))
+      throw new HarnessError('HARNESS_ERR_FAILED', `aria2 client ${name} started twice`);
+    const dir = role === 'seeder' ? this.#seedDir : join(this.#workDir, name);
+    await mkdir(dir, { recursive: true });
+    const proc = startAria2({
       torrent: torrent.path,
-      dir: seedDir,
-      role: 'seeder',
-      kind: o.kind,
+      dir,
+      role,
+      kind,
       listenPort: await freeTcpPort(),
-      logFile: seederLog,
-      ...(udp
-        ? { dhtPort: await freeTcpUdpPort(), dhtFile: join(o.workDir, 'seeder-dht.dat') }
+      logFile: this.logFile(name),
+      ...(kind === 'udp'
+        ? { dhtPort: await freeTcpUdpPort(), dhtFile: join(this.#workDir, `${name}-dht.dat`) }
         : {}),
     });
-    procs.push(seeder);
-    const withLog = async (
-      code: HarnessErrorCode,
-      what: string,
-      proc: ManagedProcess,
-      logFile: string,
-      cause?: unknown,
-    ): Promise<HarnessError> =>
-      new HarnessError(
-        code,
-        `${what}\n${proc.describe()}\n--- aria2 log (tail)\n${tail(await readAria2Log(logFile))}`,
-        { cause },
-      );
+    this.#procs.set(name, proc);
+    return proc;
+  }
 
-    let scrapeWithSeederOnly: ScrapeEntry = { complete: 0, incomplete: 0, downloaded: 0 };
+  /** Starts the seeder ('seeder') of `torrent` and waits up to 30 s until the tracker counts it. */
+  async seed(torrent: Torrent, until: SeederCounted, kind?: TrackerKind): Promise<ManagedProcess> {
+    const seeder = await this.start('seeder', torrent, 'seeder', kind);
     try {
       await waitFor(
-        'the tracker to count the seeder',
+        until.what,
         async () => {
           if (!seeder.alive()) throw new HarnessError('HARNESS_ERR_EXITED', 'seeder exited');
-          scrapeWithSeederOnly = await scrapeOne(o.tracker, o.kind, torrent.infoHash);
-          return scrapeWithSeederOnly.complete >= 1;
+          return until.counted();
         },
         30_000,
         250,
       );
     } catch (err) {
       const code = isHarnessError(err) ? err.code : 'HARNESS_ERR_FAILED';
-      throw await withLog(code, `seeder never counted: ${String(err)}`, seeder, seederLog, err);
+      const more = until.diagnostics === undefined ? '' : `\n${until.diagnostics()}`;
+      throw await this.#failure(code, `seeder never counted: ${String(err)}${more}`, 'seeder', err);
     }
+    return seeder;
+  }
 
-    const leecher = startAria2({
-      torrent: torrent.path,
-      dir: leechDir,
-      role: 'leecher',
-      kind: o.kind,
-      listenPort: await freeTcpPort(),
-      logFile: leecherLog,
-      ...(udp
-        ? { dhtPort: await freeTcpUdpPort(), dhtFile: join(o.workDir, 'leecher-dht.dat') }
-        : {}),
-    });
-    procs.push(leecher);
+  /** Runs client `name` as a leecher of `torrent` until it exits (HARNESS_ERR_TIMEOUT after `timeoutMs`). */
+  async leech(
+    name: string,
+    torrent: Torrent,
+    kind?: TrackerKind,
+    timeoutMs = 90_000,
+  ): Promise<{ status: ExitStatus; log: string }> {
+    const leecher = await this.start(name, torrent, 'leecher', kind);
     let status: ExitStatus;
     try {
-      status = await leecher.waitForExit(o.leechTimeoutMs ?? 90_000);
+      status = await leecher.waitForExit(timeoutMs);
     } catch (err) {
-      throw await withLog(
-        'HARNESS_ERR_TIMEOUT',
-        'leecher never finished',
-        leecher,
-        leecherLog,
-        err,
-      );
+      throw await this.#failure('HARNESS_ERR_TIMEOUT', `${name} never finished`, name, err);
     }
+    return { status, log: await this.log(name) };
+  }
+
+  /** An error about client `name`, with its process output and the tail of its aria2 log. */
+  async #failure(
+    code: HarnessErrorCode,
+    what: string,
+    name: string,
+    cause?: unknown,
+  ): Promise<HarnessError> {
+    const proc = this.#procs.get(name);
+    return new HarnessError(
+      code,
+      `${what}\n${proc?.describe() ?? ''}\n--- aria2 log (tail)\n${tail(await this.log(name))}`,
+      { cause },
+    );
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all([...this.#procs.values()].map((p) => p.stop(5_000)));
+  }
+}
+
+/** Seeds a fresh random payload, waits until the tracker counts the seeder, then leeches it. */
+export async function runAria2Transfer(o: TransferOptions): Promise<TransferResult> {
+  const swarm = await Aria2Swarm.create(o.workDir, o.payloadBytes);
+  try {
+    const torrent = await swarm.torrent(o.kind, o.tracker.announceUrl(o.kind));
+    await o.onTorrent?.(torrent);
+    let scrapeWithSeederOnly: ScrapeEntry = { complete: 0, incomplete: 0, downloaded: 0 };
+    await swarm.seed(
+      torrent,
+      {
+        what: 'the tracker to count the seeder',
+        counted: async () => {
+          scrapeWithSeederOnly = await scrapeOne(o.tracker, o.kind, torrent.infoHash);
+          return scrapeWithSeederOnly.complete >= 1;
+        },
+      },
+      o.kind,
+    );
+    const { status, log } = await swarm.leech('leecher', torrent, o.kind, o.leechTimeoutMs);
     if (status.code !== 0) {
       const how = String(status.code ?? status.signal);
-      throw await withLog('HARNESS_ERR_FAILED', `leecher exited with ${how}`, leecher, leecherLog);
+      throw new HarnessError(
+        'HARNESS_ERR_FAILED',
+        `leecher exited with ${how}\n--- aria2 log (tail)\n${tail(log)}`,
+      );
     }
-    const leecherSha256 = await sha256File(join(leechDir, 'payload.bin'));
     return {
-      seederSha256,
-      leecherSha256,
+      seederSha256: swarm.seederSha256,
+      leecherSha256: (await swarm.payloadSha256('leecher')) ?? '',
       leecherExitCode: status.code,
       scrapeWithSeederOnly,
-      leecherUdpReplies: udpAnnounceRepliesInLog(await readAria2Log(leecherLog)),
+      leecherUdpReplies: udpAnnounceRepliesInLog(log),
     };
   } finally {
-    await Promise.all(procs.map((p) => p.stop(5_000)));
+    await swarm.stop();
   }
 }
 

@@ -92,10 +92,13 @@ export async function createPasskey(
 
 // ---------------------------------------------------------------- announces
 
-/** An announce's answer: served, or refused with the text the client sees. */
+/**
+ * An announce's answer: served, or refused with the text the client sees
+ * (over HTTP also its BEP 31 `retry in`, when the answer has one).
+ */
 export type AnnounceOutcome =
   | { ok: true; seeders: number; leechers: number }
-  | { ok: false; reason: string; code: string | undefined };
+  | { ok: false; reason: string; code: string | undefined; retryIn?: unknown };
 
 /** The trailing " [CODE]" every Shoal refusal ends with. */
 export function refusalCode(reason: string): string | undefined {
@@ -120,7 +123,7 @@ export async function httpAnnounceOutcome(
   const failure = dict['failure reason'];
   if (Buffer.isBuffer(failure)) {
     const reason = failure.toString('utf8');
-    return { ok: false, reason, code: refusalCode(reason) };
+    return { ok: false, reason, code: refusalCode(reason), retryIn: dict['retry in'] };
   }
   const { complete, incomplete } = dict;
   if (typeof complete !== 'number' || typeof incomplete !== 'number')
