@@ -1,15 +1,19 @@
 // Tracker-policy helpers for the end-to-end tests (docs/policy.md):
 // storage-api's admin API, announces that report a refusal as a value (its
-// text and code) instead of throwing, BEP 41 URL data on UDP announces, and
-// the refusal counters a gateway exposes on /metrics.
+// text and code) instead of throwing, BEP 41 URL data on UDP announces, the
+// refusal counters a gateway exposes on /metrics, and the two-gateway
+// topology the policy tests ask.
 import { HarnessError } from '@shoal/testing/errors';
+import { startLocalTopology, type LocalTopology } from '@shoal/testing/topology';
 import {
   announcePacket,
   announceQuery,
   decodeBencodeDict,
+  randomInfoHash,
+  randomPeerId,
   UDP_ACTION,
+  UdpTrackerClient,
   type AnnounceParams,
-  type UdpTrackerClient,
 } from '@shoal/testing/tracker-client';
 
 // ---------------------------------------------------------------- admin API
@@ -191,6 +195,11 @@ export async function udpAnnounceOutcome(
   };
 }
 
+/** A seeder with a fresh peer id on `port`, in swarm `infoHash` (a new one unless given). */
+export function seeder(port: number, infoHash: Buffer = randomInfoHash()): AnnounceParams {
+  return { infoHash, peerId: randomPeerId(), port, left: 0n };
+}
+
 /** "served" or the refusal code (or text when it has no code), for compact assertions. */
 export function verdict(o: AnnounceOutcome): string {
   return o.ok ? 'served' : (o.code ?? o.reason);
@@ -300,4 +309,91 @@ export async function timeUntil(
       }
     }),
   );
+}
+
+// ---------------------------------------------------------------- a policy topology
+
+/**
+ * The local topology with `gatewayEnv` on both gateways, each ready (its
+ * first policy load done, docs/policy.md) and with a connected UDP client:
+ * what a policy test asks every replica over both protocols.
+ */
+export class PolicyTopology {
+  readonly topo: LocalTopology;
+  /** One connected client per gateway, in the order of `topo.gateways`. */
+  readonly udp: ReadonlyArray<{ client: UdpTrackerClient; connectionId: Buffer }>;
+
+  private constructor(
+    topo: LocalTopology,
+    udp: ReadonlyArray<{ client: UdpTrackerClient; connectionId: Buffer }>,
+  ) {
+    this.topo = topo;
+    this.udp = udp;
+  }
+
+  static async start(gatewayEnv: Readonly<Record<string, string>>): Promise<PolicyTopology> {
+    const topo = await startLocalTopology({ gatewayEnv });
+    const udp: Array<{ client: UdpTrackerClient; connectionId: Buffer }> = [];
+    try {
+      await Promise.all(topo.gateways.map((g) => waitReady(`${g.admin}/readyz`, 20_000)));
+      for (const g of topo.gateways) {
+        const client = await UdpTrackerClient.open(Number(new URL(g.udpAnnounce).port));
+        udp.push({ client, connectionId: await client.connect() });
+      }
+    } catch (err) {
+      await Promise.all(udp.map((u) => u.client.close()));
+      await topo.stop();
+      throw err;
+    }
+    return new PolicyTopology(topo, udp);
+  }
+
+  /**
+   * One probe per gateway and protocol: HTTP at /announce[/<passkey>], UDP
+   * with BEP 41 URL data "/announce/<passkey>" (none at all without a passkey).
+   */
+  probes(params: AnnounceParams, passkey?: string): Probe[] {
+    return this.topo.gateways.flatMap((g, i) => [
+      {
+        name: `${g.name} http`,
+        run: () =>
+          httpAnnounceOutcome(
+            passkey === undefined ? g.httpAnnounce : `${g.httpAnnounce}/${passkey}`,
+            params,
+          ),
+      },
+      {
+        name: `${g.name} udp`,
+        run: () =>
+          udpAnnounceOutcome(
+            this.udp[i]!.client,
+            this.udp[i]!.connectionId,
+            params,
+            passkey === undefined ? undefined : `/announce/${passkey}`,
+          ),
+      },
+    ]);
+  }
+
+  /** Each probe's verdict on `params` (a fresh announce each time, same peer), by probe name. */
+  async answers(params: AnnounceParams, passkey?: string): Promise<Record<string, string>> {
+    const out: Record<string, string> = {};
+    for (const p of this.probes(params, passkey)) out[p.name] = verdict(await p.run());
+    return out;
+  }
+
+  /** What `answers` gives when every probe's verdict is `v`. */
+  everywhere(v: string): Record<string, string> {
+    return Object.fromEntries(
+      this.topo.gateways.flatMap((g) => [
+        [`${g.name} http`, v],
+        [`${g.name} udp`, v],
+      ]),
+    );
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.udp.map((u) => u.client.close()));
+    await this.topo.stop();
+  }
 }
