@@ -100,9 +100,12 @@ export async function measureFailover(opts: FailoverOptions): Promise<FailoverRe
   };
   const workers = Array.from({ length: concurrency }, () => worker());
   await new Promise((r) => setTimeout(r, opts.warmupMs ?? 1000));
+  // The fault counts from when it has landed, not from when injecting it
+  // began: finding and killing a process can take longer than steadyMs on a
+  // loaded machine, and successes meanwhile must not read as a recovery.
+  await opts.fail();
   fault.at = performance.now();
   stopAt = fault.at + opts.recoveryWindowMs;
-  await opts.fail();
   await Promise.all(workers);
   return report;
 }
