@@ -24,11 +24,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { postgresBinDir } from '@shoal/testing/postgres';
-import {
-  startLocalTopology,
-  type LocalTopology,
-  type ServiceProcess,
-} from '@shoal/testing/topology';
+import { startLocalTopology, type ServiceProcess } from '@shoal/testing/topology';
 // The load and its answer classes are shared with the fault drills of `make test`.
 import {
   ACCEPTABLE,
@@ -40,6 +36,7 @@ import {
   type Answer,
   type TopologyProcess as Proc,
 } from '../tests/src/fault-drills-load.ts';
+import { ALL_FAULTS, injectFault, sleep, type FaultKind, type FaultResult } from './soak-faults.ts';
 
 const short = process.argv.includes('--short');
 const num = (name: string, fallback: number): number => {
@@ -55,27 +52,6 @@ const TORRENTS = num('TORRENTS', 40);
 const GAP_S = num('FAULT_GAP_SECONDS', 8);
 const RSS_LIMIT_MB = num('RSS_LIMIT_MB', 400);
 const ANSWER_BOUND_MS = 1_000;
-const RECOVERY_TARGET_MS = 10_000;
-// docs/gc-worker.md defaults: a killed leader is replaced within a lease duration plus a retry period.
-const HANDOVER_BOUND_MS = (15 + 2 + 5) * 1_000;
-
-type FaultKind =
-  | 'redis-primary'
-  | 'redis-replica'
-  | 'sentinel'
-  | 'storage-api'
-  | 'gateway'
-  | 'gc-leader'
-  | 'postgres';
-const ALL_FAULTS: readonly FaultKind[] = [
-  'redis-primary',
-  'redis-replica',
-  'sentinel',
-  'storage-api',
-  'gateway',
-  'gc-leader',
-  'postgres',
-];
 // FAULTS=storage-api,postgres runs those only; FAULTS=none runs the load alone (a baseline).
 const FAULTS: readonly FaultKind[] = (() => {
   const v = process.env.FAULTS;
@@ -88,47 +64,9 @@ const FAULTS: readonly FaultKind[] = (() => {
   return kinds as FaultKind[];
 })();
 
-interface FaultResult {
-  kind: FaultKind;
-  victim: string;
-  /** Announces: end of the last failed answer after the kill (0: none failed). */
-  recoveryMs: number;
-  /** gc-leader: until another worker led; gateway: until the restarted one was back in rotation. */
-  handoverMs?: number;
-  /** performance.now() of the kill; the fault's window runs to the next one's. */
-  since: number;
-  /** Answers by kind in the window (so far, until the run ends). */
-  answers: Record<string, number>;
-  failures: string[];
-}
-
 const t0 = performance.now();
 const stamp = (): string => `[${((performance.now() - t0) / 1000).toFixed(0).padStart(4)} s]`;
 const log = (msg: string): void => console.log(`${stamp()} ${msg}`);
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-async function waitUntil(what: string, check: () => Promise<boolean>, ms: number): Promise<void> {
-  const deadline = performance.now() + ms;
-  while (!(await check().catch(() => false))) {
-    if (performance.now() > deadline)
-      throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await sleep(100);
-  }
-}
-
-function redisCli(topo: LocalTopology, port: number, args: string[]): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile(
-      'redis-cli',
-      ['-h', '127.0.0.1', '-p', String(port), '--no-auth-warning', ...args],
-      { timeout: 3_000, env: { ...process.env, REDISCLI_AUTH: topo.secrets.redisPassword } },
-      (err, stdout) => {
-        if (err) reject(new Error(`redis-cli ${args.join(' ')}: ${err.message}`, { cause: err }));
-        else resolve(stdout);
-      },
-    );
-  });
-}
 
 function rssMb(pid: number): number | undefined {
   try {
@@ -221,140 +159,7 @@ async function main(): Promise<number> {
     await load.waitRecovered(performance.now(), 30_000);
     log('load running, every service answering');
 
-    const runFault = async (kind: FaultKind, round: number): Promise<FaultResult> => {
-      const problems: string[] = [];
-      let victim: Proc;
-      let handoverMs: number | undefined;
-      let successor: string | undefined;
-      const since = performance.now();
-      switch (kind) {
-        case 'redis-primary': {
-          const primary = await topo.redisPrimary();
-          if (primary === undefined) throw new Error('no sentinel names a primary');
-          victim = primary;
-          underFault.add(victim);
-          await primary.kill();
-          await waitUntil(
-            'Sentinel to promote a replica',
-            async () => ![undefined, primary].includes(await topo.redisPrimary()),
-            30_000,
-          );
-          await primary.restart();
-          await waitUntil(
-            `${primary.name} to rejoin as a replica`,
-            async () => (await redisCli(topo, primary.port, ['ROLE'])).startsWith('slave'),
-            30_000,
-          );
-          break;
-        }
-        case 'redis-replica': {
-          const primary = await topo.redisPrimary();
-          const replicas = topo.redisProcesses.filter((r) => r !== primary);
-          victim = replicas[round % replicas.length]!;
-          underFault.add(victim);
-          await victim.kill();
-          await sleep(3_000);
-          await victim.restart();
-          const port = victim.port;
-          await waitUntil(
-            `${victim.name} to resync`,
-            async () =>
-              (await redisCli(topo, port, ['INFO', 'replication'])).includes(
-                'master_link_status:up',
-              ),
-            30_000,
-          );
-          break;
-        }
-        case 'sentinel': {
-          victim = topo.sentinelProcesses[round % topo.sentinelProcesses.length]!;
-          underFault.add(victim);
-          await victim.kill();
-          await sleep(3_000);
-          await victim.restart();
-          break;
-        }
-        case 'storage-api':
-          victim = topo.storageApiProcess;
-          underFault.add(victim);
-          await victim.kill();
-          await victim.restart();
-          break;
-        case 'gateway': {
-          victim = gatewayB;
-          underFault.add(victim);
-          // The load balancer's view: out of rotation when it dies, back once ready.
-          load.markDown(gatewayBEnd.name);
-          await victim.kill();
-          await victim.restart();
-          await waitUntil(
-            `${victim.name} to be ready`,
-            async () => (await fetch(`${gatewayBEnd.admin}/readyz`)).ok,
-            30_000,
-          );
-          load.markUp(gatewayBEnd.name);
-          handoverMs = performance.now() - since;
-          break;
-        }
-        case 'gc-leader': {
-          let leader: ServiceProcess | undefined;
-          await waitUntil(
-            'a gc-worker to lead',
-            async () => (leader = await topo.gcWorkerLeader()) !== undefined,
-            30_000,
-          );
-          victim = leader!;
-          underFault.add(victim);
-          await victim.kill();
-          await waitUntil(
-            'another gc-worker to lead',
-            async () => {
-              const next = await topo.gcWorkerLeader();
-              if (next !== undefined) successor = next.name;
-              return next !== undefined;
-            },
-            60_000,
-          );
-          handoverMs = performance.now() - since;
-          if (handoverMs > HANDOVER_BOUND_MS)
-            problems.push(
-              `gc lease taken over after ${handoverMs.toFixed(0)} ms (bound ${HANDOVER_BOUND_MS})`,
-            );
-          await victim.restart();
-          break;
-        }
-        case 'postgres':
-          victim = topo.postgresProcess;
-          underFault.add(victim);
-          await victim.kill();
-          await victim.restart();
-          break;
-        default: {
-          const never: never = kind;
-          throw new Error(`unknown fault ${String(never)}`);
-        }
-      }
-      underFault.delete(victim);
-      let recoveryMs = Number.NaN;
-      try {
-        recoveryMs = (await load.waitRecovered(since, 30_000)).recoveryMs;
-      } catch (err) {
-        problems.push((err as Error).message);
-      }
-      if (!(recoveryMs <= RECOVERY_TARGET_MS))
-        problems.push(
-          `announces recovered after ${recoveryMs.toFixed(0)} ms (target ${RECOVERY_TARGET_MS})`,
-        );
-      return {
-        kind,
-        victim: successor === undefined ? victim.name : `${victim.name}, ${successor} took over`,
-        recoveryMs,
-        ...(handoverMs === undefined ? {} : { handoverMs }),
-        since,
-        answers: countKinds(load.between(since)),
-        failures: problems,
-      };
-    };
+    const ctx = { topo, load, underFault, gatewayB, gatewayBEnd };
 
     const end = t0 + DURATION_S * 1_000;
     let round = 0;
@@ -363,7 +168,7 @@ async function main(): Promise<number> {
         // Every fault at least once; after that none starts that cannot
         // finish in time (a fault and its recovery take up to ~40 s).
         if (results.length >= FAULTS.length && performance.now() > end - 40_000) break outer;
-        const r = await runFault(kind, round);
+        const r = await injectFault(ctx, kind, round);
         results.push(r);
         log(
           `${kind} (${r.victim}): recovered in ${r.recoveryMs.toFixed(0)} ms` +
