@@ -16,5 +16,5 @@ export {
   takesDownloadReceipts,
 } from './capabilities.ts';
 export type * from './open/config.ts';
-export { backendConfig, openLeaseLock, openStore } from './open/index.ts';
+export { backendConfig, checkStoreSettings, openLeaseLock, openStore } from './open/index.ts';
 export type { BackendStore, OpenStoreOptions, StoreSettings } from './open/index.ts';

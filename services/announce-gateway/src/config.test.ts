@@ -161,4 +161,16 @@ describe('gateway config', () => {
       }),
     ).toEqual([]);
   });
+
+  it("checks the chosen store driver's settings, and only that driver's", () => {
+    const load = (env: Record<string, string>) => () => loadGatewayConfig({ env, argv: [] });
+    // Sentinel mode with no sentinels: a problem for the redis driver alone.
+    const sentinelless = { REDIS_MODE: 'sentinel' };
+    expect(load({ ...sentinelless, STORAGE_DRIVER: 'redis' })).toThrow(/REDIS_SENTINELS/);
+    expect(load({ ...sentinelless, STORAGE_DRIVER: 'postgres' })).toThrow(/DATABASE_URL/);
+    expect(load({ ...sentinelless, STORAGE_DRIVER: 'postgres' })).not.toThrow(/REDIS_SENTINELS/);
+    expect(load({ ...sentinelless, STORAGE_DRIVER: 'memory' })()).toMatchObject({
+      STORAGE_DRIVER: 'memory',
+    });
+  });
 });

@@ -3,8 +3,9 @@
 import ipaddr from 'ipaddr.js';
 import { SECRET, Type, configLoader, listenerChecks, listenerSettings } from '@shoal/config';
 import { processSettings, type LoadedConfig, type Static } from '@shoal/config';
-import { RedisStoreConfigSchema, checkRedisStoreConfig } from '@shoal/storage/redis';
-import { PostgresStoreConfigSchema, checkPostgresStoreConfig } from '@shoal/storage/postgres';
+import { RedisStoreConfigSchema } from '@shoal/storage/redis';
+import { PostgresStoreConfigSchema } from '@shoal/storage/postgres';
+import { checkStoreSettings } from '@shoal/storage';
 import { checkRemoteStoreConfig, remoteStoreConfigSchema } from './remote/config.ts';
 
 const Route = Type.String({ pattern: '^/[^?#\\s]*$' });
@@ -295,9 +296,8 @@ export const loadGatewayConfig = configLoader(gatewayConfigSchema, {
         message: 'must exceed ANNOUNCE_INTERVAL_SECONDS or peers vanish between announces',
       });
     }
-    if (c.STORAGE_DRIVER === 'redis') problems.push(...checkRedisStoreConfig(c));
-    if (c.STORAGE_DRIVER === 'postgres') problems.push(...checkPostgresStoreConfig(c));
     if (c.STORAGE_DRIVER === 'remote') problems.push(...checkRemoteStoreConfig(c));
+    else problems.push(...checkStoreSettings(c.STORAGE_DRIVER, c));
     problems.push(...checkPolicyConfig(c));
     if (!c.HTTP_ENABLED && !c.UDP_ENABLED) {
       problems.push({

@@ -490,5 +490,17 @@ describe('storage-api config', () => {
         argv: [],
       }),
     ).toThrow(/DATA_STORE_DRIVER/);
+    // Each chosen backend's own cross-field checks run: sentinel mode with no sentinels.
+    expect(() =>
+      loadStorageApiConfig({
+        env: {
+          STORAGE_API_TOKEN: TOKEN,
+          PEER_STORE_DRIVER: 'redis',
+          DATA_STORE_DRIVER: 'redis',
+          REDIS_MODE: 'sentinel',
+        },
+        argv: [],
+      }),
+    ).toThrow(/REDIS_SENTINELS/);
   });
 });

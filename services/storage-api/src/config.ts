@@ -5,8 +5,9 @@
 import { SECRET, Type, configLoader, listenerChecks, listenerSettings } from '@shoal/config';
 import { processSettings, storageApiToken, type LoadedConfig } from '@shoal/config';
 import { STORAGE_RPC_MAX_OPS, STORAGE_RPC_MAX_SCRAPE_HASHES } from '@shoal/protocol/storage-rpc';
-import { RedisStoreConfigSchema, checkRedisStoreConfig } from '@shoal/storage/redis';
-import { PostgresStoreConfigSchema, checkPostgresStoreConfig } from '@shoal/storage/postgres';
+import { RedisStoreConfigSchema } from '@shoal/storage/redis';
+import { PostgresStoreConfigSchema } from '@shoal/storage/postgres';
+import { checkStoreSettings } from '@shoal/storage';
 
 const Driver = (defaultDriver: 'memory' | 'redis' | 'postgres', description: string) =>
   Type.Union([Type.Literal('memory'), Type.Literal('redis'), Type.Literal('postgres')], {
@@ -118,9 +119,8 @@ export const loadStorageApiConfig = configLoader(configSchema, {
   refine: listenerChecks,
   check: (c) => {
     const problems = [];
-    const drivers = new Set([c.PEER_STORE_DRIVER, c.DATA_STORE_DRIVER]);
-    if (drivers.has('redis')) problems.push(...checkRedisStoreConfig(c));
-    if (drivers.has('postgres')) problems.push(...checkPostgresStoreConfig(c));
+    for (const driver of new Set([c.PEER_STORE_DRIVER, c.DATA_STORE_DRIVER]))
+      problems.push(...checkStoreSettings(driver, c));
     if (c.DATA_STORE_DRIVER === 'memory' && c.PEER_STORE_DRIVER !== 'memory') {
       problems.push({
         key: 'DATA_STORE_DRIVER',

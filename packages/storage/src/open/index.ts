@@ -5,8 +5,12 @@ import type { PingableDataStore } from '../capabilities.ts';
 import type { CompositeStore, CompositeStoreParts } from '../composite/index.ts';
 import { StoreError } from '../errors.ts';
 import type { LeaseLock } from '../locks/types.ts';
-import type { PostgresStoreConfig } from '../postgres/config.ts';
-import type { RedisStoreConfig } from '../redis/config.ts';
+import {
+  checkPostgresStoreConfig,
+  type ConfigProblem,
+  type PostgresStoreConfig,
+} from '../postgres/config.ts';
+import { checkRedisStoreConfig, type RedisStoreConfig } from '../redis/config.ts';
 import type { GcResult, PeerStore, StoreOptions } from '../types.ts';
 import type {
   BackendConfig,
@@ -170,5 +174,24 @@ export function backendConfig(driver: BackendDriver, settings: StoreSettings): B
         throw new StoreError('STORE_ERR_CONFIG', 'DATABASE_URL is required by the postgres driver');
       return { driver, postgres: { ...settings, DATABASE_URL: url } as PostgresDialectConfig };
     }
+  }
+}
+
+/**
+ * The cross-field problems of `driver`'s settings (the schema checks each
+ * field alone), for a service's config loader: a service names the driver
+ * its config chose and never which checks that driver needs.
+ */
+export function checkStoreSettings(
+  driver: BackendDriver,
+  settings: StoreSettings,
+): ConfigProblem[] {
+  switch (driver) {
+    case 'memory':
+      return [];
+    case 'redis':
+      return checkRedisStoreConfig(settings);
+    case 'postgres':
+      return checkPostgresStoreConfig(settings);
   }
 }
