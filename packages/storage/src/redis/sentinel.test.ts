@@ -69,8 +69,9 @@ describe('redis sentinel: failover', () => {
         (i) => store.announce(announceOf({ swarm: 2 + (i % 20), peer: 1000 + (i % 400) })),
         'driver level',
       );
-      // down-after-milliseconds is 1000 in the harness; election and promotion take ~1-2 s more.
-      expectRecovered(report, { recoveredWithinMs: 1000 + 5000, maxLatencyMs: 3000 });
+      // down-after-milliseconds is 1000 in the harness; election and promotion
+      // take ~1-2 s more, and the other sentinels' switch up to 2 s after that.
+      expectRecovered(report, { recoveredWithinMs: 8000, maxLatencyMs: 3000 });
       expect(report.ok).toBeGreaterThan(0);
 
       const r = await store.announce(announceOf({ swarm: 1, peer: 999, numWant: 50 }));
