@@ -1,6 +1,7 @@
 // The faults of the soak (bench/soak.ts): which process each kind kills, how
 // it is brought back, and from when its recovery is measured.
-import { redisCli as cli } from '@shoal/testing/redis';
+import { sleep } from '@shoal/testing/processes';
+import { redisCli as cli, waitFor } from '@shoal/testing/redis';
 import type { LocalTopology, ServiceProcess } from '@shoal/testing/topology';
 import {
   countKinds,
@@ -55,20 +56,11 @@ export interface FaultContext {
   gatewayBEnd: LocalTopology['gateways'][number];
 }
 
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+export { sleep };
 
-export async function waitUntil(
-  what: string,
-  check: () => Promise<boolean>,
-  ms: number,
-): Promise<void> {
-  const deadline = performance.now() + ms;
-  while (!(await check().catch(() => false))) {
-    if (performance.now() > deadline)
-      throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await sleep(100);
-  }
-}
+/** Polls `check` every 100 ms (a failed check counts as "not yet"): each poll may run redis-cli. */
+const waitUntil = (what: string, check: () => Promise<boolean>, ms: number): Promise<void> =>
+  waitFor(what, check, ms, 100);
 
 const redisCli = (topo: LocalTopology, port: number, args: string[]): Promise<string> =>
   cli(port, topo.secrets.redisPassword, args, 3_000);

@@ -6,6 +6,7 @@
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { waitFor as poll } from './processes.ts';
 
 const DEPLOY_DIR = resolve(fileURLToPath(new URL('.', import.meta.url)), '../../../deploy/redis');
 export const REDIS_CONF = join(DEPLOY_DIR, 'redis.conf');
@@ -50,23 +51,14 @@ export function redisCli(
   });
 }
 
-/** Polls `check` (errors count as "not yet") every `stepMs` until it holds, or throws after `timeoutMs`. */
-export async function waitFor(
+/** Polls `check` (errors count as "not yet") every `stepMs` until it holds, or throws HARNESS_ERR_TIMEOUT after `timeoutMs`. */
+export function waitFor(
   what: string,
   check: () => Promise<boolean>,
   timeoutMs = 15_000,
   stepMs = 25,
 ): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      if (await check()) return;
-    } catch {
-      // not up yet
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, stepMs));
-  }
+  return poll(what, () => check().catch(() => false), timeoutMs, stepMs);
 }
 
 /** One `field:value` line of an INFO reply. */
