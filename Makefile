@@ -43,11 +43,10 @@ chart: system-deps
 	  done && echo "$$($$helm version --short): lint and render ok"; \
 	done
 
-## images: the three service images from the one Dockerfile (needs a Docker engine; none runs on the dev machines).
+## images: the three service images from the one Dockerfile, with Docker if an engine runs, else podman (docs/kubernetes.md "Images").
 images:
-	for service in announce-gateway storage-api gc-worker; do \
-	  docker build --build-arg SERVICE=$$service -t shoal-$$service:0.1.0 . || exit 1; \
-	done
+	@command -v docker >/dev/null && docker info >/dev/null 2>&1 || scripts/system-deps.sh images
+	scripts/images.sh
 
 system-deps:
 	@scripts/system-deps.sh test

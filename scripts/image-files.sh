@@ -44,3 +44,12 @@ done
 # (helpers, fakes, fixtures).
 find . -name '*.test.ts' -type f -exec rm -f {} +
 rm -rf ./test ./workspace/*/test
+
+# What no running service reads from its dependencies: type declarations and
+# TypeScript sources (Node does not load .ts under node_modules), source maps,
+# and Markdown. Half of @kubernetes/client-node's 62 MB is declarations and
+# maps, and it depends on @types/* at runtime (docs/kubernetes.md "Images").
+# Licence files stay.
+find node_modules/ -type f \( -name '*.ts' -o -name '*.mts' -o -name '*.cts' -o -name '*.map' \
+  -o -name '*.md' -o -name '*.markdown' \) -exec rm -f {} +
+find node_modules/ -mindepth 1 -type d -empty -delete

@@ -3,11 +3,15 @@
 # clients), only those missing. Needs root, or sudo.
 #   scripts/system-deps.sh test    what `make test` needs
 #   scripts/system-deps.sh bench   what bench/ needs on top
+#   scripts/system-deps.sh images  what building and running the images needs here:
+#                                  podman with runc (docs/kubernetes.md "Building
+#                                  here with podman"), mmdebstrap for the local base
 set -euo pipefail
 case "${1:-test}" in
   test) pkgs=(aria2 mktorrent redis-server redis-sentinel redis-tools postgresql openssl procps prometheus unzip) ;;
   bench) pkgs=(aria2 mktorrent redis-server redis-sentinel redis-tools postgresql openssl procps prometheus unzip opentracker wrk gcc) ;;
-  *) echo "usage: $0 test|bench" >&2; exit 2 ;;
+  images) pkgs=(podman runc mmdebstrap) ;;
+  *) echo "usage: $0 test|bench|images" >&2; exit 2 ;;
 esac
 missing=()
 for p in "${pkgs[@]}"; do
