@@ -149,3 +149,17 @@ describe.each(['http', 'udp'] as const)('bittorrent-tracker client over %s', (ki
       expect(known.has(addr), `${addr} is one of the swarm's peers`).toBe(true);
   });
 });
+
+describe('bittorrent-tracker client over http: BEP 24', () => {
+  it('gets the address the tracker saw it at as `external ip` beside its peers', async () => {
+    const infoHash = randomBytes(20).toString('hex');
+    const seeder = newPeer('http', infoHash);
+    const leecher = newPeer('http', infoHash);
+    await announceWith(seeder.client, 'start', { left: 0 });
+    const got = await announceWith(leecher.client, 'start', { left: 1_000_000 });
+    expect(Buffer.from(got.update['external ip'] as Uint8Array)).toEqual(
+      Buffer.from([127, 0, 0, 1]),
+    );
+    expect(got.peers).toEqual([seeder.addr]);
+  });
+});

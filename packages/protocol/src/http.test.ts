@@ -203,15 +203,17 @@ describe('encodeAnnounceResponse', () => {
   const counts = { interval: 1800, minInterval: 900, complete: 2, incomplete: 1, downloaded: 7 };
   const v4peers = hex('7f000001 1ae1  0a000002 c8d5'); // 127.0.0.1:6881, 10.0.0.2:51413
 
+  const compactV4: HttpAnnounceResponse = {
+    ...counts,
+    family: 4,
+    peers: v4peers,
+    peerIds: undefined,
+    compact: true,
+    noPeerId: false,
+  };
+
   it('builds the compact IPv4 answer byte for byte', () => {
-    const out = encodeAnnounceResponse({
-      ...counts,
-      family: 4,
-      peers: v4peers,
-      peerIds: undefined,
-      compact: true,
-      noPeerId: false,
-    });
+    const out = encodeAnnounceResponse(compactV4);
     expect(out).toEqual(
       Buffer.concat([
         latin1(
@@ -253,6 +255,27 @@ describe('encodeAnnounceResponse', () => {
       noPeerId: false,
     });
     expect(empty.toString('latin1')).toContain('5:peers0:e');
+  });
+
+  it('carries BEP 24 external ip as 4 or 16 raw bytes, between downloaded and incomplete', () => {
+    expect(encodeAnnounceResponse({ ...compactV4, externalIp: hex('c0000201') })).toEqual(
+      Buffer.concat([
+        latin1('d8:completei2e10:downloadedi7e11:external ip4:'),
+        hex('c0000201'),
+        latin1('10:incompletei1e8:intervali1800e12:min intervali900e5:peers12:'),
+        v4peers,
+        latin1('e'),
+      ]),
+    );
+    // Every byte value survives, in compact and non-compact answers alike.
+    const ip6 = Buffer.from(Array.from({ length: 16 }, (_, i) => 0xf0 + i));
+    for (const compact of [true, false]) {
+      const out = encodeAnnounceResponse({ ...compactV4, family: 6, compact, externalIp: ip6 });
+      expect((bdecode(out) as Record<string, unknown>)['external ip']).toEqual(ip6);
+    }
+    expect(() => encodeAnnounceResponse({ ...compactV4, externalIp: Buffer.alloc(5) })).toThrow(
+      /external ip/,
+    );
   });
 
   it('builds the non-compact answer with peer ids unless no_peer_id', () => {

@@ -322,6 +322,8 @@ export interface HttpAnnounceResponse {
   noPeerId: boolean;
   /** BEP 3 `warning message`: shown by clients, the announce still succeeds. */
   warning?: string;
+  /** BEP 24 `external ip`: the address the tracker saw the client at, 4 or 16 raw bytes. */
+  externalIp?: Buffer | undefined;
 }
 
 function int(n: number): number {
@@ -334,15 +336,30 @@ function int(n: number): number {
   return n;
 }
 
+const EXTERNAL_IP_V4 = '11:external ip4:';
+const EXTERNAL_IP_V6 = '11:external ip16:';
+
+/** The key and length prefix of `external ip`, or '' without one. */
+function externalIpHead(ip: Buffer | undefined): string {
+  if (ip === undefined) return '';
+  if (ip.length === 4) return EXTERNAL_IP_V4;
+  if (ip.length === 16) return EXTERNAL_IP_V6;
+  throw new ProtocolError('PROTO_ERR_BENCODE_UNSUPPORTED_TYPE', 'external ip is not 4 or 16 bytes');
+}
+
 /**
  * Bencoded announce answer with keys in byte order (BEP 3). Compact (BEP 23):
  * `peers` is always present, empty for an IPv6 answer, because clients reject
  * a reply without it (aquatic#82); IPv6 peers go in `peers6` (BEP 7).
  * Non-compact: `peers` is a list of {ip, peer id, port} for either family.
+ * `external ip` (BEP 24) sorts between `downloaded` and `incomplete`; its
+ * bytes are copied in, never made a string.
  */
 export function encodeAnnounceResponse(r: HttpAnnounceResponse): Buffer {
-  const head =
-    `d8:completei${int(r.complete)}e10:downloadedi${int(r.downloaded)}e` +
+  const lead = `d8:completei${int(r.complete)}e10:downloadedi${int(r.downloaded)}e`;
+  const ip = r.externalIp;
+  const ipHead = externalIpHead(ip);
+  const tail =
     `10:incompletei${int(r.incomplete)}e8:intervali${int(r.interval)}e` +
     `12:min intervali${int(r.minInterval)}e5:peers`;
   const size = compactPeerSize(r.family);
@@ -350,13 +367,30 @@ export function encodeAnnounceResponse(r: HttpAnnounceResponse): Buffer {
   const warning = r.warning === undefined ? undefined : Buffer.from(r.warning, 'utf8');
   const warningHead = warning === undefined ? '' : `15:warning message${warning.length}:`;
 
-  if (!r.compact) return encodeNonCompact(head, r, size, peersLen, warningHead, warning);
+  if (!r.compact) {
+    const head = lead + ipHead + (ip === undefined ? '' : ip.toString('latin1')) + tail;
+    return encodeNonCompact(head, r, size, peersLen, warningHead, warning);
+  }
 
   const mid = r.family === 4 ? `${peersLen}:` : `0:6:peers6${peersLen}:`;
   const total =
-    head.length + mid.length + peersLen + warningHead.length + (warning?.length ?? 0) + 1;
+    lead.length +
+    ipHead.length +
+    (ip?.length ?? 0) +
+    tail.length +
+    mid.length +
+    peersLen +
+    warningHead.length +
+    (warning?.length ?? 0) +
+    1;
   const out = Buffer.allocUnsafe(total);
-  let o = out.write(head, 0, 'latin1');
+  let o = out.write(lead, 0, 'latin1');
+  if (ip !== undefined) {
+    // Byte loops: at 20 bytes, two native write/copy calls cost more than the bytes.
+    for (let k = 0; k < ipHead.length; k++) out[o++] = ipHead.charCodeAt(k);
+    for (let k = 0; k < ip.length; k++) out[o++] = ip[k]!;
+  }
+  o += out.write(tail, o, 'latin1');
   o += out.write(mid, o, 'latin1');
   o += r.peers.copy(out, o, 0, peersLen);
   if (warning !== undefined) {

@@ -179,6 +179,11 @@ export const gatewayConfigSchema = Type.Object({
     default: false,
     description: 'Honour the HTTP `ip` parameter and the UDP IPv4 field (same family only for UDP)',
   }),
+  HTTP_EXTERNAL_IP: Type.Boolean({
+    default: true,
+    description:
+      'HTTP announce answers carry BEP 24 `external ip`: the address the gateway saw the client at (after TRUSTED_PROXIES, never the `ip` parameter), 4 or 16 raw bytes, so a client behind NAT learns its public address',
+  }),
   UDP_CONNECTION_ID_SECRET: Type.Optional(
     Type.String({
       pattern: '^([0-9a-fA-F]{2}){16,}$',

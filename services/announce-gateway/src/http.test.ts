@@ -219,6 +219,54 @@ describe('HTTP client address', () => {
   });
 });
 
+describe('HTTP external ip (BEP 24)', () => {
+  let proxied: TestGateway;
+  let open: TestGateway;
+  let off: TestGateway;
+  beforeAll(() => {
+    proxied = makeGateway({ TRUSTED_PROXIES: '10.0.0.0/8' });
+    open = makeGateway({ ALLOW_IP_PARAM: 'true' });
+    off = makeGateway({ HTTP_EXTERNAL_IP: 'false' });
+  });
+  afterAll(async () => {
+    await proxied.close();
+    await open.close();
+    await off.close();
+  });
+
+  it('is the address after trusted-proxy resolution, 4 or 16 bytes, IPv4-mapped as IPv4', async () => {
+    const viaProxy = await announce(proxied, { infoHash: hashOf('ext-a'), port: 1 }, '10.1.1.1', {
+      'x-forwarded-for': '203.0.113.9',
+    });
+    expect(viaProxy['external ip']).toEqual(Buffer.from([203, 0, 113, 9]));
+    const v6 = await announce(proxied, { infoHash: hashOf('ext-b'), port: 1 }, '2001:db8::7');
+    expect(v6['external ip']).toEqual(Buffer.from('20010db8000000000000000000000007', 'hex'));
+    const mapped = await announce(
+      proxied,
+      { infoHash: hashOf('ext-c'), port: 1 },
+      '::ffff:198.51.100.4',
+    );
+    expect(mapped['external ip']).toEqual(Buffer.from([198, 51, 100, 4]));
+  });
+
+  it('is never the `ip` parameter, which only says where the peer is stored', async () => {
+    const body = await announce(
+      open,
+      { infoHash: hashOf('ext-d'), port: 1, ip: '203.0.113.66' },
+      '198.51.100.8',
+    );
+    expect(body['external ip']).toEqual(Buffer.from([198, 51, 100, 8]));
+  });
+
+  it('is left out with HTTP_EXTERNAL_IP=false, and failures never carry it', async () => {
+    const body = await announce(off, { infoHash: hashOf('ext-e'), port: 1 });
+    expect(body['external ip']).toBeUndefined();
+    expect(body.peers).toEqual(Buffer.alloc(0));
+    const refused = await announce(proxied, { infoHash: hashOf('ext-f'), port: 0 });
+    expect(refused['external ip']).toBeUndefined();
+  });
+});
+
 describe('HTTP scrape', () => {
   let t: TestGateway;
   beforeAll(() => {
@@ -290,6 +338,14 @@ describe('HTTP over a real socket', () => {
       incomplete: 1,
       downloaded: 0,
     });
+  });
+
+  it('tells the client the address it came from as BEP 24 `external ip`', async () => {
+    const res = await fetch(
+      `${base}/announce?${announceQuery({ infoHash: hashOf('external-ip'), port: 4003 })}`,
+    );
+    const body = bdict(Buffer.from(await res.arrayBuffer()));
+    expect(body['external ip']).toEqual(Buffer.from([127, 0, 0, 1]));
   });
 
   it('answers a failure over the wire as HTTP 200 with a bencoded body', async () => {

@@ -47,6 +47,8 @@ interface HttpSettings {
   resolve: ClientAddressResolver;
   allowIpParam: boolean;
   scrapeMaxHashes: number;
+  /** HTTP_EXTERNAL_IP: answers carry BEP 24 `external ip`. */
+  externalIp: boolean;
 }
 
 /** One HTTP request as the core sees it; the address is resolved once, when first asked. */
@@ -121,6 +123,7 @@ export function buildTrackerHttp(deps: TrackerHttpDeps): FastifyInstance {
     resolve: deps.resolveAddress,
     allowIpParam: config.ALLOW_IP_PARAM,
     scrapeMaxHashes: config.SCRAPE_MAX_HASHES,
+    externalIp: config.HTTP_EXTERNAL_IP,
   };
   const minInterval = config.MIN_INTERVAL_SECONDS;
   const announceOk = metrics.request('http', 'announce', 'ok');
@@ -165,6 +168,8 @@ export function buildTrackerHttp(deps: TrackerHttpDeps): FastifyInstance {
         peerIds: result.peerIds,
         compact: decoded.compact,
         noPeerId: decoded.noPeerId,
+        // BEP 24: where the request came from, not where the peer is stored (the `ip` parameter).
+        externalIp: settings.externalIp ? ctx.source().bytes : undefined,
       });
       announceOk.inc();
       metrics.observe('http', 'announce', start);

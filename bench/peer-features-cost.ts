@@ -1,0 +1,78 @@
+// What the client-facing features of docs/decisions.md "Client features
+// beyond BEP 3" cost on the announce path, each measured in isolation as
+// bench/policy-chain-cost.ts measures the policy chain: the same work with the
+// feature on and off, interleaved, the median of per-round differences, ns per announce.
+//   node bench/peer-features-cost.ts [ANNOUNCES]
+import { randomBytes } from 'node:crypto';
+import { encodeHttpAnnounceResponse } from '@shoal/protocol';
+
+const n = Number(process.argv[2] ?? 1_000_000);
+
+type Case = (on: boolean) => number;
+
+/** ns per call of `body(on, i)`, its results folded into a sink so nothing is optimised away. */
+function timed(body: (on: boolean, i: number) => number): Case {
+  return (on) => {
+    let sink = 0;
+    // CPU time, not wall time: on this shared machine a descheduled loop would count the wait.
+    const start = process.cpuUsage();
+    for (let i = 0; i < n; i++) sink += body(on, i);
+    const used = process.cpuUsage(start);
+    const ns = ((used.user + used.system) * 1000) / n;
+    if (sink === 42) console.log('');
+    return ns;
+  };
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+/**
+ * Rounds alternate on and off; the cost is the median of the per-round
+ * differences, so a round slowed by another process on this shared machine
+ * moves both halves of its own difference.
+ */
+function measure(name: string, run: Case, rounds = 15): void {
+  for (let round = 0; round < 2; round++) {
+    run(true);
+    run(false);
+  }
+  const on: number[] = [];
+  const off: number[] = [];
+  const diff: number[] = [];
+  for (let round = 0; round < rounds; round++) {
+    const a = round % 2 === 0 ? run(true) : run(false);
+    const b = round % 2 === 0 ? run(false) : run(true);
+    const [onNs, offNs] = round % 2 === 0 ? [a, b] : [b, a];
+    on.push(onNs);
+    off.push(offNs);
+    diff.push(onNs - offNs);
+  }
+  const sorted = [...diff].sort((x, y) => x - y);
+  const q = (f: number) => sorted[Math.floor(f * (sorted.length - 1))]!.toFixed(0);
+  console.log(
+    `${name}: ${median(diff).toFixed(0)} ns per announce (quartiles ${q(0.25)}..${q(0.75)}; on ${median(on).toFixed(0)}, off ${median(off).toFixed(0)}; ${rounds} rounds x ${n})`,
+  );
+}
+
+// BEP 24: the HTTP answer with and without `external ip` (a compact answer of 50 IPv4 peers).
+const peers = randomBytes(50 * 6);
+const sources = Array.from({ length: 256 }, (_, i) => Buffer.from([198, 51, 100, i]));
+measure(
+  'external ip (BEP 24), HTTP answer of 50 peers',
+  timed(
+    (on, i) =>
+      encodeHttpAnnounceResponse({
+        interval: 1800,
+        minInterval: 900,
+        complete: 10,
+        incomplete: 40,
+        downloaded: 3,
+        family: 4,
+        peers,
+        peerIds: undefined,
+        compact: true,
+        noPeerId: false,
+        externalIp: on ? sources[i & 255]! : undefined,
+      }).length,
+  ),
+);
