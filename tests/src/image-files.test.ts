@@ -3,36 +3,59 @@
 // into a temporary folder. No test code (unit tests, test/ folders with their
 // helpers, fakes and fixtures), no devDependency, and the service still loads
 // from what is left (docs/testing.md "Where test code lives").
-import { mkdtempSync, readdirSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnService } from '@shoal/testing/launcher';
 import { baseEnv, repoRoot, runBounded, spawnManaged } from '@shoal/testing/processes';
+import {
+  devPackagesIn,
+  readManifest,
+  testCodeIn,
+  unreadDependencyFilesIn,
+  walk,
+} from './harness/image-contents.ts';
 
 const SERVICES = ['announce-gateway', 'storage-api', 'gc-worker'] as const;
 
-interface Manifest {
-  name: string;
-  exports?: Record<string, string>;
-  dependencies?: Record<string, string>;
-  devDependencies?: Record<string, string>;
-}
-
-function readManifest(dir: string): Manifest {
-  return JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as Manifest;
-}
-
-/** Every path below `dir` (relative to `root`), not descending into node_modules. */
-function walk(root: string, dir = root, out: string[] = []): string[] {
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    if (entry.name === 'node_modules') continue;
-    const path = join(dir, entry.name);
-    out.push(relative(root, path) + (entry.isDirectory() ? '/' : ''));
-    if (entry.isDirectory()) walk(root, path, out);
-  }
-  return out;
-}
+describe('the image checks', () => {
+  it('find test code by name and by import, dev packages, and unread dependency files', () => {
+    const app = mkdtempSync(join(tmpdir(), 'shoal-image-checks-'));
+    try {
+      const put = (path: string, text = '') => {
+        mkdirSync(dirname(join(app, path)), { recursive: true });
+        writeFileSync(join(app, path), text);
+      };
+      put('package.json', JSON.stringify({ name: 'x', devDependencies: { vitest: '*' } }));
+      put('src/main.ts', "import { x } from './x.ts';\n");
+      put('src/harness.ts', "import { it } from 'vitest';\n");
+      put('src/helpers.ts', "export { peers } from '../test/peers.ts';\n");
+      put('src/lazy.ts', "const t = await import('@shoal/testing/processes');\n");
+      put('src/fake-store.ts');
+      put('workspace/p/test/fixture.json', '{}');
+      put('node_modules/vitest/index.js');
+      put('node_modules/dep/index.js');
+      put('node_modules/dep/index.d.ts');
+      put('node_modules/dep/index.js.map');
+      expect(testCodeIn(app).sort()).toEqual([
+        'src/fake-store.ts (named as test code)',
+        'src/harness.ts (imports vitest)',
+        'src/helpers.ts (imports ../test/peers.ts)',
+        'src/lazy.ts (imports @shoal/testing/processes)',
+        'workspace/p/test/ (named as test code)',
+        'workspace/p/test/fixture.json (named as test code)',
+      ]);
+      expect(devPackagesIn(app, [app])).toEqual(['vitest']);
+      expect(unreadDependencyFilesIn(app).sort()).toEqual([
+        'node_modules/dep/index.d.ts',
+        'node_modules/dep/index.js.map',
+      ]);
+    } finally {
+      rmSync(app, { recursive: true, force: true });
+    }
+  });
+});
 
 describe.each(SERVICES)('the %s image', (service) => {
   let work: string;
@@ -61,33 +84,21 @@ describe.each(SERVICES)('the %s image', (service) => {
     // The chart's migration Job runs this path from the storage-api image.
     if (service === 'storage-api')
       expect(existsSync(join(app, 'workspace/storage/src/postgres/migrate-cli.ts'))).toBe(true);
-    const paths = walk(app);
-    expect(paths.filter((p) => p.endsWith('.ts')).length).toBeGreaterThan(10);
-    const testCode = paths.filter(
-      (p) =>
-        /\.test\.ts$/.test(p) ||
-        /(^|\/)(test|tests|fixtures|__fixtures__)\/$/.test(p) ||
-        /(^|\/)(fake-[^/]*|test-support\.ts|conformance\.ts)$/.test(p),
-    );
-    expect(testCode).toEqual([]);
+    expect(walk(app).filter((p) => p.endsWith('.ts')).length).toBeGreaterThan(10);
+    expect(testCodeIn(app)).toEqual([]);
   });
 
   it('installs no devDependency and no test-only package', () => {
-    const manifests = packages.map(readManifest);
-    const prod = new Set(manifests.flatMap((m) => Object.keys(m.dependencies ?? {})));
-    const devOnly = [
-      ...new Set(manifests.flatMap((m) => Object.keys(m.devDependencies ?? {}))),
-      '@shoal/testing',
-      '@shoal/tests',
-      'vitest',
-      'typescript',
-    ].filter((name) => !prod.has(name));
-    expect(devOnly).toContain('@shoal/testing');
-    expect(devOnly.filter((name) => existsSync(join(app, 'node_modules', name)))).toEqual([]);
-    const tests = readdirSync(join(app, 'node_modules'), { recursive: true })
-      .map(String)
-      .filter((p) => /\.test\.ts$/.test(p));
-    expect(tests).toEqual([]);
+    expect(devPackagesIn(app, packages)).toEqual([]);
+    // The check sees the devDependencies: @shoal/testing is one of every service.
+    expect(readManifest(app).devDependencies).toHaveProperty(['@shoal/testing']);
+  });
+
+  it('keeps no file of the dependencies that no service reads (declarations, TS sources, maps, Markdown)', () => {
+    expect(unreadDependencyFilesIn(app)).toEqual([]);
+    // ...while their code and licences stay.
+    expect(existsSync(join(app, 'node_modules/fastify/fastify.js'))).toBe(true);
+    expect(existsSync(join(app, 'node_modules/fastify/LICENSE'))).toBe(true);
   });
 
   it("loads: main.ts's imports resolve (it exits 1 on bad config) and every export imports", async () => {
