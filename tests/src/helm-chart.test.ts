@@ -50,6 +50,7 @@ const VALUE_SETS: ReadonlyArray<{
   { name: 'CockroachDB TLS from cert-manager', values: ['tls-cert-manager-values.yaml'] },
   { name: 'dev profile', values: ['dev-values.yaml'] },
   { name: 'every tracker policy step on', values: ['policy-values.yaml'] },
+  { name: 'gateway HTTPS only', values: ['gateway-tls-values.yaml'] },
   { name: 'GitOps: nothing generated, secrets named', values: ['gitops-values.yaml'] },
   { name: 'split TCP and UDP load balancers', values: ['split-lb-values.yaml'] },
   { name: 'durable data in Redis, its backup CronJob', values: ['redis-backup-values.yaml'] },
@@ -600,9 +601,9 @@ describe.each(HELM_MAJORS)('Helm %i refuses values that cannot work, naming the 
   const digest = `sha256:${'ab'.repeat(32)}`;
   it.each([
     {
-      what: 'HTTP and UDP both off',
+      what: 'HTTP, UDP and HTTPS all off',
       set: { 'gateway.httpEnabled': 'false', 'gateway.udpEnabled': 'false' },
-      message: /gateway\.httpEnabled and gateway\.udpEnabled are both false/,
+      message: /gateway\.httpEnabled, gateway\.udpEnabled and gateway\.tls\.enabled are all false/,
     },
     {
       what: 'an HPA whose minimum is above its maximum',

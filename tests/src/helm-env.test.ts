@@ -47,6 +47,7 @@ const SETS = [
   { name: 'CockroachDB TLS', values: ['tls-values.yaml'] },
   { name: 'dev profile', values: ['dev-values.yaml'] },
   { name: 'policy on', values: ['policy-values.yaml'] },
+  { name: 'gateway HTTPS only', values: ['gateway-tls-values.yaml'] },
 ];
 
 beforeAll(async () => {

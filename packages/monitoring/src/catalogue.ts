@@ -59,6 +59,22 @@ export const SHOAL_METRICS: readonly MetricSpec[] = [
       'HTTP connections closed on accept because the process already held `HTTP_MAX_CONNECTIONS` (docs/limits.md). A steady rate means the cap is too low for the traffic, or a flood.',
   },
   {
+    name: 'shoal_tls_reloads_total',
+    type: 'counter',
+    labels: ['outcome'],
+    services: ['gateway'],
+    meaning:
+      'Re-reads of the HTTPS certificate and key that found them changed (docs/tls.md). outcome: changed (the new pair is served to new connections), failed (unreadable, or a key that does not match: the running pair is kept).',
+  },
+  {
+    name: 'shoal_tls_certificate_expiry_timestamp_seconds',
+    type: 'gauge',
+    labels: [],
+    services: ['gateway'],
+    meaning:
+      "The served HTTPS certificate's notAfter, seconds since the epoch; 0 while TLS is off. `(this - time()) / 86400` is the days left: a value that stops moving forward means renewals are not reaching the gateway.",
+  },
+  {
     name: 'shoal_udp_connection_id_rejections_total',
     type: 'counter',
     labels: [],

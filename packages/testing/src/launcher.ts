@@ -54,6 +54,8 @@ export function gatewayEnv(env: ServiceEnv = {}): Record<string, string> {
   return {
     ...LOOPBACK_ENV,
     LOG_LEVEL: 'info',
+    // Used only when TLS_CERT_FILE is given.
+    HTTPS_PORT: '0',
     UDP_CONNECTION_ID_SECRET: randomBytes(32).toString('hex'),
     ...env,
   };
@@ -293,6 +295,10 @@ export interface GatewayProcess extends ServiceProcess {
   readonly httpPort: number;
   readonly udpPort: number;
   readonly adminPort: number;
+  /** NaN when TLS is off. */
+  readonly httpsPort: number;
+  /** https://host:port<path> on the HTTPS port (TLS_CERT_FILE). */
+  httpsUrl(path: string): string;
   /** http://host:port/announce or udp://host:port/announce. */
   announceUrl(kind: TrackerKind): string;
   /** http://host:port/scrape */
@@ -321,13 +327,15 @@ export async function startGateway(
   });
   const host = clientHost(fullEnv.HOST ?? '127.0.0.1');
   const adminHost = urlHost(clientHost(fullEnv.ADMIN_HOST ?? '127.0.0.1'));
-  const port = (key: 'http' | 'udp' | 'admin'): number => Number(svc.listening[key]);
+  const port = (key: TrackerKind | 'https' | 'admin'): number => Number(svc.listening[key]);
   // A restart keeps the ports, so they are read once.
   return Object.assign(svc, {
     host,
     httpPort: port('http'),
     udpPort: port('udp'),
     adminPort: port('admin'),
+    httpsPort: port('https'),
+    httpsUrl: (path: string) => `https://${urlHost(host)}:${port('https')}${path}`,
     announceUrl: (kind: TrackerKind) => `${kind}://${urlHost(host)}:${port(kind)}/announce`,
     scrapeUrl: () => `http://${urlHost(host)}:${port('http')}/scrape`,
     adminUrl: (path: string) => `http://${adminHost}:${port('admin')}${path}`,

@@ -232,6 +232,33 @@ export const gatewayConfigSchema = Type.Object({
     description:
       'TCP connections the HTTP tracker holds at once; the next are closed on accept. Keep it under `ulimit -n`',
   }),
+  TLS_CERT_FILE: Type.Optional(
+    Type.String({
+      minLength: 1,
+      description:
+        'PEM certificate chain (leaf first) of the HTTPS tracker; with TLS_KEY_FILE it turns HTTPS on at HTTPS_PORT. Re-read when it changes, Kubernetes Secret updates included (docs/tls.md)',
+    }),
+  ),
+  TLS_KEY_FILE: Type.Optional(
+    Type.String({
+      minLength: 1,
+      description: 'PEM private key of TLS_CERT_FILE; both or neither',
+    }),
+  ),
+  HTTPS_PORT: Type.Integer({
+    minimum: 0,
+    maximum: 65_535,
+    default: 6970,
+    description:
+      'TCP port of the HTTPS tracker (announce and scrape as on HTTP) when TLS_CERT_FILE is set; 0 picks a free one. Plain HTTP stays on PORT unless HTTP_ENABLED is false',
+  }),
+  TLS_RELOAD_CHECK_SECONDS: Type.Integer({
+    minimum: 1,
+    maximum: 86_400,
+    default: 60,
+    description:
+      "How often the certificate and key files are re-read even when no file event came (a watch can miss a remount); a change is normally seen within a second through the directories' watch",
+  }),
   LOG_LEVEL: processSettings.LOG_LEVEL,
   STORAGE_DRIVER: Type.Union(
     [
@@ -304,10 +331,27 @@ export const loadGatewayConfig = configLoader(gatewayConfigSchema, {
     if (c.STORAGE_DRIVER === 'remote') problems.push(...checkRemoteStoreConfig(c));
     else problems.push(...checkStoreSettings(c.STORAGE_DRIVER, c));
     problems.push(...checkPolicyConfig(c));
-    if (!c.HTTP_ENABLED && !c.UDP_ENABLED) {
+    if ((c.TLS_CERT_FILE === undefined) !== (c.TLS_KEY_FILE === undefined)) {
+      problems.push({
+        key: c.TLS_CERT_FILE === undefined ? 'TLS_CERT_FILE' : 'TLS_KEY_FILE',
+        message: 'TLS_CERT_FILE and TLS_KEY_FILE go together: set both or neither',
+      });
+    }
+    if (
+      c.TLS_CERT_FILE !== undefined &&
+      c.HTTP_ENABLED &&
+      c.HTTPS_PORT !== 0 &&
+      c.HTTPS_PORT === c.PORT
+    ) {
+      problems.push({
+        key: 'HTTPS_PORT',
+        message: 'must differ from PORT while HTTP_ENABLED is true (both are TCP listeners)',
+      });
+    }
+    if (!c.HTTP_ENABLED && !c.UDP_ENABLED && c.TLS_CERT_FILE === undefined) {
       problems.push({
         key: 'UDP_ENABLED',
-        message: 'HTTP_ENABLED and UDP_ENABLED are both false: nothing to serve',
+        message: 'HTTP_ENABLED and UDP_ENABLED are both false and TLS is off: nothing to serve',
       });
     }
     return problems;

@@ -3,6 +3,7 @@
 // main.ts handles signals, so a test can run two gateways in one process.
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
+import { Server as TlsServer } from 'node:tls';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
@@ -20,6 +21,7 @@ import { policySourceFor, type PolicySource } from './policy/source.ts';
 import { embeddedStoreConfig, type GatewayStorage } from './storage.ts';
 import { Tracker } from './tracker/core.ts';
 import { buildSteps, policyNeeds } from './tracker/steps.ts';
+import { createTlsMetrics, readTlsMaterial, TlsReloader } from './tls.ts';
 import { UdpTracker } from './udp.ts';
 
 export interface GatewayDeps {
@@ -42,12 +44,18 @@ export interface ListeningPorts {
   httpPort: number | undefined;
   /** undefined when UDP_ENABLED is false. */
   udpPort: number | undefined;
+  /** undefined when TLS is off (no TLS_CERT_FILE). */
+  httpsPort: number | undefined;
   adminPort: number;
 }
 
 export interface Gateway {
   /** The HTTP tracker (fastify); `inject()` works before listen(). */
   http: FastifyInstance;
+  /** The HTTPS tracker (docs/tls.md): the same routes; undefined when TLS is off. */
+  https: FastifyInstance | undefined;
+  /** Re-reads the certificate and key; undefined when TLS is off. */
+  tls: TlsReloader | undefined;
   admin: FastifyInstance;
   /** The UDP tracker; its socket exists after listen(). */
   udp: UdpTracker;
@@ -117,7 +125,7 @@ export function buildGateway(deps: GatewayDeps): Gateway {
     );
   }
 
-  const http = buildTrackerHttp({
+  const httpDeps = {
     config,
     logger: logger.child({ module: 'http' }),
     metrics,
@@ -127,7 +135,26 @@ export function buildGateway(deps: GatewayDeps): Gateway {
       allowIpParam: config.ALLOW_IP_PARAM,
     }),
     clock,
-  });
+  };
+  const http = buildTrackerHttp(httpDeps);
+  const tlsMetrics = createTlsMetrics(registry);
+  let https: FastifyInstance | undefined;
+  let tls: TlsReloader | undefined;
+  if (config.TLS_CERT_FILE !== undefined && config.TLS_KEY_FILE !== undefined) {
+    const files = { certFile: config.TLS_CERT_FILE, keyFile: config.TLS_KEY_FILE };
+    const initial = readTlsMaterial(files);
+    https = buildTrackerHttp({ ...httpDeps, tls: initial });
+    const server: unknown = https.server;
+    if (!(server instanceof TlsServer)) throw new Error('the HTTPS tracker has no TLS server');
+    tls = new TlsReloader({
+      files,
+      server,
+      initial,
+      checkSeconds: config.TLS_RELOAD_CHECK_SECONDS,
+      metrics: tlsMetrics,
+      logger: logger.child({ module: 'tls' }),
+    });
+  }
   const udp = new UdpTracker({
     host: config.HOST,
     numWantMax: config.NUMWANT_MAX,
@@ -214,9 +241,9 @@ export function buildGateway(deps: GatewayDeps): Gateway {
     };
   }
 
-  async function listenHttp(port: number): Promise<number> {
-    await http.listen({ port, host: config.HOST });
-    const address = http.server.address();
+  async function listenHttp(port: number, app: FastifyInstance = http): Promise<number> {
+    await app.listen({ port, host: config.HOST });
+    const address = app.server.address();
     if (address === null || typeof address === 'string') throw new Error('HTTP server has no port');
     return address.port;
   }
@@ -233,6 +260,8 @@ export function buildGateway(deps: GatewayDeps): Gateway {
   return {
     udp,
     http,
+    https,
+    tls,
     admin: admin.app,
     policy: policyCache,
     async listen() {
@@ -245,18 +274,21 @@ export function buildGateway(deps: GatewayDeps): Gateway {
         httpPort = await listenHttp(udpPort);
       } else if (config.HTTP_ENABLED) {
         httpPort = await listenHttp(config.PORT);
-      } else {
+      } else if (config.UDP_ENABLED) {
         udpPort = await udp.listen(config.PORT);
       }
+      const httpsPort =
+        https === undefined ? undefined : await listenHttp(config.HTTPS_PORT, https);
+      tls?.start();
       const adminPort = await admin.listen(config.ADMIN_HOST, config.ADMIN_PORT);
       admin.serving();
-      return { httpPort, udpPort, adminPort };
+      return { httpPort, udpPort, httpsPort, adminPort };
     },
     async close() {
       if (closing) return;
       closing = true;
       admin.stopping();
-      await Promise.all([http.close(), udp.close()]);
+      await Promise.all([http.close(), https?.close(), udp.close(), tls?.close()]);
       await Promise.all([admin.close(), policyCache?.close()]);
     },
   };

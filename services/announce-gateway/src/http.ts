@@ -34,6 +34,8 @@ export interface TrackerHttpDeps {
   tracker: Tracker;
   resolveAddress: ClientAddressResolver;
   clock: () => number;
+  /** Serve HTTPS with this certificate and key (docs/tls.md); plain HTTP without. */
+  tls?: { cert: Buffer; key: Buffer };
 }
 
 function rawQuery(url: string | undefined): string {
@@ -131,15 +133,25 @@ export function buildTrackerHttp(deps: TrackerHttpDeps): FastifyInstance {
   const refusals = refusalCounter('http', metrics, deps.logger);
 
   const limits = httpLimitsOf(config);
-  const app = Fastify({
-    // docs/limits.md: what one slow or hostile client can hold.
-    ...fastifyLimits(limits),
+  // docs/limits.md: what one slow or hostile client can hold. An HTTPS server takes the same server options beside its certificate.
+  const { http: serverOptions, ...timeouts } = fastifyLimits(limits);
+  const options = {
+    ...timeouts,
     // Request logging would cost a child logger per announce; failures are logged below.
     logger: false,
     // info_hash and peer_id are raw bytes: the protocol parsers decode the raw query (docs/decisions.md "Sources").
     routerOptions: { querystringParser: () => NO_QUERY, ignoreTrailingSlash: true },
     requestIdHeader: 'x-request-id',
-  });
+  } as const;
+  const tls = deps.tls;
+  // Typed as the HTTP app: the routes are the same; gateway.ts hands the TLS server to tls.ts.
+  const app =
+    tls === undefined
+      ? Fastify({ ...options, http: serverOptions })
+      : (Fastify({
+          ...options,
+          https: { ...serverOptions, cert: tls.cert, key: tls.key },
+        }) as unknown as FastifyInstance);
   capConnections(app.server, limits, () => metrics.httpConnectionDropped());
 
   function refuse(reply: FastifyReply, action: 'announce' | 'scrape', err: unknown): Buffer {

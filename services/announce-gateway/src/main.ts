@@ -55,11 +55,13 @@ const route = !config.PASSKEY_REQUIRED
 const urls = announceHosts(config.HOST).flatMap((host) => [
   ...(ports.httpPort === undefined ? [] : [`http://${host}:${ports.httpPort}${route}`]),
   ...(ports.udpPort === undefined ? [] : [`udp://${host}:${ports.udpPort}${route}`]),
+  ...(ports.httpsPort === undefined ? [] : [`https://${host}:${ports.httpsPort}${route}`]),
 ]);
 logger.info(
   {
     http: ports.httpPort,
     udp: ports.udpPort,
+    https: ports.httpsPort,
     admin: ports.adminPort,
     host: config.HOST,
     storage: storage.store.driver,

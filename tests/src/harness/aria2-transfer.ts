@@ -109,19 +109,26 @@ export class Aria2Swarm {
   readonly #procs = new Map<string, ManagedProcess>();
   readonly #seedDir: string;
   readonly seederSha256: string;
+  readonly #caCertificate: string | undefined;
   #first: Torrent | undefined;
 
-  private constructor(workDir: string, seederSha256: string) {
+  private constructor(workDir: string, seederSha256: string, caCertificate?: string) {
     this.#workDir = workDir;
     this.#seedDir = join(workDir, 'seed');
     this.seederSha256 = seederSha256;
+    this.#caCertificate = caCertificate;
   }
 
-  static async create(workDir: string, payloadBytes = 4 * 1024 * 1024): Promise<Aria2Swarm> {
+  /** `caCertificate`: the CA every client trusts, for a tracker at an https URL. */
+  static async create(
+    workDir: string,
+    payloadBytes = 4 * 1024 * 1024,
+    opts: { caCertificate?: string } = {},
+  ): Promise<Aria2Swarm> {
     const seedDir = join(workDir, 'seed');
     await mkdir(seedDir, { recursive: true });
     const sha = await writeRandomFile(join(seedDir, 'payload.bin'), payloadBytes);
-    return new Aria2Swarm(workDir, sha);
+    return new Aria2Swarm(workDir, sha, opts.caCertificate);
   }
 
   /** The payload's torrent announcing only to `announceUrl`; every one has the first one's info hash. */
@@ -176,6 +183,7 @@ export class Aria2Swarm {
       kind,
       listenPort: await freeTcpPort(),
       logFile: this.logFile(name),
+      ...(this.#caCertificate === undefined ? {} : { caCertificate: this.#caCertificate }),
       ...(kind === 'udp'
         ? { dhtPort: await freeTcpUdpPort(), dhtFile: join(this.#workDir, `${name}-dht.dat`) }
         : {}),

@@ -71,6 +71,8 @@ export interface Aria2Options {
   /** Required for kind 'udp': a fresh file, so no routing table from another run is loaded. */
   dhtFile?: string;
   logFile: string;
+  /** PEM file of the CA that signed an https tracker's certificate. */
+  caCertificate?: string;
   /** Seconds between announces; overrides the tracker's interval so a missed first announce is retried soon. */
   trackerIntervalSeconds?: number;
 }
@@ -96,6 +98,7 @@ export function aria2Args(o: Aria2Options): string[] {
     '--bt-tracker-connect-timeout=10',
     '--bt-tracker-timeout=10',
   ];
+  if (o.caCertificate !== undefined) args.push(`--ca-certificate=${o.caCertificate}`);
   if (o.kind === 'udp') {
     if (o.dhtPort === undefined || o.dhtFile === undefined) {
       throw new HarnessError(
