@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1
 # One image per service; scripts/images.sh (`make images`) builds all three
 # with Docker (BuildKit) or podman, and docs/kubernetes.md "Images" shows the
 # commands for a registry:
@@ -53,4 +52,6 @@ USER 10001:10001
 # gateway: 6969 tcp+udp, admin 9090; storage-api: 8080, admin 9091; gc-worker: admin 9092.
 EXPOSE 6969/tcp 6969/udp 8080 9090 9091 9092
 STOPSIGNAL SIGTERM
-ENTRYPOINT ["node", "--disable-warning=ExperimentalWarning", "src/main.ts"]
+# The service is process 1, which gets no default action for SIGTERM: the
+# preload exits on a stop signal that comes before main.ts's drain listens.
+ENTRYPOINT ["node", "--disable-warning=ExperimentalWarning", "--import", "@shoal/service/early-signals", "src/main.ts"]

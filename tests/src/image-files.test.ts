@@ -3,7 +3,15 @@
 // into a temporary folder. No test code (unit tests, test/ folders with their
 // helpers, fakes and fixtures), no devDependency, and the service still loads
 // from what is left (docs/testing.md "Where test code lives").
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -132,5 +140,21 @@ describe.each(SERVICES)('the %s image', (service) => {
     );
     const loaded = await load.waitForExit(20_000).finally(() => load.stop(1_000));
     expect(loaded.code, load.describe()).toBe(0);
+  }, 60_000);
+
+  it("starts with the Dockerfile's ENTRYPOINT from /app (its preload resolves)", async () => {
+    const entrypoint = /^ENTRYPOINT (\[.*\])$/m.exec(
+      readFileSync(join(repoRoot, 'Dockerfile'), 'utf8'),
+    );
+    const [command, ...args] = JSON.parse(entrypoint?.[1] ?? '[]') as string[];
+    expect(command).toBe('node');
+    const main = spawnManaged(process.execPath, args, {
+      name: service,
+      env: baseEnv({ NODE_ENV: 'production', ADMIN_PORT: 'not-a-port' }),
+      cwd: app,
+    });
+    const status = await main.waitForExit(20_000).finally(() => main.stop(1_000));
+    expect(status.code, main.describe()).toBe(1);
+    expect(main.describe()).toContain('ADMIN_PORT');
   }, 60_000);
 });
