@@ -4,6 +4,7 @@
 // feature on and off, interleaved, the median of per-round differences, ns per announce.
 //   node bench/peer-features-cost.ts [ANNOUNCES]
 import { randomBytes } from 'node:crypto';
+import { compilePolicy, EMPTY_SNAPSHOT } from '@shoal/policy';
 import { encodeHttpAnnounceResponse } from '@shoal/protocol';
 
 const n = Number(process.argv[2] ?? 1_000_000);
@@ -75,4 +76,23 @@ measure(
         externalIp: on ? sources[i & 255]! : undefined,
       }).length,
   ),
+);
+
+// Hybrid links (docs/policy.md "Hybrid torrents"): the swarm lookup each
+// announce makes with HYBRID_LINKS on, against a snapshot of 100,000 links;
+// half the announced hashes are linked.
+const linked = Array.from({ length: 100_000 }, () => [randomBytes(20), randomBytes(20)] as const);
+const policy = compilePolicy({
+  ...EMPTY_SNAPSHOT,
+  links: linked.map(([a, b]) => [a.toString('hex'), b.toString('hex')]),
+});
+const announced = Array.from({ length: 4096 }, (_, i) =>
+  i % 2 === 0 ? linked[i]![1] : randomBytes(20),
+);
+measure(
+  'hybrid links (HYBRID_LINKS), swarm lookup among 100k links',
+  timed((on, i) => {
+    const hash = announced[i & 4095]!;
+    return (on ? policy.swarmOf(hash) : hash)[0]!;
+  }),
 );

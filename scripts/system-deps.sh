@@ -8,8 +8,8 @@
 #                                  here with podman"), mmdebstrap for the local base
 set -euo pipefail
 case "${1:-test}" in
-  test) pkgs=(aria2 mktorrent redis-server redis-sentinel redis-tools postgresql openssl curl procps prometheus unzip) ;;
-  bench) pkgs=(aria2 mktorrent redis-server redis-sentinel redis-tools postgresql openssl curl procps prometheus unzip opentracker wrk gcc) ;;
+  test) pkgs=(aria2 mktorrent python3-libtorrent redis-server redis-sentinel redis-tools postgresql openssl curl procps prometheus unzip) ;;
+  bench) pkgs=(aria2 mktorrent python3-libtorrent redis-server redis-sentinel redis-tools postgresql openssl curl procps prometheus unzip opentracker wrk gcc) ;;
   images) pkgs=(podman runc mmdebstrap) ;;
   *) echo "usage: $0 test|bench|images" >&2; exit 2 ;;
 esac

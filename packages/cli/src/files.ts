@@ -12,7 +12,8 @@ export interface Parsed<T> {
   lines: number[];
 }
 
-function contentLines(text: string): Array<{ line: number; text: string }> {
+/** Lines with content (trimmed), with their 1-based numbers: blank lines and # comments skipped. */
+export function contentLines(text: string): Array<{ line: number; text: string }> {
   const out: Array<{ line: number; text: string }> = [];
   text
     .replace(/^\uFEFF/, '')

@@ -21,6 +21,7 @@ import { AdminClient } from './client.ts';
 import { parseDuration } from './duration.ts';
 import { ApiAnswerError, CliError } from './errors.ts';
 import { parsePasskeyCsv, parseValueFile } from './files.ts';
+import { addLinkCommands } from './links.ts';
 import { formatTable } from './table.ts';
 
 export interface Output {
@@ -359,6 +360,8 @@ export async function run(argv: readonly string[], options: RunOptions): Promise
       if (opts.json) json(r.body);
       else out(importSummary(r.body, `passkeys import of ${plural(entries.length, 'passkey')}`));
     });
+
+  addLinkCommands(program, { client, out, json, readText, importing, importSummary, admin: ADMIN });
 
   // ------------------------------------------------------------ stats, top, doctor
   program

@@ -102,7 +102,16 @@ export const SHOAL_METRICS: readonly MetricSpec[] = [
     type: 'gauge',
     labels: ['list'],
     services: ['gateway'],
-    meaning: 'Entries in the cached policy snapshot. list: torrents, clients, passkeys.',
+    meaning:
+      'Entries in the cached policy snapshot. list: torrents, clients, passkeys, links (linked swarms of hybrid torrents).',
+  },
+  {
+    name: 'shoal_hybrid_links_learned_total',
+    type: 'counter',
+    labels: ['outcome'],
+    services: ['gateway'],
+    meaning:
+      'Links of hybrid torrents learned from a client announcing both hashes with one peer_id and key (HYBRID_LINKS_LEARN, docs/policy.md "Hybrid torrents"). outcome: learned (stored), known (already stored), conflict (a hash already in another link), failed (not written; retried on a later announce).',
   },
   {
     name: 'shoal_policy_refusals_total',

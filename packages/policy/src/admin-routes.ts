@@ -9,6 +9,7 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import type { StoreStats, TopSwarm } from '@shoal/storage';
 import type { DoctorCheck } from '@shoal/storage/doctor';
 import { PolicyError, isPolicyError, type PolicyErrorCode } from './errors.ts';
+import { registerLinkRoutes } from './links.ts';
 
 export type { DoctorCheck };
 import type { ApprovalEntry, ImportResult, PasskeyEntry, PolicyRepository } from './types.ts';
@@ -247,6 +248,8 @@ export function registerPolicyAdminRoutes(app: FastifyInstance, deps: PolicyAdmi
       });
       return repo.importPasskeys(entries, { replace });
     });
+
+    registerLinkRoutes(scope, ADMIN_PREFIX, repo);
 
     const { stats, top, doctor } = deps;
     if (stats !== undefined) scope.get(`${ADMIN_PREFIX}/stats`, () => stats());

@@ -37,7 +37,7 @@ function codeOf(fn: () => void): PolicyErrorCode | undefined {
 describe('compilePolicy', () => {
   it('keeps the revision and counts entries', () => {
     expect(policy.revision).toBe('r1');
-    expect(policy.sizes).toEqual({ torrents: 2, clients: 6, passkeys: 2 });
+    expect(policy.sizes).toEqual({ torrents: 2, clients: 6, passkeys: 2, links: 0 });
   });
 
   it('checkTorrent: off passes all, allow passes only listed, deny refuses only listed', () => {
@@ -128,7 +128,7 @@ describe('compilePolicy', () => {
         [7 as unknown as string, null],
       ],
     });
-    expect(p.sizes).toEqual({ torrents: 1, clients: 1, passkeys: 1 });
+    expect(p.sizes).toEqual({ torrents: 1, clients: 1, passkeys: 1, links: 0 });
     expect(codeOf(() => p.checkTorrent(hash(H_DENIED), 'deny'))).toBe('POLICY_ERR_TORRENT_DENIED');
     expect(codeOf(() => p.checkClient(peerId('-XX'), 'deny'))).toBe('POLICY_ERR_CLIENT_DENIED');
   });
@@ -136,7 +136,7 @@ describe('compilePolicy', () => {
   it('EMPTY_SNAPSHOT refuses everything in allow mode and nothing in deny mode', () => {
     const p = compilePolicy(EMPTY_SNAPSHOT);
     expect(p.revision).toBe('');
-    expect(p.sizes).toEqual({ torrents: 0, clients: 0, passkeys: 0 });
+    expect(p.sizes).toEqual({ torrents: 0, clients: 0, passkeys: 0, links: 0 });
     expect(codeOf(() => p.checkTorrent(hash(H_ALLOWED), 'allow'))).toBe(
       'POLICY_ERR_TORRENT_NOT_ALLOWED',
     );

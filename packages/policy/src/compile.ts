@@ -13,6 +13,7 @@ export const EMPTY_SNAPSHOT: PolicySnapshot = Object.freeze({
   torrents: Object.freeze({ allow: [], deny: [] }),
   clients: Object.freeze({ allow: [], deny: [] }),
   passkeys: [],
+  links: [],
 });
 
 // Refusals can be frequent (a banned torrent's swarm re-announces forever),
@@ -56,6 +57,7 @@ export function compilePolicy(snapshot: PolicySnapshot): CompiledPolicy {
     if (typeof key !== 'string') continue;
     passkeys.set(key, typeof expiresAt === 'number' ? expiresAt : Number.POSITIVE_INFINITY);
   }
+  const links = linkMap(snapshot.links ?? []);
 
   return {
     revision: snapshot.revision,
@@ -63,6 +65,15 @@ export function compilePolicy(snapshot: PolicySnapshot): CompiledPolicy {
       torrents: torrentAllow.size + torrentDeny.size,
       clients: prefixCount(clientAllow) + prefixCount(clientDeny),
       passkeys: passkeys.size,
+      links: links.size / 2,
+    },
+
+    swarmOf(infoHash: Buffer): Buffer {
+      return links.size === 0 ? infoHash : (links.get(infoHash) ?? infoHash);
+    },
+
+    linked(infoHash: Buffer): boolean {
+      return links.size !== 0 && links.get(infoHash) !== undefined;
     },
 
     checkTorrent(infoHash: Buffer, mode: ApprovalMode): void {
@@ -107,39 +118,77 @@ export function compilePolicy(snapshot: PolicySnapshot): CompiledPolicy {
  * a latin1 key per announce cost about 0.4 us (profile of the UDP hot path,
  * BENCHMARKS.md "The cost of the policy chain"); this costs a Map lookup.
  */
-interface HashEntry {
+interface HashEntry<V> {
   a: number;
   b: number;
   c: number;
-  next: HashEntry | undefined;
+  value: V;
+  next: HashEntry<V> | undefined;
 }
 
-export class HashSet {
-  readonly #map = new Map<number, HashEntry>();
+export class HashMap<V> {
+  readonly #map = new Map<number, HashEntry<V>>();
   #size = 0;
   get size(): number {
     return this.#size;
   }
-  add(hash: Buffer): void {
-    if (this.has(hash)) return;
-    const key = hash.readUIntBE(0, 6);
-    this.#map.set(key, {
-      a: hash.readUInt32BE(6),
-      b: hash.readUInt32BE(10),
-      c: hash.readUInt32BE(14) * 65536 + hash.readUInt16BE(18),
-      next: this.#map.get(key),
-    });
-    this.#size++;
-  }
-  has(hash: Buffer): boolean {
-    let e = this.#map.get(hash.readUIntBE(0, 6));
-    if (e === undefined) return false;
+  set(hash: Buffer, value: V): void {
     const a = hash.readUInt32BE(6);
     const b = hash.readUInt32BE(10);
     const c = hash.readUInt32BE(14) * 65536 + hash.readUInt16BE(18);
-    for (; e !== undefined; e = e.next) if (e.a === a && e.b === b && e.c === c) return true;
-    return false;
+    const key = hash.readUIntBE(0, 6);
+    const head = this.#map.get(key);
+    for (let e = head; e !== undefined; e = e.next)
+      if (e.a === a && e.b === b && e.c === c) {
+        e.value = value;
+        return;
+      }
+    this.#map.set(key, { a, b, c, value, next: head });
+    this.#size++;
   }
+  get(hash: Buffer): V | undefined {
+    let e = this.#map.get(hash.readUIntBE(0, 6));
+    if (e === undefined) return undefined;
+    const a = hash.readUInt32BE(6);
+    const b = hash.readUInt32BE(10);
+    const c = hash.readUInt32BE(14) * 65536 + hash.readUInt16BE(18);
+    for (; e !== undefined; e = e.next) if (e.a === a && e.b === b && e.c === c) return e.value;
+    return undefined;
+  }
+}
+
+export class HashSet {
+  readonly #map = new HashMap<true>();
+  get size(): number {
+    return this.#map.size;
+  }
+  add(hash: Buffer): void {
+    this.#map.set(hash, true);
+  }
+  has(hash: Buffer): boolean {
+    return this.#map.get(hash) === true;
+  }
+}
+
+/**
+ * Both hashes of each link to the link's first hash (docs/policy.md "Hybrid
+ * torrents"). A hash already taken by an earlier link keeps it: storage-api
+ * refuses such links, so only a hand-edited KV can hold them.
+ */
+function linkMap(links: ReadonlyArray<readonly [string, string]>): HashMap<Buffer> {
+  const map = new HashMap<Buffer>();
+  for (const link of links) {
+    if (!Array.isArray(link)) continue;
+    const [first, second] = link;
+    if (typeof first !== 'string' || !INFO_HASH_HEX.test(first)) continue;
+    if (typeof second !== 'string' || !INFO_HASH_HEX.test(second)) continue;
+    const a = Buffer.from(first, 'hex');
+    const b = Buffer.from(second, 'hex');
+    if (a.equals(b) || map.get(a) !== undefined || map.get(b) !== undefined) continue;
+    map.set(a, a);
+    map.set(b, a);
+  }
+  return map;
 }
 
 /**

@@ -109,6 +109,12 @@ export const policyErrors = {
     httpStatus: 400,
     ours: false,
   },
+  POLICY_ERR_LINK_CONFLICT: {
+    message: 'a hash may belong to one link only, and never link to itself',
+    failureReason: 'invalid request',
+    httpStatus: 409,
+    ours: false,
+  },
   POLICY_ERR_BAD_LIST: {
     message: 'list kind must be torrents or clients, list must be allow or deny',
     failureReason: 'invalid request',

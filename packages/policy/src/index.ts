@@ -8,3 +8,10 @@ export { compilePolicy, EMPTY_SNAPSHOT } from './compile.ts';
 export { createRateLimiter } from './rate-limit.ts';
 export { createJwtVerifier } from './jwt.ts';
 export * from './admin-routes.ts';
+export {
+  LINKS_CONTEXT,
+  checkLink,
+  type LinkEntry,
+  type LinkInput,
+  type LinkView,
+} from './links.ts';

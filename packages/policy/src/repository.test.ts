@@ -336,6 +336,7 @@ describe('snapshot', () => {
         ['carol-key-1', T0 + 5],
         ['dave-key-01', null],
       ],
+      links: [],
     });
   });
 
@@ -361,6 +362,7 @@ describe('snapshot', () => {
     expect(calls.slice(1).sort()).toEqual([
       'list policy.clients.allow',
       'list policy.clients.deny',
+      'list policy.links',
       'list policy.passkeys',
       'list policy.torrents.allow',
       'list policy.torrents.deny',

@@ -9,6 +9,15 @@ import { randomBytes } from 'node:crypto';
 import type { DataStore } from '@shoal/storage';
 import { PolicyError } from './errors.ts';
 import {
+  LINKS_CONTEXT,
+  checkLink,
+  checkNoConflict,
+  linkValue,
+  parseLink,
+  type LinkEntry,
+  type LinkInput,
+} from './links.ts';
+import {
   CLIENT_PREFIX,
   INFO_HASH_HEX,
   META_CONTEXT,
@@ -31,6 +40,7 @@ import {
   checkPasskey,
   fields,
   optionalText,
+  parseJson,
   validateAll,
 } from './validate.ts';
 
@@ -183,18 +193,74 @@ export function createPolicyRepository(
     return out;
   }
 
+  async function readLinks(): Promise<LinkEntry[]> {
+    const out: LinkEntry[] = [];
+    for (const [key, value] of await data.list(LINKS_CONTEXT)) {
+      const entry = parseLink(key, value);
+      if (entry) out.push(entry);
+    }
+    return out;
+  }
+
+  /** The stored text of a link, keeping the first addedAt of the same pair. */
+  const linkNext =
+    (link: LinkInput, learned: boolean): NextValue =>
+    (old) => {
+      const prev = old === undefined ? undefined : parseLink(link.first, old);
+      const same = prev?.second === link.second;
+      return linkValue({
+        second: link.second,
+        addedAt: same && prev ? prev.addedAt : clock(),
+        learned: learned && (!same || prev?.learned === true),
+        ...(link.note === undefined ? {} : { note: link.note }),
+      });
+    };
+
   return {
     revision: readRevision,
+
+    listLinks: readLinks,
+
+    async addLink(input, options) {
+      const link = { ...input, ...checkLink(input.first, input.second) };
+      const existing = await readLinks();
+      const learned = options?.learned === true;
+      // A learned link never overrides what an operator imported.
+      if (learned && existing.some((e) => e.first === link.first && !e.learned)) return false;
+      checkNoConflict([link], existing);
+      return (await put(LINKS_CONTEXT, link.first, linkNext(link, learned))).added;
+    },
+
+    async removeLink(hash) {
+      const h = hash.toLowerCase();
+      const owner = (await readLinks()).find((e) => e.first === h || e.second === h);
+      return owner === undefined ? false : removeAndBump(LINKS_CONTEXT, owner.first);
+    },
+
+    async importLinks(entries, options) {
+      const valid = validateAll(entries, 'links', (raw) => {
+        const e = fields(raw, ['first', 'second', 'note'], 'a link', true);
+        const link = checkLink(e.first, e.second);
+        const note = optionalText(e.note, 'note');
+        return note === undefined ? link : { ...link, note };
+      });
+      const replace = options?.replace === true;
+      checkNoConflict(valid, replace ? [] : await readLinks());
+      const wanted = new Map<string, NextValue>();
+      for (const link of valid) wanted.set(link.first, linkNext(link, false));
+      return applyImport(LINKS_CONTEXT, wanted, replace);
+    },
 
     async snapshot(): Promise<PolicySnapshot> {
       // The revision first (see the header comment); then the lists, together.
       const revision = await readRevision();
-      const [ta, td, ca, cd, pk] = await Promise.all([
+      const [ta, td, ca, cd, pk, links] = await Promise.all([
         readApprovals('torrents', 'allow'),
         readApprovals('torrents', 'deny'),
         readApprovals('clients', 'allow'),
         readApprovals('clients', 'deny'),
         readPasskeys(),
+        readLinks(),
       ]);
       const values = (rows: ApprovalEntry[]): string[] => rows.map((e) => e.value);
       return {
@@ -202,6 +268,7 @@ export function createPolicyRepository(
         torrents: { allow: values(ta), deny: values(td) },
         clients: { allow: values(ca), deny: values(cd) },
         passkeys: pk.map((p) => [p.passkey, p.expiresAt]),
+        links: links.map((l) => [l.first, l.second]),
       };
     },
 
@@ -321,17 +388,6 @@ function passkeyValue(e: PasskeyEntry): string {
   const stored: StoredPasskey = { createdAt: e.createdAt, expiresAt: e.expiresAt };
   if (e.user !== undefined) stored.user = e.user;
   return JSON.stringify(stored);
-}
-
-function parseJson(text: string): Record<string, unknown> | undefined {
-  try {
-    const v: unknown = JSON.parse(text);
-    return typeof v === 'object' && v !== null && !Array.isArray(v)
-      ? (v as Record<string, unknown>)
-      : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 const isMs = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);

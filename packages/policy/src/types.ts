@@ -3,6 +3,7 @@
 // pieces of the gateway's middleware chain. Shared by storage-api (admin API,
 // GET /v1/policy), the gateway (cache + chain) and the CLI.
 import type { DataStore } from '@shoal/storage';
+import type { LinkRepository } from './links.ts';
 
 // ---------------------------------------------------------------- KV layout
 // Contexts and keys obey storage-api's KV_NAME: 1-256 of [A-Za-z0-9_.:@+=-].
@@ -77,6 +78,8 @@ export interface PolicySnapshot {
   clients: { allow: string[]; deny: string[] };
   /** [passkey, expiresAt ms | null] */
   passkeys: Array<[string, number | null]>;
+  /** Linked swarms of hybrid torrents (links.ts): [first, second], 40 hex each; absent from an older storage-api. */
+  links?: Array<[string, string]>;
 }
 
 /**
@@ -86,7 +89,7 @@ export interface PolicySnapshot {
  * revision. Bad input throws PolicyError (POLICY_ERR_BAD_*); a bulk import
  * validates everything first and writes nothing if any entry is bad.
  */
-export interface PolicyRepository {
+export interface PolicyRepository extends LinkRepository {
   revision(): Promise<string>;
   snapshot(): Promise<PolicySnapshot>;
   listApproval(kind: ApprovalKind, list: ApprovalList): Promise<ApprovalEntry[]>;
@@ -131,7 +134,11 @@ export interface CompiledPolicy {
   checkClient(peerId: Buffer, mode: ApprovalMode): void;
   /** Throws PASSKEY_MISSING (undefined), PASSKEY_UNKNOWN, PASSKEY_EXPIRED (expiresAt <= nowMs). */
   checkPasskey(passkey: string | undefined, nowMs: number): void;
-  readonly sizes: { torrents: number; clients: number; passkeys: number };
+  /** The swarm a raw 20-byte info hash announces into: its link's first hash, or itself. */
+  swarmOf(infoHash: Buffer): Buffer;
+  /** true when the hash is in a link (either side). */
+  linked(infoHash: Buffer): boolean;
+  readonly sizes: { torrents: number; clients: number; passkeys: number; links: number };
 }
 
 /** off: step skipped; allow: only listed entries pass; deny: listed entries are refused. */

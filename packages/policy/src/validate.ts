@@ -107,3 +107,15 @@ function describe(entry: unknown): string {
   const text = typeof v === 'string' ? v : (JSON.stringify(v) ?? String(v));
   return text.length > 64 ? `${text.slice(0, 61)}...` : text;
 }
+
+/** A stored JSON object, or undefined when the text is not one (junk written by hand). */
+export function parseJson(text: string): Record<string, unknown> | undefined {
+  try {
+    const v: unknown = JSON.parse(text);
+    return typeof v === 'object' && v !== null && !Array.isArray(v)
+      ? (v as Record<string, unknown>)
+      : undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -249,6 +249,12 @@ export class StorageApiClient {
     }
   }
 
+  /** POST /v1/links: a link a gateway learned; true when it is new. Refused (409) when it conflicts. */
+  async learnLink(first: string, second: string, signal?: AbortSignal): Promise<boolean> {
+    const { body } = await this.json('POST', ROUTES.links, { first, second }, signal);
+    return (body as { added?: unknown } | undefined)?.added === true;
+  }
+
   /** POST /v1/gc. */
   async collectGarbage(signal?: AbortSignal): Promise<GcResponse> {
     const { body } = await this.json('POST', ROUTES.gc, {}, signal);

@@ -31,6 +31,8 @@ export const ROUTES = {
   lease: '/v1/leases/:name',
   /** Gateways poll it with If-None-Match; the gateway or the admin token opens it. */
   policy: '/v1/policy',
+  /** A hybrid torrent's link a gateway learned (docs/policy.md "Hybrid torrents"); the gateway token opens it. */
+  links: '/v1/links',
   /** The policy admin API of docs/policy.md; only the admin token opens it. */
   adminPrefix: '/v1/admin',
 } as const;

@@ -96,6 +96,28 @@ export const policyConfigSchema = Type.Object({
     default: 100_000,
     description: 'Addresses each limiter tracks; the least recently seen are forgotten first',
   }),
+  HYBRID_LINKS: Type.Boolean({
+    default: false,
+    description:
+      'Announces and scrapes of either hash of a linked hybrid torrent (v1 and v2, docs/policy.md "Hybrid torrents") use one swarm, the link\'s first hash; links come with the policy snapshot',
+  }),
+  HYBRID_LINKS_LEARN: Type.Boolean({
+    default: false,
+    description:
+      'Also learns links from a client announcing two hashes with one peer_id and key (turns HYBRID_LINKS on); lets any client merge two swarms, so only for trackers that trust their clients',
+  }),
+  HYBRID_LINKS_LEARN_WINDOW_SECONDS: Type.Integer({
+    minimum: 1,
+    maximum: 3600,
+    default: 120,
+    description: 'The two announces must arrive within this many seconds of each other',
+  }),
+  HYBRID_LINKS_LEARN_MAX_CLIENTS: Type.Integer({
+    minimum: 1,
+    maximum: 10_000_000,
+    default: 100_000,
+    description: 'Clients the learner remembers; the oldest are forgotten first',
+  }),
   POLICY_REFRESH_SECONDS: Type.Number({
     minimum: 1,
     maximum: 86_400,

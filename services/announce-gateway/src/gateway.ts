@@ -18,6 +18,7 @@ import { buildTrackerHttp } from './http.ts';
 import { createGatewayMetrics } from './metrics.ts';
 import { createPolicyCache, type PolicyCache } from './policy/cache.ts';
 import { policySourceFor, type PolicySource } from './policy/source.ts';
+import { createLinkLearner, type LinkLearner } from './policy/links.ts';
 import { embeddedStoreConfig, type GatewayStorage } from './storage.ts';
 import { Tracker } from './tracker/core.ts';
 import { buildSteps, policyNeeds } from './tracker/steps.ts';
@@ -77,6 +78,7 @@ export function buildGateway(deps: GatewayDeps): Gateway {
   const metrics = createGatewayMetrics(registry, clock);
   const needs = policyNeeds(config);
   let policyCache: PolicyCache | undefined;
+  let learner: LinkLearner | undefined;
   if (needs.snapshot) {
     const source =
       deps.policySource ?? policySourceFor(storage, { minTimeoutMs: POLICY_TIMEOUT_MIN_MS });
@@ -91,12 +93,23 @@ export function buildGateway(deps: GatewayDeps): Gateway {
       logger: logger.child({ module: 'policy' }),
       clock,
     });
+    const cache = policyCache;
+    const learnLink = source.learnLink?.bind(source);
+    if (config.HYBRID_LINKS_LEARN && learnLink !== undefined)
+      learner = createLinkLearner({
+        windowSeconds: config.HYBRID_LINKS_LEARN_WINDOW_SECONDS,
+        maxClients: config.HYBRID_LINKS_LEARN_MAX_CLIENTS,
+        learn: learnLink,
+        current: () => cache.current,
+        metrics,
+        logger: logger.child({ module: 'hybrid-links' }),
+      });
   } else if (deps.policySource !== undefined) {
     void deps.policySource.close();
   }
   const tracker = new Tracker({
     storage,
-    steps: buildSteps(config, policyCache),
+    steps: buildSteps(config, policyCache, undefined, learner),
     policy: { numWantDefault: config.NUMWANT_DEFAULT, numWantMax: config.NUMWANT_MAX },
     intervalSeconds: config.ANNOUNCE_INTERVAL_SECONDS,
   });

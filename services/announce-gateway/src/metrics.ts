@@ -26,12 +26,17 @@ export interface GatewayMetrics {
   /** An HTTP connection closed on accept because HTTP_MAX_CONNECTIONS were held (docs/limits.md). */
   httpConnectionDropped(): void;
   policyRefreshed(outcome: PolicyRefreshOutcome): void;
+  /** A hybrid link learned from a client (docs/policy.md "Hybrid torrents"). */
+  linkLearned(outcome: LinkLearnOutcome): void;
   /** A snapshot was loaded or confirmed unchanged at `atMs` (clock ms); resets the revision age. */
   policyConfirmed(
     atMs: number,
-    sizes?: { torrents: number; clients: number; passkeys: number },
+    sizes?: { torrents: number; clients: number; passkeys: number; links: number },
   ): void;
 }
+
+/** learned: stored; known: already stored; conflict: a hash already in another link; failed: not written. */
+export type LinkLearnOutcome = 'learned' | 'known' | 'conflict' | 'failed';
 
 const PROTOCOLS: readonly Protocol[] = ['http', 'udp'];
 const ACTIONS: readonly Action[] = ['announce', 'scrape', 'connect'];
@@ -39,7 +44,7 @@ const OUTCOMES: readonly Outcome[] = ['ok', 'rejected', 'failed'];
 
 /** The chain's refusals (docs/policy.md), each a bounded label value of shoal_policy_refusals_total. */
 const POLICY_REFUSAL_CODES = (Object.keys(policyErrors) as PolicyErrorCode[]).filter(
-  (code) => !code.startsWith('POLICY_ERR_BAD_'),
+  (code) => !code.startsWith('POLICY_ERR_BAD_') && code !== 'POLICY_ERR_LINK_CONFLICT',
 );
 
 /** `clock` (ms since the epoch) ages the policy snapshot for shoal_policy_revision_age_seconds. */
@@ -104,7 +109,7 @@ export function createGatewayMetrics(
   });
   const policyEntries = new Gauge({
     name: 'shoal_policy_entries',
-    help: 'Entries in the cached policy snapshot, by list: torrents, clients, passkeys.',
+    help: 'Entries in the cached policy snapshot, by list: torrents, clients, passkeys, links.',
     labelNames: ['list'] as const,
     registers: [registry],
   });
@@ -114,13 +119,19 @@ export function createGatewayMetrics(
     labelNames: ['code'] as const,
     registers: [registry],
   });
+  const linksLearned = new Counter({
+    name: 'shoal_hybrid_links_learned_total',
+    help: 'Links of hybrid torrents learned from clients announcing both hashes, by outcome: learned, known, conflict, failed.',
+    labelNames: ['outcome'] as const,
+    registers: [registry],
+  });
   const refreshTable = {
     changed: policyRefresh.labels('changed'),
     unchanged: policyRefresh.labels('unchanged'),
     failed: policyRefresh.labels('failed'),
   } satisfies Record<PolicyRefreshOutcome, RequestSeries>;
   for (const series of Object.values(refreshTable)) series.inc(0);
-  for (const list of ['torrents', 'clients', 'passkeys'] as const)
+  for (const list of ['torrents', 'clients', 'passkeys', 'links'] as const)
     policyEntries.labels(list).set(0);
   const refusalTable: Record<string, RequestSeries | undefined> = Object.create(null) as Record<
     string,
@@ -171,12 +182,14 @@ export function createGatewayMetrics(
     connectionIdRejected: () => rejectedIds.inc(),
     httpConnectionDropped: () => droppedConnections.inc(),
     policyRefreshed: (outcome) => refreshTable[outcome].inc(),
+    linkLearned: (outcome) => linksLearned.labels(outcome).inc(),
     policyConfirmed: (atMs, sizes) => {
       confirmedAt = atMs;
       if (sizes === undefined) return;
       policyEntries.labels('torrents').set(sizes.torrents);
       policyEntries.labels('clients').set(sizes.clients);
       policyEntries.labels('passkeys').set(sizes.passkeys);
+      policyEntries.labels('links').set(sizes.links);
     },
   };
 }

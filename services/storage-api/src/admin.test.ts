@@ -196,6 +196,7 @@ describe('storage-api admin API', () => {
           torrents: { allow: [], deny: [] },
           clients: { allow: [], deny: [] },
           passkeys: [],
+          links: [],
         });
       } finally {
         await disabled.close();

@@ -13,6 +13,8 @@ export interface PolicySource {
    * data cannot be read; the cache then keeps what it has.
    */
   load(revision: string | undefined, signal: AbortSignal): Promise<PolicySnapshot | undefined>;
+  /** Stores a hybrid link the gateway learned (docs/policy.md "Hybrid torrents"); true when new. */
+  learnLink?(first: string, second: string): Promise<boolean>;
   close(): Promise<void>;
 }
 
@@ -24,6 +26,7 @@ export function createEmbeddedPolicySource(data: DataStore): PolicySource {
       if (revision !== undefined && (await repository.revision()) === revision) return undefined;
       return repository.snapshot();
     },
+    learnLink: (first, second) => repository.addLink({ first, second }, { learned: true }),
     // The store belongs to the gateway's storage handle, which closes it.
     close: () => Promise.resolve(),
   };
@@ -49,6 +52,7 @@ export function createRemotePolicySource(options: RemotePolicySourceOptions): Po
       const body = await client.policy(revision, signal);
       return body === undefined ? undefined : toSnapshot(body);
     },
+    learnLink: (first, second) => client.learnLink(first, second),
     close: () => client.close(),
   };
 }
@@ -63,7 +67,8 @@ export function toSnapshot(body: unknown): PolicySnapshot {
     isPair(b.torrents) &&
     isPair(b.clients) &&
     Array.isArray(b.passkeys) &&
-    b.passkeys.every((p) => Array.isArray(p));
+    b.passkeys.every((p) => Array.isArray(p)) &&
+    (b.links === undefined || (Array.isArray(b.links) && b.links.every((l) => Array.isArray(l))));
   if (!ok) throw new Error(`GET ${ROUTES.policy} answered something that is not a policy snapshot`);
   return b as PolicySnapshot;
 }

@@ -143,6 +143,7 @@ describe('tracker core', () => {
         JWT_JWKS: '{"keys":[]}',
         PASSKEY_REQUIRED: 'true',
         RATE_LIMIT_ANNOUNCES_PER_SECOND: '5',
+        HYBRID_LINKS: 'true',
       },
     });
     const cache = { current: undefined } as Parameters<typeof buildSteps>[1];

@@ -54,6 +54,7 @@ export class Tracker {
   readonly #hides: ReadonlyArray<(infoHash: Buffer) => boolean>;
   readonly #connect: ((peer: PeerAddress, nowMs: number) => boolean) | undefined;
   readonly #interval: ((seconds: number) => number) | undefined;
+  readonly #swarm: ((infoHash: Buffer) => Buffer) | undefined;
 
   constructor(options: TrackerOptions) {
     const steps = [...options.steps].sort(
@@ -76,6 +77,7 @@ export class Tracker {
     this.#connect = connects.length === 0 ? undefined : connects[0];
     const intervals = present(steps.map((s) => s.interval));
     this.#interval = intervals.length === 0 ? undefined : intervals[0];
+    this.#swarm = present(steps.map((s) => s.swarm))[0];
     this.#fast = steps.some((s) => s.announceAsync !== undefined) ? undefined : this.#storeSync;
   }
 
@@ -105,7 +107,9 @@ export class Tracker {
     const checks = this.#scrapeChecks;
     for (let i = 0; i < checks.length; i++) checks[i]!(ctx);
     const hashes = ctx.infoHashes();
-    const counts = await this.#storage.scrape(hashes);
+    const swarm = this.#swarm;
+    // Both hashes of a linked hybrid count one swarm once (docs/policy.md).
+    const counts = await this.#storage.scrape(swarm === undefined ? hashes : hashes.map(swarm));
     return hashes.map((infoHash, i) => {
       const c = this.#hidden(infoHash) ? undefined : counts[i];
       return {
@@ -150,7 +154,10 @@ export class Tracker {
   }
 
   #wanted(ctx: AnnounceContext, request: AnnounceRequest): PeerAnnounce {
-    return toPeerAnnounce(request, ctx.peer(request), this.#policy);
+    const wanted = toPeerAnnounce(request, ctx.peer(request), this.#policy);
+    const swarm = this.#swarm;
+    if (swarm !== undefined) wanted.infoHash = swarm(wanted.infoHash);
+    return wanted;
   }
 
   #intervalNow(): number {

@@ -13,6 +13,7 @@ import {
 } from '@shoal/policy';
 import { parseJwks, type GatewayConfig } from '../config.ts';
 import type { PolicyCache } from '../policy/cache.ts';
+import type { LinkLearner } from '../policy/links.ts';
 import type { Step } from './types.ts';
 
 // Thrown as they are: a flood of refusals must not capture a stack each.
@@ -29,7 +30,8 @@ export function policyNeeds(config: GatewayConfig): PolicyNeeds {
   const snapshot =
     config.TORRENT_APPROVAL !== 'off' ||
     config.CLIENT_APPROVAL !== 'off' ||
-    config.PASSKEY_REQUIRED;
+    config.PASSKEY_REQUIRED ||
+    hybridLinks(config);
   return {
     snapshot,
     any:
@@ -38,6 +40,11 @@ export function policyNeeds(config: GatewayConfig): PolicyNeeds {
       config.RATE_LIMIT_ANNOUNCES_PER_SECOND > 0 ||
       config.RATE_LIMIT_CONNECTS_PER_SECOND > 0,
   };
+}
+
+/** HYBRID_LINKS, or HYBRID_LINKS_LEARN which turns it on. */
+export function hybridLinks(config: GatewayConfig): boolean {
+  return config.HYBRID_LINKS || config.HYBRID_LINKS_LEARN;
 }
 
 export function jwtOptions(config: GatewayConfig): JwtVerifierOptions {
@@ -53,16 +60,22 @@ export function jwtOptions(config: GatewayConfig): JwtVerifierOptions {
   };
 }
 
-/** `cache` is required when policyNeeds().snapshot; `jwt` replaces the verifier JWT_REQUIRED builds. */
+/**
+ * `cache` is required when policyNeeds().snapshot; `jwt` replaces the
+ * verifier JWT_REQUIRED builds; `learner` is HYBRID_LINKS_LEARN's.
+ */
 export function buildSteps(
   config: GatewayConfig,
   cache: PolicyCache | undefined,
   jwt: JwtVerifier | undefined = config.JWT_REQUIRED
     ? createJwtVerifier(jwtOptions(config))
     : undefined,
+  learner?: LinkLearner,
 ): Step[] {
   if (policyNeeds(config).snapshot && cache === undefined)
-    throw new Error('TORRENT_APPROVAL, CLIENT_APPROVAL or PASSKEY_REQUIRED need a policy cache');
+    throw new Error(
+      'TORRENT_APPROVAL, CLIENT_APPROVAL, PASSKEY_REQUIRED or HYBRID_LINKS need a policy cache',
+    );
   /** The current snapshot; refuses with POLICY_ERR_NOT_LOADED before the first one. */
   function loaded(): CompiledPolicy {
     const current = cache?.current;
@@ -105,6 +118,15 @@ export function buildSteps(
           return true;
         }
       },
+    });
+  if (hybridLinks(config))
+    steps.push({
+      name: 'hybrid-links',
+      // Before the first load nothing is linked yet; /readyz waits for it.
+      swarm: (infoHash) => cache?.current?.swarmOf(infoHash) ?? infoHash,
+      ...(learner === undefined
+        ? {}
+        : { announce: (ctx, request) => learner.observe(request, ctx.source(), ctx.now) }),
     });
   const jitter = config.ANNOUNCE_INTERVAL_JITTER_SECONDS;
   if (jitter > 0)

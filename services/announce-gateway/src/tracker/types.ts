@@ -13,6 +13,7 @@ export const STEP_ORDER = [
   'jwt',
   'client-approval',
   'torrent-approval',
+  'hybrid-links',
   'jitter',
 ] as const;
 
@@ -69,6 +70,8 @@ export interface Step {
   readonly scrape?: (ctx: ScrapeContext) => void;
   /** Scrapes: true when this hash answers zeros instead of its counts (docs/policy.md). */
   readonly hides?: (infoHash: Buffer) => boolean;
+  /** Announces and scrapes, after every check: the swarm a hash's peers live in (docs/policy.md "Hybrid torrents"). */
+  readonly swarm?: (infoHash: Buffer) => Buffer;
   /** Announce answers: the interval to send instead of `seconds`. */
   readonly interval?: (seconds: number) => number;
 }

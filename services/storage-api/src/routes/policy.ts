@@ -2,6 +2,7 @@
 // /v1/admin (docs/policy.md).
 import type { FastifyInstance } from 'fastify';
 import {
+  checkLink,
   registerPolicyAdminRoutes,
   type PolicyAdminDeps,
   type createPolicyRepository,
@@ -40,6 +41,16 @@ export async function policyRoutes(api: FastifyInstance, ctx: PolicyRouteOptions
     const snapshot = await timed(dataDriver, 'kv_list', () => policy.snapshot());
     reply.header('etag', `"${snapshot.revision}"`);
     return snapshot;
+  });
+
+  // A link a gateway learned from a client announcing both hashes of a
+  // hybrid torrent (docs/policy.md "Hybrid torrents"): the gateway token may
+  // add learned links only, never replace or remove an imported one.
+  api.post(ROUTES.links, { config: { endpoint: 'policy' } }, async (request) => {
+    const body = (request.body ?? {}) as { first?: unknown; second?: unknown };
+    const link = checkLink(body.first, body.second);
+    const added = await timed(dataDriver, 'kv_put', () => policy.addLink(link, { learned: true }));
+    return { added };
   });
 
   const top = hasTopSwarms(store) ? store.topSwarms.bind(store) : undefined;
