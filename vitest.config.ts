@@ -9,7 +9,8 @@ export default defineConfig({
       'services/*/{src,test}/**/*.test.ts',
       'tests/**/*.test.ts',
     ],
-    exclude: ['**/node_modules/**'],
+    // The container tests run apart (tests/images/vitest.config.ts, `make test-images`).
+    exclude: ['**/node_modules/**', 'tests/images/**'],
     testTimeout: 30_000,
     hookTimeout: 120_000,
     pool: 'forks',

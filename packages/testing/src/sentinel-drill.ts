@@ -5,19 +5,18 @@
 // and ./redis.ts, which processes outside vitest import.
 import { expect } from 'vitest';
 import { measureFailover, type FailoverReport } from './failover.ts';
-import type { SentinelSet } from './redis.ts';
 
 /** The storage error codes a client may see while a store fails over. */
 export const FAILOVER_ERROR_CODES = ['STORE_ERR_UNAVAILABLE', 'STORE_ERR_TIMEOUT'] as const;
 
 /**
  * Four workers announce through `announce` while the set's primary is
- * SIGKILLed; a call slower than 3 s counts as a hang, and recovery is the
+ * SIGKILLed (a process, or a container: anything with `killPrimary`); a call slower than 3 s counts as a hang, and recovery is the
  * last failure before 3 s without one. The report is logged
  * (`label`) for BENCHMARKS.md and returned.
  */
 export async function killPrimaryUnderLoad(
-  set: SentinelSet,
+  set: { killPrimary(): Promise<unknown> },
   announce: (i: number) => Promise<unknown>,
   label: string,
 ): Promise<FailoverReport> {

@@ -63,6 +63,30 @@ export async function sentinelPrimary(
   return undefined;
 }
 
+/** Whether the sentinel on `port` knows both replicas and both other sentinels (a failover can happen). */
+export async function sentinelKnowsAll(
+  port: number,
+  sentinelPassword: string,
+  masterName: string,
+): Promise<boolean> {
+  const fields = (await cli(port, sentinelPassword, ['SENTINEL', 'MASTER', masterName])).split(
+    '\n',
+  );
+  const get = (k: string): string | undefined => fields[fields.indexOf(k) + 1];
+  return Number(get('num-slaves')) === 2 && Number(get('num-other-sentinels')) === 2;
+}
+
+/** deploy/redis/sentinel.conf watching `masterName` at 127.0.0.1:`primaryPort` (quorum 2), bound to loopback. */
+export function loopbackSentinelConf(masterName: string, primaryPort: number): string {
+  const template = readFileSync(join(REDIS_DIR, 'sentinel.conf'), 'utf8');
+  const monitor = /^sentinel monitor \S+ \S+ \d+ \d+$/m;
+  if (!monitor.test(template))
+    throw new Error('deploy/redis/sentinel.conf has no "sentinel monitor" line');
+  return template
+    .replace(monitor, `sentinel monitor ${masterName} 127.0.0.1 ${primaryPort} 2`)
+    .replace(/^bind .*$/m, 'bind 127.0.0.1');
+}
+
 /** Starts the servers, then the sentinels, and resolves once every sentinel knows the others and both replicas. */
 export async function startTopologyRedis(opts: TopologyRedisOptions): Promise<TopologyRedis> {
   const { stateDir, logDir, detached, masterName, redisPassword, sentinelPassword, track } = opts;
@@ -118,13 +142,7 @@ export async function startTopologyRedis(opts: TopologyRedisOptions): Promise<To
   }
 
   // --- 3 sentinels, from deploy/redis/sentinel.conf with the monitor line pointed here.
-  const template = readFileSync(join(REDIS_DIR, 'sentinel.conf'), 'utf8');
-  const monitor = /^sentinel monitor \S+ \S+ \d+ \d+$/m;
-  if (!monitor.test(template))
-    throw new Error('deploy/redis/sentinel.conf has no "sentinel monitor" line');
-  const sentinelConf = template
-    .replace(monitor, `sentinel monitor ${masterName} 127.0.0.1 ${redisPorts[0]} 2`)
-    .replace(/^bind .*$/m, 'bind 127.0.0.1');
+  const sentinelConf = loopbackSentinelConf(masterName, redisPorts[0]!);
   const sentinels: ServerProcess[] = [];
   for (let i = 0; i < 3; i++) {
     const dir = join(stateDir, `sentinel-${i}`);
@@ -180,13 +198,9 @@ export async function startTopologyRedis(opts: TopologyRedisOptions): Promise<To
   // failover can happen (hello messages every 2 s).
   await Promise.all(
     sentinels.map((s, i) =>
-      waitUntil(`sentinel-${i} discovery`, s, async () => {
-        const fields = (
-          await cli(sentinelPorts[i]!, sentinelPassword, ['SENTINEL', 'MASTER', masterName])
-        ).split('\n');
-        const get = (k: string): string | undefined => fields[fields.indexOf(k) + 1];
-        return Number(get('num-slaves')) === 2 && Number(get('num-other-sentinels')) === 2;
-      }),
+      waitUntil(`sentinel-${i} discovery`, s, () =>
+        sentinelKnowsAll(sentinelPorts[i]!, sentinelPassword, masterName),
+      ),
     ),
   );
   return { redisPorts, redisServers, sentinelPorts, sentinels };
