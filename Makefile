@@ -5,7 +5,7 @@ SHELL := /bin/bash
 export PATH := $(CURDIR)/.tools/bin:$(PATH)
 PKG_JSONS := package.json $(wildcard packages/*/package.json services/*/package.json tests/package.json bench/package.json)
 
-.PHONY: run test check typecheck lint format system-deps bench-deps local-up local-down chart images clean
+.PHONY: run test test-images check typecheck lint format system-deps bench-deps local-up local-down chart images clean
 
 .tools/bin/pnpm: scripts/toolchain.sh
 	@scripts/toolchain.sh >/dev/null
@@ -47,6 +47,11 @@ chart: system-deps
 images:
 	@command -v docker >/dev/null && docker info >/dev/null 2>&1 || scripts/system-deps.sh images
 	scripts/images.sh
+
+## test-images: the images built (cached) and run with podman: the split topology as containers, and each image as the chart runs it (docs/testing.md "Container test").
+test-images: node_modules/.shoal-installed system-deps
+	@scripts/system-deps.sh images
+	pnpm vitest run --config tests/images/vitest.config.ts
 
 system-deps:
 	@scripts/system-deps.sh test

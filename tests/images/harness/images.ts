@@ -56,7 +56,12 @@ async function script(path: string, env: Record<string, string>, timeoutMs: numb
 export async function buildTestImages(): Promise<TestImages> {
   const base = (await script('scripts/container-base.sh', {}, 600_000)).trim().split('\n').pop()!;
   const images = testImages(base);
-  await script('scripts/images.sh', { TAG: TEST_TAG, NODE_IMAGE: base }, 1_200_000);
+  // podman whatever else runs here: the tests run the images with podman.
+  await script(
+    'scripts/images.sh',
+    { TAG: TEST_TAG, NODE_IMAGE: base, ENGINE: 'podman' },
+    1_200_000,
+  );
   for (const [name, image] of [
     ['redis', images.redis],
     ['postgres', images.postgres],
