@@ -12,14 +12,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { expectRecovered, killPrimaryUnderLoad } from '@shoal/testing/sentinel-drill';
-import {
-  httpAnnounce,
-  httpScrape,
-  randomInfoHash,
-  randomPeerId,
-} from '@shoal/testing/tracker-client';
-import { tail } from '../src/harness/aria2.ts';
-import { Aria2Swarm } from '../src/harness/aria2-transfer.ts';
+import { httpAnnounce, randomInfoHash, randomPeerId } from '@shoal/testing/tracker-client';
+import { expectTransferAcross } from '../src/harness/aria2-transfer.ts';
 import type { Deployment, TopologySpec, TrackerEndpoint } from '../src/harness/topologies.ts';
 import { CASES, REQUIREMENTS, ipv6LoopbackAvailable } from '../src/tracker-conformance-cases.ts';
 import {
@@ -120,24 +114,11 @@ describe('tracker conformance against the containerised gateways', () => {
 
 describe('the split topology as containers', () => {
   it('lets an aria2 leecher announcing only to gateway B download, byte-identical, from a seeder announcing only to A', async () => {
-    const [a, b] = started().gateways;
-    const swarm = await Aria2Swarm.create(join(workRoot, 'aria2'));
-    try {
-      const toA = await swarm.torrent('a', `http://127.0.0.1:${a.port}/announce`);
-      const toB = await swarm.torrent('b', `http://127.0.0.1:${b.port}/announce`);
-      await swarm.seed(toA, {
-        what: 'gateway B to count the seeder announced to A',
-        counted: async () => {
-          const [e] = await httpScrape(`http://127.0.0.1:${b.port}/scrape`, [toA.infoHash]);
-          return (e?.complete ?? 0) >= 1;
-        },
-      });
-      const { status, log } = await swarm.leech('leecher', toB);
-      expect(status.code, tail(log)).toBe(0);
-      expect(await swarm.payloadSha256('leecher')).toBe(swarm.seederSha256);
-    } finally {
-      await swarm.stop();
-    }
+    const [a, b] = started().gateways.map((g) => ({
+      httpAnnounce: `http://127.0.0.1:${g.port}/announce`,
+      scrape: `http://127.0.0.1:${g.port}/scrape`,
+    }));
+    await expectTransferAcross(join(workRoot, 'aria2'), a!, b!);
   }, 150_000);
 
   it('answers announces again within 10 s of a SIGKILL of the Redis primary container', async () => {

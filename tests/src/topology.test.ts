@@ -7,8 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLocalTopology, type LocalTopology } from '@shoal/testing/topology';
-import { tail } from './harness/aria2.ts';
-import { Aria2Swarm } from './harness/aria2-transfer.ts';
+import { expectTransferAcross } from './harness/aria2-transfer.ts';
 import { httpAnnounceOutcome, udpAnnounceOutcome } from './harness/policy.ts';
 import { HarnessError } from '@shoal/testing/errors';
 import { waitFor } from '@shoal/testing/processes';
@@ -76,26 +75,7 @@ describe('the split topology as local processes', () => {
   });
 
   it('lets an aria2 leecher announcing only to B download, byte-identical, from a seeder announcing only to A', async () => {
-    const a = gateway(0);
-    const b = gateway(1);
-    const swarm = await Aria2Swarm.create(join(workRoot, 'aria2'));
-    try {
-      const toA = await swarm.torrent('a', a.httpAnnounce);
-      const toB = await swarm.torrent('b', b.httpAnnounce);
-      // Counted on B although it announced only to A.
-      await swarm.seed(toA, {
-        what: 'gateway B to count the seeder announced to A',
-        counted: async () => {
-          const [e] = await httpScrape(b.scrape, [toA.infoHash]);
-          return (e?.complete ?? 0) >= 1;
-        },
-      });
-      const { status, log } = await swarm.leech('leecher', toB);
-      expect(status.code, tail(log)).toBe(0);
-      expect(await swarm.payloadSha256('leecher')).toBe(swarm.seederSha256);
-    } finally {
-      await swarm.stop();
-    }
+    await expectTransferAcross(join(workRoot, 'aria2'), gateway(0), gateway(1));
   }, 150_000);
 
   it('answers "retry later" at once on both gateways while storage-api is down, and recovers by itself when it is back', async () => {

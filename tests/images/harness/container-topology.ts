@@ -7,7 +7,7 @@
 // run as the chart runs it: its image's user, a read-only root, /tmp a tmpfs,
 // every capability dropped. Ports are free host ports picked per run.
 import { randomBytes } from 'node:crypto';
-import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freeTcpPort, freeTcpUdpPort } from '@shoal/testing/ports';
@@ -93,38 +93,41 @@ export async function startContainerTopology(
   };
   const masterName = 'shoal';
   const mount = ['--volume', `${stateDir}:${stateDir}`];
-  const writableDir = (name: string): string => {
+  /**
+   * A redis-server or redis-sentinel container on a free port, its config
+   * file (`text`) in a dir of its own that the image's redis user can write
+   * (Sentinel rewrites its file, and a server its own on failover).
+   */
+  const startRedisLike = async (
+    name: string,
+    command: 'redis-server' | 'redis-sentinel',
+    text: string,
+    argv: (files: { conf: string; port: number; dir: string }) => string[],
+  ): Promise<{ container: Container; port: number }> => {
     const dir = join(stateDir, name);
     mkdirSync(dir);
     chmodSync(dir, 0o777);
-    return dir;
+    const conf = join(dir, `${command.replace('redis-', '')}.conf`);
+    writeFileSync(conf, text);
+    chmodSync(conf, 0o666);
+    const port = await freeTcpPort();
+    const args = [command, ...argv({ conf, port, dir }), '--daemonize', 'no', '--logfile', ''];
+    return { container: await run.start({ name, image: images.redis, flags: mount, args }), port };
   };
 
   // --- Redis: a primary and two replicas from deploy/redis/redis.conf.
+  const redisConf = readFileSync(join(REPO_ROOT, 'deploy/redis/redis.conf'), 'utf8');
   const redis: ContainerTopology['redis'] = [];
   for (let i = 0; i < 3; i++) {
-    const dir = writableDir(`redis-${i}`);
-    const conf = join(dir, 'redis.conf');
-    copyFileSync(join(REPO_ROOT, 'deploy/redis/redis.conf'), conf);
-    chmodSync(conf, 0o666);
-    const port = await freeTcpPort();
-    const container = await run.start({
-      name: `redis-${i}`,
-      image: images.redis,
-      flags: mount,
-      args: [
-        'redis-server',
-        ...redisServerArgv({
-          conf,
-          port,
-          dir,
+    redis.push(
+      await startRedisLike(`redis-${i}`, 'redis-server', redisConf, (files) =>
+        redisServerArgv({
+          ...files,
           password: secrets.redisPassword,
           replicaOf: i === 0 ? undefined : { host: '127.0.0.1', port: redis[0]!.port },
-          extra: ['--daemonize', 'no', '--logfile', ''],
         }),
-      ],
-    });
-    redis.push({ container, port });
+      ),
+    );
   }
   const cli = (port: number, password: string, args: readonly string[]): Promise<string> =>
     redisCli(port, password, args, 3000);
@@ -147,38 +150,22 @@ export async function startContainerTopology(
   const sentinelConf = loopbackSentinelConf(masterName, redis[0]!.port);
   const sentinels: ContainerTopology['sentinels'] = [];
   for (let i = 0; i < 3; i++) {
-    const dir = writableDir(`sentinel-${i}`);
-    const conf = join(dir, 'sentinel.conf');
-    writeFileSync(conf, sentinelConf, { mode: 0o666 });
-    chmodSync(conf, 0o666);
-    const port = await freeTcpPort();
-    const container = await run.start({
-      name: `sentinel-${i}`,
-      image: images.redis,
-      flags: mount,
-      args: [
-        'redis-sentinel',
-        ...sentinelArgv({
-          conf,
-          port,
-          dir,
+    sentinels.push(
+      await startRedisLike(`sentinel-${i}`, 'redis-sentinel', sentinelConf, (files) =>
+        sentinelArgv({
+          ...files,
           masterName,
           password: secrets.redisPassword,
           sentinelPassword: secrets.sentinelPassword,
           extra: [
-            '--daemonize',
-            'no',
-            '--logfile',
-            '',
             '--sentinel',
             'down-after-milliseconds',
             masterName,
             String(opts.sentinelDownAfterMs),
           ],
         }),
-      ],
-    });
-    sentinels.push({ container, port });
+      ),
+    );
   }
 
   // --- PostgreSQL, a fresh cluster in a tmpfs (deploy/containers/postgres).

@@ -4,6 +4,7 @@
 // images from the Dockerfile (scripts/images.sh), and the Redis and
 // PostgreSQL test images of deploy/containers on the same base.
 import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { HarnessError } from '@shoal/testing/errors';
@@ -20,8 +21,12 @@ export interface TestImages {
   postgres: string;
 }
 
-/** The tag of the service images the tests build (not the chart's, so `make images` keeps its own). */
-export const TEST_TAG = 'test';
+/**
+ * The tag of the images the tests build: not the chart's (`make images` keeps
+ * its own), and one per checkout, so two checkouts testing at once on one
+ * machine never run each other's images.
+ */
+export const TEST_TAG = `test-${createHash('sha256').update(REPO_ROOT).digest('hex').slice(0, 10)}`;
 
 export function testImages(base: string): TestImages {
   return {

@@ -250,6 +250,36 @@ export class Aria2Swarm {
   }
 }
 
+/**
+ * Across two gateways of one topology: a seeder announcing only to `a`, a
+ * leecher announcing only to `b` (after `b` counts the seeder); expects the
+ * leecher to exit 0 with the payload byte for byte.
+ */
+export async function expectTransferAcross(
+  workDir: string,
+  a: { httpAnnounce: string },
+  b: { httpAnnounce: string; scrape: string },
+): Promise<void> {
+  const swarm = await Aria2Swarm.create(workDir);
+  try {
+    const toA = await swarm.torrent('a', a.httpAnnounce);
+    const toB = await swarm.torrent('b', b.httpAnnounce);
+    // Counted on B although it announced only to A.
+    await swarm.seed(toA, {
+      what: 'gateway B to count the seeder announced to A',
+      counted: async () => {
+        const [e] = await httpScrape(b.scrape, [toA.infoHash]);
+        return (e?.complete ?? 0) >= 1;
+      },
+    });
+    const { status, log } = await swarm.leech('leecher', toB);
+    expect(status.code, tail(log)).toBe(0);
+    expect(await swarm.payloadSha256('leecher')).toBe(swarm.seederSha256);
+  } finally {
+    await swarm.stop();
+  }
+}
+
 /** Seeds a fresh random payload, waits until the tracker counts the seeder, then leeches it. */
 export async function runAria2Transfer(o: TransferOptions): Promise<TransferResult> {
   const swarm = await Aria2Swarm.create(o.workDir, o.payloadBytes);
