@@ -6,12 +6,14 @@
 #   scripts/system-deps.sh images  what building and running the images needs here:
 #                                  podman with runc (docs/kubernetes.md "Building
 #                                  here with podman"), mmdebstrap for the local base
+#   scripts/system-deps.sh clients the real clients of tests/src/client-matrix/run.ts
 set -euo pipefail
 case "${1:-test}" in
   test) pkgs=(aria2 mktorrent python3-libtorrent redis-server redis-sentinel redis-tools postgresql openssl curl procps prometheus unzip) ;;
   bench) pkgs=(aria2 mktorrent python3-libtorrent redis-server redis-sentinel redis-tools postgresql openssl curl procps prometheus unzip opentracker wrk gcc) ;;
   images) pkgs=(podman runc mmdebstrap) ;;
-  *) echo "usage: $0 test|bench|images" >&2; exit 2 ;;
+  clients) pkgs=(aria2 python3-libtorrent qbittorrent-nox transmission-daemon) ;;
+  *) echo "usage: $0 test|bench|images|clients" >&2; exit 2 ;;
 esac
 missing=()
 for p in "${pkgs[@]}"; do

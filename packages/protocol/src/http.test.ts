@@ -368,4 +368,24 @@ describe('encodeScrapeResponse / encodeFailure', () => {
     );
     expect(encodeFailure('é').toString()).toBe('d14:failure reason2:ée');
   });
+
+  it('writes interval and min interval in key order, whole seconds, never negative', () => {
+    const out = encodeFailure('retry later', {
+      intervalSeconds: 300,
+      minIntervalSeconds: 299.2,
+      retryInSeconds: 300,
+    });
+    expect(out.toString()).toBe(
+      'd14:failure reason11:retry later8:intervali300e12:min intervali300e8:retry ini5ee',
+    );
+    expect(bdecode(out)).toEqual({
+      'failure reason': latin1('retry later'),
+      interval: 300,
+      'min interval': 300,
+      'retry in': 5,
+    });
+    expect(encodeFailure('x', { intervalSeconds: -5 }).toString()).toBe(
+      'd14:failure reason1:x8:intervali0ee',
+    );
+  });
 });

@@ -458,17 +458,39 @@ export function encodeScrapeResponse(
   return Buffer.concat(parts);
 }
 
-/** d14:failure reason<reason>e, plus BEP 31 `retry in` (minutes) when given. */
-export function encodeFailure(reason: string, opts?: { retryInSeconds?: number }): Buffer {
+/** When a refused client should come back (docs/decisions.md "Failure answers"). */
+export interface FailureTiming {
+  /** `interval`: libtorrent reads it from a failure too and waits at least this long. */
+  intervalSeconds?: number;
+  /** `min interval`: libtorrent falls back to it when `interval` is absent. */
+  minIntervalSeconds?: number;
+  /** BEP 31 `retry in`, sent in whole minutes rounded up. */
+  retryInSeconds?: number;
+}
+
+/**
+ * d14:failure reason<reason>e, plus `interval`, `min interval` and BEP 31
+ * `retry in` when given (keys in bencode's byte order). Without `interval`
+ * libtorrent waits its default 1800 s (docs/decisions.md "Failure answers").
+ */
+export function encodeFailure(reason: string, timing?: FailureTiming): Buffer {
   const text = Buffer.from(reason, 'utf8');
+  let tail = '';
+  if (timing?.intervalSeconds !== undefined)
+    tail += `8:intervali${seconds(timing.intervalSeconds)}e`;
+  if (timing?.minIntervalSeconds !== undefined)
+    tail += `12:min intervali${seconds(timing.minIntervalSeconds)}e`;
   // BEP 31 counts `retry in` in minutes; round up so a client never retries early.
-  const retry =
-    opts?.retryInSeconds === undefined
-      ? ''
-      : `8:retry ini${Math.max(0, Math.ceil(opts.retryInSeconds / 60))}e`;
+  if (timing?.retryInSeconds !== undefined)
+    tail += `8:retry ini${Math.ceil(seconds(timing.retryInSeconds) / 60)}e`;
   return Buffer.concat([
     Buffer.from(`d14:failure reason${text.length}:`, 'latin1'),
     text,
-    Buffer.from(`${retry}e`, 'latin1'),
+    Buffer.from(`${tail}e`, 'latin1'),
   ]);
+}
+
+/** A whole, non-negative number of seconds for a bencoded integer. */
+function seconds(n: number): number {
+  return Number.isFinite(n) && n > 0 ? Math.ceil(n) : 0;
 }

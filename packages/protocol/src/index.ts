@@ -30,6 +30,7 @@ export {
   encodeAnnounceResponse as encodeHttpAnnounceResponse,
   encodeScrapeResponse as encodeHttpScrapeResponse,
   encodeFailure,
+  type FailureTiming,
   type HttpAnnounceResponse,
 } from './http.ts';
 // http.ts and udp.ts both name their answers encodeAnnounceResponse... and

@@ -168,6 +168,16 @@ export const gatewayConfigSchema = Type.Object({
     900,
     '`min interval` of every answer; at most ANNOUNCE_INTERVAL_SECONDS',
   ),
+  RETRY_LATER_INTERVAL_SECONDS: Seconds(
+    30,
+    300,
+    '`interval` and `min interval` of an HTTP failure that is the tracker\'s (storage down, starting, rate limit): libtorrent waits max(this, its 300 s floor), without it 1800 s (docs/decisions.md "Failure answers")',
+  ),
+  REFUSAL_INTERVAL_SECONDS: Seconds(
+    30,
+    3600,
+    '`interval` and `min interval` of an HTTP refusal that retrying will not change (unregistered torrent, bad passkey, malformed request; docs/decisions.md "Failure answers")',
+  ),
   PEER_LIFETIME_SECONDS: Seconds(
     60,
     1860,

@@ -7,6 +7,7 @@ import {
   hashOf,
   makeGateway,
   percentBytes,
+  unavailableStorage,
   type AnnounceParams,
   type BValue,
   type TestGateway,
@@ -357,16 +358,8 @@ describe('HTTP over a real socket', () => {
 });
 
 describe('HTTP with a failing store', () => {
-  const down = new StoreError('STORE_ERR_UNAVAILABLE', 'connection refused');
-  const failing: GatewayStorage = {
-    driver: 'failing',
-    announce: () => Promise.reject(down),
-    scrape: () => Promise.reject(down),
-    collectGarbage: () => Promise.reject(down),
-    stats: () => Promise.reject(down),
-    ping: () => Promise.reject(down),
-    close: () => Promise.resolve(),
-  };
+  const failing = unavailableStorage();
+
   let t: TestGateway;
   beforeAll(() => {
     t = makeGateway({}, { storage: failing });
@@ -378,7 +371,8 @@ describe('HTTP with a failing store', () => {
     expect((body['failure reason'] as Buffer).toString()).toBe(
       'tracker storage unavailable, retry later [STORE_ERR_UNAVAILABLE]',
     );
-    expect(body['retry in']).toBe(1); // BEP 31 counts minutes
+    expect(body['retry in']).toBe(5); // BEP 31 counts minutes: RETRY_LATER_INTERVAL_SECONDS 300
+    expect(body['interval']).toBe(300);
     const metrics = await t.registry.metrics();
     expect(metrics).toMatch(
       /shoal_requests_total\{protocol="http",action="announce",outcome="failed"\} 1/,

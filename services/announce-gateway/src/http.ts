@@ -9,6 +9,7 @@ import { capConnections, fastifyLimits, type HttpLimits } from '@shoal/service/h
 import {
   encodeFailure,
   encodeHttpAnnounceResponse,
+  type FailureTiming,
   encodeHttpScrapeResponse,
   parseAnnounceQuery,
   parseScrapeQuery,
@@ -23,8 +24,6 @@ import type { Tracker } from './tracker/core.ts';
 import { describeRefusal, refusalCounter } from './tracker/refusal.ts';
 import type { AnnounceContext, ScrapeContext } from './tracker/types.ts';
 
-/** BEP 31: how long a client should wait after a failure that is our fault. */
-const RETRY_IN_SECONDS = 60;
 const NO_QUERY: Record<string, never> = Object.freeze({});
 
 export interface TrackerHttpDeps {
@@ -131,6 +130,16 @@ export function buildTrackerHttp(deps: TrackerHttpDeps): FastifyInstance {
   const announceOk = metrics.request('http', 'announce', 'ok');
   const scrapeOk = metrics.request('http', 'scrape', 'ok');
   const refusals = refusalCounter('http', metrics, deps.logger);
+  // docs/decisions.md "Failure answers": libtorrent reads `interval` from a
+  // failure too (1800 s when absent); BEP 31 `retry in` only on a retry later.
+  const later = config.RETRY_LATER_INTERVAL_SECONDS;
+  const refused = config.REFUSAL_INTERVAL_SECONDS;
+  const retryLater: FailureTiming = {
+    intervalSeconds: later,
+    minIntervalSeconds: later,
+    retryInSeconds: later,
+  };
+  const refusedTiming: FailureTiming = { intervalSeconds: refused, minIntervalSeconds: refused };
 
   const limits = httpLimitsOf(config);
   // docs/limits.md: what one slow or hostile client can hold. An HTTPS server takes the same server options beside its certificate.
@@ -159,7 +168,7 @@ export function buildTrackerHttp(deps: TrackerHttpDeps): FastifyInstance {
     // The request id is a proxy's X-Request-Id when one was sent.
     refusals.count(action, refusal, err, { reqId: reply.request.id });
     reply.header('content-type', 'text/plain');
-    return encodeFailure(refusal.reason, refusal.ours ? { retryInSeconds: RETRY_IN_SECONDS } : {});
+    return encodeFailure(refusal.reason, refusal.later ? retryLater : refusedTiming);
   }
 
   async function announce(request: FastifyRequest, reply: FastifyReply): Promise<Buffer> {

@@ -626,7 +626,8 @@ describe('policy loading and refresh', () => {
     });
     const early = await httpAnnounce(h, { infoHash: hashOf('any'), port: 1 });
     expect(failure(early)).toBe('tracker starting, retry later [POLICY_ERR_NOT_LOADED]');
-    expect(early['retry in']).toBe(1); // BEP 31 minutes
+    expect(early['retry in']).toBe(5); // BEP 31 minutes of RETRY_LATER_INTERVAL_SECONDS
+    expect(early['interval']).toBe(300);
     expect(failure(await get(h.http, `/scrape?info_hash=${percentBytes(banned)}`))).toBe(
       'tracker starting, retry later [POLICY_ERR_NOT_LOADED]',
     );

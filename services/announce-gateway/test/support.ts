@@ -5,6 +5,7 @@
 import { type Socket } from 'node:dgram';
 import { pino, type Logger } from 'pino';
 import { Registry } from 'prom-client';
+import { StoreError } from '@shoal/storage';
 import { createMemoryStore } from '@shoal/storage/memory';
 import { LOOPBACK_ENV } from '@shoal/testing/launcher';
 import {
@@ -72,6 +73,20 @@ export function hashOf(label: string): Buffer {
 
 export function silentLogger() {
   return pino({ level: 'silent' });
+}
+
+/** A store whose every call fails with STORE_ERR_UNAVAILABLE, as during an outage. */
+export function unavailableStorage(): GatewayStorage {
+  const down = new StoreError('STORE_ERR_UNAVAILABLE', 'connection refused');
+  return {
+    driver: 'failing',
+    announce: () => Promise.reject(down),
+    scrape: () => Promise.reject(down),
+    collectGarbage: () => Promise.reject(down),
+    stats: () => Promise.reject(down),
+    ping: () => Promise.reject(down),
+    close: () => Promise.resolve(),
+  };
 }
 
 export interface TestGateway {

@@ -13,41 +13,43 @@ import type { Action, GatewayMetrics, Protocol } from '../metrics.ts';
 export interface Refusal {
   code: string;
   reason: string;
-  /** True when the fault is ours (storage, bug): the client should retry later (BEP 31 `retry in`). */
+  /** True when the fault is ours (storage, bug): counted as failed and logged. */
   ours: boolean;
+  /**
+   * True when the same announce may succeed soon (our faults, and a rate
+   * limit): the answer says "come back in RETRY_LATER_INTERVAL_SECONDS";
+   * otherwise in REFUSAL_INTERVAL_SECONDS (docs/decisions.md "Failure answers").
+   */
+  later: boolean;
   /** Not logged per request: the policy cache logs its outage once (POLICY_ERR_NOT_LOADED). */
   quiet?: boolean;
 }
 
 export function describeRefusal(err: unknown): Refusal {
-  if (isProtocolError(err))
-    return { code: err.code, reason: `${err.failureReason} [${err.code}]`, ours: false };
+  if (isProtocolError(err)) return refusal(err.code, err.failureReason, false);
   if (isGatewayError(err))
-    return {
-      code: err.code,
-      reason: `${err.failureReason} [${err.code}]`,
-      ours: err.code === 'GATEWAY_ERR_INTERNAL',
-    };
+    return refusal(err.code, err.failureReason, err.code === 'GATEWAY_ERR_INTERNAL');
   if (isPolicyError(err))
     return {
-      code: err.code,
-      reason: `${err.failureReason} [${err.code}]`,
-      ours: err.ours,
+      ...refusal(err.code, err.failureReason, err.ours),
+      // A rate limit lifts by itself: "slow down", not "never".
+      later: err.ours || err.code === 'POLICY_ERR_RATE_LIMITED',
       quiet: true,
     };
   if (isStoreError(err))
-    return {
-      code: err.code,
-      reason: `${err.failureReason} [${err.code}]`,
-      ours: err.code !== 'STORE_ERR_BAD_INPUT',
-    };
+    return refusal(err.code, err.failureReason, err.code !== 'STORE_ERR_BAD_INPUT');
   return INTERNAL_REFUSAL;
+}
+
+function refusal(code: string, failureReason: string, ours: boolean): Refusal {
+  return { code, reason: `${failureReason} [${code}]`, ours, later: ours };
 }
 
 export const INTERNAL_REFUSAL: Refusal = {
   code: 'GATEWAY_ERR_INTERNAL',
   reason: 'internal tracker error, retry later [GATEWAY_ERR_INTERNAL]',
   ours: true,
+  later: true,
 };
 
 /** Counts and logs refusals for one frontend; built once per frontend. */
