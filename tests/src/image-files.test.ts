@@ -3,15 +3,7 @@
 // into a temporary folder. No test code (unit tests, test/ folders with their
 // helpers, fakes and fixtures), no devDependency, and the service still loads
 // from what is left (docs/testing.md "Where test code lives").
-import {
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -19,6 +11,7 @@ import { spawnService } from '@shoal/testing/launcher';
 import { baseEnv, repoRoot, runBounded, spawnManaged } from '@shoal/testing/processes';
 import {
   devPackagesIn,
+  dockerfileEntrypoint,
   readManifest,
   testCodeIn,
   unreadDependencyFilesIn,
@@ -143,10 +136,7 @@ describe.each(SERVICES)('the %s image', (service) => {
   }, 60_000);
 
   it("starts with the Dockerfile's ENTRYPOINT from /app (its preload resolves)", async () => {
-    const entrypoint = /^ENTRYPOINT (\[.*\])$/m.exec(
-      readFileSync(join(repoRoot, 'Dockerfile'), 'utf8'),
-    );
-    const [command, ...args] = JSON.parse(entrypoint?.[1] ?? '[]') as string[];
+    const [command, ...args] = dockerfileEntrypoint(join(repoRoot, 'Dockerfile'));
     expect(command).toBe('node');
     const main = spawnManaged(process.execPath, args, {
       name: service,

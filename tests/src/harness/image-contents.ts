@@ -12,6 +12,12 @@ export interface Manifest {
   devDependencies?: Record<string, string>;
 }
 
+/** The Dockerfile's ENTRYPOINT (exec form), as the images run it. */
+export function dockerfileEntrypoint(dockerfile: string): string[] {
+  const line = /^ENTRYPOINT (\[.*\])$/m.exec(readFileSync(dockerfile, 'utf8'));
+  return JSON.parse(line?.[1] ?? '[]') as string[];
+}
+
 export function readManifest(dir: string): Manifest {
   return JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as Manifest;
 }
