@@ -49,8 +49,8 @@ COPY --from=build /app /app
 WORKDIR /app
 # Matches the chart's podSecurityContext (runAsUser/runAsGroup 10001).
 USER 10001:10001
-# gateway: 6969 tcp+udp, admin 9090; storage-api: 8080, admin 9091; gc-worker: admin 9092.
-EXPOSE 6969/tcp 6969/udp 8080 9090 9091 9092
+# gateway: 6969 tcp+udp, HTTPS 6970 when TLS is on, admin 9090; storage-api: 8080, admin 9091; gc-worker: admin 9092.
+EXPOSE 6969/tcp 6969/udp 6970/tcp 8080 9090 9091 9092
 STOPSIGNAL SIGTERM
 # The service is process 1, which gets no default action for SIGTERM: the
 # preload exits on a stop signal that comes before main.ts's drain listens.
