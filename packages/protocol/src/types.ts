@@ -29,6 +29,12 @@ export interface PeerAnnounce {
   numWant: number;
   /** Return the sampled peers' peer_ids too (non-compact HTTP responses). */
   withPeerIds: boolean;
+  /**
+   * Seconds to keep this peer: the interval it was promised plus grace
+   * (docs/load.md "Peer expiry follows the promise"). Absent: the store's
+   * own peer lifetime. A positive integer.
+   */
+  lifetimeSeconds?: number;
 }
 
 /** One announce as a client sent it, over HTTP (BEP 3/23) or UDP (BEP 15). */

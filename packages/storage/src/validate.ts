@@ -25,6 +25,17 @@ export function validateAnnounce(a: PeerAnnounce): void {
     throw badInput('port out of range');
   if (!Number.isInteger(a.numWant) || a.numWant < 0)
     throw badInput('numWant must be a non-negative integer');
+  const life = a.lifetimeSeconds;
+  if (life !== undefined && (!Number.isInteger(life) || life < 1 || life > MAX_LIFETIME_SECONDS))
+    throw badInput(`lifetimeSeconds must be an integer in 1..${MAX_LIFETIME_SECONDS}`);
+}
+
+/** A promised lifetime longer than a day is a bug, not a promise (docs/load.md). */
+export const MAX_LIFETIME_SECONDS = 86_400;
+
+/** The seconds a driver keeps this peer: its promise, or the store's lifetime. */
+export function lifetimeOf(a: PeerAnnounce, storeLifetimeSeconds: number): number {
+  return a.lifetimeSeconds ?? storeLifetimeSeconds;
 }
 
 /** The hashes of a scrape or a download-count lookup: each must be 20 bytes. */

@@ -106,6 +106,8 @@ export interface PeerSpec {
   withPeerIds?: boolean;
   /** Changes the peer_id while (family, IP, port) stays. */
   generation?: number;
+  /** The lifetime promised with this announce (PeerAnnounce.lifetimeSeconds). */
+  lifetimeSeconds?: number;
 }
 
 export function announceOf(p: PeerSpec): PeerAnnounce {
@@ -120,6 +122,7 @@ export function announceOf(p: PeerSpec): PeerAnnounce {
     event: p.event ?? 'none',
     numWant: p.numWant ?? 50,
     withPeerIds: p.withPeerIds ?? false,
+    ...(p.lifetimeSeconds === undefined ? {} : { lifetimeSeconds: p.lifetimeSeconds }),
   };
 }
 
@@ -160,6 +163,13 @@ export interface PeerStoreConformanceOptions {
    * allows it), but they still list every peer.
    */
   keepsPeerIds?: boolean;
+  /**
+   * Each peer is kept for the lifetime its announce promised
+   * (docs/load.md "Peer expiry follows the promise"). Default true; false
+   * only for a custom PostgreSQL schema of last-seen times, which docs/load.md
+   * says cannot.
+   */
+  promisedLifetimes?: boolean;
 }
 
 export function describePeerStoreConformance(
@@ -170,6 +180,7 @@ export function describePeerStoreConformance(
   const splitIt = options.downloadCounter === false ? it.skip : it;
   const keepsPeerIds = options.keepsPeerIds !== false;
   const idsIt = keepsPeerIds ? it : it.skip;
+  const promiseIt = options.promisedLifetimes === false ? it.skip : it;
   describe(`PeerStore conformance: ${name}`, () => {
     let now = START_MS;
     let store: PeerStore;
@@ -506,6 +517,52 @@ export function describePeerStoreConformance(
         advanceSeconds(LIFETIME_SECONDS / 2 + 1);
         expect(await store.scrape([infoHashOf(1), infoHashOf(2)])).toEqual([
           { seeders: 0, leechers: 1, downloaded: 0 },
+          { seeders: 0, leechers: 0, downloaded: 0 },
+        ]);
+      });
+
+      promiseIt(
+        'a peer promised a longer lifetime stays live and counted until it has passed',
+        async () => {
+          await announce({ peer: 1, seeder: true, lifetimeSeconds: 3 * LIFETIME_SECONDS });
+          advanceSeconds(2 * LIFETIME_SECONDS);
+          await store.collectGarbage();
+          const r = await announce({ peer: 2 });
+          expect(r).toMatchObject({ seeders: 1, leechers: 1 });
+          expect(decodePeers(r.peers, 4)).toEqual([endpointOf({ peer: 1 })]);
+          // Peer 2 (announced at 2 lifetimes, the store's own lifetime) ends with peer 1.
+          advanceSeconds(LIFETIME_SECONDS - 1);
+          expect(await store.scrape([infoHashOf(1)])).toEqual([
+            { seeders: 1, leechers: 1, downloaded: 0 },
+          ]);
+          advanceSeconds(2);
+          expect(await store.scrape([infoHashOf(1)])).toEqual([
+            { seeders: 0, leechers: 0, downloaded: 0 },
+          ]);
+        },
+      );
+
+      promiseIt("a shorter promise to another peer never cuts a longer one's", async () => {
+        await announce({ peer: 1, lifetimeSeconds: 3 * LIFETIME_SECONDS });
+        await announce({ peer: 1, family: 6, lifetimeSeconds: 3 * LIFETIME_SECONDS });
+        await announce({ peer: 2, lifetimeSeconds: LIFETIME_SECONDS });
+        await announce({ peer: 3, family: 6 });
+        advanceSeconds(LIFETIME_SECONDS + 1);
+        await store.collectGarbage();
+        advanceSeconds(LIFETIME_SECONDS);
+        expect(await store.scrape([infoHashOf(1)])).toEqual([
+          { seeders: 0, leechers: 2, downloaded: 0 },
+        ]);
+        expect(decodePeers((await announce({ peer: 4, family: 6 })).peers, 6)).toEqual([
+          endpointOf({ peer: 1, family: 6 }),
+        ]);
+      });
+
+      promiseIt('a re-announce with a shorter promise replaces the longer one', async () => {
+        await announce({ peer: 1, lifetimeSeconds: 3 * LIFETIME_SECONDS });
+        await announce({ peer: 1, lifetimeSeconds: LIFETIME_SECONDS });
+        advanceSeconds(LIFETIME_SECONDS + 1);
+        expect(await store.scrape([infoHashOf(1)])).toEqual([
           { seeders: 0, leechers: 0, downloaded: 0 },
         ]);
       });

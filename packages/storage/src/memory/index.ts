@@ -18,6 +18,7 @@ import {
   INFO_HASH_LEN,
   TopSwarms,
   badInput,
+  lifetimeOf,
   validateAnnounce,
   validateInfoHashes,
   validateTopLimit,
@@ -203,7 +204,7 @@ class MemoryStoreImpl implements MemoryStore {
 
     const completed = a.event === 'completed';
     const seeder = a.seeder || completed;
-    const expiry = Math.min(nowSec + this.lifetime, MAX_EXPIRY_SECONDS);
+    const expiry = Math.min(nowSec + lifetimeOf(a, this.lifetime), MAX_EXPIRY_SECONDS);
     let self = table.find(key);
     let counted: boolean;
     if (self < 0) {

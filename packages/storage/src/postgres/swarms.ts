@@ -84,6 +84,9 @@ export class PostgresSwarms {
     const now = this.#clock();
     const stopped = a.event === 'stopped';
     const seeder = a.seeder || a.event === 'completed';
+    // docs/load.md: each peer is kept for the lifetime it was promised.
+    const lifetimeMs =
+      a.lifetimeSeconds === undefined ? this.#lifetimeMs : a.lifetimeSeconds * 1000;
     const values: Record<string, unknown> = {
       info_hash: a.infoHash,
       peer_id: a.peerId,
@@ -93,7 +96,7 @@ export class PostgresSwarms {
       is_seeder: seeder,
       event: a.event,
       now,
-      peer_lifetime_ms: this.#lifetimeMs,
+      peer_lifetime_ms: lifetimeMs,
     };
     let query: CompiledQuery;
     if (stopped) {
@@ -102,7 +105,7 @@ export class PostgresSwarms {
       query = this.#queries.announce;
       values.completed = a.event === 'completed';
       values.created = now;
-      values.expires = now + this.#lifetimeMs;
+      values.expires = now + lifetimeMs;
       values.numwant = a.numWant;
       values.sample_key = Math.floor(this.#random() * SAMPLE_KEY_SPAN);
       values.random_start = Math.floor(this.#random() * SAMPLE_KEY_SPAN);

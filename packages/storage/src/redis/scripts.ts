@@ -73,6 +73,11 @@ local function prune(key, now, idKey, rKey)
   removed = redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
   return removed + redis.call('ZREMRANGEBYSCORE', key, OFF, OFF + now)
 end
+-- A key's TTL only grows: a peer promised a longer lifetime (docs/load.md)
+-- must outlive a later, shorter promise to another peer of the swarm.
+local function extend(key, ms)
+  if redis.call('PTTL', key) < tonumber(ms) then redis.call('PEXPIRE', key, ms) end
+end
 local function live(key, now)
   local l = redis.call('ZCOUNT', key, '(' .. now, '(' .. OFF)
   local s = redis.call('ZCOUNT', key, '(' .. (OFF + now), '+inf')
@@ -120,10 +125,10 @@ else
   local score = tonumber(ARGV[3])
   if isSeeder then score = score + OFF end
   redis.call('ZADD', own, score, member)
-  redis.call('PEXPIRE', own, ARGV[4])
+  extend(own, ARGV[4])
   if storeIds then
     redis.call('HSET', idKey, member, ARGV[11])
-    redis.call('PEXPIRE', idKey, ARGV[4])
+    extend(idKey, ARGV[4])
   end
 end
 
@@ -136,7 +141,7 @@ if event == 'c' and not wasSeeder then
   counted = 1
   receipt = downloaded .. ':' .. now
   redis.call('HSET', rKey, member, receipt)
-  redis.call('PEXPIRE', rKey, ARGV[4])
+  extend(rKey, ARGV[4])
 else
   downloaded = tonumber(redis.call('GET', KEYS[3]) or '0')
   if event == 'c' then

@@ -2,7 +2,13 @@
 // scripts.ts; connection handling: connection.ts; ring placement: ring.ts;
 // decisions: docs/redis.md.
 import { StoreError } from '../errors.ts';
-import { TopSwarms, validateAnnounce, validateInfoHashes, validateTopLimit } from '../validate.ts';
+import {
+  TopSwarms,
+  lifetimeOf,
+  validateAnnounce,
+  validateInfoHashes,
+  validateTopLimit,
+} from '../validate.ts';
 import type {
   AnnounceResult,
   DataStore,
@@ -102,7 +108,6 @@ export async function createRedisStore(
 ): Promise<RedisStore> {
   validateConfig(config);
   const clock = opts.clock ?? Date.now;
-  const lifetimeMs = opts.peerLifetimeSeconds * 1000;
   const onError: ErrorSink = opts.onError ?? (() => undefined);
 
   let cfg = config;
@@ -227,11 +232,12 @@ export async function createRedisStore(
       a.address.copy(member, 0);
       member.writeUInt16BE(a.port, a.address.length);
       const storeIds = cfg.REDIS_STORE_PEER_IDS;
+      const peerLifetimeMs = lifetimeOf(a, opts.peerLifetimeSeconds) * 1000;
       const args = [
         nowScore(now),
         member,
-        expiryScore(now, lifetimeMs),
-        lifetimeMs,
+        expiryScore(now, peerLifetimeMs),
+        peerLifetimeMs,
         a.seeder ? '1' : '0',
         a.event === 'stopped' ? 's' : a.event === 'completed' ? 'c' : 'n',
         a.numWant,
