@@ -213,6 +213,39 @@ describe('alert rules under promtool', () => {
     );
   });
 
+  it('warn when a gateway stays overloaded or keeps shedding, not on a short burst', async () => {
+    await promtoolTest(
+      [
+        // A 5-minute burst, calm, then overload from 43m on.
+        { series: `shoal_gateway_load{${gw('gw-1:9090')}}`, values: '0.2x5 3x5 0.2x30 2x40' },
+        {
+          series: `shoal_gateway_shed_announces_total{${gw('gw-1:9090')},kind="seeder_update"}`,
+          values: '0x5 0+60x3 180x30 180+120x20',
+        },
+      ],
+      [
+        quiet('30m', 'ShoalGatewayOverloaded'),
+        quiet('30m', 'ShoalAnnouncesShed'),
+        fires('75m', 'ShoalGatewayOverloaded', {
+          exp_labels: { severity: 'warning', job: JOBS.gateway, instance: 'gw-1:9090' },
+          exp_annotations: {
+            summary: 'Gateway gw-1:9090 has been overloaded for 30 minutes',
+            description:
+              'The load figure of gw-1:9090 averaged 2 (1 = at target) for 30 minutes, so its announce interval has been raised toward ANNOUNCE_INTERVAL_MAX_SECONDS. Add capacity where shoal_gateway_load_signal leads (docs/load.md).',
+          },
+        }),
+        fires('55m', 'ShoalAnnouncesShed', {
+          exp_labels: { severity: 'warning', job: JOBS.gateway, instance: 'gw-1:9090' },
+          exp_annotations: {
+            summary: 'Gateway gw-1:9090 sheds announces',
+            description:
+              'Gateway gw-1:9090 has answered 2 announces/s without the store for 10 minutes: too many wait on its store (docs/load.md "Shedding"). Those peers are not refreshed.',
+          },
+        }),
+      ],
+    );
+  });
+
   it('page when a gateway answers "storage unavailable"', async () => {
     await promtoolTest(
       [

@@ -158,6 +158,38 @@ export const SHOAL_METRICS: readonly MetricSpec[] = [
     services: ['gateway'],
     meaning: 'Storage operations waiting for, or in, a request to storage-api.',
   },
+  {
+    name: 'shoal_gateway_announce_interval_seconds',
+    type: 'gauge',
+    labels: [],
+    services: ['gateway'],
+    meaning:
+      'The announce interval this gateway answers now, before jitter: `ANNOUNCE_INTERVAL_SECONDS` unless load raised it (docs/load.md).',
+  },
+  {
+    name: 'shoal_gateway_load',
+    type: 'gauge',
+    labels: [],
+    services: ['gateway'],
+    meaning:
+      "The latest sample's load figure: the largest of the signal ratios, 1 = a signal at its target (docs/load.md).",
+  },
+  {
+    name: 'shoal_gateway_load_signal',
+    type: 'gauge',
+    labels: ['signal'],
+    services: ['gateway'],
+    meaning:
+      "Each ratio of the latest load sample. signal: lag (event loop p99), queue (announces waiting on the store), breaker (1 while storage-api's breaker is not closed), storage (storage-api's reports).",
+  },
+  {
+    name: 'shoal_gateway_shed_announces_total',
+    type: 'counter',
+    labels: ['kind'],
+    services: ['gateway'],
+    meaning:
+      'Announces answered without the store because too many were waiting on it (docs/load.md "Shedding"). kind: seeder_update, leecher_update, event.',
+  },
   // storage-api
   {
     name: 'shoal_storage_operation_duration_seconds',

@@ -148,6 +148,25 @@ export const ALERT_RULES: readonly AlertRule[] = [
       'The remote storage client of {{ $labels.instance }} has kept its circuit breaker open for a minute: storage-api fails or times out.',
   },
   {
+    alert: 'ShoalGatewayOverloaded',
+    // docs/load.md: a load figure at or over 1 for this long has raised the interval to its ceiling.
+    expr: `avg_over_time(shoal_gateway_load{job="${JOBS.gateway}"}[15m]) >= 1`,
+    for: '15m',
+    severity: 'warning',
+    summary: 'Gateway {{ $labels.instance }} has been overloaded for 30 minutes',
+    description:
+      'The load figure of {{ $labels.instance }} averaged {{ $value | humanize }} (1 = at target) for 30 minutes, so its announce interval has been raised toward ANNOUNCE_INTERVAL_MAX_SECONDS. Add capacity where shoal_gateway_load_signal leads (docs/load.md).',
+  },
+  {
+    alert: 'ShoalAnnouncesShed',
+    expr: `sum ${by('instance')} (rate(shoal_gateway_shed_announces_total{job="${JOBS.gateway}"}[5m])) > 0`,
+    for: '10m',
+    severity: 'warning',
+    summary: 'Gateway {{ $labels.instance }} sheds announces',
+    description:
+      'Gateway {{ $labels.instance }} has answered {{ $value | humanize }} announces/s without the store for 10 minutes: too many wait on its store (docs/load.md "Shedding"). Those peers are not refreshed.',
+  },
+  {
     alert: 'ShoalStorageBackendErrors',
     expr: `sum ${by('instance', 'driver')} (rate(shoal_storage_operation_errors_total{code="STORE_ERR_UNAVAILABLE"}[2m])) > 0`,
     for: '2m',

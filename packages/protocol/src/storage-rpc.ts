@@ -28,6 +28,9 @@
 // STORAGE_RPC_VERSION on any change to these bytes: a storage-api refuses a
 // version it does not speak, so two releases never misread each other.
 //
+// Beside the body, two optional headers (storage-rpc-load.ts): the peers'
+// promised lifetime and storage-api's load (docs/load.md).
+//
 // Shared constants and types: storage-rpc-format.ts; the request codec:
 // storage-rpc-request.ts; the response codec: storage-rpc-response.ts.
 export {
@@ -46,6 +49,14 @@ export {
   type RpcScrape,
 } from './storage-rpc-format.ts';
 export { checkBatchOp, decodeBatchRequest, encodeBatchRequest } from './storage-rpc-request.ts';
+export {
+  STORAGE_RPC_LIFETIME_HEADER,
+  STORAGE_RPC_LOAD_HEADER,
+  formatLoadReport,
+  parseLifetimeHeader,
+  parseLoadReport,
+  type LoadReport,
+} from './storage-rpc-load.ts';
 export {
   decodeBatchResponse,
   encodeBatchResponse,

@@ -7,9 +7,13 @@ import { Pool } from 'undici';
 import type { IncomingHttpHeaders } from 'node:http';
 import { isProtocolError } from '@shoal/protocol/errors';
 import {
+  STORAGE_RPC_LIFETIME_HEADER,
+  STORAGE_RPC_LOAD_HEADER,
   decodeBatchResponse,
   encodeBatchRequest,
+  parseLoadReport,
   peekBatchVersion,
+  type LoadReport,
   type RpcOp,
   type RpcResult,
 } from '@shoal/protocol/storage-rpc';
@@ -52,6 +56,12 @@ export interface RawAnswer {
   status: number;
   headers: IncomingHttpHeaders;
   body: Buffer;
+}
+
+/** A batch's results and the load storage-api reported with them. */
+export interface BatchAnswer {
+  results: RpcResult[];
+  load: LoadReport | undefined;
 }
 
 export class StorageApiClientError extends Error {
@@ -196,15 +206,34 @@ export class StorageApiClient {
    * codec refuses is API_CLIENT_ERR_BAD_ANSWER with the codec's error as cause.
    */
   async batch(ops: RpcOp[], signal?: AbortSignal): Promise<RpcResult[]> {
+    return (await this.batchWithLoad(ops, signal === undefined ? {} : { signal })).results;
+  }
+
+  /**
+   * POST /v1/batch carrying the peers' promised lifetime, answering with
+   * storage-api's load report too (docs/load.md); `load` is undefined from a
+   * storage-api that sends none (an older release).
+   */
+  async batchWithLoad(
+    ops: RpcOp[],
+    options: { signal?: AbortSignal; lifetimeSeconds?: number },
+  ): Promise<BatchAnswer> {
+    const { signal, lifetimeSeconds } = options;
     const answer = await this.request('POST', STORAGE_RPC_PATH, {
       body: encodeBatchRequest(ops),
-      headers: this.#batchHeaders,
+      headers:
+        lifetimeSeconds === undefined
+          ? this.#batchHeaders
+          : { ...this.#batchHeaders, [STORAGE_RPC_LIFETIME_HEADER]: String(lifetimeSeconds) },
       ...(signal === undefined ? {} : { signal }),
     });
     if (answer.status !== 200)
       throw refused('POST', STORAGE_RPC_PATH, answer.status, errorBodyOf(answer.body));
     try {
-      return decodeBatchResponse(answer.body, ops);
+      return {
+        results: decodeBatchResponse(answer.body, ops),
+        load: parseLoadReport(answer.headers[STORAGE_RPC_LOAD_HEADER]),
+      };
     } catch (err) {
       // An answer of another batch version says which one storage-api speaks.
       const version = isProtocolError(err) && err.code === 'PROTO_ERR_RPC_VERSION';

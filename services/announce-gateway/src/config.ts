@@ -6,6 +6,7 @@ import { processSettings, type LoadedConfig, type Static } from '@shoal/config';
 import { RedisStoreConfigSchema } from '@shoal/storage/redis';
 import { PostgresStoreConfigSchema } from '@shoal/storage/postgres';
 import { checkStoreSettings } from '@shoal/storage';
+import { checkLoadConfig, loadConfigSchema } from './load/config.ts';
 import { checkRemoteStoreConfig, remoteStoreConfigSchema } from './remote/config.ts';
 
 const Route = Type.String({ pattern: '^/[^?#\\s]*$' });
@@ -310,6 +311,7 @@ export const gatewayConfigSchema = Type.Object({
   ...PostgresStoreConfigSchema.properties,
   SHUTDOWN_GRACE_SECONDS: processSettings.SHUTDOWN_GRACE_SECONDS,
   ...policyConfigSchema.properties,
+  ...loadConfigSchema.properties,
 });
 
 export type GatewayConfig = LoadedConfig<typeof gatewayConfigSchema>;
@@ -363,6 +365,7 @@ export const loadGatewayConfig = configLoader(gatewayConfigSchema, {
     if (c.STORAGE_DRIVER === 'remote') problems.push(...checkRemoteStoreConfig(c));
     else problems.push(...checkStoreSettings(c.STORAGE_DRIVER, c));
     problems.push(...checkPolicyConfig(c));
+    problems.push(...checkLoadConfig(c));
     if ((c.TLS_CERT_FILE === undefined) !== (c.TLS_KEY_FILE === undefined)) {
       problems.push({
         key: c.TLS_CERT_FILE === undefined ? 'TLS_CERT_FILE' : 'TLS_KEY_FILE',

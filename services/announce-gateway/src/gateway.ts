@@ -15,10 +15,12 @@ import { buildAdmin, type AdminDeps } from './admin.ts';
 import { createClientAddressResolver } from './client-address.ts';
 import { scrapeRequestBytes, type GatewayConfig } from './config.ts';
 import { buildTrackerHttp } from './http.ts';
+import { createLoadControl, type LoadControl, type LoadSources } from './load/control.ts';
 import { createGatewayMetrics } from './metrics.ts';
 import { createPolicyCache, type PolicyCache } from './policy/cache.ts';
 import { policySourceFor, type PolicySource } from './policy/source.ts';
 import { createLinkLearner, type LinkLearner } from './policy/links.ts';
+import { isRemoteStore } from './remote/store.ts';
 import { embeddedStoreConfig, type GatewayStorage } from './storage.ts';
 import { Tracker } from './tracker/core.ts';
 import { buildSteps, policyNeeds } from './tracker/steps.ts';
@@ -62,6 +64,8 @@ export interface Gateway {
   udp: UdpTracker;
   /** The policy snapshot cache; undefined when no list or passkey step is on. */
   policy: PolicyCache | undefined;
+  /** The load loop (docs/load.md); it samples once listen() has run. */
+  load: LoadControl;
   listen(): Promise<ListeningPorts>;
   /** Stops accepting, drains requests in flight, closes the sockets and the policy cache. The caller closes the storage. */
   close(): Promise<void>;
@@ -107,11 +111,18 @@ export function buildGateway(deps: GatewayDeps): Gateway {
   } else if (deps.policySource !== undefined) {
     void deps.policySource.close();
   }
+  const load = createLoadControl({
+    config,
+    registry,
+    logger,
+    sources: loadSources(storage),
+  });
   const tracker = new Tracker({
     storage,
     steps: buildSteps(config, policyCache, undefined, learner),
     policy: { numWantDefault: config.NUMWANT_DEFAULT, numWantMax: config.NUMWANT_MAX },
     intervalSeconds: config.ANNOUNCE_INTERVAL_SECONDS,
+    load,
   });
 
   let secret: Buffer;
@@ -277,8 +288,10 @@ export function buildGateway(deps: GatewayDeps): Gateway {
     tls,
     admin: admin.app,
     policy: policyCache,
+    load,
     async listen() {
       policyCache?.start();
+      load.start(() => tracker.waiting);
       let httpPort: number | undefined;
       let udpPort: number | undefined;
       if (config.HTTP_ENABLED && config.UDP_ENABLED) {
@@ -301,10 +314,17 @@ export function buildGateway(deps: GatewayDeps): Gateway {
       if (closing) return;
       closing = true;
       admin.stopping();
+      load.close();
       await Promise.all([http.close(), https?.close(), udp.close(), tls?.close()]);
       await Promise.all([admin.close(), policyCache?.close()]);
     },
   };
+}
+
+/** A remote store's breaker and storage-api's reports; an embedded store has neither (docs/load.md). */
+function loadSources(storage: GatewayStorage): LoadSources {
+  if (!isRemoteStore(storage)) return {};
+  return { circuitState: () => storage.circuitState, storageLoad: storage.storageLoad };
 }
 
 function tcpPortFree(port: number, host: string): Promise<boolean> {

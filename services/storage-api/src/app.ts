@@ -178,7 +178,18 @@ export function buildStorageApi(deps: StorageApiDeps): StorageApi {
   });
 
   const ctx: RouteContext = { store, locks, metrics, log, peerDriver, dataDriver, timed };
-  void api.register(batchRoutes, { ...ctx, limits });
+  void api.register(batchRoutes, {
+    ...ctx,
+    limits,
+    lifetime: {
+      minSeconds: config.PEER_LIFETIME_SECONDS,
+      maxSeconds: config.PEER_LIFETIME_MAX_SECONDS,
+    },
+    load: {
+      batchTargetMs: config.LOAD_BATCH_TARGET_MS,
+      queueTargetOps: config.LOAD_QUEUE_TARGET_OPS,
+    },
+  });
   void api.register(dataRoutes, ctx);
   void api.register(gcRoutes, ctx);
   void api.register(policyRoutes, {

@@ -47,6 +47,27 @@ export const configSchema = Type.Object({
     description:
       'A peer not heard from for this long is gone: 31 min, one announce interval plus a minute of slack (docs/decisions.md "Tracker semantics")',
   }),
+  PEER_LIFETIME_MAX_SECONDS: Type.Integer({
+    minimum: 60,
+    maximum: 86_400,
+    default: 10_860,
+    description:
+      'Longest lifetime a gateway may promise a peer (x-shoal-peer-lifetime-seconds, docs/load.md); longer promises are cut to it. 3 h plus a minute: the longest interval public tracker lists accept, plus slack',
+  }),
+  LOAD_BATCH_TARGET_MS: Type.Integer({
+    minimum: 1,
+    maximum: 60_000,
+    default: 50,
+    description:
+      "A batch's store time that counts as load 1 in the x-shoal-load report the gateways adapt their interval to (docs/load.md)",
+  }),
+  LOAD_QUEUE_TARGET_OPS: Type.Integer({
+    minimum: 1,
+    maximum: 10_000_000,
+    default: 4096,
+    description:
+      'Store operations in flight in this storage-api that count as load 1 in the x-shoal-load report (docs/load.md)',
+  }),
   STATS_INTERVAL_SECONDS: Type.Integer({
     minimum: 1,
     maximum: 86_400,
@@ -121,6 +142,12 @@ export const loadStorageApiConfig = configLoader(configSchema, {
     const problems = [];
     for (const driver of new Set([c.PEER_STORE_DRIVER, c.DATA_STORE_DRIVER]))
       problems.push(...checkStoreSettings(driver, c));
+    if (c.PEER_LIFETIME_MAX_SECONDS < c.PEER_LIFETIME_SECONDS) {
+      problems.push({
+        key: 'PEER_LIFETIME_MAX_SECONDS',
+        message: 'must not be under PEER_LIFETIME_SECONDS',
+      });
+    }
     if (c.DATA_STORE_DRIVER === 'memory' && c.PEER_STORE_DRIVER !== 'memory') {
       problems.push({
         key: 'DATA_STORE_DRIVER',

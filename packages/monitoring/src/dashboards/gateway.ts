@@ -32,6 +32,34 @@ export const GATEWAY_DASHBOARD: Dashboard = {
       ],
     },
     {
+      // docs/load.md: what the gateway tells clients, why, and what it sheds.
+      title: 'Load',
+      panels: [
+        ts(
+          'Announce interval',
+          's',
+          'The interval each replica answers now, before jitter: ANNOUNCE_INTERVAL_SECONDS until sustained load raises it, up to ANNOUNCE_INTERVAL_MAX_SECONDS.',
+          q(`max by (instance) (shoal_gateway_announce_interval_seconds{${GW}})`, '{{instance}}'),
+        ),
+        ts(
+          'Load figure and signals',
+          'short',
+          'The load figure (1 = at target) and the signal ratios it is the largest of: lag, queue, breaker, storage. The leading signal says where capacity is missing.',
+          q(`max by (instance) (shoal_gateway_load{${GW}})`, 'load {{instance}}'),
+          q(
+            `max by (instance, signal) (shoal_gateway_load_signal{${GW}})`,
+            '{{signal}} {{instance}}',
+          ),
+        ),
+        ts(
+          'Shed announces',
+          'ops',
+          'Announces answered without the store because too many were waiting on it, by kind: seeder updates go first, then leecher updates, events last.',
+          q(`sum by (kind) (rate(shoal_gateway_shed_announces_total{${GW}}[${RI}]))`, '{{kind}}'),
+        ),
+      ],
+    },
+    {
       title: 'UDP',
       panels: [
         ts(

@@ -24,6 +24,7 @@ import {
 import { Batcher } from './batcher.ts';
 import { CIRCUIT_STATE_VALUE, CircuitBreaker, type CircuitState } from './breaker.ts';
 import type { RemoteStoreConfig } from './config.ts';
+import { StorageLoadReports } from './load-reports.ts';
 import { createRemoteClientMetrics } from './metrics.ts';
 import { RpcTransport, isOutage, isStoreErrorCode } from './transport.ts';
 
@@ -42,6 +43,12 @@ export interface RemoteStore extends PeerStore, ServiceClient {
   readonly driver: 'remote';
   /** The breaker's state now (also the shoal_storage_client_circuit_state gauge). */
   readonly circuitState: CircuitState;
+  /** storage-api's load reports since the last sample (docs/load.md). */
+  readonly storageLoad: StorageLoadReports;
+}
+
+export function isRemoteStore(store: PeerStore): store is RemoteStore {
+  return store.driver === 'remote' && 'storageLoad' in store;
 }
 
 type RequiredRemoteConfig = RemoteStoreConfig & {
@@ -57,7 +64,9 @@ export function createRemoteStore(config: RemoteStoreConfig, deps: RemoteStoreDe
     throw new StoreError('STORE_ERR_CONFIG', 'STORAGE_API_URL and STORAGE_API_TOKEN are required');
   const c = config as RequiredRemoteConfig;
   const log = deps.logger.child({ module: 'remote-storage' });
+  const storageLoad = new StorageLoadReports(log);
   const transport = new RpcTransport({
+    onLoad: (report) => storageLoad.add(report),
     url: c.STORAGE_API_URL,
     token: c.STORAGE_API_TOKEN,
     connections: c.REMOTE_CONNECTIONS,
@@ -111,6 +120,7 @@ export function createRemoteStore(config: RemoteStoreConfig, deps: RemoteStoreDe
     get circuitState() {
       return breaker.state;
     },
+    storageLoad,
 
     async announce(a: PeerAnnounce): Promise<AnnounceResult> {
       const r = await batcher.submit(
@@ -126,6 +136,7 @@ export function createRemoteStore(config: RemoteStoreConfig, deps: RemoteStoreDe
           // An answer carries at most 65535 peers (u16 count); any store caps there too.
           numWant: a.numWant > MAX_NUM_WANT ? MAX_NUM_WANT : a.numWant,
           withPeerIds: a.withPeerIds,
+          ...(a.lifetimeSeconds === undefined ? {} : { lifetimeSeconds: a.lifetimeSeconds }),
         }),
       );
       if (!r.ok) throw resultError(r.code);

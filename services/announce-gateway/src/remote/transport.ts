@@ -2,7 +2,13 @@
 // (@shoal/storage-api-contract/client), and the one place its answers are
 // turned into @shoal/storage's error codes (docs/storage-api.md "Contract and client").
 import type { Logger } from 'pino';
-import { STORAGE_RPC_VERSION, isProtocolError, type RpcOp, type RpcResult } from '@shoal/protocol';
+import {
+  STORAGE_RPC_VERSION,
+  isProtocolError,
+  type LoadReport,
+  type RpcOp,
+  type RpcResult,
+} from '@shoal/protocol';
 import { StoreError, storeErrors, type StoreErrorCode } from '@shoal/storage';
 import type { ErrorBody } from '@shoal/storage-api-contract';
 import { StorageApiClient, isStorageApiClientError } from '@shoal/storage-api-contract/client';
@@ -16,6 +22,8 @@ export interface RpcTransportOptions {
   /** Connect, headers and body timeouts of the pool; requests also get an abort signal. */
   timeoutMs: number;
   logger: Logger;
+  /** Told of every batch answer's load report; undefined when storage-api sent none (docs/load.md). */
+  onLoad?: (report: LoadReport | undefined) => void;
 }
 
 /**
@@ -49,11 +57,13 @@ const OUTAGE_STATUSES: ReadonlySet<number> = new Set([502, 503, 504]);
 export class RpcTransport implements BatchTransport<RpcOp, RpcResult> {
   readonly #client: StorageApiClient;
   readonly #log: Logger;
+  readonly #onLoad: ((report: LoadReport | undefined) => void) | undefined;
   /** Logs the first failure of an outage and the recovery, not every refused request. */
   #failing = false;
 
   constructor(options: RpcTransportOptions) {
     this.#log = options.logger;
+    this.#onLoad = options.onLoad;
     // The batcher gives every batch its deadline (the signal of send()).
     this.#client = new StorageApiClient({
       url: options.url,
@@ -66,9 +76,18 @@ export class RpcTransport implements BatchTransport<RpcOp, RpcResult> {
 
   async send(ops: RpcOp[], signal: AbortSignal): Promise<RpcResult[]> {
     try {
-      const results = await this.#client.batch(ops, signal);
+      // docs/load.md: the batch's longest promise, so no peer of it lives shorter than its own.
+      let lifetimeSeconds: number | undefined;
+      for (const op of ops)
+        if (op.op === 'announce' && op.lifetimeSeconds !== undefined)
+          lifetimeSeconds = Math.max(lifetimeSeconds ?? 0, op.lifetimeSeconds);
+      const answer = await this.#client.batchWithLoad(ops, {
+        signal,
+        ...(lifetimeSeconds === undefined ? {} : { lifetimeSeconds }),
+      });
       this.#recovered();
-      return results;
+      this.#onLoad?.(answer.load);
+      return answer.results;
     } catch (err) {
       throw this.#storeError(err, signal);
     }

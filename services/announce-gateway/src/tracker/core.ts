@@ -7,6 +7,7 @@ import type { AnnounceRequest } from '@shoal/protocol';
 import { hasSyncAnnounce, type AnnounceResult, type PeerAnnounce } from '@shoal/storage';
 import type { PeerAddress } from '../client-address.ts';
 import { GatewayError } from '../errors.ts';
+import type { AnnounceLoad } from '../load/control.ts';
 import type { GatewayStorage } from '../storage.ts';
 import {
   STEP_ORDER,
@@ -33,7 +34,19 @@ export interface TrackerOptions {
   policy: AnnouncePolicy;
   /** ANNOUNCE_INTERVAL_SECONDS, before jitter. */
   intervalSeconds: number;
+  /** The load-adaptive interval, promised lifetimes and shedding (docs/load.md); absent: a fixed interval. */
+  load?: AnnounceLoad;
 }
+
+const NO_PEERS = Buffer.alloc(0);
+/** docs/load.md "Shedding": a shed announce's answer, no store touched. */
+const SHED: AnnounceResult = {
+  seeders: 0,
+  leechers: 0,
+  downloaded: 0,
+  peers: NO_PEERS,
+  peerIds: undefined,
+};
 
 export class Tracker {
   /** The steps' names in the order they run. */
@@ -55,6 +68,9 @@ export class Tracker {
   readonly #connect: ((peer: PeerAddress, nowMs: number) => boolean) | undefined;
   readonly #interval: ((seconds: number) => number) | undefined;
   readonly #swarm: ((infoHash: Buffer) => Buffer) | undefined;
+  readonly #load: AnnounceLoad | undefined;
+  /** Announces handed to an asynchronous store and not yet answered. */
+  #waiting = 0;
 
   constructor(options: TrackerOptions) {
     const steps = [...options.steps].sort(
@@ -66,6 +82,7 @@ export class Tracker {
     this.#storage = options.storage;
     this.#policy = options.policy;
     this.#intervalSeconds = options.intervalSeconds;
+    this.#load = options.load;
     const { storage } = options;
     this.#storeSync = hasSyncAnnounce(storage) ? storage.announceSync.bind(storage) : undefined;
     this.#admit = present(steps.map((s) => s.admit));
@@ -84,6 +101,11 @@ export class Tracker {
   /** True when announce() answers without a Promise (every step and the store are synchronous). */
   get synchronous(): boolean {
     return this.#fast !== undefined;
+  }
+
+  /** Announces waiting on the store now (docs/load.md "The load figure"). */
+  get waiting(): number {
+    return this.#waiting;
   }
 
   /** UDP connects: false when the rate limit refuses this address. */
@@ -125,8 +147,11 @@ export class Tracker {
     const request = this.#decoded(ctx);
     const checks = this.#checks;
     for (let i = 0; i < checks.length; i++) checks[i]!(ctx, request);
-    const result = store(this.#wanted(ctx, request));
-    ctx.interval = this.#intervalNow();
+    const wanted = this.#wanted(ctx, request);
+    // Before the store: the peer is kept for the interval it will be told (docs/load.md).
+    const interval = this.#intervalNow();
+    const result = store(this.#promised(wanted, interval));
+    ctx.interval = interval;
     return result;
   }
 
@@ -136,11 +161,36 @@ export class Tracker {
       if (step.announceAsync !== undefined) await step.announceAsync(ctx, request);
       else step.announce?.(ctx, request);
     }
-    const wanted = this.#wanted(ctx, request);
+    const peer = this.#wanted(ctx, request);
+    const interval = this.#intervalNow();
+    const wanted = this.#promised(peer, interval);
     const sync = this.#storeSync;
-    const result = sync !== undefined ? sync(wanted) : await this.#storage.announce(wanted);
-    ctx.interval = this.#intervalNow();
+    if (sync !== undefined) {
+      const result = sync(wanted);
+      ctx.interval = interval;
+      return result;
+    }
+    const shed = this.#load?.shed(wanted, this.#waiting);
+    if (shed !== undefined) {
+      ctx.interval = shed;
+      return wanted.withPeerIds ? { ...SHED, peerIds: [] } : SHED;
+    }
+    this.#waiting++;
+    let result: AnnounceResult;
+    try {
+      result = await this.#storage.announce(wanted);
+    } finally {
+      this.#waiting--;
+    }
+    ctx.interval = interval;
     return result;
+  }
+
+  /** docs/load.md "Peer expiry follows the promise". */
+  #promised(wanted: PeerAnnounce, interval: number): PeerAnnounce {
+    const load = this.#load;
+    if (load !== undefined) wanted.lifetimeSeconds = load.lifetimeFor(interval);
+    return wanted;
   }
 
   #admitted(ctx: RequestContext): void {
@@ -162,7 +212,8 @@ export class Tracker {
 
   #intervalNow(): number {
     const interval = this.#interval;
-    return interval === undefined ? this.#intervalSeconds : interval(this.#intervalSeconds);
+    const seconds = this.#load?.intervalSeconds ?? this.#intervalSeconds;
+    return interval === undefined ? seconds : interval(seconds);
   }
 
   #hidden(infoHash: Buffer): boolean {

@@ -12,6 +12,7 @@ import {
   type RateLimiter,
 } from '@shoal/policy';
 import { parseJwks, type GatewayConfig } from '../config.ts';
+import { jitteredInterval } from '../load/controller.ts';
 import type { PolicyCache } from '../policy/cache.ts';
 import type { LinkLearner } from '../policy/links.ts';
 import type { Step } from './types.ts';
@@ -129,10 +130,13 @@ export function buildSteps(
         : { announce: (ctx, request) => learner.observe(request, ctx.source(), ctx.now) }),
     });
   const jitter = config.ANNOUNCE_INTERVAL_JITTER_SECONDS;
-  if (jitter > 0)
+  const base = config.ANNOUNCE_INTERVAL_SECONDS;
+  const max = config.ANNOUNCE_INTERVAL_MAX_SECONDS;
+  // docs/load.md "The interval a client is told": a raised interval is spread too.
+  if (jitter > 0 || max > base)
     steps.push({
       name: 'jitter',
-      interval: (seconds) => seconds + Math.floor(Math.random() * (jitter + 1)),
+      interval: (seconds) => jitteredInterval(seconds, base, max, jitter),
     });
   return steps;
 }

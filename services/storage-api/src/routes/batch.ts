@@ -10,8 +10,12 @@ import {
   SUPPORTED_BATCH_VERSIONS as SUPPORTED_VERSIONS,
 } from '@shoal/storage-api-contract';
 import {
+  STORAGE_RPC_LIFETIME_HEADER,
+  STORAGE_RPC_LOAD_HEADER,
   decodeBatchRequest,
   encodeBatchResponse,
+  formatLoadReport,
+  parseLifetimeHeader,
   peekBatchVersion,
   type RpcOp,
   type RpcResult,
@@ -22,11 +26,17 @@ import { codeOf, type RouteContext } from './context.ts';
 
 export interface BatchRouteOptions extends RouteContext {
   limits: { maxOps: number; maxScrapeHashes: number };
+  /** The range a promised peer lifetime is clamped into (docs/load.md). */
+  lifetime: { minSeconds: number; maxSeconds: number };
+  /** What counts as load 1 in the x-shoal-load report. */
+  load: { batchTargetMs: number; queueTargetOps: number };
 }
 
 // eslint-disable-next-line @typescript-eslint/require-await
 export async function batchRoutes(api: FastifyInstance, ctx: BatchRouteOptions): Promise<void> {
-  const { store, metrics, log, peerDriver, limits } = ctx;
+  const { store, metrics, log, peerDriver, limits, lifetime, load } = ctx;
+  /** Store operations of every batch in flight in this process. */
+  let inFlightOps = 0;
   api.post(ROUTES.batch, { config: { endpoint: 'batch' } }, async (request, reply) => {
     const body = request.body;
     if (!Buffer.isBuffer(body))
@@ -61,16 +71,39 @@ export async function batchRoutes(api: FastifyInstance, ctx: BatchRouteOptions):
       throw new ApiError('RPC_ERR_BAD_BODY', err.code);
     }
     metrics.batchOps(ops.length);
+    // docs/load.md: a promise outside the range is cut into it; none means the store's own lifetime.
+    const promised = parseLifetimeHeader(request.headers[STORAGE_RPC_LIFETIME_HEADER]);
+    if (promised !== undefined) {
+      const lifetimeSeconds = Math.min(
+        lifetime.maxSeconds,
+        Math.max(lifetime.minSeconds, promised),
+      );
+      for (const op of ops) if (op.op === 'announce') op.lifetimeSeconds = lifetimeSeconds;
+    }
+    inFlightOps += ops.length;
+    const queued = inFlightOps;
+    const started = performance.now();
     // Every op runs at once and fails alone: one bad swarm never fails the batch.
-    const outcomes = await store.batch(ops, {
-      onOp: (operation, startMs, err) => {
-        metrics.observe(peerDriver, operation, startMs);
-        if (err !== undefined) {
-          metrics.error(peerDriver, operation, codeOf(err));
-          if (!isStoreError(err)) log.error({ err, operation }, 'store call failed unexpectedly');
-        }
-      },
-    });
+    const outcomes = await store
+      .batch(ops, {
+        onOp: (operation, startMs, err) => {
+          metrics.observe(peerDriver, operation, startMs);
+          if (err !== undefined) {
+            metrics.error(peerDriver, operation, codeOf(err));
+            if (!isStoreError(err)) log.error({ err, operation }, 'store call failed unexpectedly');
+          }
+        },
+      })
+      .finally(() => {
+        inFlightOps -= ops.length;
+      });
+    reply.header(
+      STORAGE_RPC_LOAD_HEADER,
+      formatLoadReport({
+        latency: (performance.now() - started) / load.batchTargetMs,
+        queue: queued / load.queueTargetOps,
+      }),
+    );
     const results = outcomes.map((o, i): RpcResult => {
       if (!o.ok) return { ok: false, code: codeOf(o.error) };
       if (o.op === 'scrape') return { ok: true, op: 'scrape', counts: o.counts };
