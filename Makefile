@@ -18,12 +18,14 @@ node_modules/.shoal-installed: .tools/bin/pnpm pnpm-lock.yaml $(PKG_JSONS)
 run: node_modules/.shoal-installed
 	cd services/announce-gateway && exec node --disable-warning=ExperimentalWarning src/main.ts
 
-## test: formatting, typecheck, lint, and every test (unit, conformance, real servers, real clients).
+## test: formatting, typecheck, lint, and every test (unit, conformance, real servers, real clients),
+## then the container tests (test-images) on their own, so their image builds never load the timed drills.
 test: node_modules/.shoal-installed system-deps
 	pnpm run format:check
 	pnpm run typecheck
 	pnpm run lint
 	pnpm test
+	@$(MAKE) --no-print-directory test-images
 
 ## local-up: the three services + Redis Sentinel + PostgreSQL as local processes (docs/local-topology.md).
 local-up: node_modules/.shoal-installed system-deps

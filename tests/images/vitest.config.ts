@@ -1,7 +1,7 @@
 import { defineConfig } from 'vitest/config';
 
 // The container tests (docs/testing.md "Container test"): `make test-images`.
-// Not part of `pnpm test` (the root vitest.config.ts excludes tests/images):
+// Run by `make test` after `pnpm test` (the root vitest.config.ts excludes tests/images):
 // they build images and run a dozen containers, minutes on a warm cache.
 export default defineConfig({
   test: {
