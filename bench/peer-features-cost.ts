@@ -4,7 +4,7 @@
 // feature on and off, interleaved, the median of per-round differences, ns per announce.
 //   node bench/peer-features-cost.ts [ANNOUNCES]
 import { randomBytes } from 'node:crypto';
-import { compilePolicy, EMPTY_SNAPSHOT } from '@shoal/policy';
+import { banKeyOf, compilePolicy, EMPTY_SNAPSHOT } from '@shoal/policy';
 import { encodeHttpAnnounceResponse } from '@shoal/protocol';
 
 const n = Number(process.argv[2] ?? 1_000_000);
@@ -94,5 +94,24 @@ measure(
   timed((on, i) => {
     const hash = announced[i & 4095]!;
     return (on ? policy.swarmOf(hash) : hash)[0]!;
+  }),
+);
+
+// Bans (docs/policy.md "Abuse control"): the check each request makes with
+// ABUSE_BANS on while the snapshot holds 1,000 bans (none of these sources).
+const banned = compilePolicy({
+  ...EMPTY_SNAPSHOT,
+  bans: Array.from({ length: 1000 }, (_, i) => [
+    banKeyOf(4, Buffer.from([10, 0, i >> 8, i & 255])),
+    Date.now() + 3_600_000,
+  ]),
+});
+const sourcesV4 = Array.from({ length: 4096 }, () => randomBytes(4));
+const nowMs = Date.now();
+measure(
+  'bans (ABUSE_BANS), check among 1,000 bans',
+  timed((on, i) => {
+    const source = sourcesV4[i & 4095]!;
+    return on ? (banned.bannedUntil(banKeyOf(4, source), nowMs) ?? 1) : source[0]!;
   }),
 );

@@ -22,6 +22,7 @@ import { parseDuration } from './duration.ts';
 import { ApiAnswerError, CliError } from './errors.ts';
 import { parsePasskeyCsv, parseValueFile } from './files.ts';
 import { addLinkCommands } from './links.ts';
+import { addBanCommands } from './bans.ts';
 import { formatTable } from './table.ts';
 
 export interface Output {
@@ -362,6 +363,7 @@ export async function run(argv: readonly string[], options: RunOptions): Promise
     });
 
   addLinkCommands(program, { client, out, json, readText, importing, importSummary, admin: ADMIN });
+  addBanCommands(program, { client, out, json, admin: ADMIN });
 
   // ------------------------------------------------------------ stats, top, doctor
   program

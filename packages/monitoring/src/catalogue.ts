@@ -48,7 +48,7 @@ export const SHOAL_METRICS: readonly MetricSpec[] = [
     labels: ['reason'],
     services: ['gateway'],
     meaning:
-      'UDP packets not answered. reason: malformed (no transaction id to answer), closing (arrived during shutdown), send_failed.',
+      'UDP packets not answered. reason: malformed (no transaction id to answer), closing (arrived during shutdown), send_failed, banned (from a banned source, docs/policy.md "Abuse control").',
   },
   {
     name: 'shoal_http_connections_dropped_total',
@@ -104,6 +104,14 @@ export const SHOAL_METRICS: readonly MetricSpec[] = [
     services: ['gateway'],
     meaning:
       'Entries in the cached policy snapshot. list: torrents, clients, passkeys, links (linked swarms of hybrid torrents).',
+  },
+  {
+    name: 'shoal_abuse_bans_total',
+    type: 'counter',
+    labels: ['reason'],
+    services: ['gateway'],
+    meaning:
+      'Sources this gateway banned by itself for ABUSE_BAN_SECONDS (docs/policy.md "Abuse control"). reason: bad_connection_id, malformed (UDP packets).',
   },
   {
     name: 'shoal_hybrid_links_learned_total',

@@ -9,6 +9,7 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import type { StoreStats, TopSwarm } from '@shoal/storage';
 import type { DoctorCheck } from '@shoal/storage/doctor';
 import { PolicyError, isPolicyError, type PolicyErrorCode } from './errors.ts';
+import { registerBanRoutes } from './bans.ts';
 import { registerLinkRoutes } from './links.ts';
 
 export type { DoctorCheck };
@@ -250,6 +251,7 @@ export function registerPolicyAdminRoutes(app: FastifyInstance, deps: PolicyAdmi
     });
 
     registerLinkRoutes(scope, ADMIN_PREFIX, repo);
+    registerBanRoutes(scope, ADMIN_PREFIX, repo, clock);
 
     const { stats, top, doctor } = deps;
     if (stats !== undefined) scope.get(`${ADMIN_PREFIX}/stats`, () => stats());

@@ -58,6 +58,11 @@ export function compilePolicy(snapshot: PolicySnapshot): CompiledPolicy {
     passkeys.set(key, typeof expiresAt === 'number' ? expiresAt : Number.POSITIVE_INFINITY);
   }
   const links = linkMap(snapshot.links ?? []);
+  const bans = new Map<string, number>();
+  for (const ban of snapshot.bans ?? []) {
+    if (Array.isArray(ban) && typeof ban[0] === 'string' && typeof ban[1] === 'number')
+      bans.set(ban[0], ban[1]);
+  }
 
   return {
     revision: snapshot.revision,
@@ -74,6 +79,13 @@ export function compilePolicy(snapshot: PolicySnapshot): CompiledPolicy {
 
     linked(infoHash: Buffer): boolean {
       return links.size !== 0 && links.get(infoHash) !== undefined;
+    },
+
+    hasBans: bans.size > 0,
+
+    bannedUntil(key: string, nowMs: number): number | undefined {
+      const until = bans.get(key);
+      return until !== undefined && until > nowMs ? until : undefined;
     },
 
     checkTorrent(infoHash: Buffer, mode: ApprovalMode): void {

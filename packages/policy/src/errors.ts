@@ -72,6 +72,12 @@ export const policyErrors = {
     httpStatus: 429,
     ours: false,
   },
+  POLICY_ERR_BANNED: {
+    message: 'the source address is banned for a while (abuse control, or by an operator)',
+    failureReason: 'your address is banned for a while',
+    httpStatus: 403,
+    ours: false,
+  },
   POLICY_ERR_NOT_LOADED: {
     message: 'approval lists and passkeys not loaded yet',
     failureReason: 'tracker starting, retry later',
@@ -105,6 +111,12 @@ export const policyErrors = {
   },
   POLICY_ERR_BAD_ENTRY: {
     message: 'malformed entry (note or user over 256 characters, unknown field, wrong type)',
+    failureReason: 'invalid request',
+    httpStatus: 400,
+    ours: false,
+  },
+  POLICY_ERR_BAD_ADDRESS: {
+    message: 'address must be an IPv4 or IPv6 address (an IPv6 /64 is banned as a whole)',
     failureReason: 'invalid request',
     httpStatus: 400,
     ours: false,

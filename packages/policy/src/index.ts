@@ -15,3 +15,11 @@ export {
   type LinkInput,
   type LinkView,
 } from './links.ts';
+export {
+  BANS_CONTEXT,
+  banKeyOf,
+  checkBanAddress,
+  banAddress,
+  type BanEntry,
+  type BanReason,
+} from './bans.ts';

@@ -337,6 +337,7 @@ describe('snapshot', () => {
         ['dave-key-01', null],
       ],
       links: [],
+      bans: [],
     });
   });
 
@@ -360,6 +361,7 @@ describe('snapshot', () => {
     await repo.snapshot();
     expect(calls[0]).toBe(`get ${META_CONTEXT}/${REVISION_KEY}`);
     expect(calls.slice(1).sort()).toEqual([
+      'list policy.bans',
       'list policy.clients.allow',
       'list policy.clients.deny',
       'list policy.links',

@@ -8,6 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import type { DataStore } from '@shoal/storage';
 import { PolicyError } from './errors.ts';
+import { BANS_CONTEXT, banValue, parseBan, type BanEntry } from './bans.ts';
 import {
   LINKS_CONTEXT,
   checkLink,
@@ -216,8 +217,31 @@ export function createPolicyRepository(
       });
     };
 
+  async function readBans(nowMs: number): Promise<BanEntry[]> {
+    const out: BanEntry[] = [];
+    for (const [key, value] of await data.list(BANS_CONTEXT)) {
+      const entry = parseBan(key, value);
+      if (entry && entry.until > nowMs) out.push(entry);
+    }
+    return out;
+  }
+
   return {
     revision: readRevision,
+
+    listBans: readBans,
+
+    async addBan(input) {
+      // The longer of two bans of one address stands.
+      const { added } = await put(BANS_CONTEXT, input.key, (old) => {
+        const prev = old === undefined ? undefined : parseBan(input.key, old);
+        if (prev !== undefined && prev.until >= input.until && old !== undefined) return old;
+        return banValue({ ...input, addedAt: clock() });
+      });
+      return added;
+    },
+
+    removeBan: (key) => removeAndBump(BANS_CONTEXT, key),
 
     listLinks: readLinks,
 
@@ -254,13 +278,14 @@ export function createPolicyRepository(
     async snapshot(): Promise<PolicySnapshot> {
       // The revision first (see the header comment); then the lists, together.
       const revision = await readRevision();
-      const [ta, td, ca, cd, pk, links] = await Promise.all([
+      const [ta, td, ca, cd, pk, links, bans] = await Promise.all([
         readApprovals('torrents', 'allow'),
         readApprovals('torrents', 'deny'),
         readApprovals('clients', 'allow'),
         readApprovals('clients', 'deny'),
         readPasskeys(),
         readLinks(),
+        readBans(clock()),
       ]);
       const values = (rows: ApprovalEntry[]): string[] => rows.map((e) => e.value);
       return {
@@ -269,6 +294,7 @@ export function createPolicyRepository(
         clients: { allow: values(ca), deny: values(cd) },
         passkeys: pk.map((p) => [p.passkey, p.expiresAt]),
         links: links.map((l) => [l.first, l.second]),
+        bans: bans.map((b) => [b.key, b.until]),
       };
     },
 

@@ -3,6 +3,7 @@
 // pieces of the gateway's middleware chain. Shared by storage-api (admin API,
 // GET /v1/policy), the gateway (cache + chain) and the CLI.
 import type { DataStore } from '@shoal/storage';
+import type { BanRepository } from './bans.ts';
 import type { LinkRepository } from './links.ts';
 
 // ---------------------------------------------------------------- KV layout
@@ -80,6 +81,8 @@ export interface PolicySnapshot {
   passkeys: Array<[string, number | null]>;
   /** Linked swarms of hybrid torrents (links.ts): [first, second], 40 hex each; absent from an older storage-api. */
   links?: Array<[string, string]>;
+  /** Bans not yet expired (bans.ts): [key, until ms]; absent from an older storage-api. */
+  bans?: Array<[string, number]>;
 }
 
 /**
@@ -89,7 +92,7 @@ export interface PolicySnapshot {
  * revision. Bad input throws PolicyError (POLICY_ERR_BAD_*); a bulk import
  * validates everything first and writes nothing if any entry is bad.
  */
-export interface PolicyRepository extends LinkRepository {
+export interface PolicyRepository extends LinkRepository, BanRepository {
   revision(): Promise<string>;
   snapshot(): Promise<PolicySnapshot>;
   listApproval(kind: ApprovalKind, list: ApprovalList): Promise<ApprovalEntry[]>;
@@ -138,6 +141,10 @@ export interface CompiledPolicy {
   swarmOf(infoHash: Buffer): Buffer;
   /** true when the hash is in a link (either side). */
   linked(infoHash: Buffer): boolean;
+  /** The ban of a source address (banKeyOf) in force at nowMs, as its expiry; undefined when none. */
+  bannedUntil(key: string, nowMs: number): number | undefined;
+  /** true when the snapshot holds any ban (so a gateway can skip building keys). */
+  readonly hasBans: boolean;
   readonly sizes: { torrents: number; clients: number; passkeys: number; links: number };
 }
 

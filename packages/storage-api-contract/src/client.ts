@@ -284,6 +284,12 @@ export class StorageApiClient {
     return (body as { added?: unknown } | undefined)?.added === true;
   }
 
+  /** POST /v1/bans: a ban a gateway applied (key from banKeyOf, until ms); true when new. */
+  async ban(key: string, until: number, reason: string, signal?: AbortSignal): Promise<boolean> {
+    const { body } = await this.json('POST', ROUTES.bans, { key, until, reason }, signal);
+    return (body as { added?: unknown } | undefined)?.added === true;
+  }
+
   /** POST /v1/gc. */
   async collectGarbage(signal?: AbortSignal): Promise<GcResponse> {
     const { body } = await this.json('POST', ROUTES.gc, {}, signal);

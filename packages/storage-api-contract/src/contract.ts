@@ -33,6 +33,8 @@ export const ROUTES = {
   policy: '/v1/policy',
   /** A hybrid torrent's link a gateway learned (docs/policy.md "Hybrid torrents"); the gateway token opens it. */
   links: '/v1/links',
+  /** A ban a gateway applied (docs/policy.md "Abuse control"); the gateway token opens it. */
+  bans: '/v1/bans',
   /** The policy admin API of docs/policy.md; only the admin token opens it. */
   adminPrefix: '/v1/admin',
 } as const;

@@ -97,6 +97,30 @@ export const policyConfigSchema = Type.Object({
     default: 100_000,
     description: 'Addresses each limiter tracks; the least recently seen are forgotten first',
   }),
+  ABUSE_BANS: Type.Boolean({
+    default: false,
+    description:
+      "Enforces the bans of the policy data (an operator's, and every gateway's own, docs/policy.md \"Abuse control\"): a banned source's UDP packets are dropped and its HTTP requests refused",
+  }),
+  ABUSE_BAN_STRIKES: Type.Integer({
+    minimum: 0,
+    maximum: 1_000_000,
+    default: 0,
+    description:
+      'Bad UDP connection ids or malformed UDP packets from one source (IPv4 address, IPv6 /64) within ABUSE_BAN_WINDOW_SECONDS that ban it; 0 = the gateway bans nobody by itself. Turns ABUSE_BANS on',
+  }),
+  ABUSE_BAN_WINDOW_SECONDS: Type.Integer({
+    minimum: 1,
+    maximum: 3600,
+    default: 10,
+    description: 'The window ABUSE_BAN_STRIKES are counted in',
+  }),
+  ABUSE_BAN_SECONDS: Type.Integer({
+    minimum: 1,
+    maximum: 30 * 86_400,
+    default: 600,
+    description: 'How long a ban the gateway applies lasts',
+  }),
   HYBRID_LINKS: Type.Boolean({
     default: false,
     description:

@@ -21,9 +21,10 @@ import { createPolicyCache, type PolicyCache } from './policy/cache.ts';
 import { policySourceFor, type PolicySource } from './policy/source.ts';
 import { createLinkLearner, type LinkLearner } from './policy/links.ts';
 import { isRemoteStore } from './remote/store.ts';
+import { createAbuseControl, type AbuseControl } from './policy/abuse.ts';
 import { embeddedStoreConfig, type GatewayStorage } from './storage.ts';
 import { Tracker } from './tracker/core.ts';
-import { buildSteps, policyNeeds } from './tracker/steps.ts';
+import { abuseBans, buildSteps, policyNeeds } from './tracker/steps.ts';
 import { createTlsMetrics, readTlsMaterial, TlsReloader } from './tls.ts';
 import { UdpTracker } from './udp.ts';
 
@@ -83,6 +84,7 @@ export function buildGateway(deps: GatewayDeps): Gateway {
   const needs = policyNeeds(config);
   let policyCache: PolicyCache | undefined;
   let learner: LinkLearner | undefined;
+  let abuse: AbuseControl | undefined;
   if (needs.snapshot) {
     const source =
       deps.policySource ?? policySourceFor(storage, { minTimeoutMs: POLICY_TIMEOUT_MIN_MS });
@@ -108,6 +110,17 @@ export function buildGateway(deps: GatewayDeps): Gateway {
         metrics,
         logger: logger.child({ module: 'hybrid-links' }),
       });
+    if (abuseBans(config))
+      abuse = createAbuseControl({
+        strikes: config.ABUSE_BAN_STRIKES,
+        windowSeconds: config.ABUSE_BAN_WINDOW_SECONDS,
+        banSeconds: config.ABUSE_BAN_SECONDS,
+        maxAddresses: config.RATE_LIMIT_MAX_ADDRESSES,
+        ban: source.ban?.bind(source),
+        current: () => cache.current,
+        metrics,
+        logger: logger.child({ module: 'abuse' }),
+      });
   } else if (deps.policySource !== undefined) {
     void deps.policySource.close();
   }
@@ -119,7 +132,7 @@ export function buildGateway(deps: GatewayDeps): Gateway {
   });
   const tracker = new Tracker({
     storage,
-    steps: buildSteps(config, policyCache, undefined, learner),
+    steps: buildSteps(config, policyCache, undefined, learner, abuse),
     policy: { numWantDefault: config.NUMWANT_DEFAULT, numWantMax: config.NUMWANT_MAX },
     intervalSeconds: config.ANNOUNCE_INTERVAL_SECONDS,
     load,

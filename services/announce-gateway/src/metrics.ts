@@ -8,7 +8,7 @@ export type Protocol = 'http' | 'udp';
 export type Action = 'announce' | 'scrape' | 'connect';
 /** ok: answered; rejected: the client's fault (bad input, bad connection id); failed: ours (storage, bug). */
 export type Outcome = 'ok' | 'rejected' | 'failed';
-export type DropReason = 'malformed' | 'closing' | 'send_failed';
+export type DropReason = 'malformed' | 'closing' | 'send_failed' | 'banned';
 export type PolicyRefreshOutcome = 'changed' | 'unchanged' | 'failed';
 
 interface RequestSeries {
@@ -26,6 +26,8 @@ export interface GatewayMetrics {
   /** An HTTP connection closed on accept because HTTP_MAX_CONNECTIONS were held (docs/limits.md). */
   httpConnectionDropped(): void;
   policyRefreshed(outcome: PolicyRefreshOutcome): void;
+  /** This gateway banned a source (docs/policy.md "Abuse control"). */
+  banApplied(reason: 'bad_connection_id' | 'malformed'): void;
   /** A hybrid link learned from a client (docs/policy.md "Hybrid torrents"). */
   linkLearned(outcome: LinkLearnOutcome): void;
   /** A snapshot was loaded or confirmed unchanged at `atMs` (clock ms); resets the revision age. */
@@ -119,6 +121,12 @@ export function createGatewayMetrics(
     labelNames: ['code'] as const,
     registers: [registry],
   });
+  const bans = new Counter({
+    name: 'shoal_abuse_bans_total',
+    help: 'Sources this gateway banned by itself, by reason: bad_connection_id, malformed.',
+    labelNames: ['reason'] as const,
+    registers: [registry],
+  });
   const linksLearned = new Counter({
     name: 'shoal_hybrid_links_learned_total',
     help: 'Links of hybrid torrents learned from clients announcing both hashes, by outcome: learned, known, conflict, failed.',
@@ -162,6 +170,7 @@ export function createGatewayMetrics(
   }
   const droppedTable = {
     malformed: dropped.labels('malformed'),
+    banned: dropped.labels('banned'),
     closing: dropped.labels('closing'),
     send_failed: dropped.labels('send_failed'),
   } satisfies Record<DropReason, RequestSeries>;
@@ -183,6 +192,7 @@ export function createGatewayMetrics(
     httpConnectionDropped: () => droppedConnections.inc(),
     policyRefreshed: (outcome) => refreshTable[outcome].inc(),
     linkLearned: (outcome) => linksLearned.labels(outcome).inc(),
+    banApplied: (reason) => bans.labels(reason).inc(),
     policyConfirmed: (atMs, sizes) => {
       confirmedAt = atMs;
       if (sizes === undefined) return;

@@ -236,33 +236,34 @@ export class UdpTracker {
       return;
     }
     const start = performance.now();
-    let request;
-    try {
-      request = decodeUdpRequest(msg);
-    } catch (err) {
-      const tid = isProtocolError(err) ? err.transactionId : undefined;
-      const sender = addressToBytes(rinfo.address);
-      if (tid === undefined || sender === undefined) {
-        metrics.udpDropped('malformed');
-        return;
-      }
-      // BEP 15 action field at offset 8 only labels the metric.
-      const action = msg.length >= 12 && msg.readUInt32BE(8) === 2 ? 'scrape' : 'announce';
-      // A malformed packet that still carries a valid connection id comes from a proven address.
-      const proven = this.#options.connectionIds.verify(
-        msg.subarray(0, 8),
-        sender.bytes,
-        this.#options.clock(),
-      );
-      this.#refuse(tid, describeRefusal(err), action, rinfo, err, proven ? 0 : msg.length);
-      return;
-    }
     const peer = addressToBytes(rinfo.address);
     if (peer === undefined) {
       metrics.udpDropped('malformed');
       return;
     }
     const now = this.#options.clock();
+    // A banned source gets no answer at all: not even an error to reflect (docs/policy.md "Abuse control").
+    if (this.#tracker.drops(peer, now)) {
+      metrics.udpDropped('banned');
+      return;
+    }
+    let request;
+    try {
+      request = decodeUdpRequest(msg);
+    } catch (err) {
+      this.#tracker.strike(peer, 'malformed', now);
+      const tid = isProtocolError(err) ? err.transactionId : undefined;
+      if (tid === undefined) {
+        metrics.udpDropped('malformed');
+        return;
+      }
+      // BEP 15 action field at offset 8 only labels the metric.
+      const action = msg.length >= 12 && msg.readUInt32BE(8) === 2 ? 'scrape' : 'announce';
+      // A malformed packet that still carries a valid connection id comes from a proven address.
+      const proven = this.#options.connectionIds.verify(msg.subarray(0, 8), peer.bytes, now);
+      this.#refuse(tid, describeRefusal(err), action, rinfo, err, proven ? 0 : msg.length);
+      return;
+    }
     if (request.action === 'connect') {
       if (!this.#tracker.connectAllowed(peer, now)) {
         this.#refuse(request.transactionId, RATE_LIMITED, 'connect', rinfo, undefined, msg.length);
@@ -276,6 +277,7 @@ export class UdpTracker {
     }
     if (!this.#options.connectionIds.verify(request.connectionId, peer.bytes, now)) {
       metrics.connectionIdRejected();
+      this.#tracker.strike(peer, 'bad_connection_id', now);
       const id = request.transactionId;
       this.#refuse(id, BAD_CONNECTION_ID, request.action, rinfo, undefined, msg.length);
       return;

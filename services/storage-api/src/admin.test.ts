@@ -197,6 +197,7 @@ describe('storage-api admin API', () => {
           clients: { allow: [], deny: [] },
           passkeys: [],
           links: [],
+          bans: [],
         });
       } finally {
         await disabled.close();

@@ -15,6 +15,8 @@ export interface PolicySource {
   load(revision: string | undefined, signal: AbortSignal): Promise<PolicySnapshot | undefined>;
   /** Stores a hybrid link the gateway learned (docs/policy.md "Hybrid torrents"); true when new. */
   learnLink?(first: string, second: string): Promise<boolean>;
+  /** Stores a ban this gateway applied (docs/policy.md "Abuse control"); true when new. */
+  ban?(key: string, until: number, reason: 'bad_connection_id' | 'malformed'): Promise<boolean>;
   close(): Promise<void>;
 }
 
@@ -27,6 +29,7 @@ export function createEmbeddedPolicySource(data: DataStore): PolicySource {
       return repository.snapshot();
     },
     learnLink: (first, second) => repository.addLink({ first, second }, { learned: true }),
+    ban: (key, until, reason) => repository.addBan({ key, until, reason }),
     // The store belongs to the gateway's storage handle, which closes it.
     close: () => Promise.resolve(),
   };
@@ -53,6 +56,7 @@ export function createRemotePolicySource(options: RemotePolicySourceOptions): Po
       return body === undefined ? undefined : toSnapshot(body);
     },
     learnLink: (first, second) => client.learnLink(first, second),
+    ban: (key, until, reason) => client.ban(key, until, reason),
     close: () => client.close(),
   };
 }
@@ -68,7 +72,8 @@ export function toSnapshot(body: unknown): PolicySnapshot {
     isPair(b.clients) &&
     Array.isArray(b.passkeys) &&
     b.passkeys.every((p) => Array.isArray(p)) &&
-    (b.links === undefined || (Array.isArray(b.links) && b.links.every((l) => Array.isArray(l))));
+    (b.links === undefined || (Array.isArray(b.links) && b.links.every((l) => Array.isArray(l)))) &&
+    (b.bans === undefined || (Array.isArray(b.bans) && b.bans.every((l) => Array.isArray(l))));
   if (!ok) throw new Error(`GET ${ROUTES.policy} answered something that is not a policy snapshot`);
   return b as PolicySnapshot;
 }

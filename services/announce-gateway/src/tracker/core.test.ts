@@ -3,7 +3,11 @@ import type { AnnounceRequest } from '@shoal/protocol';
 import { PolicyError } from '@shoal/policy';
 import type { AnnounceResult, PeerAnnounce, SwarmCounts } from '@shoal/storage';
 import type { PeerAddress } from '../client-address.ts';
+import { pino } from 'pino';
+import { Registry } from 'prom-client';
 import { loadGatewayConfig } from '../config.ts';
+import { createGatewayMetrics } from '../metrics.ts';
+import { createAbuseControl } from '../policy/abuse.ts';
 import type { GatewayStorage } from '../storage.ts';
 import { Tracker } from './core.ts';
 import { buildSteps } from './steps.ts';
@@ -144,10 +148,24 @@ describe('tracker core', () => {
         PASSKEY_REQUIRED: 'true',
         RATE_LIMIT_ANNOUNCES_PER_SECOND: '5',
         HYBRID_LINKS: 'true',
+        ABUSE_BAN_STRIKES: '5',
       },
     });
     const cache = { current: undefined } as Parameters<typeof buildSteps>[1];
-    const t = tracker(recorder().storage(true), buildSteps(config, cache));
+    const abuse = createAbuseControl({
+      strikes: 5,
+      windowSeconds: 10,
+      banSeconds: 60,
+      maxAddresses: 10,
+      ban: undefined,
+      current: () => undefined,
+      metrics: createGatewayMetrics(new Registry(), Date.now),
+      logger: pino({ level: 'silent' }),
+    });
+    const t = tracker(
+      recorder().storage(true),
+      buildSteps(config, cache, undefined, undefined, abuse),
+    );
     expect(t.steps).toEqual(STEP_ORDER);
     const fixed = { ANNOUNCE_INTERVAL_MAX_SECONDS: '1800' };
     expect(

@@ -71,6 +71,8 @@ export class Tracker {
   readonly #load: AnnounceLoad | undefined;
   /** Announces handed to an asynchronous store and not yet answered. */
   #waiting = 0;
+  readonly #drops: Step['drops'];
+  readonly #strike: Step['strike'];
 
   constructor(options: TrackerOptions) {
     const steps = [...options.steps].sort(
@@ -91,7 +93,10 @@ export class Tracker {
     this.#scrapeChecks = present(steps.map((s) => s.scrape));
     this.#hides = present(steps.map((s) => s.hides));
     const connects = present(steps.map((s) => s.connect));
-    this.#connect = connects.length === 0 ? undefined : connects[0];
+    this.#connect =
+      connects.length <= 1 ? connects[0] : (peer, nowMs) => connects.every((c) => c(peer, nowMs));
+    this.#drops = present(steps.map((s) => s.drops))[0];
+    this.#strike = present(steps.map((s) => s.strike))[0];
     const intervals = present(steps.map((s) => s.interval));
     this.#interval = intervals.length === 0 ? undefined : intervals[0];
     this.#swarm = present(steps.map((s) => s.swarm))[0];
@@ -111,6 +116,16 @@ export class Tracker {
   /** UDP connects: false when the rate limit refuses this address. */
   connectAllowed(peer: PeerAddress, nowMs: number): boolean {
     return this.#connect === undefined || this.#connect(peer, nowMs);
+  }
+
+  /** UDP: true when the packet's source is banned (dropped unanswered, docs/policy.md "Abuse control"). */
+  drops(source: PeerAddress, nowMs: number): boolean {
+    return this.#drops !== undefined && this.#drops(source, nowMs);
+  }
+
+  /** UDP: one bad packet (bad connection id, junk) from `source`. */
+  strike(source: PeerAddress, reason: 'bad_connection_id' | 'malformed', nowMs: number): void {
+    this.#strike?.(source, reason, nowMs);
   }
 
   /**

@@ -15,11 +15,13 @@ import { parseJwks, type GatewayConfig } from '../config.ts';
 import { jitteredInterval } from '../load/controller.ts';
 import type { PolicyCache } from '../policy/cache.ts';
 import type { LinkLearner } from '../policy/links.ts';
+import type { AbuseControl } from '../policy/abuse.ts';
 import type { Step } from './types.ts';
 
 // Thrown as they are: a flood of refusals must not capture a stack each.
 const RATE_LIMITED = new PolicyError('POLICY_ERR_RATE_LIMITED');
 const NOT_LOADED = new PolicyError('POLICY_ERR_NOT_LOADED');
+const BANNED = new PolicyError('POLICY_ERR_BANNED');
 
 export interface PolicyNeeds {
   /** A list or passkey step is on: the gateway needs a loaded snapshot. */
@@ -32,7 +34,8 @@ export function policyNeeds(config: GatewayConfig): PolicyNeeds {
     config.TORRENT_APPROVAL !== 'off' ||
     config.CLIENT_APPROVAL !== 'off' ||
     config.PASSKEY_REQUIRED ||
-    hybridLinks(config);
+    hybridLinks(config) ||
+    abuseBans(config);
   return {
     snapshot,
     any:
@@ -41,6 +44,11 @@ export function policyNeeds(config: GatewayConfig): PolicyNeeds {
       config.RATE_LIMIT_ANNOUNCES_PER_SECOND > 0 ||
       config.RATE_LIMIT_CONNECTS_PER_SECOND > 0,
   };
+}
+
+/** ABUSE_BANS, or ABUSE_BAN_STRIKES which turns it on. */
+export function abuseBans(config: GatewayConfig): boolean {
+  return config.ABUSE_BANS || config.ABUSE_BAN_STRIKES > 0;
 }
 
 /** HYBRID_LINKS, or HYBRID_LINKS_LEARN which turns it on. */
@@ -63,7 +71,8 @@ export function jwtOptions(config: GatewayConfig): JwtVerifierOptions {
 
 /**
  * `cache` is required when policyNeeds().snapshot; `jwt` replaces the
- * verifier JWT_REQUIRED builds; `learner` is HYBRID_LINKS_LEARN's.
+ * verifier JWT_REQUIRED builds; `learner` is HYBRID_LINKS_LEARN's, `abuse`
+ * ABUSE_BANS'.
  */
 export function buildSteps(
   config: GatewayConfig,
@@ -72,6 +81,7 @@ export function buildSteps(
     ? createJwtVerifier(jwtOptions(config))
     : undefined,
   learner?: LinkLearner,
+  abuse?: AbuseControl,
 ): Step[] {
   if (policyNeeds(config).snapshot && cache === undefined)
     throw new Error(
@@ -84,6 +94,15 @@ export function buildSteps(
     return current;
   }
   const steps: Step[] = [];
+  if (abuse !== undefined)
+    steps.push({
+      name: 'ban',
+      admit: (ctx) => {
+        if (abuse.banned(ctx.source(), ctx.now)) throw BANNED;
+      },
+      drops: (source, nowMs) => abuse.banned(source, nowMs),
+      strike: (source, reason, nowMs) => abuse.strike(source, reason, nowMs),
+    });
   const limit = rateLimitStep(config);
   if (limit !== undefined) steps.push(limit);
   if (config.PASSKEY_REQUIRED)

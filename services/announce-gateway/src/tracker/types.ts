@@ -8,6 +8,7 @@ import type { PeerAddress } from '../client-address.ts';
 
 /** The steps in the order the core runs them, cheapest refusal first (docs/policy.md). */
 export const STEP_ORDER = [
+  'ban',
   'rate-limit',
   'passkey',
   'jwt',
@@ -62,6 +63,14 @@ export interface Step {
   readonly admit?: (ctx: RequestContext) => void;
   /** UDP connects: false refuses. */
   readonly connect?: (peer: PeerAddress, nowMs: number) => boolean;
+  /** UDP packets before they are decoded: true drops the packet unanswered (a banned source). */
+  readonly drops?: (source: PeerAddress, nowMs: number) => boolean;
+  /** A bad packet from `source` (a bad connection id, junk): abuse control counts it. */
+  readonly strike?: (
+    source: PeerAddress,
+    reason: 'bad_connection_id' | 'malformed',
+    nowMs: number,
+  ) => void;
   /** Announces, once decoded. */
   readonly announce?: (ctx: AnnounceContext, request: AnnounceRequest) => void;
   /** Announces, once decoded, for a step that has to wait (JWT keys): no announce is synchronous then. */

@@ -2,6 +2,7 @@
 // /v1/admin (docs/policy.md).
 import type { FastifyInstance } from 'fastify';
 import {
+  PolicyError,
   checkLink,
   registerPolicyAdminRoutes,
   type PolicyAdminDeps,
@@ -16,6 +17,9 @@ export interface PolicyRouteOptions extends RouteContext {
   clock: () => number;
   doctor: NonNullable<PolicyAdminDeps['doctor']>;
 }
+
+/** A gateway's ban lasts at most ABUSE_BAN_SECONDS' maximum, 30 days. */
+const BAN_MAX_MS = 30 * 86_400_000;
 
 /** RFC 9110 13.1.2: If-None-Match is `*` or a list of entity tags, compared weakly. */
 function noneMatch(header: string | undefined, etag: string): boolean {
@@ -50,6 +54,24 @@ export async function policyRoutes(api: FastifyInstance, ctx: PolicyRouteOptions
     const body = (request.body ?? {}) as { first?: unknown; second?: unknown };
     const link = checkLink(body.first, body.second);
     const added = await timed(dataDriver, 'kv_put', () => policy.addLink(link, { learned: true }));
+    return { added };
+  });
+
+  // A ban a gateway applied by itself (docs/policy.md "Abuse control"): a
+  // bounded one, for a reason a gateway has; operators' bans use /v1/admin/bans.
+  api.post(ROUTES.bans, { config: { endpoint: 'policy' } }, async (request) => {
+    const body = (request.body ?? {}) as { key?: unknown; until?: unknown; reason?: unknown };
+    const now = clock();
+    const { key, until, reason } = body;
+    if (
+      typeof key !== 'string' ||
+      !/^(?:4-[0-9a-f]{8}|6-[0-9a-f]{16})$/.test(key) ||
+      typeof until !== 'number' ||
+      !(until > now && until <= now + BAN_MAX_MS) ||
+      (reason !== 'bad_connection_id' && reason !== 'malformed')
+    )
+      throw new PolicyError('POLICY_ERR_BAD_ENTRY', 'want { key, until, reason } of a gateway ban');
+    const added = await timed(dataDriver, 'kv_put', () => policy.addBan({ key, until, reason }));
     return { added };
   });
 
