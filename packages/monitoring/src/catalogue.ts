@@ -59,6 +59,51 @@ export const SHOAL_METRICS: readonly MetricSpec[] = [
       'HTTP connections closed on accept because the process already held `HTTP_MAX_CONNECTIONS` (docs/limits.md). A steady rate means the cap is too low for the traffic, or a flood.',
   },
   {
+    name: 'shoal_full_scrape_refreshes_total',
+    type: 'counter',
+    labels: ['outcome'],
+    services: ['gateway'],
+    meaning:
+      'Rebuilds of the full scrape cache from the store (docs/full-scrape.md), at most one per `FULL_SCRAPE_REFRESH_SECONDS` and only when a full scrape is asked for. outcome: ok, failed (the previous answer is served).',
+  },
+  {
+    name: 'shoal_full_scrape_served_total',
+    type: 'counter',
+    labels: ['encoding'],
+    services: ['gateway'],
+    meaning:
+      'Full scrapes answered from the cache. encoding: gzip (the client sent `Accept-Encoding: gzip`), identity.',
+  },
+  {
+    name: 'shoal_full_scrape_rate_limited_total',
+    type: 'counter',
+    labels: [],
+    services: ['gateway'],
+    meaning: 'Full scrapes refused because the address was over `FULL_SCRAPE_PER_MINUTE`.',
+  },
+  {
+    name: 'shoal_full_scrape_torrents',
+    type: 'gauge',
+    labels: [],
+    services: ['gateway'],
+    meaning: 'Swarms in the cached full scrape (0 before the first one is asked for).',
+  },
+  {
+    name: 'shoal_full_scrape_truncated',
+    type: 'gauge',
+    labels: [],
+    services: ['gateway'],
+    meaning:
+      '1 when the cached full scrape left swarms out: more were live than `FULL_SCRAPE_MAX_TORRENTS`, and the answer carries `flags` `truncated: 1`.',
+  },
+  {
+    name: 'shoal_full_scrape_bytes',
+    type: 'gauge',
+    labels: ['encoding'],
+    services: ['gateway'],
+    meaning: 'Size of the cached full scrape answer in bytes, by encoding (identity, gzip).',
+  },
+  {
     name: 'shoal_tls_reloads_total',
     type: 'counter',
     labels: ['outcome'],
@@ -205,7 +250,7 @@ export const SHOAL_METRICS: readonly MetricSpec[] = [
     labels: ['driver', 'operation'],
     services: ['storage-api'],
     meaning:
-      'Backend operation latency. driver: memory|redis|postgres; operation: announce, scrape, kv_get, kv_put, kv_delete, kv_list, gc, stats, lease, downloads.',
+      'Backend operation latency. driver: memory|redis|postgres; operation: announce, scrape, kv_get, kv_put, kv_delete, kv_list, gc, stats, full_scrape, lease, downloads.',
   },
   {
     name: 'shoal_storage_operation_errors_total',
@@ -227,7 +272,7 @@ export const SHOAL_METRICS: readonly MetricSpec[] = [
     labels: ['endpoint', 'outcome'],
     services: ['storage-api'],
     meaning:
-      "HTTP requests to the storage-api API, by endpoint (batch, kv, downloads, stats, gc, leases, policy, admin, other) and outcome: ok (2xx), rejected (4xx, the caller's fault), failed (5xx).",
+      "HTTP requests to the storage-api API, by endpoint (batch, kv, downloads, stats, full_scrape, gc, leases, policy, admin, other) and outcome: ok (2xx), rejected (4xx, the caller's fault), failed (5xx).",
   },
   {
     name: 'shoal_swarm_torrents',

@@ -359,6 +359,30 @@ describe('encodeScrapeResponse / encodeFailure', () => {
     expect(bdecode(out)).toBeDefined();
   });
 
+  it('writes BEP 48 flags after files: min_request_interval, and truncated when given', () => {
+    const a = Buffer.alloc(20, 0xaa);
+    const files = [{ infoHash: a, complete: 1, incomplete: 2, downloaded: 3 }];
+    const entry = latin1('d8:completei1e10:downloadedi3e10:incompletei2ee');
+    expect(
+      encodeScrapeResponse(files, { minRequestIntervalSeconds: 60, truncated: false }),
+    ).toEqual(
+      Buffer.concat([
+        latin1('d5:filesd20:'),
+        a,
+        entry,
+        latin1('e5:flagsd20:min_request_intervali60eee'),
+      ]),
+    );
+    const truncated = encodeScrapeResponse([], { minRequestIntervalSeconds: 5, truncated: true });
+    expect(truncated.toString('latin1')).toBe(
+      'd5:filesde5:flagsd20:min_request_intervali5e9:truncatedi1eee',
+    );
+    expect(bdecode(truncated)).toEqual({
+      files: {},
+      flags: { min_request_interval: 5, truncated: 1 },
+    });
+  });
+
   it('writes failure reason, with BEP 31 retry in minutes rounded up', () => {
     expect(encodeFailure('unregistered torrent').toString()).toBe(
       'd14:failure reason20:unregistered torrente',

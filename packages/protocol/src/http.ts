@@ -431,12 +431,22 @@ function encodeNonCompact(
   return Buffer.concat(parts);
 }
 
+/** BEP 48 `flags` of a scrape answer; a full scrape (docs/full-scrape.md) sends them. */
+export interface ScrapeFlags {
+  /** BEP 48 `min_request_interval`: seconds before asking again. */
+  minRequestIntervalSeconds: number;
+  /** `truncated: 1` when the answer leaves swarms out (a full scrape over its bound). */
+  truncated: boolean;
+}
+
 /**
  * BEP 48 scrape answer: d5:filesd<20-byte hash>d8:completei..e10:downloadedi..e10:incompletei..eee e.
  * Hashes are written in byte order (bencode keys must be sorted); a repeated hash is written once.
+ * With `flags`, `5:flagsd20:min_request_intervali..e[9:truncatedi1e]e` follows `files`.
  */
 export function encodeScrapeResponse(
   files: ReadonlyArray<{ infoHash: Buffer } & ScrapeCounts>,
+  flags?: ScrapeFlags,
 ): Buffer {
   const sorted = files.slice().sort((a, b) => Buffer.compare(a.infoHash, b.infoHash));
   const parts: Buffer[] = [Buffer.from('d5:filesd', 'latin1')];
@@ -454,7 +464,16 @@ export function encodeScrapeResponse(
       ),
     );
   }
-  parts.push(Buffer.from('ee', 'latin1'));
+  parts.push(Buffer.from('e', 'latin1'));
+  if (flags !== undefined)
+    parts.push(
+      Buffer.from(
+        `5:flagsd20:min_request_intervali${int(flags.minRequestIntervalSeconds)}e` +
+          `${flags.truncated ? '9:truncatedi1e' : ''}e`,
+        'latin1',
+      ),
+    );
+  parts.push(Buffer.from('e', 'latin1'));
   return Buffer.concat(parts);
 }
 

@@ -32,6 +32,7 @@ export {
   encodeFailure,
   type FailureTiming,
   type HttpAnnounceResponse,
+  type ScrapeFlags,
 } from './http.ts';
 // http.ts and udp.ts both name their answers encodeAnnounceResponse... and
 // encodeScrapeResponse...: the root exports them with an Http/Udp prefix, as

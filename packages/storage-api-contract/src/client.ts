@@ -26,6 +26,7 @@ import {
   parseErrorBody,
   paths,
   type ErrorBody,
+  type FullScrapeResponse,
   type GcResponse,
   type LeaseResponse,
 } from './contract.ts';
@@ -251,6 +252,34 @@ export class StorageApiClient {
   /** GET /v1/stats, unchecked (the caller knows the shape it needs). */
   async stats(signal?: AbortSignal): Promise<unknown> {
     return (await this.json('GET', ROUTES.stats, undefined, signal)).body;
+  }
+
+  /** GET /v1/full-scrape, its shape checked. */
+  async fullScrape(limit: number, signal?: AbortSignal): Promise<FullScrapeResponse> {
+    const path = paths.fullScrape(limit);
+    const { body } = await this.json('GET', path, undefined, signal);
+    const b = body as Partial<Record<keyof FullScrapeResponse, unknown>> | undefined;
+    const entries: unknown[] = Array.isArray(b?.swarms) ? b.swarms : [];
+    const wellFormed =
+      typeof b?.truncated === 'boolean' &&
+      Array.isArray(b.swarms) &&
+      entries.every(
+        (e) =>
+          Array.isArray(e) &&
+          e.length === 4 &&
+          typeof e[0] === 'string' &&
+          /^[0-9a-f]{40}$/.test(e[0]) &&
+          isCount(e[1]) &&
+          isCount(e[2]) &&
+          isCount(e[3]),
+      );
+    if (!wellFormed)
+      throw badAnswer(
+        'GET',
+        path,
+        'want { swarms: [[hex, seeders, leechers, downloaded]], truncated }',
+      );
+    return body as FullScrapeResponse;
   }
 
   /**

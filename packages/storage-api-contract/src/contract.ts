@@ -27,6 +27,8 @@ export const ROUTES = {
   kvKey: '/v1/kv/:context/:key',
   downloads: '/v1/downloads',
   stats: '/v1/stats',
+  /** Every live swarm's counts, the largest first (docs/full-scrape.md); the gateway token opens it. */
+  fullScrape: '/v1/full-scrape',
   gc: '/v1/gc',
   lease: '/v1/leases/:name',
   /** Gateways poll it with If-None-Match; the gateway or the admin token opens it. */
@@ -46,6 +48,7 @@ export const paths = {
     `/v1/kv/${encodeURIComponent(context)}/${encodeURIComponent(key)}`,
   downloads: (infoHashesHex: readonly string[]): string =>
     `${ROUTES.downloads}?${infoHashesHex.map((h) => `info_hash=${h}`).join('&')}`,
+  fullScrape: (limit: number): string => `/v1/full-scrape?limit=${limit}`,
   lease: (name: string): string => `/v1/leases/${encodeURIComponent(name)}`,
   admin: (rest: string): string => `${ROUTES.adminPrefix}/${rest.replace(/^\//, '')}`,
 };
@@ -71,6 +74,11 @@ export interface DownloadsResponse {
   downloads: Record<string, number>;
 }
 export type StatsResponse = StoreStats;
+/** At most `limit` swarms, the most live peers first; `truncated` when more were live. */
+export interface FullScrapeResponse {
+  swarms: Array<[infoHashHex: string, seeders: number, leechers: number, downloaded: number]>;
+  truncated: boolean;
+}
 export interface GcResponse {
   peersRemoved: number;
   swarmsRemoved: number;

@@ -15,6 +15,13 @@ export {
   isServiceClient,
   takesDownloadReceipts,
 } from './capabilities.ts';
+export {
+  FULL_SCRAPE_MAX,
+  fullScrapeOf,
+  hasFullScrape,
+  validateFullScrapeLimit,
+} from './full-scrape.ts';
+export type { FullScrape, FullScrapeEntry, FullScrapeResult } from './full-scrape.ts';
 export type * from './open/config.ts';
 export { backendConfig, checkStoreSettings, openLeaseLock, openStore } from './open/index.ts';
 export type { BackendStore, OpenStoreOptions, StoreSettings } from './open/index.ts';

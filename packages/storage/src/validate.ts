@@ -44,8 +44,8 @@ export function validateInfoHashes(infoHashes: readonly Buffer[]): void {
     if (h.length !== INFO_HASH_LEN) throw badInput('infoHash must be 20 bytes');
 }
 
-/** Most swarms a topSwarms() call may ask for (an admin view). */
-export const TOP_SWARMS_MAX = 10_000;
+/** Most swarms a topSwarms() call may ask for: a full scrape's 100,000 plus the one that tells whether more were left out (full-scrape.ts). */
+export const TOP_SWARMS_MAX = 100_001;
 
 export function validateTopLimit(limit: number): void {
   if (!Number.isInteger(limit) || limit < 1 || limit > TOP_SWARMS_MAX)

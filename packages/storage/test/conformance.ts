@@ -45,6 +45,7 @@
 //   describeDataStoreConformance('memory', async () => createMemoryStore({ peerLifetimeSeconds: 60 }));
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { hasTopSwarms } from '../src/capabilities.ts';
+import { FULL_SCRAPE_MAX, fullScrapeOf, type FullScrapeResult } from '../src/full-scrape.ts';
 import { isStoreError } from '../src/errors.ts';
 import type {
   AnnounceEvent,
@@ -759,6 +760,63 @@ export function describePeerStoreConformance(
         expect(view(await top.topSwarms(1))).toEqual([[infoHashOf(2).toString('hex'), 1, 2]]);
         for (const bad of [0, -1, 1.5, Number.NaN]) {
           const err: unknown = await top.topSwarms(bad).then(
+            () => undefined,
+            (e: unknown) => e,
+          );
+          expect(isStoreError(err) && err.code, String(bad)).toBe('STORE_ERR_BAD_INPUT');
+        }
+      });
+
+      it('a full scrape lists every live swarm with its counts, the most peers first, and says when it left some out', async () => {
+        const full = fullScrapeOf(store);
+        // docs/full-scrape.md: every store answers one.
+        expect(full).toBeDefined();
+        if (full === undefined) return;
+        expect(await full(10)).toEqual({ swarms: [], truncated: false });
+        // swarm 1: 3 peers, one download; swarm 2: 2 (both families); swarm 3: 1, which expires.
+        await announce({ swarm: 3, peer: 9 });
+        advanceSeconds(LIFETIME_SECONDS / 2);
+        await announce({ swarm: 1, peer: 1, seeder: true });
+        await announce({ swarm: 1, peer: 2 });
+        await announce({ swarm: 1, peer: 2, seeder: true, event: 'completed' });
+        await announce({ swarm: 1, peer: 3 });
+        await announce({ swarm: 2, peer: 4, family: 6, seeder: true });
+        await announce({ swarm: 2, peer: 5 });
+        const view = (r: FullScrapeResult) => ({
+          truncated: r.truncated,
+          swarms: r.swarms.map((e) => [
+            e.infoHash.toString('hex'),
+            e.seeders,
+            e.leechers,
+            e.downloaded,
+          ]),
+        });
+        const h = (n: number) => infoHashOf(n).toString('hex');
+        expect(view(await full(10))).toEqual({
+          truncated: false,
+          swarms: [
+            [h(1), 2, 1, 1],
+            [h(2), 1, 1, 0],
+            [h(3), 0, 1, 0],
+          ],
+        });
+        expect(view(await full(2))).toEqual({
+          truncated: true,
+          swarms: [
+            [h(1), 2, 1, 1],
+            [h(2), 1, 1, 0],
+          ],
+        });
+        advanceSeconds(LIFETIME_SECONDS / 2 + 1);
+        expect(view(await full(2))).toEqual({
+          truncated: false,
+          swarms: [
+            [h(1), 2, 1, 1],
+            [h(2), 1, 1, 0],
+          ],
+        });
+        for (const bad of [0, -1, 1.5, Number.NaN, FULL_SCRAPE_MAX + 1]) {
+          const err: unknown = await full(bad).then(
             () => undefined,
             (e: unknown) => e,
           );

@@ -289,6 +289,38 @@ export const gatewayConfigSchema = Type.Object({
     description:
       'TCP connections the HTTP tracker holds at once; the next are closed on accept. Keep it under `ulimit -n`',
   }),
+  FULL_SCRAPE_ENABLED: Type.Boolean({
+    default: false,
+    description:
+      'Answer a scrape with no info_hash with every live swarm (docs/full-scrape.md), from a cache; off by default: it lists every torrent the tracker knows. Refused with PASSKEY_REQUIRED',
+  }),
+  FULL_SCRAPE_REFRESH_SECONDS: Type.Integer({
+    minimum: 1,
+    maximum: 86_400,
+    default: 300,
+    description:
+      "The cache is rebuilt from the store at most this often, on a request that finds it older (one store walk at a time); also the answer's BEP 48 `min_request_interval`",
+  }),
+  FULL_SCRAPE_MAX_TORRENTS: Type.Integer({
+    minimum: 1,
+    maximum: 100_000,
+    default: 10_000,
+    description:
+      'Most swarms in the answer: over it, the swarms with the most live peers are kept and the answer carries `flags` `truncated: 1`',
+  }),
+  FULL_SCRAPE_PER_MINUTE: Type.Number({
+    minimum: 0.001,
+    maximum: 60_000,
+    default: 1,
+    description:
+      'Full scrapes per client address (IPv6 per /64) per minute, a token bucket as the rate limit step; over it the answer is `POLICY_ERR_RATE_LIMITED`',
+  }),
+  FULL_SCRAPE_BURST: Type.Integer({
+    minimum: 1,
+    maximum: 1000,
+    default: 2,
+    description: 'Bucket size of FULL_SCRAPE_PER_MINUTE',
+  }),
   TLS_CERT_FILE: Type.Optional(
     Type.String({
       minLength: 1,
@@ -394,6 +426,12 @@ export const loadGatewayConfig = configLoader(gatewayConfigSchema, {
       problems.push({
         key: c.TLS_CERT_FILE === undefined ? 'TLS_CERT_FILE' : 'TLS_KEY_FILE',
         message: 'TLS_CERT_FILE and TLS_KEY_FILE go together: set both or neither',
+      });
+    }
+    if (c.FULL_SCRAPE_ENABLED && c.PASSKEY_REQUIRED) {
+      problems.push({
+        key: 'FULL_SCRAPE_ENABLED',
+        message: 'a private tracker (PASSKEY_REQUIRED) does not publish its torrent list',
       });
     }
     if (

@@ -9,7 +9,7 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { ConnectionIdCodec } from '@shoal/protocol';
 import { createPolicyRepository, policyErrors, type PolicyAdminDeps } from '@shoal/policy';
-import { hasTopSwarms, isDataStore, isStoreError } from '@shoal/storage';
+import { fullScrapeOf, hasTopSwarms, isDataStore, isStoreError } from '@shoal/storage';
 import { runDoctor } from '@shoal/storage/doctor';
 import { buildAdmin, type AdminDeps } from './admin.ts';
 import { createClientAddressResolver } from './client-address.ts';
@@ -26,6 +26,7 @@ import { embeddedStoreConfig, type GatewayStorage } from './storage.ts';
 import { Tracker } from './tracker/core.ts';
 import { abuseBans, buildSteps, policyNeeds } from './tracker/steps.ts';
 import { createTlsMetrics, readTlsMaterial, TlsReloader } from './tls.ts';
+import { createFullScrapeMetrics, FullScrapeCache } from './full-scrape.ts';
 import { UdpTracker } from './udp.ts';
 
 export interface GatewayDeps {
@@ -162,7 +163,26 @@ export function buildGateway(deps: GatewayDeps): Gateway {
     );
   }
 
+  const fullScrapeMetrics = createFullScrapeMetrics(registry);
+  let fullScrape: FullScrapeCache | undefined;
+  if (config.FULL_SCRAPE_ENABLED) {
+    const source = fullScrapeOf(storage);
+    if (source === undefined)
+      throw new Error(`FULL_SCRAPE_ENABLED: the ${storage.driver} store cannot list its swarms`);
+    fullScrape = new FullScrapeCache({
+      source,
+      maxTorrents: config.FULL_SCRAPE_MAX_TORRENTS,
+      refreshSeconds: config.FULL_SCRAPE_REFRESH_SECONDS,
+      perMinute: config.FULL_SCRAPE_PER_MINUTE,
+      burst: config.FULL_SCRAPE_BURST,
+      maxAddresses: config.RATE_LIMIT_MAX_ADDRESSES,
+      metrics: fullScrapeMetrics,
+      logger: logger.child({ module: 'full-scrape' }),
+      clock,
+    });
+  }
   const httpDeps = {
+    ...(fullScrape === undefined ? {} : { fullScrape }),
     config,
     logger: logger.child({ module: 'http' }),
     metrics,

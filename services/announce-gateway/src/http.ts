@@ -21,10 +21,12 @@ import { queryParam } from './credentials.ts';
 import { GatewayError } from './errors.ts';
 import type { GatewayMetrics } from './metrics.ts';
 import type { Tracker } from './tracker/core.ts';
+import { answerFullScrape, type FullScrapeCache } from './full-scrape.ts';
 import { describeRefusal, refusalCounter } from './tracker/refusal.ts';
 import type { AnnounceContext, ScrapeContext } from './tracker/types.ts';
 
 const NO_QUERY: Record<string, never> = Object.freeze({});
+const INFO_HASH_PARAM = /(?:^|&)info_hash=/;
 
 export interface TrackerHttpDeps {
   config: GatewayConfig;
@@ -33,6 +35,8 @@ export interface TrackerHttpDeps {
   tracker: Tracker;
   resolveAddress: ClientAddressResolver;
   clock: () => number;
+  /** docs/full-scrape.md: answers a scrape with no info_hash; undefined when FULL_SCRAPE_ENABLED is false. */
+  fullScrape?: FullScrapeCache;
   /** Serve HTTPS with this certificate and key (docs/tls.md); plain HTTP without. */
   tls?: { cert: Buffer; key: Buffer };
 }
@@ -56,7 +60,7 @@ interface HttpSettings {
 class HttpRequestContext {
   readonly now: number;
   protected readonly http: FastifyRequest;
-  protected readonly query: string;
+  readonly query: string;
   protected readonly settings: HttpSettings;
   #source: PeerAddress | undefined;
 
@@ -119,7 +123,7 @@ class HttpScrape extends HttpRequestContext implements ScrapeContext {
 }
 
 export function buildTrackerHttp(deps: TrackerHttpDeps): FastifyInstance {
-  const { config, metrics, tracker, clock } = deps;
+  const { config, metrics, tracker, clock, fullScrape } = deps;
   const settings: HttpSettings = {
     resolve: deps.resolveAddress,
     allowIpParam: config.ALLOW_IP_PARAM,
@@ -206,6 +210,12 @@ export function buildTrackerHttp(deps: TrackerHttpDeps): FastifyInstance {
     const start = performance.now();
     try {
       const ctx = new HttpScrape(request, settings, clock());
+      if (fullScrape !== undefined && !INFO_HASH_PARAM.test(ctx.query)) {
+        const body = await answerFullScrape(fullScrape, ctx.source(), request, reply);
+        scrapeOk.inc();
+        metrics.observe('http', 'scrape', start);
+        return body;
+      }
       const body = encodeHttpScrapeResponse(await tracker.scrape(ctx));
       scrapeOk.inc();
       metrics.observe('http', 'scrape', start);

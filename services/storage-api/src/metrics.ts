@@ -15,10 +15,20 @@ export type Operation =
   | 'kv_list'
   | 'gc'
   | 'stats'
+  | 'full_scrape'
   | 'lease'
   | 'downloads';
 export type Endpoint =
-  'batch' | 'kv' | 'downloads' | 'stats' | 'gc' | 'leases' | 'policy' | 'admin' | 'other';
+  | 'batch'
+  | 'kv'
+  | 'downloads'
+  | 'stats'
+  | 'full_scrape'
+  | 'gc'
+  | 'leases'
+  | 'policy'
+  | 'admin'
+  | 'other';
 /** ok: 2xx; rejected: the caller's fault (4xx); failed: ours or a backend's (5xx). */
 export type RpcOutcome = 'ok' | 'rejected' | 'failed';
 
@@ -41,6 +51,7 @@ const ENDPOINTS: readonly Endpoint[] = [
   'kv',
   'downloads',
   'stats',
+  'full_scrape',
   'gc',
   'leases',
   'policy',
@@ -48,7 +59,14 @@ const ENDPOINTS: readonly Endpoint[] = [
   'other',
 ];
 const OUTCOMES: readonly RpcOutcome[] = ['ok', 'rejected', 'failed'];
-const PEER_OPERATIONS: readonly Operation[] = ['announce', 'scrape', 'gc', 'stats', 'downloads'];
+const PEER_OPERATIONS: readonly Operation[] = [
+  'announce',
+  'scrape',
+  'gc',
+  'stats',
+  'full_scrape',
+  'downloads',
+];
 const DATA_OPERATIONS: readonly Operation[] = [
   'kv_get',
   'kv_put',

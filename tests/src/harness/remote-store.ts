@@ -11,7 +11,7 @@ import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { createRemoteStore, loadGatewayConfig } from '@shoal/announce-gateway';
 import { buildStorageApi, loadStorageApiConfig } from '@shoal/storage-api';
-import type { GcResult, PeerStore } from '@shoal/storage';
+import type { FullScrape, GcResult, PeerStore } from '@shoal/storage';
 import type { PingableDataStore } from '@shoal/storage';
 import { createCompositeStore } from '@shoal/storage/composite';
 import type { PeerStoreFactory } from '@shoal/storage/conformance';
@@ -69,10 +69,11 @@ export function remoteStoreFactory(options: RemoteFactoryOptions): PeerStoreFact
       { logger, registry: new Registry() },
     );
     let closed: Promise<void> | undefined;
-    const store: PeerStore = {
+    const store: PeerStore & FullScrape = {
       driver: remote.driver,
       announce: (a) => remote.announce(a),
       scrape: (h) => remote.scrape(h),
+      fullScrape: (limit) => remote.fullScrape(limit),
       stats: () => remote.stats(),
       ping: () => remote.ping(),
       async collectGarbage(): Promise<GcResult> {

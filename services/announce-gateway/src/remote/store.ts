@@ -13,10 +13,13 @@ import {
 } from '@shoal/protocol';
 import {
   StoreError,
+  validateFullScrapeLimit,
   type AnnounceResult,
   type GcResult,
   type PeerAnnounce,
   type PeerStore,
+  type FullScrape,
+  type FullScrapeResult,
   type ServiceClient,
   type StoreStats,
   type SwarmCounts,
@@ -39,7 +42,7 @@ export interface RemoteStoreDeps {
  * A ServiceClient: the gateway reads its policy from storage-api too. Not a
  * DataStore, SyncAnnounce or TopSwarms: storage-api serves those itself.
  */
-export interface RemoteStore extends PeerStore, ServiceClient {
+export interface RemoteStore extends PeerStore, ServiceClient, FullScrape {
   readonly driver: 'remote';
   /** The breaker's state now (also the shoal_storage_client_circuit_state gauge). */
   readonly circuitState: CircuitState;
@@ -57,6 +60,8 @@ type RequiredRemoteConfig = RemoteStoreConfig & {
 };
 
 const PING_HASH = Buffer.alloc(20);
+/** A full scrape walks every swarm in storage-api's store: allow it more than one batch's REMOTE_TIMEOUT_MS. */
+const FULL_SCRAPE_TIMEOUT_MIN_MS = 30_000;
 const MAX_NUM_WANT = 0xffff;
 
 export function createRemoteStore(config: RemoteStoreConfig, deps: RemoteStoreDeps): RemoteStore {
@@ -165,6 +170,22 @@ export function createRemoteStore(config: RemoteStoreConfig, deps: RemoteStoreDe
       if (!isStoreStats(body))
         throw new StoreError('STORE_ERR_UNAVAILABLE', 'storage-api /v1/stats is not StoreStats');
       return body;
+    },
+
+    /** docs/full-scrape.md: storage-api walks its store; rare (a gateway's cache refresh), so past the batcher. */
+    async fullScrape(limit: number): Promise<FullScrapeResult> {
+      validateFullScrapeLimit(limit);
+      const timeoutMs = Math.max(c.REMOTE_TIMEOUT_MS, FULL_SCRAPE_TIMEOUT_MIN_MS);
+      const body = await transport.fullScrape(limit, AbortSignal.timeout(timeoutMs));
+      return {
+        truncated: body.truncated,
+        swarms: body.swarms.map(([hex, seeders, leechers, downloaded]) => ({
+          infoHash: Buffer.from(hex, 'hex'),
+          seeders,
+          leechers,
+          downloaded,
+        })),
+      };
     },
 
     /**

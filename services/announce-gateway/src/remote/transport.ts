@@ -10,7 +10,7 @@ import {
   type RpcResult,
 } from '@shoal/protocol';
 import { StoreError, storeErrors, type StoreErrorCode } from '@shoal/storage';
-import type { ErrorBody } from '@shoal/storage-api-contract';
+import type { ErrorBody, FullScrapeResponse } from '@shoal/storage-api-contract';
 import { StorageApiClient, isStorageApiClientError } from '@shoal/storage-api-contract/client';
 import type { BatchTransport } from './batcher.ts';
 
@@ -97,6 +97,15 @@ export class RpcTransport implements BatchTransport<RpcOp, RpcResult> {
   async stats(signal: AbortSignal): Promise<unknown> {
     try {
       return await this.#client.stats(signal);
+    } catch (err) {
+      throw this.#storeError(err, signal);
+    }
+  }
+
+  /** GET /v1/full-scrape, its shape checked by the client. */
+  async fullScrape(limit: number, signal: AbortSignal): Promise<FullScrapeResponse> {
+    try {
+      return await this.#client.fullScrape(limit, signal);
     } catch (err) {
       throw this.#storeError(err, signal);
     }

@@ -1,7 +1,8 @@
 // The JSON data routes (docs/storage-api.md "Endpoints"): KV, download
 // counts and swarm statistics.
 import type { FastifyInstance } from 'fastify';
-import { ROUTES } from '@shoal/storage-api-contract';
+import { fullScrapeOf } from '@shoal/storage';
+import { ROUTES, type FullScrapeResponse } from '@shoal/storage-api-contract';
 import { ApiError } from '../errors.ts';
 import { objectBody, type RouteContext } from './context.ts';
 
@@ -81,6 +82,28 @@ export async function dataRoutes(api: FastifyInstance, ctx: RouteContext): Promi
     });
     return { downloads };
   });
+
+  // docs/full-scrape.md: the gateways cache this and refresh it at most every FULL_SCRAPE_REFRESH_SECONDS.
+  api.get(
+    ROUTES.fullScrape,
+    { config: { endpoint: 'full_scrape' } },
+    async (request): Promise<FullScrapeResponse> => {
+      const full = fullScrapeOf(store);
+      if (full === undefined) throw new ApiError('RPC_ERR_NOT_FOUND', 'this store lists no swarms');
+      const raw = (request.query as Record<string, unknown>).limit;
+      const limit = typeof raw === 'string' && /^\d{1,7}$/.test(raw) ? Number(raw) : Number.NaN;
+      const result = await timed(peerDriver, 'full_scrape', () => full(limit));
+      return {
+        truncated: result.truncated,
+        swarms: result.swarms.map((e) => [
+          e.infoHash.toString('hex'),
+          e.seeders,
+          e.leechers,
+          e.downloaded,
+        ]),
+      };
+    },
+  );
 
   api.get(ROUTES.stats, { config: { endpoint: 'stats' } }, async () => {
     const stats = await timed(peerDriver, 'stats', () => store.stats());
