@@ -8,6 +8,7 @@ export default defineConfig({
       'packages/*/{src,test}/**/*.test.ts',
       'services/*/{src,test}/**/*.test.ts',
       'tests/**/*.test.ts',
+      'bench/**/*.test.ts',
     ],
     // The container tests run apart (tests/images/vitest.config.ts, `make test-images`).
     exclude: ['**/node_modules/**', 'tests/images/**'],

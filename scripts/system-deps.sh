@@ -10,7 +10,7 @@
 set -euo pipefail
 case "${1:-test}" in
   test) pkgs=(aria2 mktorrent python3-libtorrent redis-server redis-sentinel redis-tools postgresql openssl curl procps prometheus unzip) ;;
-  bench) pkgs=(aria2 mktorrent python3-libtorrent redis-server redis-sentinel redis-tools postgresql openssl curl procps prometheus unzip opentracker wrk gcc) ;;
+  bench) pkgs=(aria2 mktorrent python3-libtorrent redis-server redis-sentinel redis-tools postgresql openssl curl procps prometheus unzip opentracker wrk gcc python3-matplotlib) ;;
   images) pkgs=(podman runc mmdebstrap) ;;
   clients) pkgs=(aria2 python3-libtorrent qbittorrent-nox transmission-daemon) ;;
   *) echo "usage: $0 test|bench|images|clients" >&2; exit 2 ;;
