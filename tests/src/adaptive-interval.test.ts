@@ -29,6 +29,7 @@ import { waitFor } from '@shoal/testing/processes';
 import {
   UdpTrackerClient,
   httpAnnounce,
+  httpAnnounceDict,
   randomInfoHash,
   randomPeerId,
   type AnnounceReply,
@@ -279,16 +280,19 @@ describe('shedding on the split topology', () => {
       await waitFor('14 announces held in the store', () => announcesInStore === 14, 10_000, 10);
       const more = send(1n, 'started', 5);
       await waitFor('16 announces held in the store', () => announcesInStore === 16, 10_000, 10);
-      const httpSeeder = httpAnnounce(g.httpUrl, {
+      // Shed answers come at once, while the store is still held: a success
+      // with no peers and `min interval` = `interval` (docs/decisions.md "Failure answers").
+      const shedHttp = await httpAnnounceDict(g.httpUrl, {
         infoHash,
         peerId: randomPeerId(),
         port: port++,
         left: 0n,
       });
-      // Shed answers come at once, while the store is still held.
-      const shedHttp = await httpSeeder;
-      expect(shedHttp).toMatchObject({ seeders: 0, leechers: 0, peers: [] });
+      expect(shedHttp['failure reason']).toBeUndefined();
+      expect(shedHttp.peers).toEqual(Buffer.alloc(0));
+      expect(shedHttp.complete).toBe(0);
       expect(shedHttp.interval).toBeGreaterThanOrEqual(BASE);
+      expect(shedHttp['min interval']).toBe(shedHttp.interval);
       expect(await metric(g, 'shoal_gateway_shed_announces_total{kind="seeder_update"}')).toBe(37);
       expect(await metric(g, 'shoal_gateway_shed_announces_total{kind="leecher_update"}')).toBe(36);
       expect(await metric(g, 'shoal_gateway_shed_announces_total{kind="event"}')).toBe(3);

@@ -97,6 +97,7 @@ class HttpRequestContext {
 /** Keeps what it decoded and resolved: the answer's encoding depends on them. */
 class HttpAnnounce extends HttpRequestContext implements AnnounceContext {
   interval = 0;
+  shed = false;
   decoded: AnnounceRequest | undefined;
   family: PeerAddress['family'] = 4;
 
@@ -184,7 +185,8 @@ export function buildTrackerHttp(deps: TrackerHttpDeps): FastifyInstance {
       const decoded = ctx.decoded!;
       const body = encodeHttpAnnounceResponse({
         interval: ctx.interval,
-        minInterval,
+        // docs/decisions.md "Failure answers": a shed client is held to the whole interval.
+        minInterval: ctx.shed === true ? ctx.interval : minInterval,
         complete: result.seeders,
         incomplete: result.leechers,
         downloaded: result.downloaded,

@@ -188,6 +188,7 @@ export class Tracker {
     const shed = this.#load?.shed(wanted, this.#waiting);
     if (shed !== undefined) {
       ctx.interval = shed;
+      ctx.shed = true;
       return wanted.withPeerIds ? { ...SHED, peerIds: [] } : SHED;
     }
     this.#waiting++;

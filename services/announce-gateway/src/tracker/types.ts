@@ -39,6 +39,8 @@ export interface AnnounceContext extends RequestContext {
   jwt(): string | undefined;
   /** Set by the core on success: the `interval` to answer, jitter included. */
   interval: number;
+  /** Set by the core when the announce was shed (docs/load.md "Shedding"): its answer has no peers. */
+  shed?: boolean;
 }
 
 export interface ScrapeContext extends RequestContext {
