@@ -1,6 +1,7 @@
 // The real-client matrix (docs/client-backoff.md): every client of CLIENTS
 // leeches one torrent per answer of CASES, each torrent announcing to its own
-// scripted listener on 127.0.0.1; the run records when each announce arrives
+// scripted listener on 127.0.0.1 (or Shoal's own gateway with its store down,
+// the gateway-* answers); the run records when each announce arrives
 // and prints the gaps between them as the table docs/client-backoff.md
 // keeps. Outside `make test`: it waits WINDOW_SECONDS (default 420) for the
 // clients' own timers. Loopback only; every client is stopped at the end.

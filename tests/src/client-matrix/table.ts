@@ -15,6 +15,7 @@ export const CASES = [
   'udp-error',
   'udp-silence',
   'udp-shed',
+  'gateway-http-outage',
 ] as const;
 export type CaseId = (typeof CASES)[number];
 

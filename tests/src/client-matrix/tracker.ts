@@ -6,6 +6,11 @@
 import { createServer, type Server } from 'node:http';
 import { createSocket, type Socket } from 'node:dgram';
 import { randomBytes } from 'node:crypto';
+import { pino } from 'pino';
+import { Registry } from 'prom-client';
+import { buildGateway, loadGatewayConfig, type GatewayStorage } from '@shoal/announce-gateway';
+import { StoreError } from '@shoal/storage';
+import { LOOPBACK_ENV } from '@shoal/testing/launcher';
 import {
   UDP_ACTION_ANNOUNCE,
   UDP_ACTION_CONNECT,
@@ -43,6 +48,8 @@ export function describeCase(c: CaseId, t: Timings): string {
       return 'UDP: connect answered, announce never answered (every packet counted)';
     case 'udp-shed':
       return `UDP: a normal announce answer with interval ${t.shedSeconds} and no peers`;
+    case 'gateway-http-outage':
+      return `Shoal's gateway over HTTP, its store down: its retry later with RETRY_LATER_INTERVAL_SECONDS ${t.retryLaterSeconds}`;
   }
 }
 
@@ -172,6 +179,43 @@ async function udpListener(c: CaseId, t: Timings, t0: number): Promise<Listener>
   };
 }
 
+/**
+ * Shoal's own gateway, built as its tests build it, whose store is down: what
+ * it answers is the code under test, not the scripted answers above, over
+ * HTTP (`times` come from its log of failures, one line per HTTP failure).
+ */
+async function gatewayListener(c: CaseId, t: Timings, t0: number): Promise<Listener> {
+  const { times, record, stop } = recorder(t0);
+  const down = () => Promise.reject(new StoreError('STORE_ERR_UNAVAILABLE', 'client matrix'));
+  const storage: GatewayStorage = {
+    ...{ driver: 'down', announce: down, scrape: down, collectGarbage: down },
+    ...{ stats: down, ping: down, close: () => Promise.resolve() },
+  };
+  const config = loadGatewayConfig({
+    env: {
+      ...LOOPBACK_ENV,
+      UDP_CONNECTION_ID_SECRET: randomBytes(32).toString('hex'),
+      RETRY_LATER_INTERVAL_SECONDS: String(t.retryLaterSeconds),
+    },
+    argv: [],
+  });
+  // Every failed announce is logged once with its action: that line is the record.
+  const logger = pino(
+    { level: 'error' },
+    { write: (line: string) => line.includes('"action":"announce"') && record() },
+  );
+  const gateway = buildGateway({ config, logger, registry: new Registry(), storage });
+  const ports = await gateway.listen();
+  return {
+    answer: c,
+    url: `http://127.0.0.1:${ports.httpPort}/announce`,
+    times,
+    stop,
+    close: () => gateway.close(),
+  };
+}
+
 export function listen(c: CaseId, t: Timings, t0: number): Promise<Listener> {
+  if (c.startsWith('gateway-')) return gatewayListener(c, t, t0);
   return c.startsWith('udp-') ? udpListener(c, t, t0) : httpListener(c, t, t0);
 }
