@@ -5,7 +5,8 @@
 //   node bench/peer-features-cost.ts [ANNOUNCES]
 import { randomBytes } from 'node:crypto';
 import { banKeyOf, compilePolicy, EMPTY_SNAPSHOT } from '@shoal/policy';
-import { encodeHttpAnnounceResponse } from '@shoal/protocol';
+import { encodeHttpAnnounceResponse, type PeerAnnounce } from '@shoal/protocol';
+import { createMemoryStore } from '@shoal/storage/memory';
 
 const n = Number(process.argv[2] ?? 1_000_000);
 
@@ -115,3 +116,62 @@ measure(
     return on ? (banned.bannedUntil(banKeyOf(4, source), nowMs) ?? 1) : source[0]!;
   }),
 );
+
+// BEP 21: a memory-store announce of a partial seed against the same announce
+// of a plain leecher, in a swarm of 200 peers (a fifth seeders, a tenth partial
+// seeds), 50 peers asked. What it shows: the role flag, the third count and
+// the sample that skips partial seeds cost a partial seed no more than a
+// seeder's leechers-only sample; a plain leecher pays only the role check.
+const store = createMemoryStore({ peerLifetimeSeconds: 3600 });
+const swarm = randomBytes(20);
+const peer = (i: number, role: 'leecher' | 'seeder' | 'partial'): PeerAnnounce => {
+  const address = Buffer.from([10, 1, (i >> 8) & 0xff, i & 0xff]);
+  return {
+    infoHash: swarm,
+    peerId: randomBytes(20),
+    family: 4,
+    address,
+    port: 6881,
+    seeder: role === 'seeder',
+    partialSeed: role === 'partial',
+    event: 'none',
+    numWant: 50,
+    withPeerIds: false,
+  };
+};
+for (let i = 0; i < 200; i++)
+  store.announceSync(peer(i, i % 5 === 0 ? 'seeder' : i % 10 === 1 ? 'partial' : 'leecher'));
+const asPartial = Array.from({ length: 20 }, (_, i) => peer(1 + 10 * i, 'partial'));
+const asLeecher = Array.from({ length: 20 }, (_, i) => peer(2 + 10 * i, 'leecher'));
+measure(
+  'partial seed (BEP 21) vs leecher, memory store announce, swarm of 200, numwant 50',
+  timed((on, i) => store.announceSync((on ? asPartial : asLeecher)[i % 20]!).peers.length),
+);
+await store.close();
+
+// What partial-seed support costs the announces that do not use it: this
+// tree's memory store against a copy of the store from before it, the same
+// leecher and seeder announces on each, interleaved. Given the copy's
+// packages/storage/src (git archive <commit> packages/storage/src | tar -x -C DIR).
+const base = process.env.BASE_STORAGE_SRC;
+if (base !== undefined) {
+  type Store = ReturnType<typeof createMemoryStore>;
+  const mod = (await import(`${base}/memory/index.ts`)) as {
+    createMemoryStore: typeof createMemoryStore;
+  };
+  const fill = (s: Store) => {
+    for (let i = 0; i < 200; i++) s.announceSync(peer(i, i % 5 === 0 ? 'seeder' : 'leecher'));
+    return s;
+  };
+  const now = fill(createMemoryStore({ peerLifetimeSeconds: 3600 }));
+  const before = fill(mod.createMemoryStore({ peerLifetimeSeconds: 3600 }));
+  const mixed = Array.from({ length: 20 }, (_, i) =>
+    peer(5 * i + (i % 2), i % 2 === 0 ? 'seeder' : 'leecher'),
+  );
+  measure(
+    'memory store announce with partial-seed support vs before it (leechers and seeders, swarm of 200, numwant 50)',
+    timed((on, i) => (on ? now : before).announceSync(mixed[i % 20]!).peers.length),
+  );
+  await now.close();
+  await before.close();
+}

@@ -120,6 +120,14 @@ export const SHOAL_METRICS: readonly MetricSpec[] = [
       "The served HTTPS certificate's notAfter, seconds since the epoch; 0 while TLS is off. `(this - time()) / 86400` is the days left: a value that stops moving forward means renewals are not reaching the gateway.",
   },
   {
+    name: 'shoal_partial_seed_announces_total',
+    type: 'counter',
+    labels: [],
+    services: ['gateway'],
+    meaning:
+      'Announces answered for BEP 21 partial seeds (HTTP `event=paused`, not a seeder): peers counted in scrapes as `incomplete` but not as `downloaders` (docs/decisions.md "Client features beyond BEP 3"). UDP has no paused event and never counts here.',
+  },
+  {
     name: 'shoal_udp_connection_id_rejections_total',
     type: 'counter',
     labels: [],

@@ -59,6 +59,7 @@ describe('parseAnnounceQuery', () => {
       downloaded: 0n,
       left: 1048576n,
       event: 'started',
+      paused: false,
       numWant: 200,
       compact: true,
       noPeerId: true,
@@ -90,7 +91,13 @@ describe('parseAnnounceQuery', () => {
     expect(parseAnnounceQuery(`${base}&event=stopped`).event).toBe('stopped');
     expect(parseAnnounceQuery(`${base}&event=`).event).toBe('none');
     expect(parseAnnounceQuery(`${base}&event=empty`).event).toBe('none');
-    expect(parseAnnounceQuery(`${base}&event=paused`).event).toBe('none');
+    // BEP 21: paused is a state beside the event, not an event of its own.
+    expect(parseAnnounceQuery(`${base}&event=paused`)).toMatchObject({
+      event: 'none',
+      paused: true,
+    });
+    expect(parseAnnounceQuery(`${base}&event=started`).paused).toBe(false);
+    expect(parseAnnounceQuery(`${base}&event=paused&event=started`).paused).toBe(true);
     expect(parseAnnounceQuery(`${base}&compact=0`).compact).toBe(false);
     expect(parseAnnounceQuery(`${base}&numwant=-1`).numWant).toBeUndefined();
     expect(parseAnnounceQuery(`${base}&numwant=0`).numWant).toBe(0);
@@ -381,6 +388,20 @@ describe('encodeScrapeResponse / encodeFailure', () => {
       files: {},
       flags: { min_request_interval: 5, truncated: 1 },
     });
+  });
+
+  it('writes BEP 21 downloaders between downloaded and incomplete when a file has it', () => {
+    const a = Buffer.alloc(20, 0xaa);
+    const out = encodeScrapeResponse([
+      { infoHash: a, complete: 3, incomplete: 4, downloaded: 5, downloaders: 1 },
+    ]);
+    expect(out).toEqual(
+      Buffer.concat([
+        latin1('d5:filesd20:'),
+        a,
+        latin1('d8:completei3e10:downloadedi5e11:downloadersi1e10:incompletei4eeee'),
+      ]),
+    );
   });
 
   it('writes failure reason, with BEP 31 retry in minutes rounded up', () => {

@@ -18,7 +18,7 @@
 // - `numwant` absent or negative (some clients send the UDP -1 over HTTP)
 //   is undefined: the gateway applies its default.
 // - `event`: empty or `empty` is none; `paused` (BEP 21 partial seeds) is
-//   none as well; anything unknown is PROTO_ERR_BAD_EVENT.
+//   none with `paused` set; anything unknown is PROTO_ERR_BAD_EVENT.
 // - `compact` defaults to true; only `compact=0` asks for dictionaries.
 //   `no_peer_id` is true when present with any value but `0`.
 // - `key` and `ip` are percent-decoded binary (latin1) strings.
@@ -139,7 +139,10 @@ function parseUint64(raw: string, start: number, end: number): bigint {
   return v;
 }
 
-function parseEvent(raw: string, start: number, end: number): AnnounceEvent {
+/** BEP 21 `event=paused`: an event of its own on the wire, a state (`paused`) here. */
+const PAUSED = 'paused';
+
+function parseEvent(raw: string, start: number, end: number): AnnounceEvent | typeof PAUSED {
   const len = end - start;
   if (len === 0) return 'none';
   if (len === 7) {
@@ -150,7 +153,7 @@ function parseEvent(raw: string, start: number, end: number): AnnounceEvent {
   } else if (len === 5) {
     if (raw.startsWith('empty', start)) return 'none';
   } else if (len === 6) {
-    if (raw.startsWith('paused', start)) return 'none';
+    if (raw.startsWith('paused', start)) return PAUSED;
   }
   throw new ProtocolError('PROTO_ERR_BAD_EVENT');
 }
@@ -204,7 +207,7 @@ export function parseAnnounceQuery(rawQuery: string): AnnounceRequest {
   let infoHash: Buffer | undefined, peerId: Buffer | undefined;
   let port: number | undefined, numWant: number | undefined;
   let uploaded: bigint | undefined, downloaded: bigint | undefined, left: bigint | undefined;
-  let event: AnnounceEvent | undefined;
+  let event: AnnounceEvent | typeof PAUSED | undefined;
   let compact: boolean | undefined, noPeerId: boolean | undefined;
   let key: string | undefined, ip: string | undefined;
 
@@ -263,7 +266,8 @@ export function parseAnnounceQuery(rawQuery: string): AnnounceRequest {
     uploaded: uploaded ?? 0n,
     downloaded: downloaded ?? 0n,
     left: left ?? LEFT_UNKNOWN,
-    event: event ?? 'none',
+    event: event === undefined || event === PAUSED ? 'none' : event,
+    paused: event === PAUSED,
     numWant: numWant === undefined || numWant < 0 ? undefined : numWant,
     compact: compact ?? true,
     noPeerId: noPeerId ?? false,
@@ -440,7 +444,8 @@ export interface ScrapeFlags {
 }
 
 /**
- * BEP 48 scrape answer: d5:filesd<20-byte hash>d8:completei..e10:downloadedi..e10:incompletei..eee e.
+ * BEP 48 scrape answer: d5:filesd<20-byte hash>d8:completei..e10:downloadedi..e10:incompletei..eee e,
+ * plus BEP 21 `downloaders` (between downloaded and incomplete) when a file has it.
  * Hashes are written in byte order (bencode keys must be sorted); a repeated hash is written once.
  * With `flags`, `5:flagsd20:min_request_intervali..e[9:truncatedi1e]e` follows `files`.
  */
@@ -459,6 +464,7 @@ export function encodeScrapeResponse(
       f.infoHash,
       Buffer.from(
         `d8:completei${int(f.complete)}e10:downloadedi${int(f.downloaded)}e` +
+          (f.downloaders === undefined ? '' : `11:downloadersi${int(f.downloaders)}e`) +
           `10:incompletei${int(f.incomplete)}ee`,
         'latin1',
       ),

@@ -4,7 +4,7 @@
 import { ProtocolError } from './errors.ts';
 import type { PeerAnnounce } from './types.ts';
 
-export const STORAGE_RPC_VERSION = 1;
+export const STORAGE_RPC_VERSION = 2;
 export const STORAGE_RPC_CONTENT_TYPE = 'application/vnd.shoal.batch';
 export const STORAGE_RPC_PATH = '/v1/batch';
 /** HTTP header carrying the version, so a server can refuse before reading the body. */
@@ -34,6 +34,8 @@ export interface RpcCounts {
   seeders: number;
   leechers: number;
   downloaded: number;
+  /** BEP 21 partial seeds among the leechers; undefined when the store could not tell. */
+  partialSeeds?: number;
 }
 
 export type RpcResult =
@@ -43,6 +45,7 @@ export type RpcResult =
       seeders: number;
       leechers: number;
       downloaded: number;
+      partialSeeds?: number;
       /** Compact peers of the op's family (6 or 18 bytes each). */
       peers: Buffer;
       /** Parallel to the peers when the op asked withPeerIds. */

@@ -23,6 +23,7 @@ const OP_ANNOUNCE = 1;
 const OP_SCRAPE = 2;
 const FLAG_SEEDER = 1;
 const FLAG_WITH_PEER_IDS = 2;
+const FLAG_PARTIAL_SEED = 4;
 /** type, info_hash, peer_id, family, port, flags, event, numWant: everything but the address. */
 const ANNOUNCE_FIXED_SIZE = 1 + HASH_SIZE + HASH_SIZE + 1 + 2 + 1 + 1 + 2;
 
@@ -88,7 +89,10 @@ export function encodeBatchRequest(ops: readonly RpcOp[]): Buffer {
       buf[o++] = op.family;
       o += op.address.copy(buf, o);
       o = buf.writeUInt16BE(op.port, o);
-      buf[o++] = (op.seeder ? FLAG_SEEDER : 0) | (op.withPeerIds ? FLAG_WITH_PEER_IDS : 0);
+      buf[o++] =
+        (op.seeder ? FLAG_SEEDER : 0) |
+        (op.withPeerIds ? FLAG_WITH_PEER_IDS : 0) |
+        (op.partialSeed === true ? FLAG_PARTIAL_SEED : 0);
       buf[o++] = EVENT_NUMBER[op.event];
       o = buf.writeUInt16BE(op.numWant, o);
     } else {
@@ -132,7 +136,8 @@ export function decodeBatchRequest(buf: Buffer, limits: BatchRequestLimits): Rpc
       const port = buf.readUInt16BE(o);
       o += 2;
       const flags = buf[o++] ?? 0;
-      if ((flags & ~(FLAG_SEEDER | FLAG_WITH_PEER_IDS)) !== 0) throw rpcField('unknown flags');
+      if ((flags & ~(FLAG_SEEDER | FLAG_WITH_PEER_IDS | FLAG_PARTIAL_SEED)) !== 0)
+        throw rpcField('unknown flags');
       const event = EVENTS[buf[o++] ?? 0xff];
       if (event === undefined) throw rpcField('event is not 0..3');
       const numWant = buf.readUInt16BE(o);
@@ -148,6 +153,8 @@ export function decodeBatchRequest(buf: Buffer, limits: BatchRequestLimits): Rpc
         event,
         numWant,
         withPeerIds: (flags & FLAG_WITH_PEER_IDS) !== 0,
+        // Set only when true, so an op without the field decodes as it was encoded.
+        ...((flags & FLAG_PARTIAL_SEED) !== 0 ? { partialSeed: true } : {}),
       };
     } else if (type === OP_SCRAPE) {
       if (o >= buf.length) throw truncated();

@@ -23,8 +23,10 @@ const RESPONSE_MAGIC = 0x534852; // "SHR"
 const STATUS_OK = 0;
 const STATUS_ERROR = 1;
 const U32_MAX = 0xffffffff;
-const ANNOUNCE_RESULT_FIXED_SIZE = 1 + 12 + 2 + 1;
-const COUNTS_SIZE = 12;
+const ANNOUNCE_RESULT_FIXED_SIZE = 1 + 16 + 2 + 1;
+const COUNTS_SIZE = 16;
+/** The partial-seed count of a store that could not tell (a custom query without the column). */
+const UNKNOWN = U32_MAX;
 const ERROR_CODE_PATTERN = /^[A-Z0-9_]{1,255}$/;
 
 function peerSize(family: Family): number {
@@ -34,6 +36,16 @@ function peerSize(family: Family): number {
 /** Counts are clamped into u32: a swarm past 4 billion is not a case to fail on. */
 function u32(n: number): number {
   return n <= 0 ? 0 : n >= U32_MAX ? U32_MAX : Math.floor(n);
+}
+
+/** Partial seeds: UNKNOWN for undefined, otherwise clamped below it. */
+function partialU32(n: number | undefined): number {
+  return n === undefined ? UNKNOWN : Math.min(u32(n), UNKNOWN - 1);
+}
+
+function readPartial(buf: Buffer, o: number): { partialSeeds?: number } {
+  const v = buf.readUInt32BE(o);
+  return v === UNKNOWN ? {} : { partialSeeds: v };
 }
 
 export interface EncodeBatchResponseOptions {
@@ -103,6 +115,7 @@ export function encodeBatchResponse(
       o = buf.writeUInt32BE(u32(r.seeders), o);
       o = buf.writeUInt32BE(u32(r.leechers), o);
       o = buf.writeUInt32BE(u32(r.downloaded), o);
+      o = buf.writeUInt32BE(partialU32(r.partialSeeds), o);
       o = buf.writeUInt16BE(counts[i] ?? 0, o);
       o += r.peers.copy(buf, o);
       if (r.peerIds === undefined) {
@@ -118,6 +131,7 @@ export function encodeBatchResponse(
         o = buf.writeUInt32BE(u32(c.seeders), o);
         o = buf.writeUInt32BE(u32(c.leechers), o);
         o = buf.writeUInt32BE(u32(c.downloaded), o);
+        o = buf.writeUInt32BE(partialU32(c.partialSeeds), o);
       }
     }
   }
@@ -205,8 +219,9 @@ export function decodeBatchResponse(buf: Buffer, ops: readonly RpcOp[]): RpcResu
       const seeders = buf.readUInt32BE(o);
       const leechers = buf.readUInt32BE(o + 4);
       const downloaded = buf.readUInt32BE(o + 8);
-      const n = buf.readUInt16BE(o + 12);
-      o += 14;
+      const partial = readPartial(buf, o + 12);
+      const n = buf.readUInt16BE(o + 16);
+      o += 18;
       const peersLen = n * peerSize(op.family);
       if (buf.length - o < peersLen + 1) throw truncated();
       const peers = buf.subarray(o, o + peersLen);
@@ -223,7 +238,16 @@ export function decodeBatchResponse(buf: Buffer, ops: readonly RpcOp[]): RpcResu
       } else if (hasIds !== 0) {
         throw rpcField('hasIds is not 0 or 1');
       }
-      results.push({ ok: true, op: 'announce', seeders, leechers, downloaded, peers, peerIds });
+      results.push({
+        ok: true,
+        op: 'announce',
+        seeders,
+        leechers,
+        downloaded,
+        ...partial,
+        peers,
+        peerIds,
+      });
     } else {
       if (o >= buf.length) throw truncated();
       const n = buf[o++] ?? 0;
@@ -236,6 +260,7 @@ export function decodeBatchResponse(buf: Buffer, ops: readonly RpcOp[]): RpcResu
           seeders: buf.readUInt32BE(o),
           leechers: buf.readUInt32BE(o + 4),
           downloaded: buf.readUInt32BE(o + 8),
+          ...readPartial(buf, o + 12),
         };
         o += COUNTS_SIZE;
       }

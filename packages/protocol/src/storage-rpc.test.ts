@@ -39,6 +39,7 @@ const ANNOUNCE_V6: RpcAnnounce = {
   family: 6,
   address: hex('20010db8000000000000000000000001'),
   seeder: false,
+  partialSeed: true,
   event: 'started',
   numWant: 200,
   withPeerIds: true,
@@ -46,7 +47,7 @@ const ANNOUNCE_V6: RpcAnnounce = {
 const SCRAPE: RpcOp = { op: 'scrape', infoHashes: [HASH_A, HASH_B] };
 
 const REQUEST = hex(`
-  534842 01 0003                            # "SHB", version 1, 3 ops
+  534842 02 0003                            # "SHB", version 2, 3 ops
   01                                        # announce
   ${HASH_A.toString('hex')}                 # info_hash
   ${PEER_ID.toString('hex')}                # peer_id
@@ -56,7 +57,7 @@ const REQUEST = hex(`
   ${HASH_A.toString('hex')}
   ${PEER_ID.toString('hex')}
   06 20010db8000000000000000000000001 1ae1  # family 6, 2001:db8::1, port 6881
-  02 02 00c8                                # flags withPeerIds, event started, numWant 200
+  06 02 00c8                                # flags withPeerIds + partial seed, event started, numWant 200
   02 02                                     # scrape, 2 hashes
   ${HASH_A.toString('hex')}
   ${HASH_B.toString('hex')}
@@ -69,6 +70,7 @@ const RESULTS: RpcResult[] = [
     seeders: 3,
     leechers: 1,
     downloaded: 7,
+    partialSeeds: 1,
     peers: hex('0a0000021ae2 0a0000031ae3'),
     peerIds: undefined,
   },
@@ -85,10 +87,10 @@ const RESULTS: RpcResult[] = [
 ];
 
 const RESPONSE = hex(`
-  534852 01 0003                            # "SHR", version 1, 3 results
-  00 00000003 00000001 00000007             # ok, seeders 3, leechers 1, downloaded 7
+  534852 02 0003                            # "SHR", version 2, 3 results
+  00 00000003 00000001 00000007 00000001    # ok, seeders 3, leechers 1, downloaded 7, 1 partial seed
   0002 0a0000021ae2 0a0000031ae3 00         # 2 IPv4 peers, no ids
-  00 00000001 00000000 00000000             # ok, 1 seeder
+  00 00000001 00000000 00000000 ffffffff    # ok, 1 seeder, partial seeds unknown
   0001 20010db80000000000000000000000021ae2 # 1 IPv6 peer
   01 ${PEER_ID.toString('hex')}             # with its id
   01 15 ${Buffer.from('STORE_ERR_UNAVAILABLE').toString('hex')}  # error, 21 bytes of code
@@ -111,18 +113,27 @@ describe('storage batch codec: golden bytes', () => {
     expect(decodeBatchResponse(RESPONSE, ops)).toEqual(RESULTS);
   });
 
-  it('encodes a scrape result as n * three u32', () => {
+  it('encodes a scrape result as n * four u32, partial seeds last', () => {
     const bytes = encodeBatchResponse([
-      { ok: true, op: 'scrape', counts: [{ seeders: 1, leechers: 2, downloaded: 3 }] },
+      {
+        ok: true,
+        op: 'scrape',
+        counts: [
+          { seeders: 1, leechers: 2, downloaded: 3, partialSeeds: 1 },
+          { seeders: 0, leechers: 0, downloaded: 0 },
+        ],
+      },
     ]);
     expect(bytes.toString('hex')).toBe(
-      hex('534852 01 0001 00 01 00000001 00000002 00000003').toString('hex'),
+      hex(
+        '534852 02 0001 00 02 00000001 00000002 00000003 00000001 00000000 00000000 00000000 ffffffff',
+      ).toString('hex'),
     );
   });
 
   it('an empty batch is six bytes', () => {
-    expect(encodeBatchRequest([]).toString('hex')).toBe('534842010000');
-    expect(decodeBatchRequest(Buffer.from('534842010000', 'hex'), LIMITS)).toEqual([]);
+    expect(encodeBatchRequest([]).toString('hex')).toBe('534842020000');
+    expect(decodeBatchRequest(Buffer.from('534842020000', 'hex'), LIMITS)).toEqual([]);
   });
 
   it('decoded request buffers are copies, not views of the body', () => {
@@ -136,12 +147,12 @@ describe('storage batch codec: golden bytes', () => {
 describe('storage batch codec: refusals', () => {
   it('another version is PROTO_ERR_RPC_VERSION, readable with peekBatchVersion', () => {
     const v2 = Buffer.from(REQUEST);
-    v2[3] = 2;
-    expect(peekBatchVersion(v2)).toBe(2);
+    v2[3] = 1;
+    expect(peekBatchVersion(v2)).toBe(1);
     expect(peekBatchVersion(REQUEST)).toBe(STORAGE_RPC_VERSION);
     expect(thrownCode(() => decodeBatchRequest(v2, LIMITS))).toBe('PROTO_ERR_RPC_VERSION');
     const r2 = Buffer.from(RESPONSE);
-    r2[3] = 2;
+    r2[3] = 1;
     expect(thrownCode(() => decodeBatchResponse(r2, [ANNOUNCE_V4, ANNOUNCE_V6, SCRAPE]))).toBe(
       'PROTO_ERR_RPC_VERSION',
     );
@@ -153,7 +164,7 @@ describe('storage batch codec: refusals', () => {
   });
 
   it('more ops than the limit, before reading them', () => {
-    const header = hex('534842 01 ffff');
+    const header = hex('534842 02 ffff');
     expect(thrownCode(() => decodeBatchRequest(header, LIMITS))).toBe('PROTO_ERR_RPC_TOO_MANY_OPS');
     expect(thrownCode(() => decodeBatchRequest(REQUEST, { ...LIMITS, maxOps: 2 }))).toBe(
       'PROTO_ERR_RPC_TOO_MANY_OPS',
@@ -161,7 +172,7 @@ describe('storage batch codec: refusals', () => {
   });
 
   it('a count the body cannot hold is truncated, before allocating', () => {
-    expect(thrownCode(() => decodeBatchRequest(hex('534842 01 03e8'), LIMITS))).toBe(
+    expect(thrownCode(() => decodeBatchRequest(hex('534842 02 03e8'), LIMITS))).toBe(
       'PROTO_ERR_RPC_TRUNCATED',
     );
   });
@@ -191,12 +202,12 @@ describe('storage batch codec: refusals', () => {
     };
     expect(thrownCode(() => decodeBatchRequest(at(6, 3), LIMITS))).toBe('PROTO_ERR_RPC_BAD_OP');
     expect(thrownCode(() => decodeBatchRequest(at(47, 5), LIMITS))).toBe('PROTO_ERR_RPC_BAD_FIELD');
-    expect(thrownCode(() => decodeBatchRequest(at(54, 4), LIMITS))).toBe('PROTO_ERR_RPC_BAD_FIELD');
+    expect(thrownCode(() => decodeBatchRequest(at(54, 8), LIMITS))).toBe('PROTO_ERR_RPC_BAD_FIELD');
     expect(thrownCode(() => decodeBatchRequest(at(55, 4), LIMITS))).toBe('PROTO_ERR_RPC_BAD_FIELD');
   });
 
   it('scrape with 0 hashes or more than allowed', () => {
-    const zero = hex(`534842 01 0001 02 00 ${HASH_A.toString('hex')}`);
+    const zero = hex(`534842 02 0001 02 00 ${HASH_A.toString('hex')}`);
     expect(thrownCode(() => decodeBatchRequest(zero, LIMITS))).toBe('PROTO_ERR_RPC_BAD_FIELD');
     expect(thrownCode(() => decodeBatchRequest(REQUEST, { ...LIMITS, maxScrapeHashes: 1 }))).toBe(
       'PROTO_ERR_RPC_TOO_MANY_HASHES',
@@ -385,11 +396,14 @@ const announceOp: fc.Arbitrary<RpcAnnounce> = fc
     ),
     numWant: fc.integer({ min: 0, max: 0xffff }),
     withPeerIds: fc.boolean(),
+    partial: fc.boolean(),
     addr: bytes(16),
   })
-  .map(({ addr, ...r }) => ({
+  .map(({ addr, partial, ...r }) => ({
     op: 'announce' as const,
     ...r,
+    // Decoded ops carry partialSeed only when set.
+    ...(partial ? { partialSeed: true } : {}),
     address: r.family === 4 ? addr.subarray(0, 4) : addr,
   }));
 
@@ -468,7 +482,7 @@ describe('storage batch codec: properties', () => {
       });
     const random = fc.uint8Array({ maxLength: 200 }).map((u) => Buffer.from(u));
     const withMagic = fc
-      .tuple(fc.constantFrom('53484201', '53485201'), fc.uint8Array({ maxLength: 200 }))
+      .tuple(fc.constantFrom('53484202', '53485202'), fc.uint8Array({ maxLength: 200 }))
       .map(([h, u]) => Buffer.concat([Buffer.from(h, 'hex'), u]));
     fc.assert(
       fc.property(fc.oneof(mutate, random, withMagic), (body) => {

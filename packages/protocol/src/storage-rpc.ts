@@ -5,15 +5,17 @@
 // request  = "SHB" u8 version, u16 count, count * op
 //   op     = u8 type (1 announce, 2 scrape)
 //   announce: 20 info_hash, 20 peer_id, u8 family (4|6), 4|16 address, u16 port,
-//             u8 flags (bit0 seeder, bit1 withPeerIds), u8 event
+//             u8 flags (bit0 seeder, bit1 withPeerIds, bit2 BEP 21 partial seed), u8 event
 //             (0 none, 1 completed, 2 started, 3 stopped: BEP 15 numbering), u16 numWant
 //   scrape:   u8 n (1..255), n * 20 info_hash
 // response = "SHR" u8 version, u16 count, count * result (same order as the ops)
 //   result = u8 status (0 ok, 1 error)
-//   ok announce: u32 seeders, u32 leechers, u32 downloaded, u16 peer count,
+//   ok announce: u32 seeders, u32 leechers, u32 downloaded, u32 partial seeds
+//                (0xffffffff: the store could not tell), u16 peer count,
 //                count * (6|18) compact peers of the op's family, u8 hasIds,
 //                count * 20 peer ids when hasIds
-//   ok scrape:   u8 n (= the op's n), n * (u32 seeders, u32 leechers, u32 downloaded)
+//   ok scrape:   u8 n (= the op's n), n * (u32 seeders, u32 leechers, u32 downloaded,
+//                u32 partial seeds as above)
 //   error:       u8 len (1..255), len ASCII bytes of a code (e.g. STORE_ERR_UNAVAILABLE)
 //
 // Each result is its op's alone: a store answer the layout cannot carry (ids

@@ -24,6 +24,12 @@ export interface PeerAnnounce {
   port: number;
   /** left == 0, or event completed. */
   seeder: boolean;
+  /**
+   * A BEP 21 partial seed (HTTP `event=paused`, not a seeder): counted among
+   * the leechers but apart from them, and given leechers only, as a seeder is
+   * (docs/decisions.md "Client features beyond BEP 3"). Absent: false.
+   */
+  partialSeed?: boolean;
   event: AnnounceEvent;
   /** How many peers to return (0..65535), already defaulted and capped by the gateway (0 allowed). */
   numWant: number;
@@ -55,6 +61,8 @@ export interface AnnounceRequest {
   compact: boolean;
   /** HTTP `no_peer_id=1`. */
   noPeerId: boolean;
+  /** HTTP `event=paused` (BEP 21 partial seed); `event` is then none. UDP has no such event: always false. */
+  paused?: boolean;
   /** HTTP `key` / UDP key, when given. */
   key: string | undefined;
   /** HTTP `ip` parameter or UDP's IPv4 field when non-zero, as text; only honoured when config allows. */
@@ -64,7 +72,9 @@ export interface AnnounceRequest {
 export interface ScrapeCounts {
   /** seeders */
   complete: number;
-  /** leechers */
+  /** leechers, BEP 21 partial seeds included */
   incomplete: number;
   downloaded: number;
+  /** BEP 21: leechers that are not partial seeds. HTTP scrapes send it; UDP's layout has no room. */
+  downloaders?: number;
 }

@@ -98,6 +98,8 @@ function decodeAnnounce(buf: Buffer, transactionId: number): UdpRequest {
     downloaded: buf.readBigUInt64BE(56),
     left: buf.readBigUInt64BE(64),
     event,
+    // BEP 15 numbers four events; BEP 21's paused has none, so no UDP announce is a partial seed.
+    paused: false,
     numWant: numWant < 0 ? undefined : numWant,
     compact: true,
     noPeerId: false,

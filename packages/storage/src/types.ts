@@ -11,8 +11,11 @@ export type { AnnounceEvent, Family, PeerAnnounce };
 export interface AnnounceResult {
   /** Swarm counts after this announce, both families, announcer included. */
   seeders: number;
+  /** Every peer that is not a seeder, partial seeds included (BEP 21 `incomplete`). */
   leechers: number;
   downloaded: number;
+  /** BEP 21 partial seeds among the leechers; undefined from a store that cannot tell (a custom query without the column). */
+  partialSeeds?: number;
   /**
    * Compact peers of the announcer's family: 6 bytes each (IPv4 + port, BEP 23)
    * or 18 bytes each (IPv6 + port, BEP 7). Never contains the announcer.
@@ -41,8 +44,11 @@ export interface AnnounceResult {
 
 export interface SwarmCounts {
   seeders: number;
+  /** Partial seeds included, as in AnnounceResult. */
   leechers: number;
   downloaded: number;
+  /** BEP 21 partial seeds among the leechers; undefined from a store that cannot tell. */
+  partialSeeds?: number;
 }
 
 export interface GcResult {

@@ -102,6 +102,8 @@ export interface PeerSpec {
   family?: Family;
   port?: number;
   seeder?: boolean;
+  /** BEP 21 partial seed (HTTP event=paused from a peer that is not a seeder). */
+  partialSeed?: boolean;
   event?: AnnounceEvent;
   numWant?: number;
   withPeerIds?: boolean;
@@ -120,6 +122,7 @@ export function announceOf(p: PeerSpec): PeerAnnounce {
     address: addressOf(p.peer, family),
     port: p.port ?? 6881,
     seeder: p.seeder ?? false,
+    ...(p.partialSeed === undefined ? {} : { partialSeed: p.partialSeed }),
     event: p.event ?? 'none',
     numWant: p.numWant ?? 50,
     withPeerIds: p.withPeerIds ?? false,
@@ -171,6 +174,12 @@ export interface PeerStoreConformanceOptions {
    * says cannot.
    */
   promisedLifetimes?: boolean;
+  /**
+   * Counts carry `partialSeeds` (BEP 21). Default true; false only for a
+   * configuration that documents it cannot (custom PostgreSQL queries
+   * without a `partial_seeds` column).
+   */
+  partialSeeds?: boolean;
 }
 
 export function describePeerStoreConformance(
@@ -182,6 +191,12 @@ export function describePeerStoreConformance(
   const keepsPeerIds = options.keepsPeerIds !== false;
   const idsIt = keepsPeerIds ? it : it.skip;
   const promiseIt = options.promisedLifetimes === false ? it.skip : it;
+  const partialIt = options.partialSeeds === false ? it.skip : it;
+  /** A scrape line as this store answers it. */
+  const counts = (seeders: number, leechers: number, downloaded: number, partialSeeds = 0) =>
+    options.partialSeeds === false
+      ? { seeders, leechers, downloaded }
+      : { seeders, leechers, downloaded, partialSeeds };
   describe(`PeerStore conformance: ${name}`, () => {
     let now = START_MS;
     let store: PeerStore;
@@ -226,9 +241,7 @@ export function describePeerStoreConformance(
 
       it('left=0 stores a seeder', async () => {
         await announce({ peer: 1, seeder: true });
-        expect(await store.scrape([infoHashOf(1)])).toEqual([
-          { seeders: 1, leechers: 0, downloaded: 0 },
-        ]);
+        expect(await store.scrape([infoHashOf(1)])).toEqual([counts(1, 0, 0)]);
       });
 
       it('leechers receive seeders and leechers, never themselves', async () => {
@@ -309,9 +322,7 @@ export function describePeerStoreConformance(
           downloaded: first.downloaded,
         });
         expect(first).toMatchObject({ seeders: 1, leechers: 2, downloaded: 1 });
-        expect(await store.scrape([infoHashOf(1)])).toEqual([
-          { seeders: 1, leechers: 2, downloaded: 1 },
-        ]);
+        expect(await store.scrape([infoHashOf(1)])).toEqual([counts(1, 2, 1)]);
       });
 
       it('swarms are independent', async () => {
@@ -344,9 +355,7 @@ export function describePeerStoreConformance(
         expect(r.peers.length).toBe(0);
         const unknown = await announce({ swarm: 9, peer: 2, event: 'stopped' });
         expect(unknown).toMatchObject({ seeders: 0, leechers: 0, downloaded: 0 });
-        expect(await store.scrape([infoHashOf(9)])).toEqual([
-          { seeders: 0, leechers: 0, downloaded: 0 },
-        ]);
+        expect(await store.scrape([infoHashOf(9)])).toEqual([counts(0, 0, 0)]);
       });
 
       it('completed turns a leecher into a seeder and counts one download', async () => {
@@ -363,9 +372,7 @@ export function describePeerStoreConformance(
         const again = await announce({ peer: 1, seeder: true, event: 'completed' });
         expect(again).toMatchObject({ seeders: 1, leechers: 0, downloaded: 1 });
         await announce({ peer: 1, seeder: true });
-        expect(await store.scrape([infoHashOf(1)])).toEqual([
-          { seeders: 1, leechers: 0, downloaded: 1 },
-        ]);
+        expect(await store.scrape([infoHashOf(1)])).toEqual([counts(1, 0, 1)]);
       });
 
       splitIt(
@@ -389,9 +396,7 @@ export function describePeerStoreConformance(
             ),
           );
           expect(burst.filter((r) => r.downloadCounted === true)).toHaveLength(20);
-          expect(await store.scrape([infoHashOf(1)])).toEqual([
-            { seeders: 21, leechers: 0, downloaded: 22 },
-          ]);
+          expect(await store.scrape([infoHashOf(1)])).toEqual([counts(21, 0, 22)]);
         },
       );
 
@@ -412,9 +417,7 @@ export function describePeerStoreConformance(
           ).toEqual([3, 0, 1]);
           const r = await announce({ peer: 1, seeder: true, event: 'completed' });
           expect(r.downloaded).toBe(4);
-          expect(await store.scrape([infoHashOf(1)])).toEqual([
-            { seeders: 1, leechers: 0, downloaded: 4 },
-          ]);
+          expect(await store.scrape([infoHashOf(1)])).toEqual([counts(1, 0, 4)]);
         },
       );
 
@@ -443,12 +446,65 @@ export function describePeerStoreConformance(
         await announce({ peer: 1, event: 'stopped' });
         const last = await announce({ peer: 2, event: 'stopped' });
         expect(last).toMatchObject({ seeders: 0, leechers: 0, downloaded: 2 });
-        expect(await store.scrape([infoHashOf(1)])).toEqual([
-          { seeders: 0, leechers: 0, downloaded: 2 },
-        ]);
+        expect(await store.scrape([infoHashOf(1)])).toEqual([counts(0, 0, 2)]);
         const back = await announce({ peer: 3 });
         expect(back).toMatchObject({ seeders: 0, leechers: 1, downloaded: 2 });
       });
+    });
+
+    describe('partial seeds (BEP 21)', () => {
+      partialIt('are counted among the leechers and apart, in announces and scrapes', async () => {
+        await announce({ peer: 1, seeder: true });
+        await announce({ peer: 2 });
+        const r = await announce({ peer: 3, partialSeed: true });
+        expect(r).toMatchObject({ seeders: 1, leechers: 2, partialSeeds: 1 });
+        await announce({ peer: 4, partialSeed: true, family: 6 });
+        // Re-announcing changes no count, in either role.
+        await announce({ peer: 3, partialSeed: true });
+        await announce({ peer: 2 });
+        expect(await store.scrape([infoHashOf(1)])).toEqual([counts(1, 3, 0, 2)]);
+      });
+
+      partialIt('get downloading leechers only, and leechers get them', async () => {
+        await announce({ peer: 1, seeder: true });
+        await announce({ peer: 2, partialSeed: true });
+        await announce({ peer: 3 });
+        const partial = await announce({ peer: 4, partialSeed: true });
+        expect(decodePeers(partial.peers, 4)).toEqual([endpointOf({ peer: 3 })]);
+        const seeder = await announce({ peer: 5, seeder: true });
+        expect(decodePeers(seeder.peers, 4)).toEqual([endpointOf({ peer: 3 })]);
+        const leecher = await announce({ peer: 3 });
+        expect(decodePeers(leecher.peers, 4).sort()).toEqual(
+          [1, 2, 4, 5].map((peer) => endpointOf({ peer })).sort(),
+        );
+      });
+
+      partialIt(
+        'a partial seed that resumes, completes, stops or expires is counted as such',
+        async () => {
+          await announce({ peer: 1, partialSeed: true });
+          await announce({ peer: 2, partialSeed: true });
+          await announce({ peer: 3, partialSeed: true });
+          // Resumes downloading: a plain leecher again.
+          expect(await announce({ peer: 1 })).toMatchObject({ leechers: 3, partialSeeds: 2 });
+          // Completes: a seeder, one download.
+          expect(await announce({ peer: 2, seeder: true, event: 'completed' })).toMatchObject({
+            seeders: 1,
+            leechers: 2,
+            partialSeeds: 1,
+            downloaded: 1,
+          });
+          expect(await announce({ peer: 3, event: 'stopped' })).toMatchObject({
+            seeders: 1,
+            leechers: 1,
+            partialSeeds: 0,
+          });
+          await announce({ peer: 4, partialSeed: true });
+          advanceSeconds(LIFETIME_SECONDS + 1);
+          await announce({ peer: 5, seeder: true });
+          expect(await store.scrape([infoHashOf(1)])).toEqual([counts(1, 0, 1, 0)]);
+        },
+      );
     });
 
     describe('address families', () => {
@@ -490,9 +546,7 @@ export function describePeerStoreConformance(
         const r = await announce({ peer: 4 });
         expect(r).toMatchObject({ seeders: 0, leechers: 1 });
         expect(r.peers.length).toBe(0);
-        expect(await store.scrape([infoHashOf(1)])).toEqual([
-          { seeders: 0, leechers: 1, downloaded: 0 },
-        ]);
+        expect(await store.scrape([infoHashOf(1)])).toEqual([counts(0, 1, 0)]);
       });
 
       it('a peer stays live until peer_lifetime has passed since its last announce', async () => {
@@ -517,8 +571,8 @@ export function describePeerStoreConformance(
         await announce({ swarm: 1, peer: 3 });
         advanceSeconds(LIFETIME_SECONDS / 2 + 1);
         expect(await store.scrape([infoHashOf(1), infoHashOf(2)])).toEqual([
-          { seeders: 0, leechers: 1, downloaded: 0 },
-          { seeders: 0, leechers: 0, downloaded: 0 },
+          counts(0, 1, 0),
+          counts(0, 0, 0),
         ]);
       });
 
@@ -533,13 +587,9 @@ export function describePeerStoreConformance(
           expect(decodePeers(r.peers, 4)).toEqual([endpointOf({ peer: 1 })]);
           // Peer 2 (announced at 2 lifetimes, the store's own lifetime) ends with peer 1.
           advanceSeconds(LIFETIME_SECONDS - 1);
-          expect(await store.scrape([infoHashOf(1)])).toEqual([
-            { seeders: 1, leechers: 1, downloaded: 0 },
-          ]);
+          expect(await store.scrape([infoHashOf(1)])).toEqual([counts(1, 1, 0)]);
           advanceSeconds(2);
-          expect(await store.scrape([infoHashOf(1)])).toEqual([
-            { seeders: 0, leechers: 0, downloaded: 0 },
-          ]);
+          expect(await store.scrape([infoHashOf(1)])).toEqual([counts(0, 0, 0)]);
         },
       );
 
@@ -551,9 +601,7 @@ export function describePeerStoreConformance(
         advanceSeconds(LIFETIME_SECONDS + 1);
         await store.collectGarbage();
         advanceSeconds(LIFETIME_SECONDS);
-        expect(await store.scrape([infoHashOf(1)])).toEqual([
-          { seeders: 0, leechers: 2, downloaded: 0 },
-        ]);
+        expect(await store.scrape([infoHashOf(1)])).toEqual([counts(0, 2, 0)]);
         expect(decodePeers((await announce({ peer: 4, family: 6 })).peers, 6)).toEqual([
           endpointOf({ peer: 1, family: 6 }),
         ]);
@@ -563,9 +611,7 @@ export function describePeerStoreConformance(
         await announce({ peer: 1, lifetimeSeconds: 3 * LIFETIME_SECONDS });
         await announce({ peer: 1, lifetimeSeconds: LIFETIME_SECONDS });
         advanceSeconds(LIFETIME_SECONDS + 1);
-        expect(await store.scrape([infoHashOf(1)])).toEqual([
-          { seeders: 0, leechers: 0, downloaded: 0 },
-        ]);
+        expect(await store.scrape([infoHashOf(1)])).toEqual([counts(0, 0, 0)]);
       });
 
       it('an expired seeder that announces completed again counts as a new download', async () => {
@@ -664,12 +710,7 @@ export function describePeerStoreConformance(
         await announce({ swarm: 3, peer: 3, family: 6 });
         expect(
           await store.scrape([infoHashOf(3), infoHashOf(2), infoHashOf(1), infoHashOf(3)]),
-        ).toEqual([
-          { seeders: 0, leechers: 2, downloaded: 0 },
-          { seeders: 0, leechers: 0, downloaded: 0 },
-          { seeders: 1, leechers: 0, downloaded: 1 },
-          { seeders: 0, leechers: 2, downloaded: 0 },
-        ]);
+        ).toEqual([counts(0, 2, 0), counts(0, 0, 0), counts(1, 0, 1), counts(0, 2, 0)]);
       });
 
       it('an empty request gets an empty answer', async () => {
@@ -835,9 +876,9 @@ export function describePeerStoreConformance(
         expect(await store.collectGarbage()).toEqual({ peersRemoved: 3, swarmsRemoved: 1 });
         expect(await store.collectGarbage()).toEqual({ peersRemoved: 0, swarmsRemoved: 0 });
         expect(await store.scrape([infoHashOf(1), infoHashOf(2), infoHashOf(3)])).toEqual([
-          { seeders: 0, leechers: 1, downloaded: 0 },
-          { seeders: 0, leechers: 0, downloaded: 0 },
-          { seeders: 0, leechers: 1, downloaded: 0 },
+          counts(0, 1, 0),
+          counts(0, 0, 0),
+          counts(0, 1, 0),
         ]);
       });
 
@@ -845,9 +886,7 @@ export function describePeerStoreConformance(
         await announce({ peer: 1, seeder: true, event: 'completed' });
         advanceSeconds(LIFETIME_SECONDS + 1);
         expect(await store.collectGarbage()).toEqual({ peersRemoved: 1, swarmsRemoved: 1 });
-        expect(await store.scrape([infoHashOf(1)])).toEqual([
-          { seeders: 0, leechers: 0, downloaded: 1 },
-        ]);
+        expect(await store.scrape([infoHashOf(1)])).toEqual([counts(0, 0, 1)]);
       });
     });
 
@@ -863,9 +902,7 @@ export function describePeerStoreConformance(
           expect(r.peers.length / 6).toBe(r.leechers - 1);
         }
         expect(Math.max(...results.map((r) => r.leechers))).toBe(500);
-        expect(await store.scrape([infoHashOf(1)])).toEqual([
-          { seeders: 0, leechers: 500, downloaded: 0 },
-        ]);
+        expect(await store.scrape([infoHashOf(1)])).toEqual([counts(0, 500, 0)]);
         const last = await announce({ peer: 501, numWant: 1000 });
         expect(new Set(decodePeers(last.peers, 4)).size).toBe(500);
       });
@@ -877,9 +914,7 @@ export function describePeerStoreConformance(
             announce({ peer: i + 1, seeder: true, event: 'completed' }),
           ),
         );
-        expect(await store.scrape([infoHashOf(1)])).toEqual([
-          { seeders: 50, leechers: 0, downloaded: 50 },
-        ]);
+        expect(await store.scrape([infoHashOf(1)])).toEqual([counts(50, 0, 50)]);
       });
     });
 
@@ -900,9 +935,7 @@ export function describePeerStoreConformance(
           );
           expect(isStoreError(err) && err.code).toBe('STORE_ERR_BAD_INPUT');
         }
-        expect(await store.scrape([infoHashOf(1)])).toEqual([
-          { seeders: 0, leechers: 0, downloaded: 0 },
-        ]);
+        expect(await store.scrape([infoHashOf(1)])).toEqual([counts(0, 0, 0)]);
       });
 
       it('rejects a scrape with a hash that is not 20 bytes with STORE_ERR_BAD_INPUT', async () => {

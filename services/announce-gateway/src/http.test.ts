@@ -288,12 +288,23 @@ describe('HTTP scrape', () => {
     });
     expect(res.statusCode).toBe(200);
     const files = bdict(res.rawPayload).files as { [key: string]: Dict };
-    expect(files[a.toString('latin1')]).toEqual({ complete: 1, incomplete: 1, downloaded: 0 });
-    expect(files[b.toString('latin1')]).toEqual({ complete: 1, incomplete: 0, downloaded: 1 });
+    expect(files[a.toString('latin1')]).toEqual({
+      complete: 1,
+      incomplete: 1,
+      downloaded: 0,
+      downloaders: 1,
+    });
+    expect(files[b.toString('latin1')]).toEqual({
+      complete: 1,
+      incomplete: 0,
+      downloaded: 1,
+      downloaders: 0,
+    });
     expect(files[unknown.toString('latin1')]).toEqual({
       complete: 0,
       incomplete: 0,
       downloaded: 0,
+      downloaders: 0,
     });
   });
 });
@@ -338,7 +349,30 @@ describe('HTTP over a real socket', () => {
       complete: 1,
       incomplete: 1,
       downloaded: 0,
+      downloaders: 1,
     });
+  });
+
+  it('counts an event=paused leecher as a BEP 21 partial seed: incomplete, not a downloader', async () => {
+    const infoHash = hashOf('partial-seed');
+    const get = async (path: string) =>
+      bdict(Buffer.from(await (await fetch(`${base}${path}`)).arrayBuffer()));
+    await get(`/announce?${announceQuery({ infoHash, port: 4101, left: 0 })}`);
+    await get(`/announce?${announceQuery({ infoHash, port: 4102 })}`);
+    const paused = await get(
+      `/announce?${announceQuery({ infoHash, port: 4103, left: 500 })}&event=paused`,
+    );
+    // A partial seed is given the downloading leecher only, never the seeder.
+    expect(compactPeers(paused.peers as Buffer, 6)).toEqual(['127.0.0.1:4102']);
+    expect(paused).toMatchObject({ complete: 1, incomplete: 2 });
+    const scrape = await get(`/scrape?info_hash=${percentBytes(infoHash)}`);
+    expect((scrape.files as { [key: string]: Dict })[infoHash.toString('latin1')]).toEqual({
+      complete: 1,
+      incomplete: 2,
+      downloaded: 0,
+      downloaders: 1,
+    });
+    expect(await t.registry.metrics()).toMatch(/^shoal_partial_seed_announces_total 1$/m);
   });
 
   it('tells the client the address it came from as BEP 24 `external ip`', async () => {

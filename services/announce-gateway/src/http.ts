@@ -20,7 +20,7 @@ import type { GatewayConfig } from './config.ts';
 import { queryParam } from './credentials.ts';
 import { GatewayError } from './errors.ts';
 import type { GatewayMetrics } from './metrics.ts';
-import type { Tracker } from './tracker/core.ts';
+import { isPartialSeed, type Tracker } from './tracker/core.ts';
 import { answerFullScrape, type FullScrapeCache } from './full-scrape.ts';
 import { describeRefusal, refusalCounter } from './tracker/refusal.ts';
 import type { AnnounceContext, ScrapeContext } from './tracker/types.ts';
@@ -199,6 +199,7 @@ export function buildTrackerHttp(deps: TrackerHttpDeps): FastifyInstance {
         externalIp: settings.externalIp ? ctx.source().bytes : undefined,
       });
       announceOk.inc();
+      if (isPartialSeed(decoded)) metrics.partialSeedAnnounced();
       metrics.observe('http', 'announce', start);
       reply.header('content-type', 'text/plain');
       return body;

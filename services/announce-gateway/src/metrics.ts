@@ -25,6 +25,8 @@ export interface GatewayMetrics {
   connectionIdRejected(): void;
   /** An HTTP connection closed on accept because HTTP_MAX_CONNECTIONS were held (docs/limits.md). */
   httpConnectionDropped(): void;
+  /** An announce of a BEP 21 partial seed was answered. */
+  partialSeedAnnounced(): void;
   policyRefreshed(outcome: PolicyRefreshOutcome): void;
   /** This gateway banned a source (docs/policy.md "Abuse control"). */
   banApplied(reason: 'bad_connection_id' | 'malformed'): void;
@@ -88,6 +90,12 @@ export function createGatewayMetrics(
     registers: [registry],
   });
   droppedConnections.inc(0);
+  const partialSeeds = new Counter({
+    name: 'shoal_partial_seed_announces_total',
+    help: 'Announces answered for BEP 21 partial seeds (HTTP event=paused, not a seeder).',
+    registers: [registry],
+  });
+  partialSeeds.inc(0);
   const rejectedIds = new Counter({
     name: 'shoal_udp_connection_id_rejections_total',
     help: 'UDP announces and scrapes refused for an unknown or expired connection id (BEP 15).',
@@ -190,6 +198,7 @@ export function createGatewayMetrics(
     udpDropped: (reason) => droppedTable[reason].inc(),
     connectionIdRejected: () => rejectedIds.inc(),
     httpConnectionDropped: () => droppedConnections.inc(),
+    partialSeedAnnounced: () => partialSeeds.inc(),
     policyRefreshed: (outcome) => refreshTable[outcome].inc(),
     linkLearned: (outcome) => linksLearned.labels(outcome).inc(),
     banApplied: (reason) => bans.labels(reason).inc(),

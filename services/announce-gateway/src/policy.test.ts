@@ -187,7 +187,12 @@ describe('torrent approval', () => {
       `/scrape?info_hash=${percentBytes(banned)}&info_hash=${percentBytes(fine)}`,
     );
     const files = scrape.files as { [hash: string]: Dict };
-    expect(files[banned.toString('latin1')]).toEqual({ complete: 0, incomplete: 0, downloaded: 0 });
+    expect(files[banned.toString('latin1')]).toEqual({
+      complete: 0,
+      incomplete: 0,
+      downloaded: 0,
+      downloaders: 0,
+    });
     expect(files[fine.toString('latin1')]?.incomplete).toBe(2);
     const udp = await udpScrape(h, [banned, fine]);
     expect(udp?.readUInt32BE(0)).toBe(2);

@@ -6,6 +6,7 @@ import { Registry } from 'prom-client';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
   STORAGE_RPC_CONTENT_TYPE,
+  STORAGE_RPC_VERSION,
   encodeBatchRequest,
   type RpcAnnounce,
 } from '@shoal/protocol/storage-rpc';
@@ -588,7 +589,7 @@ describe('storage-api admin API', () => {
         headers: {
           ...GATEWAY,
           'content-type': STORAGE_RPC_CONTENT_TYPE,
-          'x-shoal-rpc-version': '1',
+          'x-shoal-rpc-version': String(STORAGE_RPC_VERSION),
         },
         payload: encodeBatchRequest(ops),
       });

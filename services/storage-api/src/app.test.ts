@@ -3,7 +3,12 @@
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { encodeBatchRequest, type RpcAnnounce, type RpcOp } from '@shoal/protocol/storage-rpc';
+import {
+  encodeBatchRequest,
+  STORAGE_RPC_VERSION,
+  type RpcAnnounce,
+  type RpcOp,
+} from '@shoal/protocol/storage-rpc';
 import { StoreError, type PeerAnnounce, type PeerStore } from '@shoal/storage';
 import { createMemoryLeaseLock } from '@shoal/storage/locks';
 import { createCompositeStore } from '@shoal/storage/composite';
@@ -164,6 +169,7 @@ describe('storage-api', () => {
         seeders: 1,
         leechers: 1,
         downloaded: 0,
+        partialSeeds: 0,
         peers: Buffer.from([10, 0, 0, 1, 0x1a, 0xe1]),
         peerIds: [peerId(1)],
       });
@@ -188,8 +194,8 @@ describe('storage-api', () => {
         ok: true,
         op: 'scrape',
         counts: [
-          { seeders: 1, leechers: 0, downloaded: 1 },
-          { seeders: 0, leechers: 0, downloaded: 0 },
+          { seeders: 1, leechers: 0, downloaded: 1, partialSeeds: 0 },
+          { seeders: 0, leechers: 0, downloaded: 0, partialSeeds: 0 },
         ],
       });
       const [stopped] = await batch([announce({ n: 3, infoHash: h, event: 'stopped' })]);
@@ -219,7 +225,7 @@ describe('storage-api', () => {
       expect(results[1]).toMatchObject({ ok: true, seeders: 1 });
       expect(results[2]).toMatchObject({
         ok: true,
-        counts: [{ seeders: 1, leechers: 0, downloaded: 0 }],
+        counts: [{ seeders: 1, leechers: 0, downloaded: 0, partialSeeds: 0 }],
       });
     });
 
@@ -228,13 +234,16 @@ describe('storage-api', () => {
       const viaHeader = await app.api.inject({
         method: 'POST',
         url: '/v1/batch',
-        headers: { ...BATCH_HEADERS, 'x-shoal-rpc-version': '2' },
+        headers: { ...BATCH_HEADERS, 'x-shoal-rpc-version': String(STORAGE_RPC_VERSION + 1) },
         payload: body,
       });
       expect(viaHeader.statusCode).toBe(400);
-      expect(viaHeader.json()).toMatchObject({ code: 'RPC_ERR_VERSION', supported: [1] });
+      expect(viaHeader.json()).toMatchObject({
+        code: 'RPC_ERR_VERSION',
+        supported: [STORAGE_RPC_VERSION],
+      });
       const v2 = Buffer.from(body);
-      v2[3] = 2;
+      v2[3] = STORAGE_RPC_VERSION + 1;
       const { 'x-shoal-rpc-version': _, ...noVersionHeader } = BATCH_HEADERS;
       const viaBody = await app.api.inject({
         method: 'POST',
@@ -243,13 +252,18 @@ describe('storage-api', () => {
         payload: v2,
       });
       expect(viaBody.statusCode).toBe(400);
-      expect(viaBody.json()).toMatchObject({ code: 'RPC_ERR_VERSION', supported: [1] });
+      expect(viaBody.json()).toMatchObject({
+        code: 'RPC_ERR_VERSION',
+        supported: [STORAGE_RPC_VERSION],
+      });
     });
 
     it('answers bad bodies with coded 4xx and leaves the store untouched', async () => {
       const post = (payload: Buffer | string, headers: Record<string, string> = BATCH_HEADERS) =>
         app.api.inject({ method: 'POST', url: '/v1/batch', headers, payload });
-      const garbage = await post(Buffer.from('SHB\x01\x00\x01\x07'));
+      const garbage = await post(
+        Buffer.from(`SHB${String.fromCharCode(STORAGE_RPC_VERSION)}\x00\x01\x07`),
+      );
       expect(garbage.statusCode).toBe(400);
       expect(garbage.json()).toMatchObject({ code: 'RPC_ERR_BAD_BODY' });
       const truncated = await post(encodeBatchRequest([announce({ n: 9 })]).subarray(0, 30));

@@ -30,7 +30,11 @@ describe('storage-api process', () => {
       body: encodeBatchRequest(ops),
     });
     expect(decodeBatchResponse(Buffer.from(await res.arrayBuffer()), ops)).toEqual([
-      { ok: true, op: 'scrape', counts: [{ seeders: 0, leechers: 0, downloaded: 0 }] },
+      {
+        ok: true,
+        op: 'scrape',
+        counts: [{ seeders: 0, leechers: 0, downloaded: 0, partialSeeds: 0 }],
+      },
     ]);
     // The token never reaches the logs.
     expect(api.stdout.join('\n')).not.toContain(TOKEN);

@@ -120,7 +120,7 @@ describe('storage-api with peers in Redis and durable data in PostgreSQL', () =>
     expect(scrape).toEqual({
       ok: true,
       op: 'scrape',
-      counts: [{ seeders: 0, leechers: 0, downloaded: 1 }],
+      counts: [{ seeders: 0, leechers: 0, downloaded: 1, partialSeeds: 0 }],
     });
     const res = await fetch(`${base}/v1/downloads?info_hash=${h.toString('hex')}`, {
       headers: AUTH,

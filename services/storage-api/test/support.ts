@@ -3,6 +3,7 @@
 import { expect } from 'vitest';
 import {
   STORAGE_RPC_CONTENT_TYPE,
+  STORAGE_RPC_VERSION,
   STORAGE_RPC_VERSION_HEADER,
   decodeBatchResponse,
   encodeBatchRequest,
@@ -24,12 +25,12 @@ export function testConfig(
   });
 }
 
-/** The headers of a binary batch request as a gateway sends it: `token`, wire version 1. */
+/** The headers of a binary batch request as a gateway sends it: `token`, this wire version. */
 export function batchHeaders(token: string): Record<string, string> {
   return {
     authorization: `Bearer ${token}`,
     'content-type': STORAGE_RPC_CONTENT_TYPE,
-    [STORAGE_RPC_VERSION_HEADER]: '1',
+    [STORAGE_RPC_VERSION_HEADER]: String(STORAGE_RPC_VERSION),
   };
 }
 

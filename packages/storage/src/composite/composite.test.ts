@@ -66,7 +66,7 @@ describe('composite store, downloads in the data backend', () => {
     // The data backend's count is what clients see, even where the peer backend's differs.
     await dataInner.addDownloads([[infoHashOf(1), 10]]);
     expect(await store.scrape([infoHashOf(1)])).toEqual([
-      { seeders: 1, leechers: 0, downloaded: 11 },
+      { seeders: 1, leechers: 0, downloaded: 11, partialSeeds: 0 },
     ]);
     expect(await store.downloads([infoHashOf(1), infoHashOf(2)])).toEqual([11, 0]);
   });

@@ -40,7 +40,19 @@ import type {
   SyncScrape,
   TopSwarms as TopSwarmsCapability,
 } from '../capabilities.ts';
-import { NO_EXPIRY, PeerTable, RecordArena } from './peer-table.ts';
+import {
+  NO_EXPIRY,
+  PeerTable,
+  ROLE_LEECHER,
+  ROLE_PARTIAL_SEED,
+  ROLE_SEEDER,
+  RecordArena,
+} from './peer-table.ts';
+
+/** The counts of a swarm without live peers. */
+function noPeers(downloaded: number): SwarmCounts {
+  return { seeders: 0, leechers: 0, downloaded, partialSeeds: 0 };
+}
 
 export interface MemoryStoreOptions extends StoreOptions {
   /** Number of swarm maps; garbage collection yields between two. Default 64. */
@@ -167,9 +179,7 @@ class MemoryStoreImpl implements MemoryStore {
     if (a.event === 'stopped') {
       if (swarm === undefined) {
         return {
-          seeders: 0,
-          leechers: 0,
-          downloaded: this.downloadCounts.get(hash) ?? 0,
+          ...noPeers(this.downloadCounts.get(hash) ?? 0),
           peers: EMPTY,
           peerIds: a.withPeerIds ? [] : undefined,
           downloadCounted: false,
@@ -204,16 +214,17 @@ class MemoryStoreImpl implements MemoryStore {
 
     const completed = a.event === 'completed';
     const seeder = a.seeder || completed;
+    const role = seeder ? ROLE_SEEDER : a.partialSeed === true ? ROLE_PARTIAL_SEED : ROLE_LEECHER;
     const expiry = Math.min(nowSec + lifetimeOf(a, this.lifetime), MAX_EXPIRY_SECONDS);
     let self = table.find(key);
     let counted: boolean;
     if (self < 0) {
-      self = table.insert(key, a.peerId, expiry, seeder);
+      self = table.insert(key, a.peerId, expiry, role);
       this.count(v6, seeder, 1);
       counted = completed;
     } else {
       const was = table.isSeeder(self);
-      table.update(self, a.peerId, expiry, seeder);
+      table.update(self, a.peerId, expiry, role);
       if (was !== seeder) {
         this.count(v6, was, -1);
         this.count(v6, seeder, 1);
@@ -223,14 +234,15 @@ class MemoryStoreImpl implements MemoryStore {
     }
     if (counted) this.addDownload(swarm, hash);
 
-    // Seeders get leechers only; leechers get everyone but themselves.
-    const eligible = seeder ? table.leechers : table.size - 1;
+    // Seeders and partial seeds get downloading leechers only; leechers get everyone but themselves.
+    const wantsNothing = role !== ROLE_LEECHER;
+    const eligible = wantsNothing ? table.downloaders : table.size - 1;
     const want = Math.min(a.numWant, eligible);
     const ids = a.withPeerIds ? [] : undefined;
     let peers = EMPTY;
     if (want > 0) {
       peers = Buffer.allocUnsafe(want * keyLen);
-      const got = table.sample(peers, want, seeder, self, ids);
+      const got = table.sample(peers, want, wantsNothing, self, ids);
       // The counters make got === want; never let unwritten pool bytes reach a client.
       if (got !== want) peers = peers.subarray(0, got * keyLen);
     }
@@ -251,8 +263,7 @@ class MemoryStoreImpl implements MemoryStore {
       const hash = h.toString('latin1');
       const shard = this.shardOf(h);
       const swarm = shard.get(hash);
-      if (swarm === undefined)
-        return { seeders: 0, leechers: 0, downloaded: this.downloadCounts.get(hash) ?? 0 };
+      if (swarm === undefined) return noPeers(this.downloadCounts.get(hash) ?? 0);
       this.expire(swarm, nowSec);
       const counts = this.countsOf(swarm);
       this.dropIfEmpty(shard, hash, swarm);
@@ -463,7 +474,8 @@ class MemoryStoreImpl implements MemoryStore {
     const t6 = swarm.t6;
     const seeders = (t4?.seeders ?? 0) + (t6?.seeders ?? 0);
     const size = (t4?.size ?? 0) + (t6?.size ?? 0);
-    return { seeders, leechers: size - seeders, downloaded: swarm.downloaded };
+    const partialSeeds = (t4?.partials ?? 0) + (t6?.partials ?? 0);
+    return { seeders, leechers: size - seeders, downloaded: swarm.downloaded, partialSeeds };
   }
 
   private resultOf(
@@ -480,6 +492,7 @@ class MemoryStoreImpl implements MemoryStore {
       seeders,
       leechers: size - seeders,
       downloaded: swarm.downloaded,
+      partialSeeds: (t4?.partials ?? 0) + (t6?.partials ?? 0),
       peers,
       peerIds,
       downloadCounted,

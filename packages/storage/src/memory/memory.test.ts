@@ -90,7 +90,7 @@ class Model {
       if (p.seeder) seeders++;
       else leechers++;
     }
-    return { seeders, leechers, downloaded: this.downloads.get(swarm) ?? 0 };
+    return { seeders, leechers, downloaded: this.downloads.get(swarm) ?? 0, partialSeeds: 0 };
   }
 
   stats(nowSec: number) {
@@ -134,6 +134,7 @@ describe('memory store', () => {
           seeders: got.seeders,
           leechers: got.leechers,
           downloaded: got.downloaded,
+          partialSeeds: got.partialSeeds,
         }).toEqual(expected);
         // The sample is everyone eligible of the announcer's family when numWant allows.
         const own = [...model.live(swarm, nowSec)].filter(
@@ -198,7 +199,7 @@ describe('memory store', () => {
       for (let p = 0; p < n; p += 3)
         store.announceSync(announceOf({ peer: p, family, seeder: p % 4 === 0 }));
       expect(await store.scrape([infoHashOf(1)])).toEqual([
-        { seeders: n / 4, leechers: (3 * n) / 4, downloaded: 0 },
+        { seeders: n / 4, leechers: (3 * n) / 4, downloaded: 0, partialSeeds: 0 },
       ]);
 
       // Stop peers in a scattered order: exercises deletion and relabelling in the index.

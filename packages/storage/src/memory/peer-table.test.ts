@@ -42,7 +42,7 @@ describe('PeerTable in a shared RecordArena', () => {
           if (at >= 0) slot.t.removeAt(at);
           slot.members.delete(n);
         } else if (at < 0) {
-          slot.t.insert(key, peerId, 1000, false);
+          slot.t.insert(key, peerId, 1000, 0);
           slot.members.add(n);
         }
         if (slot.members.size === 0 && rand() < 0.5) {
@@ -66,7 +66,7 @@ describe('PeerTable in a shared RecordArena', () => {
     const t = new PeerTable(new RecordArena(6));
     const peerId = new Uint8Array(20);
     for (let n = 0; n < 400; n++)
-      t.insert(keyOf(n, 6), peerId, n % 2 === 0 ? 100 : 200, n % 4 === 0);
+      t.insert(keyOf(n, 6), peerId, n % 2 === 0 ? 100 : 200, n % 4 === 0 ? 1 : 0);
     expect(t.seeders).toBe(100);
     expect(t.sweep(99)).toBe(0);
     expect(t.sweep(100)).toBe(200);
@@ -81,7 +81,7 @@ describe('PeerTable in a shared RecordArena', () => {
   it('sampling a seeder never returns seeders nor the announcer', () => {
     const t = new PeerTable(new RecordArena(6));
     const peerId = new Uint8Array(20);
-    for (let n = 0; n < 100; n++) t.insert(keyOf(n, 6), peerId, 1000, n % 2 === 0);
+    for (let n = 0; n < 100; n++) t.insert(keyOf(n, 6), peerId, 1000, n % 2 === 0 ? 1 : 0);
     const self = t.find(keyOf(0, 6));
     for (let i = 0; i < 50; i++) {
       const out = Buffer.alloc(100 * 6);

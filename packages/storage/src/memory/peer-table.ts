@@ -8,7 +8,7 @@
 //                 so a sampled peer is copied to the answer as is
 //   [K, K+20)     peer_id (only non-compact answers need it)
 //   [K+20, K+24)  expiry, seconds since the store's start, little-endian uint32
-//   [K+24]        flags (bit 0: seeder)
+//   [K+24]        role flags (bit 0: seeder, bit 1: BEP 21 partial seed; never both)
 //
 // Lookup is a linear scan while the table is small and an open-addressing
 // index (linear probing, backward-shift deletion) once it is big. Removal
@@ -88,7 +88,15 @@ export class RecordArena {
 }
 
 const PEER_ID_LEN = 20;
-const FLAG_SEEDER = 1;
+/** A peer's role is its flags byte: 0 a leecher, ROLE_SEEDER or ROLE_PARTIAL_SEED. */
+export const ROLE_LEECHER = 0;
+export const ROLE_SEEDER = 1;
+/** BEP 21: not complete, but wants nothing more; given leechers only, like a seeder. */
+export const ROLE_PARTIAL_SEED = 2;
+const FLAG_SEEDER = ROLE_SEEDER;
+const FLAG_PARTIAL = ROLE_PARTIAL_SEED;
+/** Peers that want nothing: a sample for one of them skips them all. */
+const NOT_DOWNLOADING = FLAG_SEEDER | FLAG_PARTIAL;
 /** Expiry times are seconds since the store started (see index.ts), so they stay small integers. */
 export const NO_EXPIRY = 0x7fffffff;
 const EMPTY_BUF = new Uint8Array(0);
@@ -124,6 +132,8 @@ export class PeerTable {
   cls = 0;
   size = 0;
   seeders = 0;
+  /** BEP 21 partial seeds, counted among the leechers. */
+  partials = 0;
   /** No record expires before this second; a sweep before then finds nothing. */
   minExpiry = NO_EXPIRY;
   /** Record index + 1 per slot, 0 = empty; null while the table is small. */
@@ -135,21 +145,32 @@ export class PeerTable {
     arena.alloc(this, 0);
   }
 
+  /** Every peer that is not a seeder, partial seeds included. */
   get leechers(): number {
     return this.size - this.seeders;
+  }
+
+  /** Leechers that are not partial seeds: what a seeder or a partial seed may be given. */
+  get downloaders(): number {
+    return this.size - this.seeders - this.partials;
   }
 
   /** Gives the table's room back to the arena; the table must not be used afterwards. */
   release(): void {
     this.arena.free(this);
     this.buf = EMPTY_BUF;
-    this.size = this.seeders = 0;
+    this.size = this.seeders = this.partials = 0;
     this.index = null;
   }
 
   isSeeder(i: number): boolean {
+    return (this.roleOf(i) & FLAG_SEEDER) !== 0;
+  }
+
+  /** ROLE_LEECHER, ROLE_SEEDER or ROLE_PARTIAL_SEED. */
+  roleOf(i: number): number {
     const { keyLen, recSize } = this.arena;
-    return (this.buf[this.base + i * recSize + keyLen + 24]! & FLAG_SEEDER) !== 0;
+    return this.buf[this.base + i * recSize + keyLen + 24]!;
   }
 
   expiryOf(i: number): number {
@@ -188,15 +209,15 @@ export class PeerTable {
   }
 
   /** Appends a peer; the caller has checked it is absent. Returns its record index. */
-  insert(key: Uint8Array, peerId: Uint8Array, expiry: number, seeder: boolean): number {
+  insert(key: Uint8Array, peerId: Uint8Array, expiry: number, role: number): number {
     if (this.size === CAPACITIES[this.cls]) this.moveTo(this.cls + 1);
     const i = this.size++;
     const b = this.buf;
     const o = this.base + i * this.arena.recSize;
     const keyLen = this.arena.keyLen;
     for (let j = 0; j < keyLen; j++) b[o + j] = key[j]!;
-    this.write(i, peerId, expiry, seeder);
-    if (seeder) this.seeders++;
+    this.write(i, peerId, expiry, role);
+    this.countRole(role, 1);
     if (this.index !== null) {
       if (this.size * 2 > this.index.length) this.rebuildIndex();
       else this.indexInsert(i);
@@ -206,15 +227,18 @@ export class PeerTable {
     return i;
   }
 
-  /** Refreshes a stored peer: new peer_id, expiry and role. Keeps the seeder count exact. */
-  update(i: number, peerId: Uint8Array, expiry: number, seeder: boolean): void {
-    const was = this.isSeeder(i);
-    this.write(i, peerId, expiry, seeder);
-    if (was !== seeder) this.seeders += seeder ? 1 : -1;
+  /** Refreshes a stored peer: new peer_id, expiry and role. Keeps the role counts exact. */
+  update(i: number, peerId: Uint8Array, expiry: number, role: number): void {
+    const was = this.roleOf(i);
+    this.write(i, peerId, expiry, role);
+    if (was !== role) {
+      this.countRole(was, -1);
+      this.countRole(role, 1);
+    }
   }
 
   removeAt(i: number): void {
-    if (this.isSeeder(i)) this.seeders--;
+    this.countRole(this.roleOf(i), -1);
     const { recSize } = this.arena;
     const last = this.size - 1;
     if (this.index !== null) this.indexDelete(i);
@@ -247,7 +271,7 @@ export class PeerTable {
         i++;
         continue;
       }
-      if (this.isSeeder(i)) this.seeders--;
+      this.countRole(this.roleOf(i), -1);
       const last = --this.size;
       if (i !== last)
         b.copyWithin(base + i * recSize, base + last * recSize, base + last * recSize + recSize);
@@ -265,7 +289,7 @@ export class PeerTable {
 
   /**
    * Writes up to `want` compact peers into out (from offset 0), skipping record
-   * `self` and, when leechersOnly, the seeders. Visits records from a random
+   * `self` and, when leechersOnly, the seeders and partial seeds. Visits records from a random
    * start with a random stride coprime to the size, so every peer is reachable
    * without shuffling the table. Returns how many were written.
    */
@@ -294,7 +318,7 @@ export class PeerTable {
     let got = 0;
     let w = 0;
     for (let visited = 0; visited < n && got < want; visited++) {
-      if (o !== selfOff && !(leechersOnly && (b[o + flagOff]! & FLAG_SEEDER) !== 0)) {
+      if (o !== selfOff && !(leechersOnly && (b[o + flagOff]! & NOT_DOWNLOADING) !== 0)) {
         if (keyLen === 6) {
           // Unrolled: about twice as fast as the loop for the common IPv4 case.
           out[w] = b[o]!;
@@ -317,7 +341,12 @@ export class PeerTable {
     return got;
   }
 
-  private write(i: number, peerId: Uint8Array, expiry: number, seeder: boolean): void {
+  private countRole(role: number, delta: number): void {
+    if (role === ROLE_SEEDER) this.seeders += delta;
+    else if (role === ROLE_PARTIAL_SEED) this.partials += delta;
+  }
+
+  private write(i: number, peerId: Uint8Array, expiry: number, role: number): void {
     const b = this.buf;
     const keyLen = this.arena.keyLen;
     let o = this.base + i * this.arena.recSize + keyLen;
@@ -327,7 +356,7 @@ export class PeerTable {
     b[o + 1] = (expiry >>> 8) & 0xff;
     b[o + 2] = (expiry >>> 16) & 0xff;
     b[o + 3] = expiry >>> 24;
-    b[o + 4] = seeder ? FLAG_SEEDER : 0;
+    b[o + 4] = role;
     if (expiry < this.minExpiry) this.minExpiry = expiry;
   }
 

@@ -71,6 +71,16 @@ export const MIGRATIONS: readonly Migration[] = [
       ),
     ],
   },
+  {
+    version: 3,
+    name: 'partial seeds',
+    // BEP 21 partial seeds, counted apart from the leechers they are among
+    // (docs/decisions.md "Client features beyond BEP 3"). A default, so
+    // rows written before are leechers or seeders as they were.
+    statements: () => [
+      `ALTER TABLE shoal_peers ADD COLUMN IF NOT EXISTS is_partial_seed BOOLEAN NOT NULL DEFAULT false`,
+    ],
+  },
 ];
 
 export const MIGRATIONS_TABLE = `CREATE TABLE IF NOT EXISTS shoal_schema_migrations (

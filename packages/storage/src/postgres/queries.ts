@@ -45,6 +45,7 @@ const PEER_PARAMS = [
   'address',
   'port',
   'is_seeder',
+  'is_partial_seed',
   'event',
   'now',
   'peer_lifetime_ms',
@@ -89,28 +90,36 @@ export const QUERY_PARAMS: Record<QueryName, ParamSpec> = {
 const OTHERS = `
   SELECT
     COALESCE(sum(CASE WHEN is_seeder THEN 1 ELSE 0 END), 0) AS seeders,
-    COALESCE(sum(CASE WHEN is_seeder THEN 0 ELSE 1 END), 0) AS leechers
+    COALESCE(sum(CASE WHEN is_seeder THEN 0 ELSE 1 END), 0) AS leechers,
+    COALESCE(sum(CASE WHEN is_partial_seed THEN 1 ELSE 0 END), 0) AS partial_seeds
   FROM shoal_peers
   WHERE info_hash = @info_hash AND expires_at > @now
     AND NOT (is_v6 = @is_v6 AND address = @address AND port = @port)`;
 
-const COUNTS = (announcerSeeder: string, announcerLeecher: string, downloaded: string): string => `
+const COUNTS = (
+  announcerSeeder: string,
+  announcerLeecher: string,
+  announcerPartial: string,
+  downloaded: string,
+): string => `
   SELECT
     (o.seeders + ${announcerSeeder})::INT4 AS seeders,
     (o.leechers + ${announcerLeecher})::INT4 AS leechers,
+    (o.partial_seeds + ${announcerPartial})::INT4 AS partial_seeds,
     (${downloaded})::INT8 AS downloaded
   FROM others o`;
 
 // Random sample without ORDER BY random(): read forward from a random
 // sample_key and wrap around to the start (docs/decisions.md "Sources"), both
-// halves served by the (info_hash, is_v6, sample_key) index. Seeders get
-// leechers only; nobody gets themself (docs/decisions.md "Tracker semantics").
+// halves served by the (info_hash, is_v6, sample_key) index. Seeders and
+// BEP 21 partial seeds get downloading leechers only; nobody gets themself
+// (docs/decisions.md "Tracker semantics", "Client features beyond BEP 3").
 const SAMPLE_HALF = (cmp: string, pass: number): string => `
     (SELECT address, port, peer_id, sample_key, ${pass} AS pass FROM shoal_peers
      WHERE info_hash = @info_hash AND is_v6 = @is_v6 AND sample_key ${cmp} @random_start
        AND expires_at > @now
        AND NOT (address = @address AND port = @port)
-       AND NOT (@is_seeder AND is_seeder)
+       AND NOT ((@is_seeder OR @is_partial_seed) AND (is_seeder OR is_partial_seed))
      ORDER BY sample_key LIMIT @numwant)`;
 
 const ANNOUNCE = `
@@ -120,11 +129,12 @@ WITH prev AS (
     AND expires_at > @now
 ), upserted AS (
   INSERT INTO shoal_peers AS p
-    (info_hash, is_v6, address, port, peer_id, is_seeder, expires_at, sample_key)
-  VALUES (@info_hash, @is_v6, @address, @port, @peer_id, @is_seeder, @expires, @sample_key)
+    (info_hash, is_v6, address, port, peer_id, is_seeder, is_partial_seed, expires_at, sample_key)
+  VALUES (@info_hash, @is_v6, @address, @port, @peer_id, @is_seeder, @is_partial_seed, @expires, @sample_key)
   ON CONFLICT (info_hash, is_v6, address, port) DO UPDATE SET
     peer_id = excluded.peer_id,
     is_seeder = excluded.is_seeder,
+    is_partial_seed = excluded.is_partial_seed,
     expires_at = excluded.expires_at
   RETURNING 1
 ), counted AS (
@@ -137,6 +147,7 @@ WITH prev AS (
 ), counts AS (${COUNTS(
   'CASE WHEN @is_seeder THEN 1 ELSE 0 END',
   'CASE WHEN @is_seeder THEN 0 ELSE 1 END',
+  'CASE WHEN @is_partial_seed THEN 1 ELSE 0 END',
   'COALESCE((SELECT downloaded FROM counted), (SELECT downloaded FROM shoal_downloads WHERE info_hash = @info_hash), 0)',
 )}
 ), candidates AS (${SAMPLE_HALF('>=', 0)}
@@ -144,7 +155,7 @@ WITH prev AS (
 ), sample AS (
   SELECT address, port, peer_id FROM candidates ORDER BY pass, sample_key LIMIT @numwant
 )
-SELECT c.seeders, c.leechers, c.downloaded, s.address, s.port, s.peer_id,
+SELECT c.seeders, c.leechers, c.partial_seeds, c.downloaded, s.address, s.port, s.peer_id,
   (SELECT count(*) FROM counted)::INT4 AS counted
 FROM counts c LEFT JOIN sample s ON true`;
 
@@ -154,9 +165,9 @@ WITH removed AS (
   WHERE info_hash = @info_hash AND is_v6 = @is_v6 AND address = @address AND port = @port
   RETURNING 1
 ), others AS (${OTHERS}
-), counts AS (${COUNTS('0', '0', 'COALESCE((SELECT downloaded FROM shoal_downloads WHERE info_hash = @info_hash), 0)')}
+), counts AS (${COUNTS('0', '0', '0', 'COALESCE((SELECT downloaded FROM shoal_downloads WHERE info_hash = @info_hash), 0)')}
 )
-SELECT seeders, leechers, downloaded, NULL::BYTEA AS address, NULL::INT4 AS port, NULL::BYTEA AS peer_id,
+SELECT seeders, leechers, partial_seeds, downloaded, NULL::BYTEA AS address, NULL::INT4 AS port, NULL::BYTEA AS peer_id,
   0::INT4 AS counted
 FROM counts`;
 
@@ -166,6 +177,8 @@ SELECT h.info_hash,
    WHERE p.info_hash = h.info_hash AND p.expires_at > @now AND p.is_seeder)::INT4 AS seeders,
   (SELECT count(*) FROM shoal_peers p
    WHERE p.info_hash = h.info_hash AND p.expires_at > @now AND NOT p.is_seeder)::INT4 AS leechers,
+  (SELECT count(*) FROM shoal_peers p
+   WHERE p.info_hash = h.info_hash AND p.expires_at > @now AND p.is_partial_seed)::INT4 AS partial_seeds,
   COALESCE((SELECT d.downloaded FROM shoal_downloads d WHERE d.info_hash = h.info_hash), 0)::INT8 AS downloaded
 FROM unnest(@info_hashes::BYTEA[]) AS h(info_hash)`;
 

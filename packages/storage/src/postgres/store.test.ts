@@ -127,12 +127,12 @@ describe('migrations', () => {
       );
       await second.close();
       expect(await store.scrape([infoHashOf(1)])).toEqual([
-        { seeders: 1, leechers: 0, downloaded: 1 },
+        { seeders: 1, leechers: 0, downloaded: 1, partialSeeds: 0 },
       ]);
       expect(await store.get('approved', 'k')).toBe('v');
       expect(
         await sql(url, 'SELECT version FROM shoal_schema_migrations ORDER BY version'),
-      ).toEqual([{ version: 1 }, { version: 2 }]);
+      ).toEqual([{ version: 1 }, { version: 2 }, { version: 3 }]);
     });
   });
 
@@ -147,6 +147,7 @@ describe('migrations', () => {
     expect(await sql(url, 'SELECT version FROM shoal_schema_migrations ORDER BY version')).toEqual([
       { version: 1 },
       { version: 2 },
+      { version: 3 },
     ]);
   });
 
@@ -163,7 +164,7 @@ describe('migrations', () => {
     expect(JSON.parse(first.stdout)).toMatchObject({
       ok: true,
       dialect: 'postgres',
-      applied: [1, 2],
+      applied: [1, 2, 3],
     });
     const second = run({ DATABASE_URL: url });
     expect(JSON.parse(second.stdout)).toMatchObject({ ok: true, applied: [] });
@@ -183,7 +184,7 @@ describe('migrations', () => {
       expect(
         await sql(url, "SELECT tablename FROM pg_tables WHERE tablename LIKE 'shoal_%'"),
       ).toEqual([]);
-      expect(await store.migrate()).toEqual({ applied: [1, 2] });
+      expect(await store.migrate()).toEqual({ applied: [1, 2, 3] });
     });
   });
 });
@@ -213,7 +214,7 @@ describe('serialization failures (SQLSTATE 40001) at SERIALIZABLE', () => {
         const results = await burst(store);
         expect(results.every((r) => r.status === 'fulfilled')).toBe(true);
         expect(await store.scrape([infoHashOf(1)])).toEqual([
-          { seeders: 0, leechers: 60, downloaded: 0 },
+          { seeders: 0, leechers: 60, downloaded: 0, partialSeeds: 0 },
         ]);
       },
       { onRetry: (info) => retries.push(info.delayMs) },
@@ -253,8 +254,8 @@ describe('garbage collection', () => {
         expect(await store.collectGarbage()).toEqual({ peersRemoved: 18, swarmsRemoved: 1 });
         expect(await sql(url, 'SELECT count(*)::int AS n FROM shoal_peers')).toEqual([{ n: 1 }]);
         expect(await store.scrape([infoHashOf(1), infoHashOf(2)])).toEqual([
-          { seeders: 0, leechers: 1, downloaded: 0 },
-          { seeders: 0, leechers: 0, downloaded: 0 },
+          { seeders: 0, leechers: 1, downloaded: 0, partialSeeds: 0 },
+          { seeders: 0, leechers: 0, downloaded: 0, partialSeeds: 0 },
         ]);
       },
       { clock: () => now },
@@ -351,7 +352,7 @@ describe('database unreachable at boot', () => {
       expect(result).toMatchObject({ leechers: 1 });
       expect(
         await sql(url, 'SELECT version FROM shoal_schema_migrations ORDER BY version'),
-      ).toEqual([{ version: 1 }, { version: 2 }]);
+      ).toEqual([{ version: 1 }, { version: 2 }, { version: 3 }]);
     } finally {
       await store.close();
     }

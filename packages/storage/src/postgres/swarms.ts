@@ -24,6 +24,8 @@ const SAMPLE_KEY_SPAN = 0x7fffffff;
 interface AnnounceRow {
   seeders: number;
   leechers: number;
+  /** Absent from custom queries written before BEP 21 support. */
+  partial_seeds?: number | null;
   downloaded: string | number;
   address: Buffer | null;
   port: number | null;
@@ -94,6 +96,7 @@ export class PostgresSwarms {
       address: a.address,
       port: a.port,
       is_seeder: seeder,
+      is_partial_seed: !seeder && a.partialSeed === true,
       event: a.event,
       now,
       peer_lifetime_ms: lifetimeMs,
@@ -168,6 +171,8 @@ export class PostgresSwarms {
       peers,
       peerIds: ids,
     };
+    if (first.partial_seeds !== undefined && first.partial_seeds !== null)
+      result.partialSeeds = Number(first.partial_seeds);
     if (stopped) result.downloadCounted = false;
     else if (first.counted !== undefined && first.counted !== null)
       result.downloadCounted = Number(first.counted) > 0;
@@ -183,6 +188,7 @@ export class PostgresSwarms {
       info_hash: Buffer;
       seeders: number;
       leechers: number;
+      partial_seeds?: number;
       downloaded: string | number;
     }>(
       'scrape',
@@ -193,18 +199,20 @@ export class PostgresSwarms {
         peer_lifetime_ms: this.#lifetimeMs,
       }),
     );
+    // A custom scrape query without the column reports no partial seeds at all.
+    const partial = res.fields.some((f) => f.name === 'partial_seeds');
     const byHash = new Map<string, SwarmCounts>();
     for (const r of res.rows) {
       byHash.set(r.info_hash.toString('hex'), {
         seeders: Number(r.seeders),
         leechers: Number(r.leechers),
         downloaded: Number(r.downloaded),
+        ...(partial ? { partialSeeds: Number(r.partial_seeds ?? 0) } : {}),
       });
     }
-    return infoHashes.map((h) => {
-      const c = byHash.get(h.toString('hex'));
-      return c === undefined ? { seeders: 0, leechers: 0, downloaded: 0 } : { ...c };
-    });
+    const none: SwarmCounts = { seeders: 0, leechers: 0, downloaded: 0 };
+    if (partial) none.partialSeeds = 0;
+    return infoHashes.map((h) => ({ ...(byHash.get(h.toString('hex')) ?? none) }));
   }
 
   async collectGarbage(): Promise<GcResult> {

@@ -59,8 +59,8 @@ describe('redis cluster: placement', () => {
         leechers: { v4: 30, v6: 0 },
       });
       expect(await store.scrape([infoHashOf(1), infoHashOf(30)])).toEqual([
-        { seeders: 0, leechers: 1, downloaded: 0 },
-        { seeders: 0, leechers: 1, downloaded: 0 },
+        { seeders: 0, leechers: 1, downloaded: 0, partialSeeds: 0 },
+        { seeders: 0, leechers: 1, downloaded: 0, partialSeeds: 0 },
       ]);
     } finally {
       await store.close();

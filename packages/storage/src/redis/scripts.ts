@@ -5,8 +5,9 @@
 // Swarm keys (all share the `{<infohash base64url>}` hash tag so scripts run
 // on Cluster): `p4` and `p6`, one sorted set of compact peers (6 or 18 bytes)
 // per family, scored by expiry time in seconds since SCORE_EPOCH_MS, plus
-// SEEDER_OFFSET for seeders, so after pruning the ranks hold every leecher
-// first and then every seeder (one key per family: a key costs ~200 bytes,
+// SEEDER_OFFSET for seeders and PARTIAL_SEED_OFFSET for BEP 21 partial seeds,
+// so after pruning the ranks hold every downloading leecher first, then every
+// seeder, then every partial seed (one key per family: a key costs ~200 bytes,
 // more than ten peers); `i` hash compact peer -> peer_id (only when peer ids
 // are stored); `r` hash compact peer -> download receipt `<download count>:<now score>`
 // of the peer's counted completion (docs/redis.md "Download receipts");
@@ -33,7 +34,14 @@ export function expiryScore(nowMs: number, lifetimeMs: number): number {
  */
 export const SEEDER_OFFSET = 2 ** 30;
 
-/** Peers with a score <= this (leechers) or in [SEEDER_OFFSET, SEEDER_OFFSET + this] (seeders) are expired at `nowMs`. */
+/**
+ * Added to a BEP 21 partial seed's score (twice SEEDER_OFFSET; the scripts
+ * derive it from SEEDER_OFFSET). Above 2^31 listpack stores the score in 64
+ * bits, a few bytes more for partial seeds only, which are few.
+ */
+export const PARTIAL_SEED_OFFSET = 2 * SEEDER_OFFSET;
+
+/** Peers with a score <= this (leechers) or in [OFFSET, OFFSET + this] (seeders, partial seeds) are expired at `nowMs`. */
 export function nowScore(nowMs: number): number {
   return Math.floor((nowMs - SCORE_EPOCH_MS) / 1000);
 }
@@ -53,10 +61,13 @@ function script(name: string, lua: string): Script {
 // (when ids are stored) and from the receipt hash (when it exists).
 const PRUNE = `
 local OFF = tonumber(ARGV[#ARGV])
+local POFF = 2 * OFF
 local function expired(key, now)
   local gone = redis.call('ZRANGE', key, '-inf', now, 'BYSCORE')
   local seeders = redis.call('ZRANGE', key, OFF, OFF + now, 'BYSCORE')
   for i = 1, #seeders do gone[#gone + 1] = seeders[i] end
+  local partial = redis.call('ZRANGE', key, POFF, POFF + now, 'BYSCORE')
+  for i = 1, #partial do gone[#gone + 1] = partial[i] end
   return gone
 end
 local function prune(key, now, idKey, rKey)
@@ -71,6 +82,7 @@ local function prune(key, now, idKey, rKey)
     end
   end
   removed = redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
+  removed = removed + redis.call('ZREMRANGEBYSCORE', key, POFF, POFF + now)
   return removed + redis.call('ZREMRANGEBYSCORE', key, OFF, OFF + now)
 end
 -- A key's TTL only grows: a peer promised a longer lifetime (docs/load.md)
@@ -78,10 +90,12 @@ end
 local function extend(key, ms)
   if redis.call('PTTL', key) < tonumber(ms) then redis.call('PEXPIRE', key, ms) end
 end
+-- seeders, leechers (partial seeds included), partial seeds
 local function live(key, now)
   local l = redis.call('ZCOUNT', key, '(' .. now, '(' .. OFF)
-  local s = redis.call('ZCOUNT', key, '(' .. (OFF + now), '+inf')
-  return s, l
+  local s = redis.call('ZCOUNT', key, '(' .. (OFF + now), '(' .. POFF)
+  local p = redis.call('ZCOUNT', key, '(' .. (POFF + now), '+inf')
+  return s, l + p, p
 end
 `;
 
@@ -89,11 +103,12 @@ end
  * KEYS: 1 own-family peers, 2 other-family peers, 3 downloads, 4 peer-id hash,
  * 5 receipt hash.
  * ARGV: 1 now score, 2 compact peer, 3 expiry score, 4 key TTL ms,
- * 5 seeder '1'|'0', 6 event 's'(stopped)|'c'(completed)|'n', 7 numwant,
+ * 5 role '1' seeder | 'p' partial seed | '0' leecher, 6 event 's'(stopped)|'c'(completed)|'n', 7 numwant,
  * 8 random integer, 9 want ids '1'|'0', 10 store ids '1'|'0', 11 peer_id,
  * 12 SEEDER_OFFSET.
- * Returns {seeders, leechers, downloaded, concatenated peers, concatenated ids,
- * counted 1|0 (this announce added a download), receipt or ''}.
+ * Returns {seeders, leechers (partial seeds included), downloaded,
+ * concatenated peers, concatenated ids, counted 1|0 (this announce added a
+ * download), receipt or '', partial seeds}.
  *
  * The receipt: a counted completion stores the swarm's new download count and
  * the time (unique per swarm) as the peer's receipt; a `completed` repeated by
@@ -114,16 +129,17 @@ local storeIds = ARGV[10] == '1'
 prune(own, now, storeIds and idKey, rKey)
 
 local old = redis.call('ZSCORE', own, member)
-local wasSeeder = old and tonumber(old) >= OFF
+local wasSeeder = old and tonumber(old) >= OFF and tonumber(old) < POFF
 local event = ARGV[6]
 local isSeeder = ARGV[5] == '1'
+local isPartial = ARGV[5] == 'p'
 if event == 's' then
   redis.call('ZREM', own, member)
   if storeIds then redis.call('HDEL', idKey, member) end
   redis.call('HDEL', rKey, member)
 else
   local score = tonumber(ARGV[3])
-  if isSeeder then score = score + OFF end
+  if isSeeder then score = score + OFF elseif isPartial then score = score + POFF end
   redis.call('ZADD', own, score, member)
   extend(own, ARGV[4])
   if storeIds then
@@ -155,17 +171,18 @@ end
 
 local n = redis.call('ZCARD', own)
 local nl = redis.call('ZCOUNT', own, '-inf', '(' .. OFF)
-local so, lo = live(other, now)
+local np = redis.call('ZCOUNT', own, POFF, '+inf')
+local so, lo, po = live(other, now)
 
--- Ranks 0..nl-1 are leechers, nl..n-1 seeders. Seeders get leechers,
--- leechers get everyone: one window at a random offset of that rank range,
--- wrapping around. ZRANGE by rank is ~4x cheaper than ZRANDMEMBER
--- (docs/decisions.md, Sources).
+-- Ranks 0..nl-1 are downloading leechers, then seeders, then partial seeds.
+-- Seeders and partial seeds get downloading leechers, leechers get everyone:
+-- one window at a random offset of that rank range, wrapping around. ZRANGE
+-- by rank is ~4x cheaper than ZRANDMEMBER (docs/decisions.md, Sources).
 local out = {}
 local want = tonumber(ARGV[7])
 if event ~= 's' and want > 0 then
   local total, self = n, 1
-  if isSeeder then total, self = nl, 0 end
+  if isSeeder or isPartial then total, self = nl, 0 end
   if total - self > 0 then
     if want > total - self then want = total - self end
     local need = want + self
@@ -191,19 +208,19 @@ if ARGV[9] == '1' and storeIds and #out > 0 then
   end
   ids = table.concat(vals)
 end
-return { (n - nl) + so, nl + lo, downloaded, table.concat(out), ids, counted, receipt }
+return { (n - nl - np) + so, nl + np + lo, downloaded, table.concat(out), ids, counted, receipt, np + po }
 `,
 );
 
-/** KEYS p4 p6 d; ARGV now score, SEEDER_OFFSET. Returns {seeders, leechers, downloaded}, live peers only. */
+/** KEYS p4 p6 d; ARGV now score, SEEDER_OFFSET. Returns {seeders, leechers, downloaded, partial seeds}, live peers only. */
 export const SCRAPE = script(
   'scrape',
   PRUNE +
     `
 local now = tonumber(ARGV[1])
-local s4, l4 = live(KEYS[1], now)
-local s6, l6 = live(KEYS[2], now)
-return { s4 + s6, l4 + l6, tonumber(redis.call('GET', KEYS[3]) or '0') }
+local s4, l4, p4 = live(KEYS[1], now)
+local s6, l6, p6 = live(KEYS[2], now)
+return { s4 + s6, l4 + l6, tonumber(redis.call('GET', KEYS[3]) or '0'), p4 + p6 }
 `,
 );
 

@@ -79,7 +79,7 @@ describe('redis sentinel: failover', () => {
       expect(decodePeers(r.peers, 4)).toHaveLength(20);
       expect(await store.get('passkeys', 'alice')).toBe('secret');
       expect(await store.scrape([infoHashOf(1)])).toEqual([
-        { seeders: 5, leechers: 16, downloaded: 5 },
+        { seeders: 5, leechers: 16, downloaded: 5, partialSeeds: 0 },
       ]);
     } finally {
       await store.close();

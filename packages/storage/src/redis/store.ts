@@ -238,7 +238,7 @@ export async function createRedisStore(
         member,
         expiryScore(now, peerLifetimeMs),
         peerLifetimeMs,
-        a.seeder ? '1' : '0',
+        a.seeder ? '1' : a.partialSeed === true ? 'p' : '0',
         a.event === 'stopped' ? 's' : a.event === 'completed' ? 'c' : 'n',
         a.numWant,
         (Math.random() * 0x7fffffff) | 0,
@@ -250,8 +250,8 @@ export async function createRedisStore(
       const reply = (await withDeadline(
         runScript(backendOf(a.infoHash).next(), ANNOUNCE, keys, args),
         timeout(),
-      )) as [number, number, number, Buffer, Buffer, number, Buffer];
-      const [seeders, leechers, downloaded, peers, ids, counted, token] = reply;
+      )) as [number, number, number, Buffer, Buffer, number, Buffer, number];
+      const [seeders, leechers, downloaded, peers, ids, counted, token, partialSeeds] = reply;
       let peerIds: Buffer[] | undefined;
       if (a.withPeerIds && storeIds) {
         peerIds = [];
@@ -261,6 +261,7 @@ export async function createRedisStore(
         seeders: Number(seeders),
         leechers: Number(leechers),
         downloaded: Number(downloaded),
+        partialSeeds: Number(partialSeeds),
         peers,
         peerIds,
         downloadCounted: Number(counted) === 1,
@@ -283,16 +284,17 @@ export async function createRedisStore(
             const tag = tagOf(h);
             const keys = [...SUFFIXES.map((s) => tag + s), `${tag}d`];
             return runScript(backendOf(h).next(), SCRAPE, keys, [now, SEEDER_OFFSET]) as Promise<
-              [number, number, number]
+              [number, number, number, number]
             >;
           }),
         ),
         timeout(),
       );
-      return replies.map(([s, l, d]) => ({
+      return replies.map(([s, l, d, p]) => ({
         seeders: Number(s),
         leechers: Number(l),
         downloaded: Number(d),
+        partialSeeds: Number(p),
       }));
     },
 

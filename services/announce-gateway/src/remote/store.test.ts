@@ -105,8 +105,8 @@ describe('remote store against a storage-api speaking the batch codec', () => {
     expect(v6).toMatchObject({ seeders: 2, leechers: 1 });
     expect(v6.peers.length).toBe(0);
     expect(await store.scrape([hash, hashOf('unknown')])).toEqual([
-      { seeders: 2, leechers: 1, downloaded: 0 },
-      { seeders: 0, leechers: 0, downloaded: 0 },
+      { seeders: 2, leechers: 1, downloaded: 0, partialSeeds: 0 },
+      { seeders: 0, leechers: 0, downloaded: 0, partialSeeds: 0 },
     ]);
     expect(await store.stats()).toMatchObject({ seeders: { v4: 1, v6: 1 }, leechers: { v4: 1 } });
     await expect(store.ping()).resolves.toBeUndefined();
@@ -120,7 +120,7 @@ describe('remote store against a storage-api speaking the batch codec', () => {
     api.batches.length = 0;
     const counts = await store.scrape(hashes);
     expect(counts).toHaveLength(600);
-    expect(counts[599]).toEqual({ seeders: 1, leechers: 0, downloaded: 0 });
+    expect(counts[599]).toEqual({ seeders: 1, leechers: 0, downloaded: 0, partialSeeds: 0 });
     expect(api.batches).toEqual([3]);
   });
 

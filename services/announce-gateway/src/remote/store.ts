@@ -137,6 +137,7 @@ export function createRemoteStore(config: RemoteStoreConfig, deps: RemoteStoreDe
           address: a.address,
           port: a.port,
           seeder: a.seeder,
+          ...(a.partialSeed === true ? { partialSeed: true } : {}),
           event: a.event,
           // An answer carries at most 65535 peers (u16 count); any store caps there too.
           numWant: a.numWant > MAX_NUM_WANT ? MAX_NUM_WANT : a.numWant,

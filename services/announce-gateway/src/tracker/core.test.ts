@@ -266,7 +266,7 @@ describe('tracker core', () => {
       ...spySteps(calls).filter((s) => s.name === 'rate-limit'),
     ]);
     expect(await t.scrape(scrapeContext(calls))).toEqual([
-      { infoHash: HASH, complete: 0, incomplete: 0, downloaded: 0 },
+      { infoHash: HASH, complete: 0, incomplete: 0, downloaded: 0, downloaders: 0 },
       { infoHash: Buffer.alloc(20, 2), complete: 2, incomplete: 3, downloaded: 4 },
     ]);
     expect(calls).toEqual([

@@ -149,11 +149,15 @@ export class Tracker {
     const counts = await this.#storage.scrape(swarm === undefined ? hashes : hashes.map(swarm));
     return hashes.map((infoHash, i) => {
       const c = this.#hidden(infoHash) ? undefined : counts[i];
+      const leechers = c?.leechers ?? 0;
+      // BEP 21: downloaders are the leechers that are not partial seeds; left out when the store cannot tell.
+      const partial = c === undefined ? 0 : c.partialSeeds;
       return {
         infoHash,
         complete: c?.seeders ?? 0,
-        incomplete: c?.leechers ?? 0,
+        incomplete: leechers,
         downloaded: c?.downloaded ?? 0,
+        ...(partial === undefined ? {} : { downloaders: leechers - partial }),
       };
     });
   }
@@ -249,18 +253,32 @@ export function toPeerAnnounce(
   if (request.port === 0 && request.event !== 'stopped')
     throw new GatewayError('GATEWAY_ERR_BAD_PORT');
   const wanted = request.numWant ?? policy.numWantDefault;
+  const seeder = isSeeder(request);
   return {
     infoHash: request.infoHash,
     peerId: request.peerId,
     family: peer.family,
     address: peer.bytes,
     port: request.port,
-    seeder: request.left === 0n || request.event === 'completed',
+    seeder,
+    partialSeed: isPartialSeed(request),
     event: request.event,
     numWant:
       wanted < 0 ? policy.numWantDefault : wanted > policy.numWantMax ? policy.numWantMax : wanted,
     withPeerIds: !request.compact && !request.noPeerId,
   };
+}
+
+function isSeeder(request: AnnounceRequest): boolean {
+  return request.left === 0n || request.event === 'completed';
+}
+
+/**
+ * BEP 21: `event=paused` from a peer that is not complete. A complete peer
+ * that pauses is a seeder still (docs/decisions.md "Client features beyond BEP 3").
+ */
+export function isPartialSeed(request: AnnounceRequest): boolean {
+  return request.paused === true && !isSeeder(request);
 }
 
 function present<T>(items: ReadonlyArray<T | undefined>): T[] {

@@ -115,6 +115,7 @@ export async function batchRoutes(api: FastifyInstance, ctx: BatchRouteOptions):
         seeders: r.seeders,
         leechers: r.leechers,
         downloaded: r.downloaded,
+        ...(r.partialSeeds === undefined ? {} : { partialSeeds: r.partialSeeds }),
         peers: r.peers,
         // A store that keeps no peer ids (Redis by default) answers undefined:
         // that travels as "no ids" and the gateway writes peers without `peer id`.
