@@ -73,6 +73,7 @@ export function createFullScrapeMetrics(registry: Registry): FullScrapeMetrics {
   };
   for (const series of Object.values(table)) series.inc(0);
   limited.inc(0);
+  for (const encoding of ['identity', 'gzip'] as const) bytes.labels(encoding).set(0);
   return {
     refreshed: (outcome) => table[outcome].inc(),
     built: (n, truncated, plainBytes, gzipBytes) => {

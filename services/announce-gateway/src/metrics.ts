@@ -185,6 +185,17 @@ export function createGatewayMetrics(
   for (const series of Object.values(droppedTable)) series.inc(0);
   // The error panels and the storage-unavailable alert read 0, not "no data", before any failure.
   for (const protocol of PROTOCOLS) errors.labels(protocol, 'STORE_ERR_UNAVAILABLE').inc(0);
+  // Every label value, so the ban and link panels read 0 before the first event.
+  const banReasons = { bad_connection_id: 0, malformed: 0 } satisfies Record<
+    Parameters<GatewayMetrics['banApplied']>[0],
+    0
+  >;
+  for (const reason of Object.keys(banReasons)) bans.labels(reason).inc(0);
+  const learnOutcomes = { learned: 0, known: 0, conflict: 0, failed: 0 } satisfies Record<
+    LinkLearnOutcome,
+    0
+  >;
+  for (const outcome of Object.keys(learnOutcomes)) linksLearned.labels(outcome).inc(0);
 
   return {
     request: (protocol, action, outcome) => seriesTable[protocol][action][outcome],
