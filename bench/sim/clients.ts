@@ -1,7 +1,8 @@
 // How each client family schedules its next announce after each kind of
 // answer: the reactions read from the clients' code, listed with their
-// sources in RELIABILITY.md "Client reactions". The simulation only ever asks
-// `nextAnnounceDelay`, so a measured table can replace these rules in one place.
+// sources in RELIABILITY.md "Client reactions", where the real-client matrix
+// (docs/client-backoff.md) measured otherwise, the measured reaction. The
+// simulation only ever asks `nextAnnounceDelay`.
 import type { Rng } from './events.ts';
 
 export type Family = 'libtorrent' | 'transmission' | 'aria2';
@@ -38,10 +39,15 @@ export interface ClientOptions {
   readonly transmissionHonoursFailureInterval: boolean;
 }
 
-// libtorrent: settings_pack min_announce_interval (300 s) floors every
-// interval it is given; a body without `interval` means 1800 s.
+// libtorrent: settings_pack min_announce_interval (300 s) floors the
+// interval of a normal answer; a body without `interval` means 1800 s. The
+// real-client matrix (docs/client-backoff.md) measured Debian's 2.0.8, the
+// version the simulated population runs: it takes a failure's `interval`
+// with no floor, and its first retry after a UDP error comes after ~29 s
+// (55 and 117 s after the next ones, as the backoff below).
 const LT_MIN_ANNOUNCE_INTERVAL = 300;
 const LT_DEFAULT_INTERVAL = 1800;
+const LT_UDP_FIRST_RETRY_MEASURED = 29;
 const LT_RETRY_MIN = 5;
 const LT_RETRY_MAX = 3600;
 const LT_TRACKER_BACKOFF_PERCENT = 250;
@@ -95,8 +101,8 @@ export function nextAnnounceDelay(
       // so a failure without one sends the client away for 1800 s.
       const retry =
         transport === 'udp'
-          ? 0
-          : Math.max(answer.interval ?? LT_DEFAULT_INTERVAL, LT_MIN_ANNOUNCE_INTERVAL);
+          ? LT_UDP_FIRST_RETRY_MEASURED
+          : (answer.interval ?? LT_DEFAULT_INTERVAL);
       return Math.max(retry, libtorrentBackoff(memory.fails));
     }
     case 'transmission': {
