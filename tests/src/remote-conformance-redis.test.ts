@@ -27,7 +27,17 @@ function redisRemote(config: () => RedisInput) {
     driver: 'redis',
     // A fresh key prefix per store is an empty store without flushing the server.
     backend: (o) =>
-      createRedisStore(redisStoreConfig({ ...config(), REDIS_KEY_PREFIX: `remote-${++n}:` }), o),
+      createRedisStore(
+        redisStoreConfig({
+          ...config(),
+          REDIS_KEY_PREFIX: `remote-${++n}:`,
+          // The suite checks answers, not deadlines: its 500 concurrent
+          // non-compact announces to one swarm can outlast the 1 s default on
+          // a loaded machine (the timeouts have tests of their own).
+          REDIS_COMMAND_TIMEOUT_MS: 10_000,
+        }),
+        o,
+      ),
   });
 }
 
