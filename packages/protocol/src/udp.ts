@@ -41,6 +41,28 @@ export const BEP41_END_OF_OPTIONS = 0;
 export const BEP41_NOP = 1;
 export const BEP41_URL_DATA = 2;
 
+/** Two lowercase hex digits per byte value, for the announce's key. */
+const HEX_BYTE: readonly string[] = Array.from({ length: 256 }, (_, b) =>
+  b.toString(16).padStart(2, '0'),
+);
+
+/** `n.toString(16).padStart(8, '0')` without the radix conversion's runtime call. */
+function hex32(n: number): string {
+  return (
+    HEX_BYTE[n >>> 24]! +
+    HEX_BYTE[(n >>> 16) & 0xff]! +
+    HEX_BYTE[(n >>> 8) & 0xff]! +
+    HEX_BYTE[n & 0xff]!
+  );
+}
+
+/** An unsigned 64-bit field; one BigInt when the high word is 0 (every real transfer count under 4 GiB). */
+function readU64(buf: Buffer, offset: number): bigint {
+  const hi = buf.readUInt32BE(offset);
+  const lo = buf.readUInt32BE(offset + 4);
+  return hi === 0 ? BigInt(lo) : (BigInt(hi) << 32n) | BigInt(lo);
+}
+
 /** BEP 15 event numbers, index = wire value. */
 const EVENTS: readonly AnnounceEvent[] = ['none', 'completed', 'started', 'stopped'];
 
@@ -94,16 +116,16 @@ function decodeAnnounce(buf: Buffer, transactionId: number): UdpRequest {
     infoHash: buf.subarray(16, 36),
     peerId: buf.subarray(36, 56),
     port: buf.readUInt16BE(96),
-    uploaded: buf.readBigUInt64BE(72),
-    downloaded: buf.readBigUInt64BE(56),
-    left: buf.readBigUInt64BE(64),
+    uploaded: readU64(buf, 72),
+    downloaded: readU64(buf, 56),
+    left: readU64(buf, 64),
     event,
     // BEP 15 numbers four events; BEP 21's paused has none, so no UDP announce is a partial seed.
     paused: false,
     numWant: numWant < 0 ? undefined : numWant,
     compact: true,
     noPeerId: false,
-    key: buf.readUInt32BE(88).toString(16).padStart(8, '0'),
+    key: hex32(buf.readUInt32BE(88)),
     ip:
       ipWord === 0
         ? undefined

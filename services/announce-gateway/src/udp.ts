@@ -84,13 +84,18 @@ export function fitErrorText(reason: string, budget: number): string {
   return text;
 }
 
-/** Resolves IP literals without DNS and without deferring: send() then completes in the caller's stack. */
+/**
+ * Resolves IP literals without DNS and without deferring: send() then
+ * completes in the caller's stack. dgram passes the socket's family (4 or 6)
+ * as the second argument; the address is always one the socket received
+ * from, so it is not parsed again.
+ */
 function literalLookup(
   address: string,
-  _options: unknown,
+  family: unknown,
   callback: (err: NodeJS.ErrnoException | null, address: string, family: number) => void,
 ): void {
-  callback(null, address, isIP(address));
+  callback(null, address, typeof family === 'number' ? family : isIP(address));
 }
 
 /** What every request context of one UDP frontend shares. */
@@ -163,6 +168,7 @@ export class UdpTracker {
   readonly #tracker: Tracker;
   readonly #refusals: RefusalCounter;
   readonly #settings: UdpSettings;
+  readonly #announceOk: ReturnType<GatewayMetrics['request']>;
   #socket: Socket | undefined;
   #out: Buffer;
   #inFlight = 0;
@@ -173,6 +179,7 @@ export class UdpTracker {
     this.#options = options;
     this.#tracker = options.tracker;
     this.#refusals = refusalCounter('udp', options.metrics, options.logger);
+    this.#announceOk = options.metrics.request('udp', 'announce', 'ok');
     const scrapeMaxHashes = Math.min(options.scrapeMaxHashes, UDP_SCRAPE_HASH_LIMIT);
     this.#settings = { allowIpParam: options.allowIpParam, scrapeMaxHashes };
     // Largest answer: an announce with NUMWANT_MAX IPv6 peers, or a full scrape, or an error text.
@@ -329,7 +336,7 @@ export class UdpTracker {
       result.peers,
     );
     this.#send(length, rinfo);
-    this.#options.metrics.request('udp', 'announce', 'ok').inc();
+    this.#announceOk.inc();
   }
 
   async #scrape(ctx: UdpScrape, rinfo: RemoteInfo, start: number): Promise<void> {
