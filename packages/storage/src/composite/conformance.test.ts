@@ -65,6 +65,9 @@ describe('composite on real servers', () => {
         REDIS_PASSWORD: redis.password,
         // A fresh prefix per store is an empty peer backend.
         REDIS_KEY_PREFIX: `composite-${++n}:`,
+        // The suite checks answers, not deadlines: its 500 concurrent
+        // announces to one swarm outlast the 1 s default on a loaded machine.
+        REDIS_COMMAND_TIMEOUT_MS: 10_000,
       }),
       o,
     );
