@@ -9,7 +9,7 @@
 #   scripts/system-deps.sh clients the real clients of tests/src/client-matrix/run.ts
 set -euo pipefail
 case "${1:-test}" in
-  test) pkgs=(aria2 mktorrent python3-libtorrent redis-server redis-sentinel redis-tools postgresql openssl curl procps prometheus unzip) ;;
+  test) pkgs=(aria2 mktorrent python3-libtorrent redis-server redis-sentinel redis-tools postgresql openssl curl procps prometheus unzip chromium) ;;
   bench) pkgs=(aria2 mktorrent python3-libtorrent redis-server redis-sentinel redis-tools postgresql openssl curl procps prometheus unzip opentracker wrk gcc python3-matplotlib) ;;
   images) pkgs=(podman runc mmdebstrap) ;;
   clients) pkgs=(aria2 python3-libtorrent qbittorrent-nox transmission-daemon) ;;
