@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# WebSocket (WebTorrent) tracker load, Shoal beside bittorrent-tracker's own
+# server (docs/webtorrent.md), with bench/ws-load.ts as the browsers:
+#   bench/ws-load.sh [SECONDS] [ROUNDS] [IDLE_SIZES]
+# Per round and target, each on a fresh process:
+#   throughput  CONNECTIONS (default 400) connections in swarms of 10, every
+#               one keeping an announce with 5 offers in flight and answering
+#               every offer relayed to it: announces/s answered;
+#   latency     the same connections at LATENCY_RATE (default 50) announces/s
+#               in all, well below either tracker's ceiling: relay latency
+#               p50/p99 of offers and of answers, sender to receiver;
+# and once per target and size in IDLE_SIZES (default "10000 50000", each
+# capped by `ulimit -n` of one process): that many connections announce once
+# and stay open, the tracker's RSS growth divided by them.
+# Targets: bittorrent-tracker (bench/ws-reference-tracker.ts) and, when this
+# tree's gateway has a WebSocket frontend, Shoal's gateway with the memory
+# store (rate limits and connection caps raised out of the way).
+# Loopback only; every step is bounded. Not part of `make test`.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+secs=${1:-10} rounds=${2:-3} idle_sizes=${3:-"10000 50000"}
+connections=${CONNECTIONS:-400}
+latency_rate=${LATENCY_RATE:-50}
+
+# As many sockets as this shell may give its children: the tracker holds one
+# per connection, each generator process its share.
+ulimit -n "$(ulimit -Hn)"
+fd_limit=$(ulimit -n)
+load=(node --disable-warning=ExperimentalWarning "$root/bench/ws-load.ts")
+
+ref_pid=""
+start_reference() {
+  local out=$work/ref.out
+  node --disable-warning=ExperimentalWarning "$root/bench/ws-reference-tracker.ts" >"$out" 2>"$work/ref.err" &
+  ref_pid=$!
+  for _ in $(seq 1 300); do
+    [ -s "$out" ] && break
+    sleep 0.2
+  done
+  [ -s "$out" ] || { cat "$work/ref.err" >&2; exit 1; }
+  url="ws://127.0.0.1:$(sed -E 's/.*"listening":([0-9]+).*/\1/' "$out")"
+  pid=$ref_pid
+}
+stop_reference() {
+  kill "$ref_pid" 2>/dev/null || true
+  wait "$ref_pid" 2>/dev/null || true
+  ref_pid=""
+}
+bench_on_exit() { [ -z "$ref_pid" ] || kill "$ref_pid" 2>/dev/null || true; }
+
+shoal=0
+grep -q 'WS_ENABLED' "$root/services/announce-gateway/src/config.ts" && shoal=1
+start_shoal() {
+  local port
+  port=$(free_port)
+  start_service "$root" announce-gateway "$work/gw.log" PORT="$port" ADMIN_PORT=0 STORAGE_DRIVER=memory \
+    LOG_LEVEL=warn WS_MESSAGES_PER_SECOND=1000000 WS_MESSAGE_BURST=1000000 \
+    WS_MAX_CONNECTIONS=10000000 HTTP_MAX_CONNECTIONS=10000000
+  pid=${pids[-1]}
+  url="ws://127.0.0.1:$port/announce"
+}
+stop_shoal() {
+  launcher stop "$pid" >/dev/null || true
+  unset 'pids[-1]'
+}
+
+targets=(bittorrent-tracker)
+[ "$shoal" = 1 ] && targets+=(shoal)
+start_target() { if [ "$1" = shoal ]; then start_shoal; else start_reference; fi; }
+stop_target() { if [ "$1" = shoal ]; then stop_shoal; else stop_reference; fi; }
+
+results=$work/results.jsonl
+bench_header " connections=$connections latency_rate=$latency_rate idle=[$idle_sizes] fd_limit=$fd_limit load=[$(cut -d' ' -f1-3 /proc/loadavg)] targets=${targets[*]}"
+for r in $(seq 1 "$rounds"); do
+  for t in "${targets[@]}"; do
+    start_target "$t"
+    "${load[@]}" throughput "$url" --connections "$connections" --seconds "$secs" --label "$t" \
+      | tail -1 | sed "s/^{/{\"round\":$r,/" | tee -a "$results" >&2
+    "${load[@]}" latency "$url" --connections "$connections" --seconds "$secs" --rate "$latency_rate" --label "$t" \
+      | tail -1 | sed "s/^{/{\"round\":$r,/" | tee -a "$results" >&2
+    stop_target "$t"
+  done
+done
+for n in $idle_sizes; do
+  # The tracker needs a descriptor per connection and a few of its own.
+  cap=$((fd_limit - 200))
+  [ "$n" -le "$cap" ] || { echo "# idle $n: capped at $cap by ulimit -n $fd_limit" >&2; n=$cap; }
+  for t in "${targets[@]}"; do
+    start_target "$t"
+    "${load[@]}" idle "$url" --connections "$n" --pid "$pid" --label "$t" \
+      | tail -1 | tee -a "$results" >&2
+    stop_target "$t"
+  done
+done
+echo "# load after: $(cut -d' ' -f1-3 /proc/loadavg)"
+node --disable-warning=ExperimentalWarning "$root/bench/ws-load-summary.ts" "$results"
