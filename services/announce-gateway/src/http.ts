@@ -5,6 +5,7 @@
 // travels as `failure reason` carrying its error code.
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
+import type { AnnounceResult } from '@shoal/storage';
 import { capConnections, fastifyLimits, type HttpLimits } from '@shoal/service/http-limits';
 import {
   encodeFailure,
@@ -176,37 +177,65 @@ export function buildTrackerHttp(deps: TrackerHttpDeps): FastifyInstance {
     return encodeFailure(refusal.reason, refusal.later ? retryLater : refusedTiming);
   }
 
-  async function announce(request: FastifyRequest, reply: FastifyReply): Promise<Buffer> {
+  /**
+   * Returns the answer itself when the tracker answered in the same turn
+   * (embedded stores): fastify then sends it at once, without the Promise,
+   * the thenable wrapper and the microtask an async handler costs.
+   */
+  function announce(request: FastifyRequest, reply: FastifyReply): Buffer | Promise<Buffer> {
     const start = performance.now();
     try {
       const ctx = new HttpAnnounce(request, settings, clock());
-      let result = tracker.announce(ctx);
-      if (result instanceof Promise) result = await result;
-      const decoded = ctx.decoded!;
-      const body = encodeHttpAnnounceResponse({
-        interval: ctx.interval,
-        // docs/decisions.md "Failure answers": a shed client is held to the whole interval.
-        minInterval: ctx.shed === true ? ctx.interval : minInterval,
-        complete: result.seeders,
-        incomplete: result.leechers,
-        downloaded: result.downloaded,
-        family: ctx.family,
-        peers: result.peers,
-        peerIds: result.peerIds,
-        compact: decoded.compact,
-        noPeerId: decoded.noPeerId,
-        // BEP 24: where the request came from, not where the peer is stored (the `ip` parameter).
-        externalIp: settings.externalIp ? ctx.source().bytes : undefined,
-      });
-      announceOk.inc();
-      if (isPartialSeed(decoded)) metrics.partialSeedAnnounced();
-      metrics.observe('http', 'announce', start);
-      reply.header('content-type', 'text/plain');
-      return body;
+      const result = tracker.announce(ctx);
+      if (result instanceof Promise) return announceLater(ctx, result, reply, start);
+      return answerAnnounce(ctx, result, reply, start);
     } catch (err) {
       metrics.observe('http', 'announce', start);
       return refuse(reply, 'announce', err);
     }
+  }
+
+  async function announceLater(
+    ctx: HttpAnnounce,
+    pending: Promise<AnnounceResult>,
+    reply: FastifyReply,
+    start: number,
+  ): Promise<Buffer> {
+    try {
+      return answerAnnounce(ctx, await pending, reply, start);
+    } catch (err) {
+      metrics.observe('http', 'announce', start);
+      return refuse(reply, 'announce', err);
+    }
+  }
+
+  function answerAnnounce(
+    ctx: HttpAnnounce,
+    result: AnnounceResult,
+    reply: FastifyReply,
+    start: number,
+  ): Buffer {
+    const decoded = ctx.decoded!;
+    const body = encodeHttpAnnounceResponse({
+      interval: ctx.interval,
+      // docs/decisions.md "Failure answers": a shed client is held to the whole interval.
+      minInterval: ctx.shed === true ? ctx.interval : minInterval,
+      complete: result.seeders,
+      incomplete: result.leechers,
+      downloaded: result.downloaded,
+      family: ctx.family,
+      peers: result.peers,
+      peerIds: result.peerIds,
+      compact: decoded.compact,
+      noPeerId: decoded.noPeerId,
+      // BEP 24: where the request came from, not where the peer is stored (the `ip` parameter).
+      externalIp: settings.externalIp ? ctx.source().bytes : undefined,
+    });
+    announceOk.inc();
+    if (isPartialSeed(decoded)) metrics.partialSeedAnnounced();
+    metrics.observe('http', 'announce', start);
+    reply.header('content-type', 'text/plain');
+    return body;
   }
 
   async function scrape(request: FastifyRequest, reply: FastifyReply): Promise<Buffer> {
