@@ -6,6 +6,13 @@ export * from './errors.ts';
 export { createPolicyRepository } from './repository.ts';
 export { compilePolicy, EMPTY_SNAPSHOT } from './compile.ts';
 export { createRateLimiter } from './rate-limit.ts';
+export {
+  createSharedRateLimiter,
+  type RateCountsSync,
+  type SharedRateLimiter,
+  type SharedRateLimiterOptions,
+  type SharedSyncResult,
+} from './shared-rate-limit.ts';
 export { createJwtVerifier } from './jwt.ts';
 export * from './admin-routes.ts';
 export {

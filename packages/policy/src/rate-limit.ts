@@ -76,7 +76,8 @@ export function createRateLimiter(opts: RateLimiterOptions): RateLimiter {
   };
 }
 
-function keyOf(family: 4 | 6, a: Buffer): number | string {
+/** The Map key of an address: a number for IPv4 (and IPv4-mapped IPv6), 8 latin1 chars of the /64 for IPv6. */
+export function keyOf(family: 4 | 6, a: Buffer): number | string {
   if (family === 4) return a.readUInt32BE(0);
   if (
     a.length === 16 &&

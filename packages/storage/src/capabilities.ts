@@ -32,6 +32,28 @@ export interface TopSwarms {
   topSwarms(limit: number): Promise<TopSwarm[]>;
 }
 
+/** Cluster-wide counts of one rate-limit window: `current` and `previous` per key, in order. */
+export interface RateCounts {
+  current: number[];
+  previous: number[];
+}
+
+/**
+ * Counters of the rate limit all gateways share (docs/policy.md "Shared rate
+ * limits"): windows of `windowMs`, numbered `floor(ms / windowMs)`. Adds
+ * `deltas[i]` to `keys[i]`'s count of `window` and answers every key's count
+ * in that window and the one before, after the add, in one round trip where
+ * the backend allows. A window's counts vanish by themselves two windows later.
+ */
+export interface RateCounters {
+  addRateCounts(
+    window: number,
+    windowMs: number,
+    keys: readonly string[],
+    deltas: readonly number[],
+  ): Promise<RateCounts>;
+}
+
 /** Says whether the backend answers: resolves, or rejects with STORE_ERR_UNAVAILABLE. */
 export interface Pingable {
   ping(): Promise<void>;
@@ -83,6 +105,10 @@ export function hasSyncScrape<S extends object>(store: S): store is S & SyncScra
 
 export function hasTopSwarms<S extends object>(store: S): store is S & TopSwarms {
   return has(store, 'topSwarms');
+}
+
+export function hasRateCounters<S extends object>(store: S): store is S & RateCounters {
+  return has(store, 'addRateCounts');
 }
 
 export function isPingable<S extends object>(store: S): store is S & Pingable {

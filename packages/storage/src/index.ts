@@ -5,6 +5,7 @@ export type * from './types.ts';
 export * from './errors.ts';
 export type * from './capabilities.ts';
 export {
+  hasRateCounters,
   hasSyncAnnounce,
   hasSyncScrape,
   hasTopSwarms,

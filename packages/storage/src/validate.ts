@@ -82,3 +82,31 @@ export class TopSwarms {
     if (last !== undefined) this.#floor = last.seeders + last.leechers;
   }
 }
+
+/** Most keys one addRateCounts() call may carry. */
+export const RATE_COUNT_KEYS_MAX = 10_000;
+/** The longest rate-limit window, an hour. */
+export const RATE_WINDOW_MS_MAX = 3_600_000;
+const RATE_KEY = /^[A-Za-z0-9:_-]{1,64}$/;
+
+/** An addRateCounts() call (docs/policy.md "Shared rate limits"). */
+export function validateRateCounts(
+  window: number,
+  windowMs: number,
+  keys: readonly string[],
+  deltas: readonly number[],
+): void {
+  if (!Number.isSafeInteger(window) || window < 0)
+    throw badInput('window must be a non-negative integer');
+  if (!Number.isInteger(windowMs) || windowMs < 1 || windowMs > RATE_WINDOW_MS_MAX)
+    throw badInput(`windowMs must be an integer in 1..${RATE_WINDOW_MS_MAX}`);
+  if (keys.length !== deltas.length) throw badInput('one delta per key');
+  if (keys.length > RATE_COUNT_KEYS_MAX)
+    throw badInput(`at most ${RATE_COUNT_KEYS_MAX} keys per call`);
+  for (const k of keys)
+    if (typeof k !== 'string' || !RATE_KEY.test(k))
+      throw badInput('a rate-limit key is 1-64 of [A-Za-z0-9:_-]');
+  for (const d of deltas)
+    if (!Number.isInteger(d) || d < 1 || d > 1_000_000)
+      throw badInput('a rate-limit delta is an integer in 1..1000000');
+}

@@ -18,6 +18,7 @@
 // crash between the two writes, or losing the counts waiting in memory
 // through a data-backend outage, costs nothing once the client retries.
 import {
+  hasRateCounters,
   hasTopSwarms,
   isDownloadCounter,
   takesDownloadReceipts,
@@ -294,6 +295,14 @@ export function createCompositeStore(parts: CompositeStoreParts): CompositeStore
     ...(hasTopSwarms(peers)
       ? { topSwarms: (limit: number): Promise<TopSwarm[]> => peers.topSwarms(limit) }
       : {}),
+    // Shared rate limits (docs/policy.md "Shared rate limits"): in the peer
+    // backend, which every storage-api replica shares and which is built for
+    // churn (Redis before CockroachDB), else in the data backend.
+    ...(hasRateCounters(peers)
+      ? { addRateCounts: peers.addRateCounts.bind(peers) }
+      : hasRateCounters(data)
+        ? { addRateCounts: data.addRateCounts.bind(data) }
+        : {}),
     async ping() {
       await peers.ping();
       if (!same) await data.ping();

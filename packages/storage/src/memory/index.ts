@@ -21,6 +21,7 @@ import {
   lifetimeOf,
   validateAnnounce,
   validateInfoHashes,
+  validateRateCounts,
   validateTopLimit,
 } from '../validate.ts';
 import type {
@@ -36,6 +37,8 @@ import type {
   TopSwarm,
 } from '../types.ts';
 import type {
+  RateCounters,
+  RateCounts,
   SyncAnnounce,
   SyncScrape,
   TopSwarms as TopSwarmsCapability,
@@ -71,7 +74,14 @@ export interface MemoryStoreOptions extends StoreOptions {
  * the hot path; same semantics, throwing StoreError instead of rejecting.
  */
 export interface MemoryStore
-  extends PeerStore, DataStore, DownloadCounter, SyncAnnounce, SyncScrape, TopSwarmsCapability {
+  extends
+    PeerStore,
+    DataStore,
+    DownloadCounter,
+    RateCounters,
+    SyncAnnounce,
+    SyncScrape,
+    TopSwarmsCapability {
   readonly driver: 'memory';
 }
 
@@ -103,6 +113,8 @@ class MemoryStoreImpl implements MemoryStore {
   private readonly shards: Array<Map<string, Swarm>>;
   private readonly downloadCounts = new Map<string, number>();
   private readonly kv = new Map<string, Map<string, string>>();
+  /** Shared rate-limit counts of the current window and the one before (docs/policy.md "Shared rate limits"). */
+  private rateWindows = new Map<number, Map<string, number>>();
   private arena4 = new RecordArena(4 + 2);
   private arena6 = new RecordArena(16 + 2);
   /** Compact form of the announcing peer, reused by every call. */
@@ -348,6 +360,37 @@ class MemoryStoreImpl implements MemoryStore {
     );
   }
 
+  addRateCounts(
+    window: number,
+    windowMs: number,
+    keys: readonly string[],
+    deltas: readonly number[],
+  ): Promise<RateCounts> {
+    if (this.closed) return this.rejectClosed();
+    try {
+      validateRateCounts(window, windowMs, keys, deltas);
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
+    let current = this.rateWindows.get(window);
+    if (current === undefined) {
+      current = new Map();
+      this.rateWindows.set(window, current);
+      // Older windows than the one before are never asked for again.
+      for (const w of this.rateWindows.keys()) if (w < window - 1) this.rateWindows.delete(w);
+    }
+    const previous = this.rateWindows.get(window - 1);
+    const counts: RateCounts = { current: [], previous: [] };
+    for (let i = 0; i < keys.length; i++) {
+      const key = keys[i]!;
+      const total = (current.get(key) ?? 0) + deltas[i]!;
+      current.set(key, total);
+      counts.current.push(total);
+      counts.previous.push(previous?.get(key) ?? 0);
+    }
+    return Promise.resolve(counts);
+  }
+
   get(context: string, key: string): Promise<string | undefined> {
     if (this.closed) return this.rejectClosed();
     return Promise.resolve(this.kv.get(context)?.get(key));
@@ -388,6 +431,7 @@ class MemoryStoreImpl implements MemoryStore {
       for (const shard of this.shards) shard.clear();
       this.downloadCounts.clear();
       this.kv.clear();
+      this.rateWindows = new Map();
       this.arena4 = new RecordArena(4 + 2);
       this.arena6 = new RecordArena(16 + 2);
       this.torrents = this.seeders4 = this.leechers4 = this.seeders6 = this.leechers6 = 0;

@@ -261,6 +261,25 @@ return { removed, 0 }
 `,
 );
 
+/**
+ * Shared rate-limit counts (docs/policy.md "Shared rate limits"): one hash
+ * per window, field = address key, value = admitted count.
+ * KEYS current window's hash, previous window's hash; ARGV the hash's TTL in
+ * ms, then key, delta pairs. Returns {current, previous} per pair, flat.
+ */
+export const RATE_COUNTS = script(
+  'rateCounts',
+  `
+local out = {}
+for i = 2, #ARGV, 2 do
+  out[#out + 1] = redis.call('HINCRBY', KEYS[1], ARGV[i], ARGV[i + 1])
+  out[#out + 1] = tonumber(redis.call('HGET', KEYS[2], ARGV[i]) or '0')
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+return out
+`,
+);
+
 type Client = Redis | Cluster;
 type Arg = string | Buffer | number;
 

@@ -7,6 +7,7 @@ import {
   lifetimeOf,
   validateAnnounce,
   validateInfoHashes,
+  validateRateCounts,
   validateTopLimit,
 } from '../validate.ts';
 import type {
@@ -22,6 +23,8 @@ import type {
   TopSwarm,
 } from '../types.ts';
 import type {
+  RateCounters,
+  RateCounts,
   ReconfigureResult,
   Reconfigurable,
   TopSwarms as TopSwarmsCapability,
@@ -40,6 +43,7 @@ import { toStoreError, withDeadline } from './deadline.ts';
 import { ownerIndex } from './ring.ts';
 import {
   ANNOUNCE,
+  RATE_COUNTS,
   SCRAPE,
   SEEDER_OFFSET,
   SWARM_GC,
@@ -55,7 +59,7 @@ export interface RedisStoreOptions extends StoreOptions {
 }
 
 export interface RedisStore
-  extends PeerStore, DataStore, DownloadCounter, TopSwarmsCapability, Reconfigurable {
+  extends PeerStore, DataStore, DownloadCounter, RateCounters, TopSwarmsCapability, Reconfigurable {
   readonly driver: 'redis';
   /** Ring shard (or backend) name that holds a swarm. */
   shardOf(infoHash: Buffer): string;
@@ -463,6 +467,35 @@ export async function createRedisStore(
         timeout(),
       );
       return values.map((v) => (v === null ? 0 : Number(v)));
+    },
+
+    // Beside the KV data (first backend; one hash tag so Cluster runs the
+    // script): docs/policy.md "Shared rate limits".
+    async addRateCounts(
+      window: number,
+      windowMs: number,
+      keys: readonly string[],
+      deltas: readonly number[],
+    ): Promise<RateCounts> {
+      validateRateCounts(window, windowMs, keys, deltas);
+      open();
+      const args: Array<string | number> = [2 * windowMs + 1000];
+      for (let i = 0; i < keys.length; i++) args.push(keys[i]!, deltas[i]!);
+      const reply = (await withDeadline(
+        runScript(
+          dataClient(),
+          RATE_COUNTS,
+          [`${prefix()}{rl}${window}`, `${prefix()}{rl}${window - 1}`],
+          args,
+        ),
+        timeout(),
+      )) as number[];
+      const counts: RateCounts = { current: [], previous: [] };
+      for (let i = 0; i + 1 < reply.length; i += 2) {
+        counts.current.push(Number(reply[i]));
+        counts.previous.push(Number(reply[i + 1]));
+      }
+      return counts;
     },
 
     async get(context: string, key: string): Promise<string | undefined> {
