@@ -360,7 +360,6 @@ class MemoryStoreImpl implements MemoryStore {
     );
   }
 
-  // eslint-disable-next-line @typescript-eslint/require-await -- a bad call rejects, as on the other drivers
   async addRateCounts(
     window: number,
     windowMs: number,
