@@ -167,6 +167,38 @@ export const SHOAL_METRICS: readonly MetricSpec[] = [
       'Sources this gateway banned by itself for ABUSE_BAN_SECONDS (docs/policy.md "Abuse control"). reason: bad_connection_id, malformed (UDP packets).',
   },
   {
+    name: 'shoal_rate_limit_shared_refusals_total',
+    type: 'counter',
+    labels: [],
+    services: ['gateway'],
+    meaning:
+      'Announces and scrapes refused by the rate limit all gateway replicas share (RATE_LIMIT_SHARED, docs/policy.md "Shared rate limits"), after passing the replica’s own bucket; also counted in shoal_policy_refusals_total{code="POLICY_ERR_RATE_LIMITED"}.',
+  },
+  {
+    name: 'shoal_rate_limit_syncs_total',
+    type: 'counter',
+    labels: ['outcome'],
+    services: ['gateway'],
+    meaning:
+      'Syncs of the shared rate limit counts with the store (Redis, storage-api), every RATE_LIMIT_SHARED_SYNC_MS when there is something to send. outcome: ok, failed (the replica limits with the counts it knows).',
+  },
+  {
+    name: 'shoal_rate_limit_sync_seconds',
+    type: 'histogram',
+    labels: [],
+    services: ['gateway'],
+    meaning:
+      'Time of one shared rate limit sync, failed ones included; with RATE_LIMIT_SHARED_SYNC_MS it sets how far over the limit the cluster can go (docs/policy.md "Shared rate limits").',
+  },
+  {
+    name: 'shoal_rate_limit_shared_addresses',
+    type: 'gauge',
+    labels: [],
+    services: ['gateway'],
+    meaning:
+      'Addresses the shared rate limit tracks in this replica (at most RATE_LIMIT_MAX_ADDRESSES).',
+  },
+  {
     name: 'shoal_hybrid_links_learned_total',
     type: 'counter',
     labels: ['outcome'],
@@ -258,7 +290,7 @@ export const SHOAL_METRICS: readonly MetricSpec[] = [
     labels: ['driver', 'operation'],
     services: ['storage-api'],
     meaning:
-      'Backend operation latency. driver: memory|redis|postgres; operation: announce, scrape, kv_get, kv_put, kv_delete, kv_list, gc, stats, full_scrape, lease, downloads.',
+      'Backend operation latency. driver: memory|redis|postgres; operation: announce, scrape, kv_get, kv_put, kv_delete, kv_list, gc, stats, full_scrape, lease, downloads, rate_counts.',
   },
   {
     name: 'shoal_storage_operation_errors_total',
@@ -280,7 +312,7 @@ export const SHOAL_METRICS: readonly MetricSpec[] = [
     labels: ['endpoint', 'outcome'],
     services: ['storage-api'],
     meaning:
-      "HTTP requests to the storage-api API, by endpoint (batch, kv, downloads, stats, full_scrape, gc, leases, policy, admin, other) and outcome: ok (2xx), rejected (4xx, the caller's fault), failed (5xx).",
+      "HTTP requests to the storage-api API, by endpoint (batch, kv, downloads, stats, full_scrape, gc, leases, policy, rate_limits, admin, other) and outcome: ok (2xx), rejected (4xx, the caller's fault), failed (5xx).",
   },
   {
     name: 'shoal_swarm_torrents',

@@ -167,6 +167,15 @@ export const ALERT_RULES: readonly AlertRule[] = [
       'Gateway {{ $labels.instance }} has answered {{ $value | humanize }} announces/s without the store for 10 minutes: too many wait on its store (docs/load.md "Shedding"). Those peers are not refreshed.',
   },
   {
+    alert: 'ShoalSharedRateLimitNotSyncing',
+    expr: `sum ${by('instance')} (rate(shoal_rate_limit_syncs_total{job="${JOBS.gateway}",outcome="failed"}[5m])) > 0 and sum ${by('instance')} (rate(shoal_rate_limit_syncs_total{job="${JOBS.gateway}",outcome="ok"}[5m])) == 0`,
+    for: '10m',
+    severity: 'warning',
+    summary: 'Gateway {{ $labels.instance }} cannot sync the shared rate limit',
+    description:
+      'Every shared rate limit sync of {{ $labels.instance }} has failed for 10 minutes: it limits each address with its own counts only, so the cluster allows up to replicas x the limit (docs/policy.md "Shared rate limits"). Announces are still served.',
+  },
+  {
     alert: 'ShoalStorageBackendErrors',
     expr: `sum ${by('instance', 'driver')} (rate(shoal_storage_operation_errors_total{code="STORE_ERR_UNAVAILABLE"}[2m])) > 0`,
     for: '2m',

@@ -29,6 +29,8 @@ import {
   type FullScrapeResponse,
   type GcResponse,
   type LeaseResponse,
+  type RateLimitsRequest,
+  type RateLimitsResponse,
 } from './contract.ts';
 import { clientErrors, type ClientErrorCode } from './errors.ts';
 
@@ -317,6 +319,17 @@ export class StorageApiClient {
   async ban(key: string, until: number, reason: string, signal?: AbortSignal): Promise<boolean> {
     const { body } = await this.json('POST', ROUTES.bans, { key, until, reason }, signal);
     return (body as { added?: unknown } | undefined)?.added === true;
+  }
+
+  /** POST /v1/rate-limits: adds a gateway's admitted counts, answers the cluster-wide ones, shape checked. */
+  async rateLimits(request: RateLimitsRequest, signal?: AbortSignal): Promise<RateLimitsResponse> {
+    const { body } = await this.json('POST', ROUTES.rateLimits, request, signal);
+    const b = body as Partial<Record<keyof RateLimitsResponse, unknown>> | undefined;
+    const counts = (v: unknown): v is number[] =>
+      Array.isArray(v) && v.length === request.keys.length && v.every(isCount);
+    if (!counts(b?.current) || !counts(b.previous))
+      throw badAnswer('POST', ROUTES.rateLimits, 'want { current: number[], previous: number[] }');
+    return { current: b.current, previous: b.previous };
   }
 
   /** POST /v1/gc. */

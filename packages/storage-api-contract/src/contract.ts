@@ -37,6 +37,8 @@ export const ROUTES = {
   links: '/v1/links',
   /** A ban a gateway applied (docs/policy.md "Abuse control"); the gateway token opens it. */
   bans: '/v1/bans',
+  /** The gateways' shared rate-limit counts (docs/policy.md "Shared rate limits"); the gateway token opens it. */
+  rateLimits: '/v1/rate-limits',
   /** The policy admin API of docs/policy.md; only the admin token opens it. */
   adminPrefix: '/v1/admin',
 } as const;
@@ -100,6 +102,18 @@ export interface LeaseReleaseResponse {
   released: boolean;
 }
 export type PolicyResponse = PolicySnapshot;
+/** Adds `deltas[i]` to `keys[i]` in window `window` (of `windowMs`); at most RATE_COUNT_KEYS_MAX keys. */
+export interface RateLimitsRequest {
+  window: number;
+  windowMs: number;
+  keys: string[];
+  deltas: number[];
+}
+/** Every key's cluster-wide count in the window and the one before, after the add, in order. */
+export interface RateLimitsResponse {
+  current: number[];
+  previous: number[];
+}
 
 /** One refused entry of an admin import (docs/policy.md). */
 export interface ErrorProblem {

@@ -97,6 +97,24 @@ export const policyConfigSchema = Type.Object({
     default: 100_000,
     description: 'Addresses each limiter tracks; the least recently seen are forgotten first',
   }),
+  RATE_LIMIT_SHARED: Type.Boolean({
+    default: false,
+    description:
+      'RATE_LIMIT_ANNOUNCES_PER_SECOND holds across all gateway replicas: each gateway decides locally and syncs its counts per address through the store (Redis, storage-api) every RATE_LIMIT_SHARED_SYNC_MS; an address may make RATE_LIMIT_ANNOUNCE_BURST + rate x RATE_LIMIT_SHARED_WINDOW_SECONDS requests per window, cluster-wide (docs/policy.md "Shared rate limits")',
+  }),
+  RATE_LIMIT_SHARED_WINDOW_SECONDS: Type.Integer({
+    minimum: 1,
+    maximum: 3600,
+    default: 10,
+    description: 'The sliding window of the shared limit',
+  }),
+  RATE_LIMIT_SHARED_SYNC_MS: Type.Integer({
+    minimum: 10,
+    maximum: 60_000,
+    default: 250,
+    description:
+      "How often a gateway sends its counts and takes back the cluster's: the bound on how far over the limit the cluster can go grows with it",
+  }),
   ABUSE_BANS: Type.Boolean({
     default: false,
     description:
@@ -468,6 +486,19 @@ function checkPolicyConfig(c: PolicyConfig): Array<{ key: string; message: strin
         message: 'JWT_REQUIRED needs exactly one of JWT_JWKS_URL and JWT_JWKS',
       });
   }
+  if (c.RATE_LIMIT_SHARED && c.RATE_LIMIT_ANNOUNCES_PER_SECOND === 0)
+    problems.push({
+      key: 'RATE_LIMIT_SHARED',
+      message: 'needs RATE_LIMIT_ANNOUNCES_PER_SECOND > 0 (the limit it shares)',
+    });
+  if (
+    c.RATE_LIMIT_SHARED &&
+    c.RATE_LIMIT_SHARED_SYNC_MS * 4 > c.RATE_LIMIT_SHARED_WINDOW_SECONDS * 1000
+  )
+    problems.push({
+      key: 'RATE_LIMIT_SHARED_SYNC_MS',
+      message: 'must be at most a quarter of RATE_LIMIT_SHARED_WINDOW_SECONDS',
+    });
   if (c.JWT_JWKS !== undefined && parseJwks(c.JWT_JWKS) === undefined)
     problems.push({
       key: 'JWT_JWKS',

@@ -9,7 +9,13 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { ConnectionIdCodec } from '@shoal/protocol';
 import { createPolicyRepository, policyErrors, type PolicyAdminDeps } from '@shoal/policy';
-import { fullScrapeOf, hasTopSwarms, isDataStore, isStoreError } from '@shoal/storage';
+import {
+  fullScrapeOf,
+  hasRateCounters,
+  hasTopSwarms,
+  isDataStore,
+  isStoreError,
+} from '@shoal/storage';
 import { runDoctor } from '@shoal/storage/doctor';
 import { buildAdmin, type AdminDeps } from './admin.ts';
 import { createClientAddressResolver } from './client-address.ts';
@@ -22,6 +28,11 @@ import { policySourceFor, type PolicySource } from './policy/source.ts';
 import { createLinkLearner, type LinkLearner } from './policy/links.ts';
 import { isRemoteStore } from './remote/store.ts';
 import { createAbuseControl, type AbuseControl } from './policy/abuse.ts';
+import {
+  createSharedLimit,
+  createSharedLimitMetrics,
+  type SharedLimit,
+} from './policy/shared-limit.ts';
 import { embeddedStoreConfig, type GatewayStorage } from './storage.ts';
 import { Tracker } from './tracker/core.ts';
 import { abuseBans, buildSteps, policyNeeds } from './tracker/steps.ts';
@@ -125,6 +136,24 @@ export function buildGateway(deps: GatewayDeps): Gateway {
   } else if (deps.policySource !== undefined) {
     void deps.policySource.close();
   }
+  let shared: SharedLimit | undefined;
+  const sharedMetrics = createSharedLimitMetrics(registry);
+  if (config.RATE_LIMIT_SHARED) {
+    if (!hasRateCounters(storage))
+      throw new Error(
+        `RATE_LIMIT_SHARED: the ${storage.driver} store keeps no shared rate-limit counters (memory, redis and storage-api do)`,
+      );
+    shared = createSharedLimit({
+      limit: sharedLimitPerWindow(config),
+      windowSeconds: config.RATE_LIMIT_SHARED_WINDOW_SECONDS,
+      syncMs: config.RATE_LIMIT_SHARED_SYNC_MS,
+      maxAddresses: config.RATE_LIMIT_MAX_ADDRESSES,
+      store: storage,
+      metrics: sharedMetrics,
+      logger: logger.child({ module: 'shared-rate-limit' }),
+      clock,
+    });
+  }
   const load = createLoadControl({
     config,
     registry,
@@ -133,7 +162,7 @@ export function buildGateway(deps: GatewayDeps): Gateway {
   });
   const tracker = new Tracker({
     storage,
-    steps: buildSteps(config, policyCache, undefined, learner, abuse),
+    steps: buildSteps(config, policyCache, undefined, learner, abuse, shared),
     policy: { numWantDefault: config.NUMWANT_DEFAULT, numWantMax: config.NUMWANT_MAX },
     intervalSeconds: config.ANNOUNCE_INTERVAL_SECONDS,
     load,
@@ -324,6 +353,7 @@ export function buildGateway(deps: GatewayDeps): Gateway {
     load,
     async listen() {
       policyCache?.start();
+      shared?.start();
       load.start(() => tracker.waiting);
       let httpPort: number | undefined;
       let udpPort: number | undefined;
@@ -349,9 +379,23 @@ export function buildGateway(deps: GatewayDeps): Gateway {
       admin.stopping();
       load.close();
       await Promise.all([http.close(), https?.close(), udp.close(), tls?.close()]);
-      await Promise.all([admin.close(), policyCache?.close()]);
+      await Promise.all([admin.close(), policyCache?.close(), shared?.close()]);
     },
   };
+}
+
+/**
+ * docs/policy.md "Shared rate limits": what one address's bucket admits in
+ * a window, burst + rate x window, is what the cluster admits together.
+ */
+export function sharedLimitPerWindow(config: GatewayConfig): number {
+  return Math.max(
+    1,
+    Math.floor(
+      config.RATE_LIMIT_ANNOUNCE_BURST +
+        config.RATE_LIMIT_ANNOUNCES_PER_SECOND * config.RATE_LIMIT_SHARED_WINDOW_SECONDS,
+    ),
+  );
 }
 
 /** A remote store's breaker and storage-api's reports; an embedded store has neither (docs/load.md). */

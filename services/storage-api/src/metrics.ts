@@ -17,7 +17,8 @@ export type Operation =
   | 'stats'
   | 'full_scrape'
   | 'lease'
-  | 'downloads';
+  | 'downloads'
+  | 'rate_counts';
 export type Endpoint =
   | 'batch'
   | 'kv'
@@ -27,6 +28,7 @@ export type Endpoint =
   | 'gc'
   | 'leases'
   | 'policy'
+  | 'rate_limits'
   | 'admin'
   | 'other';
 /** ok: 2xx; rejected: the caller's fault (4xx); failed: ours or a backend's (5xx). */
@@ -55,6 +57,7 @@ const ENDPOINTS: readonly Endpoint[] = [
   'gc',
   'leases',
   'policy',
+  'rate_limits',
   'admin',
   'other',
 ];
@@ -66,6 +69,7 @@ const PEER_OPERATIONS: readonly Operation[] = [
   'stats',
   'full_scrape',
   'downloads',
+  'rate_counts',
 ];
 const DATA_OPERATIONS: readonly Operation[] = [
   'kv_get',

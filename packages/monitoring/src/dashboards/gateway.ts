@@ -83,6 +83,39 @@ export const GATEWAY_DASHBOARD: Dashboard = {
       ],
     },
     {
+      // docs/policy.md "Shared rate limits" (RATE_LIMIT_SHARED).
+      title: 'Shared rate limit',
+      panels: [
+        ts(
+          'Shared refusals',
+          'ops',
+          'Announces and scrapes refused by the limit all replicas share, after passing the replica’s own bucket.',
+          q(
+            `sum by (instance) (rate(shoal_rate_limit_shared_refusals_total{${GW}}[${RI}]))`,
+            '{{instance}}',
+          ),
+        ),
+        ts(
+          'Syncs by outcome',
+          'ops',
+          'Count syncs with the store per second: ok, failed. While they fail a replica limits with the counts it knows.',
+          q(
+            `sum by (instance, outcome) (rate(shoal_rate_limit_syncs_total{${GW}}[${RI}]))`,
+            '{{instance}} {{outcome}}',
+          ),
+        ),
+        ts(
+          'Sync p99',
+          's',
+          'p99 time of one sync; the bound on how far over the limit the cluster goes grows with RATE_LIMIT_SHARED_SYNC_MS plus this.',
+          q(
+            `histogram_quantile(0.99, sum by (instance, le) (rate(shoal_rate_limit_sync_seconds_bucket{${GW}}[${RI}])))`,
+            '{{instance}}',
+          ),
+        ),
+      ],
+    },
+    {
       title: 'Remote storage client',
       panels: [
         ts(

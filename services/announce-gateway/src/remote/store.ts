@@ -20,6 +20,8 @@ import {
   type PeerStore,
   type FullScrape,
   type FullScrapeResult,
+  type RateCounters,
+  type RateCounts,
   type ServiceClient,
   type StoreStats,
   type SwarmCounts,
@@ -42,7 +44,7 @@ export interface RemoteStoreDeps {
  * A ServiceClient: the gateway reads its policy from storage-api too. Not a
  * DataStore, SyncAnnounce or TopSwarms: storage-api serves those itself.
  */
-export interface RemoteStore extends PeerStore, ServiceClient, FullScrape {
+export interface RemoteStore extends PeerStore, ServiceClient, FullScrape, RateCounters {
   readonly driver: 'remote';
   /** The breaker's state now (also the shoal_storage_client_circuit_state gauge). */
   readonly circuitState: CircuitState;
@@ -187,6 +189,23 @@ export function createRemoteStore(config: RemoteStoreConfig, deps: RemoteStoreDe
           downloaded,
         })),
       };
+    },
+
+    /**
+     * docs/policy.md "Shared rate limits": one call per sync period, past the
+     * batcher and the breaker (a failed sync only leaves the gateway to its
+     * own counts; it must not open the breaker for announces).
+     */
+    async addRateCounts(
+      window: number,
+      windowMs: number,
+      keys: readonly string[],
+      deltas: readonly number[],
+    ): Promise<RateCounts> {
+      return transport.rateLimits(
+        { window, windowMs, keys: [...keys], deltas: [...deltas] },
+        AbortSignal.timeout(c.REMOTE_TIMEOUT_MS),
+      );
     },
 
     /**

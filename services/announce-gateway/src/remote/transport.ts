@@ -10,7 +10,12 @@ import {
   type RpcResult,
 } from '@shoal/protocol';
 import { StoreError, storeErrors, type StoreErrorCode } from '@shoal/storage';
-import type { ErrorBody, FullScrapeResponse } from '@shoal/storage-api-contract';
+import type {
+  ErrorBody,
+  FullScrapeResponse,
+  RateLimitsRequest,
+  RateLimitsResponse,
+} from '@shoal/storage-api-contract';
 import { StorageApiClient, isStorageApiClientError } from '@shoal/storage-api-contract/client';
 import type { BatchTransport } from './batcher.ts';
 
@@ -106,6 +111,15 @@ export class RpcTransport implements BatchTransport<RpcOp, RpcResult> {
   async fullScrape(limit: number, signal: AbortSignal): Promise<FullScrapeResponse> {
     try {
       return await this.#client.fullScrape(limit, signal);
+    } catch (err) {
+      throw this.#storeError(err, signal);
+    }
+  }
+
+  /** POST /v1/rate-limits (docs/policy.md "Shared rate limits"). */
+  async rateLimits(request: RateLimitsRequest, signal: AbortSignal): Promise<RateLimitsResponse> {
+    try {
+      return await this.#client.rateLimits(request, signal);
     } catch (err) {
       throw this.#storeError(err, signal);
     }

@@ -16,6 +16,7 @@ import { jitteredInterval } from '../load/controller.ts';
 import type { PolicyCache } from '../policy/cache.ts';
 import type { LinkLearner } from '../policy/links.ts';
 import type { AbuseControl } from '../policy/abuse.ts';
+import type { SharedLimit } from '../policy/shared-limit.ts';
 import type { Step } from './types.ts';
 
 // Thrown as they are: a flood of refusals must not capture a stack each.
@@ -72,7 +73,7 @@ export function jwtOptions(config: GatewayConfig): JwtVerifierOptions {
 /**
  * `cache` is required when policyNeeds().snapshot; `jwt` replaces the
  * verifier JWT_REQUIRED builds; `learner` is HYBRID_LINKS_LEARN's, `abuse`
- * ABUSE_BANS'.
+ * ABUSE_BANS', `shared` RATE_LIMIT_SHARED's.
  */
 export function buildSteps(
   config: GatewayConfig,
@@ -82,6 +83,7 @@ export function buildSteps(
     : undefined,
   learner?: LinkLearner,
   abuse?: AbuseControl,
+  shared?: SharedLimit,
 ): Step[] {
   if (policyNeeds(config).snapshot && cache === undefined)
     throw new Error(
@@ -103,7 +105,7 @@ export function buildSteps(
       drops: (source, nowMs) => abuse.banned(source, nowMs),
       strike: (source, reason, nowMs) => abuse.strike(source, reason, nowMs),
     });
-  const limit = rateLimitStep(config);
+  const limit = rateLimitStep(config, shared);
   if (limit !== undefined) steps.push(limit);
   if (config.PASSKEY_REQUIRED)
     steps.push({
@@ -160,8 +162,12 @@ export function buildSteps(
   return steps;
 }
 
-/** Token buckets per client address for announces and scrapes, and for UDP connects. */
-function rateLimitStep(config: GatewayConfig): Step | undefined {
+/**
+ * Token buckets per client address for announces and scrapes, and for UDP
+ * connects; then the limit shared by all replicas (docs/policy.md "Shared
+ * rate limits"), which only sees what this replica's own bucket admitted.
+ */
+function rateLimitStep(config: GatewayConfig, shared: SharedLimit | undefined): Step | undefined {
   const limiter = (ratePerSecond: number, burst: number): RateLimiter | undefined =>
     ratePerSecond > 0
       ? createRateLimiter({ ratePerSecond, burst, maxAddresses: config.RATE_LIMIT_MAX_ADDRESSES })
@@ -177,10 +183,20 @@ function rateLimitStep(config: GatewayConfig): Step | undefined {
     ...(requests === undefined
       ? {}
       : {
-          admit: (ctx) => {
-            const peer = ctx.source();
-            if (!requests.take(peer.family, peer.bytes, ctx.now)) throw RATE_LIMITED;
-          },
+          admit:
+            shared === undefined
+              ? (ctx) => {
+                  const peer = ctx.source();
+                  if (!requests.take(peer.family, peer.bytes, ctx.now)) throw RATE_LIMITED;
+                }
+              : (ctx) => {
+                  const peer = ctx.source();
+                  if (
+                    !requests.take(peer.family, peer.bytes, ctx.now) ||
+                    !shared.take(peer.family, peer.bytes, ctx.now)
+                  )
+                    throw RATE_LIMITED;
+                },
         }),
     ...(connects === undefined
       ? {}

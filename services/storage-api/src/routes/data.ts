@@ -1,7 +1,7 @@
 // The JSON data routes (docs/storage-api.md "Endpoints"): KV, download
 // counts and swarm statistics.
 import type { FastifyInstance } from 'fastify';
-import { fullScrapeOf } from '@shoal/storage';
+import { fullScrapeOf, hasRateCounters } from '@shoal/storage';
 import { ROUTES, type FullScrapeResponse } from '@shoal/storage-api-contract';
 import { ApiError } from '../errors.ts';
 import { objectBody, type RouteContext } from './context.ts';
@@ -104,6 +104,23 @@ export async function dataRoutes(api: FastifyInstance, ctx: RouteContext): Promi
       };
     },
   );
+
+  // docs/policy.md "Shared rate limits": every gateway, every sync period.
+  api.post(ROUTES.rateLimits, { config: { endpoint: 'rate_limits' } }, async (request) => {
+    if (!hasRateCounters(store))
+      throw new ApiError('RPC_ERR_NOT_FOUND', 'this store keeps no rate-limit counters');
+    const { window, windowMs, keys, deltas } = objectBody(request.body);
+    if (
+      typeof window !== 'number' ||
+      typeof windowMs !== 'number' ||
+      !Array.isArray(keys) ||
+      !Array.isArray(deltas)
+    )
+      throw new ApiError('RPC_ERR_BAD_BODY', 'want { window, windowMs, keys, deltas }');
+    return timed(peerDriver, 'rate_counts', () =>
+      store.addRateCounts(window, windowMs, keys as string[], deltas as number[]),
+    );
+  });
 
   api.get(ROUTES.stats, { config: { endpoint: 'stats' } }, async () => {
     const stats = await timed(peerDriver, 'stats', () => store.stats());
