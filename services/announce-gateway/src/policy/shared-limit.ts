@@ -136,10 +136,15 @@ export function createSharedLimitMetrics(registry: Registry): SharedLimitMetrics
       this.set(size());
     },
   });
+  // Both outcomes from the start, so the panel and the alert read 0, not "no data".
+  const ok = syncs.labels('ok');
+  const failed = syncs.labels('failed');
+  ok.inc(0);
+  failed.inc(0);
   return {
     refusals,
-    ok: syncs.labels('ok'),
-    failed: syncs.labels('failed'),
+    ok,
+    failed,
     duration,
     track: (addresses) => {
       size = addresses;
