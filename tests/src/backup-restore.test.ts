@@ -38,6 +38,12 @@ const RESTORE = join(REPO_ROOT, 'deploy/backup/redis-restore.sh');
 // Gateways re-read lists and passkeys every second; changes are waited for with margin.
 const REFRESH_SECONDS = 1;
 const CONVERGE_MS = 20_000;
+/**
+ * A whole backup-wipe-restore drill: dump and restore tools, process
+ * restarts and convergence, each bounded on its own; the 30 s default ran out
+ * in a fresh-clone run at load average 27.
+ */
+const WHOLE_DRILL_MS = 180_000;
 
 let topo: LocalTopology | undefined;
 let work = '';
@@ -228,32 +234,36 @@ async function backupCheck(): Promise<{ status: string; message: string } | unde
 describe('backup and restore of the durable data (PostgreSQL)', () => {
   useTopology('postgres');
 
-  it('download counts, the deny list and passkeys survive a wipe through the backup script', async () => {
-    const d = await writeDurableData();
-    const file = join(work, 'shoal.dump');
-    await script('backup', file);
-    const backedUp = await stat(file);
-    expect(backedUp.size).toBeGreaterThan(0);
-    // shoalctl doctor (storage-api's /v1/admin/doctor) reports the backup's age.
-    const recorded = await backupCheck();
-    expect(recorded?.status).toBe('ok');
-    expect(recorded?.message).toMatch(/ completed \d+ s ago, at /);
+  it(
+    'download counts, the deny list and passkeys survive a wipe through the backup script',
+    async () => {
+      const d = await writeDurableData();
+      const file = join(work, 'shoal.dump');
+      await script('backup', file);
+      const backedUp = await stat(file);
+      expect(backedUp.size).toBeGreaterThan(0);
+      // shoalctl doctor (storage-api's /v1/admin/doctor) reports the backup's age.
+      const recorded = await backupCheck();
+      expect(recorded?.status).toBe('ok');
+      expect(recorded?.message).toMatch(/ completed \d+ s ago, at /);
 
-    // Wiped: storage-api comes back on an empty database (its migrations make empty tables).
-    await t().storageApiProcess.stop();
-    await wipeDatabase();
-    await restartStorageApi();
-    const interim = await expectWiped(d);
-    expect((await backupCheck())?.message).toMatch(/records no backup/);
+      // Wiped: storage-api comes back on an empty database (its migrations make empty tables).
+      await t().storageApiProcess.stop();
+      await wipeDatabase();
+      await restartStorageApi();
+      const interim = await expectWiped(d);
+      expect((await backupCheck())?.message).toMatch(/records no backup/);
 
-    await t().storageApiProcess.stop();
-    await script('restore', file);
-    await restartStorageApi();
-    await expectServedAgain(d, interim);
-    // The restored data is as old as the backup file.
-    const at = new Date(Math.floor(backedUp.mtimeMs / 1000) * 1000).toISOString();
-    expect((await backupCheck())?.message).toContain(`, at ${at}`);
-  });
+      await t().storageApiProcess.stop();
+      await script('restore', file);
+      await restartStorageApi();
+      await expectServedAgain(d, interim);
+      // The restored data is as old as the backup file.
+      const at = new Date(Math.floor(backedUp.mtimeMs / 1000) * 1000).toISOString();
+      expect((await backupCheck())?.message).toContain(`, at ${at}`);
+    },
+    WHOLE_DRILL_MS,
+  );
 
   it('refuses to restore a missing file, and a failed backup leaves no file behind', async () => {
     const missing = join(work, 'nothing.dump');
@@ -283,61 +293,65 @@ async function chartRedisBackup(): Promise<{ script: string; env: Record<string,
 describe('backup and restore of the durable data (Redis, storageApi.dataStore redis)', () => {
   useTopology('redis');
 
-  it("the chart's CronJob script copies the primary's data; restored on every node it is served again", async () => {
-    const cron = await chartRedisBackup();
-    expect(cron.env.MASTER_NAME).toBe(t().redis.masterName);
-    const dir = join(work, 'redis-backups');
-    await mkdir(dir);
-    // Older copies: the newest KEEP are kept.
-    const old = ['20250101T000000Z', '20250102T000000Z', '20250103T000000Z'].map((s) =>
-      join(dir, `shoal-redis-${s}.rdb`),
-    );
-    for (const f of old) await writeFile(f, 'REDIS0011 older copy');
-    const d = await writeDurableData();
+  it(
+    "the chart's CronJob script copies the primary's data; restored on every node it is served again",
+    async () => {
+      const cron = await chartRedisBackup();
+      expect(cron.env.MASTER_NAME).toBe(t().redis.masterName);
+      const dir = join(work, 'redis-backups');
+      await mkdir(dir);
+      // Older copies: the newest KEEP are kept.
+      const old = ['20250101T000000Z', '20250102T000000Z', '20250103T000000Z'].map((s) =>
+        join(dir, `shoal-redis-${s}.rdb`),
+      );
+      for (const f of old) await writeFile(f, 'REDIS0011 older copy');
+      const d = await writeDurableData();
 
-    // The script as rendered; only the addresses and secrets are the local ones.
-    await run('/bin/sh', ['-ec', cron.script], {
-      env: {
-        ...process.env,
-        ...cron.env,
-        SENTINELS: t().redis.sentinels.join(' '),
-        REDIS_PASSWORD: t().secrets.redisPassword,
-        REDIS_SENTINEL_PASSWORD: t().secrets.sentinelPassword,
-        BACKUP_DIR: dir,
-        KEEP: '2',
-      },
-      timeout: 60_000,
-    });
-    const files = (await readdir(dir)).sort();
-    expect(files).toHaveLength(2);
-    expect(files[0]).toBe('shoal-redis-20250103T000000Z.rdb');
-    const backup = join(dir, files[1]!);
-    expect(files[1]).toMatch(/^shoal-redis-\d{8}T\d{6}Z\.rdb$/);
+      // The script as rendered; only the addresses and secrets are the local ones.
+      await run('/bin/sh', ['-ec', cron.script], {
+        env: {
+          ...process.env,
+          ...cron.env,
+          SENTINELS: t().redis.sentinels.join(' '),
+          REDIS_PASSWORD: t().secrets.redisPassword,
+          REDIS_SENTINEL_PASSWORD: t().secrets.sentinelPassword,
+          BACKUP_DIR: dir,
+          KEEP: '2',
+        },
+        timeout: 60_000,
+      });
+      const files = (await readdir(dir)).sort();
+      expect(files).toHaveLength(2);
+      expect(files[0]).toBe('shoal-redis-20250103T000000Z.rdb');
+      const backup = join(dir, files[1]!);
+      expect(files[1]).toMatch(/^shoal-redis-\d{8}T\d{6}Z\.rdb$/);
 
-    // Wiped from every node: FLUSHALL on the primary reaches the replicas.
-    const primary = await t().redisPrimary();
-    expect(primary).toBeDefined();
-    await run('redis-cli', [
-      '-p',
-      String(primary!.port),
-      '--no-auth-warning',
-      '-a',
-      t().secrets.redisPassword,
-      'FLUSHALL',
-    ]);
-    const interim = await expectWiped(d);
+      // Wiped from every node: FLUSHALL on the primary reaches the replicas.
+      const primary = await t().redisPrimary();
+      expect(primary).toBeDefined();
+      await run('redis-cli', [
+        '-p',
+        String(primary!.port),
+        '--no-auth-warning',
+        '-a',
+        t().secrets.redisPassword,
+        'FLUSHALL',
+      ]);
+      const interim = await expectWiped(d);
 
-    // Restored: every node stopped, its data directory prepared from the
-    // backup (deploy/backup/redis-restore.sh), the primary started first.
-    await t().storageApiProcess.stop();
-    await Promise.all(t().redisProcesses.map((p) => p.stop()));
-    for (let i = 0; i < t().redisProcesses.length; i++)
-      await run(RESTORE, [backup, join(t().stateDir, `redis-${i}`)]);
-    await primary!.restart();
-    for (const p of t().redisProcesses) if (p !== primary) await p.restart();
-    await restartStorageApi();
-    await expectServedAgain(d, interim);
-  });
+      // Restored: every node stopped, its data directory prepared from the
+      // backup (deploy/backup/redis-restore.sh), the primary started first.
+      await t().storageApiProcess.stop();
+      await Promise.all(t().redisProcesses.map((p) => p.stop()));
+      for (let i = 0; i < t().redisProcesses.length; i++)
+        await run(RESTORE, [backup, join(t().stateDir, `redis-${i}`)]);
+      await primary!.restart();
+      for (const p of t().redisProcesses) if (p !== primary) await p.restart();
+      await restartStorageApi();
+      await expectServedAgain(d, interim);
+    },
+    WHOLE_DRILL_MS,
+  );
 
   it('redis-restore.sh refuses a file that is not an RDB snapshot', async () => {
     const bogus = join(work, 'bogus.rdb');
