@@ -6,6 +6,7 @@ export type {
   PeerAnnounce,
   ScrapeCounts,
 } from './types.ts';
+export { PEER_KEY_HASH_SIZE } from './types.ts';
 export {
   protocolErrors,
   ProtocolError,

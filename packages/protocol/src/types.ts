@@ -41,7 +41,17 @@ export interface PeerAnnounce {
    * own peer lifetime. A positive integer.
    */
   lifetimeSeconds?: number;
+  /**
+   * PEER_KEY_HASH_SIZE bytes naming the client by its peer_id and `key`
+   * (never the key itself): a store moves the entry last announced with the
+   * same hash to this announce's address (docs/decisions.md "Peers that
+   * move"). Absent: the announce had no key, and moves nothing.
+   */
+  keyHash?: Buffer;
 }
+
+/** Bytes of PeerAnnounce.keyHash. */
+export const PEER_KEY_HASH_SIZE = 8;
 
 /** One announce as a client sent it, over HTTP (BEP 3/23) or UDP (BEP 15). */
 export interface AnnounceRequest {

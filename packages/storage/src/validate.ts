@@ -2,6 +2,7 @@
 // announce is the same coded STORE_ERR_BAD_INPUT on memory, Redis and
 // PostgreSQL (the conformance suite holds them to it).
 import { StoreError } from './errors.ts';
+import { PEER_KEY_HASH_SIZE } from '@shoal/protocol';
 import type { PeerAnnounce } from './types.ts';
 
 export const INFO_HASH_LEN = 20;
@@ -25,6 +26,8 @@ export function validateAnnounce(a: PeerAnnounce): void {
     throw badInput('port out of range');
   if (!Number.isInteger(a.numWant) || a.numWant < 0)
     throw badInput('numWant must be a non-negative integer');
+  if (a.keyHash !== undefined && a.keyHash.length !== PEER_KEY_HASH_SIZE)
+    throw badInput(`keyHash must be ${PEER_KEY_HASH_SIZE} bytes`);
   const life = a.lifetimeSeconds;
   if (life !== undefined && (!Number.isInteger(life) || life < 1 || life > MAX_LIFETIME_SECONDS))
     throw badInput(`lifetimeSeconds must be an integer in 1..${MAX_LIFETIME_SECONDS}`);

@@ -22,7 +22,9 @@
 //       family?: 4 | 6 (4); port?: number (6881); seeder?: boolean (false); event?: AnnounceEvent
 //       ('none'); numWant?: number (50); withPeerIds?: boolean (false); generation?: number (0,
 //       changes the peer_id only) }
-//   infoHashOf(n), peerIdOf(n, generation?), addressOf(n, family): Buffer
+//       key?: number (the client's `key`: the announce carries keyHashOf(peer_id, key));
+//       from?: number (announce from addressOf(from) instead of addressOf(peer): a client that moved)
+//   infoHashOf(n), peerIdOf(n, generation?), addressOf(n, family), keyHashOf(peerId, key): Buffer
 //   decodePeers(peers: Buffer, family): string[]   "a.b.c.d:port" / "[x:x:...]:port"
 //
 // Contract for the factory:
@@ -43,6 +45,7 @@
 // Example (packages/storage/src/memory/memory.test.ts):
 //   describePeerStoreConformance('memory', async (o) => createMemoryStore(o));
 //   describeDataStoreConformance('memory', async () => createMemoryStore({ peerLifetimeSeconds: 60 }));
+import { createHash } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { hasRateCounters, hasTopSwarms } from '../src/capabilities.ts';
 import { FULL_SCRAPE_MAX, fullScrapeOf, type FullScrapeResult } from '../src/full-scrape.ts';
@@ -96,6 +99,14 @@ export function addressOf(n: number, family: Family): Buffer {
   return b;
 }
 
+/**
+ * A stand-in for the gateway's key hash: PEER_KEY_HASH_SIZE bytes that
+ * differ per (peer_id, key). Stores only ever compare these bytes.
+ */
+export function keyHashOf(peerId: Buffer, key: number): Buffer {
+  return createHash('sha256').update(peerId).update(String(key)).digest().subarray(0, 8);
+}
+
 export interface PeerSpec {
   swarm?: number;
   peer: number;
@@ -111,15 +122,20 @@ export interface PeerSpec {
   generation?: number;
   /** The lifetime promised with this announce (PeerAnnounce.lifetimeSeconds). */
   lifetimeSeconds?: number;
+  /** The client's `key`; absent: an announce without one. */
+  key?: number;
+  /** Announce from addressOf(from) instead of addressOf(peer): the client moved. */
+  from?: number;
 }
 
 export function announceOf(p: PeerSpec): PeerAnnounce {
   const family = p.family ?? 4;
+  const peerId = peerIdOf(p.peer, p.generation ?? 0);
   return {
     infoHash: infoHashOf(p.swarm ?? 1),
-    peerId: peerIdOf(p.peer, p.generation ?? 0),
+    peerId,
     family,
-    address: addressOf(p.peer, family),
+    address: addressOf(p.from ?? p.peer, family),
     port: p.port ?? 6881,
     seeder: p.seeder ?? false,
     ...(p.partialSeed === undefined ? {} : { partialSeed: p.partialSeed }),
@@ -127,6 +143,7 @@ export function announceOf(p: PeerSpec): PeerAnnounce {
     numWant: p.numWant ?? 50,
     withPeerIds: p.withPeerIds ?? false,
     ...(p.lifetimeSeconds === undefined ? {} : { lifetimeSeconds: p.lifetimeSeconds }),
+    ...(p.key === undefined ? {} : { keyHash: keyHashOf(peerId, p.key) }),
   };
 }
 
@@ -148,7 +165,7 @@ function endpoint(address: Buffer, port: number): string {
 }
 
 function endpointOf(p: PeerSpec): string {
-  return endpoint(addressOf(p.peer, p.family ?? 4), p.port ?? 6881);
+  return endpoint(addressOf(p.from ?? p.peer, p.family ?? 4), p.port ?? 6881);
 }
 
 export interface PeerStoreConformanceOptions {
@@ -534,6 +551,135 @@ export function describePeerStoreConformance(
         expect(r.peers.length).toBe(0);
         const stop = await announce({ peer: 1, family: 6, event: 'stopped' });
         expect(stop).toMatchObject({ leechers: 1 });
+      });
+    });
+
+    // docs/decisions.md "Peers that move".
+    describe('peers that move (same peer_id and key from a new address)', () => {
+      for (const family of [4, 6] as const) {
+        it(`replace their old entry instead of adding one, and the old address is never returned again (IPv${family})`, async () => {
+          await announce({ peer: 1, family, key: 11 });
+          await announce({ peer: 2, family, seeder: true });
+          const moved = await announce({ peer: 1, family, key: 11, from: 50 });
+          expect(moved).toMatchObject({ seeders: 1, leechers: 1 });
+          expect(decodePeers(moved.peers, family)).toEqual([endpointOf({ peer: 2, family })]);
+          for (let i = 0; i < 5; i++) {
+            const seen = await announce({ peer: 2, family, seeder: true });
+            expect(decodePeers(seen.peers, family)).toEqual([
+              endpointOf({ peer: 1, family, from: 50 }),
+            ]);
+          }
+          expect(await store.scrape([infoHashOf(1)])).toEqual([counts(1, 1, 0)]);
+        });
+      }
+
+      it('a new port at the same address is a move too', async () => {
+        await announce({ peer: 1, key: 11, port: 1000 });
+        const r = await announce({ peer: 1, key: 11, port: 1001 });
+        expect(r).toMatchObject({ leechers: 1 });
+        const other = await announce({ peer: 2 });
+        expect(decodePeers(other.peers, 4)).toEqual([endpointOf({ peer: 1, port: 1001 })]);
+      });
+
+      it('counts stay exact through many moves, back and forth, and as the mover turns seeder', async () => {
+        await announce({ peer: 2, seeder: true });
+        await announce({ peer: 3 });
+        for (let i = 0; i < 6; i++) {
+          const r = await announce({ peer: 1, key: 11, from: 100 + (i % 3), seeder: i >= 3 });
+          expect(r).toMatchObject(i >= 3 ? { seeders: 2, leechers: 1 } : { seeders: 1, leechers: 2 });
+          advanceSeconds(30);
+        }
+        expect(await store.scrape([infoHashOf(1)])).toEqual([counts(2, 1, 0)]);
+        const leecher = await announce({ peer: 3, numWant: 50 });
+        expect(decodePeers(leecher.peers, 4).sort()).toEqual(
+          [endpointOf({ peer: 2 }), endpointOf({ peer: 1, from: 102 })].sort(),
+        );
+      });
+
+      it('a seeder that moved and repeats completed counts no second download', async () => {
+        await announce({ peer: 1, key: 11, event: 'completed', seeder: true });
+        const r = await announce({ peer: 1, key: 11, from: 60, event: 'completed', seeder: true });
+        expect(r).toMatchObject({ seeders: 1, leechers: 0, downloaded: 1 });
+        expect(await store.scrape([infoHashOf(1)])).toEqual([counts(1, 0, 1)]);
+      });
+
+      it('another key, no key, or another peer_id with the same key moves nothing', async () => {
+        await announce({ peer: 1, key: 11 });
+        expect(await announce({ peer: 1, key: 12, from: 51 })).toMatchObject({ leechers: 2 });
+        expect(await announce({ peer: 1, from: 52 })).toMatchObject({ leechers: 3 });
+        expect(await announce({ peer: 1, generation: 9, key: 11, from: 53 })).toMatchObject({
+          leechers: 4,
+        });
+        const other = await announce({ peer: 2, numWant: 50 });
+        expect(decodePeers(other.peers, 4).sort()).toEqual(
+          [
+            endpointOf({ peer: 1 }),
+            endpointOf({ peer: 1, from: 51 }),
+            endpointOf({ peer: 1, from: 52 }),
+            endpointOf({ peer: 1, from: 53 }),
+          ].sort(),
+        );
+      });
+
+      it("an entry is bound by its latest announce: one without key from its address unbinds it", async () => {
+        await announce({ peer: 1, key: 11 });
+        advanceSeconds(60);
+        await announce({ peer: 1 });
+        advanceSeconds(60);
+        expect(await announce({ peer: 1, key: 11, from: 51 })).toMatchObject({ leechers: 2 });
+      });
+
+      it('an entry rebound by a new key from its own address moves with the new key only', async () => {
+        await announce({ peer: 1, key: 11 });
+        advanceSeconds(60);
+        await announce({ peer: 1, key: 12 });
+        advanceSeconds(60);
+        expect(await announce({ peer: 1, key: 11, from: 51 })).toMatchObject({ leechers: 2 });
+        expect(await announce({ peer: 1, key: 12, from: 52 })).toMatchObject({ leechers: 2 });
+        const other = await announce({ peer: 2, numWant: 50 });
+        expect(decodePeers(other.peers, 4).sort()).toEqual(
+          [endpointOf({ peer: 1, from: 51 }), endpointOf({ peer: 1, from: 52 })].sort(),
+        );
+      });
+
+      it('stopped from the new address removes the entry, whether or not it moved there first', async () => {
+        await announce({ peer: 1, key: 11 });
+        await announce({ peer: 1, key: 11, from: 50 });
+        expect(await announce({ peer: 1, key: 11, from: 50, event: 'stopped' })).toMatchObject({
+          seeders: 0,
+          leechers: 0,
+        });
+        await announce({ peer: 2, key: 22, seeder: true });
+        const stop = await announce({ peer: 2, key: 22, from: 70, event: 'stopped' });
+        expect(stop).toMatchObject({ seeders: 0, leechers: 0 });
+        expect(stop.peers.length).toBe(0);
+        expect(await store.scrape([infoHashOf(1)])).toEqual([counts(0, 0, 0)]);
+      });
+
+      it('an expired entry does not move back to life, and the mover is counted once', async () => {
+        await announce({ peer: 1, key: 11 });
+        advanceSeconds(LIFETIME_SECONDS + 1);
+        expect(await announce({ peer: 1, key: 11, from: 50 })).toMatchObject({ leechers: 1 });
+        expect(await store.scrape([infoHashOf(1)])).toEqual([counts(0, 1, 0)]);
+      });
+
+      it('a dual-stack client keeps one entry per family: the IPv6 announce does not remove the IPv4 entry', async () => {
+        await announce({ peer: 1, family: 4, key: 11 });
+        const r = await announce({ peer: 1, family: 6, key: 11 });
+        expect(r).toMatchObject({ leechers: 2 });
+        const v4 = await announce({ peer: 2, family: 4 });
+        expect(decodePeers(v4.peers, 4)).toEqual([endpointOf({ peer: 1 })]);
+        const moved = await announce({ peer: 1, family: 6, key: 11, from: 60 });
+        expect(moved).toMatchObject({ leechers: 3 });
+      });
+
+      it('moves stay within their swarm', async () => {
+        await announce({ swarm: 1, peer: 1, key: 11 });
+        await announce({ swarm: 2, peer: 1, key: 11, from: 50 });
+        expect(await store.scrape([infoHashOf(1), infoHashOf(2)])).toEqual([
+          counts(0, 1, 0),
+          counts(0, 1, 0),
+        ]);
       });
     });
 
@@ -992,6 +1138,7 @@ export function describePeerStoreConformance(
           { ...announceOf({ peer: 1, family: 6 }), address: Buffer.alloc(4) },
           { ...announceOf({ peer: 1 }), port: 70000 },
           { ...announceOf({ peer: 1 }), numWant: -1 },
+          { ...announceOf({ peer: 1 }), keyHash: Buffer.alloc(7, 1) },
         ];
         for (const a of bad) {
           const err: unknown = await store.announce(a).then(

@@ -187,6 +187,7 @@ class MemoryStoreImpl implements MemoryStore {
     key[keyLen - 2] = a.port >>> 8;
     key[keyLen - 1] = a.port & 0xff;
     const v6 = a.family === 6;
+    const keyHash = a.keyHash;
 
     if (a.event === 'stopped') {
       if (swarm === undefined) {
@@ -200,12 +201,13 @@ class MemoryStoreImpl implements MemoryStore {
       const table = v6 ? swarm.t6 : swarm.t4;
       if (table !== null) {
         const i = table.find(key);
-        if (i >= 0) {
-          const seeder = table.isSeeder(i);
-          table.removeAt(i);
-          this.count(v6, seeder, -1);
-          if (table.size === 0) this.dropTable(swarm, v6);
+        if (i >= 0) this.remove(table, i, v6);
+        // A client that moved and stops from its new address leaves nothing behind.
+        if (keyHash !== undefined) {
+          const j = table.findKeyHash(keyHash);
+          if (j >= 0) this.remove(table, j, v6);
         }
+        if (table.size === 0) this.dropTable(swarm, v6);
       }
       const result = this.resultOf(swarm, EMPTY, a.withPeerIds ? [] : undefined, false);
       this.dropIfEmpty(shard, hash, swarm);
@@ -229,20 +231,33 @@ class MemoryStoreImpl implements MemoryStore {
     const role = seeder ? ROLE_SEEDER : a.partialSeed === true ? ROLE_PARTIAL_SEED : ROLE_LEECHER;
     const expiry = Math.min(nowSec + lifetimeOf(a, this.lifetime), MAX_EXPIRY_SECONDS);
     let self = table.find(key);
+    // docs/decisions.md "Peers that move": the entry this client announced last
+    // with the same key hash, at another address, is replaced by this one.
+    let movedSeeder = false;
+    if (keyHash !== undefined) {
+      const j = table.findKeyHash(keyHash);
+      if (j >= 0 && j !== self) {
+        movedSeeder = table.isSeeder(j);
+        this.remove(table, j, v6);
+        // Removal moves the last record into the hole, which may be this one.
+        if (self >= 0) self = table.find(key);
+      }
+    }
     let counted: boolean;
     if (self < 0) {
-      self = table.insert(key, a.peerId, expiry, role);
+      self = table.insert(key, a.peerId, expiry, role, keyHash);
       this.count(v6, seeder, 1);
-      counted = completed;
+      // Once per peer: a seeder that moved repeating `completed` adds nothing.
+      counted = completed && !movedSeeder;
     } else {
       const was = table.isSeeder(self);
-      table.update(self, a.peerId, expiry, role);
+      table.update(self, a.peerId, expiry, role, keyHash);
       if (was !== seeder) {
         this.count(v6, was, -1);
         this.count(v6, seeder, 1);
       }
       // Once per peer: a stored seeder repeating `completed` adds nothing.
-      counted = completed && !was;
+      counted = completed && !was && !movedSeeder;
     }
     if (counted) this.addDownload(swarm, hash);
 
@@ -494,6 +509,13 @@ class MemoryStoreImpl implements MemoryStore {
     shard.delete(hash);
     this.torrents--;
     return true;
+  }
+
+  /** Removes record i of a swarm's table, keeping the store's totals exact (the caller drops an emptied table). */
+  private remove(table: PeerTable, i: number, v6: boolean): void {
+    const seeder = table.isSeeder(i);
+    table.removeAt(i);
+    this.count(v6, seeder, -1);
   }
 
   private count(v6: boolean, seeder: boolean, delta: number): void {

@@ -1,6 +1,6 @@
 // The peers of one address family in one swarm, packed as fixed-size records
 // in a slice of a shared slab. A JS object or Map entry per peer costs 100+
-// bytes; a record costs 32 (IPv4) or 44 (IPv6) bytes, which keeps the memory
+// bytes; a record costs 40 (IPv4) or 52 (IPv6) bytes, which keeps the memory
 // driver within a small factor of opentracker (8 bytes per IPv4 peer).
 //
 // Record layout (offsets for a key of K bytes; K = 6 for IPv4, 18 for IPv6):
@@ -9,9 +9,13 @@
 //   [K, K+20)     peer_id (only non-compact answers need it)
 //   [K+20, K+24)  expiry, seconds since the store's start, little-endian uint32
 //   [K+24]        role flags (bit 0: seeder, bit 1: BEP 21 partial seed; never both)
+//   [K+25, K+33)  key hash of the record's latest announce, all zero without
+//                 one (docs/decisions.md "Peers that move")
 //
 // Lookup is a linear scan while the table is small and an open-addressing
-// index (linear probing, backward-shift deletion) once it is big. Removal
+// index (linear probing, backward-shift deletion) once it is big; a second
+// index of the same kind finds a record by its key hash (records without one
+// are left out of it, so they never share one long probe chain). Removal
 // moves the last record into the hole, so records stay dense and sampling
 // never meets a gap.
 
@@ -43,7 +47,7 @@ function classFor(records: number): number {
 export class RecordArena {
   /** Compact peer length: 6 (IPv4) or 18 (IPv6). */
   readonly keyLen: number;
-  /** Bytes per record: keyLen + 20 + 4 + 1, rounded up to a multiple of 4. */
+  /** Bytes per record: keyLen + 20 + 4 + 1 + 8, rounded up to a multiple of 4. */
   readonly recSize: number;
   private slab: Uint8Array;
   private used = 0;
@@ -52,7 +56,7 @@ export class RecordArena {
 
   constructor(keyLen: number) {
     this.keyLen = keyLen;
-    this.recSize = (keyLen + 25 + 3) & ~3;
+    this.recSize = (keyLen + 25 + KEY_HASH_LEN + 3) & ~3;
     this.slab = new Uint8Array(0);
   }
 
@@ -88,6 +92,10 @@ export class RecordArena {
 }
 
 const PEER_ID_LEN = 20;
+/** PeerAnnounce.keyHash's size (PEER_KEY_HASH_SIZE in @shoal/protocol). */
+export const KEY_HASH_LEN = 8;
+/** Offset of the key hash in a record, after the compact peer. */
+const KEY_HASH_AT = PEER_ID_LEN + 4 + 1;
 /** A peer's role is its flags byte: 0 a leecher, ROLE_SEEDER or ROLE_PARTIAL_SEED. */
 export const ROLE_LEECHER = 0;
 export const ROLE_SEEDER = 1;
@@ -138,6 +146,8 @@ export class PeerTable {
   minExpiry = NO_EXPIRY;
   /** Record index + 1 per slot, 0 = empty; null while the table is small. */
   index: Int32Array | null = null;
+  /** The same for the records with a key hash, by key hash; null exactly when `index` is. */
+  keyIndex: Int32Array | null = null;
 
   constructor(arena: RecordArena) {
     this.arena = arena;
@@ -160,7 +170,7 @@ export class PeerTable {
     this.arena.free(this);
     this.buf = EMPTY_BUF;
     this.size = this.seeders = this.partials = 0;
-    this.index = null;
+    this.index = this.keyIndex = null;
   }
 
   isSeeder(i: number): boolean {
@@ -208,8 +218,39 @@ export class PeerTable {
     }
   }
 
+  /** Record index of the peer whose latest announce carried this key hash, or -1. */
+  findKeyHash(h: Uint8Array): number {
+    const { keyLen, recSize } = this.arena;
+    const b = this.buf;
+    const at = keyLen + KEY_HASH_AT;
+    const index = this.keyIndex;
+    if (index === null) {
+      for (let i = 0, o = this.base + at; i < this.size; i++, o += recSize) {
+        let j = 0;
+        while (j < KEY_HASH_LEN && b[o + j] === h[j]) j++;
+        if (j === KEY_HASH_LEN) return i;
+      }
+      return -1;
+    }
+    const mask = index.length - 1;
+    for (let s = hashKey(h, 0, KEY_HASH_LEN) & mask; ; s = (s + 1) & mask) {
+      const e = index[s]!;
+      if (e === 0) return -1;
+      const o = this.base + (e - 1) * recSize + at;
+      let j = 0;
+      while (j < KEY_HASH_LEN && b[o + j] === h[j]) j++;
+      if (j === KEY_HASH_LEN) return e - 1;
+    }
+  }
+
   /** Appends a peer; the caller has checked it is absent. Returns its record index. */
-  insert(key: Uint8Array, peerId: Uint8Array, expiry: number, role: number): number {
+  insert(
+    key: Uint8Array,
+    peerId: Uint8Array,
+    expiry: number,
+    role: number,
+    keyHash: Uint8Array | undefined,
+  ): number {
     if (this.size === CAPACITIES[this.cls]) this.moveTo(this.cls + 1);
     const i = this.size++;
     const b = this.buf;
@@ -217,20 +258,35 @@ export class PeerTable {
     const keyLen = this.arena.keyLen;
     for (let j = 0; j < keyLen; j++) b[o + j] = key[j]!;
     this.write(i, peerId, expiry, role);
+    this.writeKeyHash(i, keyHash);
     this.countRole(role, 1);
     if (this.index !== null) {
       if (this.size * 2 > this.index.length) this.rebuildIndex();
-      else this.indexInsert(i);
+      else {
+        this.indexInsert(i);
+        if (this.hasKeyHash(i)) this.keyIndexInsert(i);
+      }
     } else if (this.size > INDEX_FROM) {
       this.rebuildIndex();
     }
     return i;
   }
 
-  /** Refreshes a stored peer: new peer_id, expiry and role. Keeps the role counts exact. */
-  update(i: number, peerId: Uint8Array, expiry: number, role: number): void {
+  /** Refreshes a stored peer: new peer_id, expiry, role and key hash. Keeps the role counts exact. */
+  update(
+    i: number,
+    peerId: Uint8Array,
+    expiry: number,
+    role: number,
+    keyHash: Uint8Array | undefined,
+  ): void {
     const was = this.roleOf(i);
     this.write(i, peerId, expiry, role);
+    if (!this.sameKeyHash(i, keyHash)) {
+      if (this.keyIndex !== null && this.hasKeyHash(i)) this.keyIndexDelete(i);
+      this.writeKeyHash(i, keyHash);
+      if (this.keyIndex !== null && this.hasKeyHash(i)) this.keyIndexInsert(i);
+    }
     if (was !== role) {
       this.countRole(was, -1);
       this.countRole(role, 1);
@@ -241,11 +297,17 @@ export class PeerTable {
     this.countRole(this.roleOf(i), -1);
     const { recSize } = this.arena;
     const last = this.size - 1;
-    if (this.index !== null) this.indexDelete(i);
+    if (this.index !== null) {
+      this.indexDelete(i);
+      if (this.hasKeyHash(i)) this.keyIndexDelete(i);
+    }
     if (i !== last) {
       const from = this.base + last * recSize;
       this.buf.copyWithin(this.base + i * recSize, from, from + recSize);
-      if (this.index !== null) this.indexRelabel(last, i);
+      if (this.index !== null) {
+        this.indexRelabel(last, i);
+        if (this.hasKeyHash(i)) this.keyIndexRelabel(last, i);
+      }
     }
     this.size = last;
     this.afterShrink();
@@ -280,7 +342,7 @@ export class PeerTable {
     const removed = before - this.size;
     if (removed > 0) {
       // One rebuild instead of a relabel per removed record.
-      this.index = null;
+      this.index = this.keyIndex = null;
       if (this.size > INDEX_FROM) this.rebuildIndex();
       this.afterShrink();
     }
@@ -375,7 +437,7 @@ export class PeerTable {
     if (this.cls > 4 && this.size * 4 < CAPACITIES[this.cls]!)
       this.moveTo(classFor(Math.max(this.size * 2, 4)));
     if (this.index !== null) {
-      if (this.size < INDEX_DROP_BELOW) this.index = null;
+      if (this.size < INDEX_DROP_BELOW) this.index = this.keyIndex = null;
       else if (this.size * 8 < this.index.length) this.rebuildIndex();
     }
   }
@@ -384,46 +446,88 @@ export class PeerTable {
     let slots = 64;
     while (slots < this.size * 2) slots *= 2;
     this.index = new Int32Array(slots);
-    for (let i = 0; i < this.size; i++) this.indexInsert(i);
+    this.keyIndex = new Int32Array(slots);
+    for (let i = 0; i < this.size; i++) {
+      this.indexInsert(i);
+      if (this.hasKeyHash(i)) this.keyIndexInsert(i);
+    }
   }
 
-  private slotHash(i: number): number {
-    return hashKey(this.buf, this.base + i * this.arena.recSize, this.arena.keyLen);
+  private hasKeyHash(i: number): boolean {
+    const b = this.buf;
+    const o = this.base + i * this.arena.recSize + this.arena.keyLen + KEY_HASH_AT;
+    for (let j = 0; j < KEY_HASH_LEN; j++) if (b[o + j] !== 0) return true;
+    return false;
+  }
+
+  private sameKeyHash(i: number, h: Uint8Array | undefined): boolean {
+    const b = this.buf;
+    const o = this.base + i * this.arena.recSize + this.arena.keyLen + KEY_HASH_AT;
+    for (let j = 0; j < KEY_HASH_LEN; j++) if (b[o + j] !== (h === undefined ? 0 : h[j])) return false;
+    return true;
+  }
+
+  private writeKeyHash(i: number, h: Uint8Array | undefined): void {
+    const b = this.buf;
+    const o = this.base + i * this.arena.recSize + this.arena.keyLen + KEY_HASH_AT;
+    for (let j = 0; j < KEY_HASH_LEN; j++) b[o + j] = h === undefined ? 0 : h[j]!;
+  }
+
+  /** The index hash of record i: of its compact peer, or of its key hash. */
+  private slotHash(i: number, keyHashes = false): number {
+    const o = this.base + i * this.arena.recSize;
+    return keyHashes
+      ? hashKey(this.buf, o + this.arena.keyLen + KEY_HASH_AT, KEY_HASH_LEN)
+      : hashKey(this.buf, o, this.arena.keyLen);
   }
 
   private indexInsert(i: number): void {
-    const index = this.index!;
+    this.ixInsert(this.index!, i, false);
+  }
+
+  private keyIndexInsert(i: number): void {
+    this.ixInsert(this.keyIndex!, i, true);
+  }
+
+  private indexRelabel(from: number, to: number): void {
+    this.ixRelabel(this.index!, from, to, false);
+  }
+
+  private keyIndexRelabel(from: number, to: number): void {
+    this.ixRelabel(this.keyIndex!, from, to, true);
+  }
+
+  private indexDelete(i: number): void {
+    this.ixDelete(this.index!, i, false);
+  }
+
+  private keyIndexDelete(i: number): void {
+    this.ixDelete(this.keyIndex!, i, true);
+  }
+
+  private ixInsert(index: Int32Array, i: number, keyHashes: boolean): void {
     const mask = index.length - 1;
-    let s = this.slotHash(i) & mask;
+    let s = this.slotHash(i, keyHashes) & mask;
     while (index[s] !== 0) s = (s + 1) & mask;
     index[s] = i + 1;
   }
 
-  private slotOf(i: number): number {
-    const index = this.index!;
-    const mask = index.length - 1;
-    let s = this.slotHash(i) & mask;
-    while (index[s] !== i + 1) s = (s + 1) & mask;
-    return s;
-  }
-
   /** Record `from` now lives at `to` (its bytes are already there). */
-  private indexRelabel(from: number, to: number): void {
-    const index = this.index!;
+  private ixRelabel(index: Int32Array, from: number, to: number, keyHashes: boolean): void {
     const mask = index.length - 1;
-    let s = this.slotHash(to) & mask;
+    let s = this.slotHash(to, keyHashes) & mask;
     while (index[s] !== from + 1) s = (s + 1) & mask;
     index[s] = to + 1;
   }
 
   /** Backward-shift deletion keeps probe chains intact without tombstones. */
-  private indexDelete(i: number): void {
-    const index = this.index!;
+  private ixDelete(index: Int32Array, i: number, keyHashes: boolean): void {
     const mask = index.length - 1;
-    let hole = this.slotOf(i);
+    let hole = this.slotHash(i, keyHashes) & mask;
+    while (index[hole] !== i + 1) hole = (hole + 1) & mask;
     index[hole] = 0;
     for (let s = (hole + 1) & mask; index[s] !== 0; s = (s + 1) & mask) {
-      const home = this.slotHash(index[s]! - 1) & mask;
+      const home = this.slotHash(index[s]! - 1, keyHashes) & mask;
       // The entry may move into the hole unless its home lies cyclically in (hole, s].
       const stays = hole <= s ? home > hole && home <= s : home > hole || home <= s;
       if (stays) continue;
