@@ -4,7 +4,7 @@
 import { ProtocolError } from './errors.ts';
 import type { PeerAnnounce } from './types.ts';
 
-export const STORAGE_RPC_VERSION = 2;
+export const STORAGE_RPC_VERSION = 3;
 export const STORAGE_RPC_CONTENT_TYPE = 'application/vnd.shoal.batch';
 export const STORAGE_RPC_PATH = '/v1/batch';
 /** HTTP header carrying the version, so a server can refuse before reading the body. */

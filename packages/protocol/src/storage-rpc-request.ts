@@ -16,7 +16,7 @@ import {
   type BatchRequestLimits,
   type RpcOp,
 } from './storage-rpc-format.ts';
-import type { AnnounceEvent, Family } from './types.ts';
+import { PEER_KEY_HASH_SIZE, type AnnounceEvent, type Family } from './types.ts';
 
 const REQUEST_MAGIC = 0x534842; // "SHB"
 const OP_ANNOUNCE = 1;
@@ -24,6 +24,9 @@ const OP_SCRAPE = 2;
 const FLAG_SEEDER = 1;
 const FLAG_WITH_PEER_IDS = 2;
 const FLAG_PARTIAL_SEED = 4;
+/** An 8-byte key hash follows numWant (version 3; docs/decisions.md "Peers that move"). */
+const FLAG_KEY_HASH = 8;
+const KNOWN_FLAGS = FLAG_SEEDER | FLAG_WITH_PEER_IDS | FLAG_PARTIAL_SEED | FLAG_KEY_HASH;
 /** type, info_hash, peer_id, family, port, flags, event, numWant: everything but the address. */
 const ANNOUNCE_FIXED_SIZE = 1 + HASH_SIZE + HASH_SIZE + 1 + 2 + 1 + 1 + 2;
 
@@ -57,6 +60,8 @@ export function checkBatchOp(op: RpcOp): void {
     if (!isU16(op.port)) throw rpcField('port is not u16');
     if (!isU16(op.numWant)) throw rpcField('numWant is not u16');
     if (!(op.event in EVENT_NUMBER)) throw rpcField('event');
+    if (op.keyHash !== undefined && op.keyHash.length !== PEER_KEY_HASH_SIZE)
+      throw rpcField(`keyHash is not ${PEER_KEY_HASH_SIZE} bytes`);
   } else {
     const n = op.infoHashes.length;
     if (n < 1 || n > STORAGE_RPC_MAX_SCRAPE_HASHES) throw rpcField('scrape needs 1..255 hashes');
@@ -75,7 +80,9 @@ export function encodeBatchRequest(ops: readonly RpcOp[]): Buffer {
     checkBatchOp(op);
     size +=
       op.op === 'announce'
-        ? ANNOUNCE_FIXED_SIZE + addressSize(op.family)
+        ? ANNOUNCE_FIXED_SIZE +
+          addressSize(op.family) +
+          (op.keyHash === undefined ? 0 : PEER_KEY_HASH_SIZE)
         : 2 + HASH_SIZE * op.infoHashes.length;
   }
   const buf = Buffer.allocUnsafe(size);
@@ -92,9 +99,11 @@ export function encodeBatchRequest(ops: readonly RpcOp[]): Buffer {
       buf[o++] =
         (op.seeder ? FLAG_SEEDER : 0) |
         (op.withPeerIds ? FLAG_WITH_PEER_IDS : 0) |
-        (op.partialSeed === true ? FLAG_PARTIAL_SEED : 0);
+        (op.partialSeed === true ? FLAG_PARTIAL_SEED : 0) |
+        (op.keyHash === undefined ? 0 : FLAG_KEY_HASH);
       buf[o++] = EVENT_NUMBER[op.event];
       o = buf.writeUInt16BE(op.numWant, o);
+      if (op.keyHash !== undefined) o += op.keyHash.copy(buf, o);
     } else {
       buf[o++] = OP_SCRAPE;
       buf[o++] = op.infoHashes.length;
@@ -136,12 +145,17 @@ export function decodeBatchRequest(buf: Buffer, limits: BatchRequestLimits): Rpc
       const port = buf.readUInt16BE(o);
       o += 2;
       const flags = buf[o++] ?? 0;
-      if ((flags & ~(FLAG_SEEDER | FLAG_WITH_PEER_IDS | FLAG_PARTIAL_SEED)) !== 0)
-        throw rpcField('unknown flags');
+      if ((flags & ~KNOWN_FLAGS) !== 0) throw rpcField('unknown flags');
       const event = EVENTS[buf[o++] ?? 0xff];
       if (event === undefined) throw rpcField('event is not 0..3');
       const numWant = buf.readUInt16BE(o);
       o += 2;
+      let keyHash: Buffer | undefined;
+      if ((flags & FLAG_KEY_HASH) !== 0) {
+        if (buf.length - o < PEER_KEY_HASH_SIZE) throw truncated();
+        keyHash = Buffer.from(buf.subarray(o, o + PEER_KEY_HASH_SIZE));
+        o += PEER_KEY_HASH_SIZE;
+      }
       ops[i] = {
         op: 'announce',
         infoHash,
@@ -155,6 +169,7 @@ export function decodeBatchRequest(buf: Buffer, limits: BatchRequestLimits): Rpc
         withPeerIds: (flags & FLAG_WITH_PEER_IDS) !== 0,
         // Set only when true, so an op without the field decodes as it was encoded.
         ...((flags & FLAG_PARTIAL_SEED) !== 0 ? { partialSeed: true } : {}),
+        ...(keyHash === undefined ? {} : { keyHash }),
       };
     } else if (type === OP_SCRAPE) {
       if (o >= buf.length) throw truncated();

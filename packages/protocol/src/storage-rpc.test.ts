@@ -43,11 +43,12 @@ const ANNOUNCE_V6: RpcAnnounce = {
   event: 'started',
   numWant: 200,
   withPeerIds: true,
+  keyHash: hex('0102030405060708'),
 };
 const SCRAPE: RpcOp = { op: 'scrape', infoHashes: [HASH_A, HASH_B] };
 
 const REQUEST = hex(`
-  534842 02 0003                            # "SHB", version 2, 3 ops
+  534842 03 0003                            # "SHB", version 3, 3 ops
   01                                        # announce
   ${HASH_A.toString('hex')}                 # info_hash
   ${PEER_ID.toString('hex')}                # peer_id
@@ -57,7 +58,8 @@ const REQUEST = hex(`
   ${HASH_A.toString('hex')}
   ${PEER_ID.toString('hex')}
   06 20010db8000000000000000000000001 1ae1  # family 6, 2001:db8::1, port 6881
-  06 02 00c8                                # flags withPeerIds + partial seed, event started, numWant 200
+  0e 02 00c8                                # flags withPeerIds + partial seed + key hash, event started, numWant 200
+  0102030405060708                          # key hash
   02 02                                     # scrape, 2 hashes
   ${HASH_A.toString('hex')}
   ${HASH_B.toString('hex')}
@@ -87,7 +89,7 @@ const RESULTS: RpcResult[] = [
 ];
 
 const RESPONSE = hex(`
-  534852 02 0003                            # "SHR", version 2, 3 results
+  534852 03 0003                            # "SHR", version 3, 3 results
   00 00000003 00000001 00000007 00000001    # ok, seeders 3, leechers 1, downloaded 7, 1 partial seed
   0002 0a0000021ae2 0a0000031ae3 00         # 2 IPv4 peers, no ids
   00 00000001 00000000 00000000 ffffffff    # ok, 1 seeder, partial seeds unknown
@@ -126,14 +128,14 @@ describe('storage batch codec: golden bytes', () => {
     ]);
     expect(bytes.toString('hex')).toBe(
       hex(
-        '534852 02 0001 00 02 00000001 00000002 00000003 00000001 00000000 00000000 00000000 ffffffff',
+        '534852 03 0001 00 02 00000001 00000002 00000003 00000001 00000000 00000000 00000000 ffffffff',
       ).toString('hex'),
     );
   });
 
   it('an empty batch is six bytes', () => {
-    expect(encodeBatchRequest([]).toString('hex')).toBe('534842020000');
-    expect(decodeBatchRequest(Buffer.from('534842020000', 'hex'), LIMITS)).toEqual([]);
+    expect(encodeBatchRequest([]).toString('hex')).toBe('534842030000');
+    expect(decodeBatchRequest(Buffer.from('534842030000', 'hex'), LIMITS)).toEqual([]);
   });
 
   it('decoded request buffers are copies, not views of the body', () => {
@@ -164,7 +166,7 @@ describe('storage batch codec: refusals', () => {
   });
 
   it('more ops than the limit, before reading them', () => {
-    const header = hex('534842 02 ffff');
+    const header = hex('534842 03 ffff');
     expect(thrownCode(() => decodeBatchRequest(header, LIMITS))).toBe('PROTO_ERR_RPC_TOO_MANY_OPS');
     expect(thrownCode(() => decodeBatchRequest(REQUEST, { ...LIMITS, maxOps: 2 }))).toBe(
       'PROTO_ERR_RPC_TOO_MANY_OPS',
@@ -172,7 +174,7 @@ describe('storage batch codec: refusals', () => {
   });
 
   it('a count the body cannot hold is truncated, before allocating', () => {
-    expect(thrownCode(() => decodeBatchRequest(hex('534842 02 03e8'), LIMITS))).toBe(
+    expect(thrownCode(() => decodeBatchRequest(hex('534842 03 03e8'), LIMITS))).toBe(
       'PROTO_ERR_RPC_TRUNCATED',
     );
   });
@@ -202,12 +204,14 @@ describe('storage batch codec: refusals', () => {
     };
     expect(thrownCode(() => decodeBatchRequest(at(6, 3), LIMITS))).toBe('PROTO_ERR_RPC_BAD_OP');
     expect(thrownCode(() => decodeBatchRequest(at(47, 5), LIMITS))).toBe('PROTO_ERR_RPC_BAD_FIELD');
-    expect(thrownCode(() => decodeBatchRequest(at(54, 8), LIMITS))).toBe('PROTO_ERR_RPC_BAD_FIELD');
+    expect(thrownCode(() => decodeBatchRequest(at(54, 16), LIMITS))).toBe(
+      'PROTO_ERR_RPC_BAD_FIELD',
+    );
     expect(thrownCode(() => decodeBatchRequest(at(55, 4), LIMITS))).toBe('PROTO_ERR_RPC_BAD_FIELD');
   });
 
   it('scrape with 0 hashes or more than allowed', () => {
-    const zero = hex(`534842 02 0001 02 00 ${HASH_A.toString('hex')}`);
+    const zero = hex(`534842 03 0001 02 00 ${HASH_A.toString('hex')}`);
     expect(thrownCode(() => decodeBatchRequest(zero, LIMITS))).toBe('PROTO_ERR_RPC_BAD_FIELD');
     expect(thrownCode(() => decodeBatchRequest(REQUEST, { ...LIMITS, maxScrapeHashes: 1 }))).toBe(
       'PROTO_ERR_RPC_TOO_MANY_HASHES',
@@ -398,12 +402,14 @@ const announceOp: fc.Arbitrary<RpcAnnounce> = fc
     withPeerIds: fc.boolean(),
     partial: fc.boolean(),
     addr: bytes(16),
+    keyHash: fc.option(bytes(8), { nil: undefined }),
   })
-  .map(({ addr, partial, ...r }) => ({
+  .map(({ addr, partial, keyHash, ...r }) => ({
     op: 'announce' as const,
     ...r,
-    // Decoded ops carry partialSeed only when set.
+    // Decoded ops carry partialSeed and keyHash only when set.
     ...(partial ? { partialSeed: true } : {}),
+    ...(keyHash === undefined ? {} : { keyHash }),
     address: r.family === 4 ? addr.subarray(0, 4) : addr,
   }));
 

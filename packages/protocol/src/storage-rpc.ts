@@ -5,8 +5,9 @@
 // request  = "SHB" u8 version, u16 count, count * op
 //   op     = u8 type (1 announce, 2 scrape)
 //   announce: 20 info_hash, 20 peer_id, u8 family (4|6), 4|16 address, u16 port,
-//             u8 flags (bit0 seeder, bit1 withPeerIds, bit2 BEP 21 partial seed), u8 event
-//             (0 none, 1 completed, 2 started, 3 stopped: BEP 15 numbering), u16 numWant
+//             u8 flags (bit0 seeder, bit1 withPeerIds, bit2 BEP 21 partial seed, bit3 key
+//             hash follows), u8 event (0 none, 1 completed, 2 started, 3 stopped: BEP 15
+//             numbering), u16 numWant, then when bit3: 8 key hash (version 3)
 //   scrape:   u8 n (1..255), n * 20 info_hash
 // response = "SHR" u8 version, u16 count, count * result (same order as the ops)
 //   result = u8 status (0 ok, 1 error)

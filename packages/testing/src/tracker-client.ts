@@ -2,6 +2,7 @@
 // @shoal/protocol on purpose: the gateway's codecs are what these tests
 // check, so they must not be the ones that build the requests.
 import { createSocket, type Socket } from 'node:dgram';
+import { request as httpRequest } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { decodeBencode, isDict, type BDict, type BValue } from './bencode.ts';
 import { HarnessError } from './errors.ts';
@@ -176,11 +177,16 @@ export class UdpTrackerClient {
     });
   }
 
-  static async open(port: number, host = '127.0.0.1'): Promise<UdpTrackerClient> {
+  /** `localAddress`: the loopback address to send from (127.0.0.2 is another client address on Linux). */
+  static async open(
+    port: number,
+    host = '127.0.0.1',
+    localAddress = host.includes(':') ? '::1' : '127.0.0.1',
+  ): Promise<UdpTrackerClient> {
     const socket = createSocket(host.includes(':') ? 'udp6' : 'udp4');
     await new Promise<void>((resolve, reject) => {
       socket.once('error', reject);
-      socket.bind(0, host.includes(':') ? '::1' : '127.0.0.1', () => {
+      socket.bind(0, localAddress, () => {
         socket.off('error', reject);
         resolve();
       });
@@ -339,14 +345,39 @@ function int(dict: BDict, key: string): number {
   return v;
 }
 
-async function httpGet(url: string): Promise<{ status: number; body: Buffer }> {
+async function httpGet(
+  url: string,
+  localAddress?: string,
+): Promise<{ status: number; body: Buffer }> {
+  if (localAddress !== undefined) return httpGetFrom(url, localAddress);
   const res = await fetch(url, { signal: AbortSignal.timeout(5_000) });
   return { status: res.status, body: Buffer.from(await res.arrayBuffer()) };
 }
 
+/** A GET whose connection leaves from `localAddress` (fetch cannot choose it). */
+function httpGetFrom(url: string, localAddress: string): Promise<{ status: number; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(url, { localAddress, agent: false, timeout: 5_000 }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }));
+      res.on('error', reject);
+    });
+    req.on('timeout', () =>
+      req.destroy(new HarnessError('HARNESS_ERR_TIMEOUT', `no answer from ${url}`)),
+    );
+    req.on('error', reject);
+    req.end();
+  });
+}
+
 /** HTTP announce (BEP 3, compact BEP 23); throws HARNESS_ERR_BAD_REPLY with the failure reason on a tracker error. */
-export async function httpAnnounce(announceUrl: string, a: AnnounceParams): Promise<AnnounceReply> {
-  const { status, body } = await httpGet(`${announceUrl}?${announceQuery(a)}`);
+export async function httpAnnounce(
+  announceUrl: string,
+  a: AnnounceParams,
+  from?: { localAddress: string },
+): Promise<AnnounceReply> {
+  const { status, body } = await httpGet(`${announceUrl}?${announceQuery(a)}`, from?.localAddress);
   if (status !== 200) throw new HarnessError('HARNESS_ERR_BAD_REPLY', `HTTP ${status}`);
   const dict = decodeBencodeDict(body);
   const failure = text(dict['failure reason']);

@@ -254,6 +254,11 @@ export const gatewayConfigSchema = Type.Object({
     default: false,
     description: 'Honour the HTTP `ip` parameter and the UDP IPv4 field (same family only for UDP)',
   }),
+  MOVE_PEERS_BY_KEY: Type.Boolean({
+    default: true,
+    description:
+      'A client re-announcing with the same peer_id and `key` (HTTP, or the UDP key field) from a new address or port replaces its entry instead of adding one; announces without a key never move anything (docs/decisions.md "Peers that move")',
+  }),
   HTTP_EXTERNAL_IP: Type.Boolean({
     default: true,
     description:

@@ -163,7 +163,11 @@ export function buildGateway(deps: GatewayDeps): Gateway {
   const tracker = new Tracker({
     storage,
     steps: buildSteps(config, policyCache, undefined, learner, abuse, shared),
-    policy: { numWantDefault: config.NUMWANT_DEFAULT, numWantMax: config.NUMWANT_MAX },
+    policy: {
+      numWantDefault: config.NUMWANT_DEFAULT,
+      numWantMax: config.NUMWANT_MAX,
+      movePeersByKey: config.MOVE_PEERS_BY_KEY,
+    },
     intervalSeconds: config.ANNOUNCE_INTERVAL_SECONDS,
     load,
   });

@@ -463,7 +463,8 @@ export class PeerTable {
   private sameKeyHash(i: number, h: Uint8Array | undefined): boolean {
     const b = this.buf;
     const o = this.base + i * this.arena.recSize + this.arena.keyLen + KEY_HASH_AT;
-    for (let j = 0; j < KEY_HASH_LEN; j++) if (b[o + j] !== (h === undefined ? 0 : h[j])) return false;
+    for (let j = 0; j < KEY_HASH_LEN; j++)
+      if (b[o + j] !== (h === undefined ? 0 : h[j])) return false;
     return true;
   }
 

@@ -153,6 +153,9 @@ export const PostgresStoreConfigSchema = Type.Object({
   ),
   PG_QUERY_ANNOUNCE: queryOverride('announce'),
   PG_QUERY_ANNOUNCE_STOPPED: queryOverride('event=stopped announce'),
+  PG_QUERY_ANNOUNCE_MOVE: queryOverride(
+    'move of a client announcing with a key from a new address, run before its announce',
+  ),
   PG_QUERY_SCRAPE: queryOverride('scrape'),
   PG_QUERY_GC: queryOverride('garbage collection batch'),
   PG_QUERY_STATS: queryOverride('stats'),

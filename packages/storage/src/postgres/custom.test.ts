@@ -111,7 +111,8 @@ describePeerStoreConformance(
     return store;
   },
   // Last-seen times cannot carry a per-peer lifetime (docs/load.md).
-  { downloadCounter: false, promisedLifetimes: false, partialSeeds: false },
+  // Without PG_QUERY_ANNOUNCE_MOVE custom queries move nothing (docs/postgres.md).
+  { downloadCounter: false, promisedLifetimes: false, partialSeeds: false, moves: false },
 );
 
 describeDataStoreConformance('postgres, custom schema and queries', async () => {

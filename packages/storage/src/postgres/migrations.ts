@@ -81,6 +81,15 @@ export const MIGRATIONS: readonly Migration[] = [
       `ALTER TABLE shoal_peers ADD COLUMN IF NOT EXISTS is_partial_seed BOOLEAN NOT NULL DEFAULT false`,
     ],
   },
+  {
+    version: 4,
+    name: 'key hashes',
+    // Peers that move (docs/decisions.md "Peers that move"): the hash of the
+    // peer_id and key of a row's latest announce, NULL without a key. No
+    // index: the move statement reads the swarm's rows by the primary key's
+    // prefix, as the announce's counts already do.
+    statements: () => [`ALTER TABLE shoal_peers ADD COLUMN IF NOT EXISTS key_hash BYTEA`],
+  },
 ];
 
 export const MIGRATIONS_TABLE = `CREATE TABLE IF NOT EXISTS shoal_schema_migrations (

@@ -10,6 +10,7 @@ export type Dialect = 'postgres' | 'cockroach';
 export const QUERY_NAMES = [
   'announce',
   'announceStopped',
+  'announceMove',
   'scrape',
   'gc',
   'stats',
@@ -26,6 +27,7 @@ export type QueryName = (typeof QUERY_NAMES)[number];
 export const QUERY_CONFIG_KEYS = {
   announce: 'PG_QUERY_ANNOUNCE',
   announceStopped: 'PG_QUERY_ANNOUNCE_STOPPED',
+  announceMove: 'PG_QUERY_ANNOUNCE_MOVE',
   scrape: 'PG_QUERY_SCRAPE',
   gc: 'PG_QUERY_GC',
   stats: 'PG_QUERY_STATS',
@@ -49,6 +51,7 @@ const PEER_PARAMS = [
   'event',
   'now',
   'peer_lifetime_ms',
+  'key_hash',
 ] as const;
 
 /**
@@ -72,6 +75,10 @@ export const QUERY_PARAMS: Record<QueryName, ParamSpec> = {
     allowed: [...PEER_PARAMS],
     required: ['info_hash', 'is_v6', 'address', 'port', 'now'],
   },
+  announceMove: {
+    allowed: [...PEER_PARAMS],
+    required: ['info_hash', 'is_v6', 'address', 'port', 'key_hash', 'now'],
+  },
   scrape: { allowed: ['info_hashes', 'now', 'peer_lifetime_ms'], required: ['info_hashes', 'now'] },
   gc: { allowed: ['now', 'peer_lifetime_ms', 'limit'], required: ['now', 'limit'] },
   stats: { allowed: ['now', 'peer_lifetime_ms'], required: ['now'] },
@@ -86,7 +93,9 @@ export const QUERY_PARAMS: Record<QueryName, ParamSpec> = {
 // Counts of the live peers of the announcer's swarm other than the announcer,
 // in one pass; the announcer's own row is added from its parameters because
 // every part of one statement reads the snapshot taken before the
-// statement's own writes.
+// statement's own writes. A row of the announcer's family bound to its key
+// hash is the announcer too (stopped removes it in the same statement;
+// docs/decisions.md "Peers that move").
 const OTHERS = `
   SELECT
     COALESCE(sum(CASE WHEN is_seeder THEN 1 ELSE 0 END), 0) AS seeders,
@@ -94,7 +103,8 @@ const OTHERS = `
     COALESCE(sum(CASE WHEN is_partial_seed THEN 1 ELSE 0 END), 0) AS partial_seeds
   FROM shoal_peers
   WHERE info_hash = @info_hash AND expires_at > @now
-    AND NOT (is_v6 = @is_v6 AND address = @address AND port = @port)`;
+    AND NOT (is_v6 = @is_v6 AND address = @address AND port = @port)
+    AND NOT COALESCE(is_v6 = @is_v6 AND key_hash = @key_hash::BYTEA, false)`;
 
 const COUNTS = (
   announcerSeeder: string,
@@ -129,13 +139,14 @@ WITH prev AS (
     AND expires_at > @now
 ), upserted AS (
   INSERT INTO shoal_peers AS p
-    (info_hash, is_v6, address, port, peer_id, is_seeder, is_partial_seed, expires_at, sample_key)
-  VALUES (@info_hash, @is_v6, @address, @port, @peer_id, @is_seeder, @is_partial_seed, @expires, @sample_key)
+    (info_hash, is_v6, address, port, peer_id, is_seeder, is_partial_seed, expires_at, sample_key, key_hash)
+  VALUES (@info_hash, @is_v6, @address, @port, @peer_id, @is_seeder, @is_partial_seed, @expires, @sample_key, @key_hash)
   ON CONFLICT (info_hash, is_v6, address, port) DO UPDATE SET
     peer_id = excluded.peer_id,
     is_seeder = excluded.is_seeder,
     is_partial_seed = excluded.is_partial_seed,
-    expires_at = excluded.expires_at
+    expires_at = excluded.expires_at,
+    key_hash = excluded.key_hash
   RETURNING 1
 ), counted AS (
   -- event=completed counts once per peer: a live stored seeder repeating it adds nothing (docs/decisions.md, Tracker semantics).
@@ -159,10 +170,12 @@ SELECT c.seeders, c.leechers, c.partial_seeds, c.downloaded, s.address, s.port, 
   (SELECT count(*) FROM counted)::INT4 AS counted
 FROM counts c LEFT JOIN sample s ON true`;
 
+// A client that moved and stops from its new address leaves nothing behind.
 const ANNOUNCE_STOPPED = `
 WITH removed AS (
   DELETE FROM shoal_peers
-  WHERE info_hash = @info_hash AND is_v6 = @is_v6 AND address = @address AND port = @port
+  WHERE info_hash = @info_hash AND is_v6 = @is_v6
+    AND ((address = @address AND port = @port) OR key_hash = @key_hash::BYTEA)
   RETURNING 1
 ), others AS (${OTHERS}
 ), counts AS (${COUNTS('0', '0', '0', 'COALESCE((SELECT downloaded FROM shoal_downloads WHERE info_hash = @info_hash), 0)')}
@@ -170,6 +183,29 @@ WITH removed AS (
 SELECT seeders, leechers, partial_seeds, downloaded, NULL::BYTEA AS address, NULL::INT4 AS port, NULL::BYTEA AS peer_id,
   0::INT4 AS counted
 FROM counts`;
+
+// Run before the announce of a client with a key, in the same round trip
+// (pipelined): its live row of this family bound to the same key hash at
+// another address moves to this address, keeping its role and expiry, so the
+// announce that follows updates it and counts its completion once. When this
+// address already has a row, the bound row is expired instead. A separate
+// statement because CockroachDB refuses two modifications of one table in a
+// statement (cockroachdb/cockroach#71595); the announce is correct after it
+// whether or not it ran. docs/decisions.md "Peers that move".
+const ANNOUNCE_MOVE = `
+UPDATE shoal_peers AS p SET
+  address = CASE WHEN m.first AND NOT m.taken THEN @address ELSE p.address END,
+  port = CASE WHEN m.first AND NOT m.taken THEN @port ELSE p.port END,
+  expires_at = CASE WHEN m.first AND NOT m.taken THEN p.expires_at ELSE 0 END
+FROM (
+  SELECT address, port, row_number() OVER (ORDER BY expires_at DESC) = 1 AS first,
+    EXISTS (SELECT 1 FROM shoal_peers
+            WHERE info_hash = @info_hash AND is_v6 = @is_v6 AND address = @address AND port = @port) AS taken
+  FROM shoal_peers
+  WHERE info_hash = @info_hash AND is_v6 = @is_v6 AND key_hash = @key_hash::BYTEA
+    AND expires_at > @now AND NOT (address = @address AND port = @port)
+) m
+WHERE p.info_hash = @info_hash AND p.is_v6 = @is_v6 AND p.address = m.address AND p.port = m.port`;
 
 const SCRAPE = `
 SELECT h.info_hash,
@@ -238,6 +274,7 @@ export function defaultQueries(dialect: Dialect): Record<QueryName, string> {
   return {
     announce: ANNOUNCE,
     announceStopped: ANNOUNCE_STOPPED,
+    announceMove: ANNOUNCE_MOVE,
     scrape: SCRAPE,
     gc: dialect === 'cockroach' ? GC_COCKROACH : GC_POSTGRES,
     stats: STATS,

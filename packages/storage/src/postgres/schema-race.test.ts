@@ -101,7 +101,7 @@ describe('schema creation by replicas booting at once', () => {
         );
         expect(
           await sql(url, 'SELECT version FROM shoal_schema_migrations ORDER BY version'),
-        ).toEqual([{ version: 1 }, { version: 2 }, { version: 3 }]);
+        ).toEqual([{ version: 1 }, { version: 2 }, { version: 3 }, { version: 4 }]);
       }
     } finally {
       for (const r of replicas) r.child.stdin.end();

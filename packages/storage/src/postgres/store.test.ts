@@ -132,7 +132,7 @@ describe('migrations', () => {
       expect(await store.get('approved', 'k')).toBe('v');
       expect(
         await sql(url, 'SELECT version FROM shoal_schema_migrations ORDER BY version'),
-      ).toEqual([{ version: 1 }, { version: 2 }, { version: 3 }]);
+      ).toEqual([{ version: 1 }, { version: 2 }, { version: 3 }, { version: 4 }]);
     });
   });
 
@@ -148,6 +148,7 @@ describe('migrations', () => {
       { version: 1 },
       { version: 2 },
       { version: 3 },
+      { version: 4 },
     ]);
   });
 
@@ -164,7 +165,7 @@ describe('migrations', () => {
     expect(JSON.parse(first.stdout)).toMatchObject({
       ok: true,
       dialect: 'postgres',
-      applied: [1, 2, 3],
+      applied: [1, 2, 3, 4],
     });
     const second = run({ DATABASE_URL: url });
     expect(JSON.parse(second.stdout)).toMatchObject({ ok: true, applied: [] });
@@ -184,7 +185,7 @@ describe('migrations', () => {
       expect(
         await sql(url, "SELECT tablename FROM pg_tables WHERE tablename LIKE 'shoal_%'"),
       ).toEqual([]);
-      expect(await store.migrate()).toEqual({ applied: [1, 2, 3] });
+      expect(await store.migrate()).toEqual({ applied: [1, 2, 3, 4] });
     });
   });
 });
@@ -352,7 +353,7 @@ describe('database unreachable at boot', () => {
       expect(result).toMatchObject({ leechers: 1 });
       expect(
         await sql(url, 'SELECT version FROM shoal_schema_migrations ORDER BY version'),
-      ).toEqual([{ version: 1 }, { version: 2 }, { version: 3 }]);
+      ).toEqual([{ version: 1 }, { version: 2 }, { version: 3 }, { version: 4 }]);
     } finally {
       await store.close();
     }

@@ -64,6 +64,8 @@ export class PostgresSwarms {
   readonly #lifetimeMs: number;
   readonly #clock: () => number;
   readonly #random: () => number;
+  /** Custom announce queries move nothing unless a move query comes with them (docs/postgres.md). */
+  readonly #moves: boolean;
 
   constructor(
     db: PostgresExecutor,
@@ -78,6 +80,8 @@ export class PostgresSwarms {
     this.#lifetimeMs = opts.lifetimeMs;
     this.#clock = opts.clock;
     this.#random = opts.random;
+    this.#moves =
+      config.PG_QUERY_ANNOUNCE === undefined || config.PG_QUERY_ANNOUNCE_MOVE !== undefined;
   }
 
   async announce(a: PeerAnnounce): Promise<AnnounceResult> {
@@ -100,6 +104,7 @@ export class PostgresSwarms {
       event: a.event,
       now,
       peer_lifetime_ms: lifetimeMs,
+      key_hash: a.keyHash ?? null,
     };
     let query: CompiledQuery;
     if (stopped) {
@@ -115,6 +120,17 @@ export class PostgresSwarms {
     }
     const params = bind(query, values);
     const name = stopped ? 'announceStopped' : 'announce';
+    // docs/decisions.md "Peers that move": pipelined before the announce.
+    const move: Statement[] =
+      a.keyHash !== undefined && !stopped && this.#moves
+        ? [
+            {
+              name: 'shoal_announceMove',
+              text: this.#queries.announceMove.text,
+              values: bind(this.#queries.announceMove, values),
+            },
+          ]
+        : [];
     let rows: AnnounceRow[];
     if (this.#swarmLock) {
       const lockKey = a.infoHash.readBigInt64BE(0).toString();
@@ -125,11 +141,18 @@ export class PostgresSwarms {
           text: 'SELECT pg_advisory_xact_lock($1::INT8)',
           values: [lockKey],
         },
+        ...move,
         { name: `shoal_${name}`, text: query.text, values: params },
         { text: 'COMMIT' },
       ];
       const results = await this.#db.batch(query, statements);
-      rows = (results[2] as pg.QueryResult<AnnounceRow>).rows;
+      rows = (results[2 + move.length] as pg.QueryResult<AnnounceRow>).rows;
+    } else if (move.length > 0) {
+      const results = await this.#db.batch(query, [
+        ...move,
+        { name: `shoal_${name}`, text: query.text, values: params },
+      ]);
+      rows = (results[1] as pg.QueryResult<AnnounceRow>).rows;
     } else {
       rows = (await this.#db.run<AnnounceRow>(name, query, params)).rows;
     }

@@ -11,6 +11,9 @@
 // more than ten peers); `i` hash compact peer -> peer_id (only when peer ids
 // are stored); `r` hash compact peer -> download receipt `<download count>:<now score>`
 // of the peer's counted completion (docs/redis.md "Download receipts");
+// `b` hash family digit + key hash -> `<score>:<compact peer>`, the entry a
+// client's latest announce with that key hash wrote, valid while that member
+// still has that score (docs/decisions.md "Peers that move");
 // `d` download count (no TTL: durable). Time always comes from
 // the caller (ARGV), never from the server, so an injected clock rules expiry.
 import { createHash } from 'node:crypto';
@@ -101,11 +104,12 @@ end
 
 /**
  * KEYS: 1 own-family peers, 2 other-family peers, 3 downloads, 4 peer-id hash,
- * 5 receipt hash.
+ * 5 receipt hash, 6 key-hash bindings.
  * ARGV: 1 now score, 2 compact peer, 3 expiry score, 4 key TTL ms,
  * 5 role '1' seeder | 'p' partial seed | '0' leecher, 6 event 's'(stopped)|'c'(completed)|'n', 7 numwant,
  * 8 random integer, 9 want ids '1'|'0', 10 store ids '1'|'0', 11 peer_id,
- * 12 SEEDER_OFFSET.
+ * 12 binding field (family digit + key hash) or '' without a key,
+ * 13 SEEDER_OFFSET.
  * Returns {seeders, leechers (partial seeds included), downloaded,
  * concatenated peers, concatenated ids, counted 1|0 (this announce added a
  * download), receipt or '', partial seeds}.
@@ -131,6 +135,32 @@ prune(own, now, storeIds and idKey, rKey)
 local old = redis.call('ZSCORE', own, member)
 local wasSeeder = old and tonumber(old) >= OFF and tonumber(old) < POFF
 local event = ARGV[6]
+
+-- A client that moved: the entry its latest announce with this key hash
+-- wrote, if nobody announced to it since, is replaced by this one
+-- (docs/decisions.md "Peers that move"). Pruned already, so it is live.
+local bKey, bind = KEYS[6], ARGV[12]
+if bind ~= '' then
+  local held = redis.call('HGET', bKey, bind)
+  if held then
+    local sep = string.find(held, ':', 1, true)
+    local prev = string.sub(held, sep + 1)
+    if prev ~= member then
+      local ps = redis.call('ZSCORE', own, prev)
+      if ps and tonumber(ps) == tonumber(string.sub(held, 1, sep - 1)) then
+        ps = tonumber(ps)
+        if ps >= OFF and ps < POFF then wasSeeder = true end
+        redis.call('ZREM', own, prev)
+        if storeIds then redis.call('HDEL', idKey, prev) end
+        local receipt = redis.call('HGET', rKey, prev)
+        if receipt then
+          redis.call('HDEL', rKey, prev)
+          if event ~= 's' then redis.call('HSET', rKey, member, receipt) end
+        end
+      end
+    end
+  end
+end
 local isSeeder = ARGV[5] == '1'
 local isPartial = ARGV[5] == 'p'
 if event == 's' then
@@ -142,6 +172,10 @@ else
   if isSeeder then score = score + OFF elseif isPartial then score = score + POFF end
   redis.call('ZADD', own, score, member)
   extend(own, ARGV[4])
+  if bind ~= '' then
+    redis.call('HSET', bKey, bind, score .. ':' .. member)
+    extend(bKey, ARGV[4])
+  end
   if storeIds then
     redis.call('HSET', idKey, member, ARGV[11])
     extend(idKey, ARGV[4])
@@ -169,10 +203,30 @@ else
   end
 end
 
+if bind ~= '' and event == 's' then redis.call('HDEL', bKey, bind) end
+
 local n = redis.call('ZCARD', own)
 local nl = redis.call('ZCOUNT', own, '-inf', '(' .. OFF)
 local np = redis.call('ZCOUNT', own, POFF, '+inf')
 local so, lo, po = live(other, now)
+
+-- Bindings of peers that expired or were announced to without their key are
+-- dropped once they outnumber the live peers: amortized O(1) per announce.
+if bind ~= '' then
+  local fam = string.sub(bind, 1, 1)
+  if redis.call('HLEN', bKey) > 2 * (n + so + lo) + 16 then
+    local all = redis.call('HGETALL', bKey)
+    for i = 1, #all, 2 do
+      local v = all[i + 1]
+      local sep = string.find(v, ':', 1, true)
+      local key = string.sub(all[i], 1, 1) == fam and own or other
+      local ps = redis.call('ZSCORE', key, string.sub(v, sep + 1))
+      if not ps or tonumber(ps) ~= tonumber(string.sub(v, 1, sep - 1)) then
+        redis.call('HDEL', bKey, all[i])
+      end
+    end
+  end
+end
 
 -- Ranks 0..nl-1 are downloading leechers, then seeders, then partial seeds.
 -- Seeders and partial seeds get downloading leechers, leechers get everyone:
@@ -243,7 +297,7 @@ return { s4, l4, s6, l6 }
 );
 
 /**
- * KEYS p4 p6 i r; ARGV now score, store ids '1'|'0', SEEDER_OFFSET.
+ * KEYS p4 p6 i r b; ARGV now score, store ids '1'|'0', SEEDER_OFFSET.
  * Returns {peers removed, 1 when this call emptied the swarm}.
  */
 export const SWARM_GC = script(
@@ -255,7 +309,7 @@ local idKey = ARGV[2] == '1' and KEYS[3]
 local had = redis.call('EXISTS', KEYS[1], KEYS[2])
 local removed = prune(KEYS[1], now, idKey, KEYS[4]) + prune(KEYS[2], now, idKey, KEYS[4])
 local left = redis.call('EXISTS', KEYS[1], KEYS[2])
-if left == 0 then redis.call('DEL', KEYS[3], KEYS[4]) end
+if left == 0 then redis.call('DEL', KEYS[3], KEYS[4], KEYS[5]) end
 if had > 0 and left == 0 then return { removed, 1 } end
 return { removed, 0 }
 `,

@@ -74,8 +74,10 @@ export interface RedisStore
 }
 
 const SUFFIXES = ['p4', 'p6'] as const;
-const OWN_FIRST_4 = ['p4', 'p6', 'd', 'i', 'r'] as const;
-const OWN_FIRST_6 = ['p6', 'p4', 'd', 'i', 'r'] as const;
+const FAMILY_4 = Buffer.from('4');
+const FAMILY_6 = Buffer.from('6');
+const OWN_FIRST_4 = ['p4', 'p6', 'd', 'i', 'r', 'b'] as const;
+const OWN_FIRST_6 = ['p6', 'p4', 'd', 'i', 'r', 'b'] as const;
 
 /** A reconfigure cannot change the driver: only another Redis config applies. */
 function redisSettingsOf(given: RedisStoreConfig | StoreConfig): RedisStoreConfig {
@@ -249,6 +251,10 @@ export async function createRedisStore(
         a.withPeerIds ? '1' : '0',
         storeIds ? '1' : '0',
         a.peerId,
+        // docs/decisions.md "Peers that move": bindings are per family.
+        a.keyHash === undefined
+          ? ''
+          : Buffer.concat([a.family === 4 ? FAMILY_4 : FAMILY_6, a.keyHash]),
         SEEDER_OFFSET,
       ];
       const reply = (await withDeadline(
@@ -309,7 +315,7 @@ export async function createRedisStore(
       const result: GcResult = { peersRemoved: 0, swarmsRemoved: 0 };
       try {
         await forEachSwarmKey(async (client, tag) => {
-          const keys = [...SUFFIXES.map((s) => tag + s), `${tag}i`, `${tag}r`];
+          const keys = [...SUFFIXES.map((s) => tag + s), `${tag}i`, `${tag}r`, `${tag}b`];
           const [removed, emptied] = (await runScript(client, SWARM_GC, keys, [
             now,
             storeIds,

@@ -11,6 +11,7 @@ import type { AnnounceRequest } from '@shoal/protocol';
 import type { CompiledPolicy } from '@shoal/policy';
 import type { PeerAddress } from '../client-address.ts';
 import type { GatewayMetrics } from '../metrics.ts';
+import { keyOf } from '../tracker/peer-key.ts';
 
 export interface LinkLearnerOptions {
   windowSeconds: number;
@@ -102,12 +103,4 @@ export function createLinkLearner(options: LinkLearnerOptions): LinkLearner {
       }
     },
   };
-}
-
-/**
- * UDP keys arrive as 8 lowercase hex digits, HTTP keys as the client wrote
- * them (libtorrent: `%08X`): a hex key is compared as its number.
- */
-function keyOf(key: string): string {
-  return /^[0-9a-fA-F]{1,8}$/.test(key) ? Number.parseInt(key, 16).toString(16) : key;
 }

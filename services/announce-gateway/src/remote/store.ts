@@ -145,6 +145,7 @@ export function createRemoteStore(config: RemoteStoreConfig, deps: RemoteStoreDe
           numWant: a.numWant > MAX_NUM_WANT ? MAX_NUM_WANT : a.numWant,
           withPeerIds: a.withPeerIds,
           ...(a.lifetimeSeconds === undefined ? {} : { lifetimeSeconds: a.lifetimeSeconds }),
+          ...(a.keyHash === undefined ? {} : { keyHash: a.keyHash }),
         }),
       );
       if (!r.ok) throw resultError(r.code);

@@ -7,6 +7,7 @@ import type { AnnounceRequest } from '@shoal/protocol';
 import { hasSyncAnnounce, type AnnounceResult, type PeerAnnounce } from '@shoal/storage';
 import type { PeerAddress } from '../client-address.ts';
 import { GatewayError } from '../errors.ts';
+import { peerKeyHash } from './peer-key.ts';
 import type { AnnounceLoad } from '../load/control.ts';
 import type { GatewayStorage } from '../storage.ts';
 import {
@@ -25,6 +26,8 @@ type Check = (ctx: AnnounceContext, request: AnnounceRequest) => void;
 export interface AnnouncePolicy {
   numWantDefault: number;
   numWantMax: number;
+  /** MOVE_PEERS_BY_KEY: announces carry the hash of peer_id and key (docs/decisions.md "Peers that move"). Absent: true. */
+  movePeersByKey?: boolean;
 }
 
 export interface TrackerOptions {
@@ -254,6 +257,8 @@ export function toPeerAnnounce(
     throw new GatewayError('GATEWAY_ERR_BAD_PORT');
   const wanted = request.numWant ?? policy.numWantDefault;
   const seeder = isSeeder(request);
+  const keyHash =
+    policy.movePeersByKey === false ? undefined : peerKeyHash(request.peerId, request.key);
   return {
     infoHash: request.infoHash,
     peerId: request.peerId,
@@ -266,6 +271,7 @@ export function toPeerAnnounce(
     numWant:
       wanted < 0 ? policy.numWantDefault : wanted > policy.numWantMax ? policy.numWantMax : wanted,
     withPeerIds: !request.compact && !request.noPeerId,
+    ...(keyHash === undefined ? {} : { keyHash }),
   };
 }
 
