@@ -152,10 +152,19 @@ if bind ~= '' then
         if ps >= OFF and ps < POFF then wasSeeder = true end
         redis.call('ZREM', own, prev)
         if storeIds then redis.call('HDEL', idKey, prev) end
+        -- The receipt follows the client and keeps naming the member it was
+        -- counted at, so a store counting receipts elsewhere counts it once.
         local receipt = redis.call('HGET', rKey, prev)
         if receipt then
           redis.call('HDEL', rKey, prev)
-          if event ~= 's' then redis.call('HSET', rKey, member, receipt) end
+          if event ~= 's' then
+            if not string.find(receipt, '^%d+:%d+:') then
+              receipt = receipt .. ':' .. (string.gsub(prev, '.', function(c)
+                return string.format('%02x', string.byte(c))
+              end))
+            end
+            redis.call('HSET', rKey, member, receipt)
+          end
         end
       end
     end
@@ -197,7 +206,7 @@ else
   if event == 'c' then
     local held = redis.call('HGET', rKey, member)
     if held then
-      local at = string.match(held, '^%d+:(%d+)$')
+      local at = string.match(held, '^%d+:(%d+)')
       if at and now - tonumber(at) <= tonumber(ARGV[4]) / 1000 then receipt = held end
     end
   end

@@ -7,6 +7,7 @@ import {
   describeDataStoreConformance,
   describePeerStoreConformance,
   announceOf,
+  infoHashOf,
 } from '../../test/conformance.ts';
 import { isStoreError } from '../errors.ts';
 import { RECONNECT_MAX_DELAY_MS } from './connection.ts';
@@ -76,6 +77,29 @@ async function codeOf(p: Promise<unknown>): Promise<string | undefined> {
     ? err.code
     : `uncoded: ${err instanceof Error ? err.message : typeof err}`;
 }
+
+describe('redis standalone: peers that move', () => {
+  it('bindings of peers gone without stopping are dropped once they outnumber the live peers', async () => {
+    let now = Date.UTC(2030, 0, 1);
+    const cfg = config();
+    const store = await createRedisStore(cfg, { peerLifetimeSeconds: 60, clock: () => now });
+    const bindings = `${cfg.REDIS_KEY_PREFIX}{${infoHashOf(1).toString('base64url')}}b`;
+    const fields = async () => Number(await server.cli('HLEN', bindings));
+    try {
+      for (let p = 1; p <= 100; p++) await store.announce(announceOf({ peer: p, key: p }));
+      expect(await fields()).toBe(100);
+      now += 61_000;
+      for (let p = 101; p <= 104; p++) await store.announce(announceOf({ peer: p, key: p }));
+      // docs/redis.md "Peers that move": at most twice the live peers plus 16.
+      expect(await fields()).toBeLessThanOrEqual(2 * 4 + 16 + 1);
+      expect(await store.announce(announceOf({ peer: 101, key: 101, from: 500 }))).toMatchObject({
+        leechers: 4,
+      });
+    } finally {
+      await store.close();
+    }
+  });
+});
 
 describe('redis standalone: outages', () => {
   it('a wrong password is STORE_ERR_UNAVAILABLE, not a crash or a hang', async () => {

@@ -74,6 +74,7 @@ export interface RedisStore
 }
 
 const SUFFIXES = ['p4', 'p6'] as const;
+const MOVED_RECEIPT = /^(\d+:\d+):([0-9a-f]+)$/;
 const FAMILY_4 = Buffer.from('4');
 const FAMILY_6 = Buffer.from('6');
 const OWN_FIRST_4 = ['p4', 'p6', 'd', 'i', 'r', 'b'] as const;
@@ -277,9 +278,15 @@ export async function createRedisStore(
         downloadCounted: Number(counted) === 1,
       };
       // `<compact peer hex>:<download count>:<now score>`: unique per swarm
-      // even if Redis loses `d` and the count starts again.
-      if (token.length > 0)
-        result.downloadReceipt = `${member.toString('hex')}:${token.toString()}`;
+      // even if Redis loses `d` and the count starts again. A receipt that
+      // moved with its client (docs/decisions.md "Peers that move") carries
+      // the member it was counted at as a third part.
+      if (token.length > 0) {
+        const t = token.toString('latin1');
+        const moved = MOVED_RECEIPT.exec(t);
+        result.downloadReceipt =
+          moved === null ? `${member.toString('hex')}:${t}` : `${moved[2]}:${moved[1]}`;
+      }
       return result;
     },
 
