@@ -13,6 +13,8 @@ import {
 } from '@shoal/policy';
 import { encodeHttpAnnounceResponse, type PeerAnnounce } from '@shoal/protocol';
 import { createMemoryStore } from '@shoal/storage/memory';
+// The gateway's own function, not a copy: the row measures what an announce runs.
+import { peerKeyHash } from '../services/announce-gateway/src/tracker/peer-key.ts';
 
 const n = Number(process.argv[2] ?? 1_000_000);
 
@@ -205,6 +207,29 @@ await store.close();
     `shared rate limit sync, the gateway's share (4096 keys a sync): ${median(diffs).toFixed(0)} ns per announce synced (9 rounds)`,
   );
 }
+
+// Peers that move (docs/decisions.md "Peers that move"): a memory-store
+// re-announce in place with a key against the same announce without one, in
+// a swarm of 200 (above the key index's threshold), 50 peers asked. The "on"
+// side also computes the key hash with the gateway's own peerKeyHash
+// (SipHash-2-4 of peer_id and key), so the row is the whole cost on the
+// announce path of an embedded gateway.
+const moves = createMemoryStore({ peerLifetimeSeconds: 3600 });
+const keyed = Array.from({ length: 200 }, (_, i) => ({
+  ...peer(i, 'leecher'),
+  key: (0x10000000 + i).toString(16),
+}));
+for (const k of keyed) moves.announceSync(k);
+measure(
+  'peers that move: keyed re-announce (key hash + key index) vs keyless, memory store, swarm of 200, numwant 50',
+  timed((on, i) => {
+    const { key, ...a } = keyed[i % 200]!;
+    const keyHash = on ? peerKeyHash(a.peerId, key) : undefined;
+    // Both sides build the announce object, as the gateway does per request.
+    return moves.announceSync(keyHash === undefined ? { ...a } : { ...a, keyHash }).peers.length;
+  }),
+);
+await moves.close();
 
 // What partial-seed support costs the announces that do not use it: this
 // tree's memory store against a copy of the store from before it, the same

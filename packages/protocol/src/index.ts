@@ -7,6 +7,7 @@ export type {
   ScrapeCounts,
 } from './types.ts';
 export { PEER_KEY_HASH_SIZE } from './types.ts';
+export { sipHash24, sipKey, type SipKey } from './siphash.ts';
 export {
   protocolErrors,
   ProtocolError,

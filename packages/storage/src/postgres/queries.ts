@@ -93,9 +93,8 @@ export const QUERY_PARAMS: Record<QueryName, ParamSpec> = {
 // Counts of the live peers of the announcer's swarm other than the announcer,
 // in one pass; the announcer's own row is added from its parameters because
 // every part of one statement reads the snapshot taken before the
-// statement's own writes. A row of the announcer's family bound to its key
-// hash is the announcer too (stopped removes it in the same statement;
-// docs/decisions.md "Peers that move").
+// statement's own writes. The announce needs nothing about moves here: the
+// move statement before it already ran.
 const OTHERS = `
   SELECT
     COALESCE(sum(CASE WHEN is_seeder THEN 1 ELSE 0 END), 0) AS seeders,
@@ -103,7 +102,12 @@ const OTHERS = `
     COALESCE(sum(CASE WHEN is_partial_seed THEN 1 ELSE 0 END), 0) AS partial_seeds
   FROM shoal_peers
   WHERE info_hash = @info_hash AND expires_at > @now
-    AND NOT (is_v6 = @is_v6 AND address = @address AND port = @port)
+    AND NOT (is_v6 = @is_v6 AND address = @address AND port = @port)`;
+
+// A stopped client's row of its family bound to its key hash is the client
+// too: the stop removes it in the same statement (docs/decisions.md "Peers
+// that move").
+const OTHERS_STOPPED = `${OTHERS}
     AND NOT COALESCE(is_v6 = @is_v6 AND key_hash = @key_hash::BYTEA, false)`;
 
 const COUNTS = (
@@ -177,7 +181,7 @@ WITH removed AS (
   WHERE info_hash = @info_hash AND is_v6 = @is_v6
     AND ((address = @address AND port = @port) OR key_hash = @key_hash::BYTEA)
   RETURNING 1
-), others AS (${OTHERS}
+), others AS (${OTHERS_STOPPED}
 ), counts AS (${COUNTS('0', '0', '0', 'COALESCE((SELECT downloaded FROM shoal_downloads WHERE info_hash = @info_hash), 0)')}
 )
 SELECT seeders, leechers, partial_seeds, downloaded, NULL::BYTEA AS address, NULL::INT4 AS port, NULL::BYTEA AS peer_id,
