@@ -1,25 +1,31 @@
 #!/usr/bin/env bash
 # WebSocket (WebTorrent) tracker load, Shoal beside bittorrent-tracker's own
 # server (docs/webtorrent.md), with bench/ws-load.ts as the browsers:
-#   bench/ws-load.sh [SECONDS] [ROUNDS] [IDLE_SIZES]
+#   bench/ws-load.sh [SECONDS] [ROUNDS] [IDLE_SIZES]   (IDLE_SIZES "" skips the idle runs)
 # Per round and target, each on a fresh process:
 #   throughput  CONNECTIONS (default 400) connections in swarms of 10, every
 #               one keeping an announce with 5 offers in flight and answering
-#               every offer relayed to it: announces/s answered;
+#               every offer relayed to it: announces/s answered, and per CPU
+#               second the tracker process used meanwhile;
 #   latency     the same connections at LATENCY_RATE (default 50) announces/s
 #               in all, well below either tracker's ceiling: relay latency
 #               p50/p99 of offers and of answers, sender to receiver;
 # and once per target and size in IDLE_SIZES (default "10000 50000", each
 # capped by `ulimit -n` of one process): that many connections announce once
 # and stay open, the tracker's RSS growth divided by them.
-# Targets: bittorrent-tracker (bench/ws-reference-tracker.ts) and, when this
-# tree's gateway has a WebSocket frontend, Shoal's gateway with the memory
-# store (rate limits and connection caps raised out of the way).
+# Targets: bittorrent-tracker (bench/ws-reference-tracker.ts) and, when the
+# gateway has a WebSocket frontend, Shoal's gateway with the memory store
+# (rate limits and connection caps raised out of the way); then, once, the
+# latency run across two gateways on one redis-server (each swarm's peers
+# alternate between them: offers and answers relayed within a gateway and
+# across the two). GATEWAY_TREE runs another checkout's gateway (this one by
+# default).
 # Loopback only; every step is bounded. Not part of `make test`.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
-secs=${1:-10} rounds=${2:-3} idle_sizes=${3:-"10000 50000"}
+secs=${1:-10} rounds=${2:-3} idle_sizes=${3-"10000 50000"}
 connections=${CONNECTIONS:-400}
+tree=${GATEWAY_TREE:-$root}
 latency_rate=${LATENCY_RATE:-50}
 
 # As many sockets as this shell may give its children: the tracker holds one
@@ -49,13 +55,14 @@ stop_reference() {
 bench_on_exit() { [ -z "$ref_pid" ] || kill "$ref_pid" 2>/dev/null || true; }
 
 shoal=0
-grep -q 'WS_ENABLED' "$root/services/announce-gateway/src/config.ts" && shoal=1
-start_shoal() {
+grep -q 'WS_ENABLED' "$tree/services/announce-gateway/src/config.ts" && shoal=1
+ws_env=(WS_MESSAGES_PER_SECOND=1000000 WS_MESSAGE_BURST=1000000
+  WS_MAX_CONNECTIONS=10000000 HTTP_MAX_CONNECTIONS=10000000)
+start_shoal() { # [KEY=VALUE...], the memory store by default
   local port
   port=$(free_port)
-  start_service "$root" announce-gateway "$work/gw.log" PORT="$port" ADMIN_PORT=0 STORAGE_DRIVER=memory \
-    LOG_LEVEL=warn WS_MESSAGES_PER_SECOND=1000000 WS_MESSAGE_BURST=1000000 \
-    WS_MAX_CONNECTIONS=10000000 HTTP_MAX_CONNECTIONS=10000000
+  start_service "$tree" announce-gateway "$work/gw-$port.log" PORT="$port" ADMIN_PORT=0 \
+    STORAGE_DRIVER=memory "${ws_env[@]}" "$@"
   pid=${pids[-1]}
   url="ws://127.0.0.1:$port/announce"
 }
@@ -74,7 +81,7 @@ bench_header " connections=$connections latency_rate=$latency_rate idle=[$idle_s
 for r in $(seq 1 "$rounds"); do
   for t in "${targets[@]}"; do
     start_target "$t"
-    "${load[@]}" throughput "$url" --connections "$connections" --seconds "$secs" --label "$t" \
+    "${load[@]}" throughput "$url" --connections "$connections" --seconds "$secs" --pid "$pid" --label "$t" \
       | tail -1 | sed "s/^{/{\"round\":$r,/" | tee -a "$results" >&2
     "${load[@]}" latency "$url" --connections "$connections" --seconds "$secs" --rate "$latency_rate" --label "$t" \
       | tail -1 | sed "s/^{/{\"round\":$r,/" | tee -a "$results" >&2
@@ -92,5 +99,16 @@ for n in $idle_sizes; do
     stop_target "$t"
   done
 done
+if [ "$shoal" = 1 ]; then
+  mapfile -t redis_env < <("$root/bench/stores.sh" redis "$work")
+  start_shoal "${redis_env[@]}"
+  url_a=$url
+  start_shoal "${redis_env[@]}"
+  url_b=$url
+  for r in $(seq 1 "$rounds"); do
+    "${load[@]}" latency "$url_a" --url2 "$url_b" --connections "$connections" --seconds "$secs" \
+      --rate "$latency_rate" --label shoal-a+b-redis | tail -1 | sed "s/^{/{\"round\":$r,/" | tee -a "$results" >&2
+  done
+fi
 echo "# load after: $(cut -d' ' -f1-3 /proc/loadavg)"
 node --disable-warning=ExperimentalWarning "$root/bench/ws-load-summary.ts" "$results"

@@ -4,12 +4,16 @@
 // measures one tracker per run; bench/ws-load.sh runs it beside
 // bittorrent-tracker's server and prints the ratios.
 //
-//   node bench/ws-load.ts throughput URL [--connections N] [--swarms N] [--offers N] [--seconds N] [--processes N]
+//   node bench/ws-load.ts throughput URL [--connections N] [--swarms N] [--offers N] [--seconds N] [--processes N] [--pid PID]
 //     closed loop: every connection keeps one announce (with offers) in
-//     flight; prints announces/s answered, offers and answers relayed.
-//   node bench/ws-load.ts latency URL [--rate N] ...
+//     flight; prints announces/s answered, offers and answers relayed, and
+//     with --pid of the tracker the announces per CPU second it used.
+//   node bench/ws-load.ts latency URL [--rate N] [--url2 URL2] ...
 //     open loop at N announces/s in all: relay latency p50/p99 of offers
-//     (announcer -> tracker -> peer) and answers (peer -> tracker -> announcer).
+//     (announcer -> tracker -> peer) and answers (peer -> tracker -> announcer);
+//     with --url2 (a second gateway of the same deployment) each swarm's
+//     peers alternate between the two and the latency is also given for
+//     relays that crossed from one gateway to the other.
 //   node bench/ws-load.ts idle URL --pid PID --connections N [--processes N]
 //     the tracker's RSS growth per connection that connected and announced
 //     once, then stays idle (answering pings).
@@ -27,7 +31,8 @@ type Mode = 'throughput' | 'latency' | 'idle';
 
 interface WorkerTask {
   mode: Mode;
-  url: string;
+  /** One tracker URL, or two gateways of one deployment (a swarm's peers alternate between them). */
+  urls: string[];
   first: number;
   count: number;
   swarms: number;
@@ -45,8 +50,12 @@ interface WorkerReport {
   failures: number;
   offersReceived: number;
   answersReceived: number;
+  /** Relay latency between peers on the same gateway (or the only one). */
   offerLatencyMs: number[];
   answerLatencyMs: number[];
+  /** Relay latency between peers on different gateways (two URLs). */
+  crossOfferLatencyMs: number[];
+  crossAnswerLatencyMs: number[];
   errors: string[];
 }
 
@@ -56,6 +65,16 @@ const CONNECT_CONCURRENCY = 256;
 
 function id(prefix: string, n: number): string {
   return (prefix + n.toString(36)).padEnd(ID_LEN, '.').slice(0, ID_LEN);
+}
+
+function indexOf(peerId: unknown): number {
+  return typeof peerId === 'string' ? parseInt(peerId.slice(1).replace(/\.+$/, ''), 36) : NaN;
+}
+
+// Peers n, n + swarms, n + 2 * swarms, ... share a swarm; with two URLs
+// they alternate between the gateways, so half of a swarm is on each.
+function gatewayOf(n: number, swarms: number, gateways: number): number {
+  return Math.floor(n / swarms) % gateways;
 }
 
 // Wall-clock ms with sub-ms precision, comparable across worker processes.
@@ -95,6 +114,8 @@ async function runWorker(task: WorkerTask): Promise<WorkerReport> {
     answersReceived: 0,
     offerLatencyMs: [],
     answerLatencyMs: [],
+    crossOfferLatencyMs: [],
+    crossAnswerLatencyMs: [],
     errors: [],
   };
   const note = (msg: string): void => {
@@ -129,6 +150,12 @@ async function runWorker(task: WorkerTask): Promise<WorkerReport> {
     );
   };
 
+  const gateways = task.urls.length;
+  const crossed = (i: number, from: unknown): boolean =>
+    gateways > 1 &&
+    gatewayOf(task.first + i, task.swarms, gateways) !==
+      gatewayOf(indexOf(from), task.swarms, gateways);
+
   const onMessage = (i: number, data: WebSocket.RawData): void => {
     let msg: Record<string, unknown>;
     try {
@@ -148,7 +175,11 @@ async function runWorker(task: WorkerTask): Promise<WorkerReport> {
       report.offersReceived++;
       const sent = sentAtOf(msg.offer);
       if (measuring && sent !== undefined)
-        sample(report.offerLatencyMs, now - sent, report.offersReceived);
+        sample(
+          crossed(i, msg.peer_id) ? report.crossOfferLatencyMs : report.offerLatencyMs,
+          now - sent,
+          report.offersReceived,
+        );
       const peer = peers[i];
       const ws = sockets[i];
       if (peer === undefined || ws === undefined || ws.readyState !== WebSocket.OPEN) return;
@@ -168,7 +199,11 @@ async function runWorker(task: WorkerTask): Promise<WorkerReport> {
       report.answersReceived++;
       const sent = sentAtOf(msg.answer);
       if (measuring && sent !== undefined)
-        sample(report.answerLatencyMs, now - sent, report.answersReceived);
+        sample(
+          crossed(i, msg.peer_id) ? report.crossAnswerLatencyMs : report.answerLatencyMs,
+          now - sent,
+          report.answersReceived,
+        );
       return;
     }
     if (msg.action === 'announce' && msg.interval !== undefined) {
@@ -184,7 +219,7 @@ async function runWorker(task: WorkerTask): Promise<WorkerReport> {
     new Promise((resolve) => {
       const n = task.first + i;
       peers[i] = { peerId: id('p', n), infoHash: id('h', n % task.swarms) };
-      const ws = new WebSocket(task.url, {
+      const ws = new WebSocket(task.urls[gatewayOf(n, task.swarms, gateways)] ?? '', {
         localAddress: task.localAddress,
         perMessageDeflate: false,
         handshakeTimeout: 60_000,
@@ -242,6 +277,8 @@ async function runWorker(task: WorkerTask): Promise<WorkerReport> {
     await new Promise((r) => setTimeout(r, 2_000));
     report.offerLatencyMs.length = 0;
     report.answerLatencyMs.length = 0;
+    report.crossOfferLatencyMs.length = 0;
+    report.crossAnswerLatencyMs.length = 0;
     const counted = { ...report };
     const end = Date.now() + task.seconds * 1000;
     const gapMs = 1000 / task.rate;
@@ -273,6 +310,15 @@ function quantile(sorted: number[], q: number): number {
 function rssKiB(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m === null ? Number.NaN : Number(m[1]);
+}
+
+/** CPU seconds (user + system) the process has used so far. */
+function cpuSeconds(pid: number): number {
+  // Fields after the command name, which is in parentheses: utime and stime
+  // are the 14th and 15th fields of the line, in clock ticks (100 per second).
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
 async function settledRssKiB(pid: number): Promise<number> {
@@ -319,6 +365,7 @@ async function coordinate(): Promise<void> {
       rate: { type: 'string', default: '500' },
       processes: { type: 'string' },
       pid: { type: 'string' },
+      url2: { type: 'string' },
       label: { type: 'string', default: '' },
     },
   });
@@ -342,7 +389,7 @@ async function coordinate(): Promise<void> {
     process.exit(2);
   }
   const per = Math.ceil(connections / processes);
-  const baseRss = pid === undefined ? Number.NaN : await settledRssKiB(pid);
+  const baseRss = mode === 'idle' && pid !== undefined ? await settledRssKiB(pid) : Number.NaN;
   const children: ChildProcess[] = [];
   const reports: Promise<WorkerReport>[] = [];
   for (let p = 0; p < processes; p++) {
@@ -355,7 +402,7 @@ async function coordinate(): Promise<void> {
     children.push(child);
     const task: WorkerTask = {
       mode,
-      url,
+      urls: values.url2 === undefined ? [url] : [url, values.url2],
       first,
       count,
       swarms,
@@ -385,7 +432,17 @@ async function coordinate(): Promise<void> {
     }[];
     const connected = connectedMsgs.reduce((a, m) => a + m.connected, 0);
     let idleRss = Number.NaN;
+    let trackerCpu = Number.NaN;
     for (const child of children) child.send('go');
+    if (mode === 'throughput' && pid !== undefined) {
+      // The tracker's CPU over the counted window (the workers warm up for a
+      // fifth of the run first): announces per CPU second of the tracker,
+      // the figure least moved by whatever else shares the machine.
+      await new Promise((r) => setTimeout(r, (seconds * 1000) / 5));
+      const before = cpuSeconds(pid);
+      await new Promise((r) => setTimeout(r, seconds * 1000));
+      trackerCpu = cpuSeconds(pid) - before;
+    }
     if (mode === 'idle' && pid !== undefined) {
       await waitFor(children, 'announced', 300_000);
       idleRss = await settledRssKiB(pid);
@@ -393,12 +450,15 @@ async function coordinate(): Promise<void> {
     }
     const all = await Promise.all(reports);
     const sum = (f: (r: WorkerReport) => number): number => all.reduce((a, r) => a + f(r), 0);
-    const offerLat = all.flatMap((r) => r.offerLatencyMs).sort((a, b) => a - b);
-    const answerLat = all.flatMap((r) => r.answerLatencyMs).sort((a, b) => a - b);
+    const latency = (f: (r: WorkerReport) => number[]): { n: number; p50: number; p99: number } => {
+      const all_ = all.flatMap(f).sort((a, b) => a - b);
+      return { n: all_.length, p50: quantile(all_, 0.5), p99: quantile(all_, 0.99) };
+    };
     const result = {
       label: values.label,
       mode,
       url,
+      ...(values.url2 === undefined ? {} : { url2: values.url2 }),
       connections,
       connected,
       connectFailures: sum((r) => r.connectFailures),
@@ -417,19 +477,15 @@ async function coordinate(): Promise<void> {
           : Math.round(
               sum((r) => r.announced + r.offersReceived + r.answersReceived + r.failures) / seconds,
             ),
+      trackerCpuSeconds: trackerCpu,
+      announcesPerTrackerCpuSecond: Math.round(sum((r) => r.announced) / trackerCpu),
       failures: sum((r) => r.failures),
       offersReceived: sum((r) => r.offersReceived),
       answersReceived: sum((r) => r.answersReceived),
-      offerLatencyMs: {
-        n: offerLat.length,
-        p50: quantile(offerLat, 0.5),
-        p99: quantile(offerLat, 0.99),
-      },
-      answerLatencyMs: {
-        n: answerLat.length,
-        p50: quantile(answerLat, 0.5),
-        p99: quantile(answerLat, 0.99),
-      },
+      offerLatencyMs: latency((r) => r.offerLatencyMs),
+      answerLatencyMs: latency((r) => r.answerLatencyMs),
+      crossOfferLatencyMs: latency((r) => r.crossOfferLatencyMs),
+      crossAnswerLatencyMs: latency((r) => r.crossAnswerLatencyMs),
       baseRssKiB: baseRss,
       idleRssKiB: idleRss,
       bytesPerIdleConnection:

@@ -38,7 +38,7 @@ const webtorrentBundle = join(dirname(require.resolve('webtorrent/package.json')
 
 /**
  * Serves the test page, WebTorrent's browser bundle and the payload the
- * seeder loads, on 127.0.0.1 with a free port.
+ * seeder loads (`/payload.bin`), on 127.0.0.1 with a free port.
  */
 export class PageServer {
   private readonly server: Server;
@@ -49,7 +49,14 @@ export class PageServer {
     this.origin = origin;
   }
 
-  static async start(payload: Buffer): Promise<PageServer> {
+  private payload: Buffer = Buffer.alloc(0);
+
+  /** What `/payload.bin` serves from now on. */
+  setPayload(payload: Buffer): void {
+    this.payload = payload;
+  }
+
+  static async start(): Promise<PageServer> {
     const bundle = await readFile(join(webtorrentBundle, 'webtorrent.min.js'));
     const page = Buffer.from(
       '<!doctype html><meta charset="utf-8"><title>webtorrent</title>' +
@@ -58,10 +65,13 @@ export class PageServer {
     const routes = new Map<string, [string, Buffer]>([
       ['/', ['text/html', page]],
       ['/webtorrent.min.js', ['text/javascript', bundle]],
-      ['/payload.bin', ['application/octet-stream', payload]],
     ]);
+    let self: PageServer | undefined = undefined;
     const server = createServer((req, res) => {
-      const route = routes.get(req.url ?? '');
+      const route: [string, Buffer] | undefined =
+        req.url === '/payload.bin'
+          ? ['application/octet-stream', self?.payload ?? Buffer.alloc(0)]
+          : routes.get(req.url ?? '');
       if (route === undefined) {
         res.writeHead(404).end();
         return;
@@ -73,7 +83,8 @@ export class PageServer {
     const addr = server.address();
     if (addr === null || typeof addr === 'string')
       throw new HarnessError('HARNESS_ERR_FAILED', 'page server has no address');
-    return new PageServer(server, `http://127.0.0.1:${addr.port}`);
+    self = new PageServer(server, `http://127.0.0.1:${addr.port}`);
+    return self;
   }
 
   close(): Promise<void> {
@@ -89,18 +100,21 @@ export class PageServer {
 export class BrowserUser {
   readonly name: string;
   readonly page: Page;
+  private readonly origin: string;
   private readonly proc: ManagedProcess;
   private readonly profile: string;
   private readonly browser: Browser;
 
   private constructor(
     name: string,
+    origin: string,
     proc: ManagedProcess,
     profile: string,
     browser: Browser,
     page: Page,
   ) {
     this.name = name;
+    this.origin = origin;
     this.proc = proc;
     this.profile = profile;
     this.browser = browser;
@@ -133,14 +147,25 @@ export class BrowserUser {
       const context = browser.contexts()[0] ?? (await browser.newContext());
       const page = await context.newPage();
       page.setDefaultTimeout(startMs);
-      await page.goto(`${origin}/`);
-      await page.waitForFunction(() => 'WebTorrent' in globalThis);
-      return new BrowserUser(name, proc, profile, browser, page);
+      const user = new BrowserUser(name, origin, proc, profile, browser, page);
+      await user.reload();
+      return user;
     } catch (err) {
       await proc.stop(5_000);
       await rm(profile, { recursive: true, force: true });
       throw err;
     }
+  }
+
+  /** A fresh page load: no WebTorrent client left from an earlier case. */
+  async reload(): Promise<void> {
+    await this.page.goto(`${this.origin}/`);
+    await this.page.waitForFunction(() => 'WebTorrent' in globalThis);
+  }
+
+  /** Leaves the page, closing its WebTorrent client's sockets and peers. */
+  async blank(): Promise<void> {
+    await this.page.goto('about:blank');
   }
 
   describe(): string {

@@ -24,6 +24,8 @@ export interface PageState {
   /** SHA-256 of the downloaded file, hex (the downloader, once done). */
   sha256?: string;
   trackerUpdates: number;
+  /** The trackers the torrent announces to. */
+  announce: string[];
 }
 
 interface PageGlobals {
@@ -48,6 +50,7 @@ async function startInPage(args: StartArgs): Promise<void> {
     otherPeers: 0,
     downloaded: 0,
     trackerUpdates: 0,
+    announce: [],
   };
   const page = globalThis as unknown as PageGlobals;
   page.shoal = state;
@@ -64,6 +67,11 @@ async function startInPage(args: StartArgs): Promise<void> {
   // Listens from the torrent's creation: its first announce may be answered
   // before the seed callback runs.
   const watch = (torrent: any): void => {
+    const trackers = (): void => {
+      state.announce = [...torrent.announce];
+    };
+    torrent.on('infoHash', trackers);
+    torrent.on('ready', trackers);
     torrent.on('warning', (err: Error) => {
       if (state.warnings.length < 50) state.warnings.push(String(err.message));
     });
@@ -168,10 +176,12 @@ export async function transfer(
     (s) => s.phase === 'seeding' && s.trackerUpdates > 0,
     timeoutMs,
   );
+  // The info hash alone: the seeder's magnet link also names the seeder's
+  // tracker, and WebTorrent would announce there too.
   const leechArgs: StartArgs = {
     role: 'leech',
     trackerUrl: leechTracker,
-    magnetURI: seeding.magnetURI ?? '',
+    magnetURI: `magnet:?xt=urn:btih:${seeding.infoHash ?? ''}`,
   };
   await leecher.page.evaluate(startInPage, leechArgs);
   const leecherState = await pollPage(
