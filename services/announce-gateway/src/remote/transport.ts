@@ -116,12 +116,20 @@ export class RpcTransport implements BatchTransport<RpcOp, RpcResult> {
     }
   }
 
-  /** POST /v1/rate-limits (docs/policy.md "Shared rate limits"). */
+  /**
+   * POST /v1/rate-limits (docs/policy.md "Shared rate limits"). Its failures
+   * stay out of the batches' outage log (the shared limit logs its own, once
+   * per outage): a storage-api whose store keeps no counters answers 404 to
+   * every sync while its batches succeed.
+   */
   async rateLimits(request: RateLimitsRequest, signal: AbortSignal): Promise<RateLimitsResponse> {
     try {
       return await this.#client.rateLimits(request, signal);
     } catch (err) {
-      throw this.#storeError(err, signal);
+      if (!isStorageApiClientError(err)) throw err;
+      throw new StoreError('STORE_ERR_UNAVAILABLE', `shared rate limit sync: ${err.message}`, {
+        cause: err,
+      });
     }
   }
 
