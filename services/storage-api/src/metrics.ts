@@ -3,7 +3,8 @@
 // never an infohash, a KV context or an address. Observations happen once per
 // operation kind per batch, not per op, so prom-client's labelled histograms
 // are cheap enough here (the gateway needed FastHistogram for per-packet work).
-import { Counter, Gauge, Histogram, collectDefaultMetrics, type Registry } from 'prom-client';
+import { Counter, Histogram, collectDefaultMetrics, type Registry } from 'prom-client';
+import { createSwarmGauges } from '@shoal/service/swarm-metrics';
 import { storeErrors, type StoreStats } from '@shoal/storage';
 
 export type Operation =
@@ -117,17 +118,7 @@ export function createApiMetrics(
     labelNames: ['endpoint', 'outcome'] as const,
     registers: [registry],
   });
-  const torrents = new Gauge({
-    name: 'shoal_swarm_torrents',
-    help: 'Swarms with at least one live peer (refreshed every STATS_INTERVAL_SECONDS).',
-    registers: [registry],
-  });
-  const peers = new Gauge({
-    name: 'shoal_swarm_peers',
-    help: 'Live peers by kind (seeders, leechers) and family (v4, v6), refreshed every STATS_INTERVAL_SECONDS.',
-    labelNames: ['kind', 'family'] as const,
-    registers: [registry],
-  });
+  const swarm = createSwarmGauges(registry);
   const timers = new Map<string, { observe(seconds: number): void }>();
   for (const endpoint of ENDPOINTS)
     for (const outcome of OUTCOMES) requests.labels(endpoint, outcome).inc(0);
@@ -159,12 +150,6 @@ export function createApiMetrics(
     request(endpoint, status) {
       requests.labels(endpoint, status < 400 ? 'ok' : status < 500 ? 'rejected' : 'failed').inc();
     },
-    swarm(stats) {
-      torrents.set(stats.torrents);
-      peers.labels('seeders', 'v4').set(stats.seeders.v4);
-      peers.labels('seeders', 'v6').set(stats.seeders.v6);
-      peers.labels('leechers', 'v4').set(stats.leechers.v4);
-      peers.labels('leechers', 'v6').set(stats.leechers.v6);
-    },
+    swarm: (stats) => swarm.set(stats),
   };
 }
