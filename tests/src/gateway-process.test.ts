@@ -33,4 +33,20 @@ describe('the gateway process', () => {
     }
     expect(gateway.stdout.some((l) => l.includes('"msg":"stopped"'))).toBe(true);
   }, 30_000);
+
+  it('runs the memory store in one thread when more workers are asked for, and says so (docs/workers.md)', async () => {
+    const gateway = await startGateway({ STORAGE_DRIVER: 'memory', GATEWAY_WORKERS: '2' });
+    try {
+      expect(gateway.listening.workers).toBe(1);
+      const warning = gateway.stdout.find((l) => l.includes('running 1 worker'));
+      expect(warning, gateway.describe()).toContain('"level":40');
+      const res = await fetch(gateway.adminUrl('/metrics'), { signal: AbortSignal.timeout(5_000) });
+      const text = await res.text();
+      // One thread: no worker series; the swarm gauges of its own store.
+      expect(text).not.toContain('shoal_gateway_workers');
+      expect(text).toContain('shoal_swarm_torrents 0');
+    } finally {
+      expect(await gateway.stop()).toBe(0);
+    }
+  }, 30_000);
 });

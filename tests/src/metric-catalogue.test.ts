@@ -1,6 +1,7 @@
 // Keeps @shoal/monitoring's catalogue (and docs/metrics.md, rendered from it)
 // in step with the registries the services really build.
 import { beforeAll, describe, expect, it } from 'vitest';
+import { GAUGE_AGGREGATION } from '@shoal/announce-gateway';
 import { CATALOGUE } from '@shoal/monitoring';
 import { serviceInventories, type ServiceInventory } from './harness/metric-inventory.ts';
 
@@ -47,5 +48,22 @@ describe('metric catalogue against the services', () => {
       }
     }
     expect(problems).toEqual([]);
+  });
+
+  it('says for every gauge a gateway worker registers how it combines over workers (docs/workers.md "Metrics")', () => {
+    // The main thread alone publishes these (and prom-client's process metrics).
+    const mainThread = new Set([
+      'shoal_swarm_torrents',
+      'shoal_swarm_peers',
+      'shoal_gateway_workers',
+      'shoal_gateway_workers_configured',
+    ]);
+    const missing = inventories
+      .filter((inv) => inv.service === 'gateway' && inv.variant !== 'workers')
+      .flatMap((inv) => inv.metrics)
+      .filter((m) => m.type === 'gauge' && m.name.startsWith('shoal_') && !mainThread.has(m.name))
+      .map((m) => m.name)
+      .filter((name) => GAUGE_AGGREGATION[name] === undefined);
+    expect([...new Set(missing)]).toEqual([]);
   });
 });

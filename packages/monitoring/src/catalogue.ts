@@ -260,6 +260,38 @@ export const SHOAL_METRICS: readonly MetricSpec[] = [
       'The announce interval this gateway answers now, before jitter: `ANNOUNCE_INTERVAL_SECONDS` unless load raised it (docs/load.md).',
   },
   {
+    name: 'shoal_gateway_workers_configured',
+    type: 'gauge',
+    labels: [],
+    services: ['gateway'],
+    meaning:
+      'Worker threads the gateway runs: GATEWAY_WORKERS, or the cores it may use (docs/workers.md). Absent with one worker in the main thread.',
+  },
+  {
+    name: 'shoal_gateway_workers',
+    type: 'gauge',
+    labels: [],
+    services: ['gateway'],
+    meaning:
+      'Worker threads serving now; below shoal_gateway_workers_configured while one is replaced (docs/workers.md).',
+  },
+  {
+    name: 'shoal_gateway_worker_restarts_total',
+    type: 'counter',
+    labels: [],
+    services: ['gateway'],
+    meaning:
+      'Workers replaced after they exited unasked: a crash, or POST /v1/admin/workers/<index>/terminate (docs/workers.md).',
+  },
+  {
+    name: 'shoal_gateway_worker_requests_total',
+    type: 'counter',
+    labels: ['worker', 'protocol'],
+    services: ['gateway'],
+    meaning:
+      "Requests each worker answered (its share of shoal_requests_total): how SO_REUSEPORT spreads clients. worker: 0 to GATEWAY_WORKERS - 1; protocol: http|udp. A replaced worker's series starts again from 0.",
+  },
+  {
     name: 'shoal_gateway_load',
     type: 'gauge',
     labels: [],
@@ -318,14 +350,15 @@ export const SHOAL_METRICS: readonly MetricSpec[] = [
     name: 'shoal_swarm_torrents',
     type: 'gauge',
     labels: [],
-    services: ['storage-api'],
-    meaning: 'Swarms with at least one live peer, refreshed every STATS_INTERVAL_SECONDS.',
+    services: ['storage-api', 'gateway'],
+    meaning:
+      'Swarms with at least one live peer, refreshed every STATS_INTERVAL_SECONDS; on a gateway, from its embedded store.',
   },
   {
     name: 'shoal_swarm_peers',
     type: 'gauge',
     labels: ['kind', 'family'],
-    services: ['storage-api'],
+    services: ['storage-api', 'gateway'],
     meaning:
       'Live peers, refreshed every STATS_INTERVAL_SECONDS. kind: seeders|leechers; family: v4|v6.',
   },

@@ -49,7 +49,7 @@ export function storageApiEnv(
   };
 }
 
-/** A test gateway's settings: loopback, port 0, info logs and a fresh UDP secret; `env` last. */
+/** A test gateway's settings: loopback, port 0, info logs, one worker and a fresh UDP secret; `env` last. */
 export function gatewayEnv(env: ServiceEnv = {}): Record<string, string> {
   return {
     ...LOOPBACK_ENV,
@@ -57,6 +57,9 @@ export function gatewayEnv(env: ServiceEnv = {}): Record<string, string> {
     // Used only when TLS_CERT_FILE is given.
     HTTPS_PORT: '0',
     UDP_CONNECTION_ID_SECRET: randomBytes(32).toString('hex'),
+    // One thread, as before workers existed; a test of workers asks for them
+    // (the default, the machine's cores, would multiply every test's threads).
+    GATEWAY_WORKERS: '1',
     ...env,
   };
 }

@@ -229,6 +229,8 @@ export async function startLocalTopology(
               STORAGE_API_URL: storageApiUrl,
               STORAGE_API_TOKEN: secrets.storageApiToken,
               UDP_CONNECTION_ID_SECRET: secrets.udpConnectionIdSecret,
+              // Two gateways share one machine: one thread each.
+              GATEWAY_WORKERS: '1',
               ...options.gatewayEnv,
             },
           }),

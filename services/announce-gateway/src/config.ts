@@ -388,6 +388,21 @@ export const gatewayConfigSchema = Type.Object({
   ...remoteStoreConfigSchema.properties,
   ...RedisStoreConfigSchema.properties,
   ...PostgresStoreConfigSchema.properties,
+  GATEWAY_WORKERS: Type.Optional(
+    Type.Integer({
+      minimum: 1,
+      maximum: 256,
+      description:
+        "Worker threads, each serving the HTTP, HTTPS and UDP ports through SO_REUSEPORT (docs/workers.md); unset: the cores this process may use (CPU affinity and the container's CPU quota). 1 serves from the main thread. The memory store runs one worker until a shared store is available",
+    }),
+  ),
+  STATS_INTERVAL_SECONDS: Type.Integer({
+    minimum: 1,
+    maximum: 86_400,
+    default: 30,
+    description:
+      'How often the shoal_swarm_* gauges are refreshed from an embedded store (with the remote driver storage-api publishes them)',
+  }),
   SHUTDOWN_GRACE_SECONDS: processSettings.SHUTDOWN_GRACE_SECONDS,
   ...policyConfigSchema.properties,
   ...loadConfigSchema.properties,

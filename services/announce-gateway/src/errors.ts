@@ -16,6 +16,10 @@ export const gatewayErrors = {
       'the policy admin API on the admin port needs `Authorization: Bearer <ADMIN_API_TOKEN>`',
     failureReason: 'unauthorized',
   },
+  GATEWAY_ERR_NO_SUCH_WORKER: {
+    message: 'no worker has that index: workers are numbered from 0 to GATEWAY_WORKERS - 1',
+    failureReason: 'no such worker',
+  },
 } as const satisfies Record<string, { message: string; failureReason: string }>;
 
 export type GatewayErrorCode = keyof typeof gatewayErrors;

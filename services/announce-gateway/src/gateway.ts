@@ -8,16 +8,10 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { ConnectionIdCodec } from '@shoal/protocol';
-import { createPolicyRepository, policyErrors, type PolicyAdminDeps } from '@shoal/policy';
-import {
-  fullScrapeOf,
-  hasRateCounters,
-  hasTopSwarms,
-  isDataStore,
-  isStoreError,
-} from '@shoal/storage';
-import { runDoctor } from '@shoal/storage/doctor';
-import { buildAdmin, type AdminDeps } from './admin.ts';
+import { policyErrors } from '@shoal/policy';
+import type { Readiness } from '@shoal/service/admin-server';
+import { fullScrapeOf, hasRateCounters, isStoreError } from '@shoal/storage';
+import { buildAdmin, policyAdminFor } from './admin.ts';
 import { createClientAddressResolver } from './client-address.ts';
 import { scrapeRequestBytes, type GatewayConfig } from './config.ts';
 import { buildTrackerHttp } from './http.ts';
@@ -33,7 +27,7 @@ import {
   createSharedLimitMetrics,
   type SharedLimit,
 } from './policy/shared-limit.ts';
-import { embeddedStoreConfig, type GatewayStorage } from './storage.ts';
+import type { GatewayStorage } from './storage.ts';
 import { Tracker } from './tracker/core.ts';
 import { abuseBans, buildSteps, policyNeeds } from './tracker/steps.ts';
 import { createTlsMetrics, readTlsMaterial, TlsReloader } from './tls.ts';
@@ -53,6 +47,14 @@ export interface GatewayDeps {
    * own KV for the embedded ones. The gateway closes it.
    */
   policySource?: PolicySource;
+  /**
+   * The UDP connection id secret when UDP_CONNECTION_ID_SECRET is unset: the
+   * workers of one process share the one their main thread drew
+   * (docs/workers.md). Default: a random one, with a warning.
+   */
+  connectionIdSecret?: Buffer;
+  /** false in a worker thread: the main thread publishes the process metrics (docs/workers.md "Metrics"). */
+  processMetrics?: boolean;
 }
 
 export interface ListeningPorts {
@@ -64,6 +66,18 @@ export interface ListeningPorts {
   httpsPort: number | undefined;
   adminPort: number;
 }
+
+/** Where and how listenTracker() binds (docs/workers.md). */
+export interface TrackerListenOptions {
+  /** HTTP and UDP port; config.PORT by default. */
+  port?: number;
+  /** config.HTTPS_PORT by default. */
+  httpsPort?: number;
+  /** SO_REUSEPORT on every tracker socket, so the workers of one process share the ports. */
+  reusePort?: boolean;
+}
+
+export type TrackerPorts = Omit<ListeningPorts, 'adminPort'>;
 
 export interface Gateway {
   /** The HTTP tracker (fastify); `inject()` works before listen(). */
@@ -80,6 +94,10 @@ export interface Gateway {
   /** The load loop (docs/load.md); it samples once listen() has run. */
   load: LoadControl;
   listen(): Promise<ListeningPorts>;
+  /** The tracker ports only, no admin port: a worker thread's listen (its main thread serves the admin port). */
+  listenTracker(options?: TrackerListenOptions): Promise<TrackerPorts>;
+  /** What /readyz answers for this gateway while it serves (docs/observability.md "Health and readiness"). */
+  readiness(): Promise<Readiness>;
   /** Stops accepting, drains requests in flight, closes the sockets and the policy cache. The caller closes the storage. */
   close(): Promise<void>;
 }
@@ -92,7 +110,7 @@ export function buildGateway(deps: GatewayDeps): Gateway {
   const { config, registry, storage } = deps;
   const logger = deps.logger.child({ module: 'gateway' });
   const clock = deps.clock ?? Date.now;
-  const metrics = createGatewayMetrics(registry, clock);
+  const metrics = createGatewayMetrics(registry, clock, deps.processMetrics ?? true);
   const needs = policyNeeds(config);
   let policyCache: PolicyCache | undefined;
   let learner: LinkLearner | undefined;
@@ -173,15 +191,17 @@ export function buildGateway(deps: GatewayDeps): Gateway {
   });
 
   let secret: Buffer;
-  if (config.UDP_CONNECTION_ID_SECRET === undefined) {
+  if (config.UDP_CONNECTION_ID_SECRET !== undefined) {
+    secret = Buffer.from(config.UDP_CONNECTION_ID_SECRET, 'hex');
+  } else if (deps.connectionIdSecret !== undefined) {
+    secret = deps.connectionIdSecret;
+  } else {
     secret = randomBytes(32);
     if (config.UDP_ENABLED) {
       logger.warn(
         "UDP_CONNECTION_ID_SECRET is not set: using a random per-process secret, so replicas will not accept each other's UDP connection ids",
       );
     }
-  } else {
-    secret = Buffer.from(config.UDP_CONNECTION_ID_SECRET, 'hex');
   }
   const connectionIds = new ConnectionIdCodec({
     secret,
@@ -260,91 +280,88 @@ export function buildGateway(deps: GatewayDeps): Gateway {
 
   let storageAnsweredOnce = false;
   let closing = false;
+  async function readiness(): Promise<Readiness> {
+    // docs/policy.md: a replica is not ready before its first snapshot.
+    if (policyCache !== undefined && policyCache.current === undefined) {
+      const code = 'POLICY_ERR_NOT_LOADED';
+      return { status: 'not ready', code, message: policyErrors[code].message };
+    }
+    // docs/decisions.md "Gateway readiness": the store must answer once
+    // before the first ready; a later outage hits every replica alike, so it
+    // keeps this one in its Service, answering coded "retry later" (BEP 31)
+    // rather than leaving clients to time out against no endpoint at all.
+    try {
+      await storage.ping();
+      storageAnsweredOnce = true;
+      return { status: 'ready', checks: { storage: { ok: true, driver: storage.driver } } };
+    } catch (err) {
+      const code = isStoreError(err) ? err.code : 'STORE_ERR_UNAVAILABLE';
+      const checks = { storage: { ok: false, driver: storage.driver, code } };
+      if (!storageAnsweredOnce)
+        return { status: 'not ready', code, message: 'storage has not answered yet', checks };
+      return {
+        status: 'degraded',
+        code,
+        message: `storage unavailable (${code}), answering retry later`,
+        checks,
+      };
+    }
+  }
   const admin = buildAdmin({
-    ...policyAdmin(),
+    ...policyAdminFor({
+      config,
+      storage,
+      clock,
+      logger,
+      ...(policyCache === undefined ? {} : { changed: () => void policyCache?.refresh() }),
+    }),
     registry,
-    ready: async () => {
-      // docs/policy.md: a replica is not ready before its first snapshot.
-      if (policyCache !== undefined && policyCache.current === undefined) {
-        const code = 'POLICY_ERR_NOT_LOADED';
-        return { status: 'not ready', code, message: policyErrors[code].message };
-      }
-      // docs/decisions.md "Gateway readiness": the store must answer once
-      // before the first ready; a later outage hits every replica alike, so it
-      // keeps this one in its Service, answering coded "retry later" (BEP 31)
-      // rather than leaving clients to time out against no endpoint at all.
-      try {
-        await storage.ping();
-        storageAnsweredOnce = true;
-        return { status: 'ready', checks: { storage: { ok: true, driver: storage.driver } } };
-      } catch (err) {
-        const code = isStoreError(err) ? err.code : 'STORE_ERR_UNAVAILABLE';
-        const checks = { storage: { ok: false, driver: storage.driver, code } };
-        if (!storageAnsweredOnce)
-          return { status: 'not ready', code, message: 'storage has not answered yet', checks };
-        return {
-          status: 'degraded',
-          code,
-          message: `storage unavailable (${code}), answering retry later`,
-          checks,
-        };
-      }
-    },
+    ready: readiness,
   });
 
-  /** docs/policy.md: the admin API on the admin port, embedded stores only (remote: storage-api has it). */
-  function policyAdmin(): Pick<AdminDeps, 'policyAdmin'> {
-    const token = config.ADMIN_API_TOKEN;
-    if (token === undefined) return {};
-    const storeConfig = embeddedStoreConfig(config);
-    if (storeConfig === undefined || !isDataStore(storage)) {
-      logger.warn(
-        'ADMIN_API_TOKEN is set but this gateway has no embedded store: administer storage-api instead',
-      );
-      return {};
-    }
-    const top = hasTopSwarms(storage) ? storage.topSwarms.bind(storage) : undefined;
-    const deps: PolicyAdminDeps = {
-      repo: createPolicyRepository(storage, clock),
-      clock,
-      stats: () => storage.stats(),
-      doctor: async () => ({
-        checks: await runDoctor({ store: storeConfig, clock }),
-      }),
-      ...(top === undefined
-        ? {}
-        : {
-            top: {
-              swarms: top,
-              downloads: async (infoHashes: Buffer[]) =>
-                (await storage.scrape(infoHashes)).map((c) => c.downloaded),
-            },
-          }),
-    };
-    return {
-      policyAdmin: {
-        ...deps,
-        token,
-        // A change made here is enforced at once, not at the next refresh.
-        ...(policyCache === undefined ? {} : { changed: () => void policyCache?.refresh() }),
-      },
-    };
-  }
-
-  async function listenHttp(port: number, app: FastifyInstance = http): Promise<number> {
-    await app.listen({ port, host: config.HOST });
+  async function listenHttp(
+    port: number,
+    app: FastifyInstance,
+    reusePort: boolean,
+  ): Promise<number> {
+    await app.listen({ port, host: config.HOST, ...(reusePort ? { reusePort } : {}) });
     const address = app.server.address();
     if (address === null || typeof address === 'string') throw new Error('HTTP server has no port');
     return address.port;
   }
 
   /** PORT=0 still serves both protocols on one number: bind UDP, then TCP on the same port. */
-  async function bindSharedEphemeralPort(): Promise<number> {
+  async function bindSharedEphemeralPort(reusePort: boolean): Promise<number> {
     for (let attempt = 0; attempt < PORT_ATTEMPTS; attempt++) {
-      const port = await udp.listen(0);
+      const port = await udp.listen(0, reusePort);
       if (await tcpPortFree(port, config.HOST)) return port;
     }
     throw new Error(`no port free for both TCP and UDP after ${PORT_ATTEMPTS} attempts`);
+  }
+
+  async function listenTracker(options: TrackerListenOptions = {}): Promise<TrackerPorts> {
+    const port = options.port ?? config.PORT;
+    const reusePort = options.reusePort ?? false;
+    policyCache?.start();
+    shared?.start();
+    load.start(() => tracker.waiting);
+    let httpPort: number | undefined;
+    let udpPort: number | undefined;
+    if (config.HTTP_ENABLED && config.UDP_ENABLED) {
+      udpPort =
+        port === 0 ? await bindSharedEphemeralPort(reusePort) : await udp.listen(port, reusePort);
+      httpPort = await listenHttp(udpPort, http, reusePort);
+    } else if (config.HTTP_ENABLED) {
+      httpPort = await listenHttp(port, http, reusePort);
+    } else if (config.UDP_ENABLED) {
+      udpPort = await udp.listen(port, reusePort);
+    }
+    const httpsPort =
+      https === undefined
+        ? undefined
+        : await listenHttp(options.httpsPort ?? config.HTTPS_PORT, https, reusePort);
+    tls?.start();
+    return { httpPort, udpPort, httpsPort };
   }
 
   return {
@@ -355,27 +372,13 @@ export function buildGateway(deps: GatewayDeps): Gateway {
     admin: admin.app,
     policy: policyCache,
     load,
+    listenTracker,
+    readiness,
     async listen() {
-      policyCache?.start();
-      shared?.start();
-      load.start(() => tracker.waiting);
-      let httpPort: number | undefined;
-      let udpPort: number | undefined;
-      if (config.HTTP_ENABLED && config.UDP_ENABLED) {
-        udpPort =
-          config.PORT === 0 ? await bindSharedEphemeralPort() : await udp.listen(config.PORT);
-        httpPort = await listenHttp(udpPort);
-      } else if (config.HTTP_ENABLED) {
-        httpPort = await listenHttp(config.PORT);
-      } else if (config.UDP_ENABLED) {
-        udpPort = await udp.listen(config.PORT);
-      }
-      const httpsPort =
-        https === undefined ? undefined : await listenHttp(config.HTTPS_PORT, https);
-      tls?.start();
+      const ports = await listenTracker();
       const adminPort = await admin.listen(config.ADMIN_HOST, config.ADMIN_PORT);
       admin.serving();
-      return { httpPort, udpPort, httpsPort, adminPort };
+      return { ...ports, adminPort };
     },
     async close() {
       if (closing) return;

@@ -16,3 +16,6 @@ export {
   type PolicySource,
 } from './policy/source.ts';
 export type { PolicyCache } from './policy/cache.ts';
+export { startSwarmStats, type SwarmStats } from './swarm-stats.ts';
+export { createWorkerMetrics, GAUGE_AGGREGATION, type WorkerMetrics } from './workers/metrics.ts';
+export { usableCores } from './workers/cores.ts';

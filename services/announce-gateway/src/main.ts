@@ -1,14 +1,23 @@
 // The gateway process: the only place that reads the environment, listens
-// on signals and exits (docs/conventions.md "Composition").
+// on signals and exits (docs/conventions.md "Composition"). With one worker
+// (GATEWAY_WORKERS=1) the gateway runs in this thread; with more, this thread
+// supervises worker threads that share the ports (docs/workers.md).
+import { randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
-import { pino } from 'pino';
-import { Registry } from 'prom-client';
+import type { Logger } from 'pino';
+import { Registry, collectDefaultMetrics } from 'prom-client';
 import { isConfigError } from '@shoal/config';
 import { isReconfigurable } from '@shoal/storage';
-import { loadGatewayConfig, type GatewayConfig } from './config.ts';
-import { buildGateway } from './gateway.ts';
-import { createStorage, embeddedStoreConfig } from './storage.ts';
 import { exitOnSignals } from '@shoal/service';
+import { buildAdmin, policyAdminFor } from './admin.ts';
+import { loadGatewayConfig, type GatewayConfig } from './config.ts';
+import { buildGateway, type ListeningPorts } from './gateway.ts';
+import { createGatewayLogger } from './logger.ts';
+import { createStorage, embeddedStoreConfig, type StorageHandle } from './storage.ts';
+import { startSwarmStats } from './swarm-stats.ts';
+import { mountWorkerAdmin } from './workers/admin-routes.ts';
+import { workerCount } from './workers/count.ts';
+import { createSupervisor } from './workers/supervisor.ts';
 
 function loadOrExit(): GatewayConfig {
   try {
@@ -27,78 +36,77 @@ function announceHosts(host: string): string[] {
   return [isIP(host) === 6 ? `[${host}]` : host];
 }
 
-const config = loadOrExit();
-const logger = pino({
-  level: config.LOG_LEVEL,
-  base: { service: 'announce-gateway', pid: process.pid },
-  redact: ['config.UDP_CONNECTION_ID_SECRET', 'config.STORAGE_API_TOKEN', 'config.ADMIN_API_TOKEN'],
-});
-const registry = new Registry();
-const storage = await createStorage(config, logger, registry);
-const gateway = buildGateway({ config, logger, registry, storage: storage.store });
-
-let ports;
-try {
-  ports = await gateway.listen();
-} catch (err) {
-  logger.fatal({ err }, 'cannot listen');
-  await gateway.close().catch(() => undefined);
-  await storage.close().catch(() => undefined);
-  process.exit(1);
+function announceReady(
+  config: GatewayConfig,
+  logger: Logger,
+  ports: ListeningPorts,
+  extra: Record<string, unknown>,
+): void {
+  // A private tracker (docs/policy.md) is announced to at <route>/<passkey>.
+  const firstRoute = config.ANNOUNCE_ROUTES[0] ?? '/announce';
+  const route = !config.PASSKEY_REQUIRED
+    ? firstRoute
+    : `${firstRoute.endsWith('/') ? firstRoute : `${firstRoute}/`}<passkey>`;
+  const urls = announceHosts(config.HOST).flatMap((host) => [
+    ...(ports.httpPort === undefined ? [] : [`http://${host}:${ports.httpPort}${route}`]),
+    ...(ports.udpPort === undefined ? [] : [`udp://${host}:${ports.udpPort}${route}`]),
+    ...(ports.httpsPort === undefined ? [] : [`https://${host}:${ports.httpsPort}${route}`]),
+  ]);
+  logger.info(
+    {
+      http: ports.httpPort,
+      udp: ports.udpPort,
+      https: ports.httpsPort,
+      admin: ports.adminPort,
+      host: config.HOST,
+      ...extra,
+      announce: urls,
+    },
+    'listening',
+  );
+  process.stderr.write(
+    `Shoal tracker ready. Announce URLs:\n${urls.map((u) => `  ${u}\n`).join('')}`,
+  );
 }
 
-// A private tracker (docs/policy.md) is announced to at <route>/<passkey>.
-const firstRoute = config.ANNOUNCE_ROUTES[0] ?? '/announce';
-const route = !config.PASSKEY_REQUIRED
-  ? firstRoute
-  : `${firstRoute.endsWith('/') ? firstRoute : `${firstRoute}/`}<passkey>`;
-const urls = announceHosts(config.HOST).flatMap((host) => [
-  ...(ports.httpPort === undefined ? [] : [`http://${host}:${ports.httpPort}${route}`]),
-  ...(ports.udpPort === undefined ? [] : [`udp://${host}:${ports.udpPort}${route}`]),
-  ...(ports.httpsPort === undefined ? [] : [`https://${host}:${ports.httpsPort}${route}`]),
-]);
-logger.info(
-  {
-    http: ports.httpPort,
-    udp: ports.udpPort,
-    https: ports.httpsPort,
-    admin: ports.adminPort,
-    host: config.HOST,
-    storage: storage.store.driver,
-    announce: urls,
-  },
-  'listening',
-);
-process.stderr.write(
-  `Shoal tracker ready. Announce URLs:\n${urls.map((u) => `  ${u}\n`).join('')}`,
-);
+/**
+ * SIGHUP re-reads the config file (the environment is fixed for the process's
+ * life). What it applies without a restart: a Redis ring's shard list, moving
+ * only the swarms of the shards that changed. A config that fails validation
+ * is refused and the running one kept. `apply` applies the store part.
+ */
+function reloadOnSighup(
+  logger: Logger,
+  reconfigurable: boolean,
+  apply: (next: GatewayConfig) => Promise<void>,
+): void {
+  process.on('SIGHUP', () => {
+    let next: GatewayConfig;
+    try {
+      next = loadGatewayConfig({ env: process.env, argv: process.argv.slice(2) });
+    } catch (err) {
+      logger.error({ err }, 'config reload refused, keeping the running config');
+      return;
+    }
+    if (embeddedStoreConfig(next) === undefined || !reconfigurable) {
+      logger.warn(
+        { storage: next.STORAGE_DRIVER },
+        'config reload: nothing this store can apply without a restart',
+      );
+      return;
+    }
+    void apply(next);
+  });
+}
 
-exitOnSignals(logger, config.SHUTDOWN_GRACE_SECONDS, async () => {
-  await gateway.close();
-  await storage.close();
-});
-
-// SIGHUP re-reads the config file (the environment is fixed for the process's
-// life). What it applies without a restart: a Redis ring's shard list, moving
-// only the swarms of the shards that changed. A config that fails
-// validation is refused and the running one kept.
-async function reload(): Promise<void> {
-  let next: GatewayConfig;
-  try {
-    next = loadGatewayConfig({ env: process.env, argv: process.argv.slice(2) });
-  } catch (err) {
-    logger.error({ err }, 'config reload refused, keeping the running config');
-    return;
-  }
+async function reconfigureStore(
+  storage: StorageHandle,
+  next: GatewayConfig,
+  logger: Logger,
+): Promise<void> {
   const store = storage.store;
   const nextStore = embeddedStoreConfig(next);
-  if (nextStore === undefined || !isReconfigurable(store)) {
-    logger.warn(
-      { storage: next.STORAGE_DRIVER },
-      'config reload: nothing this store can apply without a restart',
-    );
-    return;
-  }
+  if (nextStore === undefined || !isReconfigurable(store)) return;
   try {
     logger.info(await store.reconfigure(nextStore), 'redis reconfigured');
   } catch (err) {
@@ -106,4 +114,114 @@ async function reload(): Promise<void> {
   }
 }
 
-process.on('SIGHUP', () => void reload());
+/** One gateway in this thread: GATEWAY_WORKERS=1, or the memory store. */
+async function runInThread(config: GatewayConfig, logger: Logger): Promise<void> {
+  const registry = new Registry();
+  const storage = await createStorage(config, logger, registry);
+  const gateway = buildGateway({ config, logger, registry, storage: storage.store });
+  const stats = startSwarmStats({
+    storage: storage.store,
+    registry,
+    intervalSeconds: config.STATS_INTERVAL_SECONDS,
+    logger,
+  });
+  let ports;
+  try {
+    ports = await gateway.listen();
+  } catch (err) {
+    logger.fatal({ err }, 'cannot listen');
+    await gateway.close().catch(() => undefined);
+    await storage.close().catch(() => undefined);
+    process.exit(1);
+  }
+  announceReady(config, logger, ports, { storage: storage.store.driver, workers: 1 });
+  exitOnSignals(logger, config.SHUTDOWN_GRACE_SECONDS, async () => {
+    stats.close();
+    await gateway.close();
+    await storage.close();
+  });
+  reloadOnSighup(logger, isReconfigurable(storage.store), (next) =>
+    reconfigureStore(storage, next, logger),
+  );
+}
+
+/** A supervisor in this thread, `workers` gateways in worker threads (docs/workers.md). */
+async function runWorkers(config: GatewayConfig, logger: Logger, workers: number): Promise<void> {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  let secret: Buffer;
+  if (config.UDP_CONNECTION_ID_SECRET !== undefined) {
+    secret = Buffer.from(config.UDP_CONNECTION_ID_SECRET, 'hex');
+  } else {
+    secret = randomBytes(32);
+    if (config.UDP_ENABLED)
+      logger.warn(
+        "UDP_CONNECTION_ID_SECRET is not set: using a random per-process secret (shared by this process's workers), so replicas will not accept each other's UDP connection ids",
+      );
+  }
+  // The main thread's own store connection, for the admin API and the swarm
+  // gauges; the workers each open theirs. storage-api has both for remote.
+  const storage =
+    embeddedStoreConfig(config) === undefined
+      ? undefined
+      : await createStorage(config, logger, registry);
+  const stats =
+    storage === undefined
+      ? undefined
+      : startSwarmStats({
+          storage: storage.store,
+          registry,
+          intervalSeconds: config.STATS_INTERVAL_SECONDS,
+          logger,
+        });
+  const supervisor = createSupervisor({ config, logger, registry, workers, secret });
+  const aggregated = Object.assign(new Registry(), {
+    metrics: async () => (await supervisor.metrics()).text,
+  });
+  const admin = buildAdmin({
+    registry: aggregated,
+    ready: () => supervisor.readiness(),
+    ...(storage === undefined
+      ? {}
+      : policyAdminFor({
+          config,
+          storage: storage.store,
+          clock: Date.now,
+          logger,
+          changed: () => supervisor.policyChanged(),
+        })),
+  });
+  if (config.ADMIN_API_TOKEN !== undefined)
+    mountWorkerAdmin(admin.app, config.ADMIN_API_TOKEN, supervisor);
+
+  const close = async (): Promise<void> => {
+    admin.stopping();
+    await supervisor.close();
+    stats?.close();
+    await admin.close();
+    await storage?.close();
+  };
+  let ports: ListeningPorts;
+  try {
+    const tracker = await supervisor.start();
+    ports = { ...tracker, adminPort: await admin.listen(config.ADMIN_HOST, config.ADMIN_PORT) };
+  } catch (err) {
+    logger.fatal({ err }, 'cannot listen');
+    await close().catch(() => undefined);
+    process.exit(1);
+  }
+  admin.serving();
+  announceReady(config, logger, ports, { storage: config.STORAGE_DRIVER, workers });
+  exitOnSignals(logger, config.SHUTDOWN_GRACE_SECONDS, close);
+  reloadOnSighup(logger, storage !== undefined && isReconfigurable(storage.store), async (next) => {
+    const nextStore = embeddedStoreConfig(next);
+    if (nextStore !== undefined) supervisor.reconfigure(next, nextStore);
+    if (storage !== undefined) await reconfigureStore(storage, next, logger);
+  });
+}
+
+const config = loadOrExit();
+const logger = createGatewayLogger(config);
+const workers = workerCount(config, logger);
+if (workers === 1) await runInThread(config, logger);
+else await runWorkers(config, logger, workers);

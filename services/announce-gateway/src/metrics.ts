@@ -77,12 +77,18 @@ const POLICY_REFUSAL_CODES = (Object.keys(policyErrors) as PolicyErrorCode[]).fi
 );
 
 /** `clock` (ms since the epoch) ages the policy snapshot for shoal_policy_revision_age_seconds. */
+/**
+ * `processMetrics` false leaves out prom-client's process and Node.js
+ * metrics: a worker thread's (docs/workers.md "Metrics") would repeat the
+ * process-wide ones the main thread already publishes.
+ */
 export function createGatewayMetrics(
   registry: Registry,
   clock: () => number = Date.now,
+  processMetrics = true,
 ): GatewayMetrics {
   // Default process metrics once per registry: two gateways may share one in tests.
-  if (registry.getSingleMetric('process_cpu_user_seconds_total') === undefined) {
+  if (processMetrics && registry.getSingleMetric('process_cpu_user_seconds_total') === undefined) {
     collectDefaultMetrics({ register: registry });
   }
   // The children of the two per-packet counters, flushed into them on every collect.

@@ -197,12 +197,14 @@ export class UdpTracker {
     return this.#socket?.getRecvBufferSize();
   }
 
-  async listen(port: number): Promise<number> {
+  /** `reusePort`: SO_REUSEPORT, so the workers of one process share the port (docs/workers.md). */
+  async listen(port: number, reusePort = false): Promise<number> {
     await this.unbind();
     const v6 = isIP(this.#options.host) === 6;
     const socket = createSocket({
       type: v6 ? 'udp6' : 'udp4',
       ipv6Only: false,
+      ...(reusePort ? { reusePort } : {}),
       lookup: literalLookup,
       recvBufferSize: this.#options.recvBufferBytes,
     });

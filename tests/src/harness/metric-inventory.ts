@@ -6,7 +6,13 @@
 // service (docs/testing.md).
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
-import { buildGateway, createStorage, loadGatewayConfig } from '@shoal/announce-gateway';
+import {
+  buildGateway,
+  createStorage,
+  createWorkerMetrics,
+  loadGatewayConfig,
+  startSwarmStats,
+} from '@shoal/announce-gateway';
 import { buildGcWorker, createNoElection, loadGcWorkerConfig } from '@shoal/gc-worker';
 import { buildStorageApi, loadStorageApiConfig } from '@shoal/storage-api';
 import { LOOPBACK_ENV } from '@shoal/testing/launcher';
@@ -67,12 +73,22 @@ async function gatewayInventory(
   const registry = new Registry();
   const storage = await createStorage(config, logger, registry);
   const gateway = buildGateway({ config, logger, registry, storage: storage.store });
+  // main.ts adds the swarm gauges of an embedded store.
+  const stats = startSwarmStats({ storage: storage.store, registry, intervalSeconds: 60, logger });
   try {
     return { service: 'gateway', variant, metrics: await listRegistry(registry) };
   } finally {
+    stats.close();
     await gateway.close();
     await storage.close();
   }
+}
+
+/** The main thread of a gateway with workers (docs/workers.md): its own series beside the workers'. */
+async function gatewayWorkersInventory(): Promise<ServiceInventory> {
+  const registry = new Registry();
+  createWorkerMetrics(registry, 2);
+  return { service: 'gateway', variant: 'workers', metrics: await listRegistry(registry) };
 }
 
 async function storageApiInventory(): Promise<ServiceInventory> {
@@ -131,6 +147,7 @@ export async function serviceInventories(): Promise<ServiceInventory[]> {
       STORAGE_API_URL: 'http://127.0.0.1:1',
       STORAGE_API_TOKEN: TOKEN,
     }),
+    await gatewayWorkersInventory(),
     await storageApiInventory(),
     await gcWorkerInventory(),
   ];
