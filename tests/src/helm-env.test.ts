@@ -344,3 +344,29 @@ describe.each(HELM_MAJORS)('rendered env, tracker policy, Helm %i', (major) => {
     await refused({ 'gateway.policy.rateLimit.burst': '5' }, /burst/);
   });
 });
+
+describe.each(HELM_MAJORS)('rendered GATEWAY_WORKERS, Helm %i', (major) => {
+  const workers = async (opts: RenderOptions): Promise<string | undefined> => {
+    const objects = await renderChart(major, opts);
+    return containerEnv(objects, find(objects, 'Deployment', 'shoal-gateway'), 'gateway', {
+      externalSecrets: EXTERNAL_SECRETS,
+    }).GATEWAY_WORKERS;
+  };
+
+  it('follows the pod CPU: gateway.workers, else the whole CPUs of the limit, else of the request rounded up (docs/workers.md)', async () => {
+    // Defaults: 2 CPUs requested, no CPU limit.
+    expect(await workers({})).toBe('2');
+    expect(await workers({ values: ['dev-values.yaml'] })).toBe('1');
+    expect(await workers({ set: { 'gateway.resources.limits.cpu': '4' } })).toBe('4');
+    expect(await workers({ set: { 'gateway.resources.limits.cpu': '2500m' } })).toBe('2');
+    expect(await workers({ set: { 'gateway.resources.limits.cpu': '500m' } })).toBe('1');
+    expect(await workers({ set: { 'gateway.resources.requests.cpu': '1500m' } })).toBe('2');
+    expect(await workers({ set: { 'gateway.resources.requests.cpu': '0.25' } })).toBe('1');
+    expect(
+      await workers({ set: { 'gateway.workers': '3', 'gateway.resources.limits.cpu': '8' } }),
+    ).toBe('3');
+    const refused = await helmTemplate(major, { set: { 'gateway.workers': '-1' } });
+    expect(refused.ok).toBe(false);
+    expect(refused.stderr).toMatch(/workers/);
+  }, 300_000);
+});

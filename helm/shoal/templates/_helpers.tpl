@@ -441,3 +441,37 @@ imagePullSecrets:
   {{- toYaml . | nindent 2 }}
 {{- end }}
 {{- end -}}
+
+{{/*
+A CPU quantity ("2", 2, "1500m", "0.5") in millicores.
+*/}}
+{{- define "shoal.cpuMillis" -}}
+{{- $q := toString . -}}
+{{- if hasSuffix "m" $q -}}
+{{- trimSuffix "m" $q | int -}}
+{{- else -}}
+{{- mulf (float64 $q) 1000 | int -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+GATEWAY_WORKERS (docs/workers.md): gateway.workers when set, else one per
+whole CPU of the CPU limit, else of the CPU request rounded up; at least 1.
+The gateway's own default (the node's CPUs when no limit is set) would start
+a worker per core of the node whatever the pod was given.
+*/}}
+{{- define "shoal.gatewayWorkers" -}}
+{{- $v := .Values.gateway -}}
+{{- $res := $v.resources | default dict -}}
+{{- $limit := dig "limits" "cpu" "" $res -}}
+{{- $request := dig "requests" "cpu" "" $res -}}
+{{- if gt (int $v.workers) 0 -}}
+{{- int $v.workers -}}
+{{- else if $limit -}}
+{{- max 1 (div (include "shoal.cpuMillis" $limit | int) 1000) -}}
+{{- else if $request -}}
+{{- max 1 (div (add (include "shoal.cpuMillis" $request | int) 999) 1000) -}}
+{{- else -}}
+1
+{{- end -}}
+{{- end -}}
