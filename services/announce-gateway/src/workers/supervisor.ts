@@ -163,6 +163,8 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
           }
         failed(lastError ?? new Error(`worker ${slot.index} exited with code ${code}`));
         if (draining) {
+          if (code === 0) log.info({ worker: slot.index }, 'worker drained');
+          else log.error({ worker: slot.index, code }, 'worker exited while draining');
           slot.state = 'stopped';
           workerMetrics.serving(servingCount());
           resolve();

@@ -67,7 +67,8 @@ port.on('message', (message: ToWorker) => {
       void (async () => {
         await gateway.close();
         await storage.close();
-        logger.info('worker drained');
+        // The main thread logs "worker drained" on this exit code (a log line
+        // written just before process.exit() may not reach stdout).
         process.exit(0);
       })();
       return;
