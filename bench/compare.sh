@@ -4,7 +4,11 @@
 # with a connection per announce. Prints each target's median and its ratio to
 # opentracker (the first target). Not part of `make test`.
 #   bench/compare.sh [SECONDS] [ROUNDS]          env: STORES="memory redis ..." (default memory)
-# Each store in STORES gets its own gateway, backed as bench/stores.sh starts it.
+#                                                     WORKERS="1 2 ..." (default 1)
+# Each store in STORES gets its own gateway per GATEWAY_WORKERS value in
+# WORKERS (docs/workers.md), backed as bench/stores.sh starts it; with one
+# value the targets keep their names (shoal-<store>), with several they are
+# shoal-<store>-w<workers>.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 secs=${1:-5} rounds=${2:-3}
@@ -12,17 +16,21 @@ start_peers
 
 targets=(opentracker=127.0.0.1:16969)
 port=6969
+workers=(${WORKERS:-1})
 for store in ${STORES:-memory}; do
   # A store that fails to start must stop the run, not fall back to memory.
   store_env=$("$root/bench/stores.sh" "$store" "$work")
   mapfile -t env_args <<<"$store_env"
-  start_service "$root" announce-gateway "$work/gw-$store.log" PORT=$port ADMIN_PORT=0 NUMWANT_DEFAULT=50 "${env_args[@]}"
-  targets+=("shoal-$store=127.0.0.1:$port")
-  port=$((port + 1))
-done
-# Each gateway must be up, on the store it is named after.
-for store in ${STORES:-memory}; do
-  grep -q "\"storage\":\"$store\"" "$work/gw-$store.log" || { echo "gateway for $store did not start on $store:" >&2; cat "$work/gw-$store.log" >&2; exit 1; }
+  for n in "${workers[@]}"; do
+    name=shoal-$store
+    [ "${#workers[@]}" -eq 1 ] || name=$name-w$n
+    start_service "$root" announce-gateway "$work/gw-$name.log" PORT=$port ADMIN_PORT=0 NUMWANT_DEFAULT=50 GATEWAY_WORKERS="$n" "${env_args[@]}"
+    # Each gateway must be up, on the store it is named after, with the workers asked for.
+    grep -q "\"storage\":\"$store\"" "$work/gw-$name.log" || { echo "gateway $name did not start on $store:" >&2; cat "$work/gw-$name.log" >&2; exit 1; }
+    grep -q "\"workers\":$n," "$work/gw-$name.log" || { echo "gateway $name does not run $n workers:" >&2; cat "$work/gw-$name.log" >&2; exit 1; }
+    targets+=("$name=127.0.0.1:$port")
+    port=$((port + 1))
+  done
 done
 bt=bittorrent-tracker=127.0.0.1:17000
 bench_header

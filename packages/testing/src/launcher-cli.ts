@@ -48,6 +48,8 @@ async function start(args: string[]): Promise<void> {
       cwd: dir,
       main: join(dir, 'src/main.ts'),
       env,
+      // A gateway with workers loads the modules once per thread: slow on a busy machine.
+      timeoutMs: 120_000,
     });
     process.stdout.write(`${svc.pid}\n`);
   } catch (err) {
