@@ -34,8 +34,9 @@ fi
 tck=$(getconf CLK_TCK)
 
 # CPU ticks (utime+stime) of every live process in process group $1.
+# A process that exits between the glob and the read makes awk fail after printing the sum of the rest.
 group_ticks() {
-  awk -v g="$1" '{ sub(/^.*\) /, ""); if ($3 == g) t += $12 + $13 } END { print t + 0 }' /proc/[0-9]*/stat 2>/dev/null
+  awk -v g="$1" '{ sub(/^.*\) /, ""); if ($3 == g) t += $12 + $13 } END { print t + 0 }' /proc/[0-9]*/stat 2>/dev/null || true
 }
 proc_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }
 evalsha_usec() {
