@@ -33,10 +33,15 @@ if [ -n "$rev" ]; then
 fi
 tck=$(getconf CLK_TCK)
 
-# CPU ticks (utime+stime) of every live process in process group $1.
-# A process that exits between the glob and the read makes awk fail after printing the sum of the rest.
+# CPU ticks (utime+stime, every thread) of the live processes in process group $1;
+# one that exits while it is read is left out.
 group_ticks() {
-  awk -v g="$1" '{ sub(/^.*\) /, ""); if ($3 == g) t += $12 + $13 } END { print t + 0 }' /proc/[0-9]*/stat 2>/dev/null || true
+  local t=0 p v
+  for p in $(pgrep -g "$1"); do
+    v=$(awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$p/stat" 2>/dev/null) || continue
+    t=$((t + ${v:-0}))
+  done
+  echo "$t"
 }
 proc_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }
 evalsha_usec() {
