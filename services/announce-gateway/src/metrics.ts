@@ -18,8 +18,8 @@ interface RequestSeries {
 /**
  * A counter child for the per-request path: inc() adds 1 to a number, and
  * the sum goes to prom-client when the registry collects. prom-client's own
- * labels().inc() hashes and validates the label object on every call (6% of
- * a UDP announce's CPU in a profile, BENCHMARKS.md "The hot path").
+ * labels().inc() hashes and validates the label object on every call
+ * (BENCHMARKS.md "The hot path and the scale table").
  */
 class BatchedSeries implements RequestSeries {
   #pending = 0;
