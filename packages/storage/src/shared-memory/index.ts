@@ -1,0 +1,1407 @@
+// The shared-memory store: the memory driver's peer table in
+// SharedArrayBuffers, so every worker thread of one gateway sees every swarm
+// with exact counts (docs/storage.md "Shared-memory store", docs/decisions.md
+// "Shared-memory store").
+//
+//   const { handle, store } = createSharedMemoryStore({ peerLifetimeSeconds });
+//   new Worker(url, { workerData: { handle } });
+//   // in the worker:
+//   const store = attachSharedMemoryStore(workerData.handle, {});
+//
+// Swarms are sharded by info hash; each shard has one lock (lock.ts), its own
+// open-addressing swarm table and its own free lists in the shared heap
+// (layout.ts). Every operation holds one shard lock at a time, so no lock
+// order exists to get wrong. Writes are ordered so that a thread dying at any
+// point leaves at worst a leaked block, a duplicated entry or record, or an
+// expired half-copied record; the thread that takes the lock over repairs the
+// shard (#repair) before using it.
+import { setImmediate as nextTurn } from 'node:timers/promises';
+import { threadId as currentThreadId } from 'node:worker_threads';
+import { StoreError } from '../errors.ts';
+import {
+  INFO_HASH_LEN,
+  TopSwarms,
+  badInput,
+  lifetimeOf,
+  validateAnnounce,
+  validateInfoHashes,
+  validateTopLimit,
+} from '../validate.ts';
+import type {
+  AnnounceResult,
+  DataStore,
+  DownloadCounter,
+  GcResult,
+  PeerAnnounce,
+  PeerStore,
+  StoreOptions,
+  StoreStats,
+  SwarmCounts,
+  TopSwarm,
+} from '../types.ts';
+import type {
+  SyncAnnounce,
+  SyncScrape,
+  TopSwarms as TopSwarmsCapability,
+} from '../capabilities.ts';
+import {
+  ENTRY_WORDS,
+  E_DOWNLOADED,
+  E_FAM4,
+  E_FAM6,
+  E_STATE,
+  F_CLS,
+  F_INDEX,
+  F_INDEX_SLOTS,
+  F_MIN_EXPIRY,
+  F_PARTIALS,
+  F_REC,
+  F_SEEDERS,
+  F_SIZE,
+  HEAP_MAX_LIMIT,
+  HEAP_START,
+  H_EPOCH_F64,
+  H_HEAP_MAX,
+  H_KV_LOCK,
+  H_LIFETIME,
+  H_MAGIC,
+  H_MAX_OWNERS,
+  H_NEXT_OWNER,
+  H_SHARDS,
+  H_TOP,
+  H_VERSION,
+  LAYOUT_VERSION,
+  MAGIC,
+  MIN_TABLE_CAP,
+  NUM_CLASSES,
+  REC_SIZE4,
+  REC_SIZE6,
+  R_KEY,
+  SHARD_WORDS,
+  S_LEECHERS4,
+  S_LEECHERS6,
+  S_LOCK,
+  S_SEEDERS4,
+  S_SEEDERS6,
+  S_TABLE,
+  S_TORRENTS,
+  TABLE_HEADER_WORDS,
+  T_CAP,
+  T_USED,
+  classBytes,
+  classOf,
+  controlLayout,
+} from './layout.ts';
+import { Locks, closeOwner, ownersExited, registerOwner } from './lock.ts';
+import { SharedKv } from './kv.ts';
+
+/** Everything another thread needs to attach: structured-cloneable (postMessage, workerData). */
+export interface SharedMemoryHandle {
+  readonly kind: 'shoal-shared-memory-store';
+  readonly version: number;
+  readonly control: SharedArrayBuffer;
+  readonly heap: SharedArrayBuffer;
+  readonly kv: SharedArrayBuffer;
+}
+
+/** What each thread chooses for its own attachment. */
+export interface SharedMemoryThreadOptions {
+  /** Longest wait for a shard lock held by a live thread before STORE_ERR_UNAVAILABLE. Default 5000. */
+  lockTimeoutMs?: number;
+  /** Runs collectGarbage() this often until close(); give it to one thread only. Default: never. */
+  sweepEveryMs?: number;
+  /** Told each sweep's outcome (logging). */
+  onSweep?: (result: GcResult | undefined, err?: unknown) => void;
+}
+
+/** peerLifetimeSeconds defaults to the creator's. */
+export interface SharedMemoryAttachOptions
+  extends Partial<StoreOptions>, SharedMemoryThreadOptions {}
+
+export interface SharedMemoryStoreOptions extends StoreOptions, SharedMemoryThreadOptions {
+  /** Number of shards, each with its own lock and swarm table. Default 64. */
+  shards?: number;
+  /** Most bytes the peer heap may grow to (address space is reserved, memory is used as touched). Default and limit: 2 GiB - 1 MiB. */
+  maxMemoryBytes?: number;
+  /** Most bytes of KV data (approval lists, passkeys, bans) with its superseded records. Default 256 MiB. */
+  maxKvBytes?: number;
+  /** Attachments over the store's life (each worker, each replacement). Default 4096. */
+  maxOwners?: number;
+}
+
+export interface SharedMemoryStore
+  extends PeerStore, DataStore, DownloadCounter, SyncAnnounce, SyncScrape, TopSwarmsCapability {
+  readonly driver: 'shared-memory';
+  readonly handle: SharedMemoryHandle;
+  /**
+   * Declares the attachments of an exited thread dead, so that a lock it held
+   * is taken over (and its shard repaired) instead of blocking every other
+   * thread. Call it from the thread that watches the workers, on each
+   * worker's 'exit', with `worker.threadId`. Returns how many attachments
+   * were live.
+   */
+  threadExited(threadId: number): number;
+}
+
+const DEFAULT_SHARDS = 64;
+const MAX_SHARDS = 4096;
+const DEFAULT_MAX_OWNERS = 4096;
+const DEFAULT_KV_BYTES = 256 << 20;
+const DEFAULT_LOCK_TIMEOUT_MS = 5000;
+const INITIAL_HEAP = 1 << 20;
+const HEAP_GROW_STEP = 4 << 20;
+const NO_EXPIRY = 0x7fffffff;
+const MAX_EXPIRY_SECONDS = NO_EXPIRY - 1;
+const EMPTY = Buffer.alloc(0);
+const PEER_ID_LEN = 20;
+const ROLE_LEECHER = 0;
+const ROLE_SEEDER = 1;
+const ROLE_PARTIAL_SEED = 2;
+const NOT_DOWNLOADING = ROLE_SEEDER | ROLE_PARTIAL_SEED;
+/** Tables above this size get a hash index; below the lower mark they drop it (as the memory driver). */
+export const INDEX_FROM = 32;
+const INDEX_DROP_BELOW = 16;
+/** Strides for sampling: primes, so (p mod n) is coprime to n unless p divides n (memory/peer-table.ts). */
+const STRIDE_PRIMES = [
+  1_000_003, 1_299_709, 1_572_869, 2_750_159, 3_145_739, 4_256_249, 6_291_469, 8_388_617,
+  12_582_917, 15_485_863, 25_165_843, 32_452_843, 50_331_653, 67_867_967, 100_663_319, 122_949_823,
+];
+
+/** Records per block of each heap class, per family. */
+const CAP4 = new Int32Array(NUM_CLASSES);
+const CAP6 = new Int32Array(NUM_CLASSES);
+for (let c = 0; c < NUM_CLASSES; c++) {
+  CAP4[c] = Math.floor(classBytes(c) / REC_SIZE4);
+  CAP6[c] = Math.floor(classBytes(c) / REC_SIZE6);
+}
+
+function noPeers(downloaded: number): SwarmCounts {
+  return { seeders: 0, leechers: 0, downloaded, partialSeeds: 0 };
+}
+
+function configError(problems: string[]): StoreError {
+  return new StoreError('STORE_ERR_CONFIG', problems.join('; '));
+}
+
+/** A new, empty store: its handle for other threads, and this thread's attachment. */
+export function createSharedMemoryStore(opts: SharedMemoryStoreOptions): {
+  handle: SharedMemoryHandle;
+  store: SharedMemoryStore;
+} {
+  const shards = opts.shards ?? DEFAULT_SHARDS;
+  const maxMemory = opts.maxMemoryBytes ?? HEAP_MAX_LIMIT;
+  const maxKv = opts.maxKvBytes ?? DEFAULT_KV_BYTES;
+  const maxOwners = opts.maxOwners ?? DEFAULT_MAX_OWNERS;
+  const problems: string[] = [];
+  if (!Number.isInteger(opts.peerLifetimeSeconds) || opts.peerLifetimeSeconds < 1)
+    problems.push('peerLifetimeSeconds must be a positive integer');
+  if (!Number.isInteger(shards) || shards < 1 || shards > MAX_SHARDS)
+    problems.push(`shards must be an integer in 1..${MAX_SHARDS}`);
+  if (!Number.isInteger(maxMemory) || maxMemory < 2 * INITIAL_HEAP || maxMemory > HEAP_MAX_LIMIT)
+    problems.push(`maxMemoryBytes must be an integer in ${2 * INITIAL_HEAP}..${HEAP_MAX_LIMIT}`);
+  if (!Number.isInteger(maxKv) || maxKv < 1 << 16 || maxKv > 2 ** 31)
+    problems.push(`maxKvBytes must be an integer in ${1 << 16}..${2 ** 31}`);
+  if (!Number.isInteger(maxOwners) || maxOwners < 1 || maxOwners > 1 << 20)
+    problems.push(`maxOwners must be an integer in 1..${1 << 20}`);
+  if (problems.length > 0) throw configError(problems);
+
+  const layout = controlLayout(shards, maxOwners);
+  const control = new SharedArrayBuffer(layout.words * 4);
+  const heap = new SharedArrayBuffer(INITIAL_HEAP, { maxByteLength: maxMemory });
+  const kv = new SharedArrayBuffer(1 << 16, { maxByteLength: maxKv });
+  const ctl = new Int32Array(control);
+  ctl[H_SHARDS] = shards;
+  ctl[H_LIFETIME] = opts.peerLifetimeSeconds;
+  ctl[H_TOP] = HEAP_START;
+  ctl[H_HEAP_MAX] = maxMemory;
+  ctl[H_MAX_OWNERS] = maxOwners;
+  new Float64Array(control, 0, HEADER_F64_WORDS)[H_EPOCH_F64] = Math.floor(
+    (opts.clock ?? Date.now)() / 1000,
+  );
+  ctl[H_VERSION] = LAYOUT_VERSION;
+  Atomics.store(ctl, H_MAGIC, MAGIC);
+  const handle: SharedMemoryHandle = {
+    kind: 'shoal-shared-memory-store',
+    version: LAYOUT_VERSION,
+    control,
+    heap,
+    kv,
+  };
+  const store = new SharedMemoryStoreImpl(handle, opts);
+  // Every shard starts with an empty table.
+  for (let s = 0; s < shards; s++) store.initShard(s);
+  return { handle, store };
+}
+
+const HEADER_F64_WORDS = 16;
+
+/** This thread's view of a store made by createSharedMemoryStore (in this or another thread). */
+export function attachSharedMemoryStore(
+  handle: SharedMemoryHandle,
+  opts: SharedMemoryAttachOptions = {},
+): SharedMemoryStore {
+  const h = handle as Partial<SharedMemoryHandle> | null;
+  if (
+    typeof h !== 'object' ||
+    h === null ||
+    h.kind !== 'shoal-shared-memory-store' ||
+    !(h.control instanceof SharedArrayBuffer) ||
+    !(h.heap instanceof SharedArrayBuffer) ||
+    !(h.kv instanceof SharedArrayBuffer)
+  )
+    throw configError(['not a shared-memory store handle']);
+  if (h.version !== LAYOUT_VERSION || Atomics.load(new Int32Array(h.control), H_MAGIC) !== MAGIC)
+    throw configError([`shared-memory store handle of another layout (version ${h.version})`]);
+  const life = opts.peerLifetimeSeconds;
+  if (life !== undefined && (!Number.isInteger(life) || life < 1))
+    throw configError(['peerLifetimeSeconds must be a positive integer']);
+  return new SharedMemoryStoreImpl(handle, opts);
+}
+
+class SharedMemoryStoreImpl implements SharedMemoryStore {
+  readonly driver = 'shared-memory' as const;
+  readonly handle: SharedMemoryHandle;
+  readonly #heapSab: SharedArrayBuffer;
+  /** Length-tracking views: they see the heap grow, whichever thread grew it. */
+  readonly #u8: Uint8Array;
+  readonly #i32: Int32Array;
+  readonly #ctl: Int32Array;
+  readonly #shards: number;
+  readonly #shardBase: number;
+  readonly #freeBase: number;
+  readonly #ownerBase: number;
+  readonly #lifetime: number;
+  readonly #clock: () => number;
+  readonly #epochSeconds: number;
+  readonly #locks: Locks;
+  readonly #owner: number;
+  readonly #kv: SharedKv;
+  /** Compact form of the announcing peer, reused by every call. */
+  readonly #key = new Uint8Array(18);
+  // The info hash of the current operation as five int32 (little-endian).
+  #h0 = 0;
+  #h1 = 0;
+  #h2 = 0;
+  #h3 = 0;
+  #h4 = 0;
+  #closed = false;
+  #sweeper: NodeJS.Timeout | undefined;
+
+  constructor(handle: SharedMemoryHandle, opts: SharedMemoryAttachOptions) {
+    const timeout = opts.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS;
+    if (!Number.isInteger(timeout) || timeout < 1)
+      throw configError(['lockTimeoutMs must be a positive integer']);
+    this.handle = handle;
+    this.#heapSab = handle.heap;
+    this.#u8 = new Uint8Array(handle.heap);
+    this.#i32 = new Int32Array(handle.heap);
+    this.#ctl = new Int32Array(handle.control);
+    this.#shards = this.#ctl[H_SHARDS]!;
+    const maxOwners = this.#ctl[H_MAX_OWNERS]!;
+    const layout = controlLayout(this.#shards, maxOwners);
+    this.#shardBase = layout.shardBase;
+    this.#freeBase = layout.freeBase;
+    this.#ownerBase = layout.ownerBase;
+    this.#lifetime = opts.peerLifetimeSeconds ?? this.#ctl[H_LIFETIME]!;
+    this.#clock = opts.clock ?? Date.now;
+    this.#epochSeconds = new Float64Array(handle.control, 0, HEADER_F64_WORDS)[H_EPOCH_F64]!;
+    this.#owner = registerOwner(
+      this.#ctl,
+      H_NEXT_OWNER,
+      maxOwners,
+      this.#ownerBase,
+      currentThreadId,
+    );
+    this.#locks = new Locks(this.#ctl, this.#ownerBase, this.#owner, timeout);
+    this.#kv = new SharedKv(handle.kv, this.#ctl, this.#locks);
+    if (opts.sweepEveryMs !== undefined) this.#sweepEvery(opts.sweepEveryMs, opts.onSweep);
+  }
+
+  /** Called once per shard by createSharedMemoryStore, before any other thread sees the handle. */
+  initShard(s: number): void {
+    this.#ctl[this.#sb(s) + S_TABLE] = this.#newTable(s, MIN_TABLE_CAP);
+  }
+
+  #sweepEvery(everyMs: number, onSweep: SharedMemoryAttachOptions['onSweep']): void {
+    if (!Number.isInteger(everyMs) || everyMs < 1)
+      throw configError(['sweepEveryMs must be a positive integer']);
+    let sweeping = false;
+    this.#sweeper = setInterval(() => {
+      if (sweeping) return;
+      sweeping = true;
+      this.collectGarbage().then(
+        (r) => {
+          sweeping = false;
+          onSweep?.(r);
+        },
+        (err: unknown) => {
+          sweeping = false;
+          onSweep?.(undefined, err);
+        },
+      );
+    }, everyMs);
+    this.#sweeper.unref();
+  }
+
+  // ---- PeerStore ----
+
+  // async: a validation error becomes a rejection, never a synchronous throw.
+  // eslint-disable-next-line @typescript-eslint/require-await
+  async announce(a: PeerAnnounce): Promise<AnnounceResult> {
+    return this.announceSync(a);
+  }
+
+  announceSync(a: PeerAnnounce): AnnounceResult {
+    this.#assertOpen();
+    validateAnnounce(a);
+    const nowSec = this.#nowSeconds();
+    const x = this.#hashOf(a.infoHash);
+    const s = this.#shardOf(x);
+    this.#lock(s);
+    try {
+      return this.#announceLocked(a, s, x, nowSec);
+    } finally {
+      this.#unlock(s);
+    }
+  }
+
+  #announceLocked(a: PeerAnnounce, s: number, x: number, nowSec: number): AnnounceResult {
+    const i32 = this.#i32;
+    let e = this.#findEntry(s, x);
+    if (e > 0) this.#expire(s, e, nowSec);
+
+    const key = this.#key;
+    const address = a.address;
+    for (let j = 0; j < address.length; j++) key[j] = address[j]!;
+    const keyLen = address.length + 2;
+    key[keyLen - 2] = a.port >>> 8;
+    key[keyLen - 1] = a.port & 0xff;
+    const v6 = a.family === 6;
+    const fam = v6 ? E_FAM6 : E_FAM4;
+
+    if (a.event === 'stopped') {
+      const ids = a.withPeerIds ? [] : undefined;
+      if (e <= 0) return { ...noPeers(0), peers: EMPTY, peerIds: ids, downloadCounted: false };
+      const f = e + fam;
+      if (i32[f + F_REC] !== 0) {
+        const i = this.#find(f, v6);
+        if (i >= 0) {
+          const seeder = this.#roleOf(f, v6, i) === ROLE_SEEDER;
+          this.#removeAt(s, f, v6, i);
+          this.#count(s, v6, seeder, -1);
+          if (i32[f + F_SIZE] === 0) this.#dropTable(s, e, v6);
+        }
+      }
+      const result = this.#resultOf(e, EMPTY, ids, false);
+      this.#dropIfEmpty(s, e);
+      return result;
+    }
+
+    if (e <= 0) e = this.#insertEntry(s, x);
+    const f = e + fam;
+    if (i32[f + F_REC] === 0) this.#createTable(s, e, v6);
+
+    const completed = a.event === 'completed';
+    const seeder = a.seeder || completed;
+    const role = seeder ? ROLE_SEEDER : a.partialSeed === true ? ROLE_PARTIAL_SEED : ROLE_LEECHER;
+    const expiry = Math.min(nowSec + lifetimeOf(a, this.#lifetime), MAX_EXPIRY_SECONDS);
+    let self = this.#find(f, v6);
+    let counted: boolean;
+    if (self < 0) {
+      self = this.#insert(s, f, v6, a.peerId, expiry, role);
+      this.#count(s, v6, seeder, 1);
+      counted = completed;
+    } else {
+      const was = this.#roleOf(f, v6, self);
+      this.#update(f, v6, self, a.peerId, expiry, role);
+      const wasSeeder = was === ROLE_SEEDER;
+      if (wasSeeder !== seeder) {
+        this.#count(s, v6, wasSeeder, -1);
+        this.#count(s, v6, seeder, 1);
+      }
+      // Once per peer: a stored seeder repeating `completed` adds nothing.
+      counted = completed && !wasSeeder;
+    }
+    if (counted) i32[e + E_DOWNLOADED] = i32[e + E_DOWNLOADED]! + 1;
+
+    // Seeders and partial seeds get downloading leechers only; leechers get everyone but themselves.
+    const wantsNothing = role !== ROLE_LEECHER;
+    const size = i32[f + F_SIZE]!;
+    const eligible = wantsNothing ? size - i32[f + F_SEEDERS]! - i32[f + F_PARTIALS]! : size - 1;
+    const want = Math.min(a.numWant, eligible);
+    const ids = a.withPeerIds ? [] : undefined;
+    let peers = EMPTY;
+    if (want > 0) {
+      peers = Buffer.allocUnsafe(want * keyLen);
+      const got = this.#sample(f, v6, peers, want, wantsNothing, self, ids);
+      // The counters make got === want; never let unwritten pool bytes reach a client.
+      if (got !== want) peers = peers.subarray(0, got * keyLen);
+    }
+    return this.#resultOf(e, peers, ids, counted);
+  }
+
+  // async: a validation error becomes a rejection, never a synchronous throw.
+  // eslint-disable-next-line @typescript-eslint/require-await
+  async scrape(infoHashes: readonly Buffer[]): Promise<SwarmCounts[]> {
+    return this.scrapeSync(infoHashes);
+  }
+
+  scrapeSync(infoHashes: readonly Buffer[]): SwarmCounts[] {
+    this.#assertOpen();
+    validateInfoHashes(infoHashes);
+    const nowSec = this.#nowSeconds();
+    return infoHashes.map((h) => {
+      const x = this.#hashOf(h);
+      const s = this.#shardOf(x);
+      this.#lock(s);
+      try {
+        const e = this.#findEntry(s, x);
+        if (e <= 0) return noPeers(0);
+        this.#expire(s, e, nowSec);
+        const counts = this.#countsOf(e);
+        this.#dropIfEmpty(s, e);
+        return counts;
+      } finally {
+        this.#unlock(s);
+      }
+    });
+  }
+
+  async collectGarbage(): Promise<GcResult> {
+    this.#assertOpen();
+    let peersRemoved = 0;
+    let swarmsRemoved = 0;
+    for (let s = 0; s < this.#shards; s++) {
+      const r = this.#walkShard(s, this.#nowSeconds(), undefined);
+      peersRemoved += r.peersRemoved;
+      swarmsRemoved += r.swarmsRemoved;
+      await nextTurn();
+      if (this.#closed) break;
+    }
+    return { peersRemoved, swarmsRemoved };
+  }
+
+  async stats(): Promise<StoreStats> {
+    // Peers past their lifetime must not be counted; a sweep settles them.
+    await this.collectGarbage();
+    this.#assertOpen();
+    const ctl = this.#ctl;
+    let torrents = 0;
+    let s4 = 0;
+    let l4 = 0;
+    let s6 = 0;
+    let l6 = 0;
+    for (let s = 0; s < this.#shards; s++) {
+      const b = this.#sb(s);
+      torrents += Atomics.load(ctl, b + S_TORRENTS);
+      s4 += Atomics.load(ctl, b + S_SEEDERS4);
+      l4 += Atomics.load(ctl, b + S_LEECHERS4);
+      s6 += Atomics.load(ctl, b + S_SEEDERS6);
+      l6 += Atomics.load(ctl, b + S_LEECHERS6);
+    }
+    return { torrents, seeders: { v4: s4, v6: s6 }, leechers: { v4: l4, v6: l6 } };
+  }
+
+  async topSwarms(limit: number): Promise<TopSwarm[]> {
+    this.#assertOpen();
+    validateTopLimit(limit);
+    const top = new TopSwarms(limit);
+    const i32 = this.#i32;
+    for (let s = 0; s < this.#shards; s++) {
+      this.#walkShard(s, this.#nowSeconds(), (e) => {
+        const seeders = i32[e + E_FAM4 + F_SEEDERS]! + i32[e + E_FAM6 + F_SEEDERS]!;
+        const size = i32[e + E_FAM4 + F_SIZE]! + i32[e + E_FAM6 + F_SIZE]!;
+        if (size > 0) top.add(this.#infoHashAt(e), seeders, size - seeders);
+      });
+      await nextTurn();
+      this.#assertOpen();
+    }
+    return top.result();
+  }
+
+  ping(): Promise<void> {
+    return this.#closed ? this.#rejectClosed() : Promise.resolve();
+  }
+
+  // ---- DownloadCounter ----
+
+  addDownloads(
+    increments: ReadonlyArray<readonly [infoHash: Buffer, count: number]>,
+  ): Promise<void> {
+    return this.#attempt(() => {
+      for (const [infoHash, n] of increments) {
+        if (infoHash.length !== INFO_HASH_LEN || !Number.isInteger(n) || n < 1)
+          throw badInput('infoHash must be 20 bytes and count a positive integer');
+      }
+      for (const [infoHash, n] of increments) {
+        const x = this.#hashOf(infoHash);
+        const s = this.#shardOf(x);
+        this.#lock(s);
+        try {
+          let e = this.#findEntry(s, x);
+          if (e <= 0) e = this.#insertEntry(s, x);
+          this.#i32[e + E_DOWNLOADED] = this.#i32[e + E_DOWNLOADED]! + n;
+        } finally {
+          this.#unlock(s);
+        }
+      }
+    });
+  }
+
+  downloads(infoHashes: readonly Buffer[]): Promise<number[]> {
+    return this.#attempt(() => {
+      validateInfoHashes(infoHashes);
+      return infoHashes.map((h) => {
+        const x = this.#hashOf(h);
+        const s = this.#shardOf(x);
+        this.#lock(s);
+        try {
+          const e = this.#findEntry(s, x);
+          return e > 0 ? this.#i32[e + E_DOWNLOADED]! >>> 0 : 0;
+        } finally {
+          this.#unlock(s);
+        }
+      });
+    });
+  }
+
+  // ---- DataStore ----
+
+  get(context: string, key: string): Promise<string | undefined> {
+    return this.#attempt(() => this.#kv.get(context, key));
+  }
+
+  put(context: string, key: string, value: string): Promise<void> {
+    return this.#attempt(() => this.#kv.put(context, key, value));
+  }
+
+  delete(context: string, key: string): Promise<boolean> {
+    return this.#attempt(() => this.#kv.delete(context, key));
+  }
+
+  list(context: string): Promise<Array<[key: string, value: string]>> {
+    return this.#attempt(() => this.#kv.list(context));
+  }
+
+  /** Runs fn on an open store; whatever it throws becomes the rejection. */
+  #attempt<T>(fn: () => T): Promise<T> {
+    return new Promise<T>((resolve) => {
+      this.#assertOpen();
+      resolve(fn());
+    });
+  }
+
+  threadExited(threadId: number): number {
+    const words = [H_KV_LOCK];
+    for (let s = 0; s < this.#shards; s++) words.push(this.#sb(s) + S_LOCK);
+    return ownersExited(this.#ctl, H_NEXT_OWNER, this.#ownerBase, threadId, words);
+  }
+
+  /**
+   * Idempotent. Ends this thread's attachment only: the data stays for the
+   * other attachments, and is freed with the last reference to the handle.
+   */
+  close(): Promise<void> {
+    if (!this.#closed) {
+      this.#closed = true;
+      clearInterval(this.#sweeper);
+      closeOwner(this.#ctl, this.#ownerBase, this.#owner);
+    }
+    return Promise.resolve();
+  }
+
+  #rejectClosed<T>(): Promise<T> {
+    return Promise.reject(new StoreError('STORE_ERR_UNAVAILABLE', 'store closed'));
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new StoreError('STORE_ERR_UNAVAILABLE', 'store closed');
+  }
+
+  /** Seconds since the store started; a clock stepping back before that counts as the start. */
+  #nowSeconds(): number {
+    const s = Math.floor(this.#clock() / 1000) - this.#epochSeconds;
+    return s > 0 ? s : 0;
+  }
+
+  // ---- shards, locks, heap ----
+
+  #sb(s: number): number {
+    return this.#shardBase + s * SHARD_WORDS;
+  }
+
+  #lock(s: number): void {
+    if (!this.#locks.acquire(this.#sb(s) + S_LOCK)) return;
+    try {
+      this.#repair(s);
+    } catch (err) {
+      this.#unlock(s);
+      throw err;
+    }
+  }
+
+  #unlock(s: number): void {
+    this.#locks.release(this.#sb(s) + S_LOCK);
+  }
+
+  /** Reads the hash into #h0..#h4 and returns its mix. */
+  #hashOf(infoHash: Buffer): number {
+    this.#h0 = infoHash.readInt32LE(0);
+    this.#h1 = infoHash.readInt32LE(4);
+    this.#h2 = infoHash.readInt32LE(8);
+    this.#h3 = infoHash.readInt32LE(12);
+    this.#h4 = infoHash.readInt32LE(16);
+    return mix(this.#h0, this.#h1, this.#h2, this.#h3, this.#h4);
+  }
+
+  /** The high bits pick the shard; the table slot comes from the low bits. */
+  #shardOf(x: number): number {
+    return Math.floor(((x >>> 0) * this.#shards) / 4294967296);
+  }
+
+  #infoHashAt(e: number): Buffer {
+    const b = Buffer.allocUnsafe(20);
+    for (let k = 0; k < 5; k++) b.writeInt32LE(this.#i32[e + k]!, k * 4);
+    return b;
+  }
+
+  #alloc(s: number, cls: number): number {
+    const head = this.#freeBase + s * NUM_CLASSES + cls;
+    const ctl = this.#ctl;
+    const off = ctl[head]!;
+    if (off !== 0) {
+      ctl[head] = this.#i32[off >> 2]!;
+      return off;
+    }
+    const size = classBytes(cls);
+    const max = ctl[H_HEAP_MAX]!;
+    for (;;) {
+      const top = Atomics.load(ctl, H_TOP);
+      if (top + size > max)
+        throw new StoreError(
+          'STORE_ERR_UNAVAILABLE',
+          `shared-memory store full (maxMemoryBytes ${max})`,
+        );
+      if (Atomics.compareExchange(ctl, H_TOP, top, top + size) === top) {
+        this.#ensureHeap(top + size, max);
+        return top;
+      }
+    }
+  }
+
+  #ensureHeap(end: number, max: number): void {
+    const sab = this.#heapSab;
+    if (end <= sab.byteLength) return;
+    const target = Math.min(max, Math.ceil((end + (end >>> 3)) / HEAP_GROW_STEP) * HEAP_GROW_STEP);
+    try {
+      sab.grow(target);
+    } catch (err) {
+      // Another thread grew it meanwhile: a smaller length is refused.
+      if (sab.byteLength < end)
+        throw new StoreError('STORE_ERR_UNAVAILABLE', 'shared-memory store: heap cannot grow', {
+          cause: err,
+        });
+    }
+  }
+
+  /** Hands a block back to the shard's free list; nothing may point to it any more. */
+  #free(s: number, off: number, cls: number): void {
+    const head = this.#freeBase + s * NUM_CLASSES + cls;
+    this.#i32[off >> 2] = this.#ctl[head]!;
+    this.#ctl[head] = off;
+  }
+
+  // ---- swarm tables ----
+
+  #newTable(s: number, cap: number): number {
+    const bytes = (TABLE_HEADER_WORDS + cap * ENTRY_WORDS) * 4;
+    const off = this.#alloc(s, classOf(bytes));
+    this.#u8.fill(0, off, off + bytes);
+    this.#i32[(off >> 2) + T_CAP] = cap;
+    return off;
+  }
+
+  #freeTable(s: number, off: number): void {
+    const cap = this.#i32[(off >> 2) + T_CAP]!;
+    this.#free(s, off, classOf((TABLE_HEADER_WORDS + cap * ENTRY_WORDS) * 4));
+  }
+
+  /** The entry's word index when the hash (#h0..#h4, mix x) is in shard s; otherwise minus the free slot's. */
+  #findEntry(s: number, x: number): number {
+    const i32 = this.#i32;
+    const t = this.#ctl[this.#sb(s) + S_TABLE]! >> 2;
+    const mask = i32[t + T_CAP]! - 1;
+    const h0 = this.#h0;
+    for (let slot = x & mask; ; slot = (slot + 1) & mask) {
+      const e = t + TABLE_HEADER_WORDS + slot * ENTRY_WORDS;
+      if (i32[e + E_STATE] === 0) return -e;
+      if (
+        i32[e] === h0 &&
+        i32[e + 1] === this.#h1 &&
+        i32[e + 2] === this.#h2 &&
+        i32[e + 3] === this.#h3 &&
+        i32[e + 4] === this.#h4
+      )
+        return e;
+    }
+  }
+
+  /** Adds an entry for the current hash (absent); returns its word index. */
+  #insertEntry(s: number, x: number): number {
+    const i32 = this.#i32;
+    let t = this.#ctl[this.#sb(s) + S_TABLE]! >> 2;
+    const cap = i32[t + T_CAP]!;
+    if ((i32[t + T_USED]! + 1) * 4 > cap * 3) {
+      this.#rebuildTable(s, cap * 2, undefined);
+      t = this.#ctl[this.#sb(s) + S_TABLE]! >> 2;
+    }
+    const e = -this.#findEntry(s, x);
+    i32.fill(0, e + 5, e + ENTRY_WORDS);
+    i32[e] = this.#h0;
+    i32[e + 1] = this.#h1;
+    i32[e + 2] = this.#h2;
+    i32[e + 3] = this.#h3;
+    i32[e + 4] = this.#h4;
+    i32[e + E_STATE] = 1;
+    i32[t + T_USED] = i32[t + T_USED]! + 1;
+    return e;
+  }
+
+  /**
+   * Moves the shard's entries (those `keep` accepts) into a new table of
+   * `cap` slots, published with one word once complete.
+   */
+  #rebuildTable(s: number, cap: number, keep: ((e: number) => boolean) | undefined): void {
+    const i32 = this.#i32;
+    const oldOff = this.#ctl[this.#sb(s) + S_TABLE]!;
+    const ot = oldOff >> 2;
+    const oldCap = i32[ot + T_CAP]!;
+    const off = this.#newTable(s, cap);
+    const t = off >> 2;
+    const mask = cap - 1;
+    let used = 0;
+    for (let slot = 0; slot < oldCap; slot++) {
+      const e = ot + TABLE_HEADER_WORDS + slot * ENTRY_WORDS;
+      if (i32[e + E_STATE] !== 1 || (keep !== undefined && !keep(e))) continue;
+      const x = mix(i32[e]!, i32[e + 1]!, i32[e + 2]!, i32[e + 3]!, i32[e + 4]!);
+      let to = x & mask;
+      while (i32[t + TABLE_HEADER_WORDS + to * ENTRY_WORDS + E_STATE] !== 0) to = (to + 1) & mask;
+      i32.copyWithin(t + TABLE_HEADER_WORDS + to * ENTRY_WORDS, e, e + ENTRY_WORDS);
+      used++;
+    }
+    i32[t + T_USED] = used;
+    this.#ctl[this.#sb(s) + S_TABLE] = off;
+    this.#freeTable(s, oldOff);
+  }
+
+  /** Backward-shift deletion; an entry is copied with its state word last, so a copy cut short is no entry. */
+  #deleteEntry(s: number, e: number): void {
+    const i32 = this.#i32;
+    const t = this.#ctl[this.#sb(s) + S_TABLE]! >> 2;
+    const mask = i32[t + T_CAP]! - 1;
+    const first = t + TABLE_HEADER_WORDS;
+    let hole = (e - first) / ENTRY_WORDS;
+    i32[e + E_STATE] = 0;
+    for (let slot = (hole + 1) & mask; ; slot = (slot + 1) & mask) {
+      const from = first + slot * ENTRY_WORDS;
+      if (i32[from + E_STATE] === 0) break;
+      const home =
+        mix(i32[from]!, i32[from + 1]!, i32[from + 2]!, i32[from + 3]!, i32[from + 4]!) & mask;
+      // The entry may move into the hole unless its home lies cyclically in (hole, slot].
+      const stays = hole <= slot ? home > hole && home <= slot : home > hole || home <= slot;
+      if (stays) continue;
+      const to = first + hole * ENTRY_WORDS;
+      i32.copyWithin(to, from, from + E_STATE);
+      i32.copyWithin(to + E_STATE + 1, from + E_STATE + 1, from + ENTRY_WORDS);
+      i32[to + E_STATE] = 1;
+      i32[from + E_STATE] = 0;
+      hole = slot;
+    }
+    i32[t + T_USED] = i32[t + T_USED]! - 1;
+  }
+
+  /** Deletes an entry left without peers and without downloads. */
+  #dropIfEmpty(s: number, e: number): boolean {
+    const i32 = this.#i32;
+    if (i32[e + E_FAM4 + F_REC] !== 0 || i32[e + E_FAM6 + F_REC] !== 0) return false;
+    if (i32[e + E_DOWNLOADED] !== 0) return false;
+    this.#deleteEntry(s, e);
+    return true;
+  }
+
+  /**
+   * Expires every entry of shard s, under its lock, and calls visit with each
+   * that has peers left; deletes entries left with neither peers nor
+   * downloads (shrinking the table when it is mostly empty).
+   */
+  #walkShard(s: number, nowSec: number, visit: ((e: number) => void) | undefined): GcResult {
+    this.#lock(s);
+    try {
+      const i32 = this.#i32;
+      const t = this.#ctl[this.#sb(s) + S_TABLE]! >> 2;
+      const cap = i32[t + T_CAP]!;
+      let peersRemoved = 0;
+      let swarmsRemoved = 0;
+      let dead = 0;
+      for (let slot = 0; slot < cap; slot++) {
+        const e = t + TABLE_HEADER_WORDS + slot * ENTRY_WORDS;
+        if (i32[e + E_STATE] !== 1) continue;
+        const had = i32[e + E_FAM4 + F_REC] !== 0 || i32[e + E_FAM6 + F_REC] !== 0;
+        peersRemoved += this.#expire(s, e, nowSec);
+        const has = i32[e + E_FAM4 + F_REC] !== 0 || i32[e + E_FAM6 + F_REC] !== 0;
+        if (had && !has) swarmsRemoved++;
+        if (!has && i32[e + E_DOWNLOADED] === 0) dead++;
+        else if (visit !== undefined && has) visit(e);
+      }
+      const used = i32[t + T_USED]!;
+      if (dead > 0 || (cap > MIN_TABLE_CAP && used * 8 < cap)) {
+        // One rebuild instead of a backward shift per deleted entry.
+        this.#rebuildTable(s, tableCapFor(used - dead), (e) => {
+          return (
+            i32[e + E_FAM4 + F_REC] !== 0 ||
+            i32[e + E_FAM6 + F_REC] !== 0 ||
+            i32[e + E_DOWNLOADED] !== 0
+          );
+        });
+      }
+      return { peersRemoved, swarmsRemoved };
+    } finally {
+      this.#unlock(s);
+    }
+  }
+
+  // ---- peer tables (one per swarm and family; f is the family block's word index) ----
+
+  #createTable(s: number, e: number, v6: boolean): void {
+    const i32 = this.#i32;
+    const f = e + (v6 ? E_FAM6 : E_FAM4);
+    const other = e + (v6 ? E_FAM4 : E_FAM6);
+    const cls = classOf(v6 ? REC_SIZE6 : REC_SIZE4);
+    const off = this.#alloc(s, cls);
+    i32.fill(0, f, f + 8);
+    i32[f + F_CLS] = cls;
+    i32[f + F_MIN_EXPIRY] = NO_EXPIRY;
+    i32[f + F_REC] = off;
+    if (i32[other + F_REC] === 0) this.#addCounter(s, S_TORRENTS, 1);
+  }
+
+  #dropTable(s: number, e: number, v6: boolean): void {
+    const i32 = this.#i32;
+    const f = e + (v6 ? E_FAM6 : E_FAM4);
+    const other = e + (v6 ? E_FAM4 : E_FAM6);
+    const rec = i32[f + F_REC]!;
+    const index = i32[f + F_INDEX]!;
+    i32[f + F_REC] = 0;
+    i32[f + F_INDEX] = 0;
+    this.#free(s, rec, i32[f + F_CLS]!);
+    if (index !== 0) this.#free(s, index, classOf(i32[f + F_INDEX_SLOTS]! * 4));
+    i32[f + F_SIZE] = i32[f + F_SEEDERS] = i32[f + F_PARTIALS] = 0;
+    if (i32[other + F_REC] === 0) this.#addCounter(s, S_TORRENTS, -1);
+  }
+
+  #addCounter(s: number, word: number, delta: number): void {
+    const w = this.#sb(s) + word;
+    this.#ctl[w] = this.#ctl[w]! + delta;
+  }
+
+  #count(s: number, v6: boolean, seeder: boolean, delta: number): void {
+    this.#addCounter(
+      s,
+      v6 ? (seeder ? S_SEEDERS6 : S_LEECHERS6) : seeder ? S_SEEDERS4 : S_LEECHERS4,
+      delta,
+    );
+  }
+
+  #roleOf(f: number, v6: boolean, i: number): number {
+    const rs = v6 ? REC_SIZE6 : REC_SIZE4;
+    return this.#u8[this.#i32[f + F_REC]! + i * rs + rs - 2]!;
+  }
+
+  /** Record index of the peer whose compact form is #key, or -1. */
+  #find(f: number, v6: boolean): number {
+    const i32 = this.#i32;
+    const b = this.#u8;
+    const key = this.#key;
+    const keyLen = v6 ? 18 : 6;
+    const rs = v6 ? REC_SIZE6 : REC_SIZE4;
+    const rec = i32[f + F_REC]!;
+    const size = i32[f + F_SIZE]!;
+    const index = i32[f + F_INDEX]!;
+    if (index === 0) {
+      const k0 = key[0]!;
+      const kLast = key[keyLen - 1]!;
+      for (let i = 0, o = rec + R_KEY; i < size; i++, o += rs) {
+        // First and last byte (address start, port low byte) reject almost every miss.
+        if (b[o] !== k0 || b[o + keyLen - 1] !== kLast) continue;
+        let j = 1;
+        while (j < keyLen - 1 && b[o + j] === key[j]) j++;
+        if (j === keyLen - 1) return i;
+      }
+      return -1;
+    }
+    const ix = index >> 2;
+    const mask = i32[f + F_INDEX_SLOTS]! - 1;
+    for (let slot = hashKey(key, 0, keyLen) & mask; ; slot = (slot + 1) & mask) {
+      const v = i32[ix + slot]!;
+      if (v === 0) return -1;
+      const o = rec + (v - 1) * rs + R_KEY;
+      let j = 0;
+      while (j < keyLen && b[o + j] === key[j]) j++;
+      if (j === keyLen) return v - 1;
+    }
+  }
+
+  /** Appends the peer #key (absent); returns its record index. */
+  #insert(s: number, f: number, v6: boolean, peerId: Buffer, expiry: number, role: number): number {
+    const i32 = this.#i32;
+    const rs = v6 ? REC_SIZE6 : REC_SIZE4;
+    const keyLen = v6 ? 18 : 6;
+    const size = i32[f + F_SIZE]!;
+    if (size === (v6 ? CAP6 : CAP4)[i32[f + F_CLS]!]) {
+      const grown = size < 4 ? size + 1 : size + (size >>> 1);
+      this.#moveTo(s, f, v6, classOf(grown * rs));
+    }
+    const o = i32[f + F_REC]! + size * rs;
+    const b = this.#u8;
+    const key = this.#key;
+    for (let j = 0; j < keyLen; j++) b[o + R_KEY + j] = key[j]!;
+    this.#write(f, v6, o, peerId, expiry, role);
+    // Published by the size: a record beyond it is no record.
+    i32[f + F_SIZE] = size + 1;
+    this.#countRole(f, role, 1);
+    const index = i32[f + F_INDEX]!;
+    if (index !== 0) {
+      if ((size + 1) * 2 > i32[f + F_INDEX_SLOTS]!) this.#rebuildIndex(s, f, v6);
+      else this.#indexInsert(f, v6, size);
+    } else if (size + 1 > INDEX_FROM) {
+      this.#rebuildIndex(s, f, v6);
+    }
+    return size;
+  }
+
+  #update(f: number, v6: boolean, i: number, peerId: Buffer, expiry: number, role: number): void {
+    const was = this.#roleOf(f, v6, i);
+    const rs = v6 ? REC_SIZE6 : REC_SIZE4;
+    this.#write(f, v6, this.#i32[f + F_REC]! + i * rs, peerId, expiry, role);
+    if (was !== role) {
+      this.#countRole(f, was, -1);
+      this.#countRole(f, role, 1);
+    }
+  }
+
+  #write(f: number, v6: boolean, o: number, peerId: Buffer, expiry: number, role: number): void {
+    const b = this.#u8;
+    const idAt = o + R_KEY + (v6 ? 18 : 6);
+    for (let j = 0; j < PEER_ID_LEN; j++) b[idAt + j] = peerId[j]!;
+    b[idAt + PEER_ID_LEN] = role;
+    this.#i32[o >> 2] = expiry;
+    if (expiry < this.#i32[f + F_MIN_EXPIRY]!) this.#i32[f + F_MIN_EXPIRY] = expiry;
+  }
+
+  #countRole(f: number, role: number, delta: number): void {
+    const i32 = this.#i32;
+    if (role === ROLE_SEEDER) i32[f + F_SEEDERS] = i32[f + F_SEEDERS]! + delta;
+    else if (role === ROLE_PARTIAL_SEED) i32[f + F_PARTIALS] = i32[f + F_PARTIALS]! + delta;
+  }
+
+  #removeAt(s: number, f: number, v6: boolean, i: number): void {
+    const i32 = this.#i32;
+    const rs = v6 ? REC_SIZE6 : REC_SIZE4;
+    this.#countRole(f, this.#roleOf(f, v6, i), -1);
+    const last = i32[f + F_SIZE]! - 1;
+    const rec = i32[f + F_REC]!;
+    if (i32[f + F_INDEX] !== 0) this.#indexDelete(f, v6, i);
+    if (i !== last) {
+      const to = rec + i * rs;
+      const from = rec + last * rs;
+      // Expired first, live again last: a copy cut short is an expired record.
+      i32[to >> 2] = 0;
+      this.#u8.copyWithin(to + 4, from + 4, from + rs);
+      i32[to >> 2] = i32[from >> 2]!;
+      if (i32[f + F_INDEX] !== 0) this.#indexRelabel(f, v6, last, i);
+    }
+    i32[f + F_SIZE] = last;
+    this.#afterShrink(s, f, v6);
+  }
+
+  /** Removes the expired records of a family table; returns how many. */
+  #sweep(s: number, f: number, v6: boolean, nowSec: number): number {
+    const i32 = this.#i32;
+    const b = this.#u8;
+    const rs = v6 ? REC_SIZE6 : REC_SIZE4;
+    const rec = i32[f + F_REC]!;
+    const before = i32[f + F_SIZE]!;
+    let size = before;
+    let min = NO_EXPIRY;
+    let i = 0;
+    while (i < size) {
+      const o = rec + i * rs;
+      const exp = i32[o >> 2]!;
+      if (exp > nowSec) {
+        if (exp < min) min = exp;
+        i++;
+        continue;
+      }
+      this.#countRole(f, b[o + rs - 2]!, -1);
+      size--;
+      // The record at i is expired already: a copy cut short stays expired until its expiry word.
+      if (i !== size) {
+        const from = rec + size * rs;
+        b.copyWithin(o + 4, from + 4, from + rs);
+        i32[o >> 2] = i32[from >> 2]!;
+      }
+      i32[f + F_SIZE] = size;
+    }
+    i32[f + F_MIN_EXPIRY] = min;
+    const removed = before - size;
+    if (removed > 0) {
+      // One rebuild instead of a relabel per removed record.
+      this.#dropIndex(s, f);
+      if (size > INDEX_FROM) this.#rebuildIndex(s, f, v6);
+      this.#afterShrink(s, f, v6);
+    }
+    return removed;
+  }
+
+  /** Removes the entry's expired peers, dropping emptied family tables; returns how many peers. */
+  #expire(s: number, e: number, nowSec: number): number {
+    const i32 = this.#i32;
+    let removed = 0;
+    for (const v6 of FAMILIES) {
+      const f = e + (v6 ? E_FAM6 : E_FAM4);
+      if (i32[f + F_REC] === 0 || nowSec < i32[f + F_MIN_EXPIRY]!) continue;
+      const seeders = i32[f + F_SEEDERS]!;
+      const size = i32[f + F_SIZE]!;
+      const gone = this.#sweep(s, f, v6, nowSec);
+      const seedersGone = seeders - i32[f + F_SEEDERS]!;
+      this.#addCounter(s, v6 ? S_SEEDERS6 : S_SEEDERS4, -seedersGone);
+      this.#addCounter(s, v6 ? S_LEECHERS6 : S_LEECHERS4, -(size - i32[f + F_SIZE]! - seedersGone));
+      removed += gone;
+      if (i32[f + F_SIZE] === 0) this.#dropTable(s, e, v6);
+    }
+    return removed;
+  }
+
+  /** Copies the records into a block of class `cls` and frees the old one. */
+  #moveTo(s: number, f: number, v6: boolean, cls: number): void {
+    const i32 = this.#i32;
+    const rs = v6 ? REC_SIZE6 : REC_SIZE4;
+    const oldRec = i32[f + F_REC]!;
+    const oldCls = i32[f + F_CLS]!;
+    const off = this.#alloc(s, cls);
+    this.#u8.copyWithin(off, oldRec, oldRec + i32[f + F_SIZE]! * rs);
+    // The smaller class is written first, so that a thread dying in between
+    // leaves a capacity that understates the block, never one that overstates it.
+    if (cls > oldCls) {
+      i32[f + F_REC] = off;
+      i32[f + F_CLS] = cls;
+    } else {
+      i32[f + F_CLS] = cls;
+      i32[f + F_REC] = off;
+    }
+    this.#free(s, oldRec, oldCls);
+  }
+
+  #afterShrink(s: number, f: number, v6: boolean): void {
+    const i32 = this.#i32;
+    const size = i32[f + F_SIZE]!;
+    const cap = (v6 ? CAP6 : CAP4)[i32[f + F_CLS]!]!;
+    // Shrink at a quarter full so that a peer joining and leaving cannot bounce between classes.
+    if (cap > 8 && size * 4 < cap)
+      this.#moveTo(s, f, v6, classOf(Math.max(size * 2, 4) * (v6 ? REC_SIZE6 : REC_SIZE4)));
+    if (i32[f + F_INDEX] !== 0) {
+      if (size < INDEX_DROP_BELOW) this.#dropIndex(s, f);
+      else if (size * 8 < i32[f + F_INDEX_SLOTS]!) this.#rebuildIndex(s, f, v6);
+    }
+  }
+
+  #dropIndex(s: number, f: number): void {
+    const i32 = this.#i32;
+    const index = i32[f + F_INDEX]!;
+    if (index === 0) return;
+    i32[f + F_INDEX] = 0;
+    this.#free(s, index, classOf(i32[f + F_INDEX_SLOTS]! * 4));
+  }
+
+  #rebuildIndex(s: number, f: number, v6: boolean): void {
+    const i32 = this.#i32;
+    const size = i32[f + F_SIZE]!;
+    let slots = 64;
+    while (slots < size * 2) slots *= 2;
+    const off = this.#alloc(s, classOf(slots * 4));
+    i32.fill(0, off >> 2, (off >> 2) + slots);
+    this.#dropIndex(s, f);
+    i32[f + F_INDEX_SLOTS] = slots;
+    i32[f + F_INDEX] = off;
+    for (let i = 0; i < size; i++) this.#indexInsert(f, v6, i);
+  }
+
+  #slotHash(f: number, v6: boolean, i: number): number {
+    const rs = v6 ? REC_SIZE6 : REC_SIZE4;
+    return hashKey(this.#u8, this.#i32[f + F_REC]! + i * rs + R_KEY, v6 ? 18 : 6);
+  }
+
+  #indexInsert(f: number, v6: boolean, i: number): void {
+    const i32 = this.#i32;
+    const ix = i32[f + F_INDEX]! >> 2;
+    const mask = i32[f + F_INDEX_SLOTS]! - 1;
+    let slot = this.#slotHash(f, v6, i) & mask;
+    while (i32[ix + slot] !== 0) slot = (slot + 1) & mask;
+    i32[ix + slot] = i + 1;
+  }
+
+  /** Record `from` now lives at `to` (its bytes are already there). */
+  #indexRelabel(f: number, v6: boolean, from: number, to: number): void {
+    const i32 = this.#i32;
+    const ix = i32[f + F_INDEX]! >> 2;
+    const mask = i32[f + F_INDEX_SLOTS]! - 1;
+    let slot = this.#slotHash(f, v6, to) & mask;
+    while (i32[ix + slot] !== from + 1) slot = (slot + 1) & mask;
+    i32[ix + slot] = to + 1;
+  }
+
+  /** Backward-shift deletion keeps probe chains intact without tombstones. */
+  #indexDelete(f: number, v6: boolean, i: number): void {
+    const i32 = this.#i32;
+    const ix = i32[f + F_INDEX]! >> 2;
+    const mask = i32[f + F_INDEX_SLOTS]! - 1;
+    let hole = this.#slotHash(f, v6, i) & mask;
+    while (i32[ix + hole] !== i + 1) hole = (hole + 1) & mask;
+    i32[ix + hole] = 0;
+    for (let slot = (hole + 1) & mask; i32[ix + slot] !== 0; slot = (slot + 1) & mask) {
+      const home = this.#slotHash(f, v6, i32[ix + slot]! - 1) & mask;
+      const stays = hole <= slot ? home > hole && home <= slot : home > hole || home <= slot;
+      if (stays) continue;
+      i32[ix + hole] = i32[ix + slot]!;
+      i32[ix + slot] = 0;
+      hole = slot;
+    }
+  }
+
+  /**
+   * Writes up to `want` compact peers into out, skipping record `self` and,
+   * when leechersOnly, the seeders and partial seeds; from a random start with
+   * a random stride coprime to the size (memory/peer-table.ts).
+   */
+  #sample(
+    f: number,
+    v6: boolean,
+    out: Buffer,
+    want: number,
+    leechersOnly: boolean,
+    self: number,
+    ids: Buffer[] | undefined,
+  ): number {
+    const i32 = this.#i32;
+    const n = i32[f + F_SIZE]!;
+    if (want <= 0 || n === 0) return 0;
+    const b = this.#u8;
+    const rs = v6 ? REC_SIZE6 : REC_SIZE4;
+    const keyLen = v6 ? 18 : 6;
+    const base = i32[f + F_REC]!;
+    const end = base + n * rs;
+    const selfOff = base + self * rs;
+    const roleAt = rs - 2;
+    let stride = 1;
+    if (n > 2) {
+      const p = STRIDE_PRIMES[Math.floor(Math.random() * STRIDE_PRIMES.length)]!;
+      if (n % p !== 0) stride = p % n;
+    }
+    const step = stride * rs;
+    let o = base + Math.floor(Math.random() * n) * rs;
+    let got = 0;
+    let w = 0;
+    for (let visited = 0; visited < n && got < want; visited++) {
+      if (o !== selfOff && !(leechersOnly && (b[o + roleAt]! & NOT_DOWNLOADING) !== 0)) {
+        const k = o + R_KEY;
+        if (keyLen === 6) {
+          out[w] = b[k]!;
+          out[w + 1] = b[k + 1]!;
+          out[w + 2] = b[k + 2]!;
+          out[w + 3] = b[k + 3]!;
+          out[w + 4] = b[k + 4]!;
+          out[w + 5] = b[k + 5]!;
+          w += 6;
+        } else {
+          for (let j = 0; j < keyLen; j++) out[w++] = b[k + j]!;
+        }
+        if (ids !== undefined) {
+          const id = Buffer.allocUnsafe(PEER_ID_LEN);
+          for (let j = 0; j < PEER_ID_LEN; j++) id[j] = b[k + keyLen + j]!;
+          ids.push(id);
+        }
+        got++;
+      }
+      o += step;
+      if (o >= end) o -= end - base;
+    }
+    return got;
+  }
+
+  #countsOf(e: number): SwarmCounts {
+    const i32 = this.#i32;
+    const seeders = i32[e + E_FAM4 + F_SEEDERS]! + i32[e + E_FAM6 + F_SEEDERS]!;
+    const size = i32[e + E_FAM4 + F_SIZE]! + i32[e + E_FAM6 + F_SIZE]!;
+    return {
+      seeders,
+      leechers: size - seeders,
+      downloaded: i32[e + E_DOWNLOADED]! >>> 0,
+      partialSeeds: i32[e + E_FAM4 + F_PARTIALS]! + i32[e + E_FAM6 + F_PARTIALS]!,
+    };
+  }
+
+  #resultOf(
+    e: number,
+    peers: Buffer,
+    peerIds: Buffer[] | undefined,
+    downloadCounted: boolean,
+  ): AnnounceResult {
+    const c = this.#countsOf(e);
+    return {
+      seeders: c.seeders,
+      leechers: c.leechers,
+      downloaded: c.downloaded,
+      partialSeeds: c.partialSeeds!,
+      peers,
+      peerIds,
+      downloadCounted,
+    };
+  }
+
+  // ---- repair after a lock was taken over from a dead thread ----
+
+  /**
+   * Rebuilds shard s from what a dead thread left: entries deduplicated by
+   * info hash, each family table cut to its block's capacity, records
+   * deduplicated by peer with half-copied (expired) ones dropped, role counts,
+   * indexes, the table and the shard's counters recomputed. Blocks the dead
+   * thread had taken or was about to free are leaked, never reused.
+   */
+  #repair(s: number): void {
+    const i32 = this.#i32;
+    const b = this.#u8;
+    const oldOff = this.#ctl[this.#sb(s) + S_TABLE]!;
+    const ot = oldOff >> 2;
+    const oldCap = i32[ot + T_CAP]!;
+    const seen = new Set<string>();
+    const keep = new Set<number>();
+    for (let slot = 0; slot < oldCap; slot++) {
+      const e = ot + TABLE_HEADER_WORDS + slot * ENTRY_WORDS;
+      if (i32[e + E_STATE] !== 1) continue;
+      const id = `${i32[e]},${i32[e + 1]},${i32[e + 2]},${i32[e + 3]},${i32[e + 4]}`;
+      if (seen.has(id)) continue;
+      seen.add(id);
+      keep.add(e);
+    }
+    let seeders4 = 0;
+    let leechers4 = 0;
+    let seeders6 = 0;
+    let leechers6 = 0;
+    let torrents = 0;
+    for (const e of keep) {
+      for (const v6 of FAMILIES) {
+        const f = e + (v6 ? E_FAM6 : E_FAM4);
+        if (i32[f + F_REC] === 0) continue;
+        const rs = v6 ? REC_SIZE6 : REC_SIZE4;
+        const keyLen = v6 ? 18 : 6;
+        const rec = i32[f + F_REC]!;
+        const size = Math.min(i32[f + F_SIZE]!, (v6 ? CAP6 : CAP4)[i32[f + F_CLS]!]!);
+        const peers = new Set<string>();
+        let w = 0;
+        let seeders = 0;
+        let partials = 0;
+        let min = NO_EXPIRY;
+        for (let r = 0; r < size; r++) {
+          const o = rec + r * rs;
+          const exp = i32[o >> 2]!;
+          const peer = Buffer.from(b.subarray(o + R_KEY, o + R_KEY + keyLen)).toString('hex');
+          if (exp <= 0 || peers.has(peer)) continue;
+          peers.add(peer);
+          if (w !== r) b.copyWithin(rec + w * rs, o, o + rs);
+          const role = b[rec + w * rs + rs - 2]!;
+          if (role === ROLE_SEEDER) seeders++;
+          else if (role === ROLE_PARTIAL_SEED) partials++;
+          if (exp < min) min = exp;
+          w++;
+        }
+        i32[f + F_SIZE] = w;
+        i32[f + F_SEEDERS] = seeders;
+        i32[f + F_PARTIALS] = partials;
+        i32[f + F_MIN_EXPIRY] = min;
+        // Whatever index it had may be half built: leaked, and built anew.
+        i32[f + F_INDEX] = 0;
+        if (w === 0) {
+          i32[f + F_REC] = 0;
+          this.#free(s, rec, i32[f + F_CLS]!);
+          continue;
+        }
+        if (w > INDEX_FROM) this.#rebuildIndex(s, f, v6);
+        if (v6) {
+          seeders6 += seeders;
+          leechers6 += w - seeders;
+        } else {
+          seeders4 += seeders;
+          leechers4 += w - seeders;
+        }
+      }
+      if (i32[e + E_FAM4 + F_REC] !== 0 || i32[e + E_FAM6 + F_REC] !== 0) torrents++;
+    }
+    const off = this.#newTable(s, tableCapFor(keep.size));
+    const t = off >> 2;
+    const mask = i32[t + T_CAP]! - 1;
+    let used = 0;
+    for (const e of keep) {
+      if (
+        i32[e + E_FAM4 + F_REC] === 0 &&
+        i32[e + E_FAM6 + F_REC] === 0 &&
+        i32[e + E_DOWNLOADED] === 0
+      )
+        continue;
+      let to = mix(i32[e]!, i32[e + 1]!, i32[e + 2]!, i32[e + 3]!, i32[e + 4]!) & mask;
+      while (i32[t + TABLE_HEADER_WORDS + to * ENTRY_WORDS + E_STATE] !== 0) to = (to + 1) & mask;
+      i32.copyWithin(t + TABLE_HEADER_WORDS + to * ENTRY_WORDS, e, e + ENTRY_WORDS);
+      used++;
+    }
+    i32[t + T_USED] = used;
+    const sb = this.#sb(s);
+    this.#ctl[sb + S_TABLE] = off;
+    this.#ctl[sb + S_SEEDERS4] = seeders4;
+    this.#ctl[sb + S_LEECHERS4] = leechers4;
+    this.#ctl[sb + S_SEEDERS6] = seeders6;
+    this.#ctl[sb + S_LEECHERS6] = leechers6;
+    this.#ctl[sb + S_TORRENTS] = torrents;
+    // The old table may be the one a dead thread was rebuilding from: leaked, not freed.
+  }
+}
+
+const FAMILIES = [false, true] as const;
+
+/** Slots for `used` entries: at most half full, at least MIN_TABLE_CAP. */
+function tableCapFor(used: number): number {
+  let cap = MIN_TABLE_CAP;
+  while (cap < used * 2) cap *= 2;
+  return cap;
+}
+
+function mix(h0: number, h1: number, h2: number, h3: number, h4: number): number {
+  let x =
+    h0 ^
+    Math.imul(h1, 0x9e3779b1) ^
+    Math.imul(h2, 0x85ebca6b) ^
+    Math.imul(h3, 0xc2b2ae35) ^
+    Math.imul(h4, 0x27d4eb2f);
+  x ^= x >>> 16;
+  x = Math.imul(x, 0x7feb352d);
+  x ^= x >>> 15;
+  x = Math.imul(x, 0x846ca68b);
+  return x ^ (x >>> 16);
+}
+
+function hashKey(b: Uint8Array, off: number, len: number): number {
+  // FNV-1a then a final avalanche: addresses of one subnet differ in few bits.
+  let h = 0x811c9dc5;
+  for (let i = 0; i < len; i++) h = Math.imul(h ^ b[off + i]!, 0x01000193);
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  return (h ^ (h >>> 13)) >>> 0;
+}
