@@ -23,6 +23,16 @@ export {
   validateFullScrapeLimit,
 } from './full-scrape.ts';
 export type { FullScrape, FullScrapeEntry, FullScrapeResult } from './full-scrape.ts';
+// The shared-memory store loads no client library, so the contract carries it
+// (docs/storage.md "Shared-memory store"): a gateway hands its handle to worker threads.
+export { attachSharedMemoryStore, createSharedMemoryStore } from './shared-memory/index.ts';
+export type {
+  SharedMemoryAttachOptions,
+  SharedMemoryHandle,
+  SharedMemoryStore,
+  SharedMemoryStoreOptions,
+  SharedMemoryThreadOptions,
+} from './shared-memory/index.ts';
 export type * from './open/config.ts';
 export { backendConfig, checkStoreSettings, openLeaseLock, openStore } from './open/index.ts';
 export type { BackendStore, OpenStoreOptions, StoreSettings } from './open/index.ts';

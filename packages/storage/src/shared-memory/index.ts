@@ -235,6 +235,12 @@ export function createSharedMemoryStore(opts: SharedMemoryStoreOptions): {
 
 const HEADER_F64_WORDS = 16;
 
+/** Every broken invariant of the store's shared data (tests): empty when all is well. */
+export function auditSharedMemoryStore(store: SharedMemoryStore): string[] {
+  if (!(store instanceof SharedMemoryStoreImpl)) throw configError(['not a shared-memory store']);
+  return store.audit();
+}
+
 /** This thread's view of a store made by createSharedMemoryStore (in this or another thread). */
 export function attachSharedMemoryStore(
   handle: SharedMemoryHandle,
@@ -1266,6 +1272,137 @@ class SharedMemoryStoreImpl implements SharedMemoryStore {
       peerIds,
       downloadCounted,
     };
+  }
+
+  /** Every broken invariant of the shared data, one line each (tests; docs/storage.md "Shared-memory store"). */
+  audit(): string[] {
+    this.#assertOpen();
+    const problems: string[] = [];
+    const i32 = this.#i32;
+    const b = this.#u8;
+    const blocks: Array<[start: number, end: number, what: string]> = [];
+    for (let s = 0; s < this.#shards; s++) {
+      this.#lock(s);
+      try {
+        const sb = this.#sb(s);
+        const tOff = this.#ctl[sb + S_TABLE]!;
+        const t = tOff >> 2;
+        const cap = i32[t + T_CAP]!;
+        blocks.push([tOff, tOff + (TABLE_HEADER_WORDS + cap * ENTRY_WORDS) * 4, `table ${s}`]);
+        const mask = cap - 1;
+        let used = 0;
+        let torrents = 0;
+        const sums = [0, 0, 0, 0];
+        const hashes = new Set<string>();
+        for (let slot = 0; slot < cap; slot++) {
+          const e = t + TABLE_HEADER_WORDS + slot * ENTRY_WORDS;
+          if (i32[e + E_STATE] === 0) continue;
+          used++;
+          const name = this.#infoHashAt(e).toString('hex');
+          if (hashes.has(name)) problems.push(`shard ${s}: swarm ${name} twice`);
+          hashes.add(name);
+          const x = mix(i32[e]!, i32[e + 1]!, i32[e + 2]!, i32[e + 3]!, i32[e + 4]!);
+          if (this.#shardOf(x) !== s) problems.push(`shard ${s}: swarm ${name} in the wrong shard`);
+          for (let p = x & mask; p !== slot; p = (p + 1) & mask)
+            if (i32[t + TABLE_HEADER_WORDS + p * ENTRY_WORDS + E_STATE] === 0) {
+              problems.push(`shard ${s}: swarm ${name} unreachable from its slot`);
+              break;
+            }
+          let has = false;
+          for (const v6 of FAMILIES) {
+            const f = e + (v6 ? E_FAM6 : E_FAM4);
+            const rec = i32[f + F_REC]!;
+            if (rec === 0) continue;
+            has = true;
+            const where = `shard ${s}: swarm ${name} IPv${v6 ? 6 : 4}`;
+            const rs = v6 ? REC_SIZE6 : REC_SIZE4;
+            const keyLen = v6 ? 18 : 6;
+            const cls = i32[f + F_CLS]!;
+            const size = i32[f + F_SIZE]!;
+            blocks.push([rec, rec + classBytes(cls), `${where} records`]);
+            if (size < 1 || size > (v6 ? CAP6 : CAP4)[cls]!)
+              problems.push(`${where}: size ${size} outside 1..capacity`);
+            let seeders = 0;
+            let partials = 0;
+            let min = NO_EXPIRY;
+            const peers = new Set<string>();
+            for (let r = 0; r < size; r++) {
+              const o = rec + r * rs;
+              const peer = Buffer.from(b.subarray(o + R_KEY, o + R_KEY + keyLen)).toString('hex');
+              if (peers.has(peer)) problems.push(`${where}: peer ${peer} twice`);
+              peers.add(peer);
+              const role = b[o + rs - 2]!;
+              if (role === ROLE_SEEDER) seeders++;
+              else if (role === ROLE_PARTIAL_SEED) partials++;
+              else if (role !== ROLE_LEECHER) problems.push(`${where}: role ${role}`);
+              min = Math.min(min, i32[o >> 2]!);
+              if (this.#findKey(f, v6, o + R_KEY) !== r)
+                problems.push(`${where}: peer ${peer} not found by lookup`);
+            }
+            if (seeders !== i32[f + F_SEEDERS])
+              problems.push(`${where}: seeders ${i32[f + F_SEEDERS]} != ${seeders}`);
+            if (partials !== i32[f + F_PARTIALS])
+              problems.push(`${where}: partial seeds ${i32[f + F_PARTIALS]} != ${partials}`);
+            if (i32[f + F_MIN_EXPIRY]! > min)
+              problems.push(`${where}: minExpiry above a record's expiry`);
+            const index = i32[f + F_INDEX]!;
+            if (index !== 0) {
+              const slots = i32[f + F_INDEX_SLOTS]!;
+              blocks.push([index, index + classBytes(classOf(slots * 4)), `${where} index`]);
+              let n = 0;
+              for (let k = 0; k < slots; k++) if (i32[(index >> 2) + k] !== 0) n++;
+              if (n !== size) problems.push(`${where}: index holds ${n} of ${size}`);
+            } else if (size > INDEX_FROM) problems.push(`${where}: ${size} peers without an index`);
+            sums[(v6 ? 2 : 0) + 0]! += seeders;
+            sums[(v6 ? 2 : 0) + 1]! += size - seeders;
+          }
+          if (has) torrents++;
+          else if (i32[e + E_DOWNLOADED] === 0)
+            problems.push(`shard ${s}: swarm ${name} kept empty`);
+        }
+        if (used !== i32[t + T_USED])
+          problems.push(`shard ${s}: table used ${i32[t + T_USED]} != ${used}`);
+        const counters = [S_SEEDERS4, S_LEECHERS4, S_SEEDERS6, S_LEECHERS6];
+        counters.forEach((w, k) => {
+          if (this.#ctl[sb + w] !== sums[k])
+            problems.push(`shard ${s}: counter ${w} ${this.#ctl[sb + w]} != ${sums[k]}`);
+        });
+        if (this.#ctl[sb + S_TORRENTS] !== torrents)
+          problems.push(`shard ${s}: torrents ${this.#ctl[sb + S_TORRENTS]} != ${torrents}`);
+        for (let cls = 0; cls < NUM_CLASSES; cls++) {
+          let n = 0;
+          for (
+            let off = this.#ctl[this.#freeBase + s * NUM_CLASSES + cls]!;
+            off !== 0;
+            off = i32[off >> 2]!
+          ) {
+            blocks.push([off, off + classBytes(cls), `shard ${s} free ${cls}`]);
+            if (++n > 1e7) {
+              problems.push(`shard ${s}: free list ${cls} loops`);
+              break;
+            }
+          }
+        }
+      } finally {
+        this.#unlock(s);
+      }
+    }
+    blocks.sort((x, y) => x[0] - y[0]);
+    const top = Atomics.load(this.#ctl, H_TOP);
+    for (let k = 0; k < blocks.length; k++) {
+      const [start, end, what] = blocks[k]!;
+      if (start < HEAP_START || end > top) problems.push(`${what}: block outside the heap`);
+      const next = blocks[k + 1];
+      if (next !== undefined && next[0] < end) problems.push(`${what} overlaps ${next[2]}`);
+    }
+    return problems;
+  }
+
+  /** #find for a key already in the heap at byte `at`. */
+  #findKey(f: number, v6: boolean, at: number): number {
+    const keyLen = v6 ? 18 : 6;
+    for (let j = 0; j < keyLen; j++) this.#key[j] = this.#u8[at + j]!;
+    return this.#find(f, v6);
   }
 
   // ---- repair after a lock was taken over from a dead thread ----
