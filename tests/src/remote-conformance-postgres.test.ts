@@ -24,7 +24,12 @@ describe('remote store on PostgreSQL', () => {
       driver: 'postgres',
       env: () => ({ DATABASE_URL: url }),
       backend: async (o) => {
-        const store = await createPostgresStore({ DATABASE_URL: url }, o);
+        // The suite checks answers, not deadlines: its 500 concurrent
+        // announces outlast the 5 s statement timeout on a loaded machine.
+        const store = await createPostgresStore(
+          { DATABASE_URL: url, PG_STATEMENT_TIMEOUT_MS: 30_000 },
+          o,
+        );
         // Emptied after the store's migrations ran: each test starts on an empty store.
         await runSql(url, 'TRUNCATE shoal_peers, shoal_downloads, shoal_kv');
         return store;

@@ -71,7 +71,10 @@ describe('composite on real servers', () => {
       }),
       o,
     );
-    const data = await createPostgresStore({ DATABASE_URL: databaseUrl }, o);
+    const data = await createPostgresStore(
+      { DATABASE_URL: databaseUrl, PG_STATEMENT_TIMEOUT_MS: 30_000 },
+      o,
+    );
     await truncate();
     return createCompositeStore({ peers, data, dataDriver: 'postgres' });
   }

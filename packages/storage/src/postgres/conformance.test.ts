@@ -26,6 +26,11 @@ afterAll(async () => {
 const truncate = (url: string): Promise<void> =>
   runSql(url, 'TRUNCATE shoal_peers, shoal_downloads, shoal_kv');
 
+// The suite checks answers, not deadlines: its 500 concurrent announces to
+// one swarm outlast the 5 s default (a client read timeout at 7 s) at load
+// average 20-27. Statement timeouts have tests of their own (store.test.ts).
+const SUITE_STATEMENT_TIMEOUT_MS = 30_000;
+
 function factory(
   name: string,
   extra: Partial<PostgresStoreConfigInput>,
@@ -34,7 +39,7 @@ function factory(
   return async (opts: { peerLifetimeSeconds: number; clock: () => number }) => {
     const url = urls.get(name) as string;
     const store = await createPostgresStore(
-      { DATABASE_URL: url, ...extra },
+      { DATABASE_URL: url, PG_STATEMENT_TIMEOUT_MS: SUITE_STATEMENT_TIMEOUT_MS, ...extra },
       onRetry === undefined ? opts : { ...opts, onRetry },
     );
     await truncate(url);
