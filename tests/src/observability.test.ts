@@ -57,6 +57,10 @@ const hostPort = (url: string): string => new URL(url).host;
 
 beforeAll(async () => {
   topo = await startLocalTopology({
+    // Two worker threads per gateway (docs/workers.md): /metrics is then the
+    // main thread's merge of the workers', the path production pods take, and
+    // the workers' own series exist.
+    gatewayEnv: { GATEWAY_WORKERS: '2' },
     storageApiEnv: { STATS_INTERVAL_SECONDS: '1' },
     gcWorkerEnv: { GC_INTERVAL_SECONDS: '1' },
   });
