@@ -25,6 +25,8 @@ export const GAUGE_AGGREGATION: Readonly<Record<string, Aggregator>> = {
   // Each worker has its own breaker and queue toward storage-api.
   shoal_storage_client_circuit_state: 'max',
   shoal_storage_client_queue_depth: 'sum',
+  // Each worker runs its own shared-limit window (docs/workers.md): addresses tracked add up.
+  shoal_rate_limit_shared_addresses: 'sum',
 };
 
 export interface WorkerMetrics {
