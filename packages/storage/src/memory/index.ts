@@ -14,6 +14,7 @@
 // lifetime).
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { StoreError } from '../errors.ts';
+import { sweepEvery, type OnSweep } from '../sweeper.ts';
 import {
   INFO_HASH_LEN,
   TopSwarms,
@@ -66,7 +67,7 @@ export interface MemoryStoreOptions extends StoreOptions {
    */
   sweepEveryMs?: number;
   /** Told each sweep's outcome (logging). */
-  onSweep?: (result: GcResult | undefined, err?: unknown) => void;
+  onSweep?: OnSweep;
 }
 
 /**
@@ -142,26 +143,8 @@ class MemoryStoreImpl implements MemoryStore {
     this.clock = opts.clock ?? Date.now;
     this.epochSeconds = Math.floor(this.clock() / 1000);
     this.shards = Array.from({ length: shards }, () => new Map<string, Swarm>());
-    if (opts.sweepEveryMs !== undefined) this.sweepEvery(opts.sweepEveryMs, opts.onSweep);
-  }
-
-  private sweepEvery(everyMs: number, onSweep: MemoryStoreOptions['onSweep']): void {
-    let sweeping = false;
-    this.sweeper = setInterval(() => {
-      if (sweeping) return;
-      sweeping = true;
-      this.collectGarbage().then(
-        (r) => {
-          sweeping = false;
-          onSweep?.(r);
-        },
-        (err: unknown) => {
-          sweeping = false;
-          onSweep?.(undefined, err);
-        },
-      );
-    }, everyMs);
-    this.sweeper.unref();
+    if (opts.sweepEveryMs !== undefined)
+      this.sweeper = sweepEvery(() => this.collectGarbage(), opts.sweepEveryMs, opts.onSweep);
   }
 
   // async: a validation error becomes a rejection, never a synchronous throw.

@@ -113,7 +113,7 @@ const EMPTY_BUF = new Uint8Array(0);
 export const INDEX_FROM = 32;
 const INDEX_DROP_BELOW = 16;
 
-function hashKey(b: Uint8Array, off: number, len: number): number {
+export function hashKey(b: Uint8Array, off: number, len: number): number {
   // FNV-1a then a final avalanche: addresses of one subnet differ in few bits.
   let h = 0x811c9dc5;
   for (let i = 0; i < len; i++) h = Math.imul(h ^ b[off + i]!, 0x01000193);
@@ -131,6 +131,21 @@ const STRIDE_PRIMES = [
   1_000_003, 1_299_709, 1_572_869, 2_750_159, 3_145_739, 4_256_249, 6_291_469, 8_388_617,
   12_582_917, 15_485_863, 25_165_843, 32_452_843, 50_331_653, 67_867_967, 100_663_319, 122_949_823,
 ];
+
+/** A random stride for visiting n records: coprime to n, so the walk meets each once. */
+export function sampleStride(n: number): number {
+  if (n <= 2) return 1;
+  const p = STRIDE_PRIMES[Math.floor(Math.random() * STRIDE_PRIMES.length)]!;
+  return n % p !== 0 ? p % n : 1;
+}
+
+/**
+ * Backward-shift deletion in linear probing: the entry at `slot`, whose home
+ * is `home`, must stay when its home lies cyclically in (hole, slot].
+ */
+export function staysInProbeChain(hole: number, slot: number, home: number): boolean {
+  return hole <= slot ? home > hole && home <= slot : home > hole || home <= slot;
+}
 
 export class PeerTable {
   readonly arena: RecordArena;
@@ -370,12 +385,7 @@ export class PeerTable {
     const end = base + n * recSize;
     const selfOff = base + self * recSize;
     const flagOff = keyLen + 24;
-    let stride = 1;
-    if (n > 2) {
-      const p = STRIDE_PRIMES[Math.floor(Math.random() * STRIDE_PRIMES.length)]!;
-      if (n % p !== 0) stride = p % n;
-    }
-    const step = stride * recSize;
+    const step = sampleStride(n) * recSize;
     let o = base + Math.floor(Math.random() * n) * recSize;
     let got = 0;
     let w = 0;
@@ -529,9 +539,7 @@ export class PeerTable {
     index[hole] = 0;
     for (let s = (hole + 1) & mask; index[s] !== 0; s = (s + 1) & mask) {
       const home = this.slotHash(index[s]! - 1, keyHashes) & mask;
-      // The entry may move into the hole unless its home lies cyclically in (hole, s].
-      const stays = hole <= s ? home > hole && home <= s : home > hole || home <= s;
-      if (stays) continue;
+      if (staysInProbeChain(hole, s, home)) continue;
       index[hole] = index[s]!;
       index[s] = 0;
       hole = s;

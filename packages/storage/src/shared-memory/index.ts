@@ -17,7 +17,8 @@
 // shard (#repair) before using it.
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { threadId as currentThreadId } from 'node:worker_threads';
-import { StoreError } from '../errors.ts';
+import { StoreError, isStoreError } from '../errors.ts';
+import { sweepEvery, type OnSweep } from '../sweeper.ts';
 import {
   INFO_HASH_LEN,
   TopSwarms,
@@ -91,7 +92,9 @@ import {
   classBytes,
   classOf,
   controlLayout,
+  growTo,
 } from './layout.ts';
+import { hashKey, sampleStride, staysInProbeChain } from '../memory/peer-table.ts';
 import { Locks, closeOwner, ownersExited, registerOwner } from './lock.ts';
 import { SharedKv } from './kv.ts';
 
@@ -111,7 +114,7 @@ export interface SharedMemoryThreadOptions {
   /** Runs collectGarbage() this often until close(); give it to one thread only. Default: never. */
   sweepEveryMs?: number;
   /** Told each sweep's outcome (logging). */
-  onSweep?: (result: GcResult | undefined, err?: unknown) => void;
+  onSweep?: OnSweep;
 }
 
 /** peerLifetimeSeconds defaults to the creator's. */
@@ -161,11 +164,6 @@ const NOT_DOWNLOADING = ROLE_SEEDER | ROLE_PARTIAL_SEED;
 /** Tables above this size get a hash index; below the lower mark they drop it (as the memory driver). */
 export const INDEX_FROM = 32;
 const INDEX_DROP_BELOW = 16;
-/** Strides for sampling: primes, so (p mod n) is coprime to n unless p divides n (memory/peer-table.ts). */
-const STRIDE_PRIMES = [
-  1_000_003, 1_299_709, 1_572_869, 2_750_159, 3_145_739, 4_256_249, 6_291_469, 8_388_617,
-  12_582_917, 15_485_863, 25_165_843, 32_452_843, 50_331_653, 67_867_967, 100_663_319, 122_949_823,
-];
 
 /** Records per block of each heap class, per family. */
 const CAP4 = new Int32Array(NUM_CLASSES);
@@ -320,33 +318,16 @@ class SharedMemoryStoreImpl implements SharedMemoryStore {
     );
     this.#locks = new Locks(this.#ctl, this.#ownerBase, this.#owner, timeout);
     this.#kv = new SharedKv(handle.kv, this.#ctl, this.#locks);
-    if (opts.sweepEveryMs !== undefined) this.#sweepEvery(opts.sweepEveryMs, opts.onSweep);
+    if (opts.sweepEveryMs !== undefined) {
+      if (!Number.isInteger(opts.sweepEveryMs) || opts.sweepEveryMs < 1)
+        throw configError(['sweepEveryMs must be a positive integer']);
+      this.#sweeper = sweepEvery(() => this.collectGarbage(), opts.sweepEveryMs, opts.onSweep);
+    }
   }
 
   /** Called once per shard by createSharedMemoryStore, before any other thread sees the handle. */
   initShard(s: number): void {
     this.#ctl[this.#sb(s) + S_TABLE] = this.#newTable(s, MIN_TABLE_CAP);
-  }
-
-  #sweepEvery(everyMs: number, onSweep: SharedMemoryAttachOptions['onSweep']): void {
-    if (!Number.isInteger(everyMs) || everyMs < 1)
-      throw configError(['sweepEveryMs must be a positive integer']);
-    let sweeping = false;
-    this.#sweeper = setInterval(() => {
-      if (sweeping) return;
-      sweeping = true;
-      this.collectGarbage().then(
-        (r) => {
-          sweeping = false;
-          onSweep?.(r);
-        },
-        (err: unknown) => {
-          sweeping = false;
-          onSweep?.(undefined, err);
-        },
-      );
-    }, everyMs);
-    this.#sweeper.unref();
   }
 
   // ---- PeerStore ----
@@ -405,7 +386,15 @@ class SharedMemoryStoreImpl implements SharedMemoryStore {
 
     if (e <= 0) e = this.#insertEntry(s, x);
     const f = e + fam;
-    if (i32[f + F_REC] === 0) this.#createTable(s, e, v6);
+    if (i32[f + F_REC] === 0) {
+      try {
+        this.#createTable(s, e, v6);
+      } catch (err) {
+        // A full heap: the entry made for this announce must not stay behind empty.
+        this.#dropIfEmpty(s, e);
+        throw err;
+      }
+    }
 
     const completed = a.event === 'completed';
     const seeder = a.seeder || completed;
@@ -456,21 +445,15 @@ class SharedMemoryStoreImpl implements SharedMemoryStore {
     this.#assertOpen();
     validateInfoHashes(infoHashes);
     const nowSec = this.#nowSeconds();
-    return infoHashes.map((h) => {
-      const x = this.#hashOf(h);
-      const s = this.#shardOf(x);
-      this.#lock(s);
-      try {
-        const e = this.#findEntry(s, x);
+    return infoHashes.map((h) =>
+      this.#withEntry(h, (s, e) => {
         if (e <= 0) return noPeers(0);
         this.#expire(s, e, nowSec);
         const counts = this.#countsOf(e);
         this.#dropIfEmpty(s, e);
         return counts;
-      } finally {
-        this.#unlock(s);
-      }
-    });
+      }),
+    );
   }
 
   async collectGarbage(): Promise<GcResult> {
@@ -539,35 +522,20 @@ class SharedMemoryStoreImpl implements SharedMemoryStore {
         if (infoHash.length !== INFO_HASH_LEN || !Number.isInteger(n) || n < 1)
           throw badInput('infoHash must be 20 bytes and count a positive integer');
       }
-      for (const [infoHash, n] of increments) {
-        const x = this.#hashOf(infoHash);
-        const s = this.#shardOf(x);
-        this.#lock(s);
-        try {
-          let e = this.#findEntry(s, x);
-          if (e <= 0) e = this.#insertEntry(s, x);
+      for (const [infoHash, n] of increments)
+        this.#withEntry(infoHash, (s, found, x) => {
+          const e = found > 0 ? found : this.#insertEntry(s, x);
           this.#i32[e + E_DOWNLOADED] = this.#i32[e + E_DOWNLOADED]! + n;
-        } finally {
-          this.#unlock(s);
-        }
-      }
+        });
     });
   }
 
   downloads(infoHashes: readonly Buffer[]): Promise<number[]> {
     return this.#attempt(() => {
       validateInfoHashes(infoHashes);
-      return infoHashes.map((h) => {
-        const x = this.#hashOf(h);
-        const s = this.#shardOf(x);
-        this.#lock(s);
-        try {
-          const e = this.#findEntry(s, x);
-          return e > 0 ? this.#i32[e + E_DOWNLOADED]! >>> 0 : 0;
-        } finally {
-          this.#unlock(s);
-        }
-      });
+      return infoHashes.map((h) =>
+        this.#withEntry(h, (_s, e) => (e > 0 ? this.#i32[e + E_DOWNLOADED]! >>> 0 : 0)),
+      );
     });
   }
 
@@ -650,6 +618,18 @@ class SharedMemoryStoreImpl implements SharedMemoryStore {
     this.#locks.release(this.#sb(s) + S_LOCK);
   }
 
+  /** Runs fn under the lock of the hash's shard with its entry's word index (<= 0: absent) and mix. */
+  #withEntry<T>(infoHash: Buffer, fn: (s: number, e: number, x: number) => T): T {
+    const x = this.#hashOf(infoHash);
+    const s = this.#shardOf(x);
+    this.#lock(s);
+    try {
+      return fn(s, this.#findEntry(s, x), x);
+    } finally {
+      this.#unlock(s);
+    }
+  }
+
   /** Reads the hash into #h0..#h4 and returns its mix. */
   #hashOf(infoHash: Buffer): number {
     this.#h0 = infoHash.readInt32LE(0);
@@ -689,24 +669,19 @@ class SharedMemoryStoreImpl implements SharedMemoryStore {
           `shared-memory store full (maxMemoryBytes ${max})`,
         );
       if (Atomics.compareExchange(ctl, H_TOP, top, top + size) === top) {
-        this.#ensureHeap(top + size, max);
+        growTo(this.#heapSab, top + size, HEAP_GROW_STEP, 'heap');
         return top;
       }
     }
   }
 
-  #ensureHeap(end: number, max: number): void {
-    const sab = this.#heapSab;
-    if (end <= sab.byteLength) return;
-    const target = Math.min(max, Math.ceil((end + (end >>> 3)) / HEAP_GROW_STEP) * HEAP_GROW_STEP);
+  /** #alloc, or 0 when the heap is full. */
+  #tryAlloc(s: number, cls: number): number {
     try {
-      sab.grow(target);
+      return this.#alloc(s, cls);
     } catch (err) {
-      // Another thread grew it meanwhile: a smaller length is refused.
-      if (sab.byteLength < end)
-        throw new StoreError('STORE_ERR_UNAVAILABLE', 'shared-memory store: heap cannot grow', {
-          cause: err,
-        });
+      if (isStoreError(err)) return 0;
+      throw err;
     }
   }
 
@@ -813,9 +788,7 @@ class SharedMemoryStoreImpl implements SharedMemoryStore {
       if (i32[from + E_STATE] === 0) break;
       const home =
         mix(i32[from]!, i32[from + 1]!, i32[from + 2]!, i32[from + 3]!, i32[from + 4]!) & mask;
-      // The entry may move into the hole unless its home lies cyclically in (hole, slot].
-      const stays = hole <= slot ? home > hole && home <= slot : home > hole || home <= slot;
-      if (stays) continue;
+      if (staysInProbeChain(hole, slot, home)) continue;
       const to = first + hole * ENTRY_WORDS;
       i32.copyWithin(to, from, from + E_STATE);
       i32.copyWithin(to + E_STATE + 1, from + E_STATE + 1, from + ENTRY_WORDS);
@@ -1090,11 +1063,14 @@ class SharedMemoryStoreImpl implements SharedMemoryStore {
 
   /** Copies the records into a block of class `cls` and frees the old one. */
   #moveTo(s: number, f: number, v6: boolean, cls: number): void {
+    this.#moveInto(s, f, v6, cls, this.#alloc(s, cls));
+  }
+
+  #moveInto(s: number, f: number, v6: boolean, cls: number, off: number): void {
     const i32 = this.#i32;
     const rs = v6 ? REC_SIZE6 : REC_SIZE4;
     const oldRec = i32[f + F_REC]!;
     const oldCls = i32[f + F_CLS]!;
-    const off = this.#alloc(s, cls);
     this.#u8.copyWithin(off, oldRec, oldRec + i32[f + F_SIZE]! * rs);
     // The smaller class is written first, so that a thread dying in between
     // leaves a capacity that understates the block, never one that overstates it.
@@ -1113,8 +1089,12 @@ class SharedMemoryStoreImpl implements SharedMemoryStore {
     const size = i32[f + F_SIZE]!;
     const cap = (v6 ? CAP6 : CAP4)[i32[f + F_CLS]!]!;
     // Shrink at a quarter full so that a peer joining and leaving cannot bounce between classes.
-    if (cap > 8 && size * 4 < cap)
-      this.#moveTo(s, f, v6, classOf(Math.max(size * 2, 4) * (v6 ? REC_SIZE6 : REC_SIZE4)));
+    if (cap > 8 && size * 4 < cap) {
+      const cls = classOf(Math.max(size * 2, 4) * (v6 ? REC_SIZE6 : REC_SIZE4));
+      // A full heap keeps the larger block.
+      const off = this.#tryAlloc(s, cls);
+      if (off !== 0) this.#moveInto(s, f, v6, cls, off);
+    }
     if (i32[f + F_INDEX] !== 0) {
       if (size < INDEX_DROP_BELOW) this.#dropIndex(s, f);
       else if (size * 8 < i32[f + F_INDEX_SLOTS]!) this.#rebuildIndex(s, f, v6);
@@ -1134,9 +1114,11 @@ class SharedMemoryStoreImpl implements SharedMemoryStore {
     const size = i32[f + F_SIZE]!;
     let slots = 64;
     while (slots < size * 2) slots *= 2;
-    const off = this.#alloc(s, classOf(slots * 4));
-    i32.fill(0, off >> 2, (off >> 2) + slots);
+    const off = this.#tryAlloc(s, classOf(slots * 4));
     this.#dropIndex(s, f);
+    // A full heap leaves the table without an index: lookups scan, and stay right.
+    if (off === 0) return;
+    i32.fill(0, off >> 2, (off >> 2) + slots);
     i32[f + F_INDEX_SLOTS] = slots;
     i32[f + F_INDEX] = off;
     for (let i = 0; i < size; i++) this.#indexInsert(f, v6, i);
@@ -1176,8 +1158,7 @@ class SharedMemoryStoreImpl implements SharedMemoryStore {
     i32[ix + hole] = 0;
     for (let slot = (hole + 1) & mask; i32[ix + slot] !== 0; slot = (slot + 1) & mask) {
       const home = this.#slotHash(f, v6, i32[ix + slot]! - 1) & mask;
-      const stays = hole <= slot ? home > hole && home <= slot : home > hole || home <= slot;
-      if (stays) continue;
+      if (staysInProbeChain(hole, slot, home)) continue;
       i32[ix + hole] = i32[ix + slot]!;
       i32[ix + slot] = 0;
       hole = slot;
@@ -1208,12 +1189,7 @@ class SharedMemoryStoreImpl implements SharedMemoryStore {
     const end = base + n * rs;
     const selfOff = base + self * rs;
     const roleAt = rs - 2;
-    let stride = 1;
-    if (n > 2) {
-      const p = STRIDE_PRIMES[Math.floor(Math.random() * STRIDE_PRIMES.length)]!;
-      if (n % p !== 0) stride = p % n;
-    }
-    const step = stride * rs;
+    const step = sampleStride(n) * rs;
     let o = base + Math.floor(Math.random() * n) * rs;
     let got = 0;
     let w = 0;
@@ -1352,7 +1328,7 @@ class SharedMemoryStoreImpl implements SharedMemoryStore {
               let n = 0;
               for (let k = 0; k < slots; k++) if (i32[(index >> 2) + k] !== 0) n++;
               if (n !== size) problems.push(`${where}: index holds ${n} of ${size}`);
-            } else if (size > INDEX_FROM) problems.push(`${where}: ${size} peers without an index`);
+            }
             sums[(v6 ? 2 : 0) + 0]! += seeders;
             sums[(v6 ? 2 : 0) + 1]! += size - seeders;
           }
@@ -1532,13 +1508,4 @@ function mix(h0: number, h1: number, h2: number, h3: number, h4: number): number
   x ^= x >>> 15;
   x = Math.imul(x, 0x846ca68b);
   return x ^ (x >>> 16);
-}
-
-function hashKey(b: Uint8Array, off: number, len: number): number {
-  // FNV-1a then a final avalanche: addresses of one subnet differ in few bits.
-  let h = 0x811c9dc5;
-  for (let i = 0; i < len; i++) h = Math.imul(h ^ b[off + i]!, 0x01000193);
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  return (h ^ (h >>> 13)) >>> 0;
 }

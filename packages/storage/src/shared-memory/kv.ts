@@ -10,8 +10,7 @@
 // as a new segment beside the old one before switching H_KV_SEG, so a thread
 // that dies at any point leaves a log every other thread can still read.
 import { Buffer } from 'node:buffer';
-import { StoreError } from '../errors.ts';
-import { H_KV_GARBAGE, H_KV_GEN, H_KV_LOCK, H_KV_SEG } from './layout.ts';
+import { H_KV_GARBAGE, H_KV_GEN, H_KV_LOCK, H_KV_SEG, growTo } from './layout.ts';
 import type { Locks } from './lock.ts';
 
 const OP_PUT = 1;
@@ -144,20 +143,7 @@ export class SharedKv {
   }
 
   #ensure(end: number): void {
-    const sab = this.#sab;
-    if (end <= sab.byteLength) return;
-    if (end > sab.maxByteLength)
-      throw new StoreError('STORE_ERR_UNAVAILABLE', 'shared-memory store: KV data full');
-    const target = Math.min(sab.maxByteLength, align(end + (end >>> 2), 1 << 16));
-    try {
-      sab.grow(target);
-    } catch (err) {
-      // Another thread grew it meanwhile (a smaller length is refused).
-      if (sab.byteLength < end)
-        throw new StoreError('STORE_ERR_UNAVAILABLE', 'shared-memory store: KV data full', {
-          cause: err,
-        });
-    }
+    growTo(this.#sab, end, 1 << 16, 'KV data');
   }
 
   #addGarbage(bytes: number): void {

@@ -124,3 +124,19 @@ export const MIN_TABLE_CAP = 16;
 export const R_KEY = 4;
 export const REC_SIZE4 = 32;
 export const REC_SIZE6 = 44;
+
+/**
+ * Grows a growable SharedArrayBuffer to hold `end` bytes, in `step`s with an
+ * eighth to spare. Another thread may grow it at the same moment: a request
+ * below its new length is refused, and is fine when the length suffices.
+ */
+export function growTo(sab: SharedArrayBuffer, end: number, step: number, what: string): void {
+  if (end <= sab.byteLength) return;
+  const full = () => new StoreError('STORE_ERR_UNAVAILABLE', `shared-memory store: ${what} full`);
+  if (end > sab.maxByteLength) throw full();
+  try {
+    sab.grow(Math.min(sab.maxByteLength, Math.ceil((end + (end >>> 3)) / step) * step));
+  } catch (err) {
+    if (sab.byteLength < end) throw new StoreError(full().code, full().message, { cause: err });
+  }
+}
