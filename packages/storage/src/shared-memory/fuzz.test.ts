@@ -14,6 +14,8 @@ const LIFETIME = 600;
 interface ModelPeer {
   role: 'leecher' | 'seeder' | 'partial';
   expiry: number;
+  /** The client and key of the entry's latest announce (docs/decisions.md "Peers that move"). */
+  keyHash: string | undefined;
 }
 
 class Model {
@@ -83,10 +85,18 @@ function run(seed: number, swarmCount: number, peerCount: number, ops: number, s
       const numWant = Math.floor(rand() * 120);
       const lifetimeSeconds = rand() < 0.1 ? 1 + Math.floor(rand() * 3 * LIFETIME) : undefined;
       const withPeerIds = rand() < 0.1;
+      // Clients move: a keyed announce from another client's address or port replaces
+      // the entry of the client's latest keyed announce.
+      const k = rand();
+      const keyName = k < 0.4 ? undefined : k < 0.9 ? 1 : 2;
+      const from = rand() < 0.3 ? 1 + Math.floor(rand() * peerCount) : peer;
+      const keyHash = keyName === undefined ? undefined : `${peer}:${keyName}`;
       const a = {
         ...announceOf({
           swarm,
           peer,
+          from,
+          ...(keyName === undefined ? {} : { key: keyName }),
           family,
           port,
           seeder,
@@ -99,19 +109,31 @@ function run(seed: number, swarmCount: number, peerCount: number, ops: number, s
       };
       const got = store.announceSync(a);
       model.expire(swarm, nowSec());
-      const key = keyOf(family, peer, port);
+      const key = keyOf(family, from, port);
       const peers = model.swarms.get(swarm) ?? new Map<string, ModelPeer>();
       const stored = peers.get(key);
+      const bound =
+        keyHash === undefined
+          ? undefined
+          : [...peers].find(([k, p]) => k.startsWith(`${family}/`) && p.keyHash === keyHash)?.[0];
       let counted = false;
-      if (event === 'stopped') peers.delete(key);
-      else {
-        if (event === 'completed' && stored?.role !== 'seeder') {
+      if (event === 'stopped') {
+        peers.delete(key);
+        if (bound !== undefined) peers.delete(bound);
+      } else {
+        let movedSeeder = false;
+        if (bound !== undefined && bound !== key) {
+          movedSeeder = peers.get(bound)!.role === 'seeder';
+          peers.delete(bound);
+        }
+        if (event === 'completed' && stored?.role !== 'seeder' && !movedSeeder) {
           counted = true;
           model.downloads.set(swarm, (model.downloads.get(swarm) ?? 0) + 1);
         }
         peers.set(key, {
           role: seeder ? 'seeder' : partialSeed ? 'partial' : 'leecher',
           expiry: nowSec() + (lifetimeSeconds ?? LIFETIME),
+          keyHash,
         });
       }
       if (peers.size > 0) model.swarms.set(swarm, peers);

@@ -78,6 +78,7 @@ import {
   REC_SIZE4,
   REC_SIZE6,
   R_KEY,
+  R_KEY_HASH,
   SHARD_WORDS,
   S_LEECHERS4,
   S_LEECHERS6,
@@ -365,6 +366,10 @@ class SharedMemoryStoreImpl implements SharedMemoryStore {
     key[keyLen - 1] = a.port & 0xff;
     const v6 = a.family === 6;
     const fam = v6 ? E_FAM6 : E_FAM4;
+    // The key hash as two words; all zero is no key, as in a record.
+    const kh0 = a.keyHash === undefined ? 0 : a.keyHash.readInt32LE(0);
+    const kh1 = a.keyHash === undefined ? 0 : a.keyHash.readInt32LE(4);
+    const keyed = (kh0 | kh1) !== 0;
 
     if (a.event === 'stopped') {
       const ids = a.withPeerIds ? [] : undefined;
@@ -372,12 +377,13 @@ class SharedMemoryStoreImpl implements SharedMemoryStore {
       const f = e + fam;
       if (i32[f + F_REC] !== 0) {
         const i = this.#find(f, v6);
-        if (i >= 0) {
-          const seeder = this.#roleOf(f, v6, i) === ROLE_SEEDER;
-          this.#removeAt(s, f, v6, i);
-          this.#count(s, v6, seeder, -1);
-          if (i32[f + F_SIZE] === 0) this.#dropTable(s, e, v6);
+        if (i >= 0) this.#removePeer(s, f, v6, i);
+        // A client that moved and stops from its new address leaves nothing behind.
+        if (keyed) {
+          const j = this.#findKeyHash(f, v6, kh0, kh1);
+          if (j >= 0) this.#removePeer(s, f, v6, j);
         }
+        if (i32[f + F_SIZE] === 0) this.#dropTable(s, e, v6);
       }
       const result = this.#resultOf(e, EMPTY, ids, false);
       this.#dropIfEmpty(s, e);
@@ -401,21 +407,34 @@ class SharedMemoryStoreImpl implements SharedMemoryStore {
     const role = seeder ? ROLE_SEEDER : a.partialSeed === true ? ROLE_PARTIAL_SEED : ROLE_LEECHER;
     const expiry = Math.min(nowSec + lifetimeOf(a, this.#lifetime), MAX_EXPIRY_SECONDS);
     let self = this.#find(f, v6);
+    // docs/decisions.md "Peers that move": the entry this client announced last
+    // with the same key hash, at another address, is replaced by this one.
+    let movedSeeder = false;
+    if (keyed) {
+      const j = this.#findKeyHash(f, v6, kh0, kh1);
+      if (j >= 0 && j !== self) {
+        movedSeeder = this.#roleOf(f, v6, j) === ROLE_SEEDER;
+        this.#removePeer(s, f, v6, j);
+        // Removal moves the last record into the hole, which may be this one.
+        if (self >= 0) self = this.#find(f, v6);
+      }
+    }
     let counted: boolean;
     if (self < 0) {
-      self = this.#insert(s, f, v6, a.peerId, expiry, role);
+      self = this.#insert(s, f, v6, a.peerId, expiry, role, kh0, kh1);
       this.#count(s, v6, seeder, 1);
-      counted = completed;
+      // Once per peer: a seeder that moved repeating `completed` adds nothing.
+      counted = completed && !movedSeeder;
     } else {
       const was = this.#roleOf(f, v6, self);
-      this.#update(f, v6, self, a.peerId, expiry, role);
+      this.#update(f, v6, self, a.peerId, expiry, role, kh0, kh1);
       const wasSeeder = was === ROLE_SEEDER;
       if (wasSeeder !== seeder) {
         this.#count(s, v6, wasSeeder, -1);
         this.#count(s, v6, seeder, 1);
       }
       // Once per peer: a stored seeder repeating `completed` adds nothing.
-      counted = completed && !wasSeeder;
+      counted = completed && !wasSeeder && !movedSeeder;
     }
     if (counted) i32[e + E_DOWNLOADED] = i32[e + E_DOWNLOADED]! + 1;
 
@@ -873,7 +892,7 @@ class SharedMemoryStoreImpl implements SharedMemoryStore {
     i32[f + F_REC] = 0;
     i32[f + F_INDEX] = 0;
     this.#free(s, rec, i32[f + F_CLS]!);
-    if (index !== 0) this.#free(s, index, classOf(i32[f + F_INDEX_SLOTS]! * 4));
+    if (index !== 0) this.#free(s, index, indexClass(i32[f + F_INDEX_SLOTS]!));
     i32[f + F_SIZE] = i32[f + F_SEEDERS] = i32[f + F_PARTIALS] = 0;
     if (i32[other + F_REC] === 0) this.#addCounter(s, S_TORRENTS, -1);
   }
@@ -930,8 +949,57 @@ class SharedMemoryStoreImpl implements SharedMemoryStore {
     }
   }
 
+  /** Record index of the peer whose latest announce carried the key hash (kh0, kh1), or -1. */
+  #findKeyHash(f: number, v6: boolean, kh0: number, kh1: number): number {
+    const i32 = this.#i32;
+    const words = (v6 ? REC_SIZE6 : REC_SIZE4) >> 2;
+    const rec = (i32[f + F_REC]! + R_KEY_HASH) >> 2;
+    const index = i32[f + F_INDEX]!;
+    if (index === 0) {
+      const end = rec + i32[f + F_SIZE]! * words;
+      for (let w = rec; w < end; w += words)
+        if (i32[w] === kh0 && i32[w + 1] === kh1) return (w - rec) / words;
+      return -1;
+    }
+    const slots = i32[f + F_INDEX_SLOTS]!;
+    const ix = (index >> 2) + slots;
+    const mask = slots - 1;
+    for (let slot = keyHashSlot(kh0, kh1) & mask; ; slot = (slot + 1) & mask) {
+      const v = i32[ix + slot]!;
+      if (v === 0) return -1;
+      const w = rec + (v - 1) * words;
+      if (i32[w] === kh0 && i32[w + 1] === kh1) return v - 1;
+    }
+  }
+
+  /** The record's key hash words: [0, 0] when it has none. */
+  #keyHashWord(f: number, v6: boolean, i: number): number {
+    return (this.#i32[f + F_REC]! + i * (v6 ? REC_SIZE6 : REC_SIZE4) + R_KEY_HASH) >> 2;
+  }
+
+  #hasKeyHash(f: number, v6: boolean, i: number): boolean {
+    const w = this.#keyHashWord(f, v6, i);
+    return (this.#i32[w]! | this.#i32[w + 1]!) !== 0;
+  }
+
+  /** Removes record i and counts it out of the shard. */
+  #removePeer(s: number, f: number, v6: boolean, i: number): void {
+    const seeder = this.#roleOf(f, v6, i) === ROLE_SEEDER;
+    this.#removeAt(s, f, v6, i);
+    this.#count(s, v6, seeder, -1);
+  }
+
   /** Appends the peer #key (absent); returns its record index. */
-  #insert(s: number, f: number, v6: boolean, peerId: Buffer, expiry: number, role: number): number {
+  #insert(
+    s: number,
+    f: number,
+    v6: boolean,
+    peerId: Buffer,
+    expiry: number,
+    role: number,
+    kh0: number,
+    kh1: number,
+  ): number {
     const i32 = this.#i32;
     const rs = v6 ? REC_SIZE6 : REC_SIZE4;
     const keyLen = v6 ? 18 : 6;
@@ -945,23 +1013,46 @@ class SharedMemoryStoreImpl implements SharedMemoryStore {
     const key = this.#key;
     for (let j = 0; j < keyLen; j++) b[o + R_KEY + j] = key[j]!;
     this.#write(f, v6, o, peerId, expiry, role);
+    i32[(o + R_KEY_HASH) >> 2] = kh0;
+    i32[((o + R_KEY_HASH) >> 2) + 1] = kh1;
     // Published by the size: a record beyond it is no record.
     i32[f + F_SIZE] = size + 1;
     this.#countRole(f, role, 1);
     const index = i32[f + F_INDEX]!;
     if (index !== 0) {
       if ((size + 1) * 2 > i32[f + F_INDEX_SLOTS]!) this.#rebuildIndex(s, f, v6);
-      else this.#indexInsert(f, v6, size);
+      else {
+        this.#indexInsert(f, v6, size, false);
+        if ((kh0 | kh1) !== 0) this.#indexInsert(f, v6, size, true);
+      }
     } else if (size + 1 > INDEX_FROM) {
       this.#rebuildIndex(s, f, v6);
     }
     return size;
   }
 
-  #update(f: number, v6: boolean, i: number, peerId: Buffer, expiry: number, role: number): void {
+  #update(
+    f: number,
+    v6: boolean,
+    i: number,
+    peerId: Buffer,
+    expiry: number,
+    role: number,
+    kh0: number,
+    kh1: number,
+  ): void {
+    const i32 = this.#i32;
     const was = this.#roleOf(f, v6, i);
     const rs = v6 ? REC_SIZE6 : REC_SIZE4;
-    this.#write(f, v6, this.#i32[f + F_REC]! + i * rs, peerId, expiry, role);
+    this.#write(f, v6, i32[f + F_REC]! + i * rs, peerId, expiry, role);
+    const w = this.#keyHashWord(f, v6, i);
+    if (i32[w] !== kh0 || i32[w + 1] !== kh1) {
+      const indexed = i32[f + F_INDEX] !== 0;
+      if (indexed && (i32[w]! | i32[w + 1]!) !== 0) this.#indexDelete(f, v6, i, true);
+      i32[w] = kh0;
+      i32[w + 1] = kh1;
+      if (indexed && (kh0 | kh1) !== 0) this.#indexInsert(f, v6, i, true);
+    }
     if (was !== role) {
       this.#countRole(f, was, -1);
       this.#countRole(f, role, 1);
@@ -989,7 +1080,11 @@ class SharedMemoryStoreImpl implements SharedMemoryStore {
     this.#countRole(f, this.#roleOf(f, v6, i), -1);
     const last = i32[f + F_SIZE]! - 1;
     const rec = i32[f + F_REC]!;
-    if (i32[f + F_INDEX] !== 0) this.#indexDelete(f, v6, i);
+    const indexed = i32[f + F_INDEX] !== 0;
+    if (indexed) {
+      this.#indexDelete(f, v6, i, false);
+      if (this.#hasKeyHash(f, v6, i)) this.#indexDelete(f, v6, i, true);
+    }
     if (i !== last) {
       const to = rec + i * rs;
       const from = rec + last * rs;
@@ -997,7 +1092,10 @@ class SharedMemoryStoreImpl implements SharedMemoryStore {
       i32[to >> 2] = 0;
       this.#u8.copyWithin(to + 4, from + 4, from + rs);
       i32[to >> 2] = i32[from >> 2]!;
-      if (i32[f + F_INDEX] !== 0) this.#indexRelabel(f, v6, last, i);
+      if (indexed) {
+        this.#indexRelabel(f, v6, last, i, false);
+        if (this.#hasKeyHash(f, v6, i)) this.#indexRelabel(f, v6, last, i, true);
+      }
     }
     i32[f + F_SIZE] = last;
     this.#afterShrink(s, f, v6);
@@ -1106,7 +1204,7 @@ class SharedMemoryStoreImpl implements SharedMemoryStore {
     const index = i32[f + F_INDEX]!;
     if (index === 0) return;
     i32[f + F_INDEX] = 0;
-    this.#free(s, index, classOf(i32[f + F_INDEX_SLOTS]! * 4));
+    this.#free(s, index, indexClass(i32[f + F_INDEX_SLOTS]!));
   }
 
   #rebuildIndex(s: number, f: number, v6: boolean): void {
@@ -1114,50 +1212,62 @@ class SharedMemoryStoreImpl implements SharedMemoryStore {
     const size = i32[f + F_SIZE]!;
     let slots = 64;
     while (slots < size * 2) slots *= 2;
-    const off = this.#tryAlloc(s, classOf(slots * 4));
+    const off = this.#tryAlloc(s, indexClass(slots));
     this.#dropIndex(s, f);
     // A full heap leaves the table without an index: lookups scan, and stay right.
     if (off === 0) return;
-    i32.fill(0, off >> 2, (off >> 2) + slots);
+    i32.fill(0, off >> 2, (off >> 2) + 2 * slots);
     i32[f + F_INDEX_SLOTS] = slots;
     i32[f + F_INDEX] = off;
-    for (let i = 0; i < size; i++) this.#indexInsert(f, v6, i);
+    for (let i = 0; i < size; i++) {
+      this.#indexInsert(f, v6, i, false);
+      // Records without a key hash stay out, so they never share one long probe chain.
+      if (this.#hasKeyHash(f, v6, i)) this.#indexInsert(f, v6, i, true);
+    }
   }
 
-  #slotHash(f: number, v6: boolean, i: number): number {
-    const rs = v6 ? REC_SIZE6 : REC_SIZE4;
-    return hashKey(this.#u8, this.#i32[f + F_REC]! + i * rs + R_KEY, v6 ? 18 : 6);
+  /** Index slot hash of record i: of its compact peer, or (byKeyHash) of its key hash. */
+  #slotHash(f: number, v6: boolean, i: number, byKeyHash: boolean): number {
+    const o = this.#i32[f + F_REC]! + i * (v6 ? REC_SIZE6 : REC_SIZE4);
+    if (!byKeyHash) return hashKey(this.#u8, o + R_KEY, v6 ? 18 : 6);
+    return keyHashSlot(this.#i32[(o + R_KEY_HASH) >> 2]!, this.#i32[((o + R_KEY_HASH) >> 2) + 1]!);
   }
 
-  #indexInsert(f: number, v6: boolean, i: number): void {
+  /** First word of the peer index, or of the key-hash index after it. */
+  #indexWord(f: number, byKeyHash: boolean): number {
     const i32 = this.#i32;
-    const ix = i32[f + F_INDEX]! >> 2;
+    return (i32[f + F_INDEX]! >> 2) + (byKeyHash ? i32[f + F_INDEX_SLOTS]! : 0);
+  }
+
+  #indexInsert(f: number, v6: boolean, i: number, byKeyHash: boolean): void {
+    const i32 = this.#i32;
+    const ix = this.#indexWord(f, byKeyHash);
     const mask = i32[f + F_INDEX_SLOTS]! - 1;
-    let slot = this.#slotHash(f, v6, i) & mask;
+    let slot = this.#slotHash(f, v6, i, byKeyHash) & mask;
     while (i32[ix + slot] !== 0) slot = (slot + 1) & mask;
     i32[ix + slot] = i + 1;
   }
 
   /** Record `from` now lives at `to` (its bytes are already there). */
-  #indexRelabel(f: number, v6: boolean, from: number, to: number): void {
+  #indexRelabel(f: number, v6: boolean, from: number, to: number, byKeyHash: boolean): void {
     const i32 = this.#i32;
-    const ix = i32[f + F_INDEX]! >> 2;
+    const ix = this.#indexWord(f, byKeyHash);
     const mask = i32[f + F_INDEX_SLOTS]! - 1;
-    let slot = this.#slotHash(f, v6, to) & mask;
+    let slot = this.#slotHash(f, v6, to, byKeyHash) & mask;
     while (i32[ix + slot] !== from + 1) slot = (slot + 1) & mask;
     i32[ix + slot] = to + 1;
   }
 
   /** Backward-shift deletion keeps probe chains intact without tombstones. */
-  #indexDelete(f: number, v6: boolean, i: number): void {
+  #indexDelete(f: number, v6: boolean, i: number, byKeyHash: boolean): void {
     const i32 = this.#i32;
-    const ix = i32[f + F_INDEX]! >> 2;
+    const ix = this.#indexWord(f, byKeyHash);
     const mask = i32[f + F_INDEX_SLOTS]! - 1;
-    let hole = this.#slotHash(f, v6, i) & mask;
+    let hole = this.#slotHash(f, v6, i, byKeyHash) & mask;
     while (i32[ix + hole] !== i + 1) hole = (hole + 1) & mask;
     i32[ix + hole] = 0;
     for (let slot = (hole + 1) & mask; i32[ix + slot] !== 0; slot = (slot + 1) & mask) {
-      const home = this.#slotHash(f, v6, i32[ix + slot]! - 1) & mask;
+      const home = this.#slotHash(f, v6, i32[ix + slot]! - 1, byKeyHash) & mask;
       if (staysInProbeChain(hole, slot, home)) continue;
       i32[ix + hole] = i32[ix + slot]!;
       i32[ix + slot] = 0;
@@ -1302,6 +1412,7 @@ class SharedMemoryStoreImpl implements SharedMemoryStore {
             let partials = 0;
             let min = NO_EXPIRY;
             const peers = new Set<string>();
+            let keyed = 0;
             for (let r = 0; r < size; r++) {
               const o = rec + r * rs;
               const peer = Buffer.from(b.subarray(o + R_KEY, o + R_KEY + keyLen)).toString('hex');
@@ -1314,6 +1425,13 @@ class SharedMemoryStoreImpl implements SharedMemoryStore {
               min = Math.min(min, i32[o >> 2]!);
               if (this.#findKey(f, v6, o + R_KEY) !== r)
                 problems.push(`${where}: peer ${peer} not found by lookup`);
+              const kh0 = i32[(o + R_KEY_HASH) >> 2]!;
+              const kh1 = i32[((o + R_KEY_HASH) >> 2) + 1]!;
+              if ((kh0 | kh1) !== 0) {
+                keyed++;
+                if (this.#findKeyHash(f, v6, kh0, kh1) !== r)
+                  problems.push(`${where}: peer ${peer} not found by its key hash (or shares it)`);
+              }
             }
             if (seeders !== i32[f + F_SEEDERS])
               problems.push(`${where}: seeders ${i32[f + F_SEEDERS]} != ${seeders}`);
@@ -1324,10 +1442,15 @@ class SharedMemoryStoreImpl implements SharedMemoryStore {
             const index = i32[f + F_INDEX]!;
             if (index !== 0) {
               const slots = i32[f + F_INDEX_SLOTS]!;
-              blocks.push([index, index + classBytes(classOf(slots * 4)), `${where} index`]);
+              blocks.push([index, index + classBytes(indexClass(slots)), `${where} index`]);
               let n = 0;
-              for (let k = 0; k < slots; k++) if (i32[(index >> 2) + k] !== 0) n++;
+              let nk = 0;
+              for (let k = 0; k < slots; k++) {
+                if (i32[(index >> 2) + k] !== 0) n++;
+                if (i32[(index >> 2) + slots + k] !== 0) nk++;
+              }
               if (n !== size) problems.push(`${where}: index holds ${n} of ${size}`);
+              if (nk !== keyed) problems.push(`${where}: key index holds ${nk} of ${keyed}`);
             }
             sums[(v6 ? 2 : 0) + 0]! += seeders;
             sums[(v6 ? 2 : 0) + 1]! += size - seeders;
@@ -1420,6 +1543,7 @@ class SharedMemoryStoreImpl implements SharedMemoryStore {
         const rec = i32[f + F_REC]!;
         const size = Math.min(i32[f + F_SIZE]!, (v6 ? CAP6 : CAP4)[i32[f + F_CLS]!]!);
         const peers = new Set<string>();
+        const keyHashes = new Set<string>();
         let w = 0;
         let seeders = 0;
         let partials = 0;
@@ -1429,6 +1553,10 @@ class SharedMemoryStoreImpl implements SharedMemoryStore {
           const exp = i32[o >> 2]!;
           const peer = Buffer.from(b.subarray(o + R_KEY, o + R_KEY + keyLen)).toString('hex');
           if (exp <= 0 || peers.has(peer)) continue;
+          // A key hash binds one record (docs/decisions.md "Peers that move"); a second is a copy cut short.
+          const kh = `${i32[(o + R_KEY_HASH) >> 2]},${i32[((o + R_KEY_HASH) >> 2) + 1]}`;
+          if (kh !== '0,0' && keyHashes.has(kh)) continue;
+          keyHashes.add(kh);
           peers.add(peer);
           if (w !== r) b.copyWithin(rec + w * rs, o, o + rs);
           const role = b[rec + w * rs + rs - 2]!;
@@ -1488,6 +1616,17 @@ class SharedMemoryStoreImpl implements SharedMemoryStore {
 }
 
 const FAMILIES = [false, true] as const;
+
+/** Heap class of an index block: the peer index and the key-hash index, `slots` words each. */
+function indexClass(slots: number): number {
+  return classOf(slots * 8);
+}
+
+/** Index slot hash of a key hash: SipHash output already (docs/decisions.md "Peers that move"), so one multiply mixes it. */
+function keyHashSlot(kh0: number, kh1: number): number {
+  const x = Math.imul(kh0 ^ Math.imul(kh1, 0x9e3779b1), 0x85ebca6b);
+  return (x ^ (x >>> 15)) >>> 0;
+}
 
 /** Slots for `used` entries: at most half full, at least MIN_TABLE_CAP. */
 function tableCapFor(used: number): number {

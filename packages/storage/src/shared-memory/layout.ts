@@ -9,7 +9,7 @@
 import { StoreError } from '../errors.ts';
 
 export const MAGIC = 0x5348_4d31; // "SHM1"
-export const LAYOUT_VERSION = 1;
+export const LAYOUT_VERSION = 2;
 
 // Header words of `control` (Int32Array indexes).
 export const H_MAGIC = 0;
@@ -111,19 +111,23 @@ export const F_SIZE = 2;
 export const F_SEEDERS = 3;
 export const F_PARTIALS = 4;
 export const F_MIN_EXPIRY = 5;
+/** Index block: F_INDEX_SLOTS words by compact peer, then as many by key hash. */
 export const F_INDEX = 6;
 export const F_INDEX_SLOTS = 7;
 export const MIN_TABLE_CAP = 16;
 
 // Peer records, 4-byte aligned, RS bytes each:
 //   [0, 4)                 expiry, seconds since the store's start (int32)
-//   [4, 4 + K)             compact peer: address then big-endian port (BEP 23 / BEP 7)
-//   [4 + K, 24 + K)        peer_id
-//   [24 + K]               role (0 leecher, 1 seeder, 2 BEP 21 partial seed)
-// K = 6 and RS = 32 for IPv4; K = 18 and RS = 44 for IPv6.
-export const R_KEY = 4;
-export const REC_SIZE4 = 32;
-export const REC_SIZE6 = 44;
+//   [4, 12)                key hash of the record's latest announce, all zero
+//                          without one (docs/decisions.md "Peers that move")
+//   [12, 12 + K)           compact peer: address then big-endian port (BEP 23 / BEP 7)
+//   [12 + K, 32 + K)       peer_id
+//   [32 + K]               role (0 leecher, 1 seeder, 2 BEP 21 partial seed)
+// K = 6 and RS = 40 for IPv4; K = 18 and RS = 52 for IPv6 (the memory driver's sizes).
+export const R_KEY_HASH = 4;
+export const R_KEY = 12;
+export const REC_SIZE4 = 40;
+export const REC_SIZE6 = 52;
 
 /**
  * Grows a growable SharedArrayBuffer to hold `end` bytes, in `step`s with an

@@ -22,6 +22,7 @@ import {
   F_SIZE,
   H_MAX_OWNERS,
   REC_SIZE4,
+  R_KEY,
   S_TABLE,
   TABLE_HEADER_WORDS,
   T_CAP,
@@ -222,8 +223,11 @@ describe('shared-memory store across worker threads', () => {
         lockTimeoutMs: 200,
       });
       store = created.store;
-      for (let p = 1; p <= 5; p++)
-        await created.store.announce(announceOf({ peer: p, seeder: p === 1 }));
+      // More peers than INDEX_FROM, each with a key: the repair rebuilds both indexes.
+      const N = 40;
+      const all = Array.from({ length: N }, (_, k) => k + 1);
+      for (const p of all)
+        await created.store.announce(announceOf({ peer: p, seeder: p === 1, key: p }));
       await created.store.announce(
         announceOf({ swarm: 2, peer: 9, event: 'completed', seeder: true }),
       );
@@ -253,8 +257,8 @@ describe('shared-memory store across worker threads', () => {
       const rec = heap[f + F_REC]!;
       const size = heap[f + F_SIZE]!;
       const u8 = new Uint8Array(created.handle.heap);
-      const first = [1, 2, 3, 4, 5].find((p) =>
-        Buffer.from(u8.subarray(rec + 4, rec + 8)).equals(addressOf(p, 4)),
+      const first = all.find((p) =>
+        Buffer.from(u8.subarray(rec + R_KEY, rec + R_KEY + 4)).equals(addressOf(p, 4)),
       );
       expect(first).toBeDefined();
       u8.copyWithin(rec, rec + (size - 1) * REC_SIZE4, rec + size * REC_SIZE4);
@@ -270,12 +274,20 @@ describe('shared-memory store across worker threads', () => {
       const gone = first!;
       const r = await created.store.announce(announceOf({ peer: 100, numWant: 50 }));
       expect(decodePeers(r.peers, 4).sort()).toEqual(
-        [1, 2, 3, 4, 5]
+        all
           .filter((p) => p !== gone)
           .map((p) => endpoint(p, 4))
           .sort(),
       );
-      expect(r).toMatchObject({ seeders: gone === 1 ? 0 : 1, leechers: 5 - (gone === 1 ? 0 : 1) });
+      const seeders = gone === 1 ? 0 : 1;
+      expect(r).toMatchObject({ seeders, leechers: N - seeders });
+      // The key index was rebuilt too: a keyed client moving replaces its entry.
+      const mover = gone === 2 ? 3 : 2;
+      const moved = await created.store.announce(
+        announceOf({ peer: mover, from: 200, key: mover, numWant: 100 }),
+      );
+      expect(moved).toMatchObject({ seeders, leechers: N - seeders });
+      expect(decodePeers(moved.peers, 4)).not.toContain(endpoint(mover, 4));
       expect(await created.store.scrape([infoHashOf(2)])).toEqual([
         { seeders: 1, leechers: 0, downloaded: 1, partialSeeds: 0 },
       ]);
