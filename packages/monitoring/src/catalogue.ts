@@ -128,6 +128,14 @@ export const SHOAL_METRICS: readonly MetricSpec[] = [
       'Announces answered for BEP 21 partial seeds (HTTP `event=paused`, not a seeder): peers counted in scrapes as `incomplete` but not as `downloaders` (docs/decisions.md "Client features beyond BEP 3"). UDP has no paused event and never counts here.',
   },
   {
+    name: 'shoal_bep7_address_announces_total',
+    type: 'counter',
+    labels: ['outcome'],
+    services: ['gateway'],
+    meaning:
+      'Answered HTTP announces carrying BEP 7 `ipv4=` or `ipv6=`. outcome: used (ALLOW_IPV4_IPV6_PARAMS is on and the peer was also registered at the address of the other family), ignored (the setting is off, or only the family the client was seen in was named). docs/decisions.md "BEP 7 addresses".',
+  },
+  {
     name: 'shoal_udp_connection_id_rejections_total',
     type: 'counter',
     labels: [],

@@ -74,6 +74,10 @@ export const protocolErrors = {
     message: 'address is not 4 (IPv4) or 16 (IPv6) bytes',
     failureReason: 'invalid address',
   },
+  PROTO_ERR_BAD_ADDRESS_PARAM: {
+    message: 'ipv4 or ipv6 parameter is not an address, or address and port, of its family (BEP 7)',
+    failureReason: 'invalid address parameter',
+  },
   PROTO_ERR_BAD_PEERS_LENGTH: {
     message: 'compact peer list length is not a multiple of the entry size',
     failureReason: 'invalid peer list',

@@ -9,6 +9,7 @@ import {
   encodeAnnounceResponse,
   encodeFailure,
   encodeScrapeResponse,
+  parseAddressParam,
   parseAnnounceQuery,
   parseScrapeQuery,
   percentDecode,
@@ -187,6 +188,73 @@ describe('parseAnnounceQuery', () => {
   });
 });
 
+describe('BEP 7 ipv4= and ipv6=', () => {
+  const base = `info_hash=${'a'.repeat(20)}&peer_id=${'b'.repeat(20)}&port=1`;
+
+  it('keeps the first of each as decoded text and never judges it while parsing the query', () => {
+    // libtorrent: one escaped parameter per listen address, address only.
+    const q = parseAnnounceQuery(
+      `${base}&ipv6=2001%3Adb8%3A%3A1&ipv6=2001%3Adb8%3A%3A2&ipv4=192.0.2.7&ipv4=junk`,
+    );
+    expect(q).toMatchObject({ ipv6: '2001:db8::1', ipv4: '192.0.2.7' });
+    expect(parseAnnounceQuery(`${base}&ipv4=not%20an%20address`).ipv4).toBe('not an address');
+    expect(parseAnnounceQuery(base)).not.toHaveProperty('ipv4');
+    expect(parseAnnounceQuery(base)).not.toHaveProperty('ipv6');
+  });
+
+  it.each<[string, 4 | 6, string, number | undefined]>([
+    ['192.0.2.7', 4, 'c0000207', undefined],
+    ['192.0.2.7:6881', 4, 'c0000207', 6881],
+    ['2001:db8::1', 6, '20010db8000000000000000000000001', undefined],
+    ['[2001:db8::1]:51413', 6, '20010db8000000000000000000000001', 51413],
+    ['[2001:db8::1]', 6, '20010db8000000000000000000000001', undefined],
+    ['::1', 6, '00000000000000000000000000000001', undefined],
+  ])('reads %j as an address of IPv%i', (text, family, bytes, port) => {
+    expect(parseAddressParam(text, family)).toEqual({ family, bytes: hex(bytes), port });
+  });
+
+  it.each<[string, 4 | 6]>([
+    ['', 4],
+    ['junk', 4],
+    ['2001:db8::1', 4],
+    ['192.0.2.7:', 4],
+    ['192.0.2.7:0', 4],
+    ['192.0.2.7:65536', 4],
+    ['192.0.2.7:+80', 4],
+    ['0.0.0.0', 4],
+    ['192.0.2.07', 4],
+    ['', 6],
+    ['192.0.2.7', 6],
+    ['::ffff:192.0.2.7', 6],
+    ['::', 6],
+    ['[2001:db8::1', 6],
+    ['[2001:db8::1]6881', 6],
+    ['[2001:db8::1]:', 6],
+    ['[2001:db8::1]:99999', 6],
+    ['2001:db8::1:6881:1:2:3:4', 6],
+    ['[192.0.2.7]:80', 6],
+  ])('refuses %j for IPv%i with a coded error naming the parameter', (text, family) => {
+    expect(codeOf(() => parseAddressParam(text, family))).toBe('PROTO_ERR_BAD_ADDRESS_PARAM');
+    try {
+      parseAddressParam(text, family);
+    } catch (err) {
+      expect(isProtocolError(err) && err.failureReason).toBe(
+        `invalid address parameter: ipv${family}`,
+      );
+    }
+  });
+
+  it('throws nothing but its coded error on any text', () => {
+    fc.assert(
+      fc.property(fc.string({ maxLength: 60 }), fc.constantFrom<4 | 6>(4, 6), (text, family) => {
+        const code = codeOf(() => parseAddressParam(text, family));
+        expect(['no error', 'PROTO_ERR_BAD_ADDRESS_PARAM']).toContain(code);
+      }),
+      { numRuns: 500 },
+    );
+  });
+});
+
 describe('parseScrapeQuery', () => {
   const h1 = 'a'.repeat(20);
   const h2 = '%00'.repeat(20);
@@ -264,6 +332,42 @@ describe('encodeAnnounceResponse', () => {
     expect(empty.toString('latin1')).toContain('5:peers0:e');
   });
 
+  it('carries peers and peers6 together when the peer has an address of each family (BEP 7)', () => {
+    const v6peer = hex('20010db8000000000000000000000001 1ae1');
+    const both = Buffer.concat([
+      latin1('d8:completei2e10:downloadedi7e10:incompletei1e8:intervali1800e12:min intervali900e'),
+      latin1('5:peers12:'),
+      v4peers,
+      latin1('6:peers618:'),
+      v6peer,
+      latin1('e'),
+    ]);
+    expect(encodeAnnounceResponse({ ...compactV4, otherPeers: v6peer })).toEqual(both);
+    // The same answer whichever family the request came from.
+    expect(
+      encodeAnnounceResponse({ ...compactV4, family: 6, peers: v6peer, otherPeers: v4peers }),
+    ).toEqual(both);
+    // An empty other family still names its key: the client asked for it.
+    expect(
+      encodeAnnounceResponse({ ...compactV4, otherPeers: Buffer.alloc(0) }).toString('latin1'),
+    ).toContain('6:peers60:e');
+    const ids = [Buffer.from('-TR3000-aaaaaaaaaaaa'), Buffer.from('-UT3550-bbbbbbbbbbbb')];
+    const v6id = Buffer.from('-qB4650-cccccccccccc');
+    const dicts = encodeAnnounceResponse({
+      ...compactV4,
+      compact: false,
+      peerIds: ids,
+      otherPeers: v6peer,
+      otherPeerIds: [v6id],
+    });
+    expect(dicts.toString('latin1')).toBe(
+      'd8:completei2e10:downloadedi7e10:incompletei1e8:intervali1800e12:min intervali900e5:peersl' +
+        'd2:ip9:127.0.0.17:peer id20:-TR3000-aaaaaaaaaaaa4:porti6881ee' +
+        'd2:ip8:10.0.0.27:peer id20:-UT3550-bbbbbbbbbbbb4:porti51413ee' +
+        'd2:ip11:2001:db8::17:peer id20:-qB4650-cccccccccccc4:porti6881eeee',
+    );
+  });
+
   it('carries BEP 24 external ip as 4 or 16 raw bytes, between downloaded and incomplete', () => {
     expect(encodeAnnounceResponse({ ...compactV4, externalIp: hex('c0000201') })).toEqual(
       Buffer.concat([
@@ -319,10 +423,12 @@ describe('encodeAnnounceResponse', () => {
         fc.integer({ min: 0, max: 30 }),
         fc.boolean(),
         fc.boolean(),
-        (family, n, compact, noPeerId) => {
+        fc.option(fc.integer({ min: 0, max: 30 }), { nil: undefined }),
+        (family, n, compact, noPeerId, m) => {
           const size = family === 4 ? 6 : 18;
           const peers = Buffer.alloc(n * size, 7);
           const peerIds = Array.from({ length: n }, (_, k) => Buffer.alloc(20, k));
+          const otherPeers = m === undefined ? undefined : Buffer.alloc(m * (24 - size), 9);
           const out = encodeAnnounceResponse({
             ...counts,
             family,
@@ -330,14 +436,17 @@ describe('encodeAnnounceResponse', () => {
             peerIds,
             compact,
             noPeerId,
+            otherPeers,
           });
           const d = bdecode(out) as Record<string, unknown>;
           expect(d['min interval']).toBe(900);
           if (compact) {
             expect(d[family === 4 ? 'peers' : 'peers6']).toEqual(peers);
+            if (otherPeers !== undefined)
+              expect(d[family === 4 ? 'peers6' : 'peers']).toEqual(otherPeers);
             expect(d.peers).toBeDefined();
           } else {
-            expect(d.peers).toHaveLength(n);
+            expect(d.peers).toHaveLength(n + (m ?? 0));
           }
         },
       ),

@@ -21,11 +21,14 @@
 //   none with `paused` set; anything unknown is PROTO_ERR_BAD_EVENT.
 // - `compact` defaults to true; only `compact=0` asks for dictionaries.
 //   `no_peer_id` is true when present with any value but `0`.
-// - `key` and `ip` are percent-decoded binary (latin1) strings.
+// - `key`, `ip`, `ipv4` and `ipv6` are percent-decoded binary (latin1)
+//   strings; BEP 7's `ipv4`/`ipv6` are read by parseAddressParam only when
+//   the gateway honours them (docs/decisions.md "BEP 7 addresses"), so a
+//   value the gateway ignores can never fail an announce.
 import { CH_0, CH_AMP, CH_EQ, CH_MINUS, CH_PCT, CH_PLUS } from './ascii.ts';
 import { ProtocolError } from './errors.ts';
 import type { ProtocolErrorCode } from './errors.ts';
-import { bytesToAddress, compactPeerSize } from './peers.ts';
+import { addressToBytes, bytesToAddress, compactPeerSize } from './peers.ts';
 import type { AnnounceEvent, AnnounceRequest, Family, ScrapeCounts } from './types.ts';
 
 /** `left` of an announce that did not send it: 2^64 - 1, a leecher (also what UDP's -1 reads as). */
@@ -210,6 +213,7 @@ export function parseAnnounceQuery(rawQuery: string): AnnounceRequest {
   let event: AnnounceEvent | typeof PAUSED | undefined;
   let compact: boolean | undefined, noPeerId: boolean | undefined;
   let key: string | undefined, ip: string | undefined;
+  let ipv4: string | undefined, ipv6: string | undefined;
 
   for (let i = 0; i < n;) {
     const nameEnd = nameEndOf(raw, i, n);
@@ -226,6 +230,8 @@ export function parseAnnounceQuery(rawQuery: string): AnnounceRequest {
       case 4:
         if (raw.startsWith('port', i)) port ??= parsePort(raw, vStart, vEnd);
         else if (raw.startsWith('left', i)) left ??= parseUint64(raw, vStart, vEnd);
+        else if (raw.startsWith('ipv6', i)) ipv6 ??= decodeString(raw, vStart, vEnd);
+        else if (raw.startsWith('ipv4', i)) ipv4 ??= decodeString(raw, vStart, vEnd);
         break;
       case 5:
         if (raw.startsWith('event', i)) event ??= parseEvent(raw, vStart, vEnd);
@@ -273,7 +279,59 @@ export function parseAnnounceQuery(rawQuery: string): AnnounceRequest {
     noPeerId: noPeerId ?? false,
     key,
     ip,
+    ...(ipv4 === undefined ? {} : { ipv4 }),
+    ...(ipv6 === undefined ? {} : { ipv6 }),
   };
+}
+
+/** An address of one family from BEP 7's `ipv4=` / `ipv6=`, with its port when the value named one. */
+export interface AddressParam {
+  family: Family;
+  /** 4 or 16 bytes. */
+  bytes: Buffer;
+  /** undefined: the announce's `port`. */
+  port: number | undefined;
+}
+
+/**
+ * BEP 7 `ipv4=` / `ipv6=` text (percent-decoded): an address of `family`, or
+ * an endpoint as RFC 2732 writes it (`a.b.c.d:port`, `[v6]:port`; `[v6]`
+ * alone too). libtorrent sends bare addresses (one parameter per listen
+ * address). Refused with PROTO_ERR_BAD_ADDRESS_PARAM: text of the other
+ * family, IPv4-mapped IPv6 in `ipv6=` (it names an IPv4 peer), the
+ * unspecified address (nobody can dial it), a port outside 1..65535, and
+ * anything else that is not an address.
+ */
+export function parseAddressParam(text: string, family: Family): AddressParam {
+  const name = family === 4 ? 'ipv4' : 'ipv6';
+  let host = text;
+  let port: number | undefined;
+  if (family === 6 && text.startsWith('[')) {
+    const close = text.indexOf(']');
+    if (close === -1) throw new ProtocolError('PROTO_ERR_BAD_ADDRESS_PARAM', name);
+    host = text.slice(1, close);
+    const rest = text.slice(close + 1);
+    if (rest !== '') port = endpointPort(rest, name);
+  } else if (family === 4) {
+    const colon = text.indexOf(':');
+    if (colon !== -1) {
+      host = text.slice(0, colon);
+      port = endpointPort(text.slice(colon), name);
+    }
+  }
+  const address = addressToBytes(host);
+  // addressToBytes reads IPv4-mapped IPv6 as IPv4: in `ipv6=` that is the wrong family.
+  if (address === undefined || address.family !== family || address.bytes.every((b) => b === 0))
+    throw new ProtocolError('PROTO_ERR_BAD_ADDRESS_PARAM', name);
+  return { family, bytes: address.bytes, port };
+}
+
+/** `:port` after an endpoint's address: 1..65535, digits only. */
+function endpointPort(rest: string, name: string): number {
+  if (!/^:[0-9]{1,5}$/.test(rest)) throw new ProtocolError('PROTO_ERR_BAD_ADDRESS_PARAM', name);
+  const port = Number(rest.slice(1));
+  if (port < 1 || port > 0xffff) throw new ProtocolError('PROTO_ERR_BAD_ADDRESS_PARAM', name);
+  return port;
 }
 
 /**
@@ -322,6 +380,14 @@ export interface HttpAnnounceResponse {
   peers: Buffer;
   /** Parallel to peers; used by non-compact answers only. */
   peerIds: Buffer[] | undefined;
+  /**
+   * BEP 7: compact entries of the other family, when the peer is also
+   * registered at an address of that family (`ipv4=` / `ipv6=`): the answer
+   * then carries `peers` and `peers6` together, or one non-compact list of both.
+   */
+  otherPeers?: Buffer | undefined;
+  /** Parallel to otherPeers; used by non-compact answers only. */
+  otherPeerIds?: Buffer[] | undefined;
   compact: boolean;
   noPeerId: boolean;
   /** BEP 3 `warning message`: shown by clients, the announce still succeeds. */
@@ -354,8 +420,9 @@ function externalIpHead(ip: Buffer | undefined): string {
 /**
  * Bencoded announce answer with keys in byte order (BEP 3). Compact (BEP 23):
  * `peers` is always present, empty for an IPv6 answer, because clients reject
- * a reply without it (aquatic#82); IPv6 peers go in `peers6` (BEP 7).
- * Non-compact: `peers` is a list of {ip, peer id, port} for either family.
+ * a reply without it (aquatic#82); IPv6 peers go in `peers6` (BEP 7), and an
+ * answer with `otherPeers` carries both. Non-compact: `peers` is a list of
+ * {ip, peer id, port} for either family, both when `otherPeers` is given.
  * `external ip` (BEP 24) sorts between `downloaded` and `incomplete`; its
  * bytes are copied in, never made a string.
  */
@@ -366,24 +433,30 @@ export function encodeAnnounceResponse(r: HttpAnnounceResponse): Buffer {
   const tail =
     `10:incompletei${int(r.incomplete)}e8:intervali${int(r.interval)}e` +
     `12:min intervali${int(r.minInterval)}e5:peers`;
-  const size = compactPeerSize(r.family);
-  const peersLen = r.peers.length - (r.peers.length % size);
   const warning = r.warning === undefined ? undefined : Buffer.from(r.warning, 'utf8');
   const warningHead = warning === undefined ? '' : `15:warning message${warning.length}:`;
 
   if (!r.compact) {
     const head = lead + ipHead + (ip === undefined ? '' : ip.toString('latin1')) + tail;
-    return encodeNonCompact(head, r, size, peersLen, warningHead, warning);
+    return encodeNonCompact(head, r, warningHead, warning);
   }
 
-  const mid = r.family === 4 ? `${peersLen}:` : `0:6:peers6${peersLen}:`;
+  const other = r.otherPeers;
+  const v4 = r.family === 4 ? r.peers : other;
+  const v6 = r.family === 6 ? r.peers : other;
+  const v4Len = v4 === undefined ? 0 : whole(v4.length, 4);
+  const v6Len = v6 === undefined ? -1 : whole(v6.length, 6);
+  const mid = `${v4Len}:`;
+  const mid6 = v6Len < 0 ? '' : `6:peers6${v6Len}:`;
   const total =
     lead.length +
     ipHead.length +
     (ip?.length ?? 0) +
     tail.length +
     mid.length +
-    peersLen +
+    v4Len +
+    mid6.length +
+    Math.max(v6Len, 0) +
     warningHead.length +
     (warning?.length ?? 0) +
     1;
@@ -396,7 +469,11 @@ export function encodeAnnounceResponse(r: HttpAnnounceResponse): Buffer {
   }
   o += out.write(tail, o, 'latin1');
   o += out.write(mid, o, 'latin1');
-  o += r.peers.copy(out, o, 0, peersLen);
+  if (v4 !== undefined) o += v4.copy(out, o, 0, v4Len);
+  if (v6 !== undefined) {
+    o += out.write(mid6, o, 'latin1');
+    o += v6.copy(out, o, 0, v6Len);
+  }
   if (warning !== undefined) {
     o += out.write(warningHead, o, 'latin1');
     o += warning.copy(out, o);
@@ -405,20 +482,41 @@ export function encodeAnnounceResponse(r: HttpAnnounceResponse): Buffer {
   return out;
 }
 
+/** `length` cut down to whole compact entries of `family`: a partial trailing entry is dropped. */
+function whole(length: number, family: Family): number {
+  return length - (length % compactPeerSize(family));
+}
+
 function encodeNonCompact(
   head: string,
   r: HttpAnnounceResponse,
-  size: number,
-  peersLen: number,
   warningHead: string,
   warning: Buffer | undefined,
 ): Buffer {
   const parts: Buffer[] = [Buffer.from(`${head}l`, 'latin1')];
-  const withIds = !r.noPeerId && r.peerIds !== undefined;
+  const withIds = !r.noPeerId;
+  dictPeers(parts, r.family, r.peers, withIds ? r.peerIds : undefined);
+  if (r.otherPeers !== undefined)
+    dictPeers(parts, r.family === 4 ? 6 : 4, r.otherPeers, withIds ? r.otherPeerIds : undefined);
+  parts.push(Buffer.from('e', 'latin1'));
+  if (warning !== undefined) parts.push(Buffer.from(warningHead, 'latin1'), warning);
+  parts.push(Buffer.from('e', 'latin1'));
+  return Buffer.concat(parts);
+}
+
+/** Appends one BEP 3 dictionary per compact entry of `peers` to `parts`. */
+function dictPeers(
+  parts: Buffer[],
+  family: Family,
+  peers: Buffer,
+  peerIds: Buffer[] | undefined,
+): void {
+  const size = compactPeerSize(family);
+  const peersLen = whole(peers.length, family);
   for (let off = 0, k = 0; off < peersLen; off += size, k++) {
-    const ip = bytesToAddress(r.peers.subarray(off, off + size - 2));
-    const port = r.peers.readUInt16BE(off + size - 2);
-    const id = withIds ? r.peerIds?.[k] : undefined;
+    const ip = bytesToAddress(peers.subarray(off, off + size - 2));
+    const port = peers.readUInt16BE(off + size - 2);
+    const id = peerIds?.[k];
     if (id === undefined) {
       parts.push(Buffer.from(`d2:ip${ip.length}:${ip}4:porti${port}ee`, 'latin1'));
     } else {
@@ -429,10 +527,6 @@ function encodeNonCompact(
       );
     }
   }
-  parts.push(Buffer.from('e', 'latin1'));
-  if (warning !== undefined) parts.push(Buffer.from(warningHead, 'latin1'), warning);
-  parts.push(Buffer.from('e', 'latin1'));
-  return Buffer.concat(parts);
 }
 
 /** BEP 48 `flags` of a scrape answer; a full scrape (docs/full-scrape.md) sends them. */

@@ -28,6 +28,8 @@ export {
   LEFT_UNKNOWN,
   percentDecode,
   parseAnnounceQuery,
+  parseAddressParam,
+  type AddressParam,
   parseScrapeQuery,
   encodeAnnounceResponse as encodeHttpAnnounceResponse,
   encodeScrapeResponse as encodeHttpScrapeResponse,

@@ -77,6 +77,12 @@ export interface AnnounceRequest {
   key: string | undefined;
   /** HTTP `ip` parameter or UDP's IPv4 field when non-zero, as text; only honoured when config allows. */
   ip: string | undefined;
+  /**
+   * HTTP `ipv4` / `ipv6` (BEP 7), percent-decoded text, first occurrence;
+   * parseAddressParam reads them. Absent from UDP. Only honoured when config allows.
+   */
+  ipv4?: string | undefined;
+  ipv6?: string | undefined;
 }
 
 export interface ScrapeCounts {

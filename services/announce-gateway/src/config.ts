@@ -254,6 +254,11 @@ export const gatewayConfigSchema = Type.Object({
     default: false,
     description: 'Honour the HTTP `ip` parameter and the UDP IPv4 field (same family only for UDP)',
   }),
+  ALLOW_IPV4_IPV6_PARAMS: Type.Boolean({
+    default: false,
+    description:
+      'BEP 7: an HTTP announce with `ipv6=` (from an IPv4 client) or `ipv4=` (from an IPv6 client) also registers the peer at that address, and its answer carries `peers` and `peers6` together; the parameter of the family the client was seen in is never used. Off: both are ignored. It lets a client announce an address it was not seen at, which BEP 7 now discourages (docs/decisions.md "BEP 7 addresses")',
+  }),
   MOVE_PEERS_BY_KEY: Type.Boolean({
     default: true,
     description:

@@ -220,6 +220,96 @@ describe('HTTP client address', () => {
   });
 });
 
+describe('HTTP BEP 7 ipv4= and ipv6=', () => {
+  let off: TestGateway;
+  let on: TestGateway;
+  beforeAll(() => {
+    off = makeGateway({ TRUSTED_PROXIES: '10.0.0.0/8' });
+    on = makeGateway({ ALLOW_IPV4_IPV6_PARAMS: 'true', TRUSTED_PROXIES: '10.0.0.0/8' });
+  });
+  afterAll(async () => {
+    await off.close();
+    await on.close();
+  });
+
+  async function scrape(g: TestGateway, infoHash: Buffer): Promise<Dict> {
+    const res = await g.gateway.http.inject({
+      method: 'GET',
+      url: `/scrape?info_hash=${percentBytes(infoHash)}`,
+    });
+    return (bdict(res.rawPayload).files as { [key: string]: Dict })[infoHash.toString('latin1')]!;
+  }
+
+  it('are ignored by default: no second entry, no peers6, counted as ignored', async () => {
+    const infoHash = hashOf('bep7-off');
+    const body = await announce(
+      off,
+      { infoHash, port: 7101, left: 0, ipv6: '2001:db8::71', ipv4: 'junk' },
+      '192.0.2.71',
+    );
+    expect(body['failure reason']).toBeUndefined();
+    expect(body.peers6).toBeUndefined();
+    const v6 = await announce(off, { infoHash, port: 7102 }, '2001:db8::72');
+    expect(v6.peers6).toEqual(Buffer.alloc(0));
+    expect(await scrape(off, infoHash)).toMatchObject({ complete: 1, incomplete: 1 });
+    expect(await off.registry.metrics()).toMatch(
+      /^shoal_bep7_address_announces_total\{outcome="ignored"\} 1$/m,
+    );
+  });
+
+  it('take the family of the address after trusted-proxy resolution; the same-family value is not used', async () => {
+    const infoHash = hashOf('bep7-proxy');
+    // The proxy is IPv4, the client behind it IPv6: `ipv4=` is the other family.
+    const body = await announce(
+      on,
+      { infoHash, port: 7111, left: 0, ipv4: '198.51.100.11', ipv6: '2001:db8::99' },
+      '10.0.0.1',
+      { 'x-forwarded-for': '2001:db8::11' },
+    );
+    expect(body.peers).toEqual(Buffer.alloc(0));
+    expect(body.peers6).toEqual(Buffer.alloc(0));
+    const v4 = await announce(on, { infoHash, port: 7112 }, '192.0.2.12');
+    expect(compactPeers(v4.peers as Buffer, 6)).toEqual(['198.51.100.11:7111']);
+    const v6 = await announce(on, { infoHash, port: 7113 }, '2001:db8::13');
+    expect(compactPeers(v6.peers6 as Buffer, 18)).toEqual([
+      '2001:0db8:0000:0000:0000:0000:0000:0011:7111',
+    ]);
+    expect(await on.registry.metrics()).toMatch(
+      /^shoal_bep7_address_announces_total\{outcome="used"\} 1$/m,
+    );
+  });
+
+  it('use the port of an [address]:port endpoint, and count a completed download once', async () => {
+    const infoHash = hashOf('bep7-done');
+    await announce(
+      on,
+      { infoHash, port: 7121, left: 0, event: 'completed', ipv6: '[2001:db8::21]:7999' },
+      '192.0.2.21',
+    );
+    const v6 = await announce(on, { infoHash, port: 7122 }, '2001:db8::22');
+    expect(compactPeers(v6.peers6 as Buffer, 18)).toEqual([
+      '2001:0db8:0000:0000:0000:0000:0000:0021:7999',
+    ]);
+    expect(await scrape(on, infoHash)).toMatchObject({ complete: 2, incomplete: 1, downloaded: 1 });
+  });
+
+  it('refuse junk with a coded failure that writes nothing', async () => {
+    const infoHash = hashOf('bep7-junk');
+    for (const ipv6 of ['2001:db8::zz', '192.0.2.1', '[2001:db8::1]:0', '::']) {
+      const body = await announce(on, { infoHash, port: 7131, ipv6 }, '192.0.2.31');
+      expect((body['failure reason'] as Buffer).toString()).toMatch(
+        /^invalid address parameter: ipv6 \[PROTO_ERR_BAD_ADDRESS_PARAM\]$/,
+      );
+    }
+    // A junk value of the family the client was seen in is refused too.
+    const same = await announce(on, { infoHash, port: 7131, ipv4: '1.2.3' }, '192.0.2.31');
+    expect((same['failure reason'] as Buffer).toString()).toMatch(
+      /ipv4 \[PROTO_ERR_BAD_ADDRESS_PARAM\]/,
+    );
+    expect(await scrape(on, infoHash)).toMatchObject({ complete: 0, incomplete: 0 });
+  });
+});
+
 describe('HTTP external ip (BEP 24)', () => {
   let proxied: TestGateway;
   let open: TestGateway;

@@ -5,15 +5,16 @@
 // travels as `failure reason` carrying its error code.
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
-import type { AnnounceResult } from '@shoal/storage';
 import { capConnections, fastifyLimits, type HttpLimits } from '@shoal/service/http-limits';
 import {
   encodeFailure,
   encodeHttpAnnounceResponse,
   type FailureTiming,
   encodeHttpScrapeResponse,
+  parseAddressParam,
   parseAnnounceQuery,
   parseScrapeQuery,
+  type AddressParam,
   type AnnounceRequest,
 } from '@shoal/protocol';
 import type { ClientAddressResolver, PeerAddress } from './client-address.ts';
@@ -21,7 +22,7 @@ import type { GatewayConfig } from './config.ts';
 import { queryParam } from './credentials.ts';
 import { GatewayError } from './errors.ts';
 import type { GatewayMetrics } from './metrics.ts';
-import { isPartialSeed, type Tracker } from './tracker/core.ts';
+import { isPartialSeed, type Tracker, type TrackerAnswer } from './tracker/core.ts';
 import { answerFullScrape, type FullScrapeCache } from './full-scrape.ts';
 import { describeRefusal, refusalCounter } from './tracker/refusal.ts';
 import type { AnnounceContext, ScrapeContext } from './tracker/types.ts';
@@ -52,6 +53,8 @@ function rawQuery(url: string | undefined): string {
 interface HttpSettings {
   resolve: ClientAddressResolver;
   allowIpParam: boolean;
+  /** ALLOW_IPV4_IPV6_PARAMS: BEP 7 `ipv4=`/`ipv6=` register the peer in the other family too. */
+  allowIpv4Ipv6Params: boolean;
   scrapeMaxHashes: number;
   /** HTTP_EXTERNAL_IP: answers carry BEP 24 `external ip`. */
   externalIp: boolean;
@@ -113,6 +116,21 @@ class HttpAnnounce extends HttpRequestContext implements AnnounceContext {
     return peer;
   }
 
+  /**
+   * docs/decisions.md "BEP 7 addresses": with the setting on, every `ipv4=`
+   * and `ipv6=` sent must be an address of its family (an empty value is
+   * none); the one of the family the peer was seen in is not used, since
+   * replacing the seen address is what `ip` and ALLOW_IP_PARAM decide.
+   */
+  alsoAt(request: AnnounceRequest, peer: PeerAddress): AddressParam | undefined {
+    if (!this.settings.allowIpv4Ipv6Params) return undefined;
+    const v4 = request.ipv4 === undefined || request.ipv4 === '' ? undefined : request.ipv4;
+    const v6 = request.ipv6 === undefined || request.ipv6 === '' ? undefined : request.ipv6;
+    const ipv4 = v4 === undefined ? undefined : parseAddressParam(v4, 4);
+    const ipv6 = v6 === undefined ? undefined : parseAddressParam(v6, 6);
+    return peer.family === 4 ? ipv6 : ipv4;
+  }
+
   jwt(): string | undefined {
     return queryParam(this.query, 'jwt');
   }
@@ -129,6 +147,7 @@ export function buildTrackerHttp(deps: TrackerHttpDeps): FastifyInstance {
   const settings: HttpSettings = {
     resolve: deps.resolveAddress,
     allowIpParam: config.ALLOW_IP_PARAM,
+    allowIpv4Ipv6Params: config.ALLOW_IPV4_IPV6_PARAMS,
     scrapeMaxHashes: config.SCRAPE_MAX_HASHES,
     externalIp: config.HTTP_EXTERNAL_IP,
   };
@@ -197,7 +216,7 @@ export function buildTrackerHttp(deps: TrackerHttpDeps): FastifyInstance {
 
   async function announceLater(
     ctx: HttpAnnounce,
-    pending: Promise<AnnounceResult>,
+    pending: Promise<TrackerAnswer>,
     reply: FastifyReply,
     start: number,
   ): Promise<Buffer> {
@@ -211,7 +230,7 @@ export function buildTrackerHttp(deps: TrackerHttpDeps): FastifyInstance {
 
   function answerAnnounce(
     ctx: HttpAnnounce,
-    result: AnnounceResult,
+    result: TrackerAnswer,
     reply: FastifyReply,
     start: number,
   ): Buffer {
@@ -226,6 +245,8 @@ export function buildTrackerHttp(deps: TrackerHttpDeps): FastifyInstance {
       family: ctx.family,
       peers: result.peers,
       peerIds: result.peerIds,
+      otherPeers: result.other?.peers,
+      otherPeerIds: result.other?.peerIds,
       compact: decoded.compact,
       noPeerId: decoded.noPeerId,
       // BEP 24: where the request came from, not where the peer is stored (the `ip` parameter).
@@ -233,6 +254,9 @@ export function buildTrackerHttp(deps: TrackerHttpDeps): FastifyInstance {
     });
     announceOk.inc();
     if (isPartialSeed(decoded)) metrics.partialSeedAnnounced();
+    if (result.other !== undefined) metrics.bep7Address('used');
+    else if (decoded.ipv4 !== undefined || decoded.ipv6 !== undefined)
+      metrics.bep7Address('ignored');
     metrics.observe('http', 'announce', start);
     reply.header('content-type', 'text/plain');
     return body;

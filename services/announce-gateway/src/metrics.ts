@@ -52,6 +52,8 @@ export interface GatewayMetrics {
   httpConnectionDropped(): void;
   /** An announce of a BEP 21 partial seed was answered. */
   partialSeedAnnounced(): void;
+  /** An answered HTTP announce carried BEP 7 `ipv4=`/`ipv6=`: an address of the other family registered (used) or not (ignored). */
+  bep7Address(outcome: 'used' | 'ignored'): void;
   policyRefreshed(outcome: PolicyRefreshOutcome): void;
   /** This gateway banned a source (docs/policy.md "Abuse control"). */
   banApplied(reason: 'bad_connection_id' | 'malformed'): void;
@@ -134,6 +136,15 @@ export function createGatewayMetrics(
     registers: [registry],
   });
   partialSeeds.inc(0);
+  const bep7 = new Counter({
+    name: 'shoal_bep7_address_announces_total',
+    help: 'Answered HTTP announces carrying BEP 7 ipv4= or ipv6=, by outcome: used (the peer was also registered at the other family address), ignored.',
+    labelNames: ['outcome'] as const,
+    registers: [registry],
+  });
+  const bep7Table = { used: bep7.labels('used'), ignored: bep7.labels('ignored') };
+  bep7Table.used.inc(0);
+  bep7Table.ignored.inc(0);
   const rejectedIds = new Counter({
     name: 'shoal_udp_connection_id_rejections_total',
     help: 'UDP announces and scrapes refused for an unknown or expired connection id (BEP 15).',
@@ -251,6 +262,7 @@ export function createGatewayMetrics(
     connectionIdRejected: () => rejectedIds.inc(),
     httpConnectionDropped: () => droppedConnections.inc(),
     partialSeedAnnounced: () => partialSeeds.inc(),
+    bep7Address: (outcome) => bep7Table[outcome].inc(),
     policyRefreshed: (outcome) => refreshTable[outcome].inc(),
     linkLearned: (outcome) => linksLearned.labels(outcome).inc(),
     banApplied: (reason) => bans.labels(reason).inc(),

@@ -38,6 +38,9 @@ export interface AnnounceParams {
   numwant?: number;
   compact?: 0 | 1;
   ip?: string;
+  /** BEP 7, sent percent-encoded. */
+  ipv4?: string;
+  ipv6?: string;
 }
 
 /**
@@ -58,6 +61,8 @@ export function announceQuery(p: AnnounceParams): string {
   if (p.numwant !== undefined) parts.push(`numwant=${p.numwant}`);
   if (p.compact !== undefined) parts.push(`compact=${p.compact}`);
   if (p.ip !== undefined) parts.push(`ip=${encodeURIComponent(p.ip)}`);
+  if (p.ipv4 !== undefined) parts.push(`ipv4=${encodeURIComponent(p.ipv4)}`);
+  if (p.ipv6 !== undefined) parts.push(`ipv6=${encodeURIComponent(p.ipv6)}`);
   return parts.join('&');
 }
 

@@ -21,6 +21,16 @@ import {
 } from './types.ts';
 
 type SyncAnnounce = (a: PeerAnnounce) => AnnounceResult;
+
+/**
+ * What the core answers an announce with: the store's result for the
+ * peer's own family, plus, when the peer was also registered at an address
+ * of the other family (BEP 7, AnnounceContext.alsoAt), the peers of that
+ * family (docs/decisions.md "BEP 7 addresses").
+ */
+export interface TrackerAnswer extends AnnounceResult {
+  other?: Pick<AnnounceResult, 'peers' | 'peerIds'>;
+}
 type Check = (ctx: AnnounceContext, request: AnnounceRequest) => void;
 
 export interface AnnouncePolicy {
@@ -136,7 +146,7 @@ export class Tracker {
    * is a thrown coded error (describeRefusal). A Promise only when a step or
    * the store must wait; its rejection is then the refusal.
    */
-  announce(ctx: AnnounceContext): AnnounceResult | Promise<AnnounceResult> {
+  announce(ctx: AnnounceContext): TrackerAnswer | Promise<TrackerAnswer> {
     const fast = this.#fast;
     return fast === undefined ? this.#announceLater(ctx) : this.#announceNow(ctx, fast);
   }
@@ -165,19 +175,24 @@ export class Tracker {
     });
   }
 
-  #announceNow(ctx: AnnounceContext, store: SyncAnnounce): AnnounceResult {
+  #announceNow(ctx: AnnounceContext, store: SyncAnnounce): TrackerAnswer {
     const request = this.#decoded(ctx);
     const checks = this.#checks;
     for (let i = 0; i < checks.length; i++) checks[i]!(ctx, request);
     const wanted = this.#wanted(ctx, request);
     // Before the store: the peer is kept for the interval it will be told (docs/load.md).
     const interval = this.#intervalNow();
+    const second = this.#second(ctx, request, wanted);
     const result = store(this.#promised(wanted, interval));
+    const answer =
+      second === undefined
+        ? result
+        : joined(result, store(this.#promised(second, interval)), wanted.event === 'stopped');
     ctx.interval = interval;
-    return result;
+    return answer;
   }
 
-  async #announceLater(ctx: AnnounceContext): Promise<AnnounceResult> {
+  async #announceLater(ctx: AnnounceContext): Promise<TrackerAnswer> {
     const request = this.#decoded(ctx);
     for (const step of this.#announceSteps) {
       if (step.announceAsync !== undefined) await step.announceAsync(ctx, request);
@@ -186,11 +201,15 @@ export class Tracker {
     const peer = this.#wanted(ctx, request);
     const interval = this.#intervalNow();
     const wanted = this.#promised(peer, interval);
+    const otherPeer = this.#second(ctx, request, peer);
+    const second = otherPeer === undefined ? undefined : this.#promised(otherPeer, interval);
     const sync = this.#storeSync;
     if (sync !== undefined) {
       const result = sync(wanted);
+      const answer =
+        second === undefined ? result : joined(result, sync(second), wanted.event === 'stopped');
       ctx.interval = interval;
-      return result;
+      return answer;
     }
     const shed = this.#load?.shed(wanted, this.#waiting);
     if (shed !== undefined) {
@@ -199,14 +218,45 @@ export class Tracker {
       return wanted.withPeerIds ? { ...SHED, peerIds: [] } : SHED;
     }
     this.#waiting++;
-    let result: AnnounceResult;
+    let answer: TrackerAnswer;
     try {
-      result = await this.#storage.announce(wanted);
+      if (second === undefined) answer = await this.#storage.announce(wanted);
+      else {
+        // Sent together: storage-api's client puts both in one batch, Redis and
+        // PostgreSQL get them back to back on one connection (one round trip of waiting).
+        const both = await Promise.all([
+          this.#storage.announce(wanted),
+          this.#storage.announce(second),
+        ]);
+        answer = joined(both[0], both[1], wanted.event === 'stopped');
+      }
     } finally {
       this.#waiting--;
     }
     ctx.interval = interval;
-    return result;
+    return answer;
+  }
+
+  /**
+   * BEP 7: the same announce at the peer's address of the other family, or
+   * undefined. Asked before anything is written, so a refused address
+   * leaves the swarm as it was (docs/decisions.md "BEP 7 addresses").
+   */
+  #second(
+    ctx: AnnounceContext,
+    request: AnnounceRequest,
+    wanted: PeerAnnounce,
+  ): PeerAnnounce | undefined {
+    const other = ctx.alsoAt?.(request, { family: wanted.family, bytes: wanted.address });
+    if (other === undefined) return undefined;
+    return {
+      ...wanted,
+      family: other.family,
+      address: other.bytes,
+      port: other.port ?? wanted.port,
+      // One download per client: the entry of its own family counts `completed`.
+      event: wanted.event === 'completed' ? 'none' : wanted.event,
+    };
   }
 
   /** docs/load.md "Peer expiry follows the promise". */
@@ -285,6 +335,24 @@ function isSeeder(request: AnnounceRequest): boolean {
  */
 export function isPartialSeed(request: AnnounceRequest): boolean {
   return request.paused === true && !isSeeder(request);
+}
+
+/**
+ * One answer from the writes of both families. Each store answer is the
+ * swarm after its own write, and the two may run in either order (two
+ * connections of a pool): the counts taken are those that saw both writes,
+ * the larger for an announce and the smaller for `stopped`, which removes.
+ */
+function joined(own: AnnounceResult, other: AnnounceResult, stopped: boolean): TrackerAnswer {
+  const pick = stopped ? Math.min : Math.max;
+  return {
+    seeders: pick(own.seeders, other.seeders),
+    leechers: pick(own.leechers, other.leechers),
+    downloaded: Math.max(own.downloaded, other.downloaded),
+    peers: own.peers,
+    peerIds: own.peerIds,
+    other: { peers: other.peers, peerIds: other.peerIds },
+  };
 }
 
 function present<T>(items: ReadonlyArray<T | undefined>): T[] {

@@ -3,7 +3,7 @@
 // the context of one request; the core calls its methods in the order of its
 // steps, each at most once, so a frontend decodes or resolves nothing that a
 // refusal made unnecessary.
-import type { AnnounceRequest, ScrapeCounts } from '@shoal/protocol';
+import type { AddressParam, AnnounceRequest, ScrapeCounts } from '@shoal/protocol';
 import type { PeerAddress } from '../client-address.ts';
 
 /** The steps in the order the core runs them, cheapest refusal first (docs/policy.md). */
@@ -35,6 +35,13 @@ export interface AnnounceContext extends RequestContext {
   request(): AnnounceRequest;
   /** Where the peer is reachable: source(), or the `ip` field where ALLOW_IP_PARAM lets it. */
   peer(request: AnnounceRequest): PeerAddress;
+  /**
+   * BEP 7: the peer's address of the other family (HTTP `ipv4`/`ipv6` where
+   * ALLOW_IPV4_IPV6_PARAMS lets it), registered beside `peer` in the same
+   * swarm; undefined when there is none. Throws a coded error for junk.
+   * Frontends without such parameters (UDP) leave it out.
+   */
+  alsoAt?(request: AnnounceRequest, peer: PeerAddress): AddressParam | undefined;
   /** The JWT of private mode (HTTP `jwt` parameter, UDP BEP 41 URL data). */
   jwt(): string | undefined;
   /** Set by the core on success: the `interval` to answer, jitter included. */
