@@ -28,6 +28,9 @@ export interface AnnounceParams {
   key?: number;
   /** UDP only: BEP 41 URLData, sent as options of at most 255 bytes each, then EndOfOptions. */
   urlData?: string;
+  /** HTTP only: BEP 7 `ipv4=` / `ipv6=`, percent-escaped as libtorrent escapes them. */
+  ipv4?: string;
+  ipv6?: string;
 }
 
 export interface AnnounceReply {
@@ -323,6 +326,8 @@ export function announceQuery(a: AnnounceParams, opts: HttpAnnounceOptions = {})
   if (a.event !== undefined && a.event !== 'none') parts.push(`event=${a.event}`);
   if (a.numWant !== undefined) parts.push(`numwant=${a.numWant}`);
   if (a.key !== undefined) parts.push(`key=${a.key.toString(16)}`);
+  if (a.ipv4 !== undefined) parts.push(`ipv4=${encodeURIComponent(a.ipv4)}`);
+  if (a.ipv6 !== undefined) parts.push(`ipv6=${encodeURIComponent(a.ipv6)}`);
   return parts.join('&');
 }
 

@@ -55,6 +55,10 @@ export interface TopologySpec {
 export interface StartOptions {
   /** Also start the [::1] replica (false where the machine has no IPv6 loopback). */
   ipv6: boolean;
+  /** More gateway settings, for a suite that tests one of them on every store. */
+  env?: ServiceEnv;
+  /** The two replicas' bind address (default 127.0.0.1); '::' serves both families. */
+  host?: string;
 }
 
 function fromGateway(name: string, g: GatewayProcess): TrackerEndpoint {
@@ -79,9 +83,12 @@ async function startReplicas(
   cleanup: () => Promise<void>,
 ): Promise<Deployment> {
   const secret = randomBytes(32).toString('hex');
-  const hosts = opts.ipv6 ? ['127.0.0.1', '127.0.0.1', '::1'] : ['127.0.0.1', '127.0.0.1'];
+  const replica = opts.host ?? '127.0.0.1';
+  const hosts = opts.ipv6 ? [replica, replica, '::1'] : [replica, replica];
   const started = await Promise.allSettled(
-    hosts.map((host) => startGateway({ ...env, HOST: host, UDP_CONNECTION_ID_SECRET: secret })),
+    hosts.map((host) =>
+      startGateway({ ...env, ...opts.env, HOST: host, UDP_CONNECTION_ID_SECRET: secret }),
+    ),
   );
   const gateways = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
   const stop = async (): Promise<void> => {
