@@ -26,7 +26,8 @@ for store in ${STORES:-memory}; do
     [ "${#workers[@]}" -eq 1 ] || name=$name-w$n
     start_service "$root" announce-gateway "$work/gw-$name.log" PORT=$port ADMIN_PORT=0 NUMWANT_DEFAULT=50 GATEWAY_WORKERS="$n" "${env_args[@]}"
     # Each gateway must be up, on the store it is named after, with the workers asked for.
-    grep -q "\"storage\":\"$store\"" "$work/gw-$name.log" || { echo "gateway $name did not start on $store:" >&2; cat "$work/gw-$name.log" >&2; exit 1; }
+    # (the memory store with workers is the shared-memory store, docs/workers.md "Stores")
+    grep -Eq "\"storage\":\"$([ "$store" = memory ] && echo '(shared-)?')$store\"" "$work/gw-$name.log" || { echo "gateway $name did not start on $store:" >&2; cat "$work/gw-$name.log" >&2; exit 1; }
     grep -q "\"workers\":$n," "$work/gw-$name.log" || { echo "gateway $name does not run $n workers:" >&2; cat "$work/gw-$name.log" >&2; exit 1; }
     targets+=("$name=127.0.0.1:$port")
     port=$((port + 1))

@@ -2,6 +2,7 @@
 // environment, refusing bad config with every problem listed at once
 // (docs/conventions.md "Config"), ready on its admin port, and gone cleanly on SIGTERM.
 import { describe, expect, it } from 'vitest';
+import { createSharedMemoryStore, hasRateCounters } from '@shoal/storage';
 import { gatewayEnv, spawnService, startGateway } from '@shoal/testing/launcher';
 
 describe('the gateway process', () => {
@@ -34,19 +35,33 @@ describe('the gateway process', () => {
     expect(gateway.stdout.some((l) => l.includes('"msg":"stopped"'))).toBe(true);
   }, 30_000);
 
-  it('runs the memory store in one thread when more workers are asked for, and says so (docs/workers.md)', async () => {
-    const gateway = await startGateway({ STORAGE_DRIVER: 'memory', GATEWAY_WORKERS: '2' });
+  it('runs the memory driver in one thread when RATE_LIMIT_SHARED needs counters the shared-memory store lacks, and says so (docs/workers.md)', async () => {
+    const { store } = createSharedMemoryStore({ peerLifetimeSeconds: 120 });
+    const counters = hasRateCounters(store);
+    await store.close();
+    const gateway = await startGateway({
+      STORAGE_DRIVER: 'memory',
+      GATEWAY_WORKERS: '2',
+      RATE_LIMIT_SHARED: 'true',
+      RATE_LIMIT_ANNOUNCES_PER_SECOND: '100',
+    });
     try {
-      expect(gateway.listening.workers).toBe(1);
-      const warning = gateway.stdout.find((l) => l.includes('running 1 worker'));
-      expect(warning, gateway.describe()).toContain('"level":40');
       const res = await fetch(gateway.adminUrl('/metrics'), { signal: AbortSignal.timeout(5_000) });
       const text = await res.text();
-      // One thread: no worker series; the swarm gauges of its own store.
-      expect(text).not.toContain('shoal_gateway_workers');
-      expect(text).toContain('shoal_swarm_torrents 0');
+      if (counters) {
+        expect(gateway.listening).toMatchObject({ storage: 'shared-memory', workers: 2 });
+      } else {
+        expect(gateway.listening).toMatchObject({ storage: 'memory', workers: 1 });
+        const warning = gateway.stdout.find((l) =>
+          l.includes('running 1 worker on the memory store'),
+        );
+        expect(warning, gateway.describe()).toContain('"level":40');
+        // One thread: no worker series; the swarm gauges of its own store.
+        expect(text).not.toContain('shoal_gateway_workers');
+        expect(text).toContain('shoal_swarm_torrents 0');
+      }
     } finally {
       expect(await gateway.stop()).toBe(0);
     }
-  }, 30_000);
+  }, 120_000);
 });

@@ -6,32 +6,34 @@
 // read from shoal_gateway_worker_requests_total{worker} before and after one
 // request at a time; distinct source ports (one UDP socket or one TCP
 // connection per client) spread clients over the workers (SO_REUSEPORT).
-import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGateway, type GatewayProcess } from '@shoal/testing/launcher';
 import { sleep, waitFor } from '@shoal/testing/processes';
 import { startRedis, type RedisServer } from '@shoal/testing/redis';
 import {
-  UdpTrackerClient,
-  announcePacket,
-  announceQuery,
   connectPacket,
-  scrapePacket,
-  decodeBencodeDict,
-  decodeCompactPeers,
   randomInfoHash,
-  randomPeerId,
-  type AnnounceParams,
+  type UdpTrackerClient,
 } from '@shoal/testing/tracker-client';
+import { MAX_CLIENTS, peer, sample, workersProbe } from './harness/workers.ts';
 
 const TOKEN = 'workers-admin-token-0123456789';
 const WORKERS = 2;
-/** Clients tried before concluding that the kernel sends none to some worker: a 2^-63 chance per worker. */
-const MAX_CLIENTS = 64;
 
 let redis: RedisServer;
 let gateway: GatewayProcess;
-const clients: UdpTrackerClient[] = [];
+const probe = workersProbe(() => gateway, WORKERS, TOKEN);
+const {
+  metricsText,
+  perWorker,
+  workerOf,
+  udpClient,
+  udpClientPerWorker,
+  announce,
+  scrape,
+  freshHttpAnnounce,
+  admin,
+} = probe;
 
 beforeAll(async () => {
   redis = await startRedis();
@@ -56,139 +58,11 @@ beforeAll(async () => {
 }, 240_000);
 
 afterAll(async () => {
-  await Promise.all(clients.map((c) => c.close()));
+  await probe.closeClients();
   if (redis?.pid !== undefined) process.kill(redis.pid, 'SIGCONT');
   await gateway?.stop();
   await redis?.close();
 });
-
-async function metricsText(): Promise<string> {
-  const res = await fetch(gateway.adminUrl('/metrics'), { signal: AbortSignal.timeout(30_000) });
-  expect(res.status).toBe(200);
-  return res.text();
-}
-
-/** The sum of the samples of `name` whose labels include `labels`. */
-function sample(text: string, name: string, labels: Record<string, string> = {}): number {
-  let sum = 0;
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
-    const wanted = Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`));
-    if (wanted) sum += Number(line.slice(line.lastIndexOf(' ') + 1));
-  }
-  return sum;
-}
-
-async function perWorker(): Promise<number[]> {
-  const text = await metricsText();
-  return Array.from({ length: WORKERS }, (_, w) =>
-    sample(text, 'shoal_gateway_worker_requests_total', { worker: String(w) }),
-  );
-}
-
-/** Runs `act` alone and returns the one worker whose request count grew. */
-async function workerOf(act: () => Promise<unknown>): Promise<number> {
-  const before = await perWorker();
-  await act();
-  const after = await perWorker();
-  const grew = after.map((n, w) => n - (before[w] ?? 0)).flatMap((d, w) => (d > 0 ? [w] : []));
-  expect(grew, `requests per worker ${String(before)} -> ${String(after)}`).toHaveLength(1);
-  return grew[0]!;
-}
-
-async function udpClient(): Promise<UdpTrackerClient> {
-  const client = await UdpTrackerClient.open(gateway.udpPort, gateway.host);
-  clients.push(client);
-  return client;
-}
-
-/** The harness client waits 2 s per request; under this machine's load a worker may take longer. */
-const PATIENCE_MS = 60_000;
-
-async function connect(client: UdpTrackerClient): Promise<Buffer> {
-  const tid = client.transactionId();
-  const reply = await client.exchange(connectPacket(tid), tid, PATIENCE_MS);
-  if (reply?.action !== 0) throw new Error(`no connect answer: ${String(reply?.action)}`);
-  return Buffer.from(reply.packet.subarray(8, 16));
-}
-
-async function announce(
-  client: UdpTrackerClient,
-  a: AnnounceParams,
-  timeoutMs = PATIENCE_MS,
-): Promise<{ seeders: number; leechers: number; peers: string[] }> {
-  const conn = await connect(client);
-  const tid = client.transactionId();
-  const reply = await client.exchange(announcePacket(conn, tid, a), tid, timeoutMs);
-  if (reply?.action !== 1) throw new Error(`no announce answer: ${String(reply?.action)}`);
-  return {
-    leechers: reply.packet.readUInt32BE(12),
-    seeders: reply.packet.readUInt32BE(16),
-    peers: decodeCompactPeers(reply.packet.subarray(20)),
-  };
-}
-
-async function scrape(
-  client: UdpTrackerClient,
-  infoHash: Buffer,
-): Promise<{ complete: number; downloaded: number; incomplete: number }> {
-  const conn = await connect(client);
-  const tid = client.transactionId();
-  const reply = await client.exchange(scrapePacket(conn, tid, [infoHash]), tid, PATIENCE_MS);
-  if (reply?.action !== 2) throw new Error(`no scrape answer: ${String(reply?.action)}`);
-  return {
-    complete: reply.packet.readUInt32BE(8),
-    downloaded: reply.packet.readUInt32BE(12),
-    incomplete: reply.packet.readUInt32BE(16),
-  };
-}
-
-/** One UDP client (its own source port) per worker, found by connecting. */
-async function udpClientPerWorker(): Promise<Map<number, UdpTrackerClient>> {
-  const found = new Map<number, UdpTrackerClient>();
-  for (let i = 0; i < MAX_CLIENTS && found.size < WORKERS; i++) {
-    const client = await udpClient();
-    const w = await workerOf(() => connect(client));
-    if (!found.has(w)) found.set(w, client);
-  }
-  return found;
-}
-
-/** An HTTP announce on a connection of its own (no keep-alive pool: a fresh source port). */
-function freshHttpAnnounce(a: AnnounceParams): Promise<{ peers: string[]; complete: number }> {
-  return new Promise((resolve, reject) => {
-    const req = request(
-      {
-        host: gateway.host,
-        port: gateway.httpPort,
-        path: `/announce?${announceQuery(a)}`,
-        agent: false,
-        headers: { connection: 'close' },
-        timeout: 30_000,
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          const dict = decodeBencodeDict(Buffer.concat(chunks));
-          const peers = dict.peers;
-          if (!Buffer.isBuffer(peers)) {
-            reject(new Error(`no peers: ${Buffer.concat(chunks).toString('latin1')}`));
-            return;
-          }
-          resolve({ peers: decodeCompactPeers(peers), complete: Number(dict.complete) });
-        });
-      },
-    );
-    req.on('error', reject);
-    req.on('timeout', () => req.destroy(new Error('HTTP announce timed out')));
-    req.end();
-  });
-}
-
-function peer(port: number, left: bigint, infoHash: Buffer): AnnounceParams {
-  return { infoHash, peerId: randomPeerId(), port, left };
-}
 
 describe('a gateway with two workers on Redis', () => {
   it('each worker answers, over UDP and over HTTP', async () => {
@@ -222,22 +96,19 @@ describe('a gateway with two workers on Redis', () => {
     const before = await perWorker();
     const peers = pool.map((_, i) => peer(42_000 + i, i % 2 === 0 ? 0n : 100n, swarm));
     await Promise.all(pool.map((c, i) => announce(c, peers[i]!)));
-    // Ten leechers complete, each announcing twice (the second must count nothing).
-    const completing = [...pool.keys()].filter((i) => i % 2 === 1).slice(0, 10);
-    for (let round = 0; round < 2; round++)
-      await Promise.all(
-        completing.map((i) =>
-          announce(pool[i]!, {
-            ...peers[i]!,
-            left: 0n,
-            event: round === 0 ? 'completed' : 'none',
-          }),
-        ),
-      );
+    // Ten leechers complete.
+    await probe.completeTwice(
+      [...pool.keys()]
+        .filter((i) => i % 2 === 1)
+        .slice(0, 10)
+        .map((i) => [pool[i]!, peers[i]!]),
+    );
     const after = await perWorker();
     // Both workers took part (2^-39 that one got none of 40 clients).
     for (let w = 0; w < WORKERS; w++) expect(after[w]!).toBeGreaterThan(before[w]!);
-    expect(await scrape(pool[0]!, swarm)).toEqual({ complete: 30, incomplete: 10, downloaded: 10 });
+    expect(await scrape(pool[0]!, [swarm])).toEqual([
+      { complete: 30, incomplete: 10, downloaded: 10 },
+    ]);
   }, 180_000);
 
   it('serves one /metrics: counters summed over workers, the swarm gauges from the store', async () => {
@@ -259,12 +130,6 @@ describe('a gateway with two workers on Redis', () => {
   }, 120_000);
 
   it('replaces a terminated worker while the other keeps serving, and keeps the totals', async () => {
-    const admin = (path: string, method = 'GET'): Promise<Response> =>
-      fetch(gateway.adminUrl(path), {
-        method,
-        headers: { authorization: `Bearer ${TOKEN}` },
-        signal: AbortSignal.timeout(30_000),
-      });
     interface Listed {
       workers: Array<{ index: number; threadId?: number; state: string; restarts: number }>;
     }

@@ -9,6 +9,10 @@ import { checkStoreSettings } from '@shoal/storage';
 import { checkLoadConfig, loadConfigSchema } from './load/config.ts';
 import { checkRemoteStoreConfig, remoteStoreConfigSchema } from './remote/config.ts';
 
+/** The shared-memory store's peer heap bounds (docs/storage.md "Shared-memory store"): offsets stay below 2 GiB. */
+const SHARED_MEMORY_MIN_BYTES = 2 << 20;
+const SHARED_MEMORY_LIMIT_BYTES = 2 ** 31 - (1 << 20);
+
 const Route = Type.String({ pattern: '^/[^?#\\s]*$' });
 /** docs/policy.md: off skips the step; allow admits listed entries only; deny refuses listed ones. */
 const Approval = (description: string) =>
@@ -398,9 +402,16 @@ export const gatewayConfigSchema = Type.Object({
       minimum: 1,
       maximum: 256,
       description:
-        "Worker threads, each serving the HTTP, HTTPS and UDP ports through SO_REUSEPORT (docs/workers.md); unset: the cores this process may use (CPU affinity and the container's CPU quota). 1 serves from the main thread. The memory store runs one worker until a shared store is available",
+        "Worker threads, each serving the HTTP, HTTPS and UDP ports through SO_REUSEPORT (docs/workers.md); unset: the cores this process may use (CPU affinity and the container's CPU quota). 1 serves from the main thread. With the memory store and more than one worker, all workers share one shared-memory store",
     }),
   ),
+  SHARED_MEMORY_MAX_BYTES: Type.Integer({
+    minimum: SHARED_MEMORY_MIN_BYTES,
+    maximum: SHARED_MEMORY_LIMIT_BYTES,
+    default: SHARED_MEMORY_LIMIT_BYTES,
+    description:
+      'STORAGE_DRIVER=memory with more than one worker: most bytes the shared-memory peer heap grows to (reserved address space; memory is used as peers arrive). An announce that needs more is answered "retry later" (docs/workers.md "Stores")',
+  }),
   STATS_INTERVAL_SECONDS: Type.Integer({
     minimum: 1,
     maximum: 86_400,

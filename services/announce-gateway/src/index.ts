@@ -19,3 +19,4 @@ export type { PolicyCache } from './policy/cache.ts';
 export { startSwarmStats, type SwarmStats } from './swarm-stats.ts';
 export { createWorkerMetrics, GAUGE_AGGREGATION, type WorkerMetrics } from './workers/metrics.ts';
 export { usableCores } from './workers/cores.ts';
+export { sharedStoreFit, sharedStoreMovesPeers } from './workers/shared-store.ts';

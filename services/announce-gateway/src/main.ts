@@ -1,7 +1,8 @@
 // The gateway process: the only place that reads the environment, listens
 // on signals and exits (docs/conventions.md "Composition"). With one worker
 // (GATEWAY_WORKERS=1) the gateway runs in this thread; with more, this thread
-// supervises worker threads that share the ports (docs/workers.md).
+// supervises worker threads that share the ports (docs/workers.md), and with
+// the memory store makes the one shared-memory store they all attach to.
 import { randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
 import type { Logger } from 'pino';
@@ -13,11 +14,17 @@ import { buildAdmin, policyAdminFor } from './admin.ts';
 import { loadGatewayConfig, type GatewayConfig } from './config.ts';
 import { buildGateway, type ListeningPorts } from './gateway.ts';
 import { createGatewayLogger } from './logger.ts';
-import { createStorage, embeddedStoreConfig, type StorageHandle } from './storage.ts';
+import {
+  createSharedStorage,
+  createStorage,
+  embeddedStoreConfig,
+  type StorageHandle,
+} from './storage.ts';
 import { startSwarmStats } from './swarm-stats.ts';
 import { mountWorkerAdmin } from './workers/admin-routes.ts';
-import { workerCount } from './workers/count.ts';
-import { createSupervisor } from './workers/supervisor.ts';
+import { usableCores } from './workers/cores.ts';
+import { sharedStoreFit } from './workers/shared-store.ts';
+import { createSupervisor, type SharedStore } from './workers/supervisor.ts';
 
 function loadOrExit(): GatewayConfig {
   try {
@@ -114,7 +121,7 @@ async function reconfigureStore(
   }
 }
 
-/** One gateway in this thread: GATEWAY_WORKERS=1, or the memory store. */
+/** One gateway in this thread: GATEWAY_WORKERS=1 (the memory store: the memory driver, docs/workers.md). */
 async function runInThread(config: GatewayConfig, logger: Logger): Promise<void> {
   const registry = new Registry();
   const storage = await createStorage(config, logger, registry);
@@ -145,8 +152,17 @@ async function runInThread(config: GatewayConfig, logger: Logger): Promise<void>
   );
 }
 
-/** A supervisor in this thread, `workers` gateways in worker threads (docs/workers.md). */
-async function runWorkers(config: GatewayConfig, logger: Logger, workers: number): Promise<void> {
+/**
+ * A supervisor in this thread, `workers` gateways in worker threads
+ * (docs/workers.md). `shared`: the memory store, made here and attached to
+ * by every worker.
+ */
+async function runWorkers(
+  config: GatewayConfig,
+  logger: Logger,
+  workers: number,
+  shared: SharedStore | undefined,
+): Promise<void> {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   let secret: Buffer;
@@ -161,10 +177,13 @@ async function runWorkers(config: GatewayConfig, logger: Logger, workers: number
   }
   // The main thread's own store connection, for the admin API and the swarm
   // gauges; the workers each open theirs. storage-api has both for remote.
+  // The shared-memory store: this thread's attachment, which sweeps it.
   const storage =
-    embeddedStoreConfig(config) === undefined
-      ? undefined
-      : await createStorage(config, logger, registry);
+    shared !== undefined
+      ? shared
+      : embeddedStoreConfig(config) === undefined
+        ? undefined
+        : await createStorage(config, logger, registry);
   const stats =
     storage === undefined
       ? undefined
@@ -174,7 +193,14 @@ async function runWorkers(config: GatewayConfig, logger: Logger, workers: number
           intervalSeconds: config.STATS_INTERVAL_SECONDS,
           logger,
         });
-  const supervisor = createSupervisor({ config, logger, registry, workers, secret });
+  const supervisor = createSupervisor({
+    config,
+    logger,
+    registry,
+    workers,
+    secret,
+    ...(shared === undefined ? {} : { shared }),
+  });
   const aggregated = Object.assign(new Registry(), {
     metrics: async () => (await supervisor.metrics()).text,
   });
@@ -211,7 +237,10 @@ async function runWorkers(config: GatewayConfig, logger: Logger, workers: number
     process.exit(1);
   }
   admin.serving();
-  announceReady(config, logger, ports, { storage: config.STORAGE_DRIVER, workers });
+  announceReady(config, logger, ports, {
+    storage: storage?.store.driver ?? config.STORAGE_DRIVER,
+    workers,
+  });
   exitOnSignals(logger, config.SHUTDOWN_GRACE_SECONDS, close);
   reloadOnSighup(logger, storage !== undefined && isReconfigurable(storage.store), async (next) => {
     const nextStore = embeddedStoreConfig(next);
@@ -220,8 +249,28 @@ async function runWorkers(config: GatewayConfig, logger: Logger, workers: number
   });
 }
 
+/** The shared-memory store for workers on the memory driver; undefined: run one worker instead. */
+function openShared(config: GatewayConfig, logger: Logger): SharedStore | undefined {
+  let shared;
+  try {
+    shared = createSharedStorage(config, logger);
+  } catch (err) {
+    logger.fatal({ err }, 'cannot create the shared-memory store');
+    process.exit(1);
+  }
+  const fit = sharedStoreFit(config, shared.store);
+  for (const warning of fit.warnings) logger.warn(warning);
+  if (fit.oneWorker === undefined) return shared;
+  logger.warn({ GATEWAY_WORKERS: config.GATEWAY_WORKERS }, fit.oneWorker);
+  void shared.close();
+  return undefined;
+}
+
 const config = loadOrExit();
 const logger = createGatewayLogger(config);
-const workers = workerCount(config, logger);
-if (workers === 1) await runInThread(config, logger);
-else await runWorkers(config, logger, workers);
+const workers = config.GATEWAY_WORKERS ?? usableCores();
+const shared =
+  workers > 1 && config.STORAGE_DRIVER === 'memory' ? openShared(config, logger) : undefined;
+if (workers === 1 || (config.STORAGE_DRIVER === 'memory' && shared === undefined))
+  await runInThread(config, logger);
+else await runWorkers(config, logger, workers, shared);

@@ -4,7 +4,17 @@
 // capability guards (hasSyncAnnounce, isDataStore, ...), never by name.
 import type { Logger } from 'pino';
 import { Registry } from 'prom-client';
-import { backendConfig, openStore, type BackendConfig, type PeerStore } from '@shoal/storage';
+import {
+  attachSharedMemoryStore,
+  backendConfig,
+  createSharedMemoryStore,
+  openStore,
+  type BackendConfig,
+  type GcResult,
+  type PeerStore,
+  type SharedMemoryHandle,
+  type SharedMemoryStore,
+} from '@shoal/storage';
 import type { GatewayConfig } from './config.ts';
 import { createRemoteStore } from './remote/store.ts';
 
@@ -41,11 +51,50 @@ export async function createStorage(
           peerLifetimeSeconds: config.PEER_LIFETIME_SECONDS,
           onError: (err, driver) => log.warn({ err }, `${driver} connection error`),
           // No gc-worker reaches an embedded store: an in-memory one sweeps itself.
-          sweep: (r, err) => {
-            if (err !== undefined) log.error({ err }, 'garbage collection failed');
-            else if (r !== undefined && (r.peersRemoved > 0 || r.swarmsRemoved > 0))
-              log.debug(r, 'expired peers removed');
-          },
+          sweep: sweepLog(log),
         });
+  return { store, close: () => store.close() };
+}
+
+function sweepLog(log: Logger): (r: GcResult | undefined, err?: unknown) => void {
+  return (r, err) => {
+    if (err !== undefined) log.error({ err }, 'garbage collection failed');
+    else if (r !== undefined && (r.peersRemoved > 0 || r.swarmsRemoved > 0))
+      log.debug(r, 'expired peers removed');
+  };
+}
+
+/**
+ * The memory store of a gateway with workers (docs/workers.md "Stores"): one
+ * shared-memory store, made by the main thread, which alone sweeps it (as
+ * openStore sweeps the memory driver: every quarter lifetime, at least 30 s).
+ * Throws STORE_ERR_CONFIG for options it refuses.
+ */
+export function createSharedStorage(
+  config: GatewayConfig,
+  logger: Logger,
+): StorageHandle & { store: SharedMemoryStore; handle: SharedMemoryHandle } {
+  const { handle, store } = createSharedMemoryStore({
+    peerLifetimeSeconds: config.PEER_LIFETIME_SECONDS,
+    maxMemoryBytes: config.SHARED_MEMORY_MAX_BYTES,
+    // Each worker, and each replacement of one, attaches once over the store's life.
+    maxOwners: SHARED_MEMORY_MAX_ATTACHMENTS,
+    sweepEveryMs: Math.max(30, Math.floor(config.PEER_LIFETIME_SECONDS / 4)) * 1000,
+    onSweep: sweepLog(logger.child({ module: 'storage' })),
+  });
+  return { handle, store, close: () => store.close() };
+}
+
+/** Attachments a shared-memory store allows over its life: 65536 worker starts (owner table: 512 KiB). */
+export const SHARED_MEMORY_MAX_ATTACHMENTS = 65_536;
+
+/** A worker's attachment to the main thread's shared-memory store; it never sweeps. */
+export function attachSharedStorage(
+  handle: SharedMemoryHandle,
+  config: GatewayConfig,
+): StorageHandle {
+  const store = attachSharedMemoryStore(handle, {
+    peerLifetimeSeconds: config.PEER_LIFETIME_SECONDS,
+  });
   return { store, close: () => store.close() };
 }

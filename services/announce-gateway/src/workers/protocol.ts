@@ -1,7 +1,7 @@
 // The messages between the gateway's main thread and its workers
 // (docs/workers.md). Structured clones only: plain objects, no functions.
 import type { MetricObjectWithValues, MetricValue } from 'prom-client';
-import type { BackendConfig } from '@shoal/storage';
+import type { BackendConfig, SharedMemoryHandle } from '@shoal/storage';
 import type { Readiness } from '@shoal/service/admin-server';
 import type { GatewayConfig } from '../config.ts';
 import type { TrackerPorts } from '../gateway.ts';
@@ -16,6 +16,8 @@ export interface WorkerData {
   /** Where to bind; the first worker binds config.PORT (0: a free port), the others where it did. */
   port: number;
   httpsPort: number;
+  /** STORAGE_DRIVER=memory: the main thread's shared-memory store, attached to instead of opening a store. */
+  sharedStore?: SharedMemoryHandle;
 }
 
 export type MetricsJson = Array<MetricObjectWithValues<MetricValue<string>>>;

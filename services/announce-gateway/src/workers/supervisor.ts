@@ -1,12 +1,13 @@
 // The main thread of a gateway with workers (docs/workers.md): starts
 // GATEWAY_WORKERS worker threads on the same ports (SO_REUSEPORT), replaces
 // one that exits unasked, answers for all of them on the admin port (one
-// /metrics, one /readyz) and drains them all on shutdown.
+// /metrics, one /readyz) and drains them all on shutdown. With the memory
+// store, every worker attaches to one shared-memory store made here.
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { Readiness } from '@shoal/service/admin-server';
-import type { BackendConfig } from '@shoal/storage';
+import type { BackendConfig, SharedMemoryHandle, SharedMemoryStore } from '@shoal/storage';
 import type { GatewayConfig } from '../config.ts';
 import type { TrackerPorts } from '../gateway.ts';
 import {
@@ -18,6 +19,13 @@ import {
 } from './metrics.ts';
 import type { FromWorker, MetricsJson, ToWorker, WorkerData } from './protocol.ts';
 
+/** The memory store with workers: its handle goes to every worker, this thread's attachment watches them. */
+export interface SharedStore {
+  handle: SharedMemoryHandle;
+  store: SharedMemoryStore;
+  close(): Promise<void>;
+}
+
 export interface SupervisorDeps {
   config: GatewayConfig;
   logger: Logger;
@@ -26,6 +34,8 @@ export interface SupervisorDeps {
   workers: number;
   /** The UDP connection id secret every worker uses. */
   secret: Buffer;
+  /** The shared-memory store every worker attaches to (STORAGE_DRIVER=memory). */
+  shared?: SharedStore;
 }
 
 export interface WorkerInfo {
@@ -111,6 +121,7 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
       secret: new Uint8Array(deps.secret),
       port: ports?.port ?? config.PORT,
       httpsPort: ports?.httpsPort ?? config.HTTPS_PORT,
+      ...(deps.shared === undefined ? {} : { sharedStore: deps.shared.handle }),
     };
   }
 
@@ -121,6 +132,8 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
       // The config file's path, for a worker that reads argv (the config is passed whole).
       argv: process.argv.slice(2),
     });
+    // worker.threadId reads -1 once the thread has exited.
+    const threadId = worker.threadId;
     slot.worker = worker;
     slot.state = 'starting';
     slot.startedAt = Date.now();
@@ -154,6 +167,16 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
     });
     slot.exited = new Promise<void>((resolve) => {
       worker.once('exit', (code) => {
+        // First, before anything can start a replacement: a shard lock the
+        // thread held when it died is taken over by the next thread that
+        // needs it, instead of blocking that shard (docs/storage.md
+        // "Shared-memory store").
+        const released = deps.shared?.store.threadExited(threadId) ?? 0;
+        if (released > 0)
+          log.info(
+            { worker: slot.index, threadId },
+            'shared-memory store: what the exited worker held is free to take over',
+          );
         const wasServing = slot.state === 'serving';
         slot.worker = undefined;
         for (const [id, p] of pending)

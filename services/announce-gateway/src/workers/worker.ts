@@ -7,7 +7,7 @@ import { Registry } from 'prom-client';
 import { isReconfigurable } from '@shoal/storage';
 import { buildGateway } from '../gateway.ts';
 import { createGatewayLogger } from '../logger.ts';
-import { createStorage } from '../storage.ts';
+import { attachSharedStorage, createStorage } from '../storage.ts';
 import type { FromWorker, ToWorker, WorkerData } from './protocol.ts';
 
 const port = parentPort;
@@ -16,7 +16,10 @@ const data = workerData as WorkerData;
 const config = Object.freeze(data.config);
 const logger = createGatewayLogger(config, { worker: data.index });
 const registry = new Registry();
-const storage = await createStorage(config, logger, registry);
+const storage =
+  data.sharedStore === undefined
+    ? await createStorage(config, logger, registry)
+    : attachSharedStorage(data.sharedStore, config);
 const gateway = buildGateway({
   config,
   logger,
