@@ -1,6 +1,7 @@
-// Memory per stored peer and announce cost of the memory driver.
+// Memory per stored peer and announce cost of the memory driver, or of the
+// shared-memory store (docs/storage.md "Shared-memory store") with `shared`.
 //
-//   node --expose-gc bench/memory-per-peer.ts [peers=1000000] [swarms=100000]
+//   node --expose-gc bench/memory-per-peer.ts [peers=1000000] [swarms=100000] [memory|shared]
 //
 // Loads `peers` IPv4 peers into `swarms` swarms through announce() (each peer
 // lands in a uniformly random swarm, so swarm sizes vary around the mean and
@@ -14,6 +15,7 @@
 // count as the store's.
 import { getHeapSpaceStatistics } from 'node:v8';
 import { createMemoryStore } from '@shoal/storage/memory';
+import { createSharedMemoryStore } from '@shoal/storage/shared-memory';
 import { prng } from '@shoal/testing/random';
 import type { PeerAnnounce } from '@shoal/storage';
 
@@ -25,6 +27,11 @@ if (gc === undefined) {
 
 const peers = Number(process.argv[2] ?? 1_000_000);
 const swarms = Number(process.argv[3] ?? 100_000);
+const kind = process.argv[4] ?? 'memory';
+if (kind !== 'memory' && kind !== 'shared') {
+  console.error('store: memory or shared');
+  process.exit(2);
+}
 const BIG_SWARM_PEERS = 1000;
 const TIMED_ANNOUNCES = 200_000;
 
@@ -50,7 +57,10 @@ function settle(): NodeJS.MemoryUsage & { youngGen: number } {
 }
 
 let now = Date.now();
-const store = createMemoryStore({ peerLifetimeSeconds: 1860, clock: () => now });
+const options = { peerLifetimeSeconds: 1860, clock: () => now };
+const shared = kind === 'shared' ? createSharedMemoryStore(options) : undefined;
+const store = shared?.store ?? createMemoryStore(options);
+console.log(`store: ${store.driver}`);
 
 // One reused announce: fields are rewritten before every call.
 const a: PeerAnnounce = {
@@ -104,6 +114,10 @@ console.log(
   `rss delta minus young-generation growth (${mb(youngGrowth)}) / peer: ${((after.rss - before.rss - youngGrowth) / stored).toFixed(1)} B`,
 );
 console.log(`heapUsed+arrayBuffers delta / peer: ${heapPerPeer.toFixed(1)} B`);
+if (shared !== undefined)
+  console.log(
+    `shared heap (grown in 4 MiB steps) / peer: ${(shared.handle.heap.byteLength / stored).toFixed(1)} B`,
+  );
 console.log(
   `  deltas: heapUsed ${mb(after.heapUsed - before.heapUsed)}, arrayBuffers ${mb(after.arrayBuffers - before.arrayBuffers)}, ` +
     `heapTotal ${mb(after.heapTotal - before.heapTotal)}`,

@@ -6,11 +6,13 @@
 #   env: STORES="memory redis"   stores, each started as bench/stores.sh does
 #        CELLS="10000x1 10000x100 100x10000 100000x1 1000000x1"   TORRENTSxPEERS
 #        WORKERS="1 2"           GATEWAY_WORKERS values; unset: the gateway's default
+#        LOAD_SOCKETS=4          source ports of the load (SO_REUSEPORT spreads
+#                                them over the workers: use 16 or more with workers)
 # Per cell, a gateway of this tree ("after") and, when BEFORE_REV is given, one
 # of that commit ("before", a throwaway git worktree), each on its own store,
 # are filled with every (torrent, peer) once by bench/scale-load.c and then
 # measured in ROUNDS alternating rounds of SECONDS: announces of random stored
-# peers, 64 in flight from 4 source ports, 50 peers asked for. Per round: the
+# peers, 64 in flight from LOAD_SOCKETS source ports, 50 peers asked for. Per round: the
 # load generator's answers/s and the gateway's CPU (utime+stime of every
 # process in its process group, /proc) per answer; with Redis also
 # redis-server's CPU per answer and INFO commandstats usec_per_call of EVALSHA
@@ -55,7 +57,7 @@ measure() {
   local g0 g1 r0=0 r1=0 line n rps extra=""
   [ -n "$rport" ] && { redis-cli -p "$rport" config resetstat >/dev/null; r0=$(proc_ticks "$rpid"); }
   g0=$(group_ticks "$pid")
-  line=$("$work/scale-load" 127.0.0.1 "$port" "$secs" "$torrents" "$peers")
+  line=$("$work/scale-load" 127.0.0.1 "$port" "$secs" "$torrents" "$peers" 64 "${LOAD_SOCKETS:-4}")
   g1=$(group_ticks "$pid")
   n=$(grep -o 'responses=[0-9]*' <<<"$line" | cut -d= -f2)
   rps=$(grep -o 'rps=[0-9]*' <<<"$line" | cut -d= -f2)
