@@ -159,7 +159,7 @@ export function buildGateway(deps: GatewayDeps): Gateway {
   if (config.RATE_LIMIT_SHARED) {
     if (!hasRateCounters(storage))
       throw new Error(
-        `RATE_LIMIT_SHARED: the ${storage.driver} store keeps no shared rate-limit counters (memory, redis and storage-api do)`,
+        `RATE_LIMIT_SHARED: the ${storage.driver} store keeps no shared rate-limit counters (every driver does, except postgres with a custom schema: PG_QUERY_MIGRATE)`,
       );
     shared = createSharedLimit({
       limit: sharedLimitPerWindow(config),

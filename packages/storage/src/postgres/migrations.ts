@@ -90,6 +90,23 @@ export const MIGRATIONS: readonly Migration[] = [
     // prefix, as the announce's counts already do.
     statements: () => [`ALTER TABLE shoal_peers ADD COLUMN IF NOT EXISTS key_hash BYTEA`],
   },
+  {
+    version: 5,
+    name: 'rate counts',
+    // Shared rate-limit counts per window (docs/policy.md "Shared rate
+    // limits", docs/postgres.md "Shared rate-limit counts"). Only the primary
+    // key: old windows are deleted by its prefix, and without a secondary
+    // index an update that leaves the key alone stays a PostgreSQL HOT update.
+    statements: () => [
+      `CREATE TABLE IF NOT EXISTS shoal_rate_counts (
+        window_ms INT8 NOT NULL,
+        rate_window INT8 NOT NULL,
+        key TEXT NOT NULL,
+        hits INT8 NOT NULL,
+        PRIMARY KEY (window_ms, rate_window, key)
+      )`,
+    ],
+  },
 ];
 
 export const MIGRATIONS_TABLE = `CREATE TABLE IF NOT EXISTS shoal_schema_migrations (

@@ -329,3 +329,36 @@ export const GET_DOWNLOADS = `
 SELECT h.info_hash,
   COALESCE((SELECT d.downloaded FROM shoal_downloads d WHERE d.info_hash = h.info_hash), 0)::INT8 AS downloaded
 FROM unnest(@info_hashes::BYTEA[]) AS h(info_hash)`;
+
+// Shared rate-limit counts (docs/postgres.md "Shared rate-limit counts"):
+// one statement per sync adds every key's count to its row of the window and
+// answers the totals after the add, with the window before's count beside
+// each. INSERT ... ON CONFLICT, not CockroachDB's UPSERT (PostgreSQL has
+// none; an increment reads the row either way). Keys are distinct within one
+// call (ON CONFLICT cannot update a row twice). Built in, not replaceable.
+export const ADD_RATE_COUNTS = `
+WITH added AS (
+  INSERT INTO shoal_rate_counts AS r (window_ms, rate_window, key, hits)
+  SELECT @window_ms::INT8, @window::INT8, t.k, t.n FROM unnest(@keys::TEXT[], @deltas::INT8[]) AS t(k, n)
+  ON CONFLICT (window_ms, rate_window, key) DO UPDATE SET hits = r.hits + excluded.hits
+  RETURNING key, hits
+)
+SELECT a.key, a.hits AS current,
+  COALESCE((SELECT p.hits FROM shoal_rate_counts p
+            WHERE p.window_ms = @window_ms::INT8 AND p.rate_window = @window::INT8 - 1 AND p.key = a.key), 0)::INT8
+    AS previous
+FROM added a`;
+
+// Windows before the previous one are never read again: deleted in batches
+// by the primary key's prefix, as the peers' GC batches (PostgreSQL has no
+// DELETE ... LIMIT).
+export const EXPIRE_RATE_COUNTS_POSTGRES = `
+DELETE FROM shoal_rate_counts
+WHERE ctid = ANY(ARRAY(
+    SELECT ctid FROM shoal_rate_counts
+    WHERE window_ms = @window_ms::INT8 AND rate_window < @before::INT8 LIMIT @limit))
+  AND window_ms = @window_ms::INT8 AND rate_window < @before::INT8`;
+
+export const EXPIRE_RATE_COUNTS_COCKROACH = `
+DELETE FROM shoal_rate_counts
+WHERE window_ms = @window_ms::INT8 AND rate_window < @before::INT8 LIMIT @limit`;

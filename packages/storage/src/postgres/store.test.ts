@@ -7,6 +7,7 @@ import { startPostgres, type PostgresServer } from '@shoal/testing/postgres';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { announceOf, infoHashOf } from '../../test/conformance.ts';
+import { hasRateCounters } from '../capabilities.ts';
 import { isStoreError, type StoreError } from '../errors.ts';
 import { PostgresConfigError, type PostgresStoreConfigInput } from './config.ts';
 import { createPostgresStore, type PostgresStore, type PostgresStoreOptions } from './store.ts';
@@ -132,7 +133,7 @@ describe('migrations', () => {
       expect(await store.get('approved', 'k')).toBe('v');
       expect(
         await sql(url, 'SELECT version FROM shoal_schema_migrations ORDER BY version'),
-      ).toEqual([{ version: 1 }, { version: 2 }, { version: 3 }, { version: 4 }]);
+      ).toEqual([{ version: 1 }, { version: 2 }, { version: 3 }, { version: 4 }, { version: 5 }]);
     });
   });
 
@@ -149,6 +150,7 @@ describe('migrations', () => {
       { version: 2 },
       { version: 3 },
       { version: 4 },
+      { version: 5 },
     ]);
   });
 
@@ -165,7 +167,7 @@ describe('migrations', () => {
     expect(JSON.parse(first.stdout)).toMatchObject({
       ok: true,
       dialect: 'postgres',
-      applied: [1, 2, 3, 4],
+      applied: [1, 2, 3, 4, 5],
     });
     const second = run({ DATABASE_URL: url });
     expect(JSON.parse(second.stdout)).toMatchObject({ ok: true, applied: [] });
@@ -185,7 +187,7 @@ describe('migrations', () => {
       expect(
         await sql(url, "SELECT tablename FROM pg_tables WHERE tablename LIKE 'shoal_%'"),
       ).toEqual([]);
-      expect(await store.migrate()).toEqual({ applied: [1, 2, 3, 4] });
+      expect(await store.migrate()).toEqual({ applied: [1, 2, 3, 4, 5] });
     });
   });
 });
@@ -223,6 +225,93 @@ describe('serialization failures (SQLSTATE 40001) at SERIALIZABLE', () => {
     expect(retries.length).toBeGreaterThan(0);
     // Capped exponential backoff with jitter: never above PG_RETRY_MAX_DELAY_MS.
     expect(Math.max(...retries)).toBeLessThanOrEqual(200);
+  });
+});
+
+// docs/postgres.md "Shared rate-limit counts"; the shared cases are in the conformance suite.
+describe('shared rate-limit counters', () => {
+  const counters = (store: PostgresStore) => {
+    if (store.addRateCounts === undefined) throw new Error('no rate counters');
+    return store.addRateCounts.bind(store);
+  };
+  const rows = (url: string) =>
+    sql<{ rate_window: string; key: string; hits: string }>(
+      url,
+      'SELECT rate_window, key, hits FROM shoal_rate_counts ORDER BY rate_window, key',
+    );
+
+  it('concurrent syncs at SERIALIZABLE raise 40001, surfaced without retries and absorbed with them', async () => {
+    const serializable = { PG_ISOLATION_LEVEL: 'serializable', PG_POOL_SIZE: 8 } as const;
+    // Every gateway's batch names the same addresses: one sync's upsert
+    // conflicts with another's on the same rows.
+    const keys = Array.from({ length: 20 }, (_, i) => `4-0a0000${(i + 16).toString(16)}`);
+    const burst = (add: ReturnType<typeof counters>) =>
+      Promise.allSettled(
+        Array.from({ length: 40 }, () =>
+          add(
+            7,
+            10_000,
+            keys,
+            keys.map(() => 1),
+          ),
+        ),
+      );
+    const failed = await withStore({ ...serializable, PG_RETRY_MAX_ATTEMPTS: 1 }, async (store) =>
+      (await burst(counters(store)))
+        .filter((r) => r.status === 'rejected')
+        .map((r) => r.reason as StoreError),
+    );
+    expect(failed.length).toBeGreaterThan(0);
+    for (const err of failed) {
+      expect(err.code).toBe('STORE_ERR_UNAVAILABLE');
+      expect((err.cause as pg.DatabaseError).code).toBe('40001');
+    }
+
+    const retried: string[] = [];
+    await withStore(
+      { ...serializable, PG_RETRY_MAX_ATTEMPTS: 50 },
+      async (store, url) => {
+        const results = await burst(counters(store));
+        expect(results.every((r) => r.status === 'fulfilled')).toBe(true);
+        // Every add counted once, whichever attempt carried it.
+        expect(new Set((await rows(url)).map((r) => Number(r.hits)))).toEqual(new Set([40]));
+      },
+      { onRetry: (info) => retried.push(`${info.code} ${info.query}`) },
+    );
+    expect(retried).toContain('40001 addRateCounts (built in)');
+  });
+
+  it('the first sync of a window deletes the windows before the previous one, of its window length only', async () => {
+    await withStore({ PG_GC_BATCH_SIZE: 2 }, async (store, url) => {
+      const add = counters(store);
+      for (const key of ['4-01', '4-02', '4-03']) await add(10, 10_000, [key], [1]);
+      await add(11, 10_000, ['4-01'], [2]);
+      await add(3, 60_000, ['4-01'], [5]);
+      // A key named twice in one call is one row, its deltas summed.
+      expect(await add(12, 10_000, ['4-01', '4-04', '4-01'], [1, 1, 2])).toEqual({
+        current: [3, 1, 3],
+        previous: [2, 0, 2],
+      });
+      // The deletion runs beside the syncs; poll for it, bounded.
+      let left = await rows(url);
+      for (let i = 0; i < 200 && left.some((r) => r.rate_window === '10'); i++) {
+        await new Promise((r) => setTimeout(r, 50));
+        left = await rows(url);
+      }
+      expect(left).toEqual([
+        { rate_window: '3', key: '4-01', hits: '5' },
+        { rate_window: '11', key: '4-01', hits: '2' },
+        { rate_window: '12', key: '4-01', hits: '3' },
+        { rate_window: '12', key: '4-04', hits: '1' },
+      ]);
+    });
+  });
+
+  it('a custom schema (PG_QUERY_MIGRATE) keeps none, so no caller sends it counts', async () => {
+    await withStore(
+      { PG_QUERY_MIGRATE: 'CREATE TABLE IF NOT EXISTS own_peers (x INT4)' },
+      (store) => Promise.resolve(expect(hasRateCounters(store)).toBe(false)),
+    );
   });
 });
 
@@ -353,7 +442,7 @@ describe('database unreachable at boot', () => {
       expect(result).toMatchObject({ leechers: 1 });
       expect(
         await sql(url, 'SELECT version FROM shoal_schema_migrations ORDER BY version'),
-      ).toEqual([{ version: 1 }, { version: 2 }, { version: 3 }, { version: 4 }]);
+      ).toEqual([{ version: 1 }, { version: 2 }, { version: 3 }, { version: 4 }, { version: 5 }]);
     } finally {
       await store.close();
     }

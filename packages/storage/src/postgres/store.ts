@@ -1,6 +1,7 @@
 // The PostgreSQL / CockroachDB driver: peers, download counts and KV in
 // SQL, put together from its parts: swarms.ts (one statement per announce,
 // scrape, batched GC), downloads.ts (durable counts and receipts), kv.ts,
+// rate-counts.ts (shared rate-limit counters),
 // over executor.ts (named prepared statements on pipelined connections,
 // retries with backoff and jitter on serialization failures).
 import pg from 'pg';
@@ -12,7 +13,7 @@ import type {
   PeerStore,
   StoreOptions,
 } from '../types.ts';
-import type { TopSwarms } from '../capabilities.ts';
+import type { RateCounters, TopSwarms } from '../capabilities.ts';
 import {
   compileQueries,
   resolvePostgresStoreConfig,
@@ -23,6 +24,7 @@ import { clientConfig, isConnectionError, toStoreError } from './connection.ts';
 import { PostgresDownloads } from './downloads.ts';
 import { PostgresExecutor, type RetryInfo } from './executor.ts';
 import { PostgresKv } from './kv.ts';
+import { PostgresRateCounts } from './rate-counts.ts';
 import { runMigrations } from './migrations.ts';
 import type { Dialect } from './queries.ts';
 import { PostgresSwarms } from './swarms.ts';
@@ -34,7 +36,10 @@ export interface PostgresStoreOptions extends StoreOptions {
   onRetry?: (info: RetryInfo) => void;
   /** Uniform [0, 1) source for sampling start keys and jitter; default Math.random. */
   random?: () => number;
-  /** Background failures (migrations retried after an unreachable boot), for logging. */
+  /**
+   * Background failures (migrations retried after an unreachable boot, a
+   * failed deletion of old rate-limit windows), for logging.
+   */
   onError?: (err: unknown) => void;
 }
 
@@ -43,8 +48,19 @@ export interface MigrateResult {
   applied: Array<number | 'custom'>;
 }
 
+/**
+ * `addRateCounts` (RateCounters) is there with the built-in schema only: a
+ * custom one (PG_QUERY_MIGRATE) has no shoal_rate_counts table
+ * (docs/postgres.md "Shared rate-limit counts").
+ */
 export interface PostgresStore
-  extends PeerStore, DataStore, DownloadCounter, DownloadReceipts, TopSwarms {
+  extends
+    PeerStore,
+    DataStore,
+    DownloadCounter,
+    DownloadReceipts,
+    Partial<RateCounters>,
+    TopSwarms {
   readonly driver: 'postgres';
   readonly dialect: Dialect;
   /** Creates or updates the schema; idempotent, never drops data. */
@@ -80,6 +96,11 @@ export async function createPostgresStore(
     gcBatchSize: config.PG_GC_BATCH_SIZE,
   });
   const kv = new PostgresKv(db, queries);
+  const rateCounts = new PostgresRateCounts(db, {
+    dialect: config.DATABASE_DIALECT,
+    gcBatchSize: config.PG_GC_BATCH_SIZE,
+    onError: (err) => opts.onError?.(err),
+  });
   let migrationTimer: NodeJS.Timeout | undefined;
 
   const migrate = async (): Promise<MigrateResult> => {
@@ -130,6 +151,10 @@ export async function createPostgresStore(
       await db.close();
     },
   };
+
+  if (config.PG_QUERY_MIGRATE === undefined)
+    store.addRateCounts = (window, windowMs, keys, deltas) =>
+      rateCounts.addRateCounts(window, windowMs, keys, deltas);
 
   if (config.PG_MIGRATE_ON_START) {
     try {
