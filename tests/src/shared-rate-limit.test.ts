@@ -5,10 +5,14 @@
 // the cluster would admit replicas x LIMIT; shared, every whole window of
 // the run admits at most the documented bound
 //   LIMIT + (replicas - 1) x (BURST + RATE x S),  S = sync period + sync time,
-// taken generously (SYNC_ALLOWANCE_S) because the machine is loaded. Then
-// the Redis holding the counters goes down (a ring whose first shard holds
-// them, while the swarm lives on the second): syncs fail, announces are still
-// served, and each gateway's own bucket still limits.
+// taken generously (SYNC_ALLOWANCE_S) because the machine is loaded. The
+// same on PostgreSQL: two gateways on one database, and two on a storage-api
+// keeping everything in PostgreSQL. Then the Redis holding the counters goes
+// down (a ring whose first shard holds them, while the swarm lives on the
+// second): syncs fail, announces are still served, and each gateway's own
+// bucket still limits. When the PostgreSQL of embedded gateways goes down it
+// holds the peers too, so announces get "retry later" until it is back; the
+// buckets still refuse bursts meanwhile, and syncs resume after.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { ownerIndex } from '@shoal/storage/redis';
@@ -19,6 +23,7 @@ import {
   type GatewayProcess,
   type ServiceProcess,
 } from '@shoal/testing/launcher';
+import { startPostgres, type PostgresServer } from '@shoal/testing/postgres';
 import { startRedis, startRing, type RedisRing, type RedisServer } from '@shoal/testing/redis';
 import { randomInfoHash, randomPeerId } from '@shoal/testing/tracker-client';
 import { fetchText, httpAnnounceOutcome, sumSamples, verdict } from './harness/policy.ts';
@@ -164,6 +169,109 @@ describe('two gateways on one storage-api', () => {
   afterAll(async () => {
     await Promise.all(gateways.map((g) => g.stop()));
     await api?.stop();
+  }, 60_000);
+
+  it('hold one address to the limit across the cluster within the documented bound', async () => {
+    await expectSharedLimit(gateways);
+  }, 180_000);
+});
+
+describe('two gateways on one PostgreSQL', () => {
+  let pg: PostgresServer;
+  let gateways: GatewayProcess[] = [];
+
+  beforeAll(async () => {
+    pg = await startPostgres();
+    const url = await pg.createDatabase();
+    gateways = await Promise.all(
+      [0, 1].map(() => startGateway({ STORAGE_DRIVER: 'postgres', DATABASE_URL: url, ...LIMITED })),
+    );
+  }, 120_000);
+
+  afterAll(async () => {
+    await Promise.all(gateways.map((g) => g.stop()));
+    await pg?.stop();
+  }, 60_000);
+
+  it('hold one address to the limit across the cluster within the documented bound', async () => {
+    await expectSharedLimit(gateways);
+  }, 180_000);
+
+  it('keep announcing while PostgreSQL is down, each bucket still refusing bursts, and sync again once it is back', async () => {
+    const [a, b] = gateways as [GatewayProcess, GatewayProcess];
+    const infoHash = randomInfoHash();
+    expect(verdict(await announce(a, infoHash))).toBe('served');
+    const failedBefore = await metric(a, 'shoal_rate_limit_syncs_total', { outcome: 'failed' });
+    await pg.stopServer();
+    try {
+      // A gateway with no new counts sends no sync: announce while waiting.
+      await expect
+        .poll(
+          async () => {
+            await announce(a, infoHash);
+            return metric(a, 'shoal_rate_limit_syncs_total', { outcome: 'failed' });
+          },
+          { timeout: 60_000, interval: 500 },
+        )
+        .toBeGreaterThan(failedBefore);
+      // Each gateway's own bucket (BURST, then RATE a second) still refuses a
+      // burst; the rest is the store's coded "retry later", never a hang.
+      const burst = await Promise.all(
+        Array.from({ length: 3 * RATE }, () => announce(b, infoHash)),
+      );
+      const verdicts = burst.map(verdict);
+      expect(verdicts).toContain('POLICY_ERR_RATE_LIMITED');
+      for (const v of verdicts)
+        expect(['POLICY_ERR_RATE_LIMITED', 'STORE_ERR_UNAVAILABLE']).toContain(v);
+    } finally {
+      await pg.start();
+    }
+    const okBefore = await metric(b, 'shoal_rate_limit_syncs_total', { outcome: 'ok' });
+    for (const g of [a, b])
+      await expect
+        .poll(async () => verdict(await announce(g, infoHash)), { timeout: 60_000, interval: 500 })
+        .toBe('served');
+    await expect
+      .poll(
+        async () => {
+          await announce(b, infoHash);
+          return metric(b, 'shoal_rate_limit_syncs_total', { outcome: 'ok' });
+        },
+        { timeout: 60_000, interval: 500 },
+      )
+      .toBeGreaterThan(okBefore);
+  }, 240_000);
+});
+
+describe('two gateways on one storage-api with everything in PostgreSQL', () => {
+  let pg: PostgresServer;
+  let api: ServiceProcess;
+  let gateways: GatewayProcess[] = [];
+
+  beforeAll(async () => {
+    pg = await startPostgres();
+    const token = randomBytes(24).toString('hex');
+    api = await startService({
+      service: 'storage-api',
+      env: storageApiEnv(token, 'postgres', { DATABASE_URL: await pg.createDatabase() }),
+    });
+    const url = `http://127.0.0.1:${Number(api.listening.port)}`;
+    gateways = await Promise.all(
+      [0, 1].map(() =>
+        startGateway({
+          STORAGE_DRIVER: 'remote',
+          STORAGE_API_URL: url,
+          STORAGE_API_TOKEN: token,
+          ...LIMITED,
+        }),
+      ),
+    );
+  }, 120_000);
+
+  afterAll(async () => {
+    await Promise.all(gateways.map((g) => g.stop()));
+    await api?.stop();
+    await pg?.stop();
   }, 60_000);
 
   it('hold one address to the limit across the cluster within the documented bound', async () => {

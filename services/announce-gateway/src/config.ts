@@ -104,7 +104,7 @@ export const policyConfigSchema = Type.Object({
   RATE_LIMIT_SHARED: Type.Boolean({
     default: false,
     description:
-      'RATE_LIMIT_ANNOUNCES_PER_SECOND holds across all gateway replicas: each gateway decides locally and syncs its counts per address through the store (Redis, storage-api) every RATE_LIMIT_SHARED_SYNC_MS; an address may make RATE_LIMIT_ANNOUNCE_BURST + rate x RATE_LIMIT_SHARED_WINDOW_SECONDS requests per window, cluster-wide (docs/policy.md "Shared rate limits")',
+      'RATE_LIMIT_ANNOUNCES_PER_SECOND holds across all gateway replicas: each gateway decides locally and syncs its counts per address through the store (Redis, PostgreSQL, storage-api) every RATE_LIMIT_SHARED_SYNC_MS; an address may make RATE_LIMIT_ANNOUNCE_BURST + rate x RATE_LIMIT_SHARED_WINDOW_SECONDS requests per window, cluster-wide (docs/policy.md "Shared rate limits")',
   }),
   RATE_LIMIT_SHARED_WINDOW_SECONDS: Type.Integer({
     minimum: 1,
