@@ -118,6 +118,41 @@ async function expectSharedLimit(gateways: GatewayProcess[]): Promise<void> {
     expect(await metric(g, 'shoal_rate_limit_syncs_total', { outcome: 'ok' })).toBeGreaterThan(0);
 }
 
+/**
+ * Announces to `g` until its syncs of `outcome` number more than `above`: a
+ * gateway with no new counts sends no sync.
+ */
+async function announceUntilSyncs(
+  g: GatewayProcess,
+  infoHash: Buffer,
+  outcome: 'ok' | 'failed',
+  above: number,
+): Promise<void> {
+  await expect
+    .poll(
+      async () => {
+        await announce(g, infoHash);
+        return metric(g, 'shoal_rate_limit_syncs_total', { outcome });
+      },
+      { timeout: 60_000, interval: 500 },
+    )
+    .toBeGreaterThan(above);
+}
+
+/** Polls each gateway until it serves an announce again. */
+async function untilServed(gateways: GatewayProcess[], infoHash: Buffer): Promise<void> {
+  for (const g of gateways)
+    await expect
+      .poll(async () => verdict(await announce(g, infoHash)), { timeout: 60_000, interval: 500 })
+      .toBe('served');
+}
+
+/** The verdicts of 3 x RATE announces sent at once: past the bucket's BURST, then RATE a second. */
+async function burstVerdicts(g: GatewayProcess, infoHash: Buffer): Promise<string[]> {
+  const answers = await Promise.all(Array.from({ length: 3 * RATE }, () => announce(g, infoHash)));
+  return answers.map(verdict);
+}
+
 describe('three gateways on one Redis', () => {
   let redis: RedisServer;
   let gateways: GatewayProcess[] = [];
@@ -146,35 +181,50 @@ describe('three gateways on one Redis', () => {
   }, 180_000);
 });
 
-describe('two gateways on one storage-api', () => {
-  let api: ServiceProcess;
-  let gateways: GatewayProcess[] = [];
+/**
+ * Two gateways on one storage-api whose peer and data stores are `driver`
+ * (`env()` its settings, read when the block starts); `before` starts what
+ * the store needs and `after` stops it.
+ */
+function describeOnStorageApi(
+  name: string,
+  driver: string,
+  hooks: { before?: () => Promise<Record<string, string>>; after?: () => Promise<void> } = {},
+): void {
+  describe(name, () => {
+    let api: ServiceProcess;
+    let gateways: GatewayProcess[] = [];
 
-  beforeAll(async () => {
-    const token = randomBytes(24).toString('hex');
-    api = await startService({ service: 'storage-api', env: storageApiEnv(token, 'memory') });
-    const url = `http://127.0.0.1:${Number(api.listening.port)}`;
-    gateways = await Promise.all(
-      [0, 1].map(() =>
-        startGateway({
-          STORAGE_DRIVER: 'remote',
-          STORAGE_API_URL: url,
-          STORAGE_API_TOKEN: token,
-          ...LIMITED,
-        }),
-      ),
-    );
-  }, 120_000);
+    beforeAll(async () => {
+      const token = randomBytes(24).toString('hex');
+      const env = (await hooks.before?.()) ?? {};
+      api = await startService({ service: 'storage-api', env: storageApiEnv(token, driver, env) });
+      const url = `http://127.0.0.1:${Number(api.listening.port)}`;
+      gateways = await Promise.all(
+        [0, 1].map(() =>
+          startGateway({
+            STORAGE_DRIVER: 'remote',
+            STORAGE_API_URL: url,
+            STORAGE_API_TOKEN: token,
+            ...LIMITED,
+          }),
+        ),
+      );
+    }, 120_000);
 
-  afterAll(async () => {
-    await Promise.all(gateways.map((g) => g.stop()));
-    await api?.stop();
-  }, 60_000);
+    afterAll(async () => {
+      await Promise.all(gateways.map((g) => g.stop()));
+      await api?.stop();
+      await hooks.after?.();
+    }, 60_000);
 
-  it('hold one address to the limit across the cluster within the documented bound', async () => {
-    await expectSharedLimit(gateways);
-  }, 180_000);
-});
+    it('hold one address to the limit across the cluster within the documented bound', async () => {
+      await expectSharedLimit(gateways);
+    }, 180_000);
+  });
+}
+
+describeOnStorageApi('two gateways on one storage-api', 'memory');
 
 describe('two gateways on one PostgreSQL', () => {
   let pg: PostgresServer;
@@ -204,22 +254,10 @@ describe('two gateways on one PostgreSQL', () => {
     const failedBefore = await metric(a, 'shoal_rate_limit_syncs_total', { outcome: 'failed' });
     await pg.stopServer();
     try {
-      // A gateway with no new counts sends no sync: announce while waiting.
-      await expect
-        .poll(
-          async () => {
-            await announce(a, infoHash);
-            return metric(a, 'shoal_rate_limit_syncs_total', { outcome: 'failed' });
-          },
-          { timeout: 60_000, interval: 500 },
-        )
-        .toBeGreaterThan(failedBefore);
-      // Each gateway's own bucket (BURST, then RATE a second) still refuses a
-      // burst; the rest is the store's coded "retry later", never a hang.
-      const burst = await Promise.all(
-        Array.from({ length: 3 * RATE }, () => announce(b, infoHash)),
-      );
-      const verdicts = burst.map(verdict);
+      await announceUntilSyncs(a, infoHash, 'failed', failedBefore);
+      // Each gateway's own bucket still refuses a burst; the rest is the
+      // store's coded "retry later", never a hang.
+      const verdicts = await burstVerdicts(b, infoHash);
       expect(verdicts).toContain('POLICY_ERR_RATE_LIMITED');
       for (const v of verdicts)
         expect(['POLICY_ERR_RATE_LIMITED', 'STORE_ERR_UNAVAILABLE']).toContain(v);
@@ -227,56 +265,20 @@ describe('two gateways on one PostgreSQL', () => {
       await pg.start();
     }
     const okBefore = await metric(b, 'shoal_rate_limit_syncs_total', { outcome: 'ok' });
-    for (const g of [a, b])
-      await expect
-        .poll(async () => verdict(await announce(g, infoHash)), { timeout: 60_000, interval: 500 })
-        .toBe('served');
-    await expect
-      .poll(
-        async () => {
-          await announce(b, infoHash);
-          return metric(b, 'shoal_rate_limit_syncs_total', { outcome: 'ok' });
-        },
-        { timeout: 60_000, interval: 500 },
-      )
-      .toBeGreaterThan(okBefore);
+    await untilServed([a, b], infoHash);
+    await announceUntilSyncs(b, infoHash, 'ok', okBefore);
   }, 240_000);
 });
 
-describe('two gateways on one storage-api with everything in PostgreSQL', () => {
-  let pg: PostgresServer;
-  let api: ServiceProcess;
-  let gateways: GatewayProcess[] = [];
-
-  beforeAll(async () => {
-    pg = await startPostgres();
-    const token = randomBytes(24).toString('hex');
-    api = await startService({
-      service: 'storage-api',
-      env: storageApiEnv(token, 'postgres', { DATABASE_URL: await pg.createDatabase() }),
-    });
-    const url = `http://127.0.0.1:${Number(api.listening.port)}`;
-    gateways = await Promise.all(
-      [0, 1].map(() =>
-        startGateway({
-          STORAGE_DRIVER: 'remote',
-          STORAGE_API_URL: url,
-          STORAGE_API_TOKEN: token,
-          ...LIMITED,
-        }),
-      ),
-    );
-  }, 120_000);
-
-  afterAll(async () => {
-    await Promise.all(gateways.map((g) => g.stop()));
-    await api?.stop();
-    await pg?.stop();
-  }, 60_000);
-
-  it('hold one address to the limit across the cluster within the documented bound', async () => {
-    await expectSharedLimit(gateways);
-  }, 180_000);
+let apiPostgres: PostgresServer | undefined;
+describeOnStorageApi('two gateways on one storage-api with everything in PostgreSQL', 'postgres', {
+  before: async () => {
+    apiPostgres = await startPostgres();
+    return { DATABASE_URL: await apiPostgres.createDatabase() };
+  },
+  after: async () => {
+    await apiPostgres?.stop();
+  },
 });
 
 describe('the Redis holding the counts goes down', () => {
@@ -316,25 +318,12 @@ describe('the Redis holding the counts goes down', () => {
     expect(ownerIndex(['s0', 's1'], infoHash)).toBe(1);
     expect(verdict(await announce(a, infoHash))).toBe('served');
     await ring.shards[0]!.kill();
-    // A gateway with no new counts sends no sync: announce while waiting, or
-    // the count of the announce above may already have been synced before the kill.
-    await expect
-      .poll(
-        async () => {
-          await announce(a, infoHash);
-          return metric(a, 'shoal_rate_limit_syncs_total', { outcome: 'failed' });
-        },
-        { timeout: 60_000, interval: 500 },
-      )
-      .toBeGreaterThan(0);
+    // Or the count of the announce above may already have been synced before the kill.
+    await announceUntilSyncs(a, infoHash, 'failed', 0);
     // Never refused wholesale: within a window or two both serve again.
-    for (const g of [a, b])
-      await expect
-        .poll(async () => verdict(await announce(g, infoHash)), { timeout: 60_000, interval: 500 })
-        .toBe('served');
-    // Each gateway's own bucket (BURST, then RATE a second) still refuses a burst.
-    const burst = await Promise.all(Array.from({ length: 3 * RATE }, () => announce(a, infoHash)));
-    const verdicts = burst.map(verdict);
+    await untilServed([a, b], infoHash);
+    // Each gateway's own bucket still refuses a burst.
+    const verdicts = await burstVerdicts(a, infoHash);
     expect(verdicts).toContain('POLICY_ERR_RATE_LIMITED');
     for (const v of verdicts) expect(['served', 'POLICY_ERR_RATE_LIMITED']).toContain(v);
   }, 180_000);
