@@ -23,6 +23,8 @@ export {
   validateFullScrapeLimit,
 } from './full-scrape.ts';
 export type { FullScrape, FullScrapeEntry, FullScrapeResult } from './full-scrape.ts';
+// A client of a storage service refuses what every driver would, before the round trip.
+export { validateRateCounts } from './validate.ts';
 // The shared-memory store loads no client library, so the contract carries it
 // (docs/storage.md "Shared-memory store"): a gateway hands its handle to worker threads.
 export { attachSharedMemoryStore, createSharedMemoryStore } from './shared-memory/index.ts';

@@ -11,8 +11,8 @@ import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { createRemoteStore, loadGatewayConfig } from '@shoal/announce-gateway';
 import { buildStorageApi, loadStorageApiConfig } from '@shoal/storage-api';
-import type { FullScrape, GcResult, PeerStore } from '@shoal/storage';
-import type { PingableDataStore } from '@shoal/storage';
+import { hasRateCounters, type FullScrape, type GcResult, type PeerStore } from '@shoal/storage';
+import type { PingableDataStore, RateCounters } from '@shoal/storage';
 import { createCompositeStore } from '@shoal/storage/composite';
 import type { PeerStoreFactory } from '@shoal/storage/conformance';
 import { storageApiEnv } from '@shoal/testing/launcher';
@@ -69,13 +69,15 @@ export function remoteStoreFactory(options: RemoteFactoryOptions): PeerStoreFact
       { logger, registry: new Registry() },
     );
     let closed: Promise<void> | undefined;
-    const store: PeerStore & FullScrape = {
+    const store: PeerStore & FullScrape & Partial<RateCounters> = {
       driver: remote.driver,
       announce: (a) => remote.announce(a),
       scrape: (h) => remote.scrape(h),
       fullScrape: (limit) => remote.fullScrape(limit),
       stats: () => remote.stats(),
       ping: () => remote.ping(),
+      // The sync of the shared rate limit, when the client has one (it always does).
+      ...(hasRateCounters(remote) ? { addRateCounts: remote.addRateCounts.bind(remote) } : {}),
       async collectGarbage(): Promise<GcResult> {
         const res = await fetch(`${url}/v1/gc`, {
           method: 'POST',

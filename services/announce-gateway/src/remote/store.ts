@@ -14,6 +14,7 @@ import {
 import {
   StoreError,
   validateFullScrapeLimit,
+  validateRateCounts,
   type AnnounceResult,
   type GcResult,
   type PeerAnnounce,
@@ -203,6 +204,8 @@ export function createRemoteStore(config: RemoteStoreConfig, deps: RemoteStoreDe
       keys: readonly string[],
       deltas: readonly number[],
     ): Promise<RateCounts> {
+      // Bad input is the caller's STORE_ERR_BAD_INPUT, as with every driver, not a failed sync.
+      validateRateCounts(window, windowMs, keys, deltas);
       return transport.rateLimits(
         { window, windowMs, keys: [...keys], deltas: [...deltas] },
         AbortSignal.timeout(c.REMOTE_TIMEOUT_MS),
