@@ -236,6 +236,9 @@ describe('a gateway with two workers on the memory store', () => {
       60_000,
       500,
     );
+    // The doctor reads the config, not the store: it says what a memory store keeps.
+    const doctor = await adminJson<{ checks: Array<{ name: string }> }>('/v1/admin/doctor');
+    expect(doctor.checks.length).toBeGreaterThan(0);
     const ctlStats = await shoalctl(['--json', 'stats']);
     expect(ctlStats.code).toBe(0);
     expect(JSON.parse(ctlStats.stdout)).toMatchObject({ torrents: stats.torrents });
