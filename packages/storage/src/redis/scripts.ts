@@ -60,44 +60,58 @@ function script(name: string, lua: string): Script {
 }
 
 // Shared by the scripts: ARGV[1] is always the now score, ARGV[#ARGV]
-// SEEDER_OFFSET. prune() drops expired peers' entries from the peer-id hash
-// (when ids are stored) and from the receipt hash (when it exists).
+// SEEDER_OFFSET. Every score bound handed to redis.call is a string made
+// once here: Redis 7.0 formats a Lua number argument with %.17g, about a
+// microsecond each (docs/redis.md "CPU per announce"). prune() drops expired
+// peers' entries from the peer-id hash (when ids are stored) and from the
+// receipt hash (when it exists).
 const PRUNE = `
-local OFF = tonumber(ARGV[#ARGV])
+local S_OFF = ARGV[#ARGV]
+local OFF = tonumber(S_OFF)
 local POFF = 2 * OFF
-local function expired(key, now)
-  local gone = redis.call('ZRANGE', key, '-inf', now, 'BYSCORE')
-  local seeders = redis.call('ZRANGE', key, OFF, OFF + now, 'BYSCORE')
+local S_POFF = string.format('%d', POFF)
+local X_OFF, X_POFF = '(' .. S_OFF, '(' .. S_POFF
+-- The last expired score of each band at now: leechers, seeders, partial seeds.
+local function bounds(now)
+  return { string.format('%d', now), string.format('%d', OFF + now), string.format('%d', POFF + now) }
+end
+local function expired(key, b)
+  local gone = redis.call('ZRANGE', key, '-inf', b[1], 'BYSCORE')
+  local seeders = redis.call('ZRANGE', key, S_OFF, b[2], 'BYSCORE')
   for i = 1, #seeders do gone[#gone + 1] = seeders[i] end
-  local partial = redis.call('ZRANGE', key, POFF, POFF + now, 'BYSCORE')
+  local partial = redis.call('ZRANGE', key, S_POFF, b[3], 'BYSCORE')
   for i = 1, #partial do gone[#gone + 1] = partial[i] end
   return gone
 end
-local function prune(key, now, idKey, rKey)
-  local removed
+local function prune(key, b, idKey, rKey)
   if rKey and redis.call('EXISTS', rKey) == 0 then rKey = false end
   if idKey or rKey then
-    local gone = expired(key, now)
+    local gone = expired(key, b)
     for i = 1, #gone, 1000 do
       local j = math.min(i + 999, #gone)
+      redis.call('ZREM', key, unpack(gone, i, j))
       if idKey then redis.call('HDEL', idKey, unpack(gone, i, j)) end
       if rKey then redis.call('HDEL', rKey, unpack(gone, i, j)) end
     end
+    return #gone
   end
-  removed = redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
-  removed = removed + redis.call('ZREMRANGEBYSCORE', key, POFF, POFF + now)
-  return removed + redis.call('ZREMRANGEBYSCORE', key, OFF, OFF + now)
+  local removed = redis.call('ZREMRANGEBYSCORE', key, '-inf', b[1])
+  removed = removed + redis.call('ZREMRANGEBYSCORE', key, S_POFF, b[3])
+  return removed + redis.call('ZREMRANGEBYSCORE', key, S_OFF, b[2])
 end
 -- A key's TTL only grows: a peer promised a longer lifetime (docs/load.md)
--- must outlive a later, shorter promise to another peer of the swarm.
+-- must outlive a later, shorter promise to another peer of the swarm. GT
+-- (Redis 7.0) leaves a key without a TTL alone, so a new key gets its first.
 local function extend(key, ms)
-  if redis.call('PTTL', key) < tonumber(ms) then redis.call('PEXPIRE', key, ms) end
+  if redis.call('PEXPIRE', key, ms, 'GT') == 0 and redis.call('PTTL', key) == -1 then
+    redis.call('PEXPIRE', key, ms)
+  end
 end
 -- seeders, leechers (partial seeds included), partial seeds
-local function live(key, now)
-  local l = redis.call('ZCOUNT', key, '(' .. now, '(' .. OFF)
-  local s = redis.call('ZCOUNT', key, '(' .. (OFF + now), '(' .. POFF)
-  local p = redis.call('ZCOUNT', key, '(' .. (POFF + now), '+inf')
+local function live(key, b)
+  local l = redis.call('ZCOUNT', key, '(' .. b[1], X_OFF)
+  local s = redis.call('ZCOUNT', key, '(' .. b[2], X_POFF)
+  local p = redis.call('ZCOUNT', key, '(' .. b[3], '+inf')
   return s, l + p, p
 end
 `;
@@ -105,7 +119,8 @@ end
 /**
  * KEYS: 1 own-family peers, 2 other-family peers, 3 downloads, 4 peer-id hash,
  * 5 receipt hash, 6 key-hash bindings.
- * ARGV: 1 now score, 2 compact peer, 3 expiry score, 4 key TTL ms,
+ * ARGV: 1 now score, 2 compact peer, 3 the peer's score (expiry score, plus
+ * SEEDER_OFFSET for a seeder, PARTIAL_SEED_OFFSET for a partial seed), 4 key TTL ms,
  * 5 role '1' seeder | 'p' partial seed | '0' leecher, 6 event 's'(stopped)|'c'(completed)|'n', 7 numwant,
  * 8 random integer, 9 want ids '1'|'0', 10 store ids '1'|'0', 11 peer_id,
  * 12 binding field (family digit + key hash) or '' without a key,
@@ -121,6 +136,9 @@ end
  * elsewhere adds each receipt once there, so a completion whose count was lost in flight (a crash
  * before that write) is counted on the client's retry, and never twice
  * (docs/storage-api.md "Consistency").
+ *
+ * What each step costs Redis, and why it is written this way:
+ * docs/redis.md "CPU per announce".
  */
 export const ANNOUNCE = script(
   'announce',
@@ -128,13 +146,18 @@ export const ANNOUNCE = script(
     `
 local own, other, idKey, rKey = KEYS[1], KEYS[2], KEYS[4], KEYS[5]
 local now = tonumber(ARGV[1])
+local b = bounds(now)
 local member = ARGV[2]
 local storeIds = ARGV[10] == '1'
-prune(own, now, storeIds and idKey, rKey)
+prune(own, b, storeIds and idKey, rKey)
 
-local old = redis.call('ZSCORE', own, member)
-local wasSeeder = old and tonumber(old) >= OFF and tonumber(old) < POFF
 local event = ARGV[6]
+-- Whether the peer already is a live seeder matters to a completion only.
+local wasSeeder = false
+if event == 'c' then
+  local old = redis.call('ZSCORE', own, member)
+  wasSeeder = old and tonumber(old) >= OFF and tonumber(old) < POFF
+end
 
 -- A client that moved: the entry its latest announce with this key hash
 -- wrote, if nobody announced to it since, is replaced by this one
@@ -172,17 +195,17 @@ if bind ~= '' then
 end
 local isSeeder = ARGV[5] == '1'
 local isPartial = ARGV[5] == 'p'
+local newBinding = 0
 if event == 's' then
   redis.call('ZREM', own, member)
   if storeIds then redis.call('HDEL', idKey, member) end
   redis.call('HDEL', rKey, member)
 else
-  local score = tonumber(ARGV[3])
-  if isSeeder then score = score + OFF elseif isPartial then score = score + POFF end
+  local score = ARGV[3]
   redis.call('ZADD', own, score, member)
   extend(own, ARGV[4])
   if bind ~= '' then
-    redis.call('HSET', bKey, bind, score .. ':' .. member)
+    newBinding = redis.call('HSET', bKey, bind, score .. ':' .. member)
     extend(bKey, ARGV[4])
   end
   if storeIds then
@@ -215,13 +238,15 @@ end
 if bind ~= '' and event == 's' then redis.call('HDEL', bKey, bind) end
 
 local n = redis.call('ZCARD', own)
-local nl = redis.call('ZCOUNT', own, '-inf', '(' .. OFF)
-local np = redis.call('ZCOUNT', own, POFF, '+inf')
-local so, lo, po = live(other, now)
+local nl = redis.call('ZCOUNT', own, '-inf', X_OFF)
+local np = redis.call('ZCOUNT', own, S_POFF, '+inf')
+local so, lo, po = 0, 0, 0
+if redis.call('EXISTS', other) == 1 then so, lo, po = live(other, b) end
 
 -- Bindings of peers that expired or were announced to without their key are
 -- dropped once they outnumber the live peers: amortized O(1) per announce.
-if bind ~= '' then
+-- The hash grows only by a new field, so that is when it is measured.
+if newBinding == 1 then
   local fam = string.sub(bind, 1, 1)
   if redis.call('HLEN', bKey) > 2 * (n + so + lo) + 16 then
     local all = redis.call('HGETALL', bKey)
@@ -240,8 +265,10 @@ end
 -- Ranks 0..nl-1 are downloading leechers, then seeders, then partial seeds.
 -- Seeders and partial seeds get downloading leechers, leechers get everyone:
 -- one window at a random offset of that rank range, wrapping around. ZRANGE
--- by rank is ~4x cheaper than ZRANDMEMBER (docs/decisions.md, Sources).
-local out = {}
+-- by rank is ~4x cheaper than ZRANDMEMBER (docs/decisions.md, Sources). The
+-- window is concatenated as it comes and the announcer cut out of the string
+-- (every member of a family has one length): no Lua table is built per peer.
+local out = ''
 local want = tonumber(ARGV[7])
 if event ~= 's' and want > 0 then
   local total, self = n, 1
@@ -251,27 +278,40 @@ if event ~= 's' and want > 0 then
     local need = want + self
     local start = tonumber(ARGV[8]) % total
     local stop = math.min(start + need, total) - 1
-    local part = redis.call('ZRANGE', own, start, stop)
+    out = table.concat(redis.call('ZRANGE', own, string.format('%d', start), string.format('%d', stop)))
     if stop - start + 1 < need then
-      local rest = redis.call('ZRANGE', own, 0, need - (stop - start + 1) - 1)
-      for i = 1, #rest do part[#part + 1] = rest[i] end
+      out = out .. table.concat(redis.call('ZRANGE', own, '0', string.format('%d', need - (stop - start + 1) - 1)))
     end
-    for i = 1, #part do
-      if part[i] ~= member and #out < want then out[#out + 1] = part[i] end
+    local w = #member
+    if self == 1 then
+      local at = 1
+      while true do
+        local p = string.find(out, member, at, true)
+        if not p then break end
+        if (p - 1) % w == 0 then
+          out = string.sub(out, 1, p - 1) .. string.sub(out, p + w)
+          break
+        end
+        at = p + 1
+      end
     end
+    out = string.sub(out, 1, want * w)
   end
 end
 
 local ids = ''
 if ARGV[9] == '1' and storeIds and #out > 0 then
-  local vals = redis.call('HMGET', idKey, unpack(out))
+  local w = #member
+  local sampled = {}
+  for i = 1, #out, w do sampled[#sampled + 1] = string.sub(out, i, i + w - 1) end
+  local vals = redis.call('HMGET', idKey, unpack(sampled))
   local unknown = string.rep('\\0', 20)
   for i = 1, #vals do
     if not vals[i] then vals[i] = unknown end
   end
   ids = table.concat(vals)
 end
-return { (n - nl - np) + so, nl + np + lo, downloaded, table.concat(out), ids, counted, receipt, np + po }
+return { (n - nl - np) + so, nl + np + lo, downloaded, out, ids, counted, receipt, np + po }
 `,
 );
 
@@ -280,9 +320,9 @@ export const SCRAPE = script(
   'scrape',
   PRUNE +
     `
-local now = tonumber(ARGV[1])
-local s4, l4, p4 = live(KEYS[1], now)
-local s6, l6, p6 = live(KEYS[2], now)
+local b = bounds(tonumber(ARGV[1]))
+local s4, l4, p4 = live(KEYS[1], b)
+local s6, l6, p6 = live(KEYS[2], b)
 return { s4 + s6, l4 + l6, tonumber(redis.call('GET', KEYS[3]) or '0'), p4 + p6 }
 `,
 );
@@ -297,10 +337,10 @@ export const SWARM_STATS = script(
   'swarmStats',
   PRUNE +
     `
-local now = tonumber(ARGV[1])
+local b = bounds(tonumber(ARGV[1]))
 if tonumber(ARGV[2]) == 2 and redis.call('EXISTS', KEYS[1]) == 1 then return {} end
-local s4, l4 = live(KEYS[1], now)
-local s6, l6 = live(KEYS[2], now)
+local s4, l4 = live(KEYS[1], b)
+local s6, l6 = live(KEYS[2], b)
 return { s4, l4, s6, l6 }
 `,
 );
@@ -313,10 +353,10 @@ export const SWARM_GC = script(
   'swarmGc',
   PRUNE +
     `
-local now = tonumber(ARGV[1])
+local b = bounds(tonumber(ARGV[1]))
 local idKey = ARGV[2] == '1' and KEYS[3]
 local had = redis.call('EXISTS', KEYS[1], KEYS[2])
-local removed = prune(KEYS[1], now, idKey, KEYS[4]) + prune(KEYS[2], now, idKey, KEYS[4])
+local removed = prune(KEYS[1], b, idKey, KEYS[4]) + prune(KEYS[2], b, idKey, KEYS[4])
 local left = redis.call('EXISTS', KEYS[1], KEYS[2])
 if left == 0 then redis.call('DEL', KEYS[3], KEYS[4], KEYS[5]) end
 if had > 0 and left == 0 then return { removed, 1 } end

@@ -43,6 +43,7 @@ import { toStoreError, withDeadline } from './deadline.ts';
 import { ownerIndex } from './ring.ts';
 import {
   ANNOUNCE,
+  PARTIAL_SEED_OFFSET,
   RATE_COUNTS,
   SCRAPE,
   SEEDER_OFFSET,
@@ -243,7 +244,8 @@ export async function createRedisStore(
       const args = [
         nowScore(now),
         member,
-        expiryScore(now, peerLifetimeMs),
+        expiryScore(now, peerLifetimeMs) +
+          (a.seeder ? SEEDER_OFFSET : a.partialSeed === true ? PARTIAL_SEED_OFFSET : 0),
         peerLifetimeMs,
         a.seeder ? '1' : a.partialSeed === true ? 'p' : '0',
         a.event === 'stopped' ? 's' : a.event === 'completed' ? 'c' : 'n',
