@@ -19,6 +19,7 @@ import { createPostgresStore } from '../postgres/store.ts';
 import type { BackendConfig } from '../open/config.ts';
 import { redisStoreConfig } from '../redis/config.ts';
 import { BACKUP_MARKER, runDoctor as runDoctorOn, type DoctorCheck } from './index.ts';
+import { scriptVersionProblem } from './redis.ts';
 
 /** A backend as these tests write it: the driver and its settings under their environment names. */
 type Backend =
@@ -71,6 +72,17 @@ function find(checks: DoctorCheck[], suffix: string): DoctorCheck {
   return found[0]!;
 }
 
+describe('doctor: Redis version', () => {
+  // Only Debian's 7.0 runs here; the versions an operator may still run are
+  // checked by what the server reports in INFO.
+  it('fails a server older than 7.0 for peers and lets 7.x, later and unknown versions through', () => {
+    expect(scriptVersionProblem('6.2.14')).toContain('needs Redis 7.0 or later');
+    expect(scriptVersionProblem('5.0.7')).toContain('Redis 5.0.7 is too old');
+    for (const ok of ['7.0.0', '7.0.15', '7.4.1', '8.0.2', '255.255.255', 'unknown version'])
+      expect(scriptVersionProblem(ok)).toBeUndefined();
+  });
+});
+
 describe('doctor: Redis standalone', () => {
   let durable: RedisServer;
   let bare: RedisServer;
@@ -94,6 +106,7 @@ describe('doctor: Redis standalone', () => {
     const checks = await runDoctor({ peers: redis, data: redis });
     expect(find(checks, 'connection')).toMatchObject({ status: 'ok' });
     expect(find(checks, 'connection').message).toMatch(/Redis 7|Redis \d/);
+    expect(find(checks, 'version')).toMatchObject({ status: 'ok' });
     expect(find(checks, 'persistence')).toMatchObject({ status: 'ok' });
     expect(find(checks, 'persistence').message).toContain('appendonly yes');
     expect(find(checks, 'eviction')).toMatchObject({ status: 'ok' });

@@ -18,6 +18,18 @@ import {
   type Run,
 } from './run.ts';
 
+/**
+ * Why a server of this `redis_version` cannot run the announce script, or
+ * undefined when it can: the script extends TTLs with `PEXPIRE ... GT`,
+ * which Redis 7.0 added (docs/redis.md "CPU per announce"). An unparsable
+ * version (a Redis-compatible server) is let through.
+ */
+export function scriptVersionProblem(version: string): string | undefined {
+  const major = /^(\d+)\./.exec(version)?.[1];
+  if (major === undefined || Number(major) >= 7) return undefined;
+  return `Redis ${version} is too old: the announce script needs Redis 7.0 or later (PEXPIRE ... GT), so every announce would fail with a script error; upgrade it (the chart ships 7.4)`;
+}
+
 /** docs/redis.md "Memory": swarms up to this many peers per family stay listpacks (~15-30 B per peer). */
 const WANTED_ZSET_LISTPACK_ENTRIES = 1024;
 
@@ -144,6 +156,18 @@ export async function checkRedisNode(
       'ok',
       `${where} answers (Redis ${version}, ${serverRole === 'slave' ? 'replica' : serverRole}); it holds ${HOLDS[role]}${via}`,
     );
+
+    // The announce script's commands (docs/redis.md "CPU per announce").
+    if (holdsPeers(role)) {
+      const problem = scriptVersionProblem(version);
+      run.add(
+        name('version'),
+        problem === undefined ? 'ok' : 'fail',
+        problem === undefined
+          ? `${where} runs Redis ${version}: the announce script's commands are there`
+          : `${where}: ${problem}`,
+      );
+    }
 
     // Persistence.
     const aof = info.get('aof_enabled') === '1';
