@@ -11,7 +11,12 @@ import {
   createSharedRateLimiter,
   EMPTY_SNAPSHOT,
 } from '@shoal/policy';
-import { encodeHttpAnnounceResponse, type PeerAnnounce } from '@shoal/protocol';
+import {
+  encodeHttpAnnounceResponse,
+  parseAddressParam,
+  parseAnnounceQuery,
+  type PeerAnnounce,
+} from '@shoal/protocol';
 import { createMemoryStore } from '@shoal/storage/memory';
 // The gateway's own function, not a copy: the row measures what an announce runs.
 import { peerKeyHash } from '../services/announce-gateway/src/tracker/peer-key.ts';
@@ -230,6 +235,98 @@ measure(
   }),
 );
 await moves.close();
+
+// BEP 7 addresses (docs/decisions.md "BEP 7 addresses"). Off (the default):
+// what a libtorrent query carrying `ipv6=` costs the query parser against the
+// same query without it (the value is kept as text, never judged). On: an
+// IPv4 announce with `ipv6=` against the same announce without it, as the
+// gateway runs it on the memory store: parseAddressParam, the second store
+// announce (the IPv6 entry) and the answer's `peers6`; swarm of 200 per
+// family, numwant 50.
+{
+  const base7 =
+    `info_hash=${'%ab'.repeat(20)}&peer_id=-qB4650-A1b2C3d4E5f6&port=6881&uploaded=0` +
+    '&downloaded=0&left=1048576&corrupt=0&key=5A3C1B2D&numwant=50&compact=1&no_peer_id=1';
+  const with7 = `${base7}&ipv6=2001%3Adb8%3A%3A7`;
+  measure(
+    'BEP 7 off: parsing a query that carries ipv6= vs one without',
+    timed((on) => parseAnnounceQuery(on ? with7 : base7).port),
+  );
+  const dual = createMemoryStore({ peerLifetimeSeconds: 3600 });
+  const swarm7 = randomBytes(20);
+  const at = (i: number, family: 4 | 6): PeerAnnounce => ({
+    infoHash: swarm7,
+    peerId: randomBytes(20),
+    family,
+    address:
+      family === 4
+        ? Buffer.from([10, 7, (i >> 8) & 0xff, i & 0xff])
+        : Buffer.from([
+            0x20,
+            1,
+            0x0d,
+            0xb8,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            (i >> 8) & 0xff,
+            i & 0xff,
+          ]),
+    port: 6881,
+    seeder: i % 5 === 0,
+    event: 'none',
+    numWant: 50,
+    withPeerIds: false,
+  });
+  // The 20 announcing clients re-announce in place in both families, as a BEP 7 client does.
+  const clients = Array.from({ length: 20 }, (_, i) => at(1 + 10 * i, 4));
+  const texts = Array.from(
+    { length: 20 },
+    (_, i) => `2001%3Adb8%3A%3A${(1 + 10 * i).toString(16)}`,
+  );
+  for (let i = 0; i < 200; i++) {
+    const client = i % 10 === 1 ? clients[(i - 1) / 10]! : undefined;
+    dual.announceSync(client ?? at(i, 4));
+    dual.announceSync(
+      client === undefined
+        ? at(i, 6)
+        : { ...client, family: 6, address: parseAddressParam(texts[(i - 1) / 10]!, 6).bytes },
+    );
+  }
+  const answer = (own: Buffer, other: Buffer | undefined) =>
+    encodeHttpAnnounceResponse({
+      interval: 1800,
+      minInterval: 900,
+      complete: 80,
+      incomplete: 320,
+      downloaded: 3,
+      family: 4,
+      peers: own,
+      peerIds: undefined,
+      otherPeers: other,
+      compact: true,
+      noPeerId: true,
+    }).length;
+  measure(
+    'BEP 7 on: IPv4 announce with ipv6= (parse, second store announce, peers6) vs without, memory store, swarm of 200 per family, numwant 50',
+    timed((on, i) => {
+      const a = clients[i % 20]!;
+      const own = dual.announceSync({ ...a });
+      if (!on) return answer(own.peers, undefined);
+      const v6 = parseAddressParam(texts[i % 20]!, 6);
+      const other = dual.announceSync({ ...a, family: 6, address: v6.bytes });
+      return answer(own.peers, other.peers);
+    }),
+  );
+  await dual.close();
+}
 
 // What partial-seed support costs the announces that do not use it: this
 // tree's memory store against a copy of the store from before it, the same

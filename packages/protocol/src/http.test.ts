@@ -191,13 +191,15 @@ describe('parseAnnounceQuery', () => {
 describe('BEP 7 ipv4= and ipv6=', () => {
   const base = `info_hash=${'a'.repeat(20)}&peer_id=${'b'.repeat(20)}&port=1`;
 
-  it('keeps the first of each as decoded text and never judges it while parsing the query', () => {
+  it('keeps the first of each as sent and never judges it while parsing the query', () => {
     // libtorrent: one escaped parameter per listen address, address only.
     const q = parseAnnounceQuery(
       `${base}&ipv6=2001%3Adb8%3A%3A1&ipv6=2001%3Adb8%3A%3A2&ipv4=192.0.2.7&ipv4=junk`,
     );
-    expect(q).toMatchObject({ ipv6: '2001:db8::1', ipv4: '192.0.2.7' });
-    expect(parseAnnounceQuery(`${base}&ipv4=not%20an%20address`).ipv4).toBe('not an address');
+    expect(q).toMatchObject({ ipv6: '2001%3Adb8%3A%3A1', ipv4: '192.0.2.7' });
+    expect(parseAddressParam(q.ipv6!, 6).bytes).toEqual(hex('20010db8000000000000000000000001'));
+    expect(parseAnnounceQuery(`${base}&ipv4=%zz`).ipv4).toBe('%zz');
+    expect(codeOf(() => parseAddressParam('%zz', 4))).toBe('PROTO_ERR_BAD_ADDRESS_PARAM');
     expect(parseAnnounceQuery(base)).not.toHaveProperty('ipv4');
     expect(parseAnnounceQuery(base)).not.toHaveProperty('ipv6');
   });
@@ -207,6 +209,7 @@ describe('BEP 7 ipv4= and ipv6=', () => {
     ['192.0.2.7:6881', 4, 'c0000207', 6881],
     ['2001:db8::1', 6, '20010db8000000000000000000000001', undefined],
     ['[2001:db8::1]:51413', 6, '20010db8000000000000000000000001', 51413],
+    ['%5B2001%3Adb8%3A%3A1%5D%3A51413', 6, '20010db8000000000000000000000001', 51413],
     ['[2001:db8::1]', 6, '20010db8000000000000000000000001', undefined],
     ['::1', 6, '00000000000000000000000000000001', undefined],
   ])('reads %j as an address of IPv%i', (text, family, bytes, port) => {

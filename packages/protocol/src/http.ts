@@ -21,10 +21,11 @@
 //   none with `paused` set; anything unknown is PROTO_ERR_BAD_EVENT.
 // - `compact` defaults to true; only `compact=0` asks for dictionaries.
 //   `no_peer_id` is true when present with any value but `0`.
-// - `key`, `ip`, `ipv4` and `ipv6` are percent-decoded binary (latin1)
-//   strings; BEP 7's `ipv4`/`ipv6` are read by parseAddressParam only when
-//   the gateway honours them (docs/decisions.md "BEP 7 addresses"), so a
-//   value the gateway ignores can never fail an announce.
+// - `key` and `ip` are percent-decoded binary (latin1) strings. BEP 7's
+//   `ipv4`/`ipv6` are kept as they came, still percent-encoded, and decoded
+//   and judged by parseAddressParam only when the gateway honours them
+//   (docs/decisions.md "BEP 7 addresses"): a value the gateway ignores costs
+//   a slice and can never fail an announce.
 import { CH_0, CH_AMP, CH_EQ, CH_MINUS, CH_PCT, CH_PLUS } from './ascii.ts';
 import { ProtocolError } from './errors.ts';
 import type { ProtocolErrorCode } from './errors.ts';
@@ -230,8 +231,8 @@ export function parseAnnounceQuery(rawQuery: string): AnnounceRequest {
       case 4:
         if (raw.startsWith('port', i)) port ??= parsePort(raw, vStart, vEnd);
         else if (raw.startsWith('left', i)) left ??= parseUint64(raw, vStart, vEnd);
-        else if (raw.startsWith('ipv6', i)) ipv6 ??= decodeString(raw, vStart, vEnd);
-        else if (raw.startsWith('ipv4', i)) ipv4 ??= decodeString(raw, vStart, vEnd);
+        else if (raw.startsWith('ipv6', i)) ipv6 ??= raw.slice(vStart, vEnd);
+        else if (raw.startsWith('ipv4', i)) ipv4 ??= raw.slice(vStart, vEnd);
         break;
       case 5:
         if (raw.startsWith('event', i)) event ??= parseEvent(raw, vStart, vEnd);
@@ -300,10 +301,17 @@ export interface AddressParam {
  * address). Refused with PROTO_ERR_BAD_ADDRESS_PARAM: text of the other
  * family, IPv4-mapped IPv6 in `ipv6=` (it names an IPv4 peer), the
  * unspecified address (nobody can dial it), a port outside 1..65535, and
- * anything else that is not an address.
+ * anything else that is not an address, malformed percent-encoding included.
+ * `query` is the parameter's value as it came in the query string.
  */
-export function parseAddressParam(text: string, family: Family): AddressParam {
+export function parseAddressParam(query: string, family: Family): AddressParam {
   const name = family === 4 ? 'ipv4' : 'ipv6';
+  let text: string;
+  try {
+    text = decodeString(query, 0, query.length);
+  } catch {
+    throw new ProtocolError('PROTO_ERR_BAD_ADDRESS_PARAM', name);
+  }
   let host = text;
   let port: number | undefined;
   if (family === 6 && text.startsWith('[')) {

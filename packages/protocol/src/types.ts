@@ -78,8 +78,9 @@ export interface AnnounceRequest {
   /** HTTP `ip` parameter or UDP's IPv4 field when non-zero, as text; only honoured when config allows. */
   ip: string | undefined;
   /**
-   * HTTP `ipv4` / `ipv6` (BEP 7), percent-decoded text, first occurrence;
-   * parseAddressParam reads them. Absent from UDP. Only honoured when config allows.
+   * HTTP `ipv4` / `ipv6` (BEP 7), first occurrence, as sent (still
+   * percent-encoded): parseAddressParam decodes and reads them. Absent from
+   * UDP. Only honoured when config allows.
    */
   ipv4?: string | undefined;
   ipv6?: string | undefined;

@@ -290,3 +290,75 @@ describe('tracker core', () => {
     expect(() => tracker(recorder().storage(true), steps)).toThrow(/twice/);
   });
 });
+
+describe('the tracker core with a BEP 7 address of the other family', () => {
+  const V6 = { family: 6 as const, bytes: Buffer.alloc(16, 0x20), port: 7000 };
+
+  /** A store whose answers tell the two writes apart: the IPv6 one has peers `v6` and counts `counts6`. */
+  function twoFamilyStore(sync: boolean, counts4: number, counts6: number) {
+    const writes: PeerAnnounce[] = [];
+    const answer = (a: PeerAnnounce): AnnounceResult => {
+      writes.push(a);
+      const n = a.family === 6 ? counts6 : counts4;
+      return {
+        ...RESULT,
+        seeders: n,
+        leechers: n,
+        peers: Buffer.from(a.family === 6 ? 'v6' : 'v4'),
+      };
+    };
+    const storage = {
+      announce: (a: PeerAnnounce) => Promise.resolve(answer(a)),
+      ...(sync ? { announceSync: answer } : {}),
+    } as unknown as GatewayStorage;
+    return { writes, storage };
+  }
+
+  function contextWith(
+    event: AnnounceRequest['event'],
+    alsoAt: NonNullable<AnnounceContext['alsoAt']>,
+  ): AnnounceContext {
+    const ctx = announceContext([]);
+    const request = { ...ctx.request(), event };
+    return { ...ctx, request: () => request, alsoAt };
+  }
+
+  for (const sync of [true, false])
+    it(`writes both entries, completed to its own family only, and answers both families (${sync ? 'sync' : 'async'} store)`, async () => {
+      const { writes, storage } = twoFamilyStore(sync, 3, 4);
+      const tracker = new Tracker({ storage, steps: [], policy: POLICY, intervalSeconds: 1800 });
+      const answer = await tracker.announce(contextWith('completed', () => V6));
+      expect(writes.map((w) => [w.family, w.port, w.event])).toEqual([
+        [4, 6881, 'completed'],
+        [6, 7000, 'none'],
+      ]);
+      expect(writes[1]!.address).toEqual(V6.bytes);
+      expect(writes[1]!.seeder).toBe(true);
+      expect(answer.peers.toString()).toBe('v4');
+      expect(answer.other?.peers.toString()).toBe('v6');
+      // The answer that saw both writes: the larger counts for an announce.
+      expect(answer).toMatchObject({ seeders: 4, leechers: 4 });
+    });
+
+  it('answers stopped with the smaller counts, the ones after both removals', async () => {
+    const { writes, storage } = twoFamilyStore(false, 5, 2);
+    const tracker = new Tracker({ storage, steps: [], policy: POLICY, intervalSeconds: 1800 });
+    const answer = await tracker.announce(contextWith('stopped', () => V6));
+    expect(writes.map((w) => w.event)).toEqual(['stopped', 'stopped']);
+    expect(answer).toMatchObject({ seeders: 2, leechers: 2 });
+  });
+
+  it('writes nothing when the address is refused', async () => {
+    const { writes, storage } = twoFamilyStore(false, 1, 1);
+    const tracker = new Tracker({ storage, steps: [], policy: POLICY, intervalSeconds: 1800 });
+    const refused = new Error('refused');
+    await expect(
+      tracker.announce(
+        contextWith('none', () => {
+          throw refused;
+        }),
+      ),
+    ).rejects.toBe(refused);
+    expect(writes).toEqual([]);
+  });
+});
