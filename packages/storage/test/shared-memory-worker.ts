@@ -2,12 +2,14 @@
 // packages/storage/src/shared-memory/workers.test.ts. Scripts:
 //   announce: waits for `go`, runs the given announces, posts their counts and peers
 //   churn:    announces, stops and scrapes at random until terminated, counting in `progress`
-//   hold:     takes shard `shard`'s lock as its own and exits holding it
+//   rate:     waits for `go`, adds `rounds` counts of 1 to each key, posts every total it was answered
+//   hold:     takes shard `shard`'s lock (-1: the rate counters' lock) as its own and exits holding it
 import { parentPort, workerData } from 'node:worker_threads';
 import type { PeerAnnounce } from '../src/types.ts';
 import { attachSharedMemoryStore, type SharedMemoryHandle } from '../src/shared-memory/index.ts';
 import {
   H_MAX_OWNERS,
+  H_RATE_LOCK,
   H_NEXT_OWNER,
   H_SHARDS,
   S_LOCK,
@@ -23,6 +25,14 @@ type Script =
       announces: PeerAnnounce[];
     }
   | { script: 'churn'; handle: SharedMemoryHandle; progress: SharedArrayBuffer; seed: number }
+  | {
+      script: 'rate';
+      handle: SharedMemoryHandle;
+      go: SharedArrayBuffer;
+      window: number;
+      keys: string[];
+      rounds: number;
+    }
   | { script: 'hold'; handle: SharedMemoryHandle; shard: number };
 
 const data = workerData as Script;
@@ -88,11 +98,29 @@ switch (data.script) {
       Atomics.add(progress, 0, 1);
     }
   }
+  case 'rate': {
+    port.postMessage({ ready: true });
+    const go = new Int32Array(data.go);
+    while (Atomics.load(go, 0) === 0) Atomics.wait(go, 0, 0, 1000);
+    const totals: number[] = [];
+    for (let r = 0; r < data.rounds; r++) {
+      const got = await store.addRateCounts(
+        data.window,
+        10_000,
+        data.keys,
+        data.keys.map(() => 1),
+      );
+      totals.push(...got.current);
+    }
+    await store.close();
+    port.postMessage({ totals });
+    break;
+  }
   case 'hold': {
     const ctl = new Int32Array(data.handle.control);
     const me = Atomics.load(ctl, H_NEXT_OWNER);
     const { shardBase } = controlLayout(ctl[H_SHARDS]!, ctl[H_MAX_OWNERS]!);
-    const word = shardBase + data.shard * SHARD_WORDS + S_LOCK;
+    const word = data.shard < 0 ? H_RATE_LOCK : shardBase + data.shard * SHARD_WORDS + S_LOCK;
     if (Atomics.compareExchange(ctl, word, 0, me) !== 0) throw new Error('lock not free');
     port.postMessage({ held: word, owner: me });
     // Exits without releasing, as a thread that dies in a critical section would.

@@ -41,6 +41,8 @@ import type {
   TopSwarm,
 } from '../types.ts';
 import type {
+  RateCounters,
+  RateCounts,
   SyncAnnounce,
   SyncScrape,
   TopSwarms as TopSwarmsCapability,
@@ -64,6 +66,7 @@ import {
   H_EPOCH_F64,
   H_HEAP_MAX,
   H_KV_LOCK,
+  H_RATE_LOCK,
   H_LIFETIME,
   H_MAGIC,
   H_MAX_OWNERS,
@@ -98,6 +101,7 @@ import {
 import { hashKey, sampleStride, staysInProbeChain } from '../memory/peer-table.ts';
 import { Locks, closeOwner, ownersExited, registerOwner } from './lock.ts';
 import { SharedKv } from './kv.ts';
+import { RATE_MIN_CAP, SharedRateCounters, initRateTable, rateTableBytes } from './rate.ts';
 
 /** Everything another thread needs to attach: structured-cloneable (postMessage, workerData). */
 export interface SharedMemoryHandle {
@@ -106,6 +110,7 @@ export interface SharedMemoryHandle {
   readonly control: SharedArrayBuffer;
   readonly heap: SharedArrayBuffer;
   readonly kv: SharedArrayBuffer;
+  readonly rate: SharedArrayBuffer;
 }
 
 /** What each thread chooses for its own attachment. */
@@ -131,10 +136,19 @@ export interface SharedMemoryStoreOptions extends StoreOptions, SharedMemoryThre
   maxKvBytes?: number;
   /** Attachments over the store's life (each worker, each replacement). Default 4096. */
   maxOwners?: number;
+  /** Most bytes of shared rate-limit counts: 80 per address and window in a table at most half full, two windows kept (64 MiB: 262,143 counts). Default 64 MiB. */
+  maxRateCountBytes?: number;
 }
 
 export interface SharedMemoryStore
-  extends PeerStore, DataStore, DownloadCounter, SyncAnnounce, SyncScrape, TopSwarmsCapability {
+  extends
+    PeerStore,
+    DataStore,
+    DownloadCounter,
+    RateCounters,
+    SyncAnnounce,
+    SyncScrape,
+    TopSwarmsCapability {
   readonly driver: 'shared-memory';
   readonly handle: SharedMemoryHandle;
   /**
@@ -151,6 +165,7 @@ const DEFAULT_SHARDS = 64;
 const MAX_SHARDS = 4096;
 const DEFAULT_MAX_OWNERS = 4096;
 const DEFAULT_KV_BYTES = 256 << 20;
+const DEFAULT_RATE_BYTES = 64 << 20;
 const DEFAULT_LOCK_TIMEOUT_MS = 5000;
 const INITIAL_HEAP = 1 << 20;
 const HEAP_GROW_STEP = 4 << 20;
@@ -191,6 +206,7 @@ export function createSharedMemoryStore(opts: SharedMemoryStoreOptions): {
   const maxMemory = opts.maxMemoryBytes ?? HEAP_MAX_LIMIT;
   const maxKv = opts.maxKvBytes ?? DEFAULT_KV_BYTES;
   const maxOwners = opts.maxOwners ?? DEFAULT_MAX_OWNERS;
+  const maxRate = opts.maxRateCountBytes ?? DEFAULT_RATE_BYTES;
   const problems: string[] = [];
   if (!Number.isInteger(opts.peerLifetimeSeconds) || opts.peerLifetimeSeconds < 1)
     problems.push('peerLifetimeSeconds must be a positive integer');
@@ -202,12 +218,17 @@ export function createSharedMemoryStore(opts: SharedMemoryStoreOptions): {
     problems.push(`maxKvBytes must be an integer in ${1 << 16}..${2 ** 31}`);
   if (!Number.isInteger(maxOwners) || maxOwners < 1 || maxOwners > 1 << 20)
     problems.push(`maxOwners must be an integer in 1..${1 << 20}`);
+  const minRate = rateTableBytes(RATE_MIN_CAP);
+  if (!Number.isInteger(maxRate) || maxRate < minRate || maxRate > 2 ** 31)
+    problems.push(`maxRateCountBytes must be an integer in ${minRate}..${2 ** 31}`);
   if (problems.length > 0) throw configError(problems);
 
   const layout = controlLayout(shards, maxOwners);
   const control = new SharedArrayBuffer(layout.words * 4);
   const heap = new SharedArrayBuffer(INITIAL_HEAP, { maxByteLength: maxMemory });
   const kv = new SharedArrayBuffer(1 << 16, { maxByteLength: maxKv });
+  const rate = new SharedArrayBuffer(minRate, { maxByteLength: maxRate });
+  initRateTable(rate);
   const ctl = new Int32Array(control);
   ctl[H_SHARDS] = shards;
   ctl[H_LIFETIME] = opts.peerLifetimeSeconds;
@@ -225,6 +246,7 @@ export function createSharedMemoryStore(opts: SharedMemoryStoreOptions): {
     control,
     heap,
     kv,
+    rate,
   };
   const store = new SharedMemoryStoreImpl(handle, opts);
   // Every shard starts with an empty table.
@@ -252,7 +274,8 @@ export function attachSharedMemoryStore(
     h.kind !== 'shoal-shared-memory-store' ||
     !(h.control instanceof SharedArrayBuffer) ||
     !(h.heap instanceof SharedArrayBuffer) ||
-    !(h.kv instanceof SharedArrayBuffer)
+    !(h.kv instanceof SharedArrayBuffer) ||
+    !(h.rate instanceof SharedArrayBuffer)
   )
     throw configError(['not a shared-memory store handle']);
   if (h.version !== LAYOUT_VERSION || Atomics.load(new Int32Array(h.control), H_MAGIC) !== MAGIC)
@@ -281,6 +304,7 @@ class SharedMemoryStoreImpl implements SharedMemoryStore {
   readonly #locks: Locks;
   readonly #owner: number;
   readonly #kv: SharedKv;
+  readonly #rate: SharedRateCounters;
   /** Compact form of the announcing peer, reused by every call. */
   readonly #key = new Uint8Array(18);
   // The info hash of the current operation as five int32 (little-endian).
@@ -319,6 +343,7 @@ class SharedMemoryStoreImpl implements SharedMemoryStore {
     );
     this.#locks = new Locks(this.#ctl, this.#ownerBase, this.#owner, timeout);
     this.#kv = new SharedKv(handle.kv, this.#ctl, this.#locks);
+    this.#rate = new SharedRateCounters(handle.rate, this.#locks);
     if (opts.sweepEveryMs !== undefined) {
       if (!Number.isInteger(opts.sweepEveryMs) || opts.sweepEveryMs < 1)
         throw configError(['sweepEveryMs must be a positive integer']);
@@ -558,6 +583,17 @@ class SharedMemoryStoreImpl implements SharedMemoryStore {
     });
   }
 
+  // ---- RateCounters ----
+
+  addRateCounts(
+    window: number,
+    windowMs: number,
+    keys: readonly string[],
+    deltas: readonly number[],
+  ): Promise<RateCounts> {
+    return this.#attempt(() => this.#rate.add(window, windowMs, keys, deltas));
+  }
+
   // ---- DataStore ----
 
   get(context: string, key: string): Promise<string | undefined> {
@@ -585,7 +621,7 @@ class SharedMemoryStoreImpl implements SharedMemoryStore {
   }
 
   threadExited(threadId: number): number {
-    const words = [H_KV_LOCK];
+    const words = [H_KV_LOCK, H_RATE_LOCK];
     for (let s = 0; s < this.#shards; s++) words.push(this.#sb(s) + S_LOCK);
     return ownersExited(this.#ctl, H_NEXT_OWNER, this.#ownerBase, threadId, words);
   }

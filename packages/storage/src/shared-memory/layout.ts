@@ -3,13 +3,14 @@
 // peers: `control`, fixed size (header, per-shard lock and counter words,
 // per-shard free lists, the owner table), and `heap`, growable, from which
 // every swarm table, peer record block and record index is carved. A third,
-// `kv`, holds the DataStore log (kv.ts). Every offset stored in a buffer is a
+// `kv`, holds the DataStore log (kv.ts); a fourth, `rate`, the rate-limit
+// counters (rate.ts). Every offset stored in a buffer is a
 // byte offset into `heap` below 2^31, so it stays a small integer in V8; 0
 // means "none" (the heap's first 64 bytes are never handed out).
 import { StoreError } from '../errors.ts';
 
 export const MAGIC = 0x5348_4d31; // "SHM1"
-export const LAYOUT_VERSION = 2;
+export const LAYOUT_VERSION = 3;
 
 // Header words of `control` (Int32Array indexes).
 export const H_MAGIC = 0;
@@ -32,6 +33,8 @@ export const H_KV_SEG = 26;
 export const H_KV_GEN = 27;
 /** Bytes of superseded records in the current segment. */
 export const H_KV_GARBAGE = 28;
+/** The rate counters' lock word and its waiter count (rate.ts). */
+export const H_RATE_LOCK = 29;
 export const HEADER_WORDS = 32;
 
 // Per-shard words, SHARD_WORDS apart (64 bytes: one cache line per lock).

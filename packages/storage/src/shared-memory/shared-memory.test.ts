@@ -44,6 +44,7 @@ describe('shared-memory store', () => {
       { peerLifetimeSeconds: 60, maxMemoryBytes: 2 ** 32 },
       { peerLifetimeSeconds: 60, maxKvBytes: 10 },
       { peerLifetimeSeconds: 60, maxOwners: 0 },
+      { peerLifetimeSeconds: 60, maxRateCountBytes: 1000 },
       { peerLifetimeSeconds: 60, lockTimeoutMs: 0 },
       { peerLifetimeSeconds: 60, sweepEveryMs: 0.5 },
     ])
@@ -58,6 +59,7 @@ describe('shared-memory store', () => {
       { ...handle, kind: 'other' },
       { ...handle, version: 99 },
       { ...handle, heap: new ArrayBuffer(8) },
+      { ...handle, rate: undefined },
     ])
       expect(codeOf(() => attachSharedMemoryStore(bad as unknown as SharedMemoryHandle))).toBe(
         'STORE_ERR_CONFIG',
@@ -78,6 +80,11 @@ describe('shared-memory store', () => {
     });
     await b.put('bans', 'k', 'v');
     expect(await a.get('bans', 'k')).toBe('v');
+    await a.addRateCounts(7, 10_000, ['4-0a000001'], [2]);
+    expect(await b.addRateCounts(7, 10_000, ['4-0a000001'], [1])).toEqual({
+      current: [3],
+      previous: [0],
+    });
     await a.close();
     await expect(a.scrape([infoHashOf(1)])).rejects.toMatchObject({
       code: 'STORE_ERR_UNAVAILABLE',
@@ -145,6 +152,56 @@ describe('shared-memory store', () => {
     expect(isStoreError(full) && full.code).toBe('STORE_ERR_UNAVAILABLE');
     expect((await store.stats()).torrents).toBe(stored);
     expect(auditSharedMemoryStore(store)).toEqual([]);
+    await store.close();
+  });
+
+  it('rate counters keep two windows of many keys, refuse more than maxRateCountBytes, and recover next window', async () => {
+    const { handle, store } = createSharedMemoryStore({
+      peerLifetimeSeconds: 60,
+      maxRateCountBytes: 1 << 20,
+    });
+    const keys = (w: number, n: number) => Array.from({ length: n }, (_, k) => `4-${w}-${k}`);
+    // 40 windows of 2,000 addresses each: the table holds about two windows, never all 80,000.
+    for (let w = 100; w < 140; w++) {
+      const ks = keys(w % 3, 2000);
+      const got = await store.addRateCounts(
+        w,
+        10_000,
+        ks,
+        ks.map(() => 1),
+      );
+      expect(got.current.every((c) => c === 1)).toBe(true);
+      // The same keys two windows ago are not the previous window's.
+      expect(got.previous.every((c) => c === 0)).toBe(true);
+      const again = await store.addRateCounts(w, 10_000, ks.slice(0, 5), [2, 2, 2, 2, 2]);
+      expect(again.current).toEqual([3, 3, 3, 3, 3]);
+    }
+    const next = await store.addRateCounts(140, 10_000, ['4-0-0', '4-1-7'], [1, 1]);
+    // Window 139 used keys(139 % 3 = 1): 4-1-7 had 1 there.
+    expect(next).toEqual({ current: [1, 1], previous: [0, 1] });
+    expect(handle.rate.byteLength).toBeLessThanOrEqual(1 << 20);
+    // More addresses in two windows than 1 MiB holds (8,192 entries of 80 B, at most half full): refused, coded.
+    let full: unknown;
+    for (let k = 0; k < 5 && full === undefined; k++) {
+      const ks = keys(10 + k, 4000);
+      full = await store
+        .addRateCounts(
+          141,
+          10_000,
+          ks,
+          ks.map(() => 1),
+        )
+        .then(
+          () => undefined,
+          (err: unknown) => err,
+        );
+    }
+    expect(isStoreError(full) && full.code).toBe('STORE_ERR_UNAVAILABLE');
+    // Two windows on, the full window is dead and dropped: counting works again.
+    expect(await store.addRateCounts(143, 10_000, ['4-x'], [4])).toEqual({
+      current: [4],
+      previous: [0],
+    });
     await store.close();
   });
 });

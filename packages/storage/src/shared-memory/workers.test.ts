@@ -215,6 +215,80 @@ describe('shared-memory store across worker threads', () => {
   );
 
   it(
+    'rate counts added by four workers at once are exact, and every answer is a distinct total',
+    async () => {
+      const created = createSharedMemoryStore({ peerLifetimeSeconds: 3600 });
+      store = created.store;
+      const go = new SharedArrayBuffer(4);
+      const keys = ['4-0a000001', '4-0a000002', '6-20010db800000001'];
+      const started = [0, 1, 2, 3].map(() => {
+        const w = spawn({
+          script: 'rate',
+          handle: created.handle,
+          go,
+          window: 5,
+          keys,
+          rounds: 250,
+        });
+        const ready = once(w, 'message');
+        const done = new Promise<number[]>((resolve, reject) => {
+          w.on('message', (m: { totals?: number[] }) => {
+            if (m.totals !== undefined) resolve(m.totals);
+          });
+          w.once('error', reject);
+        });
+        return { ready, done };
+      });
+      await Promise.all(started.map((s) => s.ready));
+      Atomics.store(new Int32Array(go), 0, 1);
+      Atomics.notify(new Int32Array(go), 0);
+      const totals = await Promise.all(started.map((s) => s.done));
+      for (let k = 0; k < keys.length; k++) {
+        const seen = totals.flatMap((t) => t.filter((_, i) => i % keys.length === k));
+        // 1000 adds of 1 to the key: the answers are 1..1000, each once.
+        expect(new Set(seen).size).toBe(1000);
+        expect(Math.min(...seen)).toBe(1);
+        expect(Math.max(...seen)).toBe(1000);
+      }
+      expect(await created.store.addRateCounts(6, 10_000, keys, [1, 1, 1])).toEqual({
+        current: [1, 1, 1],
+        previous: [1000, 1000, 1000],
+      });
+    },
+    WORKER_TEST_MS,
+  );
+
+  it(
+    'a rate-counter lock held by a thread that exited is taken over, with the counts cleared',
+    async () => {
+      const created = createSharedMemoryStore({ peerLifetimeSeconds: 3600, lockTimeoutMs: 200 });
+      store = created.store;
+      await created.store.addRateCounts(5, 10_000, ['4-0a000001'], [7]);
+      const w = spawn({ script: 'hold', handle: created.handle, shard: -1 });
+      const threadId = w.threadId;
+      await once(w, 'exit');
+      const err: unknown = await created.store.addRateCounts(5, 10_000, ['4-0a000001'], [1]).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(isStoreError(err) && err.code).toBe('STORE_ERR_UNAVAILABLE');
+      // Announces never wait for the rate counters' lock.
+      expect(await created.store.announce(announceOf({ peer: 1 }))).toMatchObject({ leechers: 1 });
+      expect(created.store.threadExited(threadId)).toBe(1);
+      // The dead thread may have been mid-rebuild: the table starts again empty.
+      expect(await created.store.addRateCounts(5, 10_000, ['4-0a000001'], [1])).toEqual({
+        current: [1],
+        previous: [0],
+      });
+      expect(await created.store.addRateCounts(5, 10_000, ['4-0a000001'], [1])).toEqual({
+        current: [2],
+        previous: [0],
+      });
+    },
+    WORKER_TEST_MS,
+  );
+
+  it(
     'a shard a thread died in the middle of changing is repaired by the thread that takes it over',
     async () => {
       const created = createSharedMemoryStore({
