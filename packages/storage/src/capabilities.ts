@@ -8,6 +8,7 @@ import type {
   DownloadCounter,
   DownloadReceipts,
   PeerAnnounce,
+  PeerStore,
   SwarmCounts,
   TopSwarm,
 } from './types.ts';
@@ -31,6 +32,20 @@ export interface SyncScrape {
 export interface TopSwarms {
   topSwarms(limit: number): Promise<TopSwarm[]>;
 }
+
+/**
+ * What an in-process store offers: the memory store, and the shared-memory
+ * store, which is the same for the worker threads of one process.
+ */
+export interface InProcessStore
+  extends
+    PeerStore,
+    DataStore,
+    DownloadCounter,
+    RateCounters,
+    SyncAnnounce,
+    SyncScrape,
+    TopSwarms {}
 
 /** Cluster-wide counts of one rate-limit window: `current` and `previous` per key, in order. */
 export interface RateCounts {

@@ -27,23 +27,14 @@ import {
 } from '../validate.ts';
 import type {
   AnnounceResult,
-  DataStore,
-  DownloadCounter,
   GcResult,
   PeerAnnounce,
-  PeerStore,
   StoreOptions,
   StoreStats,
   SwarmCounts,
   TopSwarm,
 } from '../types.ts';
-import type {
-  RateCounters,
-  RateCounts,
-  SyncAnnounce,
-  SyncScrape,
-  TopSwarms as TopSwarmsCapability,
-} from '../capabilities.ts';
+import type { InProcessStore, RateCounts } from '../capabilities.ts';
 import {
   NO_EXPIRY,
   PeerTable,
@@ -74,15 +65,7 @@ export interface MemoryStoreOptions extends StoreOptions {
  * announceSync/scrapeSync: the Promise-free forms for an embedded caller on
  * the hot path; same semantics, throwing StoreError instead of rejecting.
  */
-export interface MemoryStore
-  extends
-    PeerStore,
-    DataStore,
-    DownloadCounter,
-    RateCounters,
-    SyncAnnounce,
-    SyncScrape,
-    TopSwarmsCapability {
+export interface MemoryStore extends InProcessStore {
   readonly driver: 'memory';
 }
 

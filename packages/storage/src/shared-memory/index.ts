@@ -30,23 +30,14 @@ import {
 } from '../validate.ts';
 import type {
   AnnounceResult,
-  DataStore,
-  DownloadCounter,
   GcResult,
   PeerAnnounce,
-  PeerStore,
   StoreOptions,
   StoreStats,
   SwarmCounts,
   TopSwarm,
 } from '../types.ts';
-import type {
-  RateCounters,
-  RateCounts,
-  SyncAnnounce,
-  SyncScrape,
-  TopSwarms as TopSwarmsCapability,
-} from '../capabilities.ts';
+import type { InProcessStore, RateCounts } from '../capabilities.ts';
 import {
   ENTRY_WORDS,
   E_DOWNLOADED,
@@ -140,15 +131,7 @@ export interface SharedMemoryStoreOptions extends StoreOptions, SharedMemoryThre
   maxRateCountBytes?: number;
 }
 
-export interface SharedMemoryStore
-  extends
-    PeerStore,
-    DataStore,
-    DownloadCounter,
-    RateCounters,
-    SyncAnnounce,
-    SyncScrape,
-    TopSwarmsCapability {
+export interface SharedMemoryStore extends InProcessStore {
   readonly driver: 'shared-memory';
   readonly handle: SharedMemoryHandle;
   /**

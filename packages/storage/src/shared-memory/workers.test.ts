@@ -52,18 +52,21 @@ interface WorkerResult {
   peers: Uint8Array;
 }
 
-/** Runs one announce script per list in its own worker, all released at once; resolves with each worker's results. */
-async function announceFromWorkers(
-  handle: SharedMemoryHandle,
-  lists: PeerSpec[][],
-): Promise<WorkerResult[][]> {
+/**
+ * Starts a worker per script (each given the shared `go` flag), releases
+ * them all at once, and resolves with what each posts under `field`.
+ */
+async function releasedTogether<T>(
+  scripts: Array<Record<string, unknown>>,
+  field: 'results' | 'totals',
+): Promise<T[]> {
   const go = new SharedArrayBuffer(4);
-  const started = lists.map((specs) => {
-    const w = spawn({ script: 'announce', handle, go, announces: specs.map(announceOf) });
+  const started = scripts.map((script) => {
+    const w = spawn({ ...script, go });
     const ready = once(w, 'message');
-    const done = new Promise<WorkerResult[]>((resolve, reject) => {
-      w.on('message', (m: { results?: WorkerResult[] }) => {
-        if (m.results !== undefined) resolve(m.results);
+    const done = new Promise<T>((resolve, reject) => {
+      w.on('message', (m: Record<string, unknown>) => {
+        if (m[field] !== undefined) resolve(m[field] as T);
       });
       w.once('error', reject);
     });
@@ -73,6 +76,17 @@ async function announceFromWorkers(
   Atomics.store(new Int32Array(go), 0, 1);
   Atomics.notify(new Int32Array(go), 0);
   return Promise.all(started.map((s) => s.done));
+}
+
+/** Runs one announce script per list in its own worker, all released at once; resolves with each worker's results. */
+function announceFromWorkers(
+  handle: SharedMemoryHandle,
+  lists: PeerSpec[][],
+): Promise<WorkerResult[][]> {
+  return releasedTogether<WorkerResult[]>(
+    lists.map((specs) => ({ script: 'announce', handle, announces: specs.map(announceOf) })),
+    'results',
+  );
 }
 
 const endpoint = (peer: number, family: Family, port = 6881): string =>
@@ -219,30 +233,17 @@ describe('shared-memory store across worker threads', () => {
     async () => {
       const created = createSharedMemoryStore({ peerLifetimeSeconds: 3600 });
       store = created.store;
-      const go = new SharedArrayBuffer(4);
       const keys = ['4-0a000001', '4-0a000002', '6-20010db800000001'];
-      const started = [0, 1, 2, 3].map(() => {
-        const w = spawn({
+      const totals = await releasedTogether<number[]>(
+        [0, 1, 2, 3].map(() => ({
           script: 'rate',
           handle: created.handle,
-          go,
           window: 5,
           keys,
           rounds: 250,
-        });
-        const ready = once(w, 'message');
-        const done = new Promise<number[]>((resolve, reject) => {
-          w.on('message', (m: { totals?: number[] }) => {
-            if (m.totals !== undefined) resolve(m.totals);
-          });
-          w.once('error', reject);
-        });
-        return { ready, done };
-      });
-      await Promise.all(started.map((s) => s.ready));
-      Atomics.store(new Int32Array(go), 0, 1);
-      Atomics.notify(new Int32Array(go), 0);
-      const totals = await Promise.all(started.map((s) => s.done));
+        })),
+        'totals',
+      );
       for (let k = 0; k < keys.length; k++) {
         const seen = totals.flatMap((t) => t.filter((_, i) => i % keys.length === k));
         // 1000 adds of 1 to the key: the answers are 1..1000, each once.
