@@ -126,6 +126,26 @@ export const protocolErrors = {
     message: 'value has no bencode representation',
     failureReason: 'tracker encoding error',
   },
+  PROTO_ERR_WS_BAD_JSON: {
+    message: 'WebSocket tracker message is not a JSON object',
+    failureReason: 'invalid message',
+  },
+  PROTO_ERR_WS_BAD_ACTION: {
+    message: 'WebSocket tracker message action is not announce or scrape',
+    failureReason: 'invalid action',
+  },
+  PROTO_ERR_WS_BAD_OFFER: {
+    message: 'WebSocket offer is not {offer: {type: "offer", sdp}, offer_id: 20 bytes}',
+    failureReason: 'invalid offer',
+  },
+  PROTO_ERR_WS_BAD_ANSWER: {
+    message: 'WebSocket answer is not {type: "answer", sdp} with to_peer_id and offer_id',
+    failureReason: 'invalid answer',
+  },
+  PROTO_ERR_WS_BAD_PEER: {
+    message: 'WebSocket to_peer_id is not 20 bytes',
+    failureReason: 'invalid to_peer_id',
+  },
   PROTO_ERR_RPC_BAD_MAGIC: {
     message: 'storage batch body does not start with SHB (request) or SHR (response)',
     failureReason: 'invalid storage batch',
