@@ -246,6 +246,34 @@ describe('alert rules under promtool', () => {
     );
   });
 
+  it('warn when a gateway drops a tenth of its WebSocket relays, not on a few drops', async () => {
+    const series = (name: string, labels: string) => `${name}{${gw('gw-1:9090')},${labels}}`;
+    await promtoolTest(
+      [
+        {
+          series: series('shoal_ws_relayed_total', 'kind="offer",scope="local"'),
+          values: '0+100x60',
+        },
+        // 1% dropped for 20 minutes, then 25% from 20m.
+        {
+          series: series('shoal_ws_relay_dropped_total', 'kind="offer",reason="backpressure"'),
+          values: '0+1x20 20+33x40',
+        },
+      ],
+      [
+        quiet('19m', 'ShoalWsRelayDropping'),
+        fires('45m', 'ShoalWsRelayDropping', {
+          exp_labels: { severity: 'warning', job: JOBS.gateway, instance: 'gw-1:9090' },
+          exp_annotations: {
+            summary: 'Gateway gw-1:9090 drops WebSocket offers and answers',
+            description:
+              'Gateway gw-1:9090 dropped 24.81% of the offers and answers it had to deliver for 15 minutes, to full socket buffers or to replicas that are gone (docs/webtorrent.md "Metrics").',
+          },
+        }),
+      ],
+    );
+  });
+
   it('page when a gateway answers "storage unavailable"', async () => {
     await promtoolTest(
       [

@@ -25,7 +25,7 @@ export const SHOAL_METRICS: readonly MetricSpec[] = [
     labels: ['protocol', 'action', 'outcome'],
     services: ['gateway'],
     meaning:
-      "Tracker requests answered. protocol: http|udp; action: announce|scrape|connect; outcome: ok, rejected (the client's fault: bad input, bad connection id), failed (ours: storage, bug).",
+      "Tracker requests answered. protocol: http|udp|ws; action: announce|scrape|connect; outcome: ok, rejected (the client's fault: bad input, bad connection id), failed (ours: storage, bug).",
   },
   {
     name: 'shoal_request_duration_seconds',
@@ -134,6 +134,69 @@ export const SHOAL_METRICS: readonly MetricSpec[] = [
     services: ['gateway'],
     meaning:
       'Answered HTTP announces carrying BEP 7 `ipv4=` or `ipv6=`. outcome: used (ALLOW_IPV4_IPV6_PARAMS is on and the peer was also registered at the address of the other family), ignored (the setting is off, or only the family the client was seen in was named). docs/decisions.md "BEP 7 addresses".',
+  },
+  {
+    name: 'shoal_ws_connections',
+    type: 'gauge',
+    labels: [],
+    services: ['gateway'],
+    meaning:
+      'WebTorrent WebSocket tracker connections open on this gateway (docs/webtorrent.md). Each holds a browser in its swarms; capped by `WS_MAX_CONNECTIONS`.',
+  },
+  {
+    name: 'shoal_ws_connections_opened_total',
+    type: 'counter',
+    labels: [],
+    services: ['gateway'],
+    meaning: 'WebSocket tracker connections accepted.',
+  },
+  {
+    name: 'shoal_ws_connections_refused_total',
+    type: 'counter',
+    labels: ['reason'],
+    services: ['gateway'],
+    meaning:
+      'WebSocket upgrades refused. reason: capacity (`WS_MAX_CONNECTIONS` held: 503), not_found (no announce route: 404), closing (the gateway drains).',
+  },
+  {
+    name: 'shoal_ws_connections_closed_total',
+    type: 'counter',
+    labels: ['reason'],
+    services: ['gateway'],
+    meaning:
+      'WebSocket connections the gateway closed. reason: idle (no message for `WS_IDLE_TIMEOUT_SECONDS`), pong (no answer to a ping), too_big (a message over `WS_MAX_MESSAGE_BYTES`, close 1009), backpressure (a client that reads none of its own answers).',
+  },
+  {
+    name: 'shoal_ws_relayed_total',
+    type: 'counter',
+    labels: ['kind', 'scope'],
+    services: ['gateway'],
+    meaning:
+      "WebRTC offers and answers written to the recipient's socket, counted by the gateway holding it. kind: offer, answer; scope: local (the sender is on the same gateway), remote (relayed from another gateway).",
+  },
+  {
+    name: 'shoal_ws_relay_dropped_total',
+    type: 'counter',
+    labels: ['kind', 'reason'],
+    services: ['gateway'],
+    meaning:
+      "Offers and answers not delivered. reason: backpressure (the recipient's socket held `WS_MAX_BUFFERED_BYTES` unsent), no_peer (an answer to a peer in no swarm), gone (the holding gateway no longer listens: its peer is taken out), no_socket (the socket closed while the message travelled).",
+  },
+  {
+    name: 'shoal_ws_relay_latency_seconds',
+    type: 'histogram',
+    labels: ['scope'],
+    services: ['gateway'],
+    meaning:
+      "Time from an offer's or answer's arrival at the sender's gateway to its hand-over to the recipient's socket. scope: local, remote (through the relay between gateways; clocks of different machines add their skew).",
+  },
+  {
+    name: 'shoal_ws_rate_limited_total',
+    type: 'counter',
+    labels: [],
+    services: ['gateway'],
+    meaning:
+      'WebSocket messages over `WS_MESSAGES_PER_SECOND` on their connection, answered with `POLICY_ERR_RATE_LIMITED` and otherwise ignored.',
   },
   {
     name: 'shoal_udp_connection_id_rejections_total',

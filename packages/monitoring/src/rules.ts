@@ -176,6 +176,16 @@ export const ALERT_RULES: readonly AlertRule[] = [
       'Every shared rate limit sync of {{ $labels.instance }} has failed for 10 minutes: it limits each address with its own counts only, so the cluster allows up to replicas x the limit (docs/policy.md "Shared rate limits"). Announces are still served.',
   },
   {
+    alert: 'ShoalWsRelayDropping',
+    // docs/webtorrent.md "Metrics": browsers that miss offers connect to fewer peers.
+    expr: `sum ${by('instance')} (rate(shoal_ws_relay_dropped_total{job="${JOBS.gateway}",reason=~"backpressure|gone"}[5m])) / (sum ${by('instance')} (rate(shoal_ws_relayed_total{job="${JOBS.gateway}"}[5m])) + sum ${by('instance')} (rate(shoal_ws_relay_dropped_total{job="${JOBS.gateway}",reason=~"backpressure|gone"}[5m]))) > 0.1`,
+    for: '15m',
+    severity: 'warning',
+    summary: 'Gateway {{ $labels.instance }} drops WebSocket offers and answers',
+    description:
+      'Gateway {{ $labels.instance }} dropped {{ $value | humanizePercentage }} of the offers and answers it had to deliver for 15 minutes, to full socket buffers or to replicas that are gone (docs/webtorrent.md "Metrics").',
+  },
+  {
     alert: 'ShoalStorageBackendErrors',
     expr: `sum ${by('instance', 'driver')} (rate(shoal_storage_operation_errors_total{code="STORE_ERR_UNAVAILABLE"}[2m])) > 0`,
     for: '2m',

@@ -321,6 +321,76 @@ export const gatewayConfigSchema = Type.Object({
     description:
       'TCP connections the HTTP tracker holds at once; the next are closed on accept. Keep it under `ulimit -n`',
   }),
+  WS_ENABLED: Type.Boolean({
+    default: true,
+    description:
+      'Serve the WebTorrent WebSocket tracker on the announce routes of the HTTP port (ws://) and, with TLS, the HTTPS port (wss://); docs/webtorrent.md',
+  }),
+  WS_ANNOUNCE_INTERVAL_SECONDS: Seconds(
+    10,
+    120,
+    '`interval` of WebSocket announce answers: how often a browser announces again with fresh offers (bittorrent-tracker and aquatic_ws: 120 s)',
+  ),
+  WS_PEER_LIFETIME_SECONDS: Seconds(
+    20,
+    300,
+    'A WebSocket peer not heard from for this long leaves its swarms even if its socket was never seen to close (a gateway that died); must exceed WS_ANNOUNCE_INTERVAL_SECONDS',
+  ),
+  WS_MAX_OFFERS: Type.Integer({
+    minimum: 1,
+    maximum: 100,
+    default: 10,
+    description:
+      'Offers relayed per announce; later ones are ignored (the bittorrent-tracker client sends at most 5, aquatic_ws relays at most 10)',
+  }),
+  WS_MAX_MESSAGE_BYTES: Type.Integer({
+    minimum: 1024,
+    maximum: 16 << 20,
+    default: 65_536,
+    description:
+      'Largest WebSocket message; a larger one closes the connection with 1009 (aquatic_ws: 64 KiB)',
+  }),
+  WS_MESSAGES_PER_SECOND: Type.Number({
+    minimum: 0.01,
+    maximum: 1_000_000,
+    default: 10,
+    description:
+      'Messages per WebSocket connection per second (a token bucket); over it a message gets `failure reason` POLICY_ERR_RATE_LIMITED and nothing else',
+  }),
+  WS_MESSAGE_BURST: Type.Integer({
+    minimum: 1,
+    maximum: 1_000_000,
+    default: 40,
+    description: 'Bucket size of WS_MESSAGES_PER_SECOND',
+  }),
+  WS_MAX_CONNECTIONS: Type.Integer({
+    minimum: 1,
+    maximum: 10_000_000,
+    default: 10_000,
+    description:
+      'WebSocket connections per gateway process; the next upgrade gets 503. They also count toward HTTP_MAX_CONNECTIONS of their port',
+  }),
+  WS_PING_INTERVAL_SECONDS: Type.Integer({
+    minimum: 1,
+    maximum: 3600,
+    default: 30,
+    description:
+      'Every connection is pinged this often; one that has not answered the previous ping is closed',
+  }),
+  WS_IDLE_TIMEOUT_SECONDS: Type.Integer({
+    minimum: 1,
+    maximum: 86_400,
+    default: 300,
+    description:
+      'A connection that sends no message for this long is closed (a browser announces every WS_ANNOUNCE_INTERVAL_SECONDS)',
+  }),
+  WS_MAX_BUFFERED_BYTES: Type.Integer({
+    minimum: 1024,
+    maximum: 1 << 30,
+    default: 65_536,
+    description:
+      "Unsent bytes a socket may hold: a relayed offer or answer to a socket over it is dropped (counted), and a client over it that is owed its own answer is closed; bounds a slow reader's memory",
+  }),
   FULL_SCRAPE_ENABLED: Type.Boolean({
     default: false,
     description:
@@ -465,6 +535,12 @@ export const loadGatewayConfig = configLoader(gatewayConfigSchema, {
     }
     if (c.NUMWANT_DEFAULT > c.NUMWANT_MAX) {
       problems.push({ key: 'NUMWANT_DEFAULT', message: 'must not exceed NUMWANT_MAX' });
+    }
+    if (c.WS_PEER_LIFETIME_SECONDS <= c.WS_ANNOUNCE_INTERVAL_SECONDS) {
+      problems.push({
+        key: 'WS_PEER_LIFETIME_SECONDS',
+        message: 'must exceed WS_ANNOUNCE_INTERVAL_SECONDS or browsers vanish between announces',
+      });
     }
     if (c.PEER_LIFETIME_SECONDS <= c.ANNOUNCE_INTERVAL_SECONDS) {
       problems.push({

@@ -33,6 +33,9 @@ import { abuseBans, buildSteps, policyNeeds } from './tracker/steps.ts';
 import { createTlsMetrics, readTlsMaterial, TlsReloader } from './tls.ts';
 import { createFullScrapeMetrics, FullScrapeCache } from './full-scrape.ts';
 import { UdpTracker } from './udp.ts';
+import { WsFrontend } from './websocket/frontend.ts';
+import { createWsMetrics } from './websocket/metrics.ts';
+import { LocalRelay, MemoryWsSwarms, type WsRelay, type WsSwarmStore } from './websocket/swarms.ts';
 
 export interface GatewayDeps {
   config: GatewayConfig;
@@ -55,6 +58,12 @@ export interface GatewayDeps {
   connectionIdSecret?: Buffer;
   /** false in a worker thread: the main thread publishes the process metrics (docs/workers.md "Metrics"). */
   processMetrics?: boolean;
+  /**
+   * Where WebSocket peers live and how offers reach other gateways
+   * (docs/webtorrent.md); default: this gateway's own, in process. The
+   * caller closes them.
+   */
+  webSocket?: { swarms: WsSwarmStore; relay: WsRelay; gateway?: string };
 }
 
 export interface ListeningPorts {
@@ -89,6 +98,8 @@ export interface Gateway {
   admin: FastifyInstance;
   /** The UDP tracker; its socket exists after listen(). */
   udp: UdpTracker;
+  /** The WebTorrent WebSocket tracker (docs/webtorrent.md); undefined when WS_ENABLED is false. */
+  ws: WsFrontend | undefined;
   /** The policy snapshot cache; undefined when no list or passkey step is on. */
   policy: PolicyCache | undefined;
   /** The load loop (docs/load.md); it samples once listen() has run. */
@@ -178,9 +189,10 @@ export function buildGateway(deps: GatewayDeps): Gateway {
     logger,
     sources: loadSources(storage),
   });
+  const steps = buildSteps(config, policyCache, undefined, learner, abuse, shared);
   const tracker = new Tracker({
     storage,
-    steps: buildSteps(config, policyCache, undefined, learner, abuse, shared),
+    steps,
     policy: {
       numWantDefault: config.NUMWANT_DEFAULT,
       numWantMax: config.NUMWANT_MAX,
@@ -265,6 +277,30 @@ export function buildGateway(deps: GatewayDeps): Gateway {
       logger: logger.child({ module: 'tls' }),
     });
   }
+  let ws: WsFrontend | undefined;
+  let ownWs: { swarms: WsSwarmStore; relay: WsRelay } | undefined;
+  if (config.WS_ENABLED) {
+    const given = deps.webSocket;
+    const place = given ?? {
+      swarms: new MemoryWsSwarms({ peerLifetimeSeconds: config.WS_PEER_LIFETIME_SECONDS, clock }),
+      relay: new LocalRelay(),
+    };
+    if (given === undefined) ownWs = place;
+    ws = new WsFrontend({
+      config,
+      logger: logger.child({ module: 'ws' }),
+      metrics,
+      wsMetrics: createWsMetrics(registry),
+      steps,
+      swarms: place.swarms,
+      relay: place.relay,
+      gateway: given?.gateway ?? randomBytes(8).toString('hex'),
+      resolveAddress: httpDeps.resolveAddress,
+      clock,
+    });
+    if (config.HTTP_ENABLED) ws.attach(http.server);
+    if (https !== undefined) ws.attach(https.server);
+  }
   const udp = new UdpTracker({
     host: config.HOST,
     numWantMax: config.NUMWANT_MAX,
@@ -345,6 +381,7 @@ export function buildGateway(deps: GatewayDeps): Gateway {
     policyCache?.start();
     shared?.start();
     load.start(() => tracker.waiting);
+    await ws?.start();
     let httpPort: number | undefined;
     let udpPort: number | undefined;
     if (config.HTTP_ENABLED && config.UDP_ENABLED) {
@@ -368,6 +405,7 @@ export function buildGateway(deps: GatewayDeps): Gateway {
     udp,
     http,
     https,
+    ws,
     tls,
     admin: admin.app,
     policy: policyCache,
@@ -385,6 +423,9 @@ export function buildGateway(deps: GatewayDeps): Gateway {
       closing = true;
       admin.stopping();
       load.close();
+      // Upgraded sockets keep the HTTP server open: they close first, and their peers leave their swarms.
+      await ws?.close();
+      await Promise.all([ownWs?.swarms.close(), ownWs?.relay.close()]);
       await Promise.all([http.close(), https?.close(), udp.close(), tls?.close()]);
       await Promise.all([admin.close(), policyCache?.close(), shared?.close()]);
     },

@@ -57,6 +57,10 @@ function announceReady(
   const urls = announceHosts(config.HOST).flatMap((host) => [
     ...(ports.httpPort === undefined ? [] : [`http://${host}:${ports.httpPort}${route}`]),
     ...(ports.udpPort === undefined ? [] : [`udp://${host}:${ports.udpPort}${route}`]),
+    // docs/webtorrent.md: browsers (WebTorrent) announce on the same port over WebSocket.
+    ...(ports.httpPort === undefined || !config.WS_ENABLED
+      ? []
+      : [`ws://${host}:${ports.httpPort}${route}`]),
     ...(ports.httpsPort === undefined ? [] : [`https://${host}:${ports.httpsPort}${route}`]),
   ]);
   logger.info(

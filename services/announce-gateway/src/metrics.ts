@@ -4,7 +4,7 @@
 import { Counter, Gauge, collectDefaultMetrics, type Metric, type Registry } from 'prom-client';
 import { policyErrors, type PolicyErrorCode } from '@shoal/policy';
 
-export type Protocol = 'http' | 'udp';
+export type Protocol = 'http' | 'udp' | 'ws';
 export type Action = 'announce' | 'scrape' | 'connect';
 /** ok: answered; rejected: the client's fault (bad input, bad connection id); failed: ours (storage, bug). */
 export type Outcome = 'ok' | 'rejected' | 'failed';
@@ -69,7 +69,7 @@ export interface GatewayMetrics {
 /** learned: stored; known: already stored; conflict: a hash already in another link; failed: not written. */
 export type LinkLearnOutcome = 'learned' | 'known' | 'conflict' | 'failed';
 
-const PROTOCOLS: readonly Protocol[] = ['http', 'udp'];
+const PROTOCOLS: readonly Protocol[] = ['http', 'udp', 'ws'];
 const ACTIONS: readonly Action[] = ['announce', 'scrape', 'connect'];
 const OUTCOMES: readonly Outcome[] = ['ok', 'rejected', 'failed'];
 

@@ -17,7 +17,7 @@ import {
   type AnnounceParams as ClientAnnounceParams,
 } from '@shoal/testing/tracker-client';
 import { loadGatewayConfig } from '../src/config.ts';
-import { buildGateway, type Gateway } from '../src/gateway.ts';
+import { buildGateway, type Gateway, type GatewayDeps } from '../src/gateway.ts';
 import type { PolicySource } from '../src/policy/source.ts';
 import type { GatewayStorage } from '../src/storage.ts';
 
@@ -108,6 +108,7 @@ export function makeGateway(
     clock?: () => number;
     logger?: Logger;
     policySource?: PolicySource;
+    webSocket?: GatewayDeps['webSocket'];
   } = {},
 ): TestGateway {
   const config = loadGatewayConfig({
@@ -124,6 +125,7 @@ export function makeGateway(
     storage,
     ...(options.clock === undefined ? {} : { clock: options.clock }),
     ...(options.policySource === undefined ? {} : { policySource: options.policySource }),
+    ...(options.webSocket === undefined ? {} : { webSocket: options.webSocket }),
   });
   return {
     gateway,

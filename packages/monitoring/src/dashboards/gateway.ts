@@ -116,6 +116,49 @@ export const GATEWAY_DASHBOARD: Dashboard = {
       ],
     },
     {
+      // docs/webtorrent.md "Metrics": browsers on the WebSocket tracker and the relay of their offers.
+      title: 'WebSocket (WebTorrent)',
+      panels: [
+        ts(
+          'WebSocket connections',
+          'short',
+          'Open WebTorrent connections per replica (WS_MAX_CONNECTIONS caps each).',
+          q(`sum by (instance) (shoal_ws_connections{${GW}})`, '{{instance}}'),
+        ),
+        ts(
+          'Offers and answers relayed',
+          'ops',
+          'Offers and answers written to recipients, by kind and scope (remote: from another replica).',
+          q(
+            `sum by (kind, scope) (rate(shoal_ws_relayed_total{${GW}}[${RI}]))`,
+            '{{kind}} {{scope}}',
+          ),
+        ),
+        ts(
+          'Relay p50 / p99',
+          's',
+          "Time from an offer or answer reaching the sender's replica to its hand-over to the recipient's socket.",
+          q(
+            `histogram_quantile(0.5, sum by (scope, le) (rate(shoal_ws_relay_latency_seconds_bucket{${GW}}[${RI}])))`,
+            'p50 {{scope}}',
+          ),
+          q(
+            `histogram_quantile(0.99, sum by (scope, le) (rate(shoal_ws_relay_latency_seconds_bucket{${GW}}[${RI}])))`,
+            'p99 {{scope}}',
+          ),
+        ),
+        ts(
+          'Dropped offers and answers',
+          'ops',
+          'Not delivered, by reason: backpressure (a slow browser), no_peer, gone (a replica that died), no_socket.',
+          q(
+            `sum by (kind, reason) (rate(shoal_ws_relay_dropped_total{${GW}}[${RI}]))`,
+            '{{kind}} {{reason}}',
+          ),
+        ),
+      ],
+    },
+    {
       title: 'Remote storage client',
       panels: [
         ts(

@@ -40,8 +40,11 @@ export interface AnnouncePolicy {
   movePeersByKey?: boolean;
 }
 
+/** What the core asks of a store: the gateway's PeerStore, or the WebSocket swarms (docs/webtorrent.md). */
+export type TrackerStore = Pick<GatewayStorage, 'announce' | 'scrape'>;
+
 export interface TrackerOptions {
-  storage: GatewayStorage;
+  storage: TrackerStore;
   /** Any order: the core runs them in STEP_ORDER. */
   steps: readonly Step[];
   policy: AnnouncePolicy;
@@ -64,13 +67,15 @@ const SHED: AnnounceResult = {
 export class Tracker {
   /** The steps' names in the order they run. */
   readonly steps: readonly StepName[];
-  readonly #storage: GatewayStorage;
+  readonly #storage: TrackerStore;
   readonly #policy: AnnouncePolicy;
   readonly #intervalSeconds: number;
   /** The store's synchronous announce, when it has one (embedded drivers). */
   readonly #storeSync: SyncAnnounce | undefined;
   /** Set only when every step and the store answer synchronously: announce() returns no Promise then. */
   readonly #fast: SyncAnnounce | undefined;
+  /** No step waits: authorize() answers without a Promise. */
+  readonly #syncSteps: boolean;
   readonly #admit: ReadonlyArray<(ctx: RequestContext) => void>;
   /** The announce checks of the synchronous path. */
   readonly #checks: readonly Check[];
@@ -113,7 +118,8 @@ export class Tracker {
     const intervals = present(steps.map((s) => s.interval));
     this.#interval = intervals.length === 0 ? undefined : intervals[0];
     this.#swarm = present(steps.map((s) => s.swarm))[0];
-    this.#fast = steps.some((s) => s.announceAsync !== undefined) ? undefined : this.#storeSync;
+    this.#syncSteps = !steps.some((s) => s.announceAsync !== undefined);
+    this.#fast = this.#syncSteps ? this.#storeSync : undefined;
   }
 
   /** True when announce() answers without a Promise (every step and the store are synchronous). */
@@ -149,6 +155,31 @@ export class Tracker {
   announce(ctx: AnnounceContext): TrackerAnswer | Promise<TrackerAnswer> {
     const fast = this.#fast;
     return fast === undefined ? this.#announceLater(ctx) : this.#announceNow(ctx, fast);
+  }
+
+  /**
+   * Every announce step, and no store: for a message that must pass the
+   * chain but joins no swarm (a WebRTC answer relayed to its offerer,
+   * docs/webtorrent.md). Returns the decoded request; a refusal throws (or
+   * rejects when a step waits).
+   */
+  authorize(ctx: AnnounceContext): AnnounceRequest | Promise<AnnounceRequest> {
+    if (this.#syncSteps) {
+      const request = this.#decoded(ctx);
+      const checks = this.#checks;
+      for (let i = 0; i < checks.length; i++) checks[i]!(ctx, request);
+      return request;
+    }
+    return this.#authorizeLater(ctx);
+  }
+
+  async #authorizeLater(ctx: AnnounceContext): Promise<AnnounceRequest> {
+    const request = this.#decoded(ctx);
+    for (const step of this.#announceSteps) {
+      if (step.announceAsync !== undefined) await step.announceAsync(ctx, request);
+      else step.announce?.(ctx, request);
+    }
+    return request;
   }
 
   /** Counts per hash, in the order of ctx.infoHashes(), zeros where a step hides the torrent. */
@@ -193,11 +224,7 @@ export class Tracker {
   }
 
   async #announceLater(ctx: AnnounceContext): Promise<TrackerAnswer> {
-    const request = this.#decoded(ctx);
-    for (const step of this.#announceSteps) {
-      if (step.announceAsync !== undefined) await step.announceAsync(ctx, request);
-      else step.announce?.(ctx, request);
-    }
+    const request = await this.#authorizeLater(ctx);
     const peer = this.#wanted(ctx, request);
     const interval = this.#intervalNow();
     const wanted = this.#promised(peer, interval);

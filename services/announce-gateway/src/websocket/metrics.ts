@@ -1,0 +1,115 @@
+// The WebSocket frontend's own metrics (docs/webtorrent.md "Metrics"); its
+// announces and scrapes are counted with the other frontends' under
+// shoal_requests_total{protocol="ws"}. Labels are bounded: kind, reason, scope.
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+
+export type RelayKind = 'offer' | 'answer';
+/**
+ * backpressure: the recipient's socket had WS_MAX_BUFFERED_BYTES unsent;
+ * no_peer: the recipient is in no swarm (an answer to a peer that left);
+ * gone: the holding gateway no longer listens; no_socket: the holder has no
+ * socket for the peer any more (it closed while the message travelled).
+ */
+export type RelayDropReason = 'backpressure' | 'no_peer' | 'gone' | 'no_socket';
+/** capacity: WS_MAX_CONNECTIONS held; not_found: no announce route; closing: the gateway drains. */
+export type WsRefusedReason = 'capacity' | 'not_found' | 'closing';
+/** rate: over WS_MESSAGES_PER_SECOND; idle: WS_IDLE_TIMEOUT_SECONDS without a message; pong: no pong to a ping. */
+export type WsCloseReason = 'idle' | 'pong' | 'too_big' | 'backpressure';
+
+export interface WsMetrics {
+  connectionOpened(): void;
+  connectionClosed(): void;
+  refused(reason: WsRefusedReason): void;
+  closedBy(reason: WsCloseReason): void;
+  relayed(kind: RelayKind, scope: 'local' | 'remote', sentAt: number, now: number): void;
+  dropped(kind: RelayKind, reason: RelayDropReason): void;
+  /** Messages over the per-connection rate, answered with a failure and otherwise ignored. */
+  rateLimited(): void;
+}
+
+const KINDS: readonly RelayKind[] = ['offer', 'answer'];
+const DROP_REASONS: readonly RelayDropReason[] = ['backpressure', 'no_peer', 'gone', 'no_socket'];
+const REFUSED: readonly WsRefusedReason[] = ['capacity', 'not_found', 'closing'];
+const CLOSES: readonly WsCloseReason[] = ['idle', 'pong', 'too_big', 'backpressure'];
+
+export const RELAY_LATENCY_BUCKETS: readonly number[] = [
+  0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1,
+];
+
+export function createWsMetrics(registry: Registry): WsMetrics {
+  const connections = new Gauge({
+    name: 'shoal_ws_connections',
+    help: 'WebSocket tracker connections open on this gateway.',
+    registers: [registry],
+  });
+  connections.set(0);
+  const opened = new Counter({
+    name: 'shoal_ws_connections_opened_total',
+    help: 'WebSocket tracker connections accepted.',
+    registers: [registry],
+  });
+  opened.inc(0);
+  const refused = new Counter({
+    name: 'shoal_ws_connections_refused_total',
+    help: 'WebSocket upgrades refused, by reason: capacity (WS_MAX_CONNECTIONS), not_found (no announce route), closing.',
+    labelNames: ['reason'] as const,
+    registers: [registry],
+  });
+  for (const r of REFUSED) refused.labels(r).inc(0);
+  const closed = new Counter({
+    name: 'shoal_ws_connections_closed_total',
+    help: 'WebSocket connections the gateway closed, by reason: idle, pong (no answer to a ping), too_big (a message over WS_MAX_MESSAGE_BYTES), backpressure (the client reads none of its own answers).',
+    labelNames: ['reason'] as const,
+    registers: [registry],
+  });
+  for (const r of CLOSES) closed.labels(r).inc(0);
+  const relayed = new Counter({
+    name: 'shoal_ws_relayed_total',
+    help: 'Offers and answers written to the recipient socket, by kind and scope: local (the sender is on this gateway), remote (it came from another gateway).',
+    labelNames: ['kind', 'scope'] as const,
+    registers: [registry],
+  });
+  const dropped = new Counter({
+    name: 'shoal_ws_relay_dropped_total',
+    help: 'Offers and answers not delivered, by kind and reason: backpressure, no_peer, gone, no_socket.',
+    labelNames: ['kind', 'reason'] as const,
+    registers: [registry],
+  });
+  const latency = new Histogram({
+    name: 'shoal_ws_relay_latency_seconds',
+    help: "Time from the sender's message arriving at its gateway to the relayed message being handed to the recipient's socket, by scope (local, remote).",
+    labelNames: ['scope'] as const,
+    buckets: [...RELAY_LATENCY_BUCKETS],
+    registers: [registry],
+  });
+  const limited = new Counter({
+    name: 'shoal_ws_rate_limited_total',
+    help: 'WebSocket messages over WS_MESSAGES_PER_SECOND on their connection, refused.',
+    registers: [registry],
+  });
+  limited.inc(0);
+  for (const kind of KINDS) {
+    for (const scope of ['local', 'remote']) relayed.labels(kind, scope).inc(0);
+    for (const reason of DROP_REASONS) dropped.labels(kind, reason).inc(0);
+  }
+  // Buckets from the start: the relay panels read 0, not "no data", before the first offer.
+  latency.zero({ scope: 'local' });
+  latency.zero({ scope: 'remote' });
+  const latencyLocal = latency.labels('local');
+  const latencyRemote = latency.labels('remote');
+  return {
+    connectionOpened: () => {
+      connections.inc();
+      opened.inc();
+    },
+    connectionClosed: () => connections.dec(),
+    refused: (reason) => refused.labels(reason).inc(),
+    closedBy: (reason) => closed.labels(reason).inc(),
+    relayed: (kind, scope, sentAt, now) => {
+      relayed.labels(kind, scope).inc();
+      (scope === 'local' ? latencyLocal : latencyRemote).observe(Math.max(0, now - sentAt) / 1000);
+    },
+    dropped: (kind, reason) => dropped.labels(kind, reason).inc(),
+    rateLimited: () => limited.inc(),
+  };
+}
