@@ -1,7 +1,7 @@
 // Every error code the code base answers or throws is in a package's errors.ts
 // catalogue (docs/conventions.md "Errors"), so callers and operators can look
 // each one up. Codes of libraries (fastify's FST_ERR_*, undici's UND_ERR_*,
-// Node's ERR_*) are matched on, never raised, and are not ours to list.
+// Node's ERR_*, ws's WS_ERR_*) are matched on, never raised, and are not ours to list.
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
-const foreign = /^(FST_ERR_|UND_ERR_|ERR_)/;
+const foreign = /^(FST_ERR_|UND_ERR_|WS_ERR_|ERR_)/;
 
 function tracked(pattern: RegExp): string[] {
   return execFileSync('git', ['ls-files', '-z', '*.ts'], { cwd: repoRoot, encoding: 'utf8' })
