@@ -21,6 +21,7 @@ import {
   type StorageHandle,
 } from './storage.ts';
 import { startSwarmStats } from './swarm-stats.ts';
+import { openWsPlace } from './websocket/place.ts';
 import { mountWorkerAdmin } from './workers/admin-routes.ts';
 import { usableCores } from './workers/cores.ts';
 import { sharedStoreFit } from './workers/shared-store.ts';
@@ -129,7 +130,14 @@ async function reconfigureStore(
 async function runInThread(config: GatewayConfig, logger: Logger): Promise<void> {
   const registry = new Registry();
   const storage = await createStorage(config, logger, registry);
-  const gateway = buildGateway({ config, logger, registry, storage: storage.store });
+  const wsPlace = openWsPlace(config, logger);
+  const gateway = buildGateway({
+    config,
+    logger,
+    registry,
+    storage: storage.store,
+    ...(wsPlace === undefined ? {} : { webSocket: wsPlace }),
+  });
   const stats = startSwarmStats({
     storage: storage.store,
     registry,
@@ -142,6 +150,7 @@ async function runInThread(config: GatewayConfig, logger: Logger): Promise<void>
   } catch (err) {
     logger.fatal({ err }, 'cannot listen');
     await gateway.close().catch(() => undefined);
+    await wsPlace?.close().catch(() => undefined);
     await storage.close().catch(() => undefined);
     process.exit(1);
   }
@@ -149,6 +158,7 @@ async function runInThread(config: GatewayConfig, logger: Logger): Promise<void>
   exitOnSignals(logger, config.SHUTDOWN_GRACE_SECONDS, async () => {
     stats.close();
     await gateway.close();
+    await wsPlace?.close();
     await storage.close();
   });
   reloadOnSighup(logger, isReconfigurable(storage.store), (next) =>

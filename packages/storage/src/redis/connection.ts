@@ -290,3 +290,18 @@ export function backendSpecs(config: RedisStoreConfig): BackendSpec[] {
 export function sameSpec(a: BackendSpec, b: BackendSpec): boolean {
   return JSON.stringify(a) === JSON.stringify(b);
 }
+
+/**
+ * One connection to the primary of a standalone or Sentinel config, with the
+ * store's identity, TLS and fail-fast options, for a caller's own keys (the
+ * gateway's WebSocket swarms and relay, docs/webtorrent.md). undefined for
+ * cluster and ring, whose pub/sub does not tell a publisher whether anybody
+ * listens.
+ */
+export function openRedisConnection(config: RedisStoreConfig, onError: ErrorSink): Redis | undefined {
+  const [spec] = backendSpecs(config);
+  if (spec === undefined || (spec.mode !== 'standalone' && spec.mode !== 'sentinel'))
+    return undefined;
+  const client = createBackend(spec, { ...config, REDIS_CONNECTIONS_PER_NODE: 1 }, onError).next();
+  return client instanceof Redis ? client : undefined;
+}

@@ -8,6 +8,7 @@ import { isReconfigurable } from '@shoal/storage';
 import { buildGateway } from '../gateway.ts';
 import { createGatewayLogger } from '../logger.ts';
 import { attachSharedStorage, createStorage } from '../storage.ts';
+import { openWsPlace } from '../websocket/place.ts';
 import type { FromWorker, ToWorker, WorkerData } from './protocol.ts';
 
 const port = parentPort;
@@ -20,11 +21,13 @@ const storage =
   data.sharedStore === undefined
     ? await createStorage(config, logger, registry)
     : attachSharedStorage(data.sharedStore, config);
+const wsPlace = openWsPlace(config, logger);
 const gateway = buildGateway({
   config,
   logger,
   registry,
   storage: storage.store,
+  ...(wsPlace === undefined ? {} : { webSocket: wsPlace }),
   connectionIdSecret: Buffer.from(data.secret),
   processMetrics: false,
 });
@@ -69,6 +72,7 @@ port.on('message', (message: ToWorker) => {
       draining = true;
       void (async () => {
         await gateway.close();
+        await wsPlace?.close();
         await storage.close();
         // The main thread logs "worker drained" on this exit code (a log line
         // written just before process.exit() may not reach stdout).
