@@ -298,7 +298,10 @@ export function sameSpec(a: BackendSpec, b: BackendSpec): boolean {
  * cluster and ring, whose pub/sub does not tell a publisher whether anybody
  * listens.
  */
-export function openRedisConnection(config: RedisStoreConfig, onError: ErrorSink): Redis | undefined {
+export function openRedisConnection(
+  config: RedisStoreConfig,
+  onError: ErrorSink,
+): Redis | undefined {
   const [spec] = backendSpecs(config);
   if (spec === undefined || (spec.mode !== 'standalone' && spec.mode !== 'sentinel'))
     return undefined;
