@@ -27,6 +27,8 @@ export const GAUGE_AGGREGATION: Readonly<Record<string, Aggregator>> = {
   shoal_storage_client_queue_depth: 'sum',
   // Each worker runs its own shared-limit window (docs/workers.md): addresses tracked add up.
   shoal_rate_limit_shared_addresses: 'sum',
+  // Each worker holds its own WebSocket connections (docs/webtorrent.md).
+  shoal_ws_connections: 'sum',
 };
 
 export interface WorkerMetrics {
