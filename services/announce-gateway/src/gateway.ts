@@ -423,10 +423,17 @@ export function buildGateway(deps: GatewayDeps): Gateway {
       closing = true;
       admin.stopping();
       load.close();
-      // Upgraded sockets keep the HTTP server open: they close first, and their peers leave their swarms.
-      await ws?.close();
-      await Promise.all([ownWs?.swarms.close(), ownWs?.relay.close()]);
-      await Promise.all([http.close(), https?.close(), udp.close(), tls?.close()]);
+      // Upgraded sockets keep the HTTP server open: they close first, and
+      // their peers leave their swarms. The WebSocket relay's store work
+      // finishes alongside the HTTP and UDP drain, never ahead of it.
+      await ws?.disconnect();
+      await Promise.all([
+        ws?.close().then(() => Promise.all([ownWs?.swarms.close(), ownWs?.relay.close()])),
+        http.close(),
+        https?.close(),
+        udp.close(),
+        tls?.close(),
+      ]);
       await Promise.all([admin.close(), policyCache?.close(), shared?.close()]);
     },
   };

@@ -187,6 +187,8 @@ export class WsFrontend {
   readonly #ratePerMs: number;
   #timer: NodeJS.Timeout | undefined;
   #closing = false;
+  #disconnecting: Promise<void> | undefined;
+  #shutdown: Promise<void> | undefined;
 
   constructor(deps: WsFrontendDeps) {
     this.#deps = deps;
@@ -230,9 +232,27 @@ export class WsFrontend {
     this.#timer.unref();
   }
 
-  /** Closes every socket (1001, going away), its peers leave their swarms, and the relay stops listening. */
-  async close(): Promise<void> {
-    if (this.#closing) return;
+  /**
+   * Closes every socket (1001, going away) and their peers leave their
+   * swarms; resolves once every socket is closed. The rest of the gateway
+   * drains after this, so it never waits on the relay's store.
+   */
+  disconnect(): Promise<void> {
+    this.#disconnecting ??= this.#disconnect();
+    return this.#disconnecting;
+  }
+
+  /** disconnect(), then waits for the store work in flight and stops listening on the relay. */
+  close(): Promise<void> {
+    this.#shutdown ??= (async () => {
+      await this.disconnect();
+      await Promise.allSettled([...this.#pending]);
+      await this.#deps.relay.unlisten(this.gateway);
+    })();
+    return this.#shutdown;
+  }
+
+  async #disconnect(): Promise<void> {
     this.#closing = true;
     clearInterval(this.#timer);
     const open = [...this.#connections];
@@ -254,8 +274,6 @@ export class WsFrontend {
         }
       }
     });
-    await Promise.allSettled([...this.#pending]);
-    await this.#deps.relay.unlisten(this.gateway);
     this.#server.close();
   }
 
