@@ -6,14 +6,24 @@ import { openRedisConnection } from '@shoal/storage/redis';
 import type { GatewayConfig } from '../config.ts';
 import { redisWsPlace, type WsPlace } from './redis.ts';
 
-export function openWsPlace(config: GatewayConfig, logger: Logger): WsPlace | undefined {
+export function openWsPlace(
+  config: GatewayConfig,
+  logger: Logger,
+  inWorkerThread = false,
+): WsPlace | undefined {
   const place = redisWsPlace(config, openRedisConnection, (err) =>
     logger.warn({ err }, 'redis connection error (WebSocket swarms)'),
   );
-  if (config.WS_ENABLED && place === undefined && config.STORAGE_DRIVER !== 'memory')
+  if (
+    config.WS_ENABLED &&
+    place === undefined &&
+    (inWorkerThread || config.STORAGE_DRIVER !== 'memory')
+  )
     logger.warn(
       { storage: config.STORAGE_DRIVER },
-      'WebSocket peers are kept in this gateway only: browsers meet the browsers of this replica (docs/webtorrent.md "Status")',
+      inWorkerThread
+        ? 'WebSocket peers are kept in this worker thread only: browsers meet the browsers of this thread (docs/webtorrent.md "Status")'
+        : 'WebSocket peers are kept in this gateway only: browsers meet the browsers of this replica (docs/webtorrent.md "Status")',
     );
   return place;
 }

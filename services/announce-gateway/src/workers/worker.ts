@@ -21,7 +21,7 @@ const storage =
   data.sharedStore === undefined
     ? await createStorage(config, logger, registry)
     : attachSharedStorage(data.sharedStore, config);
-const wsPlace = openWsPlace(config, logger);
+const wsPlace = openWsPlace(config, logger, true);
 const gateway = buildGateway({
   config,
   logger,
