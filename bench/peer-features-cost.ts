@@ -18,6 +18,8 @@ import {
   type PeerAnnounce,
 } from '@shoal/protocol';
 import { createMemoryStore } from '@shoal/storage/memory';
+import { createSharedMemoryStore } from '@shoal/storage/shared-memory';
+import type { SyncAnnounce } from '@shoal/storage';
 // The gateway's own function, not a copy: the row measures what an announce runs.
 import { peerKeyHash } from '../services/announce-gateway/src/tracker/peer-key.ts';
 
@@ -213,28 +215,41 @@ await store.close();
   );
 }
 
-// Peers that move (docs/decisions.md "Peers that move"): a memory-store
-// re-announce in place with a key against the same announce without one, in
-// a swarm of 200 (above the key index's threshold), 50 peers asked. The "on"
-// side also computes the key hash with the gateway's own peerKeyHash
-// (SipHash-2-4 of peer_id and key), so the row is the whole cost on the
-// announce path of an embedded gateway.
-const moves = createMemoryStore({ peerLifetimeSeconds: 3600 });
+// Peers that move (docs/decisions.md "Peers that move"): a re-announce in
+// place with a key against the same announce without one, in a swarm of 200
+// (above the key index's threshold), 50 peers asked. The "on" side also
+// computes the key hash with the gateway's own peerKeyHash (SipHash-2-4 of
+// peer_id and key), so the row is the whole cost on the announce path of an
+// embedded gateway. On the memory store, then on the shared-memory store the
+// gateway's worker threads share (docs/storage.md "Shared-memory store"),
+// then the keyed re-announce on one store against the other.
 const keyed = Array.from({ length: 200 }, (_, i) => ({
   ...peer(i, 'leecher'),
   key: (0x10000000 + i).toString(16),
 }));
-for (const k of keyed) moves.announceSync(k);
+const keyedAnnounce = (store: SyncAnnounce, on: boolean, i: number): number => {
+  const { key, ...a } = keyed[i % 200]!;
+  const keyHash = on ? peerKeyHash(a.peerId, key) : undefined;
+  // Both sides build the announce object, as the gateway does per request.
+  return store.announceSync(keyHash === undefined ? { ...a } : { ...a, keyHash }).peers.length;
+};
+const moves = createMemoryStore({ peerLifetimeSeconds: 3600 });
+const sharedMoves = createSharedMemoryStore({ peerLifetimeSeconds: 3600 }).store;
+for (const store of [moves, sharedMoves]) for (const k of keyed) store.announceSync(k);
+for (const [label, store] of [
+  ['memory store', moves],
+  ['shared-memory store', sharedMoves],
+] as const)
+  measure(
+    `peers that move: keyed re-announce (key hash + key index) vs keyless, ${label}, swarm of 200, numwant 50`,
+    timed((on, i) => keyedAnnounce(store, on, i)),
+  );
 measure(
-  'peers that move: keyed re-announce (key hash + key index) vs keyless, memory store, swarm of 200, numwant 50',
-  timed((on, i) => {
-    const { key, ...a } = keyed[i % 200]!;
-    const keyHash = on ? peerKeyHash(a.peerId, key) : undefined;
-    // Both sides build the announce object, as the gateway does per request.
-    return moves.announceSync(keyHash === undefined ? { ...a } : { ...a, keyHash }).peers.length;
-  }),
+  'peers that move: keyed re-announce, shared-memory store vs memory store, swarm of 200, numwant 50',
+  timed((on, i) => keyedAnnounce(on ? sharedMoves : moves, true, i)),
 );
 await moves.close();
+await sharedMoves.close();
 
 // BEP 7 addresses (docs/decisions.md "BEP 7 addresses"). Off (the default):
 // what a libtorrent query carrying `ipv6=` costs the query parser against the

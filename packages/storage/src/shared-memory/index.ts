@@ -277,6 +277,7 @@ class SharedMemoryStoreImpl implements SharedMemoryStore {
   readonly #u8: Uint8Array;
   readonly #i32: Int32Array;
   readonly #ctl: Int32Array;
+  #fixed: { i32: Int32Array; u8: Uint8Array } = { i32: new Int32Array(0), u8: new Uint8Array(0) };
   readonly #shards: number;
   readonly #shardBase: number;
   readonly #freeBase: number;
@@ -332,6 +333,22 @@ class SharedMemoryStoreImpl implements SharedMemoryStore {
         throw configError(['sweepEveryMs must be a positive integer']);
       this.#sweeper = sweepEvery(() => this.collectGarbage(), opts.sweepEveryMs, opts.onSweep);
     }
+  }
+
+  /**
+   * Fixed-length views of the heap as it is now, made anew after it grew: V8
+   * optimises element reads through these and not through length-tracking
+   * views (BENCHMARKS.md "Shared-memory store"). Only for loops that read
+   * and allocate nothing: a block allocated after the call may lie beyond them.
+   */
+  #readViews(): { i32: Int32Array; u8: Uint8Array } {
+    const n = this.#heapSab.byteLength;
+    if (this.#fixed.u8.length !== n)
+      this.#fixed = {
+        i32: new Int32Array(this.#heapSab, 0, n >> 2),
+        u8: new Uint8Array(this.#heapSab, 0, n),
+      };
+    return this.#fixed;
   }
 
   /** Called once per shard by createSharedMemoryStore, before any other thread sees the handle. */
@@ -936,8 +953,7 @@ class SharedMemoryStoreImpl implements SharedMemoryStore {
 
   /** Record index of the peer whose compact form is #key, or -1. */
   #find(f: number, v6: boolean): number {
-    const i32 = this.#i32;
-    const b = this.#u8;
+    const { i32, u8: b } = this.#readViews();
     const key = this.#key;
     const keyLen = v6 ? 18 : 6;
     const rs = v6 ? REC_SIZE6 : REC_SIZE4;
@@ -970,7 +986,7 @@ class SharedMemoryStoreImpl implements SharedMemoryStore {
 
   /** Record index of the peer whose latest announce carried the key hash (kh0, kh1), or -1. */
   #findKeyHash(f: number, v6: boolean, kh0: number, kh1: number): number {
-    const i32 = this.#i32;
+    const { i32 } = this.#readViews();
     const words = (v6 ? REC_SIZE6 : REC_SIZE4) >> 2;
     const rec = (i32[f + F_REC]! + R_KEY_HASH) >> 2;
     const index = i32[f + F_INDEX]!;
@@ -1308,10 +1324,9 @@ class SharedMemoryStoreImpl implements SharedMemoryStore {
     self: number,
     ids: Buffer[] | undefined,
   ): number {
-    const i32 = this.#i32;
+    const { i32, u8: b } = this.#readViews();
     const n = i32[f + F_SIZE]!;
     if (want <= 0 || n === 0) return 0;
-    const b = this.#u8;
     const rs = v6 ? REC_SIZE6 : REC_SIZE4;
     const keyLen = v6 ? 18 : 6;
     const base = i32[f + F_REC]!;
