@@ -39,7 +39,10 @@ afterEach(async () => {
 });
 afterAll(() => kube.close());
 
-function candidates(n: number): { leaseName: string; electors: LeaderElector[] } {
+function candidates(
+  n: number,
+  electionTiming: ElectionTiming = timing,
+): { leaseName: string; electors: LeaderElector[] } {
   const leaseName = `gc-${++leaseSeq}`;
   const electors = Array.from({ length: n }, (_, i) =>
     createKubernetesLeaseElector({
@@ -47,7 +50,7 @@ function candidates(n: number): { leaseName: string; electors: LeaderElector[] }
       namespace: NS,
       leaseName,
       identity: `pod-${i}`,
-      timing,
+      timing: electionTiming,
       logger: pino({ level: 'silent' }),
     }),
   );
@@ -55,11 +58,24 @@ function candidates(n: number): { leaseName: string; electors: LeaderElector[] }
   return { leaseName, electors };
 }
 
-/** Samples every 10 ms for `ms`; fails if two electors ever lead at once. Returns the leaders seen. */
-async function watchExclusive(electors: LeaderElector[], ms: number): Promise<Set<string>> {
+/**
+ * Samples every 10 ms for `ms`, or until `done()` holds when given (then `ms`
+ * is only a cap and running out fails); fails if two electors ever lead at
+ * once. Returns the leaders seen.
+ */
+async function watchExclusive(
+  electors: LeaderElector[],
+  ms: number,
+  done?: () => boolean,
+): Promise<Set<string>> {
   const seen = new Set<string>();
   const end = Date.now() + ms;
-  while (Date.now() < end) {
+  for (;;) {
+    if (done?.()) break;
+    if (Date.now() >= end) {
+      if (done !== undefined) throw new Error(`watch cap of ${ms} ms ran out`);
+      break;
+    }
     const leaders = electors.filter((e) => e.isLeader());
     expect(leaders.length).toBeLessThanOrEqual(1);
     for (const l of leaders) seen.add(l.identity);
@@ -159,19 +175,30 @@ describe('KubernetesLeaseElector', () => {
 
   it('retries a write that lost a resourceVersion race instead of taking the lease twice', async () => {
     // Six candidates start in the same tick: every create/replace after the
-    // first conflicts (409) and must re-read.
-    const { leaseName, electors } = candidates(6);
+    // first conflicts (409) and must re-read. The lease and renew deadline are
+    // long here so that on a loaded machine (a renewal round of six clients
+    // can take most of a second) the leader neither lapses nor loses the lease
+    // while the race is watched; the race itself happens in the first round
+    // whatever the durations.
+    const raceTiming: ElectionTiming = {
+      leaseDurationMs: 20_000,
+      renewDeadlineMs: 12_000,
+      retryPeriodMs: 100,
+    };
+    const { leaseName, electors } = candidates(6, raceTiming);
     const before = kube.conflicts;
     const writesBefore = kube.writes.length;
+    const writes = (): typeof kube.writes => kube.writes.slice(writesBefore);
     for (const e of electors) e.start();
-    await waitFor('a leader', () => electors.some((e) => e.isLeader()));
-    expect((await watchExclusive(electors, 500)).size).toBe(1);
+    await waitFor('a leader', () => electors.some((e) => e.isLeader()), 60_000);
+    // Watched through the acquisition and five renewals by the holder, while
+    // the five others keep trying every retry period.
+    const seen = await watchExclusive(electors, 60_000, () => writes().length >= 6);
+    expect(seen.size).toBe(1);
+    const [leader] = [...seen];
     expect(kube.conflicts).toBeGreaterThan(before);
-    const leader = electors.find((e) => e.isLeader())!.identity;
     // Every write that went through was the leader's: nobody else ever held it.
-    expect(new Set(kube.writes.slice(writesBefore).map((w) => w.holder))).toEqual(
-      new Set([leader]),
-    );
+    expect(new Set(writes().map((w) => w.holder))).toEqual(new Set([leader]));
     expect(kube.lease(NS, leaseName)!.spec).toMatchObject({
       holderIdentity: leader,
       leaseTransitions: 0,
