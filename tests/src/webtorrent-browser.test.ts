@@ -1,14 +1,19 @@
 // Two WebTorrent clients in two real chromium processes move a file through
 // a WebSocket tracker over WebRTC, byte for byte (docs/webtorrent.md
 // "Browser test harness"). The reference run uses bittorrent-tracker's own
-// server, which proves the harness; each tracker to test is one more entry
-// in `setups`.
+// server, which proves the harness; then Shoal's gateway alone (memory
+// store), and two gateways on one redis-server with the seeder on A and the
+// leecher on B, so offers and answers cross gateways through Redis. Each
+// tracker to test is one more entry in `setups`.
 import { createHash, randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
+import { startGateway, type GatewayProcess } from '@shoal/testing/launcher';
+import { startRedis } from '@shoal/testing/redis';
 import ReferenceTracker from 'bittorrent-tracker/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BrowserUser, PageServer } from './harness/browser.ts';
 import { transfer } from './harness/webtorrent-browser.ts';
+import { sample } from './harness/workers.ts';
 
 const PAYLOAD_BYTES = 3 * 1024 * 1024 + 12_345;
 
@@ -17,6 +22,19 @@ interface Trackers {
   seedUrl: string;
   leechUrl: string;
   stop(): Promise<void>;
+  /**
+   * Shoal only: per gateway, its shoal_ws_relayed_total by scope and the one
+   * scope its relays must all have (remote: they came from another gateway).
+   */
+  relays?: GatewayRelays[];
+}
+
+type Scope = 'local' | 'remote';
+
+interface GatewayRelays {
+  gateway: string;
+  scope: Scope;
+  read(): Promise<Record<Scope, number>>;
 }
 
 async function startReference(): Promise<Trackers> {
@@ -31,8 +49,70 @@ async function startReference(): Promise<Trackers> {
   };
 }
 
+const wsUrl = (g: GatewayProcess): string => `ws://${g.host}:${g.httpPort}/announce`;
+
+/** shoal_ws_relayed_total of one gateway, summed over kinds, by scope. */
+async function relayedByScope(g: GatewayProcess): Promise<Record<Scope, number>> {
+  const res = await fetch(g.adminUrl('/metrics'), { signal: AbortSignal.timeout(30_000) });
+  expect(res.status).toBe(200);
+  const text = await res.text();
+  return {
+    local: sample(text, 'shoal_ws_relayed_total', { scope: 'local' }),
+    remote: sample(text, 'shoal_ws_relayed_total', { scope: 'remote' }),
+  };
+}
+
+async function startShoalMemory(): Promise<Trackers> {
+  // One worker: on the memory store each worker thread keeps its own
+  // WebSocket swarms (docs/webtorrent.md "Status").
+  const gateway = await startGateway({ STORAGE_DRIVER: 'memory', GATEWAY_WORKERS: '1' });
+  return {
+    seedUrl: wsUrl(gateway),
+    leechUrl: wsUrl(gateway),
+    stop: async () => {
+      await gateway.stop();
+    },
+    relays: [{ gateway: 'the gateway', scope: 'local', read: () => relayedByScope(gateway) }],
+  };
+}
+
+async function startShoalTwoGateways(): Promise<Trackers> {
+  const redis = await startRedis();
+  const env = {
+    STORAGE_DRIVER: 'redis',
+    REDIS_ADDRESSES: redis.address,
+    REDIS_PASSWORD: redis.password ?? '',
+    GATEWAY_WORKERS: '1',
+  };
+  const gateways: GatewayProcess[] = [];
+  const stop = async (): Promise<void> => {
+    for (const g of gateways) await g.stop();
+    await redis.close();
+  };
+  try {
+    gateways.push(await startGateway(env, { name: 'gateway-a' }));
+    gateways.push(await startGateway(env, { name: 'gateway-b' }));
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  const [a, b] = gateways as [GatewayProcess, GatewayProcess];
+  return {
+    seedUrl: wsUrl(a),
+    leechUrl: wsUrl(b),
+    stop,
+    // A gets the leecher's offer from B, B the seeder's answer from A.
+    relays: [
+      { gateway: 'gateway A', scope: 'remote', read: () => relayedByScope(a) },
+      { gateway: 'gateway B', scope: 'remote', read: () => relayedByScope(b) },
+    ],
+  };
+}
+
 const setups: [string, () => Promise<Trackers>][] = [
   ['bittorrent-tracker (reference)', startReference],
+  ["Shoal's gateway (memory store, one worker)", startShoalMemory],
+  ['two Shoal gateways on one redis-server, seeder on A, leecher on B', startShoalTwoGateways],
 ];
 
 // One chromium per user for the whole file; each case reloads the pages.
@@ -78,7 +158,7 @@ describe.each(setups)('WebTorrent between two chromium processes through %s', (_
 
   it('moves a few MiB byte-identical over WebRTC', async () => {
     const [seeder, leecher] = users as [BrowserUser, BrowserUser];
-    const { seedUrl, leechUrl } = trackers as Trackers;
+    const { seedUrl, leechUrl, relays } = trackers as Trackers;
     const result = await transfer(seeder, seedUrl, leecher, leechUrl);
     expect(result.leecher.length).toBe(PAYLOAD_BYTES);
     expect(result.leecher.sha256).toBe(payloadSha256);
@@ -87,5 +167,16 @@ describe.each(setups)('WebTorrent between two chromium processes through %s', (_
     expect(result.leecher.webrtcPeers).toBeGreaterThanOrEqual(1);
     expect(result.leecher.otherPeers).toBe(0);
     expect(result.seeder.webrtcPeers).toBeGreaterThanOrEqual(1);
+    // The leecher's offer reached the seeder and the seeder's answer the
+    // leecher through Shoal, and with two gateways only by way of the other
+    // one. A counter moves as the message is handed to the recipient's
+    // socket, before the browser can have read it, so both are set once the
+    // transfer is done.
+    for (const { gateway, scope, read } of relays ?? []) {
+      const counted = await read();
+      const why = `${gateway}: shoal_ws_relayed_total ${JSON.stringify(counted)}`;
+      expect(counted[scope], why).toBeGreaterThan(0);
+      if (scope === 'remote') expect(counted.local, why).toBe(0);
+    }
   }, 300_000);
 });
