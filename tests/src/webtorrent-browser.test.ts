@@ -34,7 +34,7 @@ type Scope = 'local' | 'remote';
 interface GatewayRelays {
   gateway: string;
   scope: Scope;
-  read(): Promise<Record<Scope, number>>;
+  read: () => Promise<Record<Scope, number>>;
 }
 
 async function startReference(): Promise<Trackers> {
