@@ -153,7 +153,7 @@ describe('the split topology as containers', () => {
     expectRecovered(report, { recoveredWithinMs: 10_000, maxLatencyMs: 3000 });
     const next = await t.redisPrimary();
     expect(next?.port).not.toBe(primary!.port);
-  }, 60_000);
+  }, 240_000);
 
   it('stops every container with `podman stop`: the services drain and exit 0, nothing is left running', async () => {
     const t = started();

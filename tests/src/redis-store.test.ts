@@ -4,7 +4,11 @@
 // primary exists, never crash or hang, and serve the replicated peers after.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRedis, startSentinelSet, type SentinelSet } from '@shoal/testing/redis';
-import { expectRecovered, killPrimaryUnderLoad } from '@shoal/testing/sentinel-drill';
+import {
+  expectRecovered,
+  killPrimaryUnderLoad,
+  sentinelRecoveryBoundMs,
+} from '@shoal/testing/sentinel-drill';
 import { describeAria2Transfer } from './harness/aria2-transfer.ts';
 import { startGateway, type GatewayProcess } from '@shoal/testing/launcher';
 import {
@@ -84,10 +88,14 @@ describe('redis sentinel behind the gateway', () => {
       'through the gateway',
     );
     // The harness's sentinels declare the primary down after 1 s; election and
-    // promotion add ~1-2 s, and the other sentinels' switch up to 2 s more.
+    // promotion add ~1-2 s, and the other sentinels' switch up to 2 s more
+    // (~3.5 s unloaded); under load an election can fail and be retried.
     // Every failure was a coded "retry later" answer, none a hang or a broken
     // reply.
-    expectRecovered(report, { recoveredWithinMs: 8000, maxLatencyMs: 3000 });
+    expectRecovered(report, {
+      recoveredWithinMs: sentinelRecoveryBoundMs(set),
+      maxLatencyMs: 3000,
+    });
     expect(gateway.alive()).toBe(true);
 
     const after = await httpAnnounce(url, {
@@ -101,5 +109,5 @@ describe('redis sentinel behind the gateway', () => {
     expect(after.peers).toHaveLength(5);
     const [scraped] = await httpScrape(gateway.scrapeUrl(), [swarm]);
     expect(scraped).toMatchObject({ complete: 5, incomplete: 1, downloaded: 5 });
-  }, 60_000);
+  }, 240_000);
 });

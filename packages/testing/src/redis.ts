@@ -80,6 +80,10 @@ export interface SentinelSet {
   masterName: string;
   password: string;
   sentinelPassword: string;
+  /** The sentinels' down-after-milliseconds. */
+  downAfterMs: number;
+  /** The sentinels' failover-timeout, ms (a failed election is retried only 2x this after it began). */
+  failoverTimeoutMs: number;
   /** Data servers; index 0 started as the primary. */
   servers: RedisProcess[];
   sentinels: RedisProcess[];
@@ -100,6 +104,9 @@ export interface SentinelSetOptions {
   /** Sentinel down-after-milliseconds; production uses 5000. */
   downAfterMs?: number;
 }
+
+/** The harness sentinels' failover-timeout. */
+const SENTINEL_FAILOVER_TIMEOUT_MS = 10_000;
 
 /** A primary, its replicas and a quorum of sentinels (quorum = majority). */
 export async function startSentinelSet(opts: SentinelSetOptions = {}): Promise<SentinelSet> {
@@ -164,7 +171,7 @@ export async function startSentinelSet(opts: SentinelSetOptions = {}): Promise<S
           '--sentinel',
           'failover-timeout',
           masterName,
-          '10000',
+          String(SENTINEL_FAILOVER_TIMEOUT_MS),
         ],
       });
       sentinels.push(
@@ -203,6 +210,8 @@ export async function startSentinelSet(opts: SentinelSetOptions = {}): Promise<S
     masterName,
     password: TEST_REDIS_PASSWORD,
     sentinelPassword: TEST_SENTINEL_PASSWORD,
+    downAfterMs,
+    failoverTimeoutMs: SENTINEL_FAILOVER_TIMEOUT_MS,
     servers,
     sentinels,
     sentinelAddresses: sentinels.map((s) => ({ host: s.host, port: s.port })),

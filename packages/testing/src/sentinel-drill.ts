@@ -11,14 +11,19 @@ export const FAILOVER_ERROR_CODES = ['STORE_ERR_UNAVAILABLE', 'STORE_ERR_TIMEOUT
 
 /**
  * Four workers announce through `announce` while the set's primary is
- * SIGKILLed (a process, or a container: anything with `killPrimary`); a call slower than 3 s counts as a hang, and recovery is the
- * last failure before 3 s without one. The report is logged
- * (`label`) for BENCHMARKS.md and returned.
+ * SIGKILLed (a process, or a container: anything with `killPrimary`); a call
+ * slower than 3 s counts as a hang, and recovery is the last failure before
+ * 3 s without one. The drill stops at recovery, or gives up
+ * `recoveryWindowMs` after the kill (default two minutes: a cap, not a
+ * bound; on a loaded machine a Sentinel election can fail and is retried
+ * only twice the failover-timeout after it began, see `sentinelRecoveryBoundMs`).
+ * The report is logged (`label`) for BENCHMARKS.md and returned.
  */
 export async function killPrimaryUnderLoad(
   set: { killPrimary(): Promise<unknown> },
   announce: (i: number) => Promise<unknown>,
   label: string,
+  recoveryWindowMs = 120_000,
 ): Promise<FailoverReport> {
   const report = await measureFailover({
     announce,
@@ -30,11 +35,27 @@ export async function killPrimaryUnderLoad(
     // announcement makes ioredis reconnect connections that already reached
     // the new primary (docs/redis.md "Failover drill"), a second short blip.
     steadyMs: 3000,
-    recoveryWindowMs: 20_000,
+    recoveryWindowMs,
     hangMs: 3000,
   });
   console.log(`sentinel failover drill (${label}):`, JSON.stringify(report));
   return report;
+}
+
+/**
+ * The longest a failover may take and still count as working, from the
+ * sentinels' own timing: the primary is declared down after
+ * down-after-milliseconds; an election that fails (votes split or late on a
+ * loaded machine) is retried only 2 x failover-timeout after it began. This
+ * allows two such retries plus 10 s for promotion, every sentinel's switch
+ * and the clients' reconnect. An unloaded run recovers in ~3.5 s
+ * (docs/redis.md "Failover drill"); the drill logs the measured time.
+ */
+export function sentinelRecoveryBoundMs(set: {
+  downAfterMs: number;
+  failoverTimeoutMs: number;
+}): number {
+  return set.downAfterMs + 2 * 2 * set.failoverTimeoutMs + 10_000;
 }
 
 export function expectRecovered(

@@ -2,7 +2,11 @@
 // sentinels) started from deploy/redis/*.conf: the conformance suite, then
 // the failover drill of docs/redis.md at the driver level.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { expectRecovered, killPrimaryUnderLoad } from '@shoal/testing/sentinel-drill';
+import {
+  expectRecovered,
+  killPrimaryUnderLoad,
+  sentinelRecoveryBoundMs,
+} from '@shoal/testing/sentinel-drill';
 import { startSentinelSet, type SentinelSet } from '@shoal/testing/redis';
 import {
   announceOf,
@@ -70,8 +74,12 @@ describe('redis sentinel: failover', () => {
         'driver level',
       );
       // down-after-milliseconds is 1000 in the harness; election and promotion
-      // take ~1-2 s more, and the other sentinels' switch up to 2 s after that.
-      expectRecovered(report, { recoveredWithinMs: 8000, maxLatencyMs: 3000 });
+      // take ~1-2 s more, and the other sentinels' switch up to 2 s after that
+      // (~3.5 s unloaded). Under load an election can fail and be retried.
+      expectRecovered(report, {
+        recoveredWithinMs: sentinelRecoveryBoundMs(set),
+        maxLatencyMs: 3000,
+      });
       expect(report.ok).toBeGreaterThan(0);
 
       const r = await store.announce(announceOf({ swarm: 1, peer: 999, numWant: 50 }));
@@ -84,7 +92,7 @@ describe('redis sentinel: failover', () => {
     } finally {
       await store.close();
     }
-  }, 60_000);
+  }, 240_000);
 
   it('the old primary rejoins as a replica of the new one', async () => {
     const old = set.servers.find((s) => !s.running);
