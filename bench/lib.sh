@@ -27,6 +27,10 @@ bench_cleanup() {
   true
 }
 trap bench_cleanup EXIT
+# A signal ends the script through exit, so the EXIT trap above still runs
+# (timeout's SIGTERM otherwise leaves the services behind).
+trap 'exit 143' TERM
+trap 'exit 130' INT
 
 # The harness's load generator and reference trackers, built and started.
 start_peers() {

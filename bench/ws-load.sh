@@ -56,7 +56,9 @@ bench_on_exit() { [ -z "$ref_pid" ] || kill "$ref_pid" 2>/dev/null || true; }
 
 shoal=0
 grep -q 'WS_ENABLED' "$tree/services/announce-gateway/src/config.ts" && shoal=1
-ws_env=(WS_MESSAGES_PER_SECOND=1000000 WS_MESSAGE_BURST=1000000
+# One worker thread: one swarm per gateway (docs/webtorrent.md "Status"), and
+# the same single thread bittorrent-tracker's server runs on.
+ws_env=(GATEWAY_WORKERS=1 WS_MESSAGES_PER_SECOND=1000000 WS_MESSAGE_BURST=1000000
   WS_MAX_CONNECTIONS=10000000 HTTP_MAX_CONNECTIONS=10000000)
 start_shoal() { # [KEY=VALUE...], the memory store by default
   local port
@@ -71,10 +73,19 @@ stop_shoal() {
   unset 'pids[-1]'
 }
 
+# BEFORE_TREE (another checkout with the frontend) adds its gateway as the
+# target shoal-before: a change measured against the code before it in one run.
 targets=(bittorrent-tracker)
 [ "$shoal" = 1 ] && targets+=(shoal)
-start_target() { if [ "$1" = shoal ]; then start_shoal; else start_reference; fi; }
-stop_target() { if [ "$1" = shoal ]; then stop_shoal; else stop_reference; fi; }
+[ -n "${BEFORE_TREE:-}" ] && targets+=(shoal-before)
+start_target() {
+  case $1 in
+    shoal) start_shoal ;;
+    shoal-before) tree=$BEFORE_TREE start_shoal ;;
+    *) start_reference ;;
+  esac
+}
+stop_target() { if [ "$1" = bittorrent-tracker ]; then stop_reference; else stop_shoal; fi; }
 
 results=$work/results.jsonl
 bench_header " connections=$connections latency_rate=$latency_rate idle=[$idle_sizes] fd_limit=$fd_limit load=[$(cut -d' ' -f1-3 /proc/loadavg)] targets=${targets[*]}"
