@@ -61,6 +61,10 @@ const CLOSE_GRACE_MS = 2000;
 /** One client socket; kept small: a gateway holds tens of thousands (docs/webtorrent.md "Limits"). */
 class Connection {
   readonly socket: WebSocket;
+  /** The upgraded TCP (or TLS) stream under `socket`: corked while frames for it gather (#write). */
+  readonly stream: Duplex;
+  /** Frames written since the stream was corked, uncorked at the end of this event-loop turn. */
+  corked = false;
   readonly source: PeerAddress;
   readonly port: number;
   readonly passkey: string | undefined;
@@ -75,6 +79,7 @@ class Connection {
 
   constructor(
     socket: WebSocket,
+    stream: Duplex,
     source: PeerAddress,
     port: number,
     credentials: { passkey: string | undefined; jwt: string | undefined },
@@ -82,6 +87,7 @@ class Connection {
     now: number,
   ) {
     this.socket = socket;
+    this.stream = stream;
     this.source = source;
     this.port = port;
     this.passkey = credentials.passkey;
@@ -185,6 +191,8 @@ export class WsFrontend {
   readonly #refusals: RefusalCounter;
   readonly #pending = new Set<Promise<void>>();
   readonly #ratePerMs: number;
+  /** Connections whose stream #write corked in this event-loop turn. */
+  #corked: Connection[] = [];
   #timer: NodeJS.Timeout | undefined;
   #closing = false;
   #disconnecting: Promise<void> | undefined;
@@ -306,7 +314,7 @@ export class WsFrontend {
     const port = req.socket.remotePort ?? 1;
     const jwt = q === -1 ? undefined : queryParam(url.slice(q + 1), 'jwt');
     this.#server.handleUpgrade(req, socket, head, (ws) => {
-      this.#open(ws, source, port, { passkey, jwt });
+      this.#open(ws, socket, source, port, { passkey, jwt });
     });
   }
 
@@ -332,12 +340,14 @@ export class WsFrontend {
 
   #open(
     socket: WebSocket,
+    stream: Duplex,
     source: PeerAddress,
     port: number,
     credentials: { passkey: string | undefined; jwt: string | undefined },
   ): void {
     const conn = new Connection(
       socket,
+      stream,
       source,
       port,
       credentials,
@@ -553,8 +563,32 @@ export class WsFrontend {
       conn.socket.terminate();
       return;
     }
+    this.#write(conn, frame);
+  }
+
+  /**
+   * Sends one frame, gathered with the others for the same socket in this
+   * event-loop turn into one write (docs/webtorrent.md "Performance"): ws
+   * writes each frame with a writev of its own, the larger part of an
+   * announce's cost.
+   */
+  #write(conn: Connection, frame: string): void {
+    if (!conn.corked) {
+      conn.corked = true;
+      conn.stream.cork();
+      if (this.#corked.push(conn) === 1) setImmediate(this.#uncork);
+    }
     conn.socket.send(frame);
   }
+
+  readonly #uncork = (): void => {
+    const corked = this.#corked;
+    this.#corked = [];
+    for (const conn of corked) {
+      conn.corked = false;
+      conn.stream.uncork();
+    }
+  };
 
   /** To the gateway holding the recipient: this one at once, another through the relay. */
   #relay(gateway: string, message: RelayMessage): void {
@@ -600,7 +634,7 @@ export class WsFrontend {
       wsMetrics.dropped(message.kind, 'backpressure');
       return;
     }
-    conn.socket.send(message.frame);
+    this.#write(conn, message.frame);
     wsMetrics.relayed(message.kind, scope, message.sentAt, relayNow());
   }
 
