@@ -21,7 +21,7 @@ import {
   type StorageHandle,
 } from './storage.ts';
 import { startSwarmStats } from './swarm-stats.ts';
-import { openWsPlace } from './websocket/place.ts';
+import { openWsPlace, openWsThreadHub } from './websocket/place.ts';
 import { mountWorkerAdmin } from './workers/admin-routes.ts';
 import { usableCores } from './workers/cores.ts';
 import { sharedStoreFit } from './workers/shared-store.ts';
@@ -207,6 +207,7 @@ async function runWorkers(
           intervalSeconds: config.STATS_INTERVAL_SECONDS,
           logger,
         });
+  const wsHub = openWsThreadHub(config);
   const supervisor = createSupervisor({
     config,
     logger,
@@ -214,6 +215,7 @@ async function runWorkers(
     workers,
     secret,
     ...(shared === undefined ? {} : { shared }),
+    ...(wsHub === undefined ? {} : { wsHub }),
   });
   const aggregated = Object.assign(new Registry(), {
     metrics: async () => (await supervisor.metrics()).text,
@@ -237,6 +239,7 @@ async function runWorkers(
   const close = async (): Promise<void> => {
     admin.stopping();
     await supervisor.close();
+    await wsHub?.close();
     stats?.close();
     await admin.close();
     await storage?.close();

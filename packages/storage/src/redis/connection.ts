@@ -291,6 +291,12 @@ export function sameSpec(a: BackendSpec, b: BackendSpec): boolean {
   return JSON.stringify(a) === JSON.stringify(b);
 }
 
+/** Whether openRedisConnection(config) gives a connection: a standalone or Sentinel store, not Cluster or a ring. */
+export function opensRedisConnection(config: RedisStoreConfig): boolean {
+  const [spec] = backendSpecs(config);
+  return spec !== undefined && (spec.mode === 'standalone' || spec.mode === 'sentinel');
+}
+
 /**
  * One connection to the primary of a standalone or Sentinel config, with the
  * store's identity, TLS and fail-fast options, for a caller's own keys (the

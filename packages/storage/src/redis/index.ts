@@ -10,5 +10,5 @@ export {
   type HostPort,
 } from './config.ts';
 export { createRedisStore, type RedisStore, type RedisStoreOptions } from './store.ts';
-export { openRedisConnection, type ErrorSink } from './connection.ts';
+export { openRedisConnection, opensRedisConnection, type ErrorSink } from './connection.ts';
 export { shardWeight, ownerIndex } from './ring.ts';

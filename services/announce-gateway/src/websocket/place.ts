@@ -1,29 +1,35 @@
-// Where a gateway (or one worker thread of it) keeps its WebSocket peers
-// (docs/webtorrent.md "Design"): on an embedded Redis, in Redis, shared with
-// every gateway on it; otherwise in process.
+// Where a gateway keeps its WebSocket peers (docs/webtorrent.md "Design"): on
+// an embedded Redis, in Redis, shared with every gateway on it; otherwise in
+// process, and with worker threads in the main thread's hub (threads.ts).
 import type { Logger } from 'pino';
-import { openRedisConnection } from '@shoal/storage/redis';
+import { openRedisConnection, opensRedisConnection } from '@shoal/storage/redis';
 import type { GatewayConfig } from '../config.ts';
 import { redisWsPlace, type WsPlace } from './redis.ts';
+import { WsThreadHub } from './threads.ts';
 
-export function openWsPlace(
-  config: GatewayConfig,
-  logger: Logger,
-  inWorkerThread = false,
-): WsPlace | undefined {
+export function openWsPlace(config: GatewayConfig, logger: Logger): WsPlace | undefined {
   const place = redisWsPlace(config, openRedisConnection, (err) =>
     logger.warn({ err }, 'redis connection error (WebSocket swarms)'),
   );
-  if (
-    config.WS_ENABLED &&
-    place === undefined &&
-    (inWorkerThread || config.STORAGE_DRIVER !== 'memory')
-  )
+  if (config.WS_ENABLED && place === undefined && config.STORAGE_DRIVER !== 'memory')
     logger.warn(
       { storage: config.STORAGE_DRIVER },
-      inWorkerThread
-        ? 'WebSocket peers are kept in this worker thread only: browsers meet the browsers of this thread (docs/webtorrent.md "Status")'
-        : 'WebSocket peers are kept in this gateway only: browsers meet the browsers of this replica (docs/webtorrent.md "Status")',
+      'WebSocket peers are kept in this gateway only: browsers meet the browsers of this replica (docs/webtorrent.md "Status")',
     );
   return place;
+}
+
+/**
+ * With worker threads and no Redis to carry WebSocket peers between them
+ * (docs/webtorrent.md "Worker threads"): the main thread's hub, which every
+ * worker reaches over its own port. undefined when WebSocket is off or the
+ * workers share their swarms through Redis.
+ */
+export function openWsThreadHub(config: GatewayConfig): WsThreadHub | undefined {
+  if (!config.WS_ENABLED) return undefined;
+  if (config.STORAGE_DRIVER === 'redis' && opensRedisConnection(config)) return undefined;
+  return new WsThreadHub({
+    peerLifetimeSeconds: config.WS_PEER_LIFETIME_SECONDS,
+    sweepEveryMs: config.WS_PING_INTERVAL_SECONDS * 1000,
+  });
 }

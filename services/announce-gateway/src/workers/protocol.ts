@@ -1,3 +1,4 @@
+import type { MessagePort } from 'node:worker_threads';
 // The messages between the gateway's main thread and its workers
 // (docs/workers.md). Structured clones only: plain objects, no functions.
 import type { MetricObjectWithValues, MetricValue } from 'prom-client';
@@ -18,6 +19,8 @@ export interface WorkerData {
   httpsPort: number;
   /** STORAGE_DRIVER=memory: the main thread's shared-memory store, attached to instead of opening a store. */
   sharedStore?: SharedMemoryHandle;
+  /** The main thread's WebSocket swarms and relay (docs/webtorrent.md "Worker threads"); transferred. */
+  wsPort?: MessagePort;
 }
 
 export type MetricsJson = Array<MetricObjectWithValues<MetricValue<string>>>;

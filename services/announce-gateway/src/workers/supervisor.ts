@@ -10,6 +10,7 @@ import type { Readiness } from '@shoal/service/admin-server';
 import type { BackendConfig, SharedMemoryHandle, SharedMemoryStore } from '@shoal/storage';
 import type { GatewayConfig } from '../config.ts';
 import type { TrackerPorts } from '../gateway.ts';
+import type { WsThreadHub } from '../websocket/threads.ts';
 import {
   aggregateMetrics,
   createWorkerMetrics,
@@ -36,6 +37,8 @@ export interface SupervisorDeps {
   secret: Buffer;
   /** The shared-memory store every worker attaches to (STORAGE_DRIVER=memory). */
   shared?: SharedStore;
+  /** The WebSocket swarms every worker reaches over its own port, when no Redis shares them. */
+  wsHub?: WsThreadHub;
 }
 
 export interface WorkerInfo {
@@ -127,8 +130,10 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
 
   /** Starts the slot's worker; resolves with its ports once it listens, rejects if it exits first. */
   function spawn(slot: Slot): Promise<TrackerPorts> {
+    const wsPort = deps.wsHub?.connect();
     const worker = new Worker(new URL('./worker.ts', import.meta.url), {
-      workerData: workerData(slot),
+      workerData: { ...workerData(slot), ...(wsPort === undefined ? {} : { wsPort }) },
+      transferList: wsPort === undefined ? [] : [wsPort],
       // The config file's path, for a worker that reads argv (the config is passed whole).
       argv: process.argv.slice(2),
     });

@@ -9,6 +9,7 @@ import { buildGateway } from '../gateway.ts';
 import { createGatewayLogger } from '../logger.ts';
 import { attachSharedStorage, createStorage } from '../storage.ts';
 import { openWsPlace } from '../websocket/place.ts';
+import { threadWsPlace } from '../websocket/threads.ts';
 import type { FromWorker, ToWorker, WorkerData } from './protocol.ts';
 
 const port = parentPort;
@@ -21,7 +22,8 @@ const storage =
   data.sharedStore === undefined
     ? await createStorage(config, logger, registry)
     : attachSharedStorage(data.sharedStore, config);
-const wsPlace = openWsPlace(config, logger, true);
+const wsPlace =
+  data.wsPort === undefined ? openWsPlace(config, logger) : threadWsPlace(data.wsPort);
 const gateway = buildGateway({
   config,
   logger,
