@@ -12,6 +12,8 @@ declare module 'bittorrent-tracker/client' {
     port: number;
     getAnnounceOpts?: () => Record<string, unknown>;
     userAgent?: string;
+    /** A WebRTC implementation; any object turns on ws:// trackers in Node (webrtc-tests replace the peers). */
+    wrtc?: object | false;
   }
 
   export interface AnnounceOptions {
