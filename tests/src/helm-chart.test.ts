@@ -165,9 +165,11 @@ describe('chart promises (Helm 4, defaults unless said)', () => {
   });
 
   // Helm 4 only: Helm 3's `install --dry-run=client` still asks an API server for its version.
-  it('NOTES.txt gives the HTTP and UDP announce URLs (only those served)', async () => {
+  it('NOTES.txt gives the HTTP, WebSocket and UDP announce URLs (only those served)', async () => {
     const notes = await renderNotes(4);
     expect(notes).toContain('http://$ADDR:6969/announce');
+    expect(notes).toContain('ws://$ADDR:6969/announce');
+    expect(notes).toContain('docs/webtorrent.md "Kubernetes"');
     expect(notes).toContain('udp://$ADDR:6969/announce');
     expect(notes).toContain('helm test shoal -n tracker');
     const httpOnly = await renderNotes(4, {
@@ -175,6 +177,9 @@ describe('chart promises (Helm 4, defaults unless said)', () => {
     });
     expect(httpOnly).toContain('http://$ADDR:443/announce');
     expect(httpOnly).not.toContain('udp://');
+    const udpOnly = await renderNotes(4, { set: { 'gateway.httpEnabled': 'false' } });
+    expect(udpOnly).toContain('udp://$ADDR:6969/announce');
+    expect(udpOnly).not.toContain('ws://');
   });
 
   it('one gateway Service carries HTTP (TCP) and UDP on 6969, keeps client IPs and is dual-stack', () => {

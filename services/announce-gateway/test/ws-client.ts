@@ -1,6 +1,7 @@
 // A raw WebSocket tracker client for the gateway's tests: frames written
 // and read as plain JSON here, never with @shoal/protocol's codec, so a
 // codec bug cannot agree with itself (docs/conventions.md "Code").
+import { expect } from 'vitest';
 import WebSocket from 'ws';
 
 export type Frame = Record<string, unknown>;
@@ -93,3 +94,38 @@ export const isAnnounceAnswer = (f: Frame): boolean => f.action === 'announce' &
 export const isOffer = (f: Frame): boolean => f.action === 'announce' && 'offer' in f;
 export const isAnswer = (f: Frame): boolean => f.action === 'announce' && 'answer' in f;
 export const isFailure = (f: Frame): boolean => 'failure reason' in f;
+
+/**
+ * A leecher (peer 1, on `leecher`) joins, a seeder (peer 2, on `seeder`)
+ * joins with three offers, the leecher gets one and answers it, and the
+ * seeder gets that answer: the relay both ways, on whatever gateways the two
+ * sockets are on. Returns the offer the leecher got.
+ */
+export async function offerAndAnswer(
+  leecher: WsClient,
+  seeder: WsClient,
+  infoHash: Buffer,
+  peerIdFor: (n: number) => Buffer,
+): Promise<Frame> {
+  leecher.send(announceFrame(infoHash, peerIdFor(1), { event: 'started' }));
+  expect(await leecher.next(isAnnounceAnswer)).toMatchObject({ complete: 0, incomplete: 1 });
+  seeder.send(
+    announceFrame(infoHash, peerIdFor(2), { event: 'started', left: 0, offers: offers(3, 'b') }),
+  );
+  expect(await seeder.next(isAnnounceAnswer)).toMatchObject({ complete: 1, incomplete: 1 });
+  const offer = await leecher.next(isOffer);
+  expect(offer).toMatchObject({ peer_id: bin(peerIdFor(2)), info_hash: bin(infoHash) });
+  leecher.send(
+    announceFrame(infoHash, peerIdFor(1), {
+      to_peer_id: offer.peer_id,
+      offer_id: offer.offer_id,
+      answer: { type: 'answer', sdp: 'from a' },
+    }),
+  );
+  expect(await seeder.next(isAnswer)).toMatchObject({
+    answer: { type: 'answer', sdp: 'from a' },
+    peer_id: bin(peerIdFor(1)),
+    offer_id: offer.offer_id,
+  });
+  return offer;
+}

@@ -11,9 +11,9 @@ import { hashOf, makeGateway, peerIdFor, type TestGateway } from '../../test/sup
 import {
   WsClient,
   announceFrame,
+  offerAndAnswer,
   bin,
   isAnnounceAnswer,
-  isAnswer,
   isOffer,
   offers,
   type Frame,
@@ -81,26 +81,7 @@ describe('WebSocket swarms and relay on Redis', () => {
       const onB = await WsClient.open(b.url);
       const onB2 = await WsClient.open(b.url);
       clients.push(onA, onB, onB2);
-      onA.send(announceFrame(hash, peerIdFor(1), { event: 'started' }));
-      expect(await onA.next(isAnnounceAnswer)).toMatchObject({ complete: 0, incomplete: 1 });
-      onB.send(
-        announceFrame(hash, peerIdFor(2), { event: 'started', left: 0, offers: offers(3, 'b') }),
-      );
-      expect(await onB.next(isAnnounceAnswer)).toMatchObject({ complete: 1, incomplete: 1 });
-      const offer = await onA.next(isOffer);
-      expect(offer).toMatchObject({ peer_id: bin(peerIdFor(2)), info_hash: bin(hash) });
-      onA.send(
-        announceFrame(hash, peerIdFor(1), {
-          to_peer_id: offer.peer_id,
-          offer_id: offer.offer_id,
-          answer: { type: 'answer', sdp: 'from a' },
-        }),
-      );
-      expect(await onB.next(isAnswer)).toMatchObject({
-        answer: { type: 'answer', sdp: 'from a' },
-        peer_id: bin(peerIdFor(1)),
-        offer_id: offer.offer_id,
-      });
+      await offerAndAnswer(onA, onB, hash, peerIdFor);
       expect(await relayed(a.t, { kind: 'offer', scope: 'remote' })).toBe(1);
       expect(await relayed(b.t, { kind: 'answer', scope: 'remote' })).toBe(1);
 
