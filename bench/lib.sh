@@ -56,8 +56,21 @@ launcher() {
   node --disable-warning=ExperimentalWarning "$root/packages/testing/src/launcher-cli.ts" "$@"
 }
 
+# A port free for both UDP and TCP (the gateway serves both on one number).
 free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+  python3 -c '
+import socket
+for _ in range(100):
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(("127.0.0.1", 0)); p = u.getsockname()[1]
+    t = socket.socket()
+    try:
+        t.bind(("127.0.0.1", p)); print(p); break
+    except OSError:
+        pass
+    finally:
+        t.close(); u.close()
+else:
+    raise SystemExit("no port free for both UDP and TCP")'
 }
 
 # The first line of a run's output: when, on what, how long. Extra text follows.

@@ -21,6 +21,31 @@ describe('the gateway process', () => {
     expect(proc.stdout.some((l) => l.includes('"listening"'))).toBe(false);
   }, 30_000);
 
+  it('with workers, refuses a fixed port another gateway already serves instead of sharing it through SO_REUSEPORT (docs/workers.md "Ports")', async () => {
+    const first = await startGateway({ STORAGE_DRIVER: 'memory', GATEWAY_WORKERS: '2' });
+    try {
+      // The first gateway's workers hold the port with SO_REUSEPORT, which would let the second join them.
+      const second = spawnService({
+        service: 'announce-gateway',
+        env: gatewayEnv({
+          STORAGE_DRIVER: 'memory',
+          GATEWAY_WORKERS: '2',
+          PORT: String(first.udpPort),
+        }),
+      });
+      const status = await second.waitForExit(60_000).finally(() => second.stop(1_000));
+      expect(status.code, second.describe()).toBe(1);
+      const output = [...second.stderr, ...second.stdout].join('\n');
+      expect(output).toContain(`port ${first.udpPort}/udp is in use by another process`);
+      expect(second.stdout.some((l) => l.includes('"listening"'))).toBe(false);
+      // The first gateway still answers on its port.
+      const res = await fetch(first.adminUrl('/readyz'), { signal: AbortSignal.timeout(5_000) });
+      expect(res.status).toBe(200);
+    } finally {
+      expect(await first.stop()).toBe(0);
+    }
+  }, 120_000);
+
   it('serves /healthz, /readyz and /metrics on the admin port once listening, and exits 0 on SIGTERM', async () => {
     const gateway = await startGateway({ STORAGE_DRIVER: 'memory' });
     try {

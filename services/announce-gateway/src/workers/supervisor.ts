@@ -18,6 +18,7 @@ import {
   countersOf,
   type WorkerMetrics,
 } from './metrics.ts';
+import { checkPortsFree, type PortsToClaim } from './ports.ts';
 import type { FromWorker, MetricsJson, ToWorker, WorkerData } from './protocol.ts';
 
 /** The memory store with workers: its handle goes to every worker, this thread's attachment watches them. */
@@ -260,6 +261,7 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
     async start() {
       const [first, ...rest] = slots;
       if (first === undefined) throw new Error('GATEWAY_WORKERS must be at least 1');
+      await checkPortsFree(fixedPorts(config));
       const fixed =
         config.PORT !== 0 && (config.TLS_CERT_FILE === undefined || config.HTTPS_PORT !== 0);
       if (fixed) {
@@ -339,5 +341,17 @@ export function createSupervisor(deps: SupervisorDeps): Supervisor {
       broadcast({ type: 'drain' });
       await Promise.all(slots.map((s) => s.exited));
     },
+  };
+}
+
+/** The fixed (non-zero) ports the workers will share; port 0 is picked free by the first worker. */
+function fixedPorts(config: GatewayConfig): PortsToClaim {
+  const port = config.PORT === 0 ? [] : [config.PORT];
+  const https =
+    config.TLS_CERT_FILE === undefined || config.HTTPS_PORT === 0 ? [] : [config.HTTPS_PORT];
+  return {
+    host: config.HOST,
+    udp: config.UDP_ENABLED ? port : [],
+    tcp: [...(config.HTTP_ENABLED ? port : []), ...https],
   };
 }
