@@ -35,7 +35,7 @@ import { createFullScrapeMetrics, FullScrapeCache } from './full-scrape.ts';
 import { UdpTracker } from './udp.ts';
 import { WsFrontend } from './websocket/frontend.ts';
 import { createWsMetrics } from './websocket/metrics.ts';
-import { LocalRelay, MemoryWsSwarms, type WsRelay, type WsSwarmStore } from './websocket/swarms.ts';
+import { LocalRelay, MemoryWsSwarms, type WsRelay, type WsSwarmStore } from '@shoal/storage/ws';
 
 export interface GatewayDeps {
   config: GatewayConfig;

@@ -22,7 +22,7 @@ import {
   offers,
   type Frame,
 } from '../../test/ws-client.ts';
-import { LocalRelay, MemoryWsSwarms } from './swarms.ts';
+import { LocalRelay, MemoryWsSwarms } from '@shoal/storage/ws';
 
 const HOST = '127.0.0.1';
 

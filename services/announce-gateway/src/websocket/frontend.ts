@@ -37,7 +37,7 @@ import {
   type WsPeerKey,
   type WsRelay,
   type WsSwarmStore,
-} from './swarms.ts';
+} from '@shoal/storage/ws';
 
 export interface WsFrontendDeps {
   config: GatewayConfig;

@@ -4,7 +4,7 @@
 import type { Logger } from 'pino';
 import { openRedisConnection, opensRedisConnection } from '@shoal/storage/redis';
 import type { GatewayConfig } from '../config.ts';
-import { redisWsPlace, type WsPlace } from './redis.ts';
+import { redisWsPlace, type WsPlace } from '@shoal/storage/ws';
 import { WsThreadHub } from './threads.ts';
 
 export function openWsPlace(config: GatewayConfig, logger: Logger): WsPlace | undefined {

@@ -18,7 +18,12 @@ import {
   offers,
   type Frame,
 } from '../../test/ws-client.ts';
-import { decodeRelayMessage, encodeRelayMessage, redisWsPlace, type WsPlace } from './redis.ts';
+import {
+  decodeRelayMessage,
+  encodeRelayMessage,
+  redisWsPlace,
+  type WsPlace,
+} from '@shoal/storage/ws';
 
 let redis: RedisServer;
 

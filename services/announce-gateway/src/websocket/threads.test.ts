@@ -19,7 +19,7 @@ import {
   offers,
   type Frame,
 } from '../../test/ws-client.ts';
-import type { WsPlace } from './redis.ts';
+import type { WsPlace } from '@shoal/storage/ws';
 import { WsThreadHub, threadWsPlace } from './threads.ts';
 
 async function gatewayOn(p: WsPlace, id: string): Promise<{ t: TestGateway; url: string }> {

@@ -5,7 +5,7 @@
 // pod then meet as browsers on one thread do.
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import type { SwarmCounts } from '@shoal/storage';
-import type { WsPlace } from './redis.ts';
+import type { WsPlace } from '@shoal/storage/ws';
 import {
   LocalRelay,
   MemoryWsSwarms,
@@ -16,7 +16,7 @@ import {
   type WsPeerKey,
   type WsRelay,
   type WsSwarmStore,
-} from './swarms.ts';
+} from '@shoal/storage/ws';
 
 type Call =
   | { op: 'announce'; a: WsPeerAnnounce }

@@ -8,7 +8,7 @@
 // Two interfaces, each with an in-process implementation here and one on
 // Redis (redis.ts): WsSwarmStore (who is in a swarm, held by which gateway)
 // and WsRelay (delivery to the holding gateway).
-import type { AnnounceResult, PeerAnnounce, SwarmCounts } from '@shoal/storage';
+import type { AnnounceResult, PeerAnnounce, SwarmCounts } from '../types.ts';
 
 /** One peer an announce's offers go to, and the gateway holding its socket. */
 export interface WsTarget {

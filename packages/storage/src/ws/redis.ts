@@ -13,8 +13,8 @@
 //   ws:{h}:d  string      downloads (event completed)
 // Every announce sets their TTL to twice the peer lifetime, so an idle swarm vanishes.
 import { once } from 'node:events';
-import type { SwarmCounts } from '@shoal/storage';
-import type { openRedisConnection } from '@shoal/storage/redis';
+import type { openRedisConnection } from '../redis/connection.ts';
+import type { SwarmCounts } from '../types.ts';
 import type {
   RelayHandler,
   RelayMessage,
