@@ -22,6 +22,8 @@ interface Result {
   crossOfferLatencyMs?: Latency;
   crossAnswerLatencyMs?: Latency;
   bytesPerIdleConnection: number | null;
+  duplicateOffers?: number;
+  duplicateAnswers?: number;
 }
 
 const results = readFileSync(process.argv[2] ?? '/dev/stdin', 'utf8')
@@ -90,3 +92,9 @@ console.log('\n| target | idle connections | bytes of tracker RSS per connection
 console.log('| --- | --- | --- |');
 for (const r of results.filter((x) => x.mode === 'idle'))
   console.log(`| ${r.label} | ${r.connected} | ${fmt(r.bytesPerIdleConnection ?? NaN)} |`);
+// Every offer goes to one peer once and is answered once: a duplicate is a tracker bug, never load.
+for (const r of results)
+  if ((r.duplicateOffers ?? 0) + (r.duplicateAnswers ?? 0) > 0)
+    console.log(
+      `# ${r.label} ${r.mode}: ${r.duplicateOffers ?? 0} offers and ${r.duplicateAnswers ?? 0} answers delivered twice`,
+    );

@@ -41,6 +41,14 @@ interface WorkerTask {
   /** Announces per second for this worker (latency mode). */
   rate: number;
   localAddress: string;
+  /** This worker's number: offer ids carry it, so they are unique across workers. */
+  worker: number;
+}
+
+/** The coordinator's start: offers sent before countFromMs (the warm-up) are not counted. */
+interface Go {
+  type: 'go';
+  countFromMs: number;
 }
 
 interface WorkerReport {
@@ -50,6 +58,17 @@ interface WorkerReport {
   failures: number;
   offersReceived: number;
   answersReceived: number;
+  /** Latency mode: announces sent in the counted window (each relays up to --offers offers). */
+  announcesSent: number;
+  /**
+   * Offers, and answers to offers, sent during the warm-up that arrived
+   * after it (latency mode): not counted above, nor in the latency.
+   */
+  warmupOffers: number;
+  warmupAnswers: number;
+  /** An offer_id that reached the same recipient twice, or an offer answered twice: the tracker delivered it twice. */
+  duplicateOffers: number;
+  duplicateAnswers: number;
   /** Relay latency between peers on the same gateway (or the only one). */
   offerLatencyMs: number[];
   answerLatencyMs: number[];
@@ -82,18 +101,30 @@ function nowMs(): number {
   return performance.timeOrigin + performance.now();
 }
 
-function sdp(kind: 'offer' | 'answer', sentAt: number): { type: string; sdp: string } {
-  // About the size of a real browser SDP (~600 bytes), with the send time in it.
-  return { type: kind, sdp: `v=0\r\no=- ${sentAt} 2 IN IP4 127.0.0.1\r\n${'a=x\r\n'.repeat(110)}` };
+function sdp(
+  kind: 'offer' | 'answer',
+  sentAt: number,
+  offerSentAt = 0,
+): { type: string; sdp: string } {
+  // About the size of a real browser SDP (~600 bytes), with the send time in
+  // it, and in an answer the send time of the offer it answers.
+  return {
+    type: kind,
+    sdp: `v=0\r\no=- ${sentAt} ${offerSentAt} IN IP4 127.0.0.1\r\n${'a=x\r\n'.repeat(110)}`,
+  };
 }
 
-function sentAtOf(desc: unknown): number | undefined {
+/** The send time in an SDP of sdp(), and the offer's in an answer's. */
+function timesOf(desc: unknown): { sentAt: number; offerSentAt: number } | undefined {
   if (typeof desc !== 'object' || desc === null) return undefined;
   const s = (desc as { sdp?: unknown }).sdp;
   if (typeof s !== 'string') return undefined;
-  const m = /^v=0\r\no=- ([0-9.]+) /.exec(s);
-  return m === null ? undefined : Number(m[1]);
+  const m = /^v=0\r\no=- ([0-9.]+) ([0-9.]+) /.exec(s);
+  return m === null ? undefined : { sentAt: Number(m[1]), offerSentAt: Number(m[2]) };
 }
+
+/** Bounded sets of delivered ids: past the bound nothing more is checked, never more memory. */
+const MAX_TRACKED = 2_000_000;
 
 function sample(into: number[], value: number, seen: number): void {
   // Reservoir sampling keeps the arrays bounded on long runs.
@@ -112,6 +143,11 @@ async function runWorker(task: WorkerTask): Promise<WorkerReport> {
     failures: 0,
     offersReceived: 0,
     answersReceived: 0,
+    announcesSent: 0,
+    warmupOffers: 0,
+    warmupAnswers: 0,
+    duplicateOffers: 0,
+    duplicateAnswers: 0,
     offerLatencyMs: [],
     answerLatencyMs: [],
     crossOfferLatencyMs: [],
@@ -126,6 +162,17 @@ async function runWorker(task: WorkerTask): Promise<WorkerReport> {
   let measuring = task.mode !== 'throughput';
   let running = true;
   let offerSeq = 0;
+  /** Latency mode: offers sent before this (the warm-up) are not counted when they arrive. */
+  let countFromMs = 0;
+  // Every offer_id is sent to one recipient once, and answered once.
+  const offersSeen = new Set<string>();
+  const answersSeen = new Set<string>();
+  const firstTime = (seen: Set<string>, key: string): boolean => {
+    if (seen.has(key)) return false;
+    if (seen.size < MAX_TRACKED) seen.add(key);
+    return true;
+  };
+  const offerPrefix = `o${task.worker.toString(36)}-`;
 
   const announce = (i: number, event?: string): void => {
     const ws = sockets[i];
@@ -134,7 +181,7 @@ async function runWorker(task: WorkerTask): Promise<WorkerReport> {
     const sentAt = nowMs();
     const offers = [];
     for (let k = 0; k < task.offers; k++)
-      offers.push({ offer: sdp('offer', sentAt), offer_id: id('o', offerSeq++) });
+      offers.push({ offer: sdp('offer', sentAt), offer_id: id(offerPrefix, offerSeq++) });
     ws.send(
       JSON.stringify({
         action: 'announce',
@@ -172,14 +219,18 @@ async function runWorker(task: WorkerTask): Promise<WorkerReport> {
       return;
     }
     if (msg.offer !== undefined) {
-      report.offersReceived++;
-      const sent = sentAtOf(msg.offer);
-      if (measuring && sent !== undefined)
-        sample(
-          crossed(i, msg.peer_id) ? report.crossOfferLatencyMs : report.offerLatencyMs,
-          now - sent,
-          report.offersReceived,
-        );
+      const times = timesOf(msg.offer);
+      if (!firstTime(offersSeen, `${i} ${String(msg.offer_id)}`)) report.duplicateOffers++;
+      if (times !== undefined && times.sentAt < countFromMs) report.warmupOffers++;
+      else {
+        report.offersReceived++;
+        if (measuring && times !== undefined)
+          sample(
+            crossed(i, msg.peer_id) ? report.crossOfferLatencyMs : report.offerLatencyMs,
+            now - times.sentAt,
+            report.offersReceived,
+          );
+      }
       const peer = peers[i];
       const ws = sockets[i];
       if (peer === undefined || ws === undefined || ws.readyState !== WebSocket.OPEN) return;
@@ -190,20 +241,24 @@ async function runWorker(task: WorkerTask): Promise<WorkerReport> {
           peer_id: peer.peerId,
           to_peer_id: msg.peer_id,
           offer_id: msg.offer_id,
-          answer: sdp('answer', nowMs()),
+          answer: sdp('answer', nowMs(), times?.sentAt),
         }),
       );
       return;
     }
     if (msg.answer !== undefined) {
-      report.answersReceived++;
-      const sent = sentAtOf(msg.answer);
-      if (measuring && sent !== undefined)
-        sample(
-          crossed(i, msg.peer_id) ? report.crossAnswerLatencyMs : report.answerLatencyMs,
-          now - sent,
-          report.answersReceived,
-        );
+      const times = timesOf(msg.answer);
+      if (!firstTime(answersSeen, String(msg.offer_id))) report.duplicateAnswers++;
+      if (times !== undefined && times.offerSentAt < countFromMs) report.warmupAnswers++;
+      else {
+        report.answersReceived++;
+        if (measuring && times !== undefined)
+          sample(
+            crossed(i, msg.peer_id) ? report.crossAnswerLatencyMs : report.answerLatencyMs,
+            now - times.sentAt,
+            report.answersReceived,
+          );
+      }
       return;
     }
     if (msg.action === 'announce' && msg.interval !== undefined) {
@@ -244,8 +299,8 @@ async function runWorker(task: WorkerTask): Promise<WorkerReport> {
     }),
   );
   process.send?.({ type: 'connected', connected: report.connected });
-  await new Promise<void>((resolve) => {
-    process.once('message', () => resolve());
+  const go = await new Promise<Go>((resolve) => {
+    process.once('message', (m: Go) => resolve(m));
   });
 
   if (task.mode === 'idle') {
@@ -274,7 +329,11 @@ async function runWorker(task: WorkerTask): Promise<WorkerReport> {
     for (const ws of sockets) ws.terminate();
   } else {
     for (let i = 0; i < task.count; i++) announce(i, 'started');
-    await new Promise((r) => setTimeout(r, 2_000));
+    // The warm-up: what its announces relay is told apart by the send time
+    // in each SDP, however late it arrives (under load the tail of the
+    // started announces' offers and answers outlasts the warm-up).
+    countFromMs = go.countFromMs;
+    await new Promise((r) => setTimeout(r, Math.max(0, countFromMs - nowMs())));
     report.offerLatencyMs.length = 0;
     report.answerLatencyMs.length = 0;
     report.crossOfferLatencyMs.length = 0;
@@ -286,6 +345,7 @@ async function runWorker(task: WorkerTask): Promise<WorkerReport> {
     let due = performance.now();
     while (Date.now() < end) {
       announce(k++ % task.count);
+      report.announcesSent++;
       due += gapMs;
       const wait = due - performance.now();
       if (wait > 1) await new Promise((r) => setTimeout(r, wait));
@@ -297,6 +357,10 @@ async function runWorker(task: WorkerTask): Promise<WorkerReport> {
     report.failures -= counted.failures;
     report.offersReceived -= counted.offersReceived;
     report.answersReceived -= counted.answersReceived;
+    report.duplicateOffers -= counted.duplicateOffers;
+    report.duplicateAnswers -= counted.duplicateAnswers;
+    report.warmupOffers -= counted.warmupOffers;
+    report.warmupAnswers -= counted.warmupAnswers;
   }
   for (const ws of sockets) ws.terminate();
   return report;
@@ -410,6 +474,7 @@ async function coordinate(): Promise<void> {
       seconds,
       rate: Number(values.rate) / processes,
       localAddress: `127.0.0.${(p % 250) + 1}`,
+      worker: p,
     };
     reports.push(
       new Promise((resolve, reject) => {
@@ -433,7 +498,9 @@ async function coordinate(): Promise<void> {
     const connected = connectedMsgs.reduce((a, m) => a + m.connected, 0);
     let idleRss = Number.NaN;
     let trackerCpu = Number.NaN;
-    for (const child of children) child.send('go');
+    // Latency mode: the warm-up's offers (2 s) are not counted, by their send time.
+    const go: Go = { type: 'go', countFromMs: nowMs() + 2_000 };
+    for (const child of children) child.send(go);
     if (mode === 'throughput' && pid !== undefined) {
       // The tracker's CPU over the counted window (the workers warm up for a
       // fifth of the run first): announces per CPU second of the tracker,
@@ -482,6 +549,11 @@ async function coordinate(): Promise<void> {
       failures: sum((r) => r.failures),
       offersReceived: sum((r) => r.offersReceived),
       answersReceived: sum((r) => r.answersReceived),
+      announcesSent: sum((r) => r.announcesSent),
+      warmupOffers: sum((r) => r.warmupOffers),
+      warmupAnswers: sum((r) => r.warmupAnswers),
+      duplicateOffers: sum((r) => r.duplicateOffers),
+      duplicateAnswers: sum((r) => r.duplicateAnswers),
       offerLatencyMs: latency((r) => r.offerLatencyMs),
       answerLatencyMs: latency((r) => r.answerLatencyMs),
       crossOfferLatencyMs: latency((r) => r.crossOfferLatencyMs),
