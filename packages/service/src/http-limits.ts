@@ -64,6 +64,51 @@ export function fastifyLimits(limits: HttpLimits): {
   };
 }
 
+/** The description of the symbol under which Node keeps its deadline timer on an http.Server (lib/_http_server.js). */
+const CHECKER_SYMBOL = 'http.server.connectionsCheckingInterval';
+
+interface NodeInterval {
+  _onTimeout: (this: void) => void;
+  _repeat: number | null;
+}
+
+function isNodeInterval(value: unknown): value is NodeInterval {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    typeof (value as Partial<NodeInterval>)._onTimeout === 'function' &&
+    typeof (value as Partial<NodeInterval>)._repeat === 'number'
+  );
+}
+
+/**
+ * Makes Node judge the request deadline (`requestTimeoutMs`) after the event
+ * loop has read what arrived, not before (docs/limits.md "When the event loop
+ * is busy"). Node checks the deadline in a timer, and timers run before the
+ * loop reads the sockets that became readable meanwhile: after a busy
+ * stretch (a burst of connections or messages, a long garbage collection on
+ * a loaded machine) a request that had arrived in time, waiting unread in
+ * the kernel, was answered 408, and a WebSocket client reconnecting in a
+ * burst was refused for the gateway's own lag. Here the timer only schedules
+ * Node's own check with setImmediate, which runs after the loop's reads, so
+ * the deadline judges requests that had not arrived. Node keeps the timer
+ * under an internal symbol; on a Node without it the server keeps Node's
+ * timing (http-limits.test.ts of the gateway fails then).
+ */
+export function judgeDeadlinesAfterReads(server: Server): void {
+  server.on('listening', () => {
+    // Node's own 'listening' listener, registered by its constructor, has set the timer by now.
+    const holder = server as unknown as Record<symbol, unknown>;
+    const key = Object.getOwnPropertySymbols(server).find((s) => s.description === CHECKER_SYMBOL);
+    const timer = key === undefined ? undefined : holder[key];
+    if (key === undefined || !isNodeInterval(timer) || timer._repeat === null) return;
+    const check = timer._onTimeout;
+    clearInterval(timer as unknown as NodeJS.Timeout);
+    // Node's close() clears whatever timer is under the symbol: this one.
+    holder[key] = setInterval(() => setImmediate(check), timer._repeat).unref();
+  });
+}
+
 /**
  * Past `maxConnections` Node destroys each new socket on accept and emits
  * 'drop'; the connections already held keep being served. `onDrop` counts

@@ -5,7 +5,12 @@
 // travels as `failure reason` carrying its error code.
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
-import { capConnections, fastifyLimits, type HttpLimits } from '@shoal/service/http-limits';
+import {
+  capConnections,
+  fastifyLimits,
+  judgeDeadlinesAfterReads,
+  type HttpLimits,
+} from '@shoal/service/http-limits';
 import {
   encodeFailure,
   encodeHttpAnnounceResponse,
@@ -187,6 +192,7 @@ export function buildTrackerHttp(deps: TrackerHttpDeps): FastifyInstance {
           https: { ...serverOptions, cert: tls.cert, key: tls.key },
         }) as unknown as FastifyInstance);
   capConnections(app.server, limits, () => metrics.httpConnectionDropped());
+  judgeDeadlinesAfterReads(app.server);
 
   function refuse(reply: FastifyReply, action: 'announce' | 'scrape', err: unknown): Buffer {
     const refusal = describeRefusal(err);
