@@ -38,20 +38,34 @@ export interface KubeCall {
   namespace: string;
   name: string | undefined;
   allowed: boolean;
+  /** The bearer token it carried (the tests give each pod its own). */
+  user: string;
+  /** When the server handled it (Date.now()). */
+  at: number;
+  /** Its place among every call and write, in the order the server handled them (a GET answers in the tick it is counted, so a read after a write saw it). */
+  seq: number;
 }
 
 export interface FakeKubeApi {
   url: string;
   /** The stored Lease as the server holds it (wire JSON), or undefined. */
   lease(namespace: string, name: string): StoredLease | undefined;
-  /** Every successful write, in order: who held the lease after it. */
-  writes: Array<{ holder: string | undefined; transitions: unknown }>;
+  /** Every successful write, in order: who held the lease after it, who wrote it (bearer token), when it was stored (Date.now()). */
+  writes: Array<{
+    holder: string | undefined;
+    transitions: unknown;
+    user: string;
+    at: number;
+    seq: number;
+  }>;
   /** Writes refused with 409 (AlreadyExists or a stale resourceVersion). */
   conflicts: number;
   /** Requests refused for a bad MicroTime. */
   rejectedTimes: string[];
   /** While true every request answers 503 (an API server outage for everyone). */
   failing: boolean;
+  /** Requests answered 503 because of `failing` or `cutOff`. */
+  unavailable: number;
   /** Requests whose bearer token is in this set answer 503 (one pod cut off). */
   cutOff: Set<string>;
   /** Every Lease call that reached authorization, in order. */
@@ -102,20 +116,24 @@ async function readJson(req: IncomingMessage): Promise<unknown> {
 export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promise<FakeKubeApi> {
   const leases = new Map<string, StoredLease>();
   let version = 1;
+  let seq = 0;
   const api: Omit<FakeKubeApi, 'url' | 'close'> = {
     lease: (ns, name) => leases.get(`${ns}/${name}`),
     writes: [],
     conflicts: 0,
     rejectedTimes: [],
     failing: false,
+    unavailable: 0,
     cutOff: new Set(),
     calls: [],
   };
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const token = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1] ?? '';
-    if (api.failing || api.cutOff.has(token))
+    if (api.failing || api.cutOff.has(token)) {
+      api.unavailable++;
       return status(res, 503, 'ServiceUnavailable', 'unavailable');
+    }
     const m = PATH.exec(req.url ?? '');
     if (!m) return status(res, 404, 'NotFound', `no route ${req.url}`);
     const ns = decodeURIComponent(m[1]!);
@@ -126,7 +144,7 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
     const allowed =
       role === undefined ||
       (role.namespace === ns && role.rules.some((r) => allows(r, verb, name)));
-    api.calls.push({ verb, namespace: ns, name, allowed });
+    api.calls.push({ verb, namespace: ns, name, allowed, user: token, at: Date.now(), seq: ++seq });
     if (!allowed) {
       return status(
         res,
@@ -208,6 +226,9 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
     api.writes.push({
       holder: spec.holderIdentity as string | undefined,
       transitions: spec.leaseTransitions,
+      user: token,
+      at: Date.now(),
+      seq: ++seq,
     });
     send(req.method === 'POST' ? 201 : 200, stored);
   };
