@@ -3,7 +3,8 @@
 // images from the same local base, on the host network. Through them: the
 // tracker conformance suite against the containerised gateways, an aria2
 // transfer from a seeder on gateway A to a leecher on gateway B, a SIGKILL
-// of the Redis primary's container with announces back within 10 s, and
+// of the Redis primary's container with announces back within the bound the
+// sentinels' own timing gives (`sentinelRecoveryBoundMs`), and
 // `podman stop` of every container leaving nothing running. Whatever fails,
 // afterAll removes every container of the run (by its label) and checks
 // that `podman ps -a` lists none.
@@ -11,7 +12,11 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { expectRecovered, killPrimaryUnderLoad } from '@shoal/testing/sentinel-drill';
+import {
+  expectRecovered,
+  killPrimaryUnderLoad,
+  sentinelRecoveryBoundMs,
+} from '@shoal/testing/sentinel-drill';
 import { httpAnnounce, randomInfoHash, randomPeerId } from '@shoal/testing/tracker-client';
 import { expectTransferAcross } from '../src/harness/aria2-transfer.ts';
 import type { Deployment, TopologySpec, TrackerEndpoint } from '../src/harness/topologies.ts';
@@ -34,7 +39,12 @@ beforeAll(async () => {
   workRoot = await mkdtemp(join(tmpdir(), 'shoal-containers-test-'));
   const started = performance.now();
   try {
-    topo = await startContainerTopology(run, images, { sentinelDownAfterMs: 1000 });
+    // The process harness's Sentinel timings (packages/testing/src/redis.ts): a
+    // failed election is retried after 2 x 10 s instead of deploy/redis's 2 x 60 s.
+    topo = await startContainerTopology(run, images, {
+      sentinelDownAfterMs: 1000,
+      sentinelFailoverTimeoutMs: 10_000,
+    });
   } catch (err) {
     process.stderr.write(`${await run.describe()}\n`);
     throw err;
@@ -121,7 +131,7 @@ describe('the split topology as containers', () => {
     await expectTransferAcross(join(workRoot, 'aria2'), a!, b!);
   }, 150_000);
 
-  it('answers announces again within 10 s of a SIGKILL of the Redis primary container', async () => {
+  it('answers announces again after a SIGKILL of the Redis primary container, within the bound of the sentinels’ timing', async () => {
     const t = started();
     const [a, b] = t.gateways;
     const swarm = randomInfoHash();
@@ -150,7 +160,12 @@ describe('the split topology as containers', () => {
       'containers, through both gateways',
     );
     expect((await primary!.container.state()).running).toBe(false);
-    expectRecovered(report, { recoveredWithinMs: 10_000, maxLatencyMs: 3000 });
+    // An unloaded run recovers in a few seconds (docs/redis.md "Failover
+    // drill"); the bound allows the elections Sentinel retries under load.
+    expectRecovered(report, {
+      recoveredWithinMs: sentinelRecoveryBoundMs(t.sentinelTiming),
+      maxLatencyMs: 3000,
+    });
     const next = await t.redisPrimary();
     expect(next?.port).not.toBe(primary!.port);
   }, 240_000);

@@ -46,6 +46,8 @@ export interface ContainerTopology {
   redis: Array<{ container: Container; port: number }>;
   sentinels: Array<{ container: Container; port: number }>;
   sentinelPassword: string;
+  /** The sentinels' down-after-milliseconds and failover-timeout, as started. */
+  sentinelTiming: { downAfterMs: number; failoverTimeoutMs: number };
   postgres: Container;
   storageApi: Container;
   gcWorker: Container;
@@ -78,7 +80,8 @@ async function ready(what: string, url: string, container: Container): Promise<v
 export async function startContainerTopology(
   run: ContainerRun,
   images: TestImages,
-  opts: { sentinelDownAfterMs: number },
+  /** Sentinel timings in place of deploy/redis's (5 s down-after, 60 s failover-timeout). */
+  opts: { sentinelDownAfterMs: number; sentinelFailoverTimeoutMs: number },
 ): Promise<ContainerTopology> {
   const stateDir = mkdtempSync(join(tmpdir(), 'shoal-containers-'));
   // The redis user of the test image writes here (configs Sentinel rewrites, RDB files).
@@ -162,6 +165,10 @@ export async function startContainerTopology(
             'down-after-milliseconds',
             masterName,
             String(opts.sentinelDownAfterMs),
+            '--sentinel',
+            'failover-timeout',
+            masterName,
+            String(opts.sentinelFailoverTimeoutMs),
           ],
         }),
       ),
@@ -281,6 +288,10 @@ export async function startContainerTopology(
     redis,
     sentinels,
     sentinelPassword: secrets.sentinelPassword,
+    sentinelTiming: {
+      downAfterMs: opts.sentinelDownAfterMs,
+      failoverTimeoutMs: opts.sentinelFailoverTimeoutMs,
+    },
     postgres,
     storageApi,
     gcWorker,
