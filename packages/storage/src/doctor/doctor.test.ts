@@ -177,23 +177,29 @@ describe('doctor: Redis standalone', () => {
   });
 
   it('clock skew: over 1 s warns, over 5 s fails', async () => {
+    // The skew is measured at the midpoint of one round trip, so it is off by
+    // up to half of it (a loaded machine made 8 s read 7.97 s): the seconds
+    // are checked to the nearest one, the direction and wording exactly.
+    const skewIn = (message: string, direction: string): number => {
+      const m = new RegExp(
+        `^the clock of Redis at 127\\.0\\.0\\.1:\\d+ is (\\d+\\.\\d\\d) s ${direction} storage-api's`,
+      ).exec(message);
+      expect(m, message).not.toBeNull();
+      return Number(m![1]);
+    };
     const redis = { driver: 'redis' as const, config: redisConfig(durable) };
     const warn = find(
       await runDoctor({ peers: redis, data: memory, clock: () => Date.now() + 3000 }),
       'clock',
     );
     expect(warn.status).toBe('warn');
-    expect(warn.message).toMatch(
-      /^the clock of Redis at 127.0.0.1:\d+ is 3\.\d\d s behind storage-api's/,
-    );
+    expect(skewIn(warn.message, 'behind')).toBeCloseTo(3, 0);
     const fail = find(
       await runDoctor({ peers: redis, data: memory, clock: () => Date.now() - 8000 }),
       'clock',
     );
     expect(fail.status).toBe('fail');
-    expect(fail.message).toMatch(
-      /^the clock of Redis at 127.0.0.1:\d+ is 8\.\d\d s ahead of storage-api's/,
-    );
+    expect(skewIn(fail.message, 'ahead of')).toBeCloseTo(8, 0);
     expect(fail.message).toContain('NTP');
   });
 
@@ -204,7 +210,9 @@ describe('doctor: Redis standalone', () => {
       const redis = { driver: 'redis' as const, config: redisConfig(hung) };
       const started = performance.now();
       const checks = await runDoctor({ peers: redis, data: redis, timeoutMs: 500 });
-      expect(performance.now() - started).toBeLessThan(1500);
+      // The server never answers; under the 5 s default that a doctor ignoring
+      // timeoutMs would wait for, with the rest as margin for a loaded machine.
+      expect(performance.now() - started).toBeLessThan(5000);
       expect(
         checks.some((c) => c.status === 'fail' && c.message.includes('did not answer within')),
       ).toBe(true);

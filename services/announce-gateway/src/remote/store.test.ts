@@ -163,12 +163,12 @@ describe('remote store against a storage-api speaking the batch codec', () => {
 
   it('fails with STORE_ERR_TIMEOUT when storage-api does not answer within REMOTE_TIMEOUT_MS', async () => {
     const { store, registry } = remote({ REMOTE_TIMEOUT_MS: '50' });
-    // The answer would come after 3 s: failing well before it is the timeout
-    // at work (the bound leaves margin for a loaded machine).
+    // The answer would come after 3 s: failing before it (the code says which
+    // timer ended it) is the timeout at work, however loaded the machine.
     api.delayMs = 3000;
     const started = performance.now();
     expect(await codeOf(store.announce(announce(800)))).toBe('STORE_ERR_TIMEOUT');
-    expect(performance.now() - started).toBeLessThan(2000);
+    expect(performance.now() - started).toBeLessThan(api.delayMs);
     expect(
       await metricValue(registry, 'shoal_storage_client_requests_total', { outcome: 'timeout' }),
     ).toBe(1);
