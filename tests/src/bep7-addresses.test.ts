@@ -21,14 +21,7 @@ import {
   randomPeerId,
   type AnnounceParams,
 } from '@shoal/testing/tracker-client';
-import {
-  embeddedMemory,
-  embeddedPostgres,
-  embeddedRedis,
-  remoteMemory,
-  type Deployment,
-  type TrackerEndpoint,
-} from './harness/topologies.ts';
+import { describeOnEveryStore } from './harness/topologies.ts';
 
 const v4Url = (g: { httpPort: number }): string => `http://127.0.0.1:${g.httpPort}/announce`;
 const v6Url = (g: { httpPort: number }): string => `http://[::1]:${g.httpPort}/announce`;
@@ -39,22 +32,10 @@ function failureOf(dict: Record<string, unknown>): string | undefined {
   return Buffer.isBuffer(reason) ? reason.toString('utf8') : undefined;
 }
 
-for (const topology of [embeddedMemory, embeddedRedis, embeddedPostgres, remoteMemory]) {
-  describe(`BEP 7 addresses: ${topology.name}`, () => {
-    let deployment: Deployment;
-    beforeAll(async () => {
-      deployment = await topology.start({
-        ipv6: false,
-        host: '::',
-        env: { ALLOW_IPV4_IPV6_PARAMS: 'true' },
-      });
-    });
-    afterAll(async () => {
-      await deployment?.stop();
-    });
-    const first = (): TrackerEndpoint => deployment.replicas[0];
-    const second = (): TrackerEndpoint => deployment.replicas[topology.sharedSwarm ? 1 : 0];
-
+describeOnEveryStore(
+  'BEP 7 addresses',
+  { host: '::', env: { ALLOW_IPV4_IPV6_PARAMS: 'true' } },
+  ({ first, second }) => {
     it('an IPv4 client with ipv6= is seen by IPv6 peers, gets peers and peers6 together, and stopped removes both entries', async () => {
       const infoHash = randomInfoHash();
       const seeder: AnnounceParams = {
@@ -160,8 +141,8 @@ for (const topology of [embeddedMemory, embeddedRedis, embeddedPostgres, remoteM
         { complete: 1, incomplete: 0, downloaded: 0 },
       ]);
     });
-  });
-}
+  },
+);
 
 describe('BEP 7 addresses, setting off (the default)', () => {
   let gateway: GatewayProcess;

@@ -4,6 +4,7 @@
 // suite that runs against `TOPOLOGIES` runs against each; adding a deployment
 // (a WebSocket frontend, containers) is one more entry in that list.
 import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe } from 'vitest';
 import { startPostgres } from '@shoal/testing/postgres';
 import { startRedis } from '@shoal/testing/redis';
 import { startLocalTopology } from '@shoal/testing/topology';
@@ -243,3 +244,48 @@ export const TOPOLOGIES: readonly TopologySpec[] = [
   remoteMemory,
   splitTopology,
 ];
+
+/** The stores a gateway feature is tested on, each as gateway replicas (the split topology's are the storage-api's). */
+export const GATEWAY_STORES: readonly TopologySpec[] = [
+  embeddedMemory,
+  embeddedRedis,
+  embeddedPostgres,
+  remoteMemory,
+];
+
+/** A started topology as a feature test asks it. */
+export interface ReplicaPair {
+  readonly topology: TopologySpec;
+  /** The first replica. */
+  readonly first: () => TrackerEndpoint;
+  /** The other replica where the replicas share swarms; the first again where each keeps its own. */
+  readonly second: () => TrackerEndpoint;
+}
+
+/**
+ * One `describe` block, "`title`: <topology>", per topology of
+ * `GATEWAY_STORES`, its replicas (no [::1] one) started with `opts` before its
+ * tests and stopped after them; `tests` declares the tests.
+ */
+export function describeOnEveryStore(
+  title: string,
+  opts: Omit<StartOptions, 'ipv6'>,
+  tests: (replicas: ReplicaPair) => void,
+): void {
+  for (const topology of GATEWAY_STORES) {
+    describe(`${title}: ${topology.name}`, () => {
+      let deployment: Deployment | undefined;
+      beforeAll(async () => {
+        deployment = await topology.start({ ...opts, ipv6: false });
+      });
+      afterAll(async () => {
+        await deployment?.stop();
+      });
+      const replica = (i: 0 | 1): TrackerEndpoint => {
+        if (deployment === undefined) throw new Error(`${topology.name} did not start`);
+        return deployment.replicas[topology.sharedSwarm ? i : 0];
+      };
+      tests({ topology, first: () => replica(0), second: () => replica(1) });
+    });
+  }
+}

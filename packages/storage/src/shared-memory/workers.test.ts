@@ -45,6 +45,24 @@ afterEach(async () => {
   await Promise.all([...workers].map((w) => w.terminate()));
 });
 
+/**
+ * A worker that takes `shard`'s lock (-1: the rate counters') and exits
+ * holding it; resolves with its thread id once it has exited.
+ */
+async function diedHolding(handle: SharedMemoryHandle, shard: number): Promise<number> {
+  const w = spawn({ script: 'hold', handle, shard });
+  const threadId = w.threadId;
+  await once(w, 'exit');
+  return threadId;
+}
+
+/** What `p` rejects with; undefined when it resolves. */
+const rejectionOf = (p: Promise<unknown>): Promise<unknown> =>
+  p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+
 interface WorkerResult {
   seeders: number;
   leechers: number;
@@ -101,12 +119,19 @@ describe('shared-memory store across worker threads', () => {
     await store?.close();
     store = undefined;
   });
+  /** A shared-memory store that afterEach closes. */
+  const open = (
+    options: Parameters<typeof createSharedMemoryStore>[0],
+  ): ReturnType<typeof createSharedMemoryStore> => {
+    const created = createSharedMemoryStore(options);
+    store = created.store;
+    return created;
+  };
 
   it(
     'four workers announcing to the same swarms at once lose, duplicate and double-count nothing',
     async () => {
-      const created = createSharedMemoryStore({ peerLifetimeSeconds: 3600, shards: 4 });
-      store = created.store;
+      const created = open({ peerLifetimeSeconds: 3600, shards: 4 });
       const SWARMS = 4;
       const lists: PeerSpec[][] = [];
       for (let w = 0; w < 4; w++) {
@@ -190,8 +215,7 @@ describe('shared-memory store across worker threads', () => {
   it(
     'a peer announced through one worker is returned through another',
     async () => {
-      const created = createSharedMemoryStore({ peerLifetimeSeconds: 3600 });
-      store = created.store;
+      const created = open({ peerLifetimeSeconds: 3600 });
       await announceFromWorkers(created.handle, [[{ peer: 1, seeder: true }]]);
       const [[r]] = (await announceFromWorkers(created.handle, [[{ peer: 2 }]])) as [
         [WorkerResult],
@@ -205,20 +229,14 @@ describe('shared-memory store across worker threads', () => {
   it(
     'a lock held by a thread that exited is taken over once the thread is declared exited',
     async () => {
-      const created = createSharedMemoryStore({
+      const created = open({
         peerLifetimeSeconds: 3600,
         shards: 1,
         lockTimeoutMs: 200,
       });
-      store = created.store;
       await created.store.announce(announceOf({ peer: 1 }));
-      const w = spawn({ script: 'hold', handle: created.handle, shard: 0 });
-      const threadId = w.threadId;
-      await once(w, 'exit');
-      const err: unknown = await created.store.announce(announceOf({ peer: 2 })).then(
-        () => undefined,
-        (e: unknown) => e,
-      );
+      const threadId = await diedHolding(created.handle, 0);
+      const err = await rejectionOf(created.store.announce(announceOf({ peer: 2 })));
       expect(isStoreError(err) && err.code).toBe('STORE_ERR_UNAVAILABLE');
       expect(created.store.threadExited(threadId)).toBe(1);
       expect(created.store.threadExited(threadId)).toBe(0);
@@ -231,8 +249,7 @@ describe('shared-memory store across worker threads', () => {
   it(
     'rate counts added by four workers at once are exact, and every answer is a distinct total',
     async () => {
-      const created = createSharedMemoryStore({ peerLifetimeSeconds: 3600 });
-      store = created.store;
+      const created = open({ peerLifetimeSeconds: 3600 });
       const keys = ['4-0a000001', '4-0a000002', '6-20010db800000001'];
       const totals = await releasedTogether<number[]>(
         [0, 1, 2, 3].map(() => ({
@@ -262,16 +279,10 @@ describe('shared-memory store across worker threads', () => {
   it(
     'a rate-counter lock held by a thread that exited is taken over, with the counts cleared',
     async () => {
-      const created = createSharedMemoryStore({ peerLifetimeSeconds: 3600, lockTimeoutMs: 200 });
-      store = created.store;
+      const created = open({ peerLifetimeSeconds: 3600, lockTimeoutMs: 200 });
       await created.store.addRateCounts(5, 10_000, ['4-0a000001'], [7]);
-      const w = spawn({ script: 'hold', handle: created.handle, shard: -1 });
-      const threadId = w.threadId;
-      await once(w, 'exit');
-      const err: unknown = await created.store.addRateCounts(5, 10_000, ['4-0a000001'], [1]).then(
-        () => undefined,
-        (e: unknown) => e,
-      );
+      const threadId = await diedHolding(created.handle, -1);
+      const err = await rejectionOf(created.store.addRateCounts(5, 10_000, ['4-0a000001'], [1]));
       expect(isStoreError(err) && err.code).toBe('STORE_ERR_UNAVAILABLE');
       // Announces never wait for the rate counters' lock.
       expect(await created.store.announce(announceOf({ peer: 1 }))).toMatchObject({ leechers: 1 });
@@ -292,12 +303,11 @@ describe('shared-memory store across worker threads', () => {
   it(
     'a shard a thread died in the middle of changing is repaired by the thread that takes it over',
     async () => {
-      const created = createSharedMemoryStore({
+      const created = open({
         peerLifetimeSeconds: 3600,
         shards: 1,
         lockTimeoutMs: 200,
       });
-      store = created.store;
       // More peers than INDEX_FROM, each with a key: the repair rebuilds both indexes.
       const N = 40;
       const all = Array.from({ length: N }, (_, k) => k + 1);
@@ -306,9 +316,7 @@ describe('shared-memory store across worker threads', () => {
       await created.store.announce(
         announceOf({ swarm: 2, peer: 9, event: 'completed', seeder: true }),
       );
-      const w = spawn({ script: 'hold', handle: created.handle, shard: 0 });
-      const threadId = w.threadId;
-      await once(w, 'exit');
+      const threadId = await diedHolding(created.handle, 0);
       // What the thread had done when it died: removing peer 1 (the seeder), it had
       // copied the last record over it but not yet cut the size; moving swarm 2 in
       // the table, it had copied the entry but not yet cleared the old slot.
@@ -374,12 +382,11 @@ describe('shared-memory store across worker threads', () => {
   it(
     'workers terminated at random points in a stream of announces leave a consistent store',
     async () => {
-      const created = createSharedMemoryStore({
+      const created = open({
         peerLifetimeSeconds: 3600,
         shards: 2,
         lockTimeoutMs: 30_000,
       });
-      store = created.store;
       for (let round = 0; round < 4; round++) {
         const progress = new SharedArrayBuffer(4);
         const counter = new Int32Array(progress);
