@@ -60,6 +60,20 @@ describe('the gateway process', () => {
     expect(gateway.stdout.some((l) => l.includes('"msg":"stopped"'))).toBe(true);
   }, 30_000);
 
+  it('says where it listens at LOG_LEVEL=warn, with no other info line (docs/decisions.md "Listening line")', async () => {
+    // The launcher read the ports from the listening line: the admin port answers.
+    const gateway = await startGateway({ STORAGE_DRIVER: 'memory', LOG_LEVEL: 'warn' });
+    try {
+      const res = await fetch(gateway.adminUrl('/healthz'), { signal: AbortSignal.timeout(5_000) });
+      expect(res.status).toBe(200);
+      const info = gateway.stdout.filter((l) => l.includes('"level":30'));
+      expect(info).toHaveLength(1);
+      expect(info[0]).toContain('"msg":"listening"');
+    } finally {
+      expect(await gateway.stop()).toBe(0);
+    }
+  }, 60_000);
+
   it('runs the memory driver in one thread when RATE_LIMIT_SHARED needs counters the shared-memory store lacks, and says so (docs/workers.md)', async () => {
     const { store } = createSharedMemoryStore({ peerLifetimeSeconds: 120 });
     const counters = hasRateCounters(store);

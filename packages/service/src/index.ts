@@ -33,3 +33,18 @@ export function exitOnSignals(
   process.once('SIGTERM', (signal) => void shutdown(signal));
   process.once('SIGINT', (signal) => void shutdown(signal));
 }
+
+/**
+ * Logs the `"listening"` line (its fields: ports, addresses, mode) at info,
+ * whatever LOG_LEVEL says but `silent`: it is where an operator running at
+ * `warn` still learns where the service listens, and the line the launcher
+ * of the tests and benchmarks reads the ports from (docs/observability.md
+ * "Logs").
+ */
+export function logListening(logger: Logger, fields: Record<string, unknown>): void {
+  const out =
+    logger.isLevelEnabled('info') || logger.level === 'silent'
+      ? logger
+      : logger.child({}, { level: 'info' });
+  out.info(fields, 'listening');
+}

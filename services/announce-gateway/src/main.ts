@@ -9,7 +9,7 @@ import type { Logger } from 'pino';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import { isConfigError } from '@shoal/config';
 import { isReconfigurable } from '@shoal/storage';
-import { exitOnSignals } from '@shoal/service';
+import { exitOnSignals, logListening } from '@shoal/service';
 import { buildAdmin, policyAdminFor } from './admin.ts';
 import { loadGatewayConfig, type GatewayConfig } from './config.ts';
 import { buildGateway, type ListeningPorts } from './gateway.ts';
@@ -64,18 +64,15 @@ function announceReady(
       : [`ws://${host}:${ports.httpPort}${route}`]),
     ...(ports.httpsPort === undefined ? [] : [`https://${host}:${ports.httpsPort}${route}`]),
   ]);
-  logger.info(
-    {
-      http: ports.httpPort,
-      udp: ports.udpPort,
-      https: ports.httpsPort,
-      admin: ports.adminPort,
-      host: config.HOST,
-      ...extra,
-      announce: urls,
-    },
-    'listening',
-  );
+  logListening(logger, {
+    http: ports.httpPort,
+    udp: ports.udpPort,
+    https: ports.httpsPort,
+    admin: ports.adminPort,
+    host: config.HOST,
+    ...extra,
+    announce: urls,
+  });
   process.stderr.write(
     `Shoal tracker ready. Announce URLs:\n${urls.map((u) => `  ${u}\n`).join('')}`,
   );

@@ -12,7 +12,7 @@ import { createNoElection } from './election/loop.ts';
 import { createStorageApiLeaseElector } from './election/storage-api.ts';
 import type { ElectionTiming, LeaderElector } from './election/types.ts';
 import { createStorageApiClient } from './storage-api-client.ts';
-import { exitOnSignals } from '@shoal/service';
+import { exitOnSignals, logListening } from '@shoal/service';
 
 function loadOrExit(): GcWorkerConfig {
   try {
@@ -110,16 +110,13 @@ try {
   logger.fatal({ err }, 'cannot listen');
   process.exit(1);
 }
-logger.info(
-  {
-    admin: ports.adminPort,
-    election: elector.mode,
-    identity,
-    lease: config.LEASE_NAME,
-    intervalSeconds: config.GC_INTERVAL_SECONDS,
-  },
-  'listening',
-);
+logListening(logger, {
+  admin: ports.adminPort,
+  election: elector.mode,
+  identity,
+  lease: config.LEASE_NAME,
+  intervalSeconds: config.GC_INTERVAL_SECONDS,
+});
 
 exitOnSignals(logger, config.SHUTDOWN_GRACE_SECONDS, async () => {
   await app.close();

@@ -6,7 +6,7 @@ import { isConfigError } from '@shoal/config';
 import { buildStorageApi } from './app.ts';
 import { loadStorageApiConfig, type StorageApiConfig } from './config.ts';
 import { openStores, type Stores } from './storage.ts';
-import { exitOnSignals } from '@shoal/service';
+import { exitOnSignals, logListening } from '@shoal/service';
 
 function loadOrExit(): StorageApiConfig {
   try {
@@ -54,15 +54,12 @@ try {
   await stores.close();
   process.exit(1);
 }
-logger.info(
-  {
-    port: ports.port,
-    admin: ports.adminPort,
-    peers: config.PEER_STORE_DRIVER,
-    data: config.DATA_STORE_DRIVER,
-  },
-  'listening',
-);
+logListening(logger, {
+  port: ports.port,
+  admin: ports.adminPort,
+  peers: config.PEER_STORE_DRIVER,
+  data: config.DATA_STORE_DRIVER,
+});
 
 exitOnSignals(logger, config.SHUTDOWN_GRACE_SECONDS, async () => {
   await app.close();
