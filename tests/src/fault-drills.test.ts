@@ -27,10 +27,18 @@ import {
   type TopologyProcess,
 } from './fault-drills-load.ts';
 import { waitFor } from '@shoal/testing/processes';
+import { sentinelRecoveryBoundMs } from '@shoal/testing/sentinel-drill';
 
 // Recovery target is 10 s (RELIABILITY.md); asserted with margin for 2
 // shared cores and other test files running beside this one.
 const RECOVERY_BOUND_MS = 20_000;
+// deploy/redis waits 5 s; a shorter wait keeps the drill short, the soak uses
+// 5 s. The failover-timeout is the harness's (packages/testing/src/redis.ts),
+// not deploy/redis's 60 s: an election that fails under load is retried 2 x
+// failover-timeout later, so the Redis drill is bounded by the sentinels' own
+// timing (docs/redis.md "Failover drill"), 51.5 s with these, not by 20 s.
+const SENTINEL_TIMING = { downAfterMs: 1_500, failoverTimeoutMs: 10_000 };
+const SENTINEL_BOUND_MS = sentinelRecoveryBoundMs(SENTINEL_TIMING);
 
 let topo: LocalTopology;
 let load: FaultLoad;
@@ -38,8 +46,8 @@ const recoveries: string[] = [];
 
 beforeAll(async () => {
   topo = await startLocalTopology({
-    // deploy/redis waits 5 s; a shorter wait keeps the drill short, the soak uses 5 s.
-    sentinelDownAfterMs: 1_500,
+    sentinelDownAfterMs: SENTINEL_TIMING.downAfterMs,
+    sentinelFailoverTimeoutMs: SENTINEL_TIMING.failoverTimeoutMs,
     gcWorkers: 2,
     gcWorkerEnv: {
       LEASE_DURATION_SECONDS: '3',
@@ -132,12 +140,12 @@ describe('fault drills under HTTP + UDP load', () => {
         const now = await topo.redisPrimary();
         return now !== undefined && now !== primary;
       },
-      RECOVERY_BOUND_MS,
+      SENTINEL_BOUND_MS,
       100,
     );
-    const { recoveryMs, answers } = await load.waitRecovered(since, RECOVERY_BOUND_MS + 10_000);
+    const { recoveryMs, answers } = await load.waitRecovered(since, SENTINEL_BOUND_MS + 10_000);
     report('redis primary', recoveryMs, answers);
-    expect(recoveryMs).toBeLessThan(RECOVERY_BOUND_MS);
+    expect(recoveryMs).toBeLessThan(SENTINEL_BOUND_MS);
     expectAcceptable(answers);
 
     await primary.restart();
@@ -149,7 +157,7 @@ describe('fault drills under HTTP + UDP load', () => {
     );
     expectAcceptable(load.between(since));
     expectSurvived(alive);
-  }, 90_000);
+  }, 180_000);
 
   it('answers retry-later while storage-api is killed, and recovers when it restarts', async () => {
     const api = topo.storageApiProcess;

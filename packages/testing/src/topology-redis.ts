@@ -33,6 +33,8 @@ export interface TopologyRedisOptions {
   sentinelPassword: string;
   /** Sentinel down-after-milliseconds; deploy/redis's when undefined. */
   sentinelDownAfterMs: number | undefined;
+  /** Sentinel failover-timeout; deploy/redis's when undefined. */
+  sentinelFailoverTimeoutMs?: number | undefined;
   /** Called with each process as it starts, so a failure later stops it. */
   track: <T extends TopologyProcess>(p: T) => T;
 }
@@ -173,6 +175,14 @@ export async function startTopologyRedis(opts: TopologyRedisOptions): Promise<To
                 'down-after-milliseconds',
                 masterName,
                 String(opts.sentinelDownAfterMs),
+              ]),
+          ...(opts.sentinelFailoverTimeoutMs === undefined
+            ? []
+            : [
+                '--sentinel',
+                'failover-timeout',
+                masterName,
+                String(opts.sentinelFailoverTimeoutMs),
               ]),
         ],
       }),

@@ -61,6 +61,8 @@ export interface LocalTopologyOptions {
   gcWorkerEnv?: Record<string, string>;
   /** Sentinel down-after-milliseconds; default 5000 as deploy/redis (tests use less). */
   sentinelDownAfterMs?: number;
+  /** Sentinel failover-timeout; default 60000 as deploy/redis (a failed election is retried after twice this). */
+  sentinelFailoverTimeoutMs?: number;
   /** gc-workers competing for the lease (gc-worker, gc-worker-2, ...); default 1. */
   gcWorkers?: number;
 }
@@ -164,6 +166,7 @@ export async function startLocalTopology(
       redisPassword: secrets.redisPassword,
       sentinelPassword: secrets.sentinelPassword,
       sentinelDownAfterMs: options.sentinelDownAfterMs,
+      sentinelFailoverTimeoutMs: options.sentinelFailoverTimeoutMs,
       track,
     });
     const { postgres, databaseUrl } = await startTopologyPostgres(detached, dirs, track);
