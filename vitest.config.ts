@@ -13,6 +13,10 @@ export default defineConfig({
     // The container tests run apart (tests/images/vitest.config.ts, `make test-images`).
     exclude: ['**/node_modules/**', 'tests/images/**'],
     testTimeout: 30_000,
+    // expect.poll gives up after 1 s by default: a short wall-clock bound on a
+    // loaded machine (docs/testing.md "Under load"). A poll that needs a
+    // bound of its own still passes its own timeout.
+    expect: { poll: { timeout: 20_000 } },
     hookTimeout: 120_000,
     pool: 'forks',
     reporters: ['default'],
