@@ -77,7 +77,9 @@ describe('startLocalTopology', () => {
     const started = Date.now();
     const down = await announce(a.httpAnnounce, '000000000003', 7003, 100);
     expect(down).toContain('failure reason');
-    expect(Date.now() - started).toBeLessThan(3000);
+    // Not a hang: the gateway's storage client gives up by its 2 s
+    // REMOTE_TIMEOUT_MS at the latest; the margin is a loaded machine's.
+    expect(Date.now() - started).toBeLessThan(20_000);
     await topo!.storageApiProcess.restart();
     const deadline = Date.now() + 15_000;
     let answer = '';

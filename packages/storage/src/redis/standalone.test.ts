@@ -214,8 +214,9 @@ describe('redis standalone: outages', () => {
       const started = performance.now();
       expect(await codeOf(store.announce(announceOf({ peer: 1 })))).toBe('STORE_ERR_TIMEOUT');
       // The code says the 200 ms command timeout fired (a socket timeout, at 1 s,
-      // would be STORE_ERR_UNAVAILABLE); the bound leaves margin for a loaded machine.
-      expect(performance.now() - started).toBeLessThan(900);
+      // would be STORE_ERR_UNAVAILABLE, and it is due later whatever the load);
+      // the bound only says it did not hang.
+      expect(performance.now() - started).toBeLessThan(10_000);
       own.resume();
       await expect
         .poll(
