@@ -61,7 +61,10 @@ describe('StorageApiClient', () => {
     const client = new StorageApiClient({
       url: base,
       token: TOKEN,
-      timeoutMs: 300,
+      // Every call but the last is answered at once; the last never is. The
+      // timeout must outlast a loaded machine's answers (300 ms once timed
+      // out POST /v1/gc at load 25), and only the last waits for it.
+      timeoutMs: 5_000,
       headers: { 'x-shoal-client': 'worker-1' },
     });
     try {
