@@ -184,7 +184,10 @@ export async function startSentinelSet(opts: SentinelSetOptions = {}): Promise<S
         }),
       );
     }
-    await startSentinels(sentinels, masterName, replicas, 20_000);
+    // A cap, not a bound: sentinels learn replicas from INFO every 10 s and
+    // each other from hellos every 2 s, both late on a loaded machine (20 s
+    // ran out there).
+    await startSentinels(sentinels, masterName, replicas, 60_000);
   } catch (err) {
     await close();
     throw err;
