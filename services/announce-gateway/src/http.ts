@@ -3,6 +3,12 @@
 // address, calls the core and encodes. Answers are always HTTP 200 with a
 // bencoded body: clients ignore the body of any other status, so a refusal
 // travels as `failure reason` carrying its error code.
+import {
+  createServer as createHttpServer,
+  type IncomingMessage,
+  type ServerResponse,
+} from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import {
@@ -68,14 +74,21 @@ interface HttpSettings {
 /** One HTTP request as the core sees it; the address is resolved once, when first asked. */
 class HttpRequestContext {
   readonly now: number;
-  protected readonly http: FastifyRequest;
+  readonly raw: IncomingMessage;
   readonly query: string;
+  readonly #passkey: string | undefined;
   protected readonly settings: HttpSettings;
   #source: PeerAddress | undefined;
 
-  constructor(http: FastifyRequest, settings: HttpSettings, now: number) {
-    this.http = http;
-    this.query = rawQuery(http.raw.url);
+  constructor(
+    raw: IncomingMessage,
+    passkey: string | undefined,
+    settings: HttpSettings,
+    now: number,
+  ) {
+    this.raw = raw;
+    this.query = rawQuery(raw.url);
+    this.#passkey = passkey;
     this.settings = settings;
     this.now = now;
   }
@@ -87,13 +100,13 @@ class HttpRequestContext {
   passkey(): string | undefined {
     // docs/policy.md: `<route>/<passkey>` routes always exist; the passkey is
     // checked only with PASSKEY_REQUIRED and ignored otherwise.
-    return (this.http.params as { passkey?: string }).passkey;
+    return this.#passkey;
   }
 
   protected address(ipParam: string | undefined): PeerAddress {
-    const headers = this.http.headers;
+    const headers = this.raw.headers;
     const peer = this.settings.resolve({
-      socket: this.http.raw.socket.remoteAddress,
+      socket: this.raw.socket.remoteAddress,
       forwardedFor: headers['x-forwarded-for'],
       realIp: headers['x-real-ip'],
       ipParam,
@@ -174,72 +187,81 @@ export function buildTrackerHttp(deps: TrackerHttpDeps): FastifyInstance {
   const limits = httpLimitsOf(config);
   // docs/limits.md: what one slow or hostile client can hold. An HTTPS server takes the same server options beside its certificate.
   const { http: serverOptions, ...timeouts } = fastifyLimits(limits);
-  const options = {
+  const tls = deps.tls;
+  const genReqId = requestIds();
+  // docs/decisions.md "HTTP announce beside fastify": a GET of an announce
+  // route is answered straight from node:http's request event; everything
+  // else (scrape, HEAD, the home page, a path fastify must decode, and every
+  // request once the server is closing) goes to fastify's router.
+  const fastAnnounce = announceRouteMatcher(config);
+  let closing = false;
+  const serverFactory = (fastify: (req: IncomingMessage, res: ServerResponse) => void) => {
+    const listener = (req: IncomingMessage, res: ServerResponse): void => {
+      const passkey = closing || req.method !== 'GET' ? NOT_FAST : fastAnnounce(req.url);
+      if (passkey === NOT_FAST) fastify(req, res);
+      else sendAnnounce(req, res, passkey);
+    };
+    return tls === undefined
+      ? createHttpServer(serverOptions, listener)
+      : createHttpsServer({ ...serverOptions, cert: tls.cert, key: tls.key }, listener);
+  };
+  const app = Fastify({
     ...timeouts,
     // Request logging would cost a child logger per announce; failures are logged below.
     logger: false,
     // info_hash and peer_id are raw bytes: the protocol parsers decode the raw query (docs/decisions.md "Sources").
     routerOptions: { querystringParser: () => NO_QUERY, ignoreTrailingSlash: true },
     requestIdHeader: 'x-request-id',
-  } as const;
-  const tls = deps.tls;
-  // Typed as the HTTP app: the routes are the same; gateway.ts hands the TLS server to tls.ts.
-  const app =
-    tls === undefined
-      ? Fastify({ ...options, http: serverOptions })
-      : (Fastify({
-          ...options,
-          https: { ...serverOptions, cert: tls.cert, key: tls.key },
-        }) as unknown as FastifyInstance);
+    genReqId,
+    serverFactory,
+  }) as unknown as FastifyInstance;
+  // Closing: fastify answers 503 with `Connection: close` from here on.
+  app.addHook('preClose', (done) => {
+    closing = true;
+    done();
+  });
   capConnections(app.server, limits, () => metrics.httpConnectionDropped());
   judgeDeadlinesAfterReads(app.server);
 
-  function refuse(reply: FastifyReply, action: 'announce' | 'scrape', err: unknown): Buffer {
+  /** The request id is a proxy's X-Request-Id when one was sent. */
+  function refuse(action: 'announce' | 'scrape', err: unknown, reqId: () => string): Buffer {
     const refusal = describeRefusal(err);
-    // The request id is a proxy's X-Request-Id when one was sent.
-    refusals.count(action, refusal, err, { reqId: reply.request.id });
-    reply.header('content-type', 'text/plain');
+    refusals.count(action, refusal, err, { reqId: reqId() });
     return encodeFailure(refusal.reason, refusal.later ? retryLater : refusedTiming);
   }
 
   /**
    * Returns the answer itself when the tracker answered in the same turn
-   * (embedded stores): fastify then sends it at once, without the Promise,
+   * (embedded stores): it is then sent at once, without the Promise,
    * the thenable wrapper and the microtask an async handler costs.
    */
-  function announce(request: FastifyRequest, reply: FastifyReply): Buffer | Promise<Buffer> {
+  function announce(raw: IncomingMessage, passkey: string | undefined): Buffer | Promise<Buffer> {
     const start = performance.now();
     try {
-      const ctx = new HttpAnnounce(request, settings, clock());
+      const ctx = new HttpAnnounce(raw, passkey, settings, clock());
       const result = tracker.announce(ctx);
-      if (result instanceof Promise) return announceLater(ctx, result, reply, start);
-      return answerAnnounce(ctx, result, reply, start);
+      if (result instanceof Promise) return announceLater(ctx, result, start);
+      return answerAnnounce(ctx, result, start);
     } catch (err) {
       metrics.observe('http', 'announce', start);
-      return refuse(reply, 'announce', err);
+      return refuse('announce', err, () => requestId(raw, genReqId));
     }
   }
 
   async function announceLater(
     ctx: HttpAnnounce,
     pending: Promise<TrackerAnswer>,
-    reply: FastifyReply,
     start: number,
   ): Promise<Buffer> {
     try {
-      return answerAnnounce(ctx, await pending, reply, start);
+      return answerAnnounce(ctx, await pending, start);
     } catch (err) {
       metrics.observe('http', 'announce', start);
-      return refuse(reply, 'announce', err);
+      return refuse('announce', err, () => requestId(ctx.raw, genReqId));
     }
   }
 
-  function answerAnnounce(
-    ctx: HttpAnnounce,
-    result: TrackerAnswer,
-    reply: FastifyReply,
-    start: number,
-  ): Buffer {
+  function answerAnnounce(ctx: HttpAnnounce, result: TrackerAnswer, start: number): Buffer {
     const decoded = ctx.decoded!;
     const body = encodeHttpAnnounceResponse({
       interval: ctx.interval,
@@ -264,14 +286,39 @@ export function buildTrackerHttp(deps: TrackerHttpDeps): FastifyInstance {
     else if (decoded.ipv4 !== undefined || decoded.ipv6 !== undefined)
       metrics.bep7Address('ignored');
     metrics.observe('http', 'announce', start);
-    reply.header('content-type', 'text/plain');
     return body;
+  }
+
+  /** The fast path's answer: the same status, headers and body fastify's route sends. */
+  function sendAnnounce(req: IncomingMessage, res: ServerResponse, passkey: string | undefined) {
+    const body = announce(req, passkey);
+    if (body instanceof Promise)
+      body.then(
+        (b) => writeAnswer(res, b),
+        // announceLater answers every error itself; this is a bug's last stop.
+        (err: unknown) => {
+          deps.logger.error({ err }, 'http announce failed');
+          res.destroy();
+        },
+      );
+    else writeAnswer(res, body);
+  }
+
+  /** What fastify's route answers with a Buffer and `content-type: text/plain`. */
+  function announceRoute(request: FastifyRequest, reply: FastifyReply): Buffer | Promise<Buffer> {
+    reply.header('content-type', 'text/plain');
+    return announce(request.raw, (request.params as { passkey?: string }).passkey);
   }
 
   async function scrape(request: FastifyRequest, reply: FastifyReply): Promise<Buffer> {
     const start = performance.now();
     try {
-      const ctx = new HttpScrape(request, settings, clock());
+      const ctx = new HttpScrape(
+        request.raw,
+        (request.params as { passkey?: string }).passkey,
+        settings,
+        clock(),
+      );
       if (fullScrape !== undefined && !INFO_HASH_PARAM.test(ctx.query)) {
         const body = await answerFullScrape(fullScrape, ctx.source(), request, reply);
         scrapeOk.inc();
@@ -285,13 +332,14 @@ export function buildTrackerHttp(deps: TrackerHttpDeps): FastifyInstance {
       return body;
     } catch (err) {
       metrics.observe('http', 'scrape', start);
-      return refuse(reply, 'scrape', err);
+      reply.header('content-type', 'text/plain');
+      return refuse('scrape', err, () => request.id);
     }
   }
 
   for (const route of config.ANNOUNCE_ROUTES) {
-    app.get(route, announce);
-    app.get(passkeyRoute(route), announce);
+    app.get(route, announceRoute);
+    app.get(passkeyRoute(route), announceRoute);
   }
   for (const route of config.SCRAPE_ROUTES) {
     app.get(route, scrape);
@@ -305,6 +353,80 @@ export function buildTrackerHttp(deps: TrackerHttpDeps): FastifyInstance {
     });
   }
   return app;
+}
+
+/** What announceRouteMatcher returns for a request fastify's router must take. */
+const NOT_FAST = Symbol('not fast');
+
+/**
+ * The requests the fast path may answer, told from the URL alone: a path
+ * that is one of ANNOUNCE_ROUTES, or `<route>/<passkey>`, with at most one
+ * trailing slash (ignoreTrailingSlash), as fastify's router would match them.
+ * Returns the passkey (undefined without one), or NOT_FAST for anything
+ * else: another route, a path with a percent-escape or a fragment (the
+ * router decodes them), an absolute-form URL, a passkey longer than the
+ * router's 100 characters (maxParamLength).
+ */
+export function announceRouteMatcher(
+  config: Pick<GatewayConfig, 'ANNOUNCE_ROUTES' | 'SCRAPE_ROUTES'>,
+): (url: string | undefined) => string | undefined | typeof NOT_FAST {
+  const announce = new Set(config.ANNOUNCE_ROUTES.map(trimSlash));
+  const prefixes = new Set(
+    config.ANNOUNCE_ROUTES.map((r) => passkeyRoute(r).slice(0, -':passkey'.length)),
+  );
+  // Every other route's path: those are the router's, even under an announce prefix.
+  const others = new Set(['/', ...config.SCRAPE_ROUTES].map(trimSlash));
+  const exact = [...announce];
+  return (url) => {
+    if (url === undefined || url.charCodeAt(0) !== 47) return NOT_FAST;
+    // What clients send: a route, then the query.
+    for (let i = 0; i < exact.length; i++) {
+      const route = exact[i]!;
+      if (
+        url.startsWith(route) &&
+        (url.length === route.length || url.charCodeAt(route.length) === 63)
+      )
+        return undefined;
+    }
+    let end = url.indexOf('?');
+    if (end === -1) end = url.length;
+    let path = url.slice(0, end);
+    if (path.includes('%') || path.includes('#')) return NOT_FAST;
+    path = trimSlash(path);
+    if (announce.has(path)) return undefined;
+    if (others.has(path)) return NOT_FAST;
+    const slash = path.lastIndexOf('/');
+    const passkey = path.slice(slash + 1);
+    if (passkey === '' || passkey.length > MAX_PARAM_LENGTH) return NOT_FAST;
+    return prefixes.has(path.slice(0, slash + 1)) ? passkey : NOT_FAST;
+  };
+}
+
+/** find-my-way's maxParamLength, fastify's default. */
+const MAX_PARAM_LENGTH = 100;
+
+function trimSlash(path: string): string {
+  return path.length > 1 && path.endsWith('/') ? path.slice(0, -1) : path;
+}
+
+/** fastify's own request ids (`req-<n>`, base 36), shared by its router and the fast path. */
+function requestIds(): () => string {
+  let next = 0;
+  return () => {
+    next = (next + 1) & 0x7fffffff;
+    return `req-${next.toString(36)}`;
+  };
+}
+
+function requestId(raw: IncomingMessage, genReqId: () => string): string {
+  const header = raw.headers['x-request-id'];
+  return typeof header === 'string' && header !== '' ? header : genReqId();
+}
+
+/** The headers fastify's reply writes for a Buffer with `content-type: text/plain`, in its order. */
+function writeAnswer(res: ServerResponse, body: Buffer): void {
+  res.writeHead(200, ['content-type', 'text/plain', 'content-length', String(body.length)]);
+  res.end(body);
 }
 
 /** The HTTP_* settings of the tracker port (docs/limits.md). */
