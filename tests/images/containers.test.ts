@@ -53,7 +53,7 @@ beforeAll(async () => {
     `container topology (run ${run.id}): ${run.containers.length} containers ready in ` +
       `${((performance.now() - started) / 1000).toFixed(1)} s`,
   );
-}, 300_000);
+}, 600_000);
 
 afterAll(async () => {
   const left = await run.removeAll();

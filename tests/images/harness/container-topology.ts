@@ -72,7 +72,9 @@ async function ready(what: string, url: string, container: Container): Promise<v
         return false;
       }
     },
-    60_000,
+    // A cap, not a bound: at load 30 a gateway container had not logged a line
+    // after 60 s (node starting in a container beside the image builds).
+    180_000,
     250,
   );
 }
