@@ -21,7 +21,7 @@ interface RequestSeries {
  * labels().inc() hashes and validates the label object on every call
  * (BENCHMARKS.md "The hot path and the scale table").
  */
-class BatchedSeries implements RequestSeries {
+export class BatchedSeries implements RequestSeries {
   #pending = 0;
   readonly #target: { inc(value: number): void };
 

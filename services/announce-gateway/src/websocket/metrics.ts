@@ -1,9 +1,11 @@
 // The WebSocket frontend's own metrics (docs/webtorrent.md "Metrics"); its
 // announces and scrapes are counted with the other frontends' under
 // shoal_requests_total{protocol="ws"}. Labels are bounded: kind, reason, scope.
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { Counter, Gauge, type Registry } from 'prom-client';
+import { BatchedSeries, FastHistogram } from '../metrics.ts';
 
 export type RelayKind = 'offer' | 'answer';
+export type RelayScope = 'local' | 'remote';
 /**
  * backpressure: the recipient's socket had WS_MAX_BUFFERED_BYTES unsent;
  * no_peer: the recipient is in no swarm (an answer to a peer that left);
@@ -21,13 +23,14 @@ export interface WsMetrics {
   connectionClosed(): void;
   refused(reason: WsRefusedReason): void;
   closedBy(reason: WsCloseReason): void;
-  relayed(kind: RelayKind, scope: 'local' | 'remote', sentAt: number, now: number): void;
+  relayed(kind: RelayKind, scope: RelayScope, sentAt: number, now: number): void;
   dropped(kind: RelayKind, reason: RelayDropReason): void;
   /** Messages over the per-connection rate, answered with a failure and otherwise ignored. */
   rateLimited(): void;
 }
 
 const KINDS: readonly RelayKind[] = ['offer', 'answer'];
+const SCOPES: readonly RelayScope[] = ['local', 'remote'];
 const DROP_REASONS: readonly RelayDropReason[] = ['backpressure', 'no_peer', 'gone', 'no_socket'];
 const REFUSED: readonly WsRefusedReason[] = ['capacity', 'not_found', 'closing'];
 const CLOSES: readonly WsCloseReason[] = ['idle', 'pong', 'too_big', 'backpressure'];
@@ -63,11 +66,18 @@ export function createWsMetrics(registry: Registry): WsMetrics {
     registers: [registry],
   });
   for (const r of CLOSES) closed.labels(r).inc(0);
+  // An offer or answer relayed is one increment and one observation, done as
+  // the gateway's per-request series are (../metrics.ts): prom-client's
+  // labels() hashes the label object on every call.
+  const batched: BatchedSeries[] = [];
   const relayed = new Counter({
     name: 'shoal_ws_relayed_total',
     help: 'Offers and answers written to the recipient socket, by kind and scope: local (the sender is on this gateway), remote (it came from another gateway).',
     labelNames: ['kind', 'scope'] as const,
     registers: [registry],
+    collect: () => {
+      for (const series of batched) series.flush();
+    },
   });
   const dropped = new Counter({
     name: 'shoal_ws_relay_dropped_total',
@@ -75,28 +85,35 @@ export function createWsMetrics(registry: Registry): WsMetrics {
     labelNames: ['kind', 'reason'] as const,
     registers: [registry],
   });
-  const latency = new Histogram({
-    name: 'shoal_ws_relay_latency_seconds',
-    help: "Time from the sender's message arriving at its gateway to the relayed message being handed to the recipient's socket, by scope (local, remote).",
-    labelNames: ['scope'] as const,
-    buckets: [...RELAY_LATENCY_BUCKETS],
-    registers: [registry],
-  });
+  const latency = new FastHistogram(
+    'shoal_ws_relay_latency_seconds',
+    "Time from the sender's message arriving at its gateway to the relayed message being handed to the recipient's socket, by scope (local, remote).",
+    RELAY_LATENCY_BUCKETS,
+  );
+  registry.registerMetric(latency.asMetric());
   const limited = new Counter({
     name: 'shoal_ws_rate_limited_total',
     help: 'WebSocket messages over WS_MESSAGES_PER_SECOND on their connection, refused.',
     registers: [registry],
   });
   limited.inc(0);
+  const relayedTable = {} as Record<RelayKind, Record<RelayScope, BatchedSeries>>;
   for (const kind of KINDS) {
-    for (const scope of ['local', 'remote']) relayed.labels(kind, scope).inc(0);
+    relayedTable[kind] = {} as Record<RelayScope, BatchedSeries>;
+    for (const scope of SCOPES) {
+      const child = relayed.labels(kind, scope);
+      child.inc(0);
+      const series = new BatchedSeries(child);
+      batched.push(series);
+      relayedTable[kind][scope] = series;
+    }
     for (const reason of DROP_REASONS) dropped.labels(kind, reason).inc(0);
   }
-  // Buckets from the start: the relay panels read 0, not "no data", before the first offer.
-  latency.zero({ scope: 'local' });
-  latency.zero({ scope: 'remote' });
-  const latencyLocal = latency.labels('local');
-  const latencyRemote = latency.labels('remote');
+  // Both series from the start: the relay panels read 0, not "no data", before the first offer.
+  const latencyOf = {
+    local: latency.series({ scope: 'local' }),
+    remote: latency.series({ scope: 'remote' }),
+  } satisfies Record<RelayScope, unknown>;
   return {
     connectionOpened: () => {
       connections.inc();
@@ -106,8 +123,8 @@ export function createWsMetrics(registry: Registry): WsMetrics {
     refused: (reason) => refused.labels(reason).inc(),
     closedBy: (reason) => closed.labels(reason).inc(),
     relayed: (kind, scope, sentAt, now) => {
-      relayed.labels(kind, scope).inc();
-      (scope === 'local' ? latencyLocal : latencyRemote).observe(Math.max(0, now - sentAt) / 1000);
+      relayedTable[kind][scope].inc();
+      latencyOf[scope].observe(Math.max(0, now - sentAt) / 1000);
     },
     dropped: (kind, reason) => dropped.labels(kind, reason).inc(),
     rateLimited: () => limited.inc(),
