@@ -228,6 +228,35 @@ describe('WebSocket tracker messages', () => {
     expect(encodeWsFailure('no')).toBe('{"failure reason":"no"}');
   });
 
+  it('writes relayed offers and answers as JSON.stringify writes them, for any ids and SDP', () => {
+    const bytes = fc.uint8Array({ minLength: 20, maxLength: 20 }).map((b) => Buffer.from(b));
+    // Any UTF-16 text, lone surrogates included: both forms must escape it alike.
+    const sdp = fc.string({ unit: 'binary', maxLength: 200 });
+    fc.assert(
+      fc.property(bytes, bytes, bytes, bytes, sdp, (hash, peer, offerId, toPeer, text) => {
+        // What JSON.stringify writes for a relayed offer or answer of these fields.
+        const asObject = (kind: 'offer' | 'answer') =>
+          JSON.stringify({
+            action: 'announce',
+            [kind]: { type: kind, sdp: text },
+            offer_id: bin(offerId),
+            peer_id: bin(peer),
+            info_hash: bin(hash),
+          });
+        const offer = { offerId, offer: { type: 'offer' as const, sdp: text } };
+        expect(encodeWsOffer(hash, peer, offer)).toBe(asObject('offer'));
+        const answer = {
+          toPeerId: toPeer,
+          offerId,
+          answer: { type: 'answer' as const, sdp: text },
+        };
+        expect(encodeWsAnswer(hash, peer, answer)).toBe(asObject('answer'));
+      }),
+      { numRuns: 200 },
+    );
+    // Generous: fast-check's generators are slow on a loaded machine.
+  }, 120_000);
+
   it('finds the action and info_hash of a refused frame when it can', () => {
     expect(
       wsFailureTarget(JSON.stringify({ action: 'announce', info_hash: bin(HASH), peer_id: 1 })),

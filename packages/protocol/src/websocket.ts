@@ -227,26 +227,33 @@ export function encodeWsAnnounceResponse(a: WsAnnounceAnswer): string {
   });
 }
 
+// Offers and answers are most of what the tracker writes (an announce with 5
+// offers is 10 of them), so they are put together as text around the one
+// JSON.stringify each string needs, not stringified as objects: the same
+// bytes as JSON.stringify({action, offer, offer_id, peer_id, info_hash}),
+// which the protocol test checks for any input.
+
+/** `,"peer_id":…,"info_hash":…}`: the end of every offer of one announce, and of an answer. */
+export function wsRelayTail(infoHash: Buffer, peerId: Buffer): string {
+  return `,"peer_id":${JSON.stringify(binaryString(peerId))},"info_hash":${JSON.stringify(binaryString(infoHash))}}`;
+}
+
+/**
+ * An offer relayed to one peer of the swarm; `tail` is wsRelayTail() of the
+ * swarm and the offering peer, the same for all of an announce's offers.
+ */
+export function encodeWsOfferWithTail(offer: WsOffer, tail: string): string {
+  return `{"action":"announce","offer":{"type":"offer","sdp":${JSON.stringify(offer.offer.sdp)}},"offer_id":${JSON.stringify(binaryString(offer.offerId))}${tail}`;
+}
+
 /** An offer relayed to one peer of the swarm; `peerId` is the offering peer. */
 export function encodeWsOffer(infoHash: Buffer, peerId: Buffer, offer: WsOffer): string {
-  return JSON.stringify({
-    action: 'announce',
-    offer: offer.offer,
-    offer_id: binaryString(offer.offerId),
-    peer_id: binaryString(peerId),
-    info_hash: binaryString(infoHash),
-  });
+  return encodeWsOfferWithTail(offer, wsRelayTail(infoHash, peerId));
 }
 
 /** An answer relayed to the peer that made the offer; `peerId` is the answering peer. */
 export function encodeWsAnswer(infoHash: Buffer, peerId: Buffer, answer: WsAnswer): string {
-  return JSON.stringify({
-    action: 'announce',
-    answer: answer.answer,
-    offer_id: binaryString(answer.offerId),
-    peer_id: binaryString(peerId),
-    info_hash: binaryString(infoHash),
-  });
+  return `{"action":"announce","answer":{"type":"answer","sdp":${JSON.stringify(answer.answer.sdp)}},"offer_id":${JSON.stringify(binaryString(answer.offerId))}${wsRelayTail(infoHash, peerId)}`;
 }
 
 export interface WsScrapeFile extends ScrapeCounts {

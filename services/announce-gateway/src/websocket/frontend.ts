@@ -15,9 +15,10 @@ import {
   encodeWsAnnounceResponse,
   encodeWsAnswer,
   encodeWsFailure,
-  encodeWsOffer,
+  encodeWsOfferWithTail,
   encodeWsScrapeResponse,
   wsFailureTarget,
+  wsRelayTail,
   type WsAnnounce,
   type WsScrape,
 } from '@shoal/protocol/websocket';
@@ -475,15 +476,16 @@ export class WsFrontend {
           incomplete: result.leechers,
         }),
       );
-      if (isWsAnnounceResult(result)) {
+      if (isWsAnnounceResult(result) && result.targets.length > 0) {
         const targets = result.targets;
+        const tail = wsRelayTail(message.infoHash, message.peerId);
         for (let i = 0; i < targets.length && i < message.offers.length; i++) {
           const target = targets[i]!;
           this.#relay(target.gateway, {
             kind: 'offer',
             infoHash: message.infoHash,
             peerId: target.peerId,
-            frame: encodeWsOffer(message.infoHash, message.peerId, message.offers[i]!),
+            frame: encodeWsOfferWithTail(message.offers[i]!, tail),
             sentAt: arrived,
           });
         }
