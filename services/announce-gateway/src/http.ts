@@ -289,19 +289,26 @@ export function buildTrackerHttp(deps: TrackerHttpDeps): FastifyInstance {
     return body;
   }
 
-  /** The fast path's answer: the same status, headers and body fastify's route sends. */
+  /**
+   * The fast path's answer: the same status, headers and body fastify's
+   * route sends. announce() turns every refusal into an answer itself; what
+   * still throws here is a bug, and it costs this request only (fastify
+   * would have answered 500): logged, the socket closed.
+   */
   function sendAnnounce(req: IncomingMessage, res: ServerResponse, passkey: string | undefined) {
-    const body = announce(req, passkey);
-    if (body instanceof Promise)
-      body.then(
-        (b) => writeAnswer(res, b),
-        // announceLater answers every error itself; this is a bug's last stop.
-        (err: unknown) => {
-          deps.logger.error({ err }, 'http announce failed');
-          res.destroy();
-        },
-      );
-    else writeAnswer(res, body);
+    try {
+      const body = announce(req, passkey);
+      if (body instanceof Promise)
+        body.then((b) => writeAnswer(res, b)).catch((err: unknown) => answerFailed(res, err));
+      else writeAnswer(res, body);
+    } catch (err) {
+      answerFailed(res, err);
+    }
+  }
+
+  function answerFailed(res: ServerResponse, err: unknown): void {
+    deps.logger.error({ err }, 'http announce failed');
+    res.destroy();
   }
 
   /** What fastify's route answers with a Buffer and `content-type: text/plain`. */
