@@ -15,7 +15,8 @@
 # peers, 64 in flight from LOAD_SOCKETS source ports, 50 peers asked for. Per round: the
 # load generator's answers/s and the gateway's CPU (utime+stime of every
 # process in its process group, /proc) per answer; with Redis also
-# redis-server's CPU per answer and INFO commandstats usec_per_call of EVALSHA
+# redis-server's CPU per answer, INFO commandstats usec_per_call of EVALSHA and
+# answers per read redis-server made (total_reads_processed)
 # (reset before each round). Prints, per cell and side, the best of the rounds
 # (highest answers/s, lowest CPU) and the median: on 2 cores shared with other
 # work the best is the figure least disturbed by it.
@@ -49,9 +50,14 @@ proc_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }
 evalsha_usec() {
   redis-cli -p "$1" info commandstats | tr -d '\r' | awk -F'[,=]' '/^cmdstat_evalsha:/ { print $6 }'
 }
+# Reads of client input redis-server made since the last CONFIG RESETSTAT: answered
+# announces per read is how many the gateways' connections delivered at once.
+redis_reads() {
+  redis-cli -p "$1" info stats | tr -d '\r' | awk -F: '/^total_reads_processed:/ { print $2 }'
+}
 median() { sort -g | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 
-# One round against side $1 of the current cell: appends "rps cpu_us [redis_cpu_us usec_per_call]".
+# One round against side $1 of the current cell: appends "rps cpu_us [redis_cpu_us usec_per_call per_read]".
 measure() {
   local side=$1 port=${gw_port[$1]} pid=${gw_pid[$1]} rport=${redis_port[$1]:-} rpid=${redis_pid[$1]:-}
   local g0 g1 r0=0 r1=0 line n rps extra=""
@@ -64,14 +70,18 @@ measure() {
   [ "${n:-0}" -gt 0 ] || { echo "no answers from $side: $line" >&2; exit 1; }
   if [ -n "$rport" ]; then
     r1=$(proc_ticks "$rpid")
-    extra=$(awk -v t="$((r1 - r0))" -v n="$n" -v k="$tck" -v u="$(evalsha_usec "$rport")" 'BEGIN { printf " %.2f %s", t / k * 1e6 / n, u }')
+    extra=$(awk -v t="$((r1 - r0))" -v n="$n" -v k="$tck" -v u="$(evalsha_usec "$rport")" -v reads="$(redis_reads "$rport")" \
+      'BEGIN { printf " %.2f %s %.1f", t / k * 1e6 / n, u, n / (reads > 0 ? reads : 1) }')
   fi
   echo "round $side $store ${torrents}x$peers w=${workers:-default}: $line" >&2
-  results[$side]+=$(awk -v t="$((g1 - g0))" -v n="$n" -v k="$tck" -v r="$rps" 'BEGIN { printf "%d %.2f", r, t / k * 1e6 / n }')"$extra"$'\n'
+  local row
+  row=$(awk -v t="$((g1 - g0))" -v n="$n" -v k="$tck" -v r="$rps" 'BEGIN { printf "%d %.2f", r, t / k * 1e6 / n }')"$extra"
+  echo "  $side rps cpu_us${rport:+ redis_cpu_us usec_per_call announces_per_read}: $row" >&2
+  results[$side]+=$row$'\n'
 }
 
 bench_header "; stores: $STORES; cells: $CELLS; workers: ${WORKERS:-default}; load average $(cut -d' ' -f1-3 /proc/loadavg)${rev:+; before = $(git -C "$root" rev-parse --short "$rev")}, after = $(git -C "$root" rev-parse --short HEAD)"
-printf '%-7s %9s %6s %7s %-6s %9s %9s %10s %10s %12s %14s\n' store torrents peers workers side best_rps med_rps best_cpu_us med_cpu_us redis_cpu_us evalsha_usec
+printf '%-7s %9s %6s %7s %-6s %9s %9s %10s %10s %12s %14s %9s\n' store torrents peers workers side best_rps med_rps best_cpu_us med_cpu_us redis_cpu_us evalsha_usec per_read
 for store in $STORES; do
   for cell in $CELLS; do
     torrents=${cell%x*} peers=${cell#*x}
@@ -106,13 +116,14 @@ for store in $STORES; do
         med_rps=$(cut -d' ' -f1 <<<"$rows" | grep . | median)
         best_cpu=$(cut -d' ' -f2 <<<"$rows" | grep . | sort -g | head -1)
         med_cpu=$(cut -d' ' -f2 <<<"$rows" | grep . | median)
-        rcpu=- usec=-
+        rcpu=- usec=- reads=-
         if [ "$store" = redis ]; then
           rcpu=$(cut -d' ' -f3 <<<"$rows" | grep . | median)
           usec=$(cut -d' ' -f4 <<<"$rows" | grep . | median)
+          reads=$(cut -d' ' -f5 <<<"$rows" | grep . | median)
         fi
-        printf '%-7s %9s %6s %7s %-6s %9s %9s %10s %10s %12s %14s\n' "$store" "$torrents" "$peers" "${workers:-default}" "$side" \
-          "$best_rps" "$med_rps" "$best_cpu" "$med_cpu" "$rcpu" "$usec"
+        printf '%-7s %9s %6s %7s %-6s %9s %9s %10s %10s %12s %14s %9s\n' "$store" "$torrents" "$peers" "${workers:-default}" "$side" \
+          "$best_rps" "$med_rps" "$best_cpu" "$med_cpu" "$rcpu" "$usec" "$reads"
       done
       # Free the cell's memory before the next: gateways first, then their stores.
       launcher stop "${gw_pid[@]}"

@@ -221,6 +221,7 @@ export function createBackend(
     }
   }
   let i = 0;
+  const gather = !config.REDIS_AUTO_PIPELINING;
   return {
     name: spec.name,
     spec,
@@ -231,9 +232,12 @@ export function createBackend(
     next: () => {
       for (let k = 1; k < clients.length; k++) {
         const c = clients[i++ % clients.length]!;
-        if (c.status === 'ready') return c;
+        if (c.status === 'ready') return gather ? gathered(c) : c;
       }
-      return clients[i++ % clients.length]!;
+      // A connection that is not ready refuses the call at once (no offline
+      // queue): only a ready one has writes to gather.
+      const c = clients[i++ % clients.length]!;
+      return gather && c.status === 'ready' ? gathered(c) : c;
     },
     primaries,
     async ready(ms: number) {
@@ -255,6 +259,31 @@ export function createBackend(
       for (const c of clients) c.disconnect();
     },
   };
+}
+
+/**
+ * The commands one event-loop turn sends on a connection leave in one write:
+ * its socket is corked until the turn's check phase (setImmediate). ioredis
+ * writes each command with its own write(2) otherwise, and Redis then reads,
+ * and answers, each with its own system call (docs/redis.md "CPU per
+ * announce"). A Cluster client routes inside ioredis and is left alone;
+ * auto-pipelining already writes a turn's commands at once.
+ */
+function gathered(c: Client): Client {
+  if (c instanceof Redis) {
+    const s = c.stream as NetStream | undefined;
+    if (s !== undefined && s.writableCorked === 0 && !s.destroyed) {
+      s.cork();
+      setImmediate(uncork, s);
+    }
+  }
+  return c;
+}
+
+type NetStream = Redis['stream'];
+
+function uncork(s: NetStream): void {
+  s.uncork();
 }
 
 /** The backends a config describes: one, or one per ring shard (in config order). */

@@ -279,6 +279,32 @@ describe('redis standalone: storage layout', () => {
   });
 });
 
+// docs/redis.md "CPU per announce": ioredis writes each command with its own
+// system call; the store corks a connection for the rest of the turn.
+describe('redis standalone: one write per turn', () => {
+  it('the announces of one event-loop turn reach Redis in one read per connection', async () => {
+    const own = await startRedis();
+    const store = await ownStore(own, { REDIS_CONNECTIONS_PER_NODE: 2 });
+    try {
+      // The first announce loads the script (EVAL after NOSCRIPT).
+      await store.announce(announceOf({ peer: 0 }));
+      await own.cli('CONFIG', 'RESETSTAT');
+      const answers = await Promise.all(
+        Array.from({ length: 40 }, (_, i) => store.announce(announceOf({ peer: i + 1 }))),
+      );
+      expect(answers.map((a) => a.seeders + a.leechers).sort((a, b) => b - a)[0]).toBe(41);
+      const stats = await own.cli('INFO', 'stats');
+      const reads = Number(/total_reads_processed:(\d+)/.exec(stats)?.[1]);
+      // 40 EVALSHAs: one read per connection, the rest is redis-cli's own (AUTH, INFO).
+      expect(reads).toBeGreaterThan(0);
+      expect(reads).toBeLessThanOrEqual(2 + 3);
+    } finally {
+      await store.close();
+      await own.close();
+    }
+  });
+});
+
 describe('redis standalone: peer_ids not stored (the default)', () => {
   it('keeps no peer_id, answers compact peers and reports peerIds undefined even when asked', async () => {
     const store = await createRedisStore(config({ REDIS_STORE_PEER_IDS: false }), {
