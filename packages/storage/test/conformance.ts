@@ -506,7 +506,11 @@ export function describePeerStoreConformance(
       partialIt(
         'a partial seed that resumes, completes, stops or expires is counted as such',
         async () => {
-          await announce({ peer: 1, partialSeed: true });
+          // The swarm's first partial seed counts itself.
+          expect(await announce({ peer: 1, partialSeed: true })).toMatchObject({
+            leechers: 1,
+            partialSeeds: 1,
+          });
           await announce({ peer: 2, partialSeed: true });
           await announce({ peer: 3, partialSeed: true });
           // Resumes downloading: a plain leecher again.

@@ -38,8 +38,7 @@ export function expiryScore(nowMs: number, lifetimeMs: number): number {
 export const SEEDER_OFFSET = 2 ** 30;
 
 /**
- * Added to a BEP 21 partial seed's score (twice SEEDER_OFFSET; the scripts
- * derive it from SEEDER_OFFSET). Above 2^31 listpack stores the score in 64
+ * Added to a BEP 21 partial seed's score (twice SEEDER_OFFSET). Above 2^31 listpack stores the score in 64
  * bits, a few bytes more for partial seeds only, which are few.
  */
 export const PARTIAL_SEED_OFFSET = 2 * SEEDER_OFFSET;
@@ -59,21 +58,20 @@ function script(name: string, lua: string): Script {
   return { name, lua, sha: createHash('sha1').update(lua).digest('hex') };
 }
 
-// Shared by the scripts: ARGV[1] is always the now score, ARGV[#ARGV]
-// SEEDER_OFFSET. Every score bound handed to redis.call is a string made
-// once here: Redis 7.0 formats a Lua number argument with %.17g, about a
-// microsecond each (docs/redis.md "CPU per announce"). prune() drops expired
-// peers' entries from the peer-id hash (when ids are stored) and from the
-// receipt hash (when it exists).
+// Shared by the scripts: ARGV[1] is always the now score. The band offsets
+// are written into the text (constants, not arguments) and every score bound
+// handed to redis.call is a string: Redis 7.0 formats a Lua number argument
+// with %.17g, about a microsecond each (docs/redis.md "CPU per announce").
+// prune() drops expired peers' entries from the peer-id hash (when ids are
+// stored) and from the receipt hash (when the caller found it exists).
 const PRUNE = `
-local S_OFF = ARGV[#ARGV]
-local OFF = tonumber(S_OFF)
-local POFF = 2 * OFF
-local S_POFF = string.format('%d', POFF)
-local X_OFF, X_POFF = '(' .. S_OFF, '(' .. S_POFF
--- The last expired score of each band at now: leechers, seeders, partial seeds.
-local function bounds(now)
-  return { string.format('%d', now), string.format('%d', OFF + now), string.format('%d', POFF + now) }
+local OFF, POFF = ${SEEDER_OFFSET}, ${PARTIAL_SEED_OFFSET}
+local S_OFF, S_POFF = '${SEEDER_OFFSET}', '${PARTIAL_SEED_OFFSET}'
+local X_OFF, X_POFF = '(${SEEDER_OFFSET}', '(${PARTIAL_SEED_OFFSET}'
+-- The last expired score of each band at now (a string): leechers, seeders, partial seeds.
+local function bounds(s)
+  local now = tonumber(s)
+  return { s, string.format('%d', OFF + now), string.format('%d', POFF + now) }
 end
 local function expired(key, b)
   local gone = redis.call('ZRANGE', key, '-inf', b[1], 'BYSCORE')
@@ -83,8 +81,9 @@ local function expired(key, b)
   for i = 1, #partial do gone[#gone + 1] = partial[i] end
   return gone
 end
-local function prune(key, b, idKey, rKey)
-  if rKey and redis.call('EXISTS', rKey) == 0 then rKey = false end
+-- rKey: the receipt hash, or false when it does not exist. partial: false
+-- when the key holds no partial seed, whose band then needs no range delete.
+local function prune(key, b, idKey, rKey, partial)
   if idKey or rKey then
     local gone = expired(key, b)
     for i = 1, #gone, 1000 do
@@ -96,7 +95,7 @@ local function prune(key, b, idKey, rKey)
     return #gone
   end
   local removed = redis.call('ZREMRANGEBYSCORE', key, '-inf', b[1])
-  removed = removed + redis.call('ZREMRANGEBYSCORE', key, S_POFF, b[3])
+  if partial then removed = removed + redis.call('ZREMRANGEBYSCORE', key, S_POFF, b[3]) end
   return removed + redis.call('ZREMRANGEBYSCORE', key, S_OFF, b[2])
 end
 -- A key's TTL only grows: a peer promised a longer lifetime (docs/load.md)
@@ -121,10 +120,11 @@ end
  * 5 receipt hash, 6 key-hash bindings.
  * ARGV: 1 now score, 2 compact peer, 3 the peer's score (expiry score, plus
  * SEEDER_OFFSET for a seeder, PARTIAL_SEED_OFFSET for a partial seed), 4 key TTL ms,
- * 5 role '1' seeder | 'p' partial seed | '0' leecher, 6 event 's'(stopped)|'c'(completed)|'n', 7 numwant,
- * 8 random integer, 9 want ids '1'|'0', 10 store ids '1'|'0', 11 peer_id,
- * 12 binding field (family digit + key hash) or '' without a key,
- * 13 SEEDER_OFFSET.
+ * 5 flags, one character each: role '1' seeder | 'p' partial seed | '0'
+ * leecher, event 's'(stopped) | 'c'(completed) | 'n', want ids '1'|'0',
+ * store ids '1'|'0' (announceFlags()); 6 numwant, 7 random integer,
+ * 8 peer_id ('' when ids are not stored), 9 binding field (family digit +
+ * key hash) or '' without a key.
  * Returns {seeders, leechers (partial seeds included), downloaded,
  * concatenated peers, concatenated ids, counted 1|0 (this announce added a
  * download), receipt or '', partial seeds}.
@@ -146,12 +146,24 @@ export const ANNOUNCE = script(
     `
 local own, other, idKey, rKey = KEYS[1], KEYS[2], KEYS[4], KEYS[5]
 local now = tonumber(ARGV[1])
-local b = bounds(now)
+local b = bounds(ARGV[1])
 local member = ARGV[2]
-local storeIds = ARGV[10] == '1'
-prune(own, b, storeIds and idKey, rKey)
+local flags = ARGV[5]
+local storeIds = string.sub(flags, 4, 4) == '1'
+-- Most swarms have one family and no receipt: one EXISTS says so for both.
+local hasOther, hasReceipts = false, false
+local found = redis.call('EXISTS', other, rKey)
+if found == 2 then hasOther, hasReceipts = true, true
+elseif found == 1 then
+  hasReceipts = redis.call('EXISTS', rKey) == 1
+  hasOther = not hasReceipts
+end
+-- Partial seeds are rare: a key without any needs no range delete of their
+-- band and counts none but the announcer.
+local partials = redis.call('ZCOUNT', own, S_POFF, '+inf') > 0
+prune(own, b, storeIds and idKey, hasReceipts and rKey, partials)
 
-local event = ARGV[6]
+local event = string.sub(flags, 2, 2)
 -- Whether the peer already is a live seeder matters to a completion only.
 local wasSeeder = false
 if event == 'c' then
@@ -162,7 +174,7 @@ end
 -- A client that moved: the entry its latest announce with this key hash
 -- wrote, if nobody announced to it since, is replaced by this one
 -- (docs/decisions.md "Peers that move"). Pruned already, so it is live.
-local bKey, bind = KEYS[6], ARGV[12]
+local bKey, bind = KEYS[6], ARGV[9]
 if bind ~= '' then
   local held = redis.call('HGET', bKey, bind)
   if held then
@@ -193,8 +205,9 @@ if bind ~= '' then
     end
   end
 end
-local isSeeder = ARGV[5] == '1'
-local isPartial = ARGV[5] == 'p'
+local role = string.sub(flags, 1, 1)
+local isSeeder = role == '1'
+local isPartial = role == 'p'
 local newBinding = 0
 if event == 's' then
   redis.call('ZREM', own, member)
@@ -209,7 +222,7 @@ else
     extend(bKey, ARGV[4])
   end
   if storeIds then
-    redis.call('HSET', idKey, member, ARGV[11])
+    redis.call('HSET', idKey, member, ARGV[8])
     extend(idKey, ARGV[4])
   end
 end
@@ -221,7 +234,7 @@ local receipt = ''
 if event == 'c' and not wasSeeder then
   downloaded = redis.call('INCR', KEYS[3])
   counted = 1
-  receipt = downloaded .. ':' .. now
+  receipt = downloaded .. ':' .. ARGV[1]
   redis.call('HSET', rKey, member, receipt)
   extend(rKey, ARGV[4])
 else
@@ -239,9 +252,11 @@ if bind ~= '' and event == 's' then redis.call('HDEL', bKey, bind) end
 
 local n = redis.call('ZCARD', own)
 local nl = redis.call('ZCOUNT', own, '-inf', X_OFF)
-local np = redis.call('ZCOUNT', own, S_POFF, '+inf')
+local np = 0
+if partials then np = redis.call('ZCOUNT', own, S_POFF, '+inf')
+elseif isPartial and event ~= 's' then np = 1 end
 local so, lo, po = 0, 0, 0
-if redis.call('EXISTS', other) == 1 then so, lo, po = live(other, b) end
+if hasOther then so, lo, po = live(other, b) end
 
 -- Bindings of peers that expired or were announced to without their key are
 -- dropped once they outnumber the live peers: amortized O(1) per announce.
@@ -269,14 +284,14 @@ end
 -- window is concatenated as it comes and the announcer cut out of the string
 -- (every member of a family has one length): no Lua table is built per peer.
 local out = ''
-local want = tonumber(ARGV[7])
+local want = tonumber(ARGV[6])
 if event ~= 's' and want > 0 then
   local total, self = n, 1
   if isSeeder or isPartial then total, self = nl, 0 end
   if total - self > 0 then
     if want > total - self then want = total - self end
     local need = want + self
-    local start = tonumber(ARGV[8]) % total
+    local start = tonumber(ARGV[7]) % total
     local stop = math.min(start + need, total) - 1
     out = table.concat(redis.call('ZRANGE', own, string.format('%d', start), string.format('%d', stop)))
     if stop - start + 1 < need then
@@ -300,7 +315,7 @@ if event ~= 's' and want > 0 then
 end
 
 local ids = ''
-if ARGV[9] == '1' and storeIds and #out > 0 then
+if string.sub(flags, 3, 3) == '1' and storeIds and #out > 0 then
   local w = #member
   local sampled = {}
   for i = 1, #out, w do sampled[#sampled + 1] = string.sub(out, i, i + w - 1) end
@@ -315,12 +330,12 @@ return { (n - nl - np) + so, nl + np + lo, downloaded, out, ids, counted, receip
 `,
 );
 
-/** KEYS p4 p6 d; ARGV now score, SEEDER_OFFSET. Returns {seeders, leechers, downloaded, partial seeds}, live peers only. */
+/** KEYS p4 p6 d; ARGV now score. Returns {seeders, leechers, downloaded, partial seeds}, live peers only. */
 export const SCRAPE = script(
   'scrape',
   PRUNE +
     `
-local b = bounds(tonumber(ARGV[1]))
+local b = bounds(ARGV[1])
 local s4, l4, p4 = live(KEYS[1], b)
 local s6, l6, p6 = live(KEYS[2], b)
 return { s4 + s6, l4 + l6, tonumber(redis.call('GET', KEYS[3]) or '0'), p4 + p6 }
@@ -328,8 +343,8 @@ return { s4 + s6, l4 + l6, tonumber(redis.call('GET', KEYS[3]) or '0'), p4 + p6 
 );
 
 /**
- * KEYS p4 p6; ARGV now score, index (1|2) of the key a SCAN found,
- * SEEDER_OFFSET. A swarm is reported only from its first existing key, so a
+ * KEYS p4 p6; ARGV now score, index (1|2) of the key a SCAN found.
+ * A swarm is reported only from its first existing key, so a
  * SCAN that finds both keys of a swarm counts it once. Returns {} or the
  * live counts {s4, l4, s6, l6}.
  */
@@ -337,7 +352,7 @@ export const SWARM_STATS = script(
   'swarmStats',
   PRUNE +
     `
-local b = bounds(tonumber(ARGV[1]))
+local b = bounds(ARGV[1])
 if tonumber(ARGV[2]) == 2 and redis.call('EXISTS', KEYS[1]) == 1 then return {} end
 local s4, l4 = live(KEYS[1], b)
 local s6, l6 = live(KEYS[2], b)
@@ -346,17 +361,18 @@ return { s4, l4, s6, l6 }
 );
 
 /**
- * KEYS p4 p6 i r b; ARGV now score, store ids '1'|'0', SEEDER_OFFSET.
+ * KEYS p4 p6 i r b; ARGV now score, store ids '1'|'0'.
  * Returns {peers removed, 1 when this call emptied the swarm}.
  */
 export const SWARM_GC = script(
   'swarmGc',
   PRUNE +
     `
-local b = bounds(tonumber(ARGV[1]))
+local b = bounds(ARGV[1])
 local idKey = ARGV[2] == '1' and KEYS[3]
 local had = redis.call('EXISTS', KEYS[1], KEYS[2])
-local removed = prune(KEYS[1], b, idKey, KEYS[4]) + prune(KEYS[2], b, idKey, KEYS[4])
+local rKey = redis.call('EXISTS', KEYS[4]) == 1 and KEYS[4]
+local removed = prune(KEYS[1], b, idKey, rKey, true) + prune(KEYS[2], b, idKey, rKey, true)
 local left = redis.call('EXISTS', KEYS[1], KEYS[2])
 if left == 0 then redis.call('DEL', KEYS[3], KEYS[4], KEYS[5]) end
 if had > 0 and left == 0 then return { removed, 1 } end

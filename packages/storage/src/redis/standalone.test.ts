@@ -101,6 +101,65 @@ describe('redis standalone: peers that move', () => {
   });
 });
 
+// The announce script asks once whether the other family's key and the
+// receipt hash exist (docs/redis.md "CPU per announce"): every combination
+// of the two, with a receipt pruned along with its expired peer.
+describe('redis standalone: receipts and the other family', () => {
+  it('counts both families and keeps or prunes receipts whichever of the two keys exist', async () => {
+    let now = Date.UTC(2030, 0, 1);
+    const cfg = config();
+    const store = await createRedisStore(cfg, { peerLifetimeSeconds: 60, clock: () => now });
+    const receipts = (swarm: number) =>
+      `${cfg.REDIS_KEY_PREFIX}{${infoHashOf(swarm).toString('base64url')}}r`;
+    try {
+      // Neither key: a plain first announce.
+      expect(await store.announce(announceOf({ swarm: 1, peer: 1 }))).toMatchObject({
+        seeders: 0,
+        leechers: 1,
+      });
+      // Receipts only.
+      const done = await store.announce(
+        announceOf({ swarm: 1, peer: 2, seeder: true, event: 'completed' }),
+      );
+      expect(done).toMatchObject({ seeders: 1, leechers: 1, downloaded: 1, downloadCounted: true });
+      // Other family only (swarm 2), then both (swarm 1).
+      await store.announce(announceOf({ swarm: 2, peer: 1, family: 6, seeder: true }));
+      expect(await store.announce(announceOf({ swarm: 2, peer: 2 }))).toMatchObject({
+        seeders: 1,
+        leechers: 1,
+      });
+      await store.announce(announceOf({ swarm: 1, peer: 3, family: 6 }));
+      const again = await store.announce(
+        announceOf({ swarm: 1, peer: 2, seeder: true, event: 'completed' }),
+      );
+      expect(again).toMatchObject({
+        seeders: 1,
+        leechers: 2,
+        downloaded: 1,
+        downloadCounted: false,
+      });
+      expect(again.downloadReceipt).toBe(done.downloadReceipt);
+      // A second receipt outlives the first; its peer expires, and the next
+      // announce of its family prunes it with its receipt, the other family's leaves it.
+      const held = async () => Number(await server.cli('HLEN', receipts(1)));
+      now += 30_000;
+      await store.announce(announceOf({ swarm: 1, peer: 4, seeder: true, event: 'completed' }));
+      expect(await held()).toBe(2);
+      now += 31_000;
+      await store.announce(announceOf({ swarm: 1, peer: 3, family: 6 }));
+      expect(await held()).toBe(2);
+      expect(await store.announce(announceOf({ swarm: 1, peer: 1 }))).toMatchObject({
+        seeders: 1,
+        leechers: 2,
+        downloaded: 2,
+      });
+      expect(await held()).toBe(1);
+    } finally {
+      await store.close();
+    }
+  });
+});
+
 describe('redis standalone: outages', () => {
   it('a wrong password is STORE_ERR_UNAVAILABLE, not a crash or a hang', async () => {
     const store = await createRedisStore(

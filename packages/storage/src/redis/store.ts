@@ -81,6 +81,13 @@ const FAMILY_6 = Buffer.from('6');
 const OWN_FIRST_4 = ['p4', 'p6', 'd', 'i', 'r', 'b'] as const;
 const OWN_FIRST_6 = ['p6', 'p4', 'd', 'i', 'r', 'b'] as const;
 
+/** The announce script's flags argument: role, event, want ids, store ids (scripts.ts ANNOUNCE). */
+function announceFlags(a: PeerAnnounce, storeIds: boolean): string {
+  const role = a.seeder ? '1' : a.partialSeed === true ? 'p' : '0';
+  const event = a.event === 'stopped' ? 's' : a.event === 'completed' ? 'c' : 'n';
+  return role + event + (a.withPeerIds ? '1' : '0') + (storeIds ? '1' : '0');
+}
+
 /** A reconfigure cannot change the driver: only another Redis config applies. */
 function redisSettingsOf(given: RedisStoreConfig | StoreConfig): RedisStoreConfig {
   if (!('driver' in given)) return given;
@@ -176,7 +183,7 @@ export async function createRedisStore(
           client,
           SWARM_STATS,
           SUFFIXES.map((s) => tag + s),
-          [now, idx, SEEDER_OFFSET],
+          [now, idx],
         )) as number[];
         if (counts.length !== 4) return;
         visit(tag, counts.map(Number) as [number, number, number, number]);
@@ -247,18 +254,14 @@ export async function createRedisStore(
         expiryScore(now, peerLifetimeMs) +
           (a.seeder ? SEEDER_OFFSET : a.partialSeed === true ? PARTIAL_SEED_OFFSET : 0),
         peerLifetimeMs,
-        a.seeder ? '1' : a.partialSeed === true ? 'p' : '0',
-        a.event === 'stopped' ? 's' : a.event === 'completed' ? 'c' : 'n',
+        announceFlags(a, storeIds),
         a.numWant,
         (Math.random() * 0x7fffffff) | 0,
-        a.withPeerIds ? '1' : '0',
-        storeIds ? '1' : '0',
-        a.peerId,
+        storeIds ? a.peerId : '',
         // docs/decisions.md "Peers that move": bindings are per family.
         a.keyHash === undefined
           ? ''
           : Buffer.concat([a.family === 4 ? FAMILY_4 : FAMILY_6, a.keyHash]),
-        SEEDER_OFFSET,
       ];
       const reply = (await withDeadline(
         runScript(backendOf(a.infoHash).next(), ANNOUNCE, keys, args),
@@ -302,7 +305,7 @@ export async function createRedisStore(
           infoHashes.map((h) => {
             const tag = tagOf(h);
             const keys = [...SUFFIXES.map((s) => tag + s), `${tag}d`];
-            return runScript(backendOf(h).next(), SCRAPE, keys, [now, SEEDER_OFFSET]) as Promise<
+            return runScript(backendOf(h).next(), SCRAPE, keys, [now]) as Promise<
               [number, number, number, number]
             >;
           }),
@@ -325,11 +328,10 @@ export async function createRedisStore(
       try {
         await forEachSwarmKey(async (client, tag) => {
           const keys = [...SUFFIXES.map((s) => tag + s), `${tag}i`, `${tag}r`, `${tag}b`];
-          const [removed, emptied] = (await runScript(client, SWARM_GC, keys, [
-            now,
-            storeIds,
-            SEEDER_OFFSET,
-          ])) as [number, number];
+          const [removed, emptied] = (await runScript(client, SWARM_GC, keys, [now, storeIds])) as [
+            number,
+            number,
+          ];
           result.peersRemoved += Number(removed);
           result.swarmsRemoved += Number(emptied);
         });
