@@ -180,7 +180,7 @@ export const SHOAL_METRICS: readonly MetricSpec[] = [
     labels: ['kind', 'reason'],
     services: ['gateway'],
     meaning:
-      "Offers and answers not delivered. reason: backpressure (the recipient's socket held `WS_MAX_BUFFERED_BYTES` unsent), no_peer (an answer to a peer in no swarm), gone (the holding gateway no longer listens: its peer is taken out), no_socket (the socket closed while the message travelled).",
+      "Offers and answers not delivered. reason: backpressure (the recipient's socket held `WS_MAX_BUFFERED_BYTES` unsent), no_peer (an answer to a peer in no swarm), gone (the holding gateway no longer listens: its peer is taken out), no_socket (the socket closed while the message travelled), unavailable (the relay's store failed: a Redis ring shard down, a timeout; the peer stays).",
   },
   {
     name: 'shoal_ws_relay_latency_seconds',

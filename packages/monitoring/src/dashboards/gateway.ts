@@ -150,7 +150,7 @@ export const GATEWAY_DASHBOARD: Dashboard = {
         ts(
           'Dropped offers and answers',
           'ops',
-          'Not delivered, by reason: backpressure (a slow browser), no_peer, gone (a replica that died), no_socket.',
+          'Not delivered, by reason: backpressure (a slow browser), no_peer, gone (a replica that died), no_socket, unavailable (the relay store failed).',
           q(
             `sum by (kind, reason) (rate(shoal_ws_relay_dropped_total{${GW}}[${RI}]))`,
             '{{kind}} {{reason}}',

@@ -151,6 +151,7 @@ export function createBackend(
   spec: BackendSpec,
   config: RedisStoreConfig,
   onError: ErrorSink,
+  { shardedSubscribers = false }: { shardedSubscribers?: boolean } = {},
 ): Backend {
   const n = config.REDIS_CONNECTIONS_PER_NODE;
   const common = commonOptions(config);
@@ -206,6 +207,7 @@ export function createBackend(
         retryDelayOnClusterDown: 100,
         slotsRefreshTimeout: config.REDIS_CONNECT_TIMEOUT_MS,
         scaleReads: 'master' as const,
+        shardedSubscribers,
         ...(common.tls === undefined
           ? {}
           : {
@@ -320,26 +322,31 @@ export function sameSpec(a: BackendSpec, b: BackendSpec): boolean {
   return JSON.stringify(a) === JSON.stringify(b);
 }
 
-/** Whether openRedisConnection(config) gives a connection: a standalone or Sentinel store, not Cluster or a ring. */
-export function opensRedisConnection(config: RedisStoreConfig): boolean {
-  const [spec] = backendSpecs(config);
-  return spec !== undefined && (spec.mode === 'standalone' || spec.mode === 'sentinel');
+/** One connection to one backend of a store config: its name (the ring's shard name) and client. */
+export interface RedisBackendClient {
+  name: string;
+  client: Client;
+  /** A Redis Cluster: keys route by slot, pub/sub is sharded (SSUBSCRIBE/SPUBLISH). */
+  cluster: boolean;
 }
 
 /**
- * One connection to the primary of a standalone or Sentinel config, with the
- * store's identity, TLS and fail-fast options, for a caller's own keys (the
- * gateway's WebSocket swarms and relay, docs/webtorrent.md). undefined for
- * cluster and ring, whose pub/sub does not tell a publisher whether anybody
- * listens.
+ * One connection per backend of a store config, with the store's identity,
+ * TLS and fail-fast options, for a caller's own keys (the gateway's
+ * WebSocket swarms and relay, docs/webtorrent.md "Design"): one for a
+ * standalone server, a Sentinel master set or a Cluster (an ioredis Cluster
+ * with `shardedSubscribers`, so SSUBSCRIBE reaches the master of the
+ * channel's slot and follows it when that slot moves); one per ring shard,
+ * in config order (the names `ownerIndex` takes).
  */
-export function openRedisConnection(
+export function openRedisClients(
   config: RedisStoreConfig,
   onError: ErrorSink,
-): Redis | undefined {
-  const [spec] = backendSpecs(config);
-  if (spec === undefined || (spec.mode !== 'standalone' && spec.mode !== 'sentinel'))
-    return undefined;
-  const client = createBackend(spec, { ...config, REDIS_CONNECTIONS_PER_NODE: 1 }, onError).next();
-  return client instanceof Redis ? client : undefined;
+): RedisBackendClient[] {
+  const single = { ...config, REDIS_CONNECTIONS_PER_NODE: 1 };
+  return backendSpecs(config).map((spec) => ({
+    name: spec.name,
+    client: createBackend(spec, single, onError, { shardedSubscribers: true }).next(),
+    cluster: spec.mode === 'cluster',
+  }));
 }

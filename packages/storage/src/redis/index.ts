@@ -10,5 +10,10 @@ export {
   type HostPort,
 } from './config.ts';
 export { createRedisStore, type RedisStore, type RedisStoreOptions } from './store.ts';
-export { openRedisConnection, opensRedisConnection, type ErrorSink } from './connection.ts';
+export {
+  openRedisClients,
+  type Client as RedisClient,
+  type ErrorSink,
+  type RedisBackendClient,
+} from './connection.ts';
 export { shardWeight, ownerIndex } from './ring.ts';

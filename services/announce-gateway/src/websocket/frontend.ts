@@ -603,7 +603,7 @@ export class WsFrontend {
       sent = this.#deps.relay.send(gateway, message);
     } catch (err) {
       this.#log.warn({ err }, 'relay failed');
-      this.#deps.wsMetrics.dropped(message.kind, 'gone');
+      this.#deps.wsMetrics.dropped(message.kind, 'unavailable');
       return;
     }
     if (sent instanceof Promise)
@@ -611,7 +611,7 @@ export class WsFrontend {
         (ok) => this.#sent(gateway, message, ok),
         (err: unknown) => {
           this.#log.warn({ err }, 'relay failed');
-          this.#deps.wsMetrics.dropped(message.kind, 'gone');
+          this.#deps.wsMetrics.dropped(message.kind, 'unavailable');
         },
       );
     else this.#sent(gateway, message, sent);

@@ -10,9 +10,11 @@ export type RelayScope = 'local' | 'remote';
  * backpressure: the recipient's socket had WS_MAX_BUFFERED_BYTES unsent;
  * no_peer: the recipient is in no swarm (an answer to a peer that left);
  * gone: the holding gateway no longer listens; no_socket: the holder has no
- * socket for the peer any more (it closed while the message travelled).
+ * socket for the peer any more (it closed while the message travelled);
+ * unavailable: the relay's store failed (a ring shard down, a timeout), the
+ * peer stays.
  */
-export type RelayDropReason = 'backpressure' | 'no_peer' | 'gone' | 'no_socket';
+export type RelayDropReason = 'backpressure' | 'no_peer' | 'gone' | 'no_socket' | 'unavailable';
 /** capacity: WS_MAX_CONNECTIONS held; not_found: no announce route; closing: the gateway drains. */
 export type WsRefusedReason = 'capacity' | 'not_found' | 'closing';
 /** rate: over WS_MESSAGES_PER_SECOND; idle: WS_IDLE_TIMEOUT_SECONDS without a message; pong: no pong to a ping. */
@@ -31,7 +33,13 @@ export interface WsMetrics {
 
 const KINDS: readonly RelayKind[] = ['offer', 'answer'];
 const SCOPES: readonly RelayScope[] = ['local', 'remote'];
-const DROP_REASONS: readonly RelayDropReason[] = ['backpressure', 'no_peer', 'gone', 'no_socket'];
+const DROP_REASONS: readonly RelayDropReason[] = [
+  'backpressure',
+  'no_peer',
+  'gone',
+  'no_socket',
+  'unavailable',
+];
 const REFUSED: readonly WsRefusedReason[] = ['capacity', 'not_found', 'closing'];
 const CLOSES: readonly WsCloseReason[] = ['idle', 'pong', 'too_big', 'backpressure'];
 
@@ -81,7 +89,7 @@ export function createWsMetrics(registry: Registry): WsMetrics {
   });
   const dropped = new Counter({
     name: 'shoal_ws_relay_dropped_total',
-    help: 'Offers and answers not delivered, by kind and reason: backpressure, no_peer, gone, no_socket.',
+    help: 'Offers and answers not delivered, by kind and reason: backpressure, no_peer, gone, no_socket, unavailable.',
     labelNames: ['kind', 'reason'] as const,
     registers: [registry],
   });
