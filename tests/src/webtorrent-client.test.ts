@@ -23,6 +23,8 @@ import { waitReady } from './harness/policy.ts';
 import {
   embeddedPostgres,
   embeddedRedis,
+  embeddedRedisCluster,
+  embeddedRedisRing,
   splitTopology,
   type Deployment,
   type TrackerEndpoint,
@@ -206,13 +208,21 @@ async function oneMemoryGateway(): Promise<Trackers> {
 }
 
 // docs/webtorrent.md "Status": WebSocket swarms cross gateways on an
-// embedded Redis only; on PostgreSQL and behind storage-api each gateway
-// keeps its own, so there both clients use the same gateway.
+// embedded Redis (every mode) only; on PostgreSQL and behind storage-api
+// each gateway keeps its own, so there both clients use the same gateway.
 const setups: [string, () => Promise<Trackers>][] = [
   ['one gateway, memory store', oneMemoryGateway],
   [
     'two gateways on one redis-server (seeder on A, leecher on B)',
     async () => fromDeployment(await embeddedRedis.start({ ipv6: false }), 1),
+  ],
+  [
+    'two gateways on one Redis Cluster (seeder on A, leecher on B)',
+    async () => fromDeployment(await embeddedRedisCluster.start({ ipv6: false }), 1),
+  ],
+  [
+    'two gateways on one Redis ring (seeder on A, leecher on B)',
+    async () => fromDeployment(await embeddedRedisRing.start({ ipv6: false }), 1),
   ],
   [
     'embedded postgres, both on one gateway',

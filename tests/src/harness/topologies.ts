@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe } from 'vitest';
 import { startPostgres } from '@shoal/testing/postgres';
-import { startRedis } from '@shoal/testing/redis';
+import { startCluster, startRedis, startRing } from '@shoal/testing/redis';
 import { startLocalTopology } from '@shoal/testing/topology';
 import {
   startGateway,
@@ -132,6 +132,46 @@ export const embeddedRedis: TopologySpec = {
       },
       opts,
       () => redis.close(),
+    );
+  },
+};
+
+/** Gateways on one 3-master Redis Cluster (docs/redis.md "Topologies"); not in TOPOLOGIES. */
+export const embeddedRedisCluster: TopologySpec = {
+  name: 'embedded redis cluster',
+  sharedSwarm: true,
+  keepsPeerIds: false,
+  async start(opts) {
+    const cluster = await startCluster({ masters: 3 });
+    return startReplicas(
+      {
+        STORAGE_DRIVER: 'redis',
+        REDIS_MODE: 'cluster',
+        REDIS_ADDRESSES: cluster.addresses.map((a) => `${a.host}:${a.port}`).join(','),
+        REDIS_PASSWORD: cluster.password,
+      },
+      opts,
+      () => cluster.close(),
+    );
+  },
+};
+
+/** Gateways on one client-side ring of 3 standalone shards (docs/redis.md "Topologies"); not in TOPOLOGIES. */
+export const embeddedRedisRing: TopologySpec = {
+  name: 'embedded redis ring',
+  sharedSwarm: true,
+  keepsPeerIds: false,
+  async start(opts) {
+    const ring = await startRing(3);
+    return startReplicas(
+      {
+        STORAGE_DRIVER: 'redis',
+        REDIS_MODE: 'ring',
+        REDIS_RING_SHARDS: ring.shards.map((s, i) => `s${i}=${s.address}`).join(','),
+        REDIS_PASSWORD: ring.shards[0]!.password ?? '',
+      },
+      opts,
+      () => ring.close(),
     );
   },
 };
