@@ -18,8 +18,10 @@
 # (rate limits and connection caps raised out of the way); then, once, the
 # latency run across two gateways on one redis-server (each swarm's peers
 # alternate between them: offers and answers relayed within a gateway and
-# across the two). GATEWAY_TREE runs another checkout's gateway (this one by
-# default).
+# across the two), and the same across two gateways of the split topology
+# (both on one storage-api with its peers in memory; docs/webtorrent.md "The
+# split topology"). CROSS_ONLY=1 runs only these two. GATEWAY_TREE runs
+# another checkout's gateway (this one by default).
 # Loopback only; every step is bounded. Not part of `make test`.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -88,9 +90,14 @@ start_target() {
 stop_target() { if [ "$1" = bittorrent-tracker ]; then stop_reference; else stop_shoal; fi; }
 
 results=$work/results.jsonl
+# CROSS_ONLY=1: only the latency runs across two gateways (Redis, then the split topology).
+if [ -n "${CROSS_ONLY:-}" ]; then
+  targets=()
+  idle_sizes=""
+fi
 bench_header " connections=$connections latency_rate=$latency_rate idle=[$idle_sizes] fd_limit=$fd_limit load=[$(cut -d' ' -f1-3 /proc/loadavg)] targets=${targets[*]}"
 for r in $(seq 1 "$rounds"); do
-  for t in "${targets[@]}"; do
+  for t in "${targets[@]+"${targets[@]}"}"; do
     start_target "$t"
     "${load[@]}" throughput "$url" --connections "$connections" --seconds "$secs" --pid "$pid" --label "$t" \
       | tail -1 | sed "s/^{/{\"round\":$r,/" | tee -a "$results" >&2
@@ -103,7 +110,7 @@ for n in $idle_sizes; do
   # The tracker needs a descriptor per connection and a few of its own.
   cap=$((fd_limit - 200))
   [ "$n" -le "$cap" ] || { echo "# idle $n: capped at $cap by ulimit -n $fd_limit" >&2; n=$cap; }
-  for t in "${targets[@]}"; do
+  for t in "${targets[@]+"${targets[@]}"}"; do
     start_target "$t"
     "${load[@]}" idle "$url" --connections "$n" --pid "$pid" --label "$t" \
       | tail -1 | tee -a "$results" >&2
@@ -120,6 +127,28 @@ if [ "$shoal" = 1 ]; then
     "${load[@]}" latency "$url_a" --url2 "$url_b" --connections "$connections" --seconds "$secs" \
       --rate "$latency_rate" --label shoal-a+b-redis | tail -1 | sed "s/^{/{\"round\":$r,/" | tee -a "$results" >&2
   done
+  for _ in 1 2; do
+    pid=${pids[-1]}
+    stop_shoal
+  done
+  # The split topology (docs/webtorrent.md "The split topology"): two gateways
+  # on one storage-api with its peers in memory; a crossing relay goes
+  # gateway A -> storage-api -> gateway B on the gateways' relay streams.
+  if grep -q 'WS_RELAY_QUEUE_MAX' "$tree/services/announce-gateway/src/config.ts"; then
+    token=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
+    api_port=$(free_port)
+    start_service "$tree" storage-api "$work/storage-api.log" PORT="$api_port" ADMIN_PORT=0 \
+      STORAGE_API_TOKEN="$token" PEER_STORE_DRIVER=memory DATA_STORE_DRIVER=memory
+    split_env=(STORAGE_DRIVER=remote STORAGE_API_URL="http://127.0.0.1:$api_port" STORAGE_API_TOKEN="$token")
+    start_shoal "${split_env[@]}"
+    url_a=$url
+    start_shoal "${split_env[@]}"
+    url_b=$url
+    for r in $(seq 1 "$rounds"); do
+      "${load[@]}" latency "$url_a" --url2 "$url_b" --connections "$connections" --seconds "$secs" \
+        --rate "$latency_rate" --label shoal-a+b-split | tail -1 | sed "s/^{/{\"round\":$r,/" | tee -a "$results" >&2
+    done
+  fi
 fi
 echo "# load after: $(cut -d' ' -f1-3 /proc/loadavg)"
 node --disable-warning=ExperimentalWarning "$root/bench/ws-load-summary.ts" "$results"

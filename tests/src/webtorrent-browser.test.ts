@@ -7,7 +7,12 @@
 // tracker to test is one more entry in `setups`.
 import { createHash, randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
-import { startGateway, type GatewayProcess } from '@shoal/testing/launcher';
+import {
+  startGateway,
+  startService,
+  storageApiEnv,
+  type GatewayProcess,
+} from '@shoal/testing/launcher';
 import { startRedis } from '@shoal/testing/redis';
 import ReferenceTracker from 'bittorrent-tracker/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -76,22 +81,19 @@ async function startShoalMemory(): Promise<Trackers> {
   };
 }
 
-async function startShoalTwoGateways(): Promise<Trackers> {
-  const redis = await startRedis();
-  const env = {
-    STORAGE_DRIVER: 'redis',
-    REDIS_ADDRESSES: redis.address,
-    REDIS_PASSWORD: redis.password ?? '',
-    GATEWAY_WORKERS: '1',
-  };
+/** Gateways A and B on `env`, seeder on A and leecher on B; `close` stops what they use. */
+async function twoGateways(
+  env: Record<string, string>,
+  close: () => Promise<unknown>,
+): Promise<Trackers> {
   const gateways: GatewayProcess[] = [];
   const stop = async (): Promise<void> => {
     for (const g of gateways) await g.stop();
-    await redis.close();
+    await close();
   };
   try {
-    gateways.push(await startGateway(env, { name: 'gateway-a' }));
-    gateways.push(await startGateway(env, { name: 'gateway-b' }));
+    gateways.push(await startGateway({ ...env, GATEWAY_WORKERS: '1' }, { name: 'gateway-a' }));
+    gateways.push(await startGateway({ ...env, GATEWAY_WORKERS: '1' }, { name: 'gateway-b' }));
   } catch (err) {
     await stop();
     throw err;
@@ -109,10 +111,37 @@ async function startShoalTwoGateways(): Promise<Trackers> {
   };
 }
 
+async function startShoalTwoGateways(): Promise<Trackers> {
+  const redis = await startRedis();
+  return twoGateways(
+    {
+      STORAGE_DRIVER: 'redis',
+      REDIS_ADDRESSES: redis.address,
+      REDIS_PASSWORD: redis.password ?? '',
+    },
+    () => redis.close(),
+  );
+}
+
+/** docs/webtorrent.md "The split topology": both gateways on one storage-api (memory). */
+async function startShoalSplit(): Promise<Trackers> {
+  const token = randomBytes(24).toString('hex');
+  const api = await startService({ service: 'storage-api', env: storageApiEnv(token, 'memory') });
+  return twoGateways(
+    {
+      STORAGE_DRIVER: 'remote',
+      STORAGE_API_URL: `http://127.0.0.1:${Number(api.listening.port)}`,
+      STORAGE_API_TOKEN: token,
+    },
+    () => api.stop(),
+  );
+}
+
 const setups: [string, () => Promise<Trackers>][] = [
   ['bittorrent-tracker (reference)', startReference],
   ["Shoal's gateway (memory store, one worker)", startShoalMemory],
   ['two Shoal gateways on one redis-server, seeder on A, leecher on B', startShoalTwoGateways],
+  ['two Shoal gateways on one storage-api (split), seeder on A, leecher on B', startShoalSplit],
 ];
 
 // One chromium per user for the whole file; each case reloads the pages.

@@ -208,8 +208,8 @@ async function oneMemoryGateway(): Promise<Trackers> {
 }
 
 // docs/webtorrent.md "Status": WebSocket swarms cross gateways on an
-// embedded Redis (every mode) only; on PostgreSQL and behind storage-api
-// each gateway keeps its own, so there both clients use the same gateway.
+// embedded Redis (every mode) and behind storage-api; on PostgreSQL each
+// gateway keeps its own, so there both clients use the same gateway.
 const setups: [string, () => Promise<Trackers>][] = [
   ['one gateway, memory store', oneMemoryGateway],
   [
@@ -229,8 +229,8 @@ const setups: [string, () => Promise<Trackers>][] = [
     async () => fromDeployment(await embeddedPostgres.start({ ipv6: false }), 0),
   ],
   [
-    'split topology (storage-api), both on one gateway',
-    async () => fromDeployment(await splitTopology.start({ ipv6: false }), 0),
+    'split topology, two gateways on storage-api on Redis Sentinel (seeder on A, leecher on B)',
+    async () => fromDeployment(await splitTopology.start({ ipv6: false }), 1),
   ],
 ];
 

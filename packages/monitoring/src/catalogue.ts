@@ -180,7 +180,7 @@ export const SHOAL_METRICS: readonly MetricSpec[] = [
     labels: ['kind', 'reason'],
     services: ['gateway'],
     meaning:
-      "Offers and answers not delivered. reason: backpressure (the recipient's socket held `WS_MAX_BUFFERED_BYTES` unsent), no_peer (an answer to a peer in no swarm), gone (the holding gateway no longer listens: its peer is taken out), no_socket (the socket closed while the message travelled), unavailable (the relay's store failed: a Redis ring shard down, a timeout; the peer stays).",
+      "Offers and answers not delivered. reason: backpressure (the recipient's socket held `WS_MAX_BUFFERED_BYTES` unsent), no_peer (an answer to a peer in no swarm), gone (the holding gateway no longer listens: its peer is taken out), no_socket (the socket closed while the message travelled), unavailable (the relay or its store could not tell: a Redis ring shard down, a timeout, storage-api's stream down; the peer stays).",
   },
   {
     name: 'shoal_ws_relay_latency_seconds',
@@ -189,6 +189,37 @@ export const SHOAL_METRICS: readonly MetricSpec[] = [
     services: ['gateway'],
     meaning:
       "Time from an offer's or answer's arrival at the sender's gateway to its hand-over to the recipient's socket. scope: local, remote (through the relay between gateways; clocks of different machines add their skew).",
+  },
+  {
+    name: 'shoal_ws_relay_streams_open',
+    type: 'gauge',
+    labels: [],
+    services: ['gateway'],
+    meaning:
+      'STORAGE_DRIVER=remote: WebSocket relay streams to storage-api open now, one per worker thread; 0 while storage-api is unreachable (offers to other gateways are then dropped as unavailable).',
+  },
+  {
+    name: 'shoal_ws_relay_stream_connects_total',
+    type: 'counter',
+    labels: ['outcome'],
+    services: ['gateway'],
+    meaning:
+      'STORAGE_DRIVER=remote: relay stream events. outcome: opened, failed (an attempt that did not open; retried with backoff up to WS_RELAY_RECONNECT_MAX_MS), lost (an open stream that ended).',
+  },
+  {
+    name: 'shoal_ws_relay_streams',
+    type: 'gauge',
+    labels: [],
+    services: ['storage-api'],
+    meaning: "Gateways' WebSocket relay streams this storage-api replica holds.",
+  },
+  {
+    name: 'shoal_ws_relay_stream_messages_total',
+    type: 'counter',
+    labels: ['outcome'],
+    services: ['storage-api'],
+    meaning:
+      "Offers and answers storage-api relayed between gateways. outcome: local (pushed on a stream this replica holds), forwarded (published to the replica holding it, on Redis), gone (nobody holds the gateway's stream: the sender takes its peer out), dropped (the stream held `WS_RELAY_MAX_BUFFERED_BYTES` unsent), failed (Redis did not take it).",
   },
   {
     name: 'shoal_ws_rate_limited_total',
@@ -393,7 +424,7 @@ export const SHOAL_METRICS: readonly MetricSpec[] = [
     labels: ['driver', 'operation'],
     services: ['storage-api'],
     meaning:
-      'Backend operation latency. driver: memory|redis|postgres; operation: announce, scrape, kv_get, kv_put, kv_delete, kv_list, gc, stats, full_scrape, lease, downloads, rate_counts.',
+      'Backend operation latency. driver: memory|redis|postgres; operation: announce, scrape, kv_get, kv_put, kv_delete, kv_list, gc, stats, full_scrape, lease, downloads, rate_counts, ws_announce, ws_scrape, ws_holder, ws_leave (the WebSocket swarms, driver memory|redis).',
   },
   {
     name: 'shoal_storage_operation_errors_total',
@@ -415,7 +446,7 @@ export const SHOAL_METRICS: readonly MetricSpec[] = [
     labels: ['endpoint', 'outcome'],
     services: ['storage-api'],
     meaning:
-      "HTTP requests to the storage-api API, by endpoint (batch, kv, downloads, stats, full_scrape, gc, leases, policy, rate_limits, admin, other) and outcome: ok (2xx), rejected (4xx, the caller's fault), failed (5xx).",
+      "HTTP requests to the storage-api API, by endpoint (batch, kv, downloads, stats, full_scrape, gc, leases, policy, rate_limits, ws_relay (the gateways' relay stream upgrades; 101 counts as ok), admin, other) and outcome: ok (2xx), rejected (4xx, the caller's fault), failed (5xx).",
   },
   {
     name: 'shoal_swarm_torrents',

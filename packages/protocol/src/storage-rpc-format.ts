@@ -2,9 +2,9 @@
 // directions share; the layout is described in storage-rpc.ts, the request
 // codec is storage-rpc-request.ts, the response codec storage-rpc-response.ts.
 import { ProtocolError } from './errors.ts';
-import type { PeerAnnounce } from './types.ts';
+import type { AnnounceEvent, PeerAnnounce } from './types.ts';
 
-export const STORAGE_RPC_VERSION = 3;
+export const STORAGE_RPC_VERSION = 4;
 export const STORAGE_RPC_CONTENT_TYPE = 'application/vnd.shoal.batch';
 export const STORAGE_RPC_PATH = '/v1/batch';
 /** HTTP header carrying the version, so a server can refuse before reading the body. */
@@ -28,7 +28,73 @@ export interface RpcScrape {
   infoHashes: Buffer[];
 }
 
-export type RpcOp = RpcAnnounce | RpcScrape;
+/** The ops of the peer store (the PeerStore's announce and scrape). */
+export type RpcPeerOp = RpcAnnounce | RpcScrape;
+
+/**
+ * A WebSocket peer's announce from a socket held by `gateway` (version 4;
+ * docs/webtorrent.md "The split topology"): joins, updates or (stopped)
+ * removes the peer and picks up to numWant recipients for its offers.
+ */
+export interface RpcWsAnnounce {
+  op: 'wsAnnounce';
+  infoHash: Buffer;
+  peerId: Buffer;
+  seeder: boolean;
+  event: AnnounceEvent;
+  numWant: number;
+  /** The peer's lifetime, 1..u32 seconds (the gateway's WS_PEER_LIFETIME_SECONDS). */
+  lifetimeSeconds: number;
+  gateway: string;
+}
+
+/** WebSocket peers' counts of 1..255 swarms. */
+export interface RpcWsScrape {
+  op: 'wsScrape';
+  infoHashes: Buffer[];
+}
+
+/** The gateway holding a WebSocket peer's socket (an answer's recipient). */
+export interface RpcWsHolder {
+  op: 'wsHolder';
+  infoHash: Buffer;
+  peerId: Buffer;
+}
+
+/** Takes out 1..65535 peers, where `gateway` still holds them. */
+export interface RpcWsLeave {
+  op: 'wsLeave';
+  gateway: string;
+  peers: Array<{ infoHash: Buffer; peerId: Buffer }>;
+}
+
+export type RpcWsOp = RpcWsAnnounce | RpcWsScrape | RpcWsHolder | RpcWsLeave;
+
+export type RpcOp = RpcPeerOp | RpcWsOp;
+
+export function isWsOp(op: RpcOp): op is RpcWsOp {
+  return op.op !== 'announce' && op.op !== 'scrape';
+}
+
+/** One recipient of a WebSocket announce's offers. */
+export interface RpcWsTarget {
+  peerId: Buffer;
+  gateway: string;
+}
+
+export type RpcWsResult =
+  | {
+      ok: true;
+      op: 'wsAnnounce';
+      seeders: number;
+      leechers: number;
+      downloaded: number;
+      targets: RpcWsTarget[];
+    }
+  | { ok: true; op: 'wsScrape'; counts: RpcCounts[] }
+  /** gateway undefined: the peer is in no swarm. */
+  | { ok: true; op: 'wsHolder'; gateway?: string }
+  | { ok: true; op: 'wsLeave' };
 
 export interface RpcCounts {
   seeders: number;
@@ -52,6 +118,7 @@ export type RpcResult =
       peerIds: Buffer[] | undefined;
     }
   | { ok: true; op: 'scrape'; counts: RpcCounts[] }
+  | RpcWsResult
   | { ok: false; code: string };
 
 export interface BatchRequestLimits {

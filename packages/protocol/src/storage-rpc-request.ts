@@ -13,9 +13,19 @@ import {
   trailingData,
   truncated,
   writeHeader,
+  isWsOp,
   type BatchRequestLimits,
   type RpcOp,
 } from './storage-rpc-format.ts';
+import {
+  OP_WS_ANNOUNCE,
+  OP_WS_LEAVE,
+  Reader,
+  checkWsOp,
+  readWsOp,
+  writeWsOp,
+  wsOpSize,
+} from './storage-rpc-ws.ts';
 import { PEER_KEY_HASH_SIZE, type AnnounceEvent, type Family } from './types.ts';
 
 const REQUEST_MAGIC = 0x534842; // "SHB"
@@ -52,7 +62,8 @@ function isU16(n: number): boolean {
  * fails) a batch.
  */
 export function checkBatchOp(op: RpcOp): void {
-  if (op.op === 'announce') {
+  if (isWsOp(op)) checkWsOp(op);
+  else if (op.op === 'announce') {
     if (op.infoHash.length !== HASH_SIZE) throw rpcField('info_hash is not 20 bytes');
     if (op.peerId.length !== HASH_SIZE) throw rpcField('peer_id is not 20 bytes');
     if (op.family !== 4 && op.family !== 6) throw rpcField('family is not 4 or 6');
@@ -78,8 +89,9 @@ export function encodeBatchRequest(ops: readonly RpcOp[]): Buffer {
   let size = HEADER_SIZE;
   for (const op of ops) {
     checkBatchOp(op);
-    size +=
-      op.op === 'announce'
+    size += isWsOp(op)
+      ? wsOpSize(op)
+      : op.op === 'announce'
         ? ANNOUNCE_FIXED_SIZE +
           addressSize(op.family) +
           (op.keyHash === undefined ? 0 : PEER_KEY_HASH_SIZE)
@@ -89,7 +101,9 @@ export function encodeBatchRequest(ops: readonly RpcOp[]): Buffer {
   writeHeader(buf, REQUEST_MAGIC, ops.length);
   let o = HEADER_SIZE;
   for (const op of ops) {
-    if (op.op === 'announce') {
+    if (isWsOp(op)) {
+      o = writeWsOp(buf, o, op);
+    } else if (op.op === 'announce') {
       buf[o++] = OP_ANNOUNCE;
       o += op.infoHash.copy(buf, o);
       o += op.peerId.copy(buf, o);
@@ -188,6 +202,10 @@ export function decodeBatchRequest(buf: Buffer, limits: BatchRequestLimits): Rpc
         o += HASH_SIZE;
       }
       ops[i] = { op: 'scrape', infoHashes };
+    } else if (type !== undefined && type >= OP_WS_ANNOUNCE && type <= OP_WS_LEAVE) {
+      const r = new Reader(buf, o);
+      ops[i] = readWsOp(r, type, limits.maxScrapeHashes);
+      o = r.o;
     } else {
       throw new ProtocolError('PROTO_ERR_RPC_BAD_OP');
     }

@@ -13,10 +13,19 @@ import {
   trailingData,
   truncated,
   writeHeader,
+  isWsOp,
   type RpcCounts,
   type RpcOp,
   type RpcResult,
+  type RpcWsResult,
 } from './storage-rpc-format.ts';
+import {
+  Reader,
+  checkWsResult,
+  readWsResult,
+  writeWsResult,
+  wsResultSize,
+} from './storage-rpc-ws.ts';
 import type { Family } from './types.ts';
 
 const RESPONSE_MAGIC = 0x534852; // "SHR"
@@ -95,6 +104,7 @@ export function encodeBatchResponse(
       counts[i] = 0;
     }
     if (!r.ok) size += 2 + r.code.length;
+    else if (isWsResult(r)) size += 1 + wsResultSize(r);
     else if (r.op === 'announce') {
       size += ANNOUNCE_RESULT_FIXED_SIZE + r.peers.length;
       if (r.peerIds !== undefined) size += r.peerIds.length * HASH_SIZE;
@@ -110,6 +120,9 @@ export function encodeBatchResponse(
       buf[o++] = STATUS_ERROR;
       buf[o++] = r.code.length;
       o += buf.write(r.code, o, 'latin1');
+    } else if (isWsResult(r)) {
+      buf[o++] = STATUS_OK;
+      o = writeWsResult(buf, o, r);
     } else if (r.op === 'announce') {
       buf[o++] = STATUS_OK;
       o = buf.writeUInt32BE(u32(r.seeders), o);
@@ -149,6 +162,12 @@ function checkResult(r: RpcResult, op: RpcOp | undefined, strict: boolean): numb
       throw rpcField('error code is not 1..255 of A-Z0-9_');
     return 0;
   }
+  if (isWsResult(r)) {
+    if (strict && (op === undefined || !isWsOp(op)))
+      throw new ProtocolError('PROTO_ERR_RPC_MISMATCH', 'result kind');
+    checkWsResult(r, op !== undefined && isWsOp(op) ? op : undefined);
+    return 0;
+  }
   if (r.op === 'announce') {
     if (strict && op?.op !== 'announce') {
       throw new ProtocolError('PROTO_ERR_RPC_MISMATCH', 'result kind');
@@ -177,6 +196,10 @@ function checkResult(r: RpcResult, op: RpcOp | undefined, strict: boolean): numb
  * 0 is 0 either way; any other length is ambiguous (18 bytes: three IPv4
  * peers or one IPv6 peer) and refused rather than guessed.
  */
+function isWsResult(r: RpcResult & { ok: true }): r is RpcWsResult {
+  return r.op !== 'announce' && r.op !== 'scrape';
+}
+
 function announcePeerCount(peers: Buffer, op: RpcOp | undefined): number {
   let family: Family;
   if (op !== undefined) {
@@ -214,6 +237,10 @@ export function decodeBatchResponse(buf: Buffer, ops: readonly RpcOp[]): RpcResu
       results.push({ ok: false, code });
     } else if (status !== STATUS_OK) {
       throw rpcField('status is not 0 or 1');
+    } else if (isWsOp(op)) {
+      const r = new Reader(buf, o);
+      results.push(readWsResult(r, op));
+      o = r.o;
     } else if (op.op === 'announce') {
       if (buf.length - o < ANNOUNCE_RESULT_FIXED_SIZE - 2) throw truncated();
       const seeders = buf.readUInt32BE(o);

@@ -48,7 +48,7 @@ const ANNOUNCE_V6: RpcAnnounce = {
 const SCRAPE: RpcOp = { op: 'scrape', infoHashes: [HASH_A, HASH_B] };
 
 const REQUEST = hex(`
-  534842 03 0003                            # "SHB", version 3, 3 ops
+  534842 04 0003                            # "SHB", version 4, 3 ops
   01                                        # announce
   ${HASH_A.toString('hex')}                 # info_hash
   ${PEER_ID.toString('hex')}                # peer_id
@@ -89,7 +89,7 @@ const RESULTS: RpcResult[] = [
 ];
 
 const RESPONSE = hex(`
-  534852 03 0003                            # "SHR", version 3, 3 results
+  534852 04 0003                            # "SHR", version 3, 3 results
   00 00000003 00000001 00000007 00000001    # ok, seeders 3, leechers 1, downloaded 7, 1 partial seed
   0002 0a0000021ae2 0a0000031ae3 00         # 2 IPv4 peers, no ids
   00 00000001 00000000 00000000 ffffffff    # ok, 1 seeder, partial seeds unknown
@@ -128,14 +128,14 @@ describe('storage batch codec: golden bytes', () => {
     ]);
     expect(bytes.toString('hex')).toBe(
       hex(
-        '534852 03 0001 00 02 00000001 00000002 00000003 00000001 00000000 00000000 00000000 ffffffff',
+        '534852 04 0001 00 02 00000001 00000002 00000003 00000001 00000000 00000000 00000000 ffffffff',
       ).toString('hex'),
     );
   });
 
   it('an empty batch is six bytes', () => {
-    expect(encodeBatchRequest([]).toString('hex')).toBe('534842030000');
-    expect(decodeBatchRequest(Buffer.from('534842030000', 'hex'), LIMITS)).toEqual([]);
+    expect(encodeBatchRequest([]).toString('hex')).toBe('534842040000');
+    expect(decodeBatchRequest(Buffer.from('534842040000', 'hex'), LIMITS)).toEqual([]);
   });
 
   it('decoded request buffers are copies, not views of the body', () => {
@@ -143,6 +143,85 @@ describe('storage batch codec: golden bytes', () => {
     const [op] = decodeBatchRequest(body, LIMITS);
     body.fill(0);
     expect((op as RpcAnnounce).infoHash).toEqual(HASH_A);
+  });
+});
+
+describe('storage batch codec: WebSocket ops (version 4)', () => {
+  const WS_OPS: RpcOp[] = [
+    {
+      op: 'wsAnnounce',
+      infoHash: HASH_A,
+      peerId: PEER_ID,
+      seeder: true,
+      event: 'started',
+      numWant: 5,
+      lifetimeSeconds: 300,
+      gateway: 'gw-a',
+    },
+    { op: 'wsScrape', infoHashes: [HASH_B] },
+    { op: 'wsHolder', infoHash: HASH_A, peerId: PEER_ID },
+    { op: 'wsLeave', gateway: 'gw-a', peers: [{ infoHash: HASH_B, peerId: PEER_ID }] },
+  ];
+  const gw = (s: string): string =>
+    `${s.length.toString(16).padStart(2, '0')} ${Buffer.from(s).toString('hex')}`;
+  const WS_REQUEST = hex(`
+    534842 04 0004
+    03 ${HASH_A.toString('hex')} ${PEER_ID.toString('hex')}
+    01 02 0005 0000012c ${gw('gw-a')}       # seeder, started, numWant 5, 300 s, gateway
+    04 01 ${HASH_B.toString('hex')}         # wsScrape, 1 hash
+    05 ${HASH_A.toString('hex')} ${PEER_ID.toString('hex')}
+    06 ${gw('gw-a')} 0001 ${HASH_B.toString('hex')} ${PEER_ID.toString('hex')}
+  `);
+  const WS_RESULTS: RpcResult[] = [
+    {
+      ok: true,
+      op: 'wsAnnounce',
+      seeders: 1,
+      leechers: 2,
+      downloaded: 3,
+      targets: [{ peerId: PEER_ID, gateway: 'gw-b' }],
+    },
+    { ok: true, op: 'wsScrape', counts: [{ seeders: 4, leechers: 5, downloaded: 6 }] },
+    { ok: true, op: 'wsHolder' },
+    { ok: true, op: 'wsLeave' },
+  ];
+  const WS_RESPONSE = hex(`
+    534852 04 0004
+    00 00000001 00000002 00000003 0001 ${PEER_ID.toString('hex')} ${gw('gw-b')}
+    00 01 00000004 00000005 00000006
+    00 00                                   # no holder
+    00                                      # left
+  `);
+
+  it('encodes and decodes the WebSocket ops and their results byte for byte', () => {
+    expect(encodeBatchRequest(WS_OPS).toString('hex')).toBe(WS_REQUEST.toString('hex'));
+    expect(decodeBatchRequest(WS_REQUEST, LIMITS)).toEqual(WS_OPS);
+    expect(encodeBatchResponse(WS_RESULTS, WS_OPS).toString('hex')).toBe(
+      WS_RESPONSE.toString('hex'),
+    );
+    expect(decodeBatchResponse(WS_RESPONSE, WS_OPS)).toEqual(WS_RESULTS);
+  });
+
+  it('refuses a gateway id outside the pattern and a lifetime of 0, alone', () => {
+    const bad = { ...(WS_OPS[0] as RpcOp & { op: 'wsAnnounce' }) };
+    expect(thrownCode(() => encodeBatchRequest([{ ...bad, gateway: 'has space' }]))).toBe(
+      'PROTO_ERR_RPC_BAD_FIELD',
+    );
+    expect(thrownCode(() => encodeBatchRequest([{ ...bad, lifetimeSeconds: 0 }]))).toBe(
+      'PROTO_ERR_RPC_BAD_FIELD',
+    );
+    const zeroLife = Buffer.from(WS_REQUEST);
+    zeroLife.writeUInt32BE(0, 6 + 1 + 40 + 4);
+    expect(thrownCode(() => decodeBatchRequest(zeroLife, LIMITS))).toBe('PROTO_ERR_RPC_BAD_FIELD');
+    // A holder result naming a bad gateway travels as that op's error.
+    const r = decodeBatchResponse(
+      encodeBatchResponse(
+        [WS_RESULTS[0]!, { ok: true, op: 'wsHolder', gateway: 'no way' }],
+        [WS_OPS[0]!, WS_OPS[2]!],
+      ),
+      [WS_OPS[0]!, WS_OPS[2]!],
+    );
+    expect(r).toEqual([WS_RESULTS[0], { ok: false, code: 'PROTO_ERR_RPC_BAD_FIELD' }]);
   });
 });
 
@@ -166,7 +245,7 @@ describe('storage batch codec: refusals', () => {
   });
 
   it('more ops than the limit, before reading them', () => {
-    const header = hex('534842 03 ffff');
+    const header = hex('534842 04 ffff');
     expect(thrownCode(() => decodeBatchRequest(header, LIMITS))).toBe('PROTO_ERR_RPC_TOO_MANY_OPS');
     expect(thrownCode(() => decodeBatchRequest(REQUEST, { ...LIMITS, maxOps: 2 }))).toBe(
       'PROTO_ERR_RPC_TOO_MANY_OPS',
@@ -174,7 +253,7 @@ describe('storage batch codec: refusals', () => {
   });
 
   it('a count the body cannot hold is truncated, before allocating', () => {
-    expect(thrownCode(() => decodeBatchRequest(hex('534842 03 03e8'), LIMITS))).toBe(
+    expect(thrownCode(() => decodeBatchRequest(hex('534842 04 03e8'), LIMITS))).toBe(
       'PROTO_ERR_RPC_TRUNCATED',
     );
   });
@@ -202,7 +281,7 @@ describe('storage batch codec: refusals', () => {
       b[offset] = byte;
       return b;
     };
-    expect(thrownCode(() => decodeBatchRequest(at(6, 3), LIMITS))).toBe('PROTO_ERR_RPC_BAD_OP');
+    expect(thrownCode(() => decodeBatchRequest(at(6, 7), LIMITS))).toBe('PROTO_ERR_RPC_BAD_OP');
     expect(thrownCode(() => decodeBatchRequest(at(47, 5), LIMITS))).toBe('PROTO_ERR_RPC_BAD_FIELD');
     expect(thrownCode(() => decodeBatchRequest(at(54, 16), LIMITS))).toBe(
       'PROTO_ERR_RPC_BAD_FIELD',
@@ -211,7 +290,7 @@ describe('storage batch codec: refusals', () => {
   });
 
   it('scrape with 0 hashes or more than allowed', () => {
-    const zero = hex(`534842 03 0001 02 00 ${HASH_A.toString('hex')}`);
+    const zero = hex(`534842 04 0001 02 00 ${HASH_A.toString('hex')}`);
     expect(thrownCode(() => decodeBatchRequest(zero, LIMITS))).toBe('PROTO_ERR_RPC_BAD_FIELD');
     expect(thrownCode(() => decodeBatchRequest(REQUEST, { ...LIMITS, maxScrapeHashes: 1 }))).toBe(
       'PROTO_ERR_RPC_TOO_MANY_HASHES',
@@ -417,7 +496,38 @@ const scrapeOp: fc.Arbitrary<RpcOp> = fc
   .array(bytes(20), { minLength: 1, maxLength: 40 })
   .map((infoHashes) => ({ op: 'scrape' as const, infoHashes }));
 
-const opsArb = fc.array(fc.oneof(announceOp, scrapeOp), { maxLength: 30 });
+const gatewayId = fc.stringMatching(/^[A-Za-z0-9_.:-]{1,64}$/);
+const wsOp: fc.Arbitrary<RpcOp> = fc.oneof(
+  fc.record({
+    op: fc.constant('wsAnnounce' as const),
+    infoHash: bytes(20),
+    peerId: bytes(20),
+    seeder: fc.boolean(),
+    event: fc.constantFrom(
+      'none' as const,
+      'completed' as const,
+      'started' as const,
+      'stopped' as const,
+    ),
+    numWant: fc.integer({ min: 0, max: 0xffff }),
+    lifetimeSeconds: fc.integer({ min: 1, max: 0xffffffff }),
+    gateway: gatewayId,
+  }),
+  fc
+    .array(bytes(20), { minLength: 1, maxLength: 10 })
+    .map((infoHashes) => ({ op: 'wsScrape' as const, infoHashes })),
+  fc.record({ op: fc.constant('wsHolder' as const), infoHash: bytes(20), peerId: bytes(20) }),
+  fc.record({
+    op: fc.constant('wsLeave' as const),
+    gateway: gatewayId,
+    peers: fc.array(fc.record({ infoHash: bytes(20), peerId: bytes(20) }), {
+      minLength: 1,
+      maxLength: 5,
+    }),
+  }),
+);
+
+const opsArb = fc.array(fc.oneof(announceOp, scrapeOp, wsOp), { maxLength: 30 });
 
 // Built once: building a stringMatching arbitrary per op made these properties
 // take tens of seconds (a timeout on a loaded machine).
@@ -427,6 +537,42 @@ const errorResult: fc.Arbitrary<RpcResult> = fc
 
 function resultFor(op: RpcOp): fc.Arbitrary<RpcResult> {
   const error = errorResult;
+  switch (op.op) {
+    case 'wsAnnounce':
+      return fc.oneof(
+        error,
+        fc
+          .record({
+            seeders: u32,
+            leechers: u32,
+            downloaded: u32,
+            targets: fc.array(fc.record({ peerId: bytes(20), gateway: gatewayId }), {
+              maxLength: 6,
+            }),
+          })
+          .map((r): RpcResult => ({ ok: true, op: 'wsAnnounce', ...r })),
+      );
+    case 'wsScrape':
+      return fc.oneof(
+        error,
+        fc
+          .array(fc.record({ seeders: u32, leechers: u32, downloaded: u32 }), {
+            minLength: op.infoHashes.length,
+            maxLength: op.infoHashes.length,
+          })
+          .map((counts): RpcResult => ({ ok: true, op: 'wsScrape', counts })),
+      );
+    case 'wsHolder':
+      return fc.oneof(
+        error,
+        fc.constant<RpcResult>({ ok: true, op: 'wsHolder' }),
+        gatewayId.map((gateway): RpcResult => ({ ok: true, op: 'wsHolder', gateway })),
+      );
+    case 'wsLeave':
+      return fc.oneof(error, fc.constant<RpcResult>({ ok: true, op: 'wsLeave' }));
+    default:
+      break;
+  }
   if (op.op === 'scrape') {
     const ok = fc
       .array(fc.record({ seeders: u32, leechers: u32, downloaded: u32 }), {
@@ -488,7 +634,7 @@ describe('storage batch codec: properties', () => {
       });
     const random = fc.uint8Array({ maxLength: 200 }).map((u) => Buffer.from(u));
     const withMagic = fc
-      .tuple(fc.constantFrom('53484202', '53485202'), fc.uint8Array({ maxLength: 200 }))
+      .tuple(fc.constantFrom('53484204', '53485204'), fc.uint8Array({ maxLength: 200 }))
       .map(([h, u]) => Buffer.concat([Buffer.from(h, 'hex'), u]));
     fc.assert(
       fc.property(fc.oneof(mutate, random, withMagic), (body) => {

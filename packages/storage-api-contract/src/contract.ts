@@ -41,6 +41,12 @@ export const ROUTES = {
   rateLimits: '/v1/rate-limits',
   /** The policy admin API of docs/policy.md; only the admin token opens it. */
   adminPrefix: '/v1/admin',
+  /**
+   * A gateway's WebSocket relay stream, the gateway id after it (an upgrade,
+   * not a fastify route; docs/webtorrent.md "The split topology"); the
+   * gateway token opens it.
+   */
+  wsRelayPrefix: '/v1/ws-relay/',
 } as const;
 
 /** Paths as a client requests them, parameters encoded. */

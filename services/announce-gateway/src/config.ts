@@ -391,6 +391,20 @@ export const gatewayConfigSchema = Type.Object({
     description:
       "Unsent bytes a socket may hold: a relayed offer or answer to a socket over it is dropped (counted), and a client over it that is owed its own answer is closed; bounds a slow reader's memory",
   }),
+  WS_RELAY_QUEUE_MAX: Type.Integer({
+    minimum: 16,
+    maximum: 1_000_000,
+    default: 10_000,
+    description:
+      'STORAGE_DRIVER=remote: offers and answers for other gateways waiting to be sent on the relay stream to storage-api or for its acknowledgement; more are dropped and counted (docs/webtorrent.md "The split topology")',
+  }),
+  WS_RELAY_RECONNECT_MAX_MS: Type.Integer({
+    minimum: 100,
+    maximum: 600_000,
+    default: 5000,
+    description:
+      'STORAGE_DRIVER=remote: longest wait before the relay stream to storage-api is opened again after it was lost (backoff from 100 ms, doubling, with jitter)',
+  }),
   FULL_SCRAPE_ENABLED: Type.Boolean({
     default: false,
     description:

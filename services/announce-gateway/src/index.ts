@@ -20,3 +20,4 @@ export { startSwarmStats, type SwarmStats } from './swarm-stats.ts';
 export { createWorkerMetrics, GAUGE_AGGREGATION, type WorkerMetrics } from './workers/metrics.ts';
 export { usableCores } from './workers/cores.ts';
 export { sharedStoreFit, sharedStoreMovesPeers } from './workers/shared-store.ts';
+export { openWsPlace } from './websocket/place.ts';

@@ -127,7 +127,7 @@ async function reconfigureStore(
 async function runInThread(config: GatewayConfig, logger: Logger): Promise<void> {
   const registry = new Registry();
   const storage = await createStorage(config, logger, registry);
-  const wsPlace = openWsPlace(config, logger);
+  const wsPlace = openWsPlace(config, logger, storage.store, registry);
   const gateway = buildGateway({
     config,
     logger,

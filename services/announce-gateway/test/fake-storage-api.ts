@@ -63,6 +63,8 @@ export async function startFakeStorageApi(): Promise<FakeStorageApi> {
     if (fake.mode === 'backend-down') return { ok: false, code: 'STORE_ERR_UNAVAILABLE' };
     if (op.op === 'scrape')
       return { ok: true, op: 'scrape', counts: await store.scrape(op.infoHashes) };
+    // The gateway's store tests send no WebSocket ops; storage-api's own tests cover them.
+    if (op.op !== 'announce') return { ok: false, code: 'RPC_ERR_INTERNAL' };
     const r = await store.announce(op);
     return { ok: true, op: 'announce', ...r };
   }

@@ -4,6 +4,8 @@
 // routes/ (batch; KV, downloads, stats; gc and leases; GET /v1/policy and the
 // /v1/admin/* policy admin API of docs/policy.md) on the paths of
 // @shoal/storage-api-contract, and the admin port (/healthz, /readyz, /metrics).
+import { STATUS_CODES, type IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
@@ -11,6 +13,7 @@ import { createPolicyRepository, type PolicyAdminDeps } from '@shoal/policy';
 import { bearerToken, presentedToken } from '@shoal/service/bearer';
 import { buildAdminServer } from '@shoal/service/admin-server';
 import { capConnections, fastifyLimits, type HttpLimits } from '@shoal/service/http-limits';
+import { isGatewayId } from '@shoal/protocol/storage-rpc';
 import { isStoreError, StoreError } from '@shoal/storage';
 import { ROUTES, STORAGE_RPC_CONTENT_TYPE } from '@shoal/storage-api-contract';
 import {
@@ -30,6 +33,12 @@ import { codeOf, createTimed, type RouteContext } from './routes/context.ts';
 import { dataRoutes } from './routes/data.ts';
 import { gcRoutes } from './routes/gc.ts';
 import { policyRoutes } from './routes/policy.ts';
+import {
+  RelayStreams,
+  createRelayStreamMetrics,
+  openWsBackend,
+  type WsBackend,
+} from './ws-relay.ts';
 
 export interface StorageApiDeps {
   config: StorageApiConfig;
@@ -48,6 +57,12 @@ export interface StorageApiDeps {
   clock?: () => number;
   /** `shoalctl doctor`'s checks; default: runDoctor (@shoal/storage/doctor) on the configured backends. */
   doctor?: PolicyAdminDeps['doctor'];
+  /**
+   * The gateways' WebSocket swarms and the relay between replicas
+   * (./ws-relay.ts openWsBackend, which main.ts opens and closes); default:
+   * in this process, closed by close().
+   */
+  ws?: WsBackend;
 }
 
 export interface StorageApi {
@@ -89,7 +104,19 @@ export function buildStorageApi(deps: StorageApiDeps): StorageApi {
   };
   const store = deps.store ?? ownStore();
   const locks = deps.locks ?? createMemoryLeaseLock();
-  const metrics = createApiMetrics(registry, { peers: store.driver, data: store.dataDriver });
+  const ws = deps.ws ?? openWsBackend({ ...config, PEER_STORE_DRIVER: 'memory' }, logger);
+  const metrics = createApiMetrics(registry, {
+    peers: store.driver,
+    data: store.dataDriver,
+    ws: ws.swarms.driver,
+  });
+  const relayStreams = new RelayStreams({
+    replicas: ws.replicas,
+    maxBufferedBytes: config.WS_RELAY_MAX_BUFFERED_BYTES,
+    pingIntervalMs: config.WS_RELAY_PING_INTERVAL_SECONDS * 1000,
+    metrics: createRelayStreamMetrics(registry),
+    logger,
+  });
   const peerDriver = store.driver;
   const dataDriver = store.dataDriver;
   const gatewayToken = bearerToken(config.STORAGE_API_TOKEN);
@@ -178,8 +205,33 @@ export function buildStorageApi(deps: StorageApiDeps): StorageApi {
   });
 
   const ctx: RouteContext = { store, locks, metrics, log, peerDriver, dataDriver, timed };
+  // docs/webtorrent.md "The split topology": a gateway's relay stream, GET
+  // /v1/ws-relay/<gateway id> upgraded to a WebSocket, with the gateways' token.
+  api.server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const path = (request.url ?? '').split('?')[0] ?? '';
+    const prefix = ROUTES.wsRelayPrefix;
+    const gateway = path.startsWith(prefix) ? path.slice(prefix.length) : '';
+    let refusal: ApiError | undefined;
+    if (closing) refusal = new ApiError('RPC_ERR_SHUTTING_DOWN');
+    else if (!gatewayToken.matches(presentedToken(request.headers.authorization)))
+      refusal = new ApiError('RPC_ERR_UNAUTHORIZED');
+    else if (!isGatewayId(gateway)) refusal = new ApiError('RPC_ERR_NOT_FOUND');
+    if (refusal === undefined) {
+      relayStreams.upgrade(request, socket, head, gateway);
+      metrics.request('ws_relay', 101);
+      return;
+    }
+    metrics.request('ws_relay', refusal.httpStatus);
+    const body = JSON.stringify({ code: refusal.code, message: refusal.message });
+    socket.end(
+      `HTTP/1.1 ${refusal.httpStatus} ${STATUS_CODES[refusal.httpStatus] ?? ''}\r\n` +
+        `content-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+    );
+  });
+
   void api.register(batchRoutes, {
     ...ctx,
+    ws: ws.swarms,
     limits,
     lifetime: {
       minSeconds: config.PEER_LIFETIME_SECONDS,
@@ -247,11 +299,14 @@ export function buildStorageApi(deps: StorageApiDeps): StorageApi {
       closing = true;
       admin.stopping();
       clearInterval(statsTimer);
+      // Upgraded sockets would hold the server's close: the streams end first.
+      await relayStreams.close();
       // fastify's close waits for requests in flight and drops idle keep-alive sockets.
       await api.close();
       await admin.close();
       if (deps.locks === undefined) await locks.close();
       await owned?.close();
+      if (deps.ws === undefined) await ws.close();
     },
     downloadsFailed,
   };

@@ -120,6 +120,20 @@ export const configSchema = Type.Object({
     description:
       'TCP connections the API port holds at once (gateways x REMOTE_CONNECTIONS, gc-workers, shoalctl); the next are closed on accept',
   }),
+  WS_RELAY_MAX_BUFFERED_BYTES: Type.Integer({
+    minimum: 64 << 10,
+    maximum: 256 << 20,
+    default: 4 << 20,
+    description:
+      'Unsent bytes a gateway\'s WebSocket relay stream may hold; offers and answers for a gateway whose stream is this far behind are dropped and counted (docs/webtorrent.md "The split topology")',
+  }),
+  WS_RELAY_PING_INTERVAL_SECONDS: Type.Integer({
+    minimum: 1,
+    maximum: 300,
+    default: 10,
+    description:
+      'How often storage-api pings each gateway\'s relay stream; a stream that answered no ping since the previous one is cut, so a gateway that vanished without closing is gone after at most twice this (docs/webtorrent.md "A gateway that dies")',
+  }),
   ...processSettings,
   ...RedisStoreConfigSchema.properties,
   // A gateway calling Redis itself sees one announce per turn (measured

@@ -7,6 +7,7 @@ import { buildStorageApi } from './app.ts';
 import { loadStorageApiConfig, type StorageApiConfig } from './config.ts';
 import { openStores, type Stores } from './storage.ts';
 import { exitOnSignals, logListening } from '@shoal/service';
+import { openWsBackend } from './ws-relay.ts';
 
 function loadOrExit(): StorageApiConfig {
   try {
@@ -38,12 +39,14 @@ try {
   logger.fatal({ err }, 'cannot open the stores');
   process.exit(1);
 }
+const ws = openWsBackend(config, logger);
 const app = buildStorageApi({
   config,
   logger,
   registry: new Registry(),
   store: stores.store,
   locks: stores.locks,
+  ws,
 });
 
 let ports;
@@ -51,6 +54,7 @@ try {
   ports = await app.listen();
 } catch (err) {
   logger.fatal({ err }, 'cannot listen');
+  await ws.close();
   await stores.close();
   process.exit(1);
 }
@@ -63,5 +67,6 @@ logListening(logger, {
 
 exitOnSignals(logger, config.SHUTDOWN_GRACE_SECONDS, async () => {
   await app.close();
+  await ws.close();
   await stores.close();
 });

@@ -19,7 +19,11 @@ export type Operation =
   | 'full_scrape'
   | 'lease'
   | 'downloads'
-  | 'rate_counts';
+  | 'rate_counts'
+  | 'ws_announce'
+  | 'ws_scrape'
+  | 'ws_holder'
+  | 'ws_leave';
 export type Endpoint =
   | 'batch'
   | 'kv'
@@ -30,6 +34,7 @@ export type Endpoint =
   | 'leases'
   | 'policy'
   | 'rate_limits'
+  | 'ws_relay'
   | 'admin'
   | 'other';
 /** ok: 2xx; rejected: the caller's fault (4xx); failed: ours or a backend's (5xx). */
@@ -59,6 +64,7 @@ const ENDPOINTS: readonly Endpoint[] = [
   'leases',
   'policy',
   'rate_limits',
+  'ws_relay',
   'admin',
   'other',
 ];
@@ -72,6 +78,8 @@ const PEER_OPERATIONS: readonly Operation[] = [
   'downloads',
   'rate_counts',
 ];
+/** The WebSocket swarms' ops (docs/webtorrent.md "The split topology"), on their own driver. */
+const WS_OPERATIONS: readonly Operation[] = ['ws_announce', 'ws_scrape', 'ws_holder', 'ws_leave'];
 const DATA_OPERATIONS: readonly Operation[] = [
   'kv_get',
   'kv_put',
@@ -88,7 +96,7 @@ const DATA_OPERATIONS: readonly Operation[] = [
  */
 export function createApiMetrics(
   registry: Registry,
-  drivers: { peers: string; data: string },
+  drivers: { peers: string; data: string; ws?: string },
 ): ApiMetrics {
   if (registry.getSingleMetric('process_cpu_user_seconds_total') === undefined) {
     collectDefaultMetrics({ register: registry });
@@ -125,6 +133,9 @@ export function createApiMetrics(
   const pairs: Array<[string, Operation]> = [
     ...PEER_OPERATIONS.map((op): [string, Operation] => [drivers.peers, op]),
     ...DATA_OPERATIONS.map((op): [string, Operation] => [drivers.data, op]),
+    ...(drivers.ws === undefined
+      ? []
+      : WS_OPERATIONS.map((op): [string, Operation] => [drivers.ws!, op])),
   ];
   for (const [driver, operation] of pairs) {
     duration.zero({ driver, operation });

@@ -12,6 +12,7 @@ import {
   createWorkerMetrics,
   loadGatewayConfig,
   startSwarmStats,
+  openWsPlace,
 } from '@shoal/announce-gateway';
 import { buildGcWorker, createNoElection, loadGcWorkerConfig } from '@shoal/gc-worker';
 import { buildStorageApi, loadStorageApiConfig } from '@shoal/storage-api';
@@ -72,7 +73,15 @@ async function gatewayInventory(
   const logger = pino({ level: 'silent' });
   const registry = new Registry();
   const storage = await createStorage(config, logger, registry);
-  const gateway = buildGateway({ config, logger, registry, storage: storage.store });
+  // main.ts adds the WebSocket peers' place (the split topology's relay stream; nothing connects before listen).
+  const place = openWsPlace(config, logger, storage.store, registry);
+  const gateway = buildGateway({
+    config,
+    logger,
+    registry,
+    storage: storage.store,
+    ...(place === undefined ? {} : { webSocket: place }),
+  });
   // main.ts adds the swarm gauges of an embedded store.
   const stats = startSwarmStats({ storage: storage.store, registry, intervalSeconds: 60, logger });
   try {
@@ -80,6 +89,7 @@ async function gatewayInventory(
   } finally {
     stats.close();
     await gateway.close();
+    await place?.close();
     await storage.close();
   }
 }

@@ -343,7 +343,10 @@ export function openRedisClients(
   config: RedisStoreConfig,
   onError: ErrorSink,
 ): RedisBackendClient[] {
-  const single = { ...config, REDIS_CONNECTIONS_PER_NODE: 1 };
+  // Auto-pipelining off: ioredis 6.0.0 sends callBuffer('EVAL', [...]) without
+  // its command name when it is on (storage-api's default; docs/redis.md), which
+  // Redis refuses or which throws outside any promise.
+  const single = { ...config, REDIS_CONNECTIONS_PER_NODE: 1, REDIS_AUTO_PIPELINING: false };
   return backendSpecs(config).map((spec) => ({
     name: spec.name,
     client: createBackend(spec, single, onError, { shardedSubscribers: true }).next(),

@@ -3,3 +3,4 @@
 // The gateway uses them embedded; storage-api runs them for the split topology.
 export * from './swarms.ts';
 export * from './redis.ts';
+export * from './stream.ts';

@@ -10,6 +10,7 @@ import {
   isProtocolError,
   type RpcOp,
   type RpcResult,
+  type RpcWsOp,
 } from '@shoal/protocol';
 import {
   StoreError,
@@ -51,6 +52,12 @@ export interface RemoteStore extends PeerStore, ServiceClient, FullScrape, RateC
   readonly circuitState: CircuitState;
   /** storage-api's load reports since the last sample (docs/load.md). */
   readonly storageLoad: StorageLoadReports;
+  /**
+   * One WebSocket swarm op (docs/webtorrent.md "The split topology"),
+   * batched and behind the breaker like announces; a failed op throws its
+   * StoreError.
+   */
+  ws(op: RpcWsOp): Promise<RpcResult & { ok: true }>;
 }
 
 export function isRemoteStore(store: PeerStore): store is RemoteStore {
@@ -163,6 +170,13 @@ export function createRemoteStore(config: RemoteStoreConfig, deps: RemoteStoreDe
       for (let i = 0; i < infoHashes.length; i += STORAGE_RPC_MAX_SCRAPE_HASHES)
         chunks.push(scrapeChunk(infoHashes.slice(i, i + STORAGE_RPC_MAX_SCRAPE_HASHES)));
       return (await Promise.all(chunks)).flat();
+    },
+
+    async ws(op: RpcWsOp): Promise<RpcResult & { ok: true }> {
+      const r = await batcher.submit(checked(op));
+      if (!r.ok) throw resultError(r.code);
+      if (r.op !== op.op) throw mismatch();
+      return r;
     },
 
     /** Garbage collection is the gc-worker's job through storage-api, never a gateway's. */

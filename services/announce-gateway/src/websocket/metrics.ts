@@ -11,8 +11,8 @@ export type RelayScope = 'local' | 'remote';
  * no_peer: the recipient is in no swarm (an answer to a peer that left);
  * gone: the holding gateway no longer listens; no_socket: the holder has no
  * socket for the peer any more (it closed while the message travelled);
- * unavailable: the relay's store failed (a ring shard down, a timeout), the
- * peer stays.
+ * unavailable: the relay or its store could not tell (a ring shard down, a
+ * timeout, storage-api or its stream down), so the peer stays.
  */
 export type RelayDropReason = 'backpressure' | 'no_peer' | 'gone' | 'no_socket' | 'unavailable';
 /** capacity: WS_MAX_CONNECTIONS held; not_found: no announce route; closing: the gateway drains. */

@@ -29,6 +29,8 @@ export const GAUGE_AGGREGATION: Readonly<Record<string, Aggregator>> = {
   shoal_rate_limit_shared_addresses: 'sum',
   // Each worker holds its own WebSocket connections (docs/webtorrent.md).
   shoal_ws_connections: 'sum',
+  // Each worker holds its own relay stream to storage-api (docs/webtorrent.md "The split topology").
+  shoal_ws_relay_streams_open: 'sum',
 };
 
 export interface WorkerMetrics {

@@ -23,7 +23,9 @@ const storage =
     ? await createStorage(config, logger, registry)
     : attachSharedStorage(data.sharedStore, config);
 const wsPlace =
-  data.wsPort === undefined ? openWsPlace(config, logger) : threadWsPlace(data.wsPort);
+  data.wsPort === undefined
+    ? openWsPlace(config, logger, storage.store, registry)
+    : threadWsPlace(data.wsPort);
 const gateway = buildGateway({
   config,
   logger,

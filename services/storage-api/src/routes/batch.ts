@@ -16,15 +16,22 @@ import {
   encodeBatchResponse,
   formatLoadReport,
   parseLifetimeHeader,
+  isWsOp,
   peekBatchVersion,
   type RpcOp,
+  type RpcPeerOp,
   type RpcResult,
+  type RpcWsOp,
 } from '@shoal/protocol/storage-rpc';
 import { isStoreError } from '@shoal/storage';
+import type { WsSwarmStore } from '@shoal/storage/ws';
+import type { Operation } from '../metrics.ts';
 import { ApiError, apiErrors } from '../errors.ts';
 import { codeOf, type RouteContext } from './context.ts';
 
 export interface BatchRouteOptions extends RouteContext {
+  /** The gateways' WebSocket peers (the ws ops; docs/webtorrent.md "The split topology"). */
+  ws: WsSwarmStore;
   limits: { maxOps: number; maxScrapeHashes: number };
   /** The range a promised peer lifetime is clamped into (docs/load.md). */
   lifetime: { minSeconds: number; maxSeconds: number };
@@ -34,7 +41,59 @@ export interface BatchRouteOptions extends RouteContext {
 
 // eslint-disable-next-line @typescript-eslint/require-await
 export async function batchRoutes(api: FastifyInstance, ctx: BatchRouteOptions): Promise<void> {
-  const { store, metrics, log, peerDriver, limits, lifetime, load } = ctx;
+  const { store, metrics, log, peerDriver, limits, lifetime, load, ws } = ctx;
+
+  /** One WebSocket op against the WebSocket swarms, failing alone as a peer op does. */
+  async function runWs(op: RpcWsOp): Promise<RpcResult> {
+    const operation = WS_OPERATION[op.op];
+    const start = performance.now();
+    try {
+      switch (op.op) {
+        case 'wsAnnounce': {
+          const r = await ws.announce({
+            infoHash: op.infoHash,
+            peerId: op.peerId,
+            // WebSocket peers have no address: the gateway holding the socket is their address.
+            family: 4,
+            address: NO_ADDRESS,
+            port: 0,
+            seeder: op.seeder,
+            event: op.event,
+            numWant: op.numWant,
+            withPeerIds: false,
+            lifetimeSeconds: op.lifetimeSeconds,
+            gateway: op.gateway,
+          });
+          return {
+            ok: true,
+            op: 'wsAnnounce',
+            seeders: r.seeders,
+            leechers: r.leechers,
+            downloaded: r.downloaded,
+            targets: r.targets,
+          };
+        }
+        case 'wsScrape':
+          return { ok: true, op: 'wsScrape', counts: await ws.scrape(op.infoHashes) };
+        case 'wsHolder': {
+          const gateway = await ws.holder(op.infoHash, op.peerId);
+          return gateway === undefined
+            ? { ok: true, op: 'wsHolder' }
+            : { ok: true, op: 'wsHolder', gateway };
+        }
+        case 'wsLeave':
+          await ws.leave(op.gateway, op.peers);
+          return { ok: true, op: 'wsLeave' };
+      }
+    } catch (err) {
+      metrics.error(ws.driver, operation, codeOf(err));
+      if (!isStoreError(err)) log.error({ err, operation }, 'store call failed unexpectedly');
+      return { ok: false, code: codeOf(err) };
+    } finally {
+      metrics.observe(ws.driver, operation, start);
+    }
+  }
+
   /** Store operations of every batch in flight in this process. */
   let inFlightOps = 0;
   api.post(ROUTES.batch, { config: { endpoint: 'batch' } }, async (request, reply) => {
@@ -83,20 +142,39 @@ export async function batchRoutes(api: FastifyInstance, ctx: BatchRouteOptions):
     inFlightOps += ops.length;
     const queued = inFlightOps;
     const started = performance.now();
+    // The WebSocket ops run beside the peer ops; each result goes back to its op's place.
+    const peerOps: RpcPeerOp[] = [];
+    const peerAt: number[] = [];
+    const wsResults: Array<Promise<RpcResult>> = [];
+    const wsAt: number[] = [];
+    for (let i = 0; i < ops.length; i++) {
+      const op = ops[i]!;
+      if (isWsOp(op)) {
+        wsAt.push(i);
+        wsResults.push(runWs(op));
+      } else {
+        peerAt.push(i);
+        peerOps.push(op);
+      }
+    }
     // Every op runs at once and fails alone: one bad swarm never fails the batch.
-    const outcomes = await store
-      .batch(ops, {
-        onOp: (operation, startMs, err) => {
-          metrics.observe(peerDriver, operation, startMs);
-          if (err !== undefined) {
-            metrics.error(peerDriver, operation, codeOf(err));
-            if (!isStoreError(err)) log.error({ err, operation }, 'store call failed unexpectedly');
-          }
-        },
-      })
-      .finally(() => {
-        inFlightOps -= ops.length;
-      });
+    const [outcomes, wsDone] = await Promise.all([
+      peerOps.length === 0
+        ? []
+        : store.batch(peerOps, {
+            onOp: (operation, startMs, err) => {
+              metrics.observe(peerDriver, operation, startMs);
+              if (err !== undefined) {
+                metrics.error(peerDriver, operation, codeOf(err));
+                if (!isStoreError(err))
+                  log.error({ err, operation }, 'store call failed unexpectedly');
+              }
+            },
+          }),
+      Promise.all(wsResults),
+    ]).finally(() => {
+      inFlightOps -= ops.length;
+    });
     reply.header(
       STORAGE_RPC_LOAD_HEADER,
       formatLoadReport({
@@ -104,12 +182,21 @@ export async function batchRoutes(api: FastifyInstance, ctx: BatchRouteOptions):
         queue: queued / load.queueTargetOps,
       }),
     );
-    const results = outcomes.map((o, i): RpcResult => {
-      if (!o.ok) return { ok: false, code: codeOf(o.error) };
-      if (o.op === 'scrape') return { ok: true, op: 'scrape', counts: o.counts };
+    const results = new Array<RpcResult>(ops.length);
+    for (let k = 0; k < wsAt.length; k++) results[wsAt[k]!] = wsDone[k]!;
+    outcomes.forEach((o, k) => {
+      const i = peerAt[k]!;
+      if (!o.ok) {
+        results[i] = { ok: false, code: codeOf(o.error) };
+        return;
+      }
+      if (o.op === 'scrape') {
+        results[i] = { ok: true, op: 'scrape', counts: o.counts };
+        return;
+      }
       const r = o.result;
-      const op = ops[i];
-      return {
+      const op = peerOps[k];
+      results[i] = {
         ok: true,
         op: 'announce',
         seeders: r.seeders,
@@ -129,8 +216,14 @@ export async function batchRoutes(api: FastifyInstance, ctx: BatchRouteOptions):
     return reply.send(
       encodeBatchResponse(results, ops, {
         onInvalid: (i, err) => {
-          const operation = ops[i]?.op ?? 'announce';
-          metrics.error(peerDriver, operation, err.code);
+          const op = ops[i];
+          const operation: Operation =
+            op === undefined ? 'announce' : isWsOp(op) ? WS_OPERATION[op.op] : op.op;
+          metrics.error(
+            op !== undefined && isWsOp(op) ? ws.driver : peerDriver,
+            operation,
+            err.code,
+          );
           log.error(
             { err, code: err.code, operation },
             'store answer does not fit the batch format',
@@ -140,3 +233,11 @@ export async function batchRoutes(api: FastifyInstance, ctx: BatchRouteOptions):
     );
   });
 }
+
+const WS_OPERATION: Readonly<Record<RpcWsOp['op'], Operation>> = {
+  wsAnnounce: 'ws_announce',
+  wsScrape: 'ws_scrape',
+  wsHolder: 'ws_holder',
+  wsLeave: 'ws_leave',
+};
+const NO_ADDRESS = Buffer.alloc(4);
