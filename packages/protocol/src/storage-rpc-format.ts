@@ -15,6 +15,15 @@ export const STORAGE_RPC_MAX_OPS = 0xffff;
 export const STORAGE_RPC_MAX_SCRAPE_HASHES = 0xff;
 
 export const HEADER_SIZE = 6;
+
+/** An op's event byte (BEP 15 numbering), for the announce ops of both kinds. */
+export const EVENTS: readonly AnnounceEvent[] = ['none', 'completed', 'started', 'stopped'];
+export const EVENT_NUMBER: Readonly<Record<AnnounceEvent, number>> = {
+  none: 0,
+  completed: 1,
+  started: 2,
+  stopped: 3,
+};
 export const HASH_SIZE = 20;
 
 /** One announce, with the fields a store takes (PeerAnnounce). */

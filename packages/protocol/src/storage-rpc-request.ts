@@ -16,6 +16,8 @@ import {
   isWsOp,
   type BatchRequestLimits,
   type RpcOp,
+  EVENTS,
+  EVENT_NUMBER,
 } from './storage-rpc-format.ts';
 import {
   OP_WS_ANNOUNCE,
@@ -26,7 +28,7 @@ import {
   writeWsOp,
   wsOpSize,
 } from './storage-rpc-ws.ts';
-import { PEER_KEY_HASH_SIZE, type AnnounceEvent, type Family } from './types.ts';
+import { PEER_KEY_HASH_SIZE, type Family } from './types.ts';
 
 const REQUEST_MAGIC = 0x534842; // "SHB"
 const OP_ANNOUNCE = 1;
@@ -39,14 +41,6 @@ const FLAG_KEY_HASH = 8;
 const KNOWN_FLAGS = FLAG_SEEDER | FLAG_WITH_PEER_IDS | FLAG_PARTIAL_SEED | FLAG_KEY_HASH;
 /** type, info_hash, peer_id, family, port, flags, event, numWant: everything but the address. */
 const ANNOUNCE_FIXED_SIZE = 1 + HASH_SIZE + HASH_SIZE + 1 + 2 + 1 + 1 + 2;
-
-const EVENTS: readonly AnnounceEvent[] = ['none', 'completed', 'started', 'stopped'];
-const EVENT_NUMBER: Readonly<Record<AnnounceEvent, number>> = {
-  none: 0,
-  completed: 1,
-  started: 2,
-  stopped: 3,
-};
 
 function addressSize(family: Family): number {
   return family === 4 ? 4 : 16;

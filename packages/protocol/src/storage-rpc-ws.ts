@@ -17,8 +17,9 @@ import {
   type RpcWsResult,
   type RpcWsScrape,
   type RpcWsTarget,
+  EVENTS,
+  EVENT_NUMBER,
 } from './storage-rpc-format.ts';
-import type { AnnounceEvent } from './types.ts';
 
 export const OP_WS_ANNOUNCE = 3;
 export const OP_WS_SCRAPE = 4;
@@ -28,13 +29,6 @@ export const OP_WS_LEAVE = 6;
 /** A gateway id: 1..64 of [A-Za-z0-9_.:-] (docs/webtorrent.md "Design"). */
 export const GATEWAY_ID_PATTERN = /^[A-Za-z0-9_.:-]{1,64}$/;
 const FLAG_SEEDER = 1;
-const EVENTS: readonly AnnounceEvent[] = ['none', 'completed', 'started', 'stopped'];
-const EVENT_NUMBER: Readonly<Record<AnnounceEvent, number>> = {
-  none: 0,
-  completed: 1,
-  started: 2,
-  stopped: 3,
-};
 const U32_MAX = 0xffffffff;
 
 export function isGatewayId(s: unknown): s is string {

@@ -570,7 +570,8 @@ function resultFor(op: RpcOp): fc.Arbitrary<RpcResult> {
       );
     case 'wsLeave':
       return fc.oneof(error, fc.constant<RpcResult>({ ok: true, op: 'wsLeave' }));
-    default:
+    case 'announce':
+    case 'scrape':
       break;
   }
   if (op.op === 'scrape') {

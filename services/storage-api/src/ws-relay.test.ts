@@ -75,7 +75,7 @@ const message = (frame: string): RelayMessage => ({
 });
 
 async function metric(name: string, labels: Record<string, string> = {}): Promise<number> {
-  const text = await fetch(`http://127.0.0.1:${await adminPort()}/metrics`).then((r) => r.text());
+  const text = await fetch(`http://127.0.0.1:${adminPort()}/metrics`).then((r) => r.text());
   let sum = 0;
   for (const line of text.split('\n'))
     if (
@@ -86,7 +86,7 @@ async function metric(name: string, labels: Record<string, string> = {}): Promis
   return sum;
 }
 
-async function adminPort(): Promise<number> {
+function adminPort(): number {
   const address = app.admin.server.address();
   if (address === null || typeof address === 'string') throw new Error('no admin port');
   return address.port;
@@ -195,7 +195,7 @@ describe('storage-api: WebSocket swarms and relay streams', () => {
       await metric('shoal_ws_relay_stream_messages_total', { outcome: 'dropped' }),
     ).toBeGreaterThan(0);
     // Other streams are served as before.
-    sender.ws.send(encodeSendFrame(++seq, [{ gateway: 'gw-sender', message: message('{}') }]));
+    sender.ws.send(encodeSendFrame(seq + 1, [{ gateway: 'gw-sender', message: message('{}') }]));
     expect(await sender.next('ack')).toMatchObject({ gone: [false] });
     expect(await sender.next('deliver')).toMatchObject({ messages: [message('{}')] });
     slow.ws.terminate();

@@ -231,8 +231,8 @@ export class RelayStreams {
           ),
         );
     };
-    if (outcomes.every((o) => typeof o === 'boolean')) ack(outcomes);
-    else void Promise.all(outcomes).then(ack);
+    if (outcomes.every((o): o is boolean => typeof o === 'boolean')) ack(outcomes);
+    else void Promise.all(outcomes.map((o) => Promise.resolve(o))).then(ack);
   }
 
   /** true: handed on (or dropped on a live but backed-up stream); false: the gateway is gone. */
