@@ -5,7 +5,7 @@ SHELL := /bin/bash
 export PATH := $(CURDIR)/.tools/bin:$(PATH)
 PKG_JSONS := package.json $(wildcard packages/*/package.json services/*/package.json tests/package.json bench/package.json)
 
-.PHONY: run test test-images check typecheck lint format system-deps bench-deps local-up local-down chart images clean
+.PHONY: run test test-images check typecheck lint format system-deps native bench-deps local-up local-down chart images clean
 
 .tools/bin/pnpm: scripts/toolchain.sh
 	@scripts/toolchain.sh >/dev/null
@@ -15,12 +15,12 @@ node_modules/.shoal-installed: .tools/bin/pnpm pnpm-lock.yaml $(PKG_JSONS)
 	@touch $@
 
 ## run: the tracker on one machine: HTTP + UDP on 6969, in-memory store.
-run: node_modules/.shoal-installed
+run: node_modules/.shoal-installed native
 	cd services/announce-gateway && exec node --disable-warning=ExperimentalWarning src/main.ts
 
 ## test: formatting, typecheck, lint, and every test (unit, conformance, real servers, real clients),
 ## then the container tests (test-images) on their own, so their image builds never load the timed drills.
-test: node_modules/.shoal-installed system-deps
+test: system-deps node_modules/.shoal-installed native
 	pnpm run format:check
 	pnpm run typecheck
 	pnpm run lint
@@ -57,6 +57,11 @@ test-images: node_modules/.shoal-installed system-deps
 
 system-deps:
 	@scripts/system-deps.sh test
+
+## native: the UDP batching addon (docs/udp-batch.md), compiled with the system's cc and the
+## npm package node-api-headers; never fails: without it the gateway uses node:dgram and logs why.
+native: node_modules/.shoal-installed
+	@node --disable-warning=ExperimentalWarning services/announce-gateway/src/udp-batch-build.ts
 
 bench-deps: node_modules/.shoal-installed
 	@scripts/system-deps.sh bench

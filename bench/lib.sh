@@ -33,8 +33,9 @@ trap 'exit 143' TERM
 trap 'exit 130' INT
 
 # The harness's load generator and reference trackers, built and started.
+# SKIP_BENCH_DEPS=1: the Debian packages are there already (a git worktree, whose make would install a toolchain).
 start_peers() {
-  make -C "$root" -s bench-deps >/dev/null
+  [ -n "${SKIP_BENCH_DEPS:-}" ] || make -C "$root" -s bench-deps >/dev/null
   "$shared/bench/peers.sh" start >&2
   peers_started=1
 }

@@ -8,6 +8,10 @@
 #        WORKERS="1 2"           GATEWAY_WORKERS values; unset: the gateway's default
 #        LOAD_SOCKETS=4          source ports of the load (SO_REUSEPORT spreads
 #                                them over the workers: use 16 or more with workers)
+#        BEFORE_ENV, AFTER_ENV   settings (KEY=VALUE ...) of that side's gateway only
+# BEFORE_REV "." is this tree on both sides: with BEFORE_ENV/AFTER_ENV it
+# compares two settings, e.g. BEFORE_ENV=UDP_BATCH_SYSCALLS=off
+# AFTER_ENV=UDP_BATCH_SYSCALLS=on bench/scale.sh . 4 6 (docs/udp-batch.md).
 # Per cell, a gateway of this tree ("after") and, when BEFORE_REV is given, one
 # of that commit ("before", a throwaway git worktree), each on its own store,
 # are filled with every (torrent, peer) once by bench/scale-load.c and then
@@ -27,7 +31,10 @@ STORES=${STORES:-memory redis}
 CELLS=${CELLS:-10000x1 10000x100 100x10000 100000x1 1000000x1}
 gcc -O2 -o "$work/scale-load" "$root/bench/scale-load.c"
 sides=(after)
-if [ -n "$rev" ]; then
+if [ "$rev" = . ]; then
+  before=$root
+  sides=(before after)
+elif [ -n "$rev" ]; then
   before="$work/before"
   bench_on_exit() { git -C "$root" worktree remove --force "$before" 2>/dev/null || true; }
   git -C "$root" worktree add -q --detach "$before" "$rev"
@@ -80,7 +87,7 @@ measure() {
   results[$side]+=$row$'\n'
 }
 
-bench_header "; stores: $STORES; cells: $CELLS; workers: ${WORKERS:-default}; load average $(cut -d' ' -f1-3 /proc/loadavg)${rev:+; before = $(git -C "$root" rev-parse --short "$rev")}, after = $(git -C "$root" rev-parse --short HEAD)"
+bench_header "; stores: $STORES; cells: $CELLS; workers: ${WORKERS:-default}; load average $(cut -d' ' -f1-3 /proc/loadavg)${rev:+; before = $(git -C "$root" rev-parse --short "${rev/#./HEAD}") ${BEFORE_ENV:-}}, after = $(git -C "$root" rev-parse --short HEAD) ${AFTER_ENV:-}"
 printf '%-7s %9s %6s %7s %-6s %9s %9s %10s %10s %12s %14s %9s\n' store torrents peers workers side best_rps med_rps best_cpu_us med_cpu_us redis_cpu_us evalsha_usec per_read
 for store in $STORES; do
   for cell in $CELLS; do
@@ -101,8 +108,11 @@ for store in $STORES; do
           redis_pid[$side]=$(cat "$dir/redis/redis.pid")
         fi
         port=$(free_port)
+        side_env=${AFTER_ENV:-}
+        [ "$side" = before ] && side_env=${BEFORE_ENV:-}
+        read -ra side_args <<<"$side_env"
         start_service "$tree" announce-gateway "$dir/gw.log" PORT="$port" ADMIN_PORT=0 NUMWANT_DEFAULT=50 \
-          ${workers:+GATEWAY_WORKERS=$workers} "${env_args[@]}"
+          ${workers:+GATEWAY_WORKERS=$workers} "${env_args[@]}" "${side_args[@]}"
         gw_port[$side]=$port gw_pid[$side]=${pids[-1]}
         echo "fill $side $store ${torrents}x$peers: $("$work/scale-load" 127.0.0.1 "$port" fill "$torrents" "$peers")" >&2
       done

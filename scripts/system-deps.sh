@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests use (real servers and real BitTorrent
 # clients), only those missing. Needs root, or sudo.
-#   scripts/system-deps.sh test    what `make test` needs
+#   scripts/system-deps.sh test    what `make test` needs (gcc and libc6-dev: the UDP
+#                                  batching addon, docs/udp-batch.md)
 #   scripts/system-deps.sh bench   what bench/ needs on top
 #   scripts/system-deps.sh images  what building and running the images needs here:
 #                                  podman with runc (docs/kubernetes.md "Building
@@ -9,7 +10,7 @@
 #   scripts/system-deps.sh clients the real clients of tests/src/client-matrix/run.ts
 set -euo pipefail
 case "${1:-test}" in
-  test) pkgs=(aria2 mktorrent python3-libtorrent redis-server redis-sentinel redis-tools postgresql openssl curl procps prometheus unzip chromium) ;;
+  test) pkgs=(gcc libc6-dev aria2 mktorrent python3-libtorrent redis-server redis-sentinel redis-tools postgresql openssl curl procps prometheus unzip chromium) ;;
   bench) pkgs=(aria2 mktorrent python3-libtorrent redis-server redis-sentinel redis-tools postgresql openssl curl procps prometheus unzip opentracker wrk gcc python3-matplotlib) ;;
   images) pkgs=(podman runc mmdebstrap) ;;
   clients) pkgs=(aria2 python3-libtorrent qbittorrent-nox transmission-daemon) ;;

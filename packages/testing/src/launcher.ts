@@ -49,6 +49,17 @@ export function storageApiEnv(
   };
 }
 
+/**
+ * SHOAL_TEST_UDP_BATCH_SYSCALLS (auto, on or off), when set, is every test
+ * gateway's UDP_BATCH_SYSCALLS: `off` runs the suites' UDP on node:dgram, `on`
+ * through the batching addon (docs/udp-batch.md, docs/testing.md). A test
+ * that sets UDP_BATCH_SYSCALLS itself keeps its own.
+ */
+export function testUdpBatchEnv(): Record<string, string> {
+  const mode = process.env['SHOAL_TEST_UDP_BATCH_SYSCALLS'];
+  return mode === undefined || mode === '' ? {} : { UDP_BATCH_SYSCALLS: mode };
+}
+
 /** A test gateway's settings: loopback, port 0, info logs, one worker and a fresh UDP secret; `env` last. */
 export function gatewayEnv(env: ServiceEnv = {}): Record<string, string> {
   return {
@@ -60,6 +71,7 @@ export function gatewayEnv(env: ServiceEnv = {}): Record<string, string> {
     // One thread, as before workers existed; a test of workers asks for them
     // (the default, the machine's cores, would multiply every test's threads).
     GATEWAY_WORKERS: '1',
+    ...testUdpBatchEnv(),
     ...env,
   };
 }

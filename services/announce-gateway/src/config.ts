@@ -8,6 +8,7 @@ import { PostgresStoreConfigSchema } from '@shoal/storage/postgres';
 import { checkStoreSettings } from '@shoal/storage';
 import { checkLoadConfig, loadConfigSchema } from './load/config.ts';
 import { checkRemoteStoreConfig, remoteStoreConfigSchema } from './remote/config.ts';
+import { loadUdpBatch } from './udp-batch.ts';
 
 /** The shared-memory store's peer heap bounds (docs/storage.md "Shared-memory store"): offsets stay below 2 GiB. */
 const SHARED_MEMORY_MIN_BYTES = 2 << 20;
@@ -292,6 +293,11 @@ export const gatewayConfigSchema = Type.Object({
     default: 4 << 20,
     description:
       "SO_RCVBUF of the UDP socket. Linux's 208 KiB default drops bursts of announces before the event loop reads them; the kernel caps this at net.core.rmem_max (raise it with sysctl for the full size)",
+  }),
+  UDP_BATCH_SYSCALLS: Type.Union([Type.Literal('auto'), Type.Literal('on'), Type.Literal('off')], {
+    default: 'auto',
+    description:
+      'Read and answer UDP datagrams up to 64 per system call (recvmmsg/sendmmsg) through the native addon built at install (docs/udp-batch.md). auto: when the addon loaded, else node:dgram (the log says why); on: refuse to boot without it; off: node:dgram',
   }),
   HTTP_REQUEST_TIMEOUT_MS: Type.Integer({
     minimum: 100,
@@ -588,6 +594,11 @@ export const loadGatewayConfig = configLoader(gatewayConfigSchema, {
         key: 'HTTPS_PORT',
         message: 'must differ from PORT while HTTP_ENABLED is true (both are TCP listeners)',
       });
+    }
+    if (c.UDP_ENABLED && c.UDP_BATCH_SYSCALLS === 'on') {
+      const { why } = loadUdpBatch();
+      if (why !== undefined)
+        problems.push({ key: 'UDP_BATCH_SYSCALLS', message: `is on but ${why}` });
     }
     if (!c.HTTP_ENABLED && !c.UDP_ENABLED && c.TLS_CERT_FILE === undefined) {
       problems.push({

@@ -33,6 +33,7 @@ import { abuseBans, buildSteps, policyNeeds } from './tracker/steps.ts';
 import { createTlsMetrics, readTlsMaterial, TlsReloader } from './tls.ts';
 import { createFullScrapeMetrics, FullScrapeCache } from './full-scrape.ts';
 import { UdpTracker } from './udp.ts';
+import { loadUdpBatch, type UdpBatchAddon } from './udp-batch.ts';
 import { WsFrontend } from './websocket/frontend.ts';
 import { createWsMetrics } from './websocket/metrics.ts';
 import { LocalRelay, MemoryWsSwarms, type WsRelay, type WsSwarmStore } from '@shoal/storage/ws';
@@ -302,6 +303,7 @@ export function buildGateway(deps: GatewayDeps): Gateway {
     if (https !== undefined) ws.attach(https.server);
   }
   const udp = new UdpTracker({
+    batch: udpBatchAddon(config.UDP_ENABLED ? config.UDP_BATCH_SYSCALLS : 'off', logger),
     host: config.HOST,
     numWantMax: config.NUMWANT_MAX,
     scrapeMaxHashes: config.SCRAPE_MAX_HASHES,
@@ -465,4 +467,22 @@ function tcpPortFree(port: number, host: string): Promise<boolean> {
     probe.once('error', () => resolve(false));
     probe.listen({ port, host, exclusive: true }, () => probe.close(() => resolve(true)));
   });
+}
+
+/**
+ * The batching addon per UDP_BATCH_SYSCALLS (docs/udp-batch.md). `on` without
+ * the addon was refused when the config was checked; `auto` without it logs
+ * why and serves with node:dgram.
+ */
+function udpBatchAddon(
+  setting: 'auto' | 'on' | 'off',
+  logger: GatewayDeps['logger'],
+): UdpBatchAddon | undefined {
+  if (setting === 'off') return undefined;
+  const { addon, why } = loadUdpBatch();
+  if (addon === undefined) {
+    if (setting === 'on') throw new Error(`UDP_BATCH_SYSCALLS is on but ${why}`);
+    logger.info({ why }, 'UDP batching addon not loaded: UDP uses node:dgram');
+  }
+  return addon;
 }

@@ -21,3 +21,4 @@ export { createWorkerMetrics, GAUGE_AGGREGATION, type WorkerMetrics } from './wo
 export { usableCores } from './workers/cores.ts';
 export { sharedStoreFit, sharedStoreMovesPeers } from './workers/shared-store.ts';
 export { openWsPlace } from './websocket/place.ts';
+export { loadUdpBatch, type UdpBatchAddon } from './udp-batch.ts';

@@ -21,6 +21,7 @@ import {
   type StorageHandle,
 } from './storage.ts';
 import { startSwarmStats } from './swarm-stats.ts';
+import { loadUdpBatch } from './udp-batch.ts';
 import { openWsPlace, openWsThreadHub } from './websocket/place.ts';
 import { mountWorkerAdmin } from './workers/admin-routes.ts';
 import { usableCores } from './workers/cores.ts';
@@ -42,6 +43,11 @@ function announceHosts(host: string): string[] {
   if (host === '::') return ['127.0.0.1', '[::1]'];
   if (host === '0.0.0.0') return ['127.0.0.1'];
   return [isIP(host) === 6 ? `[${host}]` : host];
+}
+
+function udpSyscalls(config: GatewayConfig): 'batched' | 'dgram' {
+  if (config.UDP_BATCH_SYSCALLS === 'off') return 'dgram';
+  return loadUdpBatch().addon === undefined ? 'dgram' : 'batched';
 }
 
 function announceReady(
@@ -67,6 +73,8 @@ function announceReady(
   logListening(logger, {
     http: ports.httpPort,
     udp: ports.udpPort,
+    // docs/udp-batch.md: recvmmsg/sendmmsg through the addon, or node:dgram.
+    ...(ports.udpPort === undefined ? {} : { udpSyscalls: udpSyscalls(config) }),
     https: ports.httpsPort,
     admin: ports.adminPort,
     host: config.HOST,

@@ -12,6 +12,10 @@
 // synchronously (the socket's `lookup` never leaves the call stack), so the
 // buffer is free again when send() returns unless the kernel queue was full;
 // then the queued send keeps that buffer and the next answer gets a new one.
+//
+// With the batching addon (docs/udp-batch.md) the socket is the addon's: one
+// recvmmsg reads up to 64 datagrams, each is handled as a dgram message is,
+// and the answers of the batch leave in one sendmmsg.
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { isIP } from 'node:net';
 import type { Logger } from 'pino';
@@ -41,6 +45,7 @@ import {
   type RefusalCounter,
 } from './tracker/refusal.ts';
 import type { AnnounceContext, ScrapeContext } from './tracker/types.ts';
+import { UDP_BATCH_META, type UdpBatchAddon, type UdpBatchHandle } from './udp-batch.ts';
 
 type UdpAnnounceRequest = Extract<UdpRequest, { action: 'announce' }>;
 type UdpScrapeRequest = Extract<UdpRequest, { action: 'scrape' }>;
@@ -64,6 +69,24 @@ export interface UdpTrackerOptions {
   metrics: GatewayMetrics;
   logger: Logger;
   clock: () => number;
+  /** The batching addon (docs/udp-batch.md); undefined: node:dgram. */
+  batch?: UdpBatchAddon | undefined;
+}
+
+/** A source the addon read: the peer's address and the port to answer. */
+interface BatchSource extends PeerAddress {
+  port: number;
+}
+
+/** Where an answer goes: dgram's rinfo, or the address the addon read. */
+type Destination = RemoteInfo | BatchSource;
+
+/** The answers of one batch, waiting for one sendmmsg. */
+interface OutBatch {
+  buf: Buffer;
+  meta: Uint32Array;
+  count: number;
+  used: number;
 }
 
 /** BEP 15 error action: action and transaction id, then the message. */
@@ -170,6 +193,13 @@ export class UdpTracker {
   readonly #settings: UdpSettings;
   readonly #announceOk: ReturnType<GatewayMetrics['request']>;
   #socket: Socket | undefined;
+  readonly #batchAddon: UdpBatchAddon | undefined;
+  #batchHandle: UdpBatchHandle | undefined;
+  #inMeta: Uint32Array | undefined;
+  #outBatch: OutBatch | undefined;
+  /** Inside a batch's handling: answers wait for the batch's sendmmsg. */
+  #batching = false;
+  #flushQueued = false;
   #out: Buffer;
   #inFlight = 0;
   #closing = false;
@@ -186,20 +216,42 @@ export class UdpTracker {
     this.#out = Buffer.allocUnsafe(
       Math.max(20 + 18 * options.numWantMax, 8 + 12 * scrapeMaxHashes, 512),
     );
+    const addon = options.batch;
+    this.#batchAddon = addon;
+    if (addon !== undefined) {
+      this.#inMeta = new Uint32Array(1 + UDP_BATCH_META * addon.BATCH);
+      this.#outBatch = {
+        // Each answer, then its 16-byte address.
+        buf: Buffer.allocUnsafe(addon.BATCH * (this.#out.length + 16)),
+        meta: new Uint32Array(1 + UDP_BATCH_META * addon.BATCH),
+        count: 0,
+        used: 0,
+      };
+    }
   }
 
   get port(): number | undefined {
+    if (this.#batchHandle !== undefined) return this.#batchAddon!.port(this.#batchHandle);
     return this.#socket?.address().port;
   }
 
   /** SO_RCVBUF as the kernel granted it (Linux doubles the request, capped by net.core.rmem_max). */
   get recvBufferBytes(): number | undefined {
+    if (this.#batchHandle !== undefined) return this.#batchAddon!.recvBufferSize(this.#batchHandle);
     return this.#socket?.getRecvBufferSize();
   }
 
   /** `reusePort`: SO_REUSEPORT, so the workers of one process share the port (docs/workers.md). */
   async listen(port: number, reusePort = false): Promise<number> {
     await this.unbind();
+    const addon = this.#batchAddon;
+    if (addon !== undefined) {
+      const { host, recvBufferBytes } = this.#options;
+      const handle = addon.open(host, port, reusePort, recvBufferBytes);
+      addon.start(handle, this.#onReadable);
+      this.#batchHandle = handle;
+      return addon.port(handle);
+    }
     const v6 = isIP(this.#options.host) === 6;
     const socket = createSocket({
       type: v6 ? 'udp6' : 'udp4',
@@ -223,6 +275,10 @@ export class UdpTracker {
 
   /** Releases the port without draining; for retrying a bind (PORT=0 picks one number for TCP and UDP). */
   async unbind(): Promise<void> {
+    if (this.#batchHandle !== undefined) this.#flush();
+    const handle = this.#batchHandle;
+    this.#batchHandle = undefined;
+    if (handle !== undefined) this.#batchAddon!.close(handle);
     const socket = this.#socket;
     this.#socket = undefined;
     if (socket !== undefined) await new Promise<void>((resolve) => socket.close(() => resolve()));
@@ -231,25 +287,75 @@ export class UdpTracker {
   /** Stops answering new packets, waits for announces in flight, then closes the socket. */
   async close(): Promise<void> {
     const socket = this.#socket;
-    if (socket === undefined || this.#closing) return;
+    if ((socket === undefined && this.#batchHandle === undefined) || this.#closing) return;
     this.#closing = true;
     if (this.#inFlight > 0) await new Promise<void>((resolve) => (this.#drained = resolve));
-    await new Promise<void>((resolve) => socket.close(() => resolve()));
+    if (socket !== undefined) await new Promise<void>((resolve) => socket.close(() => resolve()));
     this.#socket = undefined;
+    await this.unbind();
   }
 
   readonly #onMessage = (msg: Buffer, rinfo: RemoteInfo): void => {
-    const { metrics } = this.#options;
     if (this.#closing) {
-      metrics.udpDropped('closing');
+      this.#options.metrics.udpDropped('closing');
       return;
     }
-    const start = performance.now();
     const peer = addressToBytes(rinfo.address);
     if (peer === undefined) {
-      metrics.udpDropped('malformed');
+      this.#options.metrics.udpDropped('malformed');
       return;
     }
+    this.#onDatagram(msg, peer, rinfo);
+  };
+
+  /**
+   * The addon's waiter saw a datagram: read batches until the socket is
+   * empty (at most 8, then other work gets the event loop), answer each
+   * batch with one sendmmsg, and arm the waiter again.
+   */
+  readonly #onReadable = (): void => {
+    const addon = this.#batchAddon!;
+    const handle = this.#batchHandle;
+    if (handle === undefined) return;
+    const meta = this.#inMeta!;
+    try {
+      for (let round = 0; round < 8; round++) {
+        const data = addon.recv(handle, meta);
+        if (data === undefined) break;
+        const n = meta[0]!;
+        this.#batching = true;
+        try {
+          for (let i = 0, m = 1; i < n; i++, m += UDP_BATCH_META) {
+            if (this.#closing) {
+              this.#options.metrics.udpDropped('closing');
+              continue;
+            }
+            const at = meta[m + 2]!;
+            const v4 = meta[m + 3] === 4;
+            const from: BatchSource = {
+              family: v4 ? 4 : 6,
+              bytes: data.subarray(at, at + (v4 ? 4 : 16)),
+              port: meta[m + 4]!,
+            };
+            const off = meta[m]!;
+            this.#onDatagram(data.subarray(off, off + meta[m + 1]!), from, from);
+          }
+        } finally {
+          this.#batching = false;
+          this.#flush();
+        }
+        if (n < addon.BATCH) break;
+      }
+    } catch (err) {
+      this.#options.logger.warn({ err }, 'udp socket error');
+    } finally {
+      if (this.#batchHandle === handle) addon.arm(handle);
+    }
+  };
+
+  #onDatagram(msg: Buffer, peer: PeerAddress, rinfo: Destination): void {
+    const { metrics } = this.#options;
+    const start = performance.now();
     const now = this.#options.clock();
     // A banned source gets no answer at all: not even an error to reflect (docs/policy.md "Abuse control").
     if (this.#tracker.drops(peer, now)) {
@@ -294,10 +400,10 @@ export class UdpTracker {
     if (request.action === 'announce')
       this.#announce(new UdpAnnounce(request, peer, now, this.#settings), rinfo, start);
     else void this.#scrape(new UdpScrape(request, peer, now, this.#settings), rinfo, start);
-  };
+  }
 
   /** Embedded stores answer in the same turn: no Promise, no closure per packet. */
-  #announce(ctx: UdpAnnounce, rinfo: RemoteInfo, start: number): void {
+  #announce(ctx: UdpAnnounce, rinfo: Destination, start: number): void {
     try {
       const answer = this.#tracker.announce(ctx);
       if (answer instanceof Promise) {
@@ -314,7 +420,7 @@ export class UdpTracker {
   async #announceLater(
     ctx: UdpAnnounce,
     answer: Promise<AnnounceResult>,
-    rinfo: RemoteInfo,
+    rinfo: Destination,
     start: number,
   ): Promise<void> {
     this.#inFlight++;
@@ -328,7 +434,7 @@ export class UdpTracker {
     }
   }
 
-  #answerAnnounce(ctx: UdpAnnounce, result: AnnounceResult, rinfo: RemoteInfo): void {
+  #answerAnnounce(ctx: UdpAnnounce, result: AnnounceResult, rinfo: Destination): void {
     const length = encodeUdpAnnounceResponseInto(
       this.#out,
       ctx.packet.transactionId,
@@ -341,7 +447,7 @@ export class UdpTracker {
     this.#announceOk.inc();
   }
 
-  async #scrape(ctx: UdpScrape, rinfo: RemoteInfo, start: number): Promise<void> {
+  async #scrape(ctx: UdpScrape, rinfo: Destination, start: number): Promise<void> {
     const { metrics } = this.#options;
     this.#inFlight++;
     try {
@@ -373,7 +479,7 @@ export class UdpTracker {
     transactionId: number,
     refusal: Refusal,
     action: Action,
-    rinfo: RemoteInfo,
+    rinfo: Destination,
     err?: unknown,
     unprovenBytes = 0,
   ): void {
@@ -389,16 +495,66 @@ export class UdpTracker {
     }
   }
 
-  #send(length: number, rinfo: RemoteInfo): void {
+  #send(length: number, rinfo: Destination): void {
+    if (this.#batchAddon !== undefined) {
+      this.#queue(length, rinfo as BatchSource);
+      return;
+    }
     const socket = this.#socket;
     if (socket === undefined) return;
     try {
-      socket.send(this.#out, 0, length, rinfo.port, rinfo.address);
+      socket.send(this.#out, 0, length, rinfo.port, (rinfo as RemoteInfo).address);
     } catch {
       this.#options.metrics.udpDropped('send_failed');
       return;
     }
     // A queued send still points at this buffer: leave it to the queue.
     if (socket.getSendQueueCount() > 0) this.#out = Buffer.allocUnsafe(this.#out.length);
+  }
+
+  /**
+   * Adds an answer to the batch's sendmmsg. Outside a batch (an answer the
+   * store gave later) it goes out at the end of this microtask checkpoint,
+   * with the other answers that resolved with it.
+   */
+  #queue(length: number, to: BatchSource): void {
+    const batch = this.#outBatch!;
+    if (batch.count === this.#batchAddon!.BATCH) this.#flush();
+    const at = batch.used;
+    this.#out.copy(batch.buf, at, 0, length);
+    to.bytes.copy(batch.buf, at + length);
+    const m = 1 + UDP_BATCH_META * batch.count;
+    batch.meta[m] = at;
+    batch.meta[m + 1] = length;
+    batch.meta[m + 2] = at + length;
+    batch.meta[m + 3] = to.family;
+    batch.meta[m + 4] = to.port;
+    batch.used = at + length + to.bytes.length;
+    batch.count++;
+    if (!this.#batching && !this.#flushQueued) {
+      this.#flushQueued = true;
+      queueMicrotask(this.#flushLater);
+    }
+  }
+
+  readonly #flushLater = (): void => {
+    this.#flushQueued = false;
+    this.#flush();
+  };
+
+  #flush(): void {
+    const batch = this.#outBatch!;
+    const count = batch.count;
+    if (count === 0) return;
+    batch.count = 0;
+    batch.used = 0;
+    const handle = this.#batchHandle;
+    let sent = 0;
+    try {
+      if (handle !== undefined) sent = this.#batchAddon!.send(handle, batch.buf, batch.meta, count);
+    } catch (err) {
+      this.#options.logger.warn({ err }, 'udp socket error');
+    }
+    for (let i = sent; i < count; i++) this.#options.metrics.udpDropped('send_failed');
   }
 }

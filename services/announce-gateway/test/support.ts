@@ -7,7 +7,7 @@ import { pino, type Logger } from 'pino';
 import { Registry } from 'prom-client';
 import { StoreError } from '@shoal/storage';
 import { createMemoryStore } from '@shoal/storage/memory';
-import { LOOPBACK_ENV } from '@shoal/testing/launcher';
+import { LOOPBACK_ENV, testUdpBatchEnv } from '@shoal/testing/launcher';
 import {
   UdpTrackerClient,
   announcePacket as udpAnnouncePacket,
@@ -112,7 +112,7 @@ export function makeGateway(
   } = {},
 ): TestGateway {
   const config = loadGatewayConfig({
-    env: { ...LOOPBACK_ENV, ...env },
+    env: { ...LOOPBACK_ENV, ...testUdpBatchEnv(), ...env },
     argv: [],
   });
   const storage =
