@@ -12,6 +12,8 @@ describe('main.ts', () => {
       service: 'announce-gateway',
       cwd: serviceDir,
       env: LOOPBACK_ENV,
+      // One worker per core (the default) takes 20 s and more to start at load average 30.
+      timeoutMs: 120_000,
     });
     try {
       const listening = gateway.listening;
@@ -37,7 +39,7 @@ describe('main.ts', () => {
     } finally {
       await gateway.kill();
     }
-  });
+  }, 180_000);
 
   it('exits 1 listing every config problem', async () => {
     const child = spawnService({
