@@ -15,7 +15,7 @@
 // count as the store's.
 import { getHeapSpaceStatistics } from 'node:v8';
 import { createMemoryStore } from '@shoal/storage/memory';
-import { createSharedMemoryStore } from '@shoal/storage/shared-memory';
+import { createSharedMemoryStore, sharedMemoryHeapUsage } from '@shoal/storage/shared-memory';
 import { prng } from '@shoal/testing/random';
 import type { PeerAnnounce } from '@shoal/storage';
 
@@ -118,6 +118,17 @@ if (shared !== undefined)
   console.log(
     `shared heap (grown in 4 MiB steps) / peer: ${(shared.handle.heap.byteLength / stored).toFixed(1)} B`,
   );
+if (shared !== undefined) {
+  // Where the shared heap's bytes are, per stored peer.
+  const u = sharedMemoryHeapUsage(shared.store);
+  const per = (n: number): string => (n / stored).toFixed(1);
+  const known = u.entries + u.emptySlots + u.records + u.recordSlack + u.indexes + u.free;
+  console.log(
+    `shared heap used (top) / peer: ${per(u.top)} B = swarm entries ${per(u.entries)} + empty table slots ${per(u.emptySlots)} + ` +
+      `records ${per(u.records)} + record-block slack ${per(u.recordSlack)} + indexes ${per(u.indexes)} + ` +
+      `free blocks ${per(u.free)} + other ${per(u.top - known)}`,
+  );
+}
 console.log(
   `  deltas: heapUsed ${mb(after.heapUsed - before.heapUsed)}, arrayBuffers ${mb(after.arrayBuffers - before.arrayBuffers)}, ` +
     `heapTotal ${mb(after.heapTotal - before.heapTotal)}`,

@@ -245,6 +245,32 @@ export function auditSharedMemoryStore(store: SharedMemoryStore): string[] {
   return store.audit();
 }
 
+/** Where the shared heap's bytes are, in bytes (bench/memory-per-peer.ts). */
+export interface SharedMemoryHeapUsage {
+  /** Bytes handed out from the heap so far (its touched part). */
+  readonly top: number;
+  /** Swarm table slots holding a swarm. */
+  readonly entries: number;
+  /** Swarm table slots left empty (open addressing keeps tables at most 3/4 full). */
+  readonly emptySlots: number;
+  /** Peer records. */
+  readonly records: number;
+  /** Record blocks beyond their records (size classes). */
+  readonly recordSlack: number;
+  /** Peer and key-hash index blocks. */
+  readonly indexes: number;
+  /** Blocks on the shards' free lists. */
+  readonly free: number;
+  readonly peers: number;
+  readonly swarms: number;
+}
+
+/** Walks every shard (under its lock) and sums where the heap's bytes are. */
+export function sharedMemoryHeapUsage(store: SharedMemoryStore): SharedMemoryHeapUsage {
+  if (!(store instanceof SharedMemoryStoreImpl)) throw configError(['not a shared-memory store']);
+  return store.usage();
+}
+
 /** This thread's view of a store made by createSharedMemoryStore (in this or another thread). */
 export function attachSharedMemoryStore(
   handle: SharedMemoryHandle,
@@ -1529,6 +1555,52 @@ class SharedMemoryStoreImpl implements SharedMemoryStore {
       if (next !== undefined && next[0] < end) problems.push(`${what} overlaps ${next[2]}`);
     }
     return problems;
+  }
+
+  usage(): SharedMemoryHeapUsage {
+    this.#assertOpen();
+    const i32 = this.#i32;
+    const u = { entries: 0, emptySlots: 0, records: 0, recordSlack: 0, indexes: 0, free: 0 };
+    let peers = 0;
+    let swarms = 0;
+    for (let s = 0; s < this.#shards; s++) {
+      this.#lock(s);
+      try {
+        const t = this.#ctl[this.#sb(s) + S_TABLE]! >> 2;
+        const cap = i32[t + T_CAP]!;
+        const used = i32[t + T_USED]!;
+        u.entries += used * ENTRY_WORDS * 4;
+        u.emptySlots +=
+          classBytes(classOf((TABLE_HEADER_WORDS + cap * ENTRY_WORDS) * 4)) -
+          used * ENTRY_WORDS * 4;
+        for (let slot = 0; slot < cap; slot++) {
+          const e = t + TABLE_HEADER_WORDS + slot * ENTRY_WORDS;
+          if (i32[e + E_STATE] !== 1) continue;
+          swarms++;
+          for (const v6 of FAMILIES) {
+            const f = e + (v6 ? E_FAM6 : E_FAM4);
+            if (i32[f + F_REC] === 0) continue;
+            const size = i32[f + F_SIZE]!;
+            const bytes = size * (v6 ? REC_SIZE6 : REC_SIZE4);
+            peers += size;
+            u.records += bytes;
+            u.recordSlack += classBytes(i32[f + F_CLS]!) - bytes;
+            if (i32[f + F_INDEX] !== 0)
+              u.indexes += classBytes(indexClass(i32[f + F_INDEX_SLOTS]!));
+          }
+        }
+        for (let cls = 0; cls < NUM_CLASSES; cls++)
+          for (
+            let off = this.#ctl[this.#freeBase + s * NUM_CLASSES + cls]!;
+            off !== 0;
+            off = i32[off >> 2]!
+          )
+            u.free += classBytes(cls);
+      } finally {
+        this.#unlock(s);
+      }
+    }
+    return { top: Atomics.load(this.#ctl, H_TOP), ...u, peers, swarms };
   }
 
   /** #find for a key already in the heap at byte `at`. */
