@@ -1,7 +1,7 @@
 // Memory per stored peer and announce cost of the memory driver, or of the
 // shared-memory store (docs/storage.md "Shared-memory store") with `shared`.
 //
-//   node --expose-gc bench/memory-per-peer.ts [peers=1000000] [swarms=100000] [memory|shared]
+//   node --expose-gc bench/memory-per-peer.ts [peers=1000000] [swarms=100000] [memory|shared|shared-ids]
 //
 // Loads `peers` IPv4 peers into `swarms` swarms through announce() (each peer
 // lands in a uniformly random swarm, so swarm sizes vary around the mean and
@@ -28,8 +28,8 @@ if (gc === undefined) {
 const peers = Number(process.argv[2] ?? 1_000_000);
 const swarms = Number(process.argv[3] ?? 100_000);
 const kind = process.argv[4] ?? 'memory';
-if (kind !== 'memory' && kind !== 'shared') {
-  console.error('store: memory or shared');
+if (kind !== 'memory' && kind !== 'shared' && kind !== 'shared-ids') {
+  console.error('store: memory, shared or shared-ids (SHARED_MEMORY_PEER_IDS=true)');
   process.exit(2);
 }
 const BIG_SWARM_PEERS = 1000;
@@ -58,7 +58,10 @@ function settle(): NodeJS.MemoryUsage & { youngGen: number } {
 
 let now = Date.now();
 const options = { peerLifetimeSeconds: 1860, clock: () => now };
-const shared = kind === 'shared' ? createSharedMemoryStore(options) : undefined;
+const shared =
+  kind === 'memory'
+    ? undefined
+    : createSharedMemoryStore({ ...options, peerIds: kind === 'shared-ids' });
 const store = shared?.store ?? createMemoryStore(options);
 console.log(`store: ${store.driver}`);
 

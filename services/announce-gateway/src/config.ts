@@ -502,6 +502,11 @@ export const gatewayConfigSchema = Type.Object({
     description:
       'STORAGE_DRIVER=memory with more than one worker: most bytes the shared-memory peer heap grows to (reserved address space; memory is used as peers arrive). An announce that needs more is answered "retry later" (docs/workers.md "Stores")',
   }),
+  SHARED_MEMORY_PEER_IDS: Type.Boolean({
+    default: false,
+    description:
+      'STORAGE_DRIVER=memory with more than one worker: keep each peer_id for non-compact answers (20 B more per peer; docs/storage.md "Shared-memory store"). Off: non-compact answers carry no `peer id`, as with REDIS_STORE_PEER_IDS=false; one worker (the memory driver) always keeps them',
+  }),
   STATS_INTERVAL_SECONDS: Type.Integer({
     minimum: 1,
     maximum: 86_400,

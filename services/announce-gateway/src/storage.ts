@@ -77,6 +77,7 @@ export function createSharedStorage(
   const { handle, store } = createSharedMemoryStore({
     peerLifetimeSeconds: config.PEER_LIFETIME_SECONDS,
     maxMemoryBytes: config.SHARED_MEMORY_MAX_BYTES,
+    peerIds: config.SHARED_MEMORY_PEER_IDS,
     // Each worker, and each replacement of one, attaches once over the store's life.
     maxOwners: SHARED_MEMORY_MAX_ATTACHMENTS,
     sweepEveryMs: Math.max(30, Math.floor(config.PEER_LIFETIME_SECONDS / 4)) * 1000,

@@ -69,8 +69,11 @@ import {
   MAGIC,
   MIN_TABLE_CAP,
   NUM_CLASSES,
+  H_PEER_IDS,
   REC_SIZE4,
+  REC_SIZE4_IDS,
   REC_SIZE6,
+  REC_SIZE6_IDS,
   R_KEY,
   R_KEY_HASH,
   SHARD_WORDS,
@@ -127,6 +130,13 @@ export interface SharedMemoryStoreOptions extends StoreOptions, SharedMemoryThre
   maxKvBytes?: number;
   /** Attachments over the store's life (each worker, each replacement). Default 4096. */
   maxOwners?: number;
+  /**
+   * Keep each peer's peer_id for non-compact answers (20 B more per record;
+   * docs/storage.md "Shared-memory store"). Default false: a withPeerIds
+   * announce answers its peers with `peerIds` undefined, as Redis without
+   * REDIS_STORE_PEER_IDS does.
+   */
+  peerIds?: boolean;
   /** Most bytes of shared rate-limit counts: 80 per address and window in a table at most half full, two windows kept (64 MiB: 262,143 counts). Default 64 MiB. */
   maxRateCountBytes?: number;
 }
@@ -164,13 +174,15 @@ const NOT_DOWNLOADING = ROLE_SEEDER | ROLE_PARTIAL_SEED;
 export const INDEX_FROM = 32;
 const INDEX_DROP_BELOW = 16;
 
-/** Records per block of each heap class, per family. */
-const CAP4 = new Int32Array(NUM_CLASSES);
-const CAP6 = new Int32Array(NUM_CLASSES);
-for (let c = 0; c < NUM_CLASSES; c++) {
-  CAP4[c] = Math.floor(classBytes(c) / REC_SIZE4);
-  CAP6[c] = Math.floor(classBytes(c) / REC_SIZE6);
+/** Records of `rs` bytes per block of each heap class. */
+function capacities(rs: number): Int32Array {
+  const cap = new Int32Array(NUM_CLASSES);
+  for (let c = 0; c < NUM_CLASSES; c++) cap[c] = Math.floor(classBytes(c) / rs);
+  return cap;
 }
+const CAPS = new Map(
+  [REC_SIZE4, REC_SIZE6, REC_SIZE4_IDS, REC_SIZE6_IDS].map((rs) => [rs, capacities(rs)]),
+);
 
 function noPeers(downloaded: number): SwarmCounts {
   return { seeders: 0, leechers: 0, downloaded, partialSeeds: 0 };
@@ -218,6 +230,7 @@ export function createSharedMemoryStore(opts: SharedMemoryStoreOptions): {
   ctl[H_TOP] = HEAP_START;
   ctl[H_HEAP_MAX] = maxMemory;
   ctl[H_MAX_OWNERS] = maxOwners;
+  ctl[H_PEER_IDS] = opts.peerIds === true ? 1 : 0;
   new Float64Array(control, 0, HEADER_F64_WORDS)[H_EPOCH_F64] = Math.floor(
     (opts.clock ?? Date.now)() / 1000,
   );
@@ -309,6 +322,12 @@ class SharedMemoryStoreImpl implements SharedMemoryStore {
   readonly #freeBase: number;
   readonly #ownerBase: number;
   readonly #lifetime: number;
+  /** Records keep the peer_id (non-compact answers); their sizes and capacities per heap class. */
+  readonly #peerIds: boolean;
+  readonly #rs4: number;
+  readonly #rs6: number;
+  readonly #cap4: Int32Array;
+  readonly #cap6: Int32Array;
   readonly #clock: () => number;
   readonly #epochSeconds: number;
   readonly #locks: Locks;
@@ -342,6 +361,11 @@ class SharedMemoryStoreImpl implements SharedMemoryStore {
     this.#freeBase = layout.freeBase;
     this.#ownerBase = layout.ownerBase;
     this.#lifetime = opts.peerLifetimeSeconds ?? this.#ctl[H_LIFETIME]!;
+    this.#peerIds = this.#ctl[H_PEER_IDS] === 1;
+    this.#rs4 = this.#peerIds ? REC_SIZE4_IDS : REC_SIZE4;
+    this.#rs6 = this.#peerIds ? REC_SIZE6_IDS : REC_SIZE6;
+    this.#cap4 = CAPS.get(this.#rs4)!;
+    this.#cap6 = CAPS.get(this.#rs6)!;
     this.#clock = opts.clock ?? Date.now;
     this.#epochSeconds = new Float64Array(handle.control, 0, HEADER_F64_WORDS)[H_EPOCH_F64]!;
     this.#owner = registerOwner(
@@ -423,7 +447,7 @@ class SharedMemoryStoreImpl implements SharedMemoryStore {
     const keyed = (kh0 | kh1) !== 0;
 
     if (a.event === 'stopped') {
-      const ids = a.withPeerIds ? [] : undefined;
+      const ids = a.withPeerIds && this.#peerIds ? [] : undefined;
       if (e <= 0) return { ...noPeers(0), peers: EMPTY, peerIds: ids, downloadCounted: false };
       const f = e + fam;
       if (i32[f + F_REC] !== 0) {
@@ -494,7 +518,7 @@ class SharedMemoryStoreImpl implements SharedMemoryStore {
     const size = i32[f + F_SIZE]!;
     const eligible = wantsNothing ? size - i32[f + F_SEEDERS]! - i32[f + F_PARTIALS]! : size - 1;
     const want = Math.min(a.numWant, eligible);
-    const ids = a.withPeerIds ? [] : undefined;
+    const ids = a.withPeerIds && this.#peerIds ? [] : undefined;
     let peers = EMPTY;
     if (want > 0) {
       peers = Buffer.allocUnsafe(want * keyLen);
@@ -936,7 +960,7 @@ class SharedMemoryStoreImpl implements SharedMemoryStore {
     const i32 = this.#i32;
     const f = e + (v6 ? E_FAM6 : E_FAM4);
     const other = e + (v6 ? E_FAM4 : E_FAM6);
-    const cls = classOf(v6 ? REC_SIZE6 : REC_SIZE4);
+    const cls = classOf(v6 ? this.#rs6 : this.#rs4);
     const off = this.#alloc(s, cls);
     i32.fill(0, f, f + 8);
     i32[f + F_CLS] = cls;
@@ -973,7 +997,7 @@ class SharedMemoryStoreImpl implements SharedMemoryStore {
   }
 
   #roleOf(f: number, v6: boolean, i: number): number {
-    const rs = v6 ? REC_SIZE6 : REC_SIZE4;
+    const rs = v6 ? this.#rs6 : this.#rs4;
     return this.#u8[this.#i32[f + F_REC]! + i * rs + rs - 2]!;
   }
 
@@ -982,7 +1006,7 @@ class SharedMemoryStoreImpl implements SharedMemoryStore {
     const { i32, u8: b } = this.#readViews();
     const key = this.#key;
     const keyLen = v6 ? 18 : 6;
-    const rs = v6 ? REC_SIZE6 : REC_SIZE4;
+    const rs = v6 ? this.#rs6 : this.#rs4;
     const rec = i32[f + F_REC]!;
     const size = i32[f + F_SIZE]!;
     const index = i32[f + F_INDEX]!;
@@ -1013,7 +1037,7 @@ class SharedMemoryStoreImpl implements SharedMemoryStore {
   /** Record index of the peer whose latest announce carried the key hash (kh0, kh1), or -1. */
   #findKeyHash(f: number, v6: boolean, kh0: number, kh1: number): number {
     const { i32 } = this.#readViews();
-    const words = (v6 ? REC_SIZE6 : REC_SIZE4) >> 2;
+    const words = (v6 ? this.#rs6 : this.#rs4) >> 2;
     const rec = (i32[f + F_REC]! + R_KEY_HASH) >> 2;
     const index = i32[f + F_INDEX]!;
     if (index === 0) {
@@ -1035,7 +1059,7 @@ class SharedMemoryStoreImpl implements SharedMemoryStore {
 
   /** The record's key hash words: [0, 0] when it has none. */
   #keyHashWord(f: number, v6: boolean, i: number): number {
-    return (this.#i32[f + F_REC]! + i * (v6 ? REC_SIZE6 : REC_SIZE4) + R_KEY_HASH) >> 2;
+    return (this.#i32[f + F_REC]! + i * (v6 ? this.#rs6 : this.#rs4) + R_KEY_HASH) >> 2;
   }
 
   #hasKeyHash(f: number, v6: boolean, i: number): boolean {
@@ -1062,10 +1086,10 @@ class SharedMemoryStoreImpl implements SharedMemoryStore {
     kh1: number,
   ): number {
     const i32 = this.#i32;
-    const rs = v6 ? REC_SIZE6 : REC_SIZE4;
+    const rs = v6 ? this.#rs6 : this.#rs4;
     const keyLen = v6 ? 18 : 6;
     const size = i32[f + F_SIZE]!;
-    if (size === (v6 ? CAP6 : CAP4)[i32[f + F_CLS]!]) {
+    if (size === (v6 ? this.#cap6 : this.#cap4)[i32[f + F_CLS]!]) {
       const grown = size < 4 ? size + 1 : size + (size >>> 1);
       this.#moveTo(s, f, v6, classOf(grown * rs));
     }
@@ -1104,7 +1128,7 @@ class SharedMemoryStoreImpl implements SharedMemoryStore {
   ): void {
     const i32 = this.#i32;
     const was = this.#roleOf(f, v6, i);
-    const rs = v6 ? REC_SIZE6 : REC_SIZE4;
+    const rs = v6 ? this.#rs6 : this.#rs4;
     this.#write(f, v6, i32[f + F_REC]! + i * rs, peerId, expiry, role);
     const w = this.#keyHashWord(f, v6, i);
     if (i32[w] !== kh0 || i32[w + 1] !== kh1) {
@@ -1123,8 +1147,8 @@ class SharedMemoryStoreImpl implements SharedMemoryStore {
   #write(f: number, v6: boolean, o: number, peerId: Buffer, expiry: number, role: number): void {
     const b = this.#u8;
     const idAt = o + R_KEY + (v6 ? 18 : 6);
-    for (let j = 0; j < PEER_ID_LEN; j++) b[idAt + j] = peerId[j]!;
-    b[idAt + PEER_ID_LEN] = role;
+    if (this.#peerIds) for (let j = 0; j < PEER_ID_LEN; j++) b[idAt + j] = peerId[j]!;
+    b[o + (v6 ? this.#rs6 : this.#rs4) - 2] = role;
     this.#i32[o >> 2] = expiry;
     if (expiry < this.#i32[f + F_MIN_EXPIRY]!) this.#i32[f + F_MIN_EXPIRY] = expiry;
   }
@@ -1137,7 +1161,7 @@ class SharedMemoryStoreImpl implements SharedMemoryStore {
 
   #removeAt(s: number, f: number, v6: boolean, i: number): void {
     const i32 = this.#i32;
-    const rs = v6 ? REC_SIZE6 : REC_SIZE4;
+    const rs = v6 ? this.#rs6 : this.#rs4;
     this.#countRole(f, this.#roleOf(f, v6, i), -1);
     const last = i32[f + F_SIZE]! - 1;
     const rec = i32[f + F_REC]!;
@@ -1166,7 +1190,7 @@ class SharedMemoryStoreImpl implements SharedMemoryStore {
   #sweep(s: number, f: number, v6: boolean, nowSec: number): number {
     const i32 = this.#i32;
     const b = this.#u8;
-    const rs = v6 ? REC_SIZE6 : REC_SIZE4;
+    const rs = v6 ? this.#rs6 : this.#rs4;
     const rec = i32[f + F_REC]!;
     const before = i32[f + F_SIZE]!;
     let size = before;
@@ -1227,7 +1251,7 @@ class SharedMemoryStoreImpl implements SharedMemoryStore {
 
   #moveInto(s: number, f: number, v6: boolean, cls: number, off: number): void {
     const i32 = this.#i32;
-    const rs = v6 ? REC_SIZE6 : REC_SIZE4;
+    const rs = v6 ? this.#rs6 : this.#rs4;
     const oldRec = i32[f + F_REC]!;
     const oldCls = i32[f + F_CLS]!;
     this.#u8.copyWithin(off, oldRec, oldRec + i32[f + F_SIZE]! * rs);
@@ -1246,10 +1270,10 @@ class SharedMemoryStoreImpl implements SharedMemoryStore {
   #afterShrink(s: number, f: number, v6: boolean): void {
     const i32 = this.#i32;
     const size = i32[f + F_SIZE]!;
-    const cap = (v6 ? CAP6 : CAP4)[i32[f + F_CLS]!]!;
+    const cap = (v6 ? this.#cap6 : this.#cap4)[i32[f + F_CLS]!]!;
     // Shrink at a quarter full so that a peer joining and leaving cannot bounce between classes.
     if (cap > 8 && size * 4 < cap) {
-      const cls = classOf(Math.max(size * 2, 4) * (v6 ? REC_SIZE6 : REC_SIZE4));
+      const cls = classOf(Math.max(size * 2, 4) * (v6 ? this.#rs6 : this.#rs4));
       // A full heap keeps the larger block.
       const off = this.#tryAlloc(s, cls);
       if (off !== 0) this.#moveInto(s, f, v6, cls, off);
@@ -1289,7 +1313,7 @@ class SharedMemoryStoreImpl implements SharedMemoryStore {
 
   /** Index slot hash of record i: of its compact peer, or (byKeyHash) of its key hash. */
   #slotHash(f: number, v6: boolean, i: number, byKeyHash: boolean): number {
-    const o = this.#i32[f + F_REC]! + i * (v6 ? REC_SIZE6 : REC_SIZE4);
+    const o = this.#i32[f + F_REC]! + i * (v6 ? this.#rs6 : this.#rs4);
     if (!byKeyHash) return hashKey(this.#u8, o + R_KEY, v6 ? 18 : 6);
     return keyHashSlot(this.#i32[(o + R_KEY_HASH) >> 2]!, this.#i32[((o + R_KEY_HASH) >> 2) + 1]!);
   }
@@ -1353,7 +1377,7 @@ class SharedMemoryStoreImpl implements SharedMemoryStore {
     const { i32, u8: b } = this.#readViews();
     const n = i32[f + F_SIZE]!;
     if (want <= 0 || n === 0) return 0;
-    const rs = v6 ? REC_SIZE6 : REC_SIZE4;
+    const rs = v6 ? this.#rs6 : this.#rs4;
     const keyLen = v6 ? 18 : 6;
     const base = i32[f + F_REC]!;
     const end = base + n * rs;
@@ -1461,12 +1485,12 @@ class SharedMemoryStoreImpl implements SharedMemoryStore {
             if (rec === 0) continue;
             has = true;
             const where = `shard ${s}: swarm ${name} IPv${v6 ? 6 : 4}`;
-            const rs = v6 ? REC_SIZE6 : REC_SIZE4;
+            const rs = v6 ? this.#rs6 : this.#rs4;
             const keyLen = v6 ? 18 : 6;
             const cls = i32[f + F_CLS]!;
             const size = i32[f + F_SIZE]!;
             blocks.push([rec, rec + classBytes(cls), `${where} records`]);
-            if (size < 1 || size > (v6 ? CAP6 : CAP4)[cls]!)
+            if (size < 1 || size > (v6 ? this.#cap6 : this.#cap4)[cls]!)
               problems.push(`${where}: size ${size} outside 1..capacity`);
             let seeders = 0;
             let partials = 0;
@@ -1581,7 +1605,7 @@ class SharedMemoryStoreImpl implements SharedMemoryStore {
             const f = e + (v6 ? E_FAM6 : E_FAM4);
             if (i32[f + F_REC] === 0) continue;
             const size = i32[f + F_SIZE]!;
-            const bytes = size * (v6 ? REC_SIZE6 : REC_SIZE4);
+            const bytes = size * (v6 ? this.#rs6 : this.#rs4);
             peers += size;
             u.records += bytes;
             u.recordSlack += classBytes(i32[f + F_CLS]!) - bytes;
@@ -1644,10 +1668,10 @@ class SharedMemoryStoreImpl implements SharedMemoryStore {
       for (const v6 of FAMILIES) {
         const f = e + (v6 ? E_FAM6 : E_FAM4);
         if (i32[f + F_REC] === 0) continue;
-        const rs = v6 ? REC_SIZE6 : REC_SIZE4;
+        const rs = v6 ? this.#rs6 : this.#rs4;
         const keyLen = v6 ? 18 : 6;
         const rec = i32[f + F_REC]!;
-        const size = Math.min(i32[f + F_SIZE]!, (v6 ? CAP6 : CAP4)[i32[f + F_CLS]!]!);
+        const size = Math.min(i32[f + F_SIZE]!, (v6 ? this.#cap6 : this.#cap4)[i32[f + F_CLS]!]!);
         const peers = new Set<string>();
         const keyHashes = new Set<string>();
         let w = 0;

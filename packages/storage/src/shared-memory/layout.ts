@@ -10,7 +10,7 @@
 import { StoreError } from '../errors.ts';
 
 export const MAGIC = 0x5348_4d31; // "SHM1"
-export const LAYOUT_VERSION = 3;
+export const LAYOUT_VERSION = 4;
 
 // Header words of `control` (Int32Array indexes).
 export const H_MAGIC = 0;
@@ -35,6 +35,8 @@ export const H_KV_GEN = 27;
 export const H_KV_GARBAGE = 28;
 /** The rate counters' lock word and its waiter count (rate.ts). */
 export const H_RATE_LOCK = 29;
+/** 1 when records keep the peer_id (the creator's `peerIds` option), else 0. */
+export const H_PEER_IDS = 31;
 export const HEADER_WORDS = 32;
 
 // Per-shard words, SHARD_WORDS apart (64 bytes: one cache line per lock).
@@ -124,13 +126,16 @@ export const MIN_TABLE_CAP = 16;
 //   [4, 12)                key hash of the record's latest announce, all zero
 //                          without one (docs/decisions.md "Peers that move")
 //   [12, 12 + K)           compact peer: address then big-endian port (BEP 23 / BEP 7)
-//   [12 + K, 32 + K)       peer_id
-//   [32 + K]               role (0 leecher, 1 seeder, 2 BEP 21 partial seed)
-// K = 6 and RS = 40 for IPv4; K = 18 and RS = 52 for IPv6 (the memory driver's sizes).
+//   [12 + K, 32 + K)       peer_id, only in a store made with `peerIds`
+//   [RS - 2]               role (0 leecher, 1 seeder, 2 BEP 21 partial seed)
+// K = 6 for IPv4, 18 for IPv6. RS = 20 (IPv4) and 32 (IPv6) without peer_ids,
+// 40 and 52 with them (the memory driver's sizes).
 export const R_KEY_HASH = 4;
 export const R_KEY = 12;
-export const REC_SIZE4 = 40;
-export const REC_SIZE6 = 52;
+export const REC_SIZE4 = 20;
+export const REC_SIZE6 = 32;
+export const REC_SIZE4_IDS = 40;
+export const REC_SIZE6_IDS = 52;
 
 /**
  * Grows a growable SharedArrayBuffer to hold `end` bytes, in `step`s with an

@@ -14,11 +14,13 @@ import {
   type SharedMemoryHandle,
 } from './index.ts';
 
-describePeerStoreConformance('shared memory', (opts) =>
-  Promise.resolve(createSharedMemoryStore(opts).store),
+describePeerStoreConformance(
+  'shared memory',
+  (opts) => Promise.resolve(createSharedMemoryStore(opts).store),
+  { keepsPeerIds: false },
 );
-describePeerStoreConformance('shared memory, one shard, attached', (opts) => {
-  const { handle, store } = createSharedMemoryStore({ ...opts, shards: 1 });
+describePeerStoreConformance('shared memory with peer ids, one shard, attached', (opts) => {
+  const { handle, store } = createSharedMemoryStore({ ...opts, shards: 1, peerIds: true });
   void store.close();
   return Promise.resolve(attachSharedMemoryStore(handle, { clock: opts.clock }));
 });
