@@ -77,11 +77,13 @@ import {
   R_KEY,
   R_KEY_HASH,
   SHARD_WORDS,
+  SPARE_FROM,
   S_LEECHERS4,
   S_LEECHERS6,
   S_LOCK,
   S_SEEDERS4,
   S_SEEDERS6,
+  S_SPARE,
   S_TABLE,
   S_TORRENTS,
   TABLE_HEADER_WORDS,
@@ -272,7 +274,7 @@ export interface SharedMemoryHeapUsage {
   readonly recordSlack: number;
   /** Peer and key-hash index blocks. */
   readonly indexes: number;
-  /** Blocks on the shards' free lists. */
+  /** Blocks on the shards' free lists, and what is left of their spares. */
   readonly free: number;
   readonly peers: number;
   readonly swarms: number;
@@ -765,6 +767,8 @@ class SharedMemoryStoreImpl implements SharedMemoryStore {
       return off;
     }
     const size = classBytes(cls);
+    const carved = this.#carve(s, size);
+    if (carved !== 0) return carved;
     const max = ctl[H_HEAP_MAX]!;
     for (;;) {
       const top = Atomics.load(ctl, H_TOP);
@@ -792,9 +796,49 @@ class SharedMemoryStoreImpl implements SharedMemoryStore {
 
   /** Hands a block back to the shard's free list; nothing may point to it any more. */
   #free(s: number, off: number, cls: number): void {
+    const bytes = classBytes(cls);
+    if (bytes >= SPARE_FROM) {
+      // layout.ts S_SPARE: linked first, published last, so a thread dying in between leaks it.
+      const w = this.#sb(s) + S_SPARE;
+      this.#i32[off >> 2] = this.#ctl[w]!;
+      this.#i32[(off >> 2) + 1] = bytes;
+      this.#ctl[w] = off;
+      return;
+    }
     const head = this.#freeBase + s * NUM_CLASSES + cls;
     this.#i32[off >> 2] = this.#ctl[head]!;
     this.#ctl[head] = off;
+  }
+
+  /**
+   * A block of `size` bytes cut from the end of the shard's first spare, or 0.
+   * A spare too small for a small block is given up: what is left of it goes
+   * to the free lists of the small classes.
+   */
+  #carve(s: number, size: number): number {
+    const i32 = this.#i32;
+    const ctl = this.#ctl;
+    const w = this.#sb(s) + S_SPARE;
+    for (let tries = 0; tries < 2; tries++) {
+      const head = ctl[w]!;
+      if (head === 0) return 0;
+      const left = i32[(head >> 2) + 1]!;
+      if (left > size) {
+        i32[(head >> 2) + 1] = left - size;
+        return head + left - size;
+      }
+      if (left < size && size > 256) return 0;
+      ctl[w] = i32[head >> 2]!;
+      if (left === size) return head;
+      // Every block size is a multiple of 16, and every multiple of 16 up to 256 a class of its own.
+      for (let off = head, rest = left; rest >= 16; ) {
+        const piece = Math.min(rest, 256);
+        this.#free(s, off, classOf(piece));
+        off += piece;
+        rest -= piece;
+      }
+    }
+    return 0;
   }
 
   // ---- swarm tables ----
@@ -1566,6 +1610,16 @@ class SharedMemoryStoreImpl implements SharedMemoryStore {
             }
           }
         }
+        let n = 0;
+        for (let off = this.#ctl[sb + S_SPARE]!; off !== 0; off = i32[off >> 2]!) {
+          const left = i32[(off >> 2) + 1]!;
+          if (left < 16 || left % 16 !== 0) problems.push(`shard ${s}: spare of ${left} bytes`);
+          blocks.push([off, off + left, `shard ${s} spare`]);
+          if (++n > 1e7) {
+            problems.push(`shard ${s}: spare list loops`);
+            break;
+          }
+        }
       } finally {
         this.#unlock(s);
       }
@@ -1620,6 +1674,8 @@ class SharedMemoryStoreImpl implements SharedMemoryStore {
             off = i32[off >> 2]!
           )
             u.free += classBytes(cls);
+        for (let off = this.#ctl[this.#sb(s) + S_SPARE]!; off !== 0; off = i32[off >> 2]!)
+          u.free += i32[(off >> 2) + 1]!;
       } finally {
         this.#unlock(s);
       }

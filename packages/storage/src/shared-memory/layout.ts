@@ -50,6 +50,15 @@ export const S_SEEDERS4 = 4;
 export const S_LEECHERS4 = 5;
 export const S_SEEDERS6 = 6;
 export const S_LEECHERS6 = 7;
+/**
+ * Byte offset of the shard's first spare block, 0 for none. A freed block of
+ * SPARE_FROM bytes or more (an outgrown swarm table, a big swarm's old record
+ * block) is not kept for its own class, which a growing shard seldom asks for
+ * again, but carved from its end for any smaller block: word 0 links the
+ * next spare, word 1 holds the bytes not yet carved.
+ */
+export const S_SPARE = 8;
+export const SPARE_FROM = 1024;
 
 /** Heap size classes; each shard keeps one free list per class. */
 export const NUM_CLASSES = 200;
