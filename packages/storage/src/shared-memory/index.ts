@@ -44,6 +44,7 @@ import {
   E_FAM4,
   E_FAM6,
   E_STATE,
+  FAMILY_WORDS,
   F_CLS,
   F_INDEX,
   F_INDEX_SLOTS,
@@ -264,7 +265,7 @@ export function auditSharedMemoryStore(store: SharedMemoryStore): string[] {
 export interface SharedMemoryHeapUsage {
   /** Bytes handed out from the heap so far (its touched part). */
   readonly top: number;
-  /** Swarm table slots holding a swarm. */
+  /** Swarm table slots holding a swarm, and the IPv6 family blocks. */
   readonly entries: number;
   /** Swarm table slots left empty (open addressing keeps tables at most 3/4 full). */
   readonly emptySlots: number;
@@ -442,7 +443,6 @@ class SharedMemoryStoreImpl implements SharedMemoryStore {
     key[keyLen - 2] = a.port >>> 8;
     key[keyLen - 1] = a.port & 0xff;
     const v6 = a.family === 6;
-    const fam = v6 ? E_FAM6 : E_FAM4;
     // The key hash as two words; all zero is no key, as in a record.
     const kh0 = a.keyHash === undefined ? 0 : a.keyHash.readInt32LE(0);
     const kh1 = a.keyHash === undefined ? 0 : a.keyHash.readInt32LE(4);
@@ -451,7 +451,7 @@ class SharedMemoryStoreImpl implements SharedMemoryStore {
     if (a.event === 'stopped') {
       const ids = a.withPeerIds && this.#peerIds ? [] : undefined;
       if (e <= 0) return { ...noPeers(0), peers: EMPTY, peerIds: ids, downloadCounted: false };
-      const f = e + fam;
+      const f = this.#fam(e, v6);
       if (i32[f + F_REC] !== 0) {
         const i = this.#find(f, v6);
         if (i >= 0) this.#removePeer(s, f, v6, i);
@@ -468,10 +468,10 @@ class SharedMemoryStoreImpl implements SharedMemoryStore {
     }
 
     if (e <= 0) e = this.#insertEntry(s, x);
-    const f = e + fam;
+    let f = this.#fam(e, v6);
     if (i32[f + F_REC] === 0) {
       try {
-        this.#createTable(s, e, v6);
+        f = this.#createTable(s, e, v6);
       } catch (err) {
         // A full heap: the entry made for this announce must not stay behind empty.
         this.#dropIfEmpty(s, e);
@@ -594,8 +594,9 @@ class SharedMemoryStoreImpl implements SharedMemoryStore {
     const i32 = this.#i32;
     for (let s = 0; s < this.#shards; s++) {
       this.#walkShard(s, this.#nowSeconds(), (e) => {
-        const seeders = i32[e + E_FAM4 + F_SEEDERS]! + i32[e + E_FAM6 + F_SEEDERS]!;
-        const size = i32[e + E_FAM4 + F_SIZE]! + i32[e + E_FAM6 + F_SIZE]!;
+        const f6 = this.#fam(e, true);
+        const seeders = i32[e + E_FAM4 + F_SEEDERS]! + i32[f6 + F_SEEDERS]!;
+        const size = i32[e + E_FAM4 + F_SIZE]! + i32[f6 + F_SIZE]!;
         if (size > 0) top.add(this.#infoHashAt(e), seeders, size - seeders);
       });
       await nextTurn();
@@ -831,7 +832,7 @@ class SharedMemoryStoreImpl implements SharedMemoryStore {
       ctl[w] = i32[head >> 2]!;
       if (left === size) return head;
       // Every block size is a multiple of 16, and every multiple of 16 up to 256 a class of its own.
-      for (let off = head, rest = left; rest >= 16; ) {
+      for (let off = head, rest = left; rest >= 16;) {
         const piece = Math.min(rest, 256);
         this.#free(s, off, classOf(piece));
         off += piece;
@@ -951,7 +952,7 @@ class SharedMemoryStoreImpl implements SharedMemoryStore {
   /** Deletes an entry left without peers and without downloads. */
   #dropIfEmpty(s: number, e: number): boolean {
     const i32 = this.#i32;
-    if (i32[e + E_FAM4 + F_REC] !== 0 || i32[e + E_FAM6 + F_REC] !== 0) return false;
+    if (i32[e + E_FAM4 + F_REC] !== 0 || i32[e + E_FAM6] !== 0) return false;
     if (i32[e + E_DOWNLOADED] !== 0) return false;
     this.#deleteEntry(s, e);
     return true;
@@ -974,9 +975,9 @@ class SharedMemoryStoreImpl implements SharedMemoryStore {
       for (let slot = 0; slot < cap; slot++) {
         const e = t + TABLE_HEADER_WORDS + slot * ENTRY_WORDS;
         if (i32[e + E_STATE] !== 1) continue;
-        const had = i32[e + E_FAM4 + F_REC] !== 0 || i32[e + E_FAM6 + F_REC] !== 0;
+        const had = i32[e + E_FAM4 + F_REC] !== 0 || i32[e + E_FAM6] !== 0;
         peersRemoved += this.#expire(s, e, nowSec);
-        const has = i32[e + E_FAM4 + F_REC] !== 0 || i32[e + E_FAM6 + F_REC] !== 0;
+        const has = i32[e + E_FAM4 + F_REC] !== 0 || i32[e + E_FAM6] !== 0;
         if (had && !has) swarmsRemoved++;
         if (!has && i32[e + E_DOWNLOADED] === 0) dead++;
         else if (visit !== undefined && has) visit(e);
@@ -986,9 +987,7 @@ class SharedMemoryStoreImpl implements SharedMemoryStore {
         // One rebuild instead of a backward shift per deleted entry.
         this.#rebuildTable(s, tableCapFor(used - dead), (e) => {
           return (
-            i32[e + E_FAM4 + F_REC] !== 0 ||
-            i32[e + E_FAM6 + F_REC] !== 0 ||
-            i32[e + E_DOWNLOADED] !== 0
+            i32[e + E_FAM4 + F_REC] !== 0 || i32[e + E_FAM6] !== 0 || i32[e + E_DOWNLOADED] !== 0
           );
         });
       }
@@ -1000,31 +999,57 @@ class SharedMemoryStoreImpl implements SharedMemoryStore {
 
   // ---- peer tables (one per swarm and family; f is the family block's word index) ----
 
-  #createTable(s: number, e: number, v6: boolean): void {
+  /** Word index of the entry's family block; IPv6 without one: 0, which reads as an empty family. */
+  #fam(e: number, v6: boolean): number {
+    return v6 ? this.#i32[e + E_FAM6]! >> 2 : e + E_FAM4;
+  }
+
+  /** Makes the entry's (empty) table of a family; returns its family block's word index. */
+  #createTable(s: number, e: number, v6: boolean): number {
     const i32 = this.#i32;
-    const f = e + (v6 ? E_FAM6 : E_FAM4);
-    const other = e + (v6 ? E_FAM4 : E_FAM6);
     const cls = classOf(v6 ? this.#rs6 : this.#rs4);
     const off = this.#alloc(s, cls);
-    i32.fill(0, f, f + 8);
+    let f = e + E_FAM4;
+    if (v6) {
+      try {
+        f = this.#alloc(s, classOf(FAMILY_WORDS * 4)) >> 2;
+      } catch (err) {
+        this.#free(s, off, cls);
+        throw err;
+      }
+    }
+    i32.fill(0, f, f + FAMILY_WORDS);
     i32[f + F_CLS] = cls;
     i32[f + F_MIN_EXPIRY] = NO_EXPIRY;
-    i32[f + F_REC] = off;
-    if (i32[other + F_REC] === 0) this.#addCounter(s, S_TORRENTS, 1);
+    // Published last: a thread dying before leaves leaked blocks, not a half-made table.
+    if (v6) {
+      i32[f + F_REC] = off;
+      i32[e + E_FAM6] = f << 2;
+    } else i32[f + F_REC] = off;
+    const otherHas = v6 ? i32[e + E_FAM4 + F_REC] !== 0 : i32[e + E_FAM6] !== 0;
+    if (!otherHas) this.#addCounter(s, S_TORRENTS, 1);
+    return f;
   }
 
   #dropTable(s: number, e: number, v6: boolean): void {
     const i32 = this.#i32;
-    const f = e + (v6 ? E_FAM6 : E_FAM4);
-    const other = e + (v6 ? E_FAM4 : E_FAM6);
+    const f = this.#fam(e, v6);
     const rec = i32[f + F_REC]!;
+    const cls = i32[f + F_CLS]!;
     const index = i32[f + F_INDEX]!;
-    i32[f + F_REC] = 0;
-    i32[f + F_INDEX] = 0;
-    this.#free(s, rec, i32[f + F_CLS]!);
-    if (index !== 0) this.#free(s, index, indexClass(i32[f + F_INDEX_SLOTS]!));
-    i32[f + F_SIZE] = i32[f + F_SEEDERS] = i32[f + F_PARTIALS] = 0;
-    if (i32[other + F_REC] === 0) this.#addCounter(s, S_TORRENTS, -1);
+    const slots = i32[f + F_INDEX_SLOTS]!;
+    // Unpublished first: a thread dying after leaves leaked blocks.
+    if (v6) i32[e + E_FAM6] = 0;
+    else {
+      i32[f + F_REC] = 0;
+      i32[f + F_INDEX] = 0;
+      i32[f + F_SIZE] = i32[f + F_SEEDERS] = i32[f + F_PARTIALS] = 0;
+    }
+    this.#free(s, rec, cls);
+    if (index !== 0) this.#free(s, index, indexClass(slots));
+    if (v6) this.#free(s, f << 2, classOf(FAMILY_WORDS * 4));
+    const otherHas = v6 ? i32[e + E_FAM4 + F_REC] !== 0 : i32[e + E_FAM6] !== 0;
+    if (!otherHas) this.#addCounter(s, S_TORRENTS, -1);
   }
 
   #addCounter(s: number, word: number, delta: number): void {
@@ -1274,7 +1299,7 @@ class SharedMemoryStoreImpl implements SharedMemoryStore {
     const i32 = this.#i32;
     let removed = 0;
     for (const v6 of FAMILIES) {
-      const f = e + (v6 ? E_FAM6 : E_FAM4);
+      const f = this.#fam(e, v6);
       if (i32[f + F_REC] === 0 || nowSec < i32[f + F_MIN_EXPIRY]!) continue;
       const seeders = i32[f + F_SEEDERS]!;
       const size = i32[f + F_SIZE]!;
@@ -1460,13 +1485,14 @@ class SharedMemoryStoreImpl implements SharedMemoryStore {
 
   #countsOf(e: number): SwarmCounts {
     const i32 = this.#i32;
-    const seeders = i32[e + E_FAM4 + F_SEEDERS]! + i32[e + E_FAM6 + F_SEEDERS]!;
-    const size = i32[e + E_FAM4 + F_SIZE]! + i32[e + E_FAM6 + F_SIZE]!;
+    const f6 = this.#fam(e, true);
+    const seeders = i32[e + E_FAM4 + F_SEEDERS]! + i32[f6 + F_SEEDERS]!;
+    const size = i32[e + E_FAM4 + F_SIZE]! + i32[f6 + F_SIZE]!;
     return {
       seeders,
       leechers: size - seeders,
       downloaded: i32[e + E_DOWNLOADED]! >>> 0,
-      partialSeeds: i32[e + E_FAM4 + F_PARTIALS]! + i32[e + E_FAM6 + F_PARTIALS]!,
+      partialSeeds: i32[e + E_FAM4 + F_PARTIALS]! + i32[f6 + F_PARTIALS]!,
     };
   }
 
@@ -1524,11 +1550,12 @@ class SharedMemoryStoreImpl implements SharedMemoryStore {
             }
           let has = false;
           for (const v6 of FAMILIES) {
-            const f = e + (v6 ? E_FAM6 : E_FAM4);
+            const f = this.#fam(e, v6);
             const rec = i32[f + F_REC]!;
             if (rec === 0) continue;
             has = true;
             const where = `shard ${s}: swarm ${name} IPv${v6 ? 6 : 4}`;
+            if (v6) blocks.push([f << 2, (f + FAMILY_WORDS) << 2, `${where} family`]);
             const rs = v6 ? this.#rs6 : this.#rs4;
             const keyLen = v6 ? 18 : 6;
             const cls = i32[f + F_CLS]!;
@@ -1656,8 +1683,9 @@ class SharedMemoryStoreImpl implements SharedMemoryStore {
           if (i32[e + E_STATE] !== 1) continue;
           swarms++;
           for (const v6 of FAMILIES) {
-            const f = e + (v6 ? E_FAM6 : E_FAM4);
+            const f = this.#fam(e, v6);
             if (i32[f + F_REC] === 0) continue;
+            if (v6) u.entries += FAMILY_WORDS * 4;
             const size = i32[f + F_SIZE]!;
             const bytes = size * (v6 ? this.#rs6 : this.#rs4);
             peers += size;
@@ -1722,7 +1750,7 @@ class SharedMemoryStoreImpl implements SharedMemoryStore {
     let torrents = 0;
     for (const e of keep) {
       for (const v6 of FAMILIES) {
-        const f = e + (v6 ? E_FAM6 : E_FAM4);
+        const f = this.#fam(e, v6);
         if (i32[f + F_REC] === 0) continue;
         const rs = v6 ? this.#rs6 : this.#rs4;
         const keyLen = v6 ? 18 : 6;
@@ -1758,8 +1786,10 @@ class SharedMemoryStoreImpl implements SharedMemoryStore {
         // Whatever index it had may be half built: leaked, and built anew.
         i32[f + F_INDEX] = 0;
         if (w === 0) {
-          i32[f + F_REC] = 0;
+          if (v6) i32[e + E_FAM6] = 0;
+          else i32[f + F_REC] = 0;
           this.#free(s, rec, i32[f + F_CLS]!);
+          if (v6) this.#free(s, f << 2, classOf(FAMILY_WORDS * 4));
           continue;
         }
         if (w > INDEX_FROM) this.#rebuildIndex(s, f, v6);
@@ -1771,18 +1801,14 @@ class SharedMemoryStoreImpl implements SharedMemoryStore {
           leechers4 += w - seeders;
         }
       }
-      if (i32[e + E_FAM4 + F_REC] !== 0 || i32[e + E_FAM6 + F_REC] !== 0) torrents++;
+      if (i32[e + E_FAM4 + F_REC] !== 0 || i32[e + E_FAM6] !== 0) torrents++;
     }
     const off = this.#newTable(s, tableCapFor(keep.size));
     const t = off >> 2;
     const mask = i32[t + T_CAP]! - 1;
     let used = 0;
     for (const e of keep) {
-      if (
-        i32[e + E_FAM4 + F_REC] === 0 &&
-        i32[e + E_FAM6 + F_REC] === 0 &&
-        i32[e + E_DOWNLOADED] === 0
-      )
+      if (i32[e + E_FAM4 + F_REC] === 0 && i32[e + E_FAM6] === 0 && i32[e + E_DOWNLOADED] === 0)
         continue;
       let to = mix(i32[e]!, i32[e + 1]!, i32[e + 2]!, i32[e + 3]!, i32[e + 4]!) & mask;
       while (i32[t + TABLE_HEADER_WORDS + to * ENTRY_WORDS + E_STATE] !== 0) to = (to + 1) & mask;

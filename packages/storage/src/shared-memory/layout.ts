@@ -112,13 +112,19 @@ export function classBytes(cls: number): number {
 export const T_CAP = 0;
 export const T_USED = 1;
 export const TABLE_HEADER_WORDS = 4;
-export const ENTRY_WORDS = 24;
+export const ENTRY_WORDS = 16;
 /** Words 0..4: the info hash as five little-endian int32. */
 export const E_STATE = 5;
 export const E_DOWNLOADED = 6;
-/** Family blocks: FAMILY_WORDS words for IPv4 at E_FAM4, for IPv6 at E_FAM6. */
+/**
+ * Family blocks of FAMILY_WORDS words: IPv4's inside the entry at E_FAM4;
+ * IPv6's, which most swarms never need, in a block of its own whose byte
+ * offset is at E_FAM6 (0: no IPv6 peers). Family block 0 (word index 0)
+ * reads as an empty family: the heap's first 64 bytes stay zero.
+ */
+export const E_FAM6 = 7;
 export const E_FAM4 = 8;
-export const E_FAM6 = 16;
+export const FAMILY_WORDS = 8;
 export const F_REC = 0;
 export const F_CLS = 1;
 export const F_SIZE = 2;
