@@ -1,11 +1,15 @@
 // Two gateways on one real Redis of each topology (docs/webtorrent.md
-// "Design"): standalone, a 3-master Cluster and a ring of 3 shards. A browser
+// "Design"): standalone (also as the least-privileged ACL user docs/redis.md
+// gives operators), a 3-master Cluster and a ring of 3 shards. A browser
 // on gateway A gets the offers of a browser on gateway B and B gets A's
 // answer, through the shared swarms and the relay (PUBLISH, or SPUBLISH on
 // the Cluster); both gateways count one swarm; a gateway that vanishes
 // without leaving loses its peers at the first offer routed to it. Then what
 // only one topology has: a Cluster slot that moves to another master, and a
 // ring shard that stops.
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openRedisClients, ownerIndex } from '@shoal/storage/redis';
 import {
@@ -53,6 +57,34 @@ const topologies: Record<string, () => Promise<Topology & Record<string, unknown
         ...(redis.password === undefined ? {} : { REDIS_PASSWORD: redis.password }),
       },
       close: () => redis.close(),
+    };
+  },
+  // The least-privileged user docs/redis.md "Operations" tells operators to create.
+  'standalone, as the ACL user of docs/redis.md': async () => {
+    const line = /`(user shoal on >PASSWORD [^`]+)`/.exec(
+      await readFile(new URL('../../../../docs/redis.md', import.meta.url), 'utf8'),
+    )?.[1];
+    if (line === undefined) throw new Error('docs/redis.md names no `user shoal` ACL line');
+    const dir = await mkdtemp(join(tmpdir(), 'shoal-acl-'));
+    const aclFile = join(dir, 'users.acl');
+    await writeFile(
+      aclFile,
+      `user default on nopass ~* &* +@all\n${line.replace('>PASSWORD', '>acl-test-password')}\n`,
+    );
+    const redis: RedisServer = await startRedis({
+      password: undefined,
+      args: ['--aclfile', aclFile],
+    });
+    return {
+      env: {
+        REDIS_ADDRESSES: `127.0.0.1:${redis.port}`,
+        REDIS_USERNAME: 'shoal',
+        REDIS_PASSWORD: 'acl-test-password',
+      },
+      close: async () => {
+        await redis.close();
+        await rm(dir, { recursive: true, force: true });
+      },
     };
   },
   cluster: async () => {
