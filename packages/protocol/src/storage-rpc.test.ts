@@ -464,6 +464,13 @@ const bytes = (n: number) =>
   fc.uint8Array({ minLength: n, maxLength: n }).map((u) => Buffer.from(u));
 const u32 = fc.integer({ min: 0, max: 0xffffffff });
 
+const announceEvent = fc.constantFrom(
+  'none' as const,
+  'completed' as const,
+  'started' as const,
+  'stopped' as const,
+);
+
 const announceOp: fc.Arbitrary<RpcAnnounce> = fc
   .record({
     infoHash: bytes(20),
@@ -471,12 +478,7 @@ const announceOp: fc.Arbitrary<RpcAnnounce> = fc
     family: fc.constantFrom(4 as const, 6 as const),
     port: fc.integer({ min: 0, max: 0xffff }),
     seeder: fc.boolean(),
-    event: fc.constantFrom(
-      'none' as const,
-      'completed' as const,
-      'started' as const,
-      'stopped' as const,
-    ),
+    event: announceEvent,
     numWant: fc.integer({ min: 0, max: 0xffff }),
     withPeerIds: fc.boolean(),
     partial: fc.boolean(),
@@ -503,12 +505,7 @@ const wsOp: fc.Arbitrary<RpcOp> = fc.oneof(
     infoHash: bytes(20),
     peerId: bytes(20),
     seeder: fc.boolean(),
-    event: fc.constantFrom(
-      'none' as const,
-      'completed' as const,
-      'started' as const,
-      'stopped' as const,
-    ),
+    event: announceEvent,
     numWant: fc.integer({ min: 0, max: 0xffff }),
     lifetimeSeconds: fc.integer({ min: 1, max: 0xffffffff }),
     gateway: gatewayId,

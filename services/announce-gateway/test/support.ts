@@ -94,6 +94,19 @@ export function unavailableStorage(): GatewayStorage {
   };
 }
 
+/** A metric of the gateway's registry, summed over the series matching `labels`. */
+export async function metricSum(
+  t: TestGateway,
+  name: string,
+  labels: Record<string, string> = {},
+): Promise<number> {
+  const m = await t.registry.getSingleMetric(name)?.get();
+  const entries = Object.entries(labels);
+  return (m?.values ?? [])
+    .filter((v) => entries.every(([k, x]) => v.labels[k] === x))
+    .reduce((sum, v) => sum + v.value, 0);
+}
+
 export interface TestGateway {
   gateway: Gateway;
   registry: Registry;

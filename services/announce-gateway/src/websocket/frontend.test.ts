@@ -8,6 +8,7 @@ import {
   bdict,
   hashOf,
   makeGateway,
+  metricSum,
   peerIdFor,
   type TestGateway,
 } from '../../test/support.ts';
@@ -33,14 +34,6 @@ async function started(
   const t = makeGateway(env, options);
   const { httpPort } = await t.gateway.listen();
   return { t, url: `ws://${HOST}:${httpPort!}/announce`, httpPort: httpPort! };
-}
-
-async function metric(t: TestGateway, name: string, labels: Record<string, string> = {}) {
-  const m = await t.registry.getSingleMetric(name)?.get();
-  const entries = Object.entries(labels);
-  return (m?.values ?? [])
-    .filter((v) => entries.every(([k, x]) => v.labels[k] === x))
-    .reduce((sum, v) => sum + v.value, 0);
 }
 
 /** Polls `read` until `done` holds; generous, for a loaded machine. */
@@ -124,8 +117,8 @@ describe('WebSocket tracker: protocol', () => {
       await c.next((f) => f.action === 'scrape');
     }
     expect([...a.frames, ...b.frames]).toEqual([]);
-    expect(await metric(g.t, 'shoal_ws_relayed_total', { kind: 'offer' })).toBe(1);
-    expect(await metric(g.t, 'shoal_ws_relayed_total', { kind: 'answer' })).toBe(1);
+    expect(await metricSum(g.t, 'shoal_ws_relayed_total', { kind: 'offer' })).toBe(1);
+    expect(await metricSum(g.t, 'shoal_ws_relayed_total', { kind: 'answer' })).toBe(1);
   }, 60_000);
 
   it('gives a seeder leechers only, scrapes one or many hashes, and takes a stopped peer out', async () => {
@@ -226,22 +219,22 @@ describe('WebSocket tracker: protocol', () => {
       }),
     );
     await until(
-      () => metric(g.t, 'shoal_ws_relay_dropped_total', { kind: 'answer', reason: 'no_peer' }),
+      () => metricSum(g.t, 'shoal_ws_relay_dropped_total', { kind: 'answer', reason: 'no_peer' }),
       (n) => n === 1,
     );
     c.send(announceFrame(hash, peerIdFor(41), { event: 'started' }));
     expect(await c.next(isAnnounceAnswer)).toMatchObject({ incomplete: 1 });
-    expect(await metric(g.t, 'shoal_requests_total', { protocol: 'ws', outcome: 'rejected' })).toBe(
-      6,
-    );
+    expect(
+      await metricSum(g.t, 'shoal_requests_total', { protocol: 'ws', outcome: 'rejected' }),
+    ).toBe(6);
   }, 60_000);
 
   it('refuses an upgrade on a path that is not an announce route', async () => {
     await expect(WsClient.open(`ws://${HOST}:${g.httpPort}/scrape`)).rejects.toThrow(/404/);
     await expect(WsClient.open(`ws://${HOST}:${g.httpPort}/announce/a/b`)).rejects.toThrow(/404/);
-    expect(await metric(g.t, 'shoal_ws_connections_refused_total', { reason: 'not_found' })).toBe(
-      2,
-    );
+    expect(
+      await metricSum(g.t, 'shoal_ws_connections_refused_total', { reason: 'not_found' }),
+    ).toBe(2);
   });
 });
 
@@ -270,13 +263,13 @@ describe('WebSocket tracker: limits', () => {
       sender.send(announceFrame(hash, peerIdFor(59), { event: 'started', offers: offers(10) }));
       await sender.next(isAnnounceAnswer);
       for (const p of peers) await p.next(isOffer);
-      expect(await metric(g.t, 'shoal_ws_relayed_total', { kind: 'offer' })).toBe(2);
+      expect(await metricSum(g.t, 'shoal_ws_relayed_total', { kind: 'offer' })).toBe(2);
 
       // The fourth connection is over WS_MAX_CONNECTIONS.
       await expect(WsClient.open(g.url)).rejects.toThrow(/503/);
-      expect(await metric(g.t, 'shoal_ws_connections_refused_total', { reason: 'capacity' })).toBe(
-        1,
-      );
+      expect(
+        await metricSum(g.t, 'shoal_ws_connections_refused_total', { reason: 'capacity' }),
+      ).toBe(1);
 
       // Burst of 5: the sender used 1; four more pass, the rest are refused.
       for (let i = 0; i < 8; i++) sender.send({ action: 'scrape', info_hash: bin(hash) });
@@ -289,7 +282,9 @@ describe('WebSocket tracker: limits', () => {
 
       peers[0]!.send('x'.repeat(5000));
       expect(await peers[0]!.closed).toBe(1009);
-      expect(await metric(g.t, 'shoal_ws_connections_closed_total', { reason: 'too_big' })).toBe(1);
+      expect(await metricSum(g.t, 'shoal_ws_connections_closed_total', { reason: 'too_big' })).toBe(
+        1,
+      );
     } finally {
       for (const c of [...peers, sender]) c.close();
     }
@@ -304,13 +299,13 @@ describe('WebSocket tracker: idle connections', () => {
       const quiet = await WsClient.open(g.url);
       // Cut without a close frame (1006) after the ping it left unanswered; the other after 10 s of silence.
       expect(await deaf.closed).toBe(1006);
-      expect(await metric(g.t, 'shoal_ws_connections_closed_total', { reason: 'pong' })).toBe(1);
+      expect(await metricSum(g.t, 'shoal_ws_connections_closed_total', { reason: 'pong' })).toBe(1);
       expect(quiet.closeCode).toBeUndefined();
       expect(await quiet.closed).toBe(1000);
-      expect(await metric(g.t, 'shoal_ws_connections_closed_total', { reason: 'idle' })).toBe(1);
+      expect(await metricSum(g.t, 'shoal_ws_connections_closed_total', { reason: 'idle' })).toBe(1);
       expect(
         await until(
-          () => metric(g.t, 'shoal_ws_connections'),
+          () => metricSum(g.t, 'shoal_ws_connections'),
           (n) => n === 0,
         ),
       ).toBe(0);
@@ -345,8 +340,10 @@ describe('WebSocket tracker: backpressure', () => {
         sender.send(announceFrame(hash, peerIdFor(62), { offers: big }));
         await sender.next(isAnnounceAnswer);
       }
-      const dropped = await metric(g.t, 'shoal_ws_relay_dropped_total', { reason: 'backpressure' });
-      const relayed = await metric(g.t, 'shoal_ws_relayed_total', { kind: 'offer' });
+      const dropped = await metricSum(g.t, 'shoal_ws_relay_dropped_total', {
+        reason: 'backpressure',
+      });
+      const relayed = await metricSum(g.t, 'shoal_ws_relayed_total', { kind: 'offer' });
       expect(dropped).toBeGreaterThan(0);
       expect(dropped + relayed).toBe(sent);
     } finally {
@@ -412,18 +409,18 @@ describe('WebSocket tracker: two gateways on one store', () => {
         }),
       );
       expect(await onB.next(isAnswer)).toMatchObject({ peer_id: bin(peerIdFor(81)) });
-      expect(await metric(a.t, 'shoal_ws_relayed_total', { kind: 'offer', scope: 'remote' })).toBe(
-        1,
-      );
-      expect(await metric(b.t, 'shoal_ws_relayed_total', { kind: 'answer', scope: 'remote' })).toBe(
-        1,
-      );
+      expect(
+        await metricSum(a.t, 'shoal_ws_relayed_total', { kind: 'offer', scope: 'remote' }),
+      ).toBe(1);
+      expect(
+        await metricSum(b.t, 'shoal_ws_relayed_total', { kind: 'answer', scope: 'remote' }),
+      ).toBe(1);
 
       // Gateway A goes away without its peers leaving: the first offer routed to it finds it gone and takes its peer out.
       await relay.unlisten('gw-a');
       onB.send(announceFrame(hash, peerIdFor(82), { offers: offers(1, 'again') }));
       await onB.next(isAnnounceAnswer);
-      expect(await metric(b.t, 'shoal_ws_relay_dropped_total', { reason: 'gone' })).toBe(1);
+      expect(await metricSum(b.t, 'shoal_ws_relay_dropped_total', { reason: 'gone' })).toBe(1);
       expect(swarms.holder(hash, peerIdFor(81))).toBeUndefined();
     } finally {
       onA.close();

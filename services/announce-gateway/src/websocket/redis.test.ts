@@ -22,7 +22,7 @@ import {
 } from '@shoal/testing/redis';
 import { LOOPBACK_ENV } from '@shoal/testing/launcher';
 import { loadGatewayConfig } from '../config.ts';
-import { hashOf, makeGateway, peerIdFor, type TestGateway } from '../../test/support.ts';
+import { hashOf, makeGateway, metricSum, peerIdFor, type TestGateway } from '../../test/support.ts';
 import {
   WsClient,
   announceFrame,
@@ -145,17 +145,6 @@ async function gatewayOn(env: Record<string, string>, id: string): Promise<TestW
   };
 }
 
-async function metric(
-  t: TestGateway,
-  name: string,
-  labels: Record<string, string>,
-): Promise<number> {
-  const m = await t.registry.getSingleMetric(name)?.get();
-  return (m?.values ?? [])
-    .filter((v) => Object.entries(labels).every(([k, x]) => v.labels[k] === x))
-    .reduce((sum, v) => sum + v.value, 0);
-}
-
 async function scrape(client: WsClient, hash: Buffer): Promise<Frame> {
   client.send({ action: 'scrape', info_hash: bin(hash) });
   const reply = await client.next((f) => f.action === 'scrape');
@@ -248,12 +237,12 @@ describe.each(Object.keys(topologies))('WebSocket swarms and relay on Redis %s',
       const onB2 = await WsClient.open(b.url);
       clients.push(onA, onB, onB2);
       await offerAndAnswer(onA, onB, hash, peerIdFor);
-      expect(await metric(a.t, 'shoal_ws_relayed_total', { kind: 'offer', scope: 'remote' })).toBe(
-        1,
-      );
-      expect(await metric(b.t, 'shoal_ws_relayed_total', { kind: 'answer', scope: 'remote' })).toBe(
-        1,
-      );
+      expect(
+        await metricSum(a.t, 'shoal_ws_relayed_total', { kind: 'offer', scope: 'remote' }),
+      ).toBe(1);
+      expect(
+        await metricSum(b.t, 'shoal_ws_relayed_total', { kind: 'answer', scope: 'remote' }),
+      ).toBe(1);
 
       // Both gateways see one swarm.
       expect(await scrape(onA, hash)).toMatchObject({ complete: 1, incomplete: 1 });
@@ -271,7 +260,7 @@ describe.each(Object.keys(topologies))('WebSocket swarms and relay on Redis %s',
         incomplete: 1,
       });
       expect(
-        await metric(b.t, 'shoal_ws_relay_dropped_total', { reason: 'gone', kind: 'offer' }),
+        await metricSum(b.t, 'shoal_ws_relay_dropped_total', { reason: 'gone', kind: 'offer' }),
       ).toBe(1);
 
       // A socket that closes takes its peer out of the shared swarm.
@@ -338,7 +327,7 @@ describe.each(Object.keys(topologies))('WebSocket swarms and relay on Redis %s',
         onA2.send(announceFrame(hash, peerIdFor(3), { event: 'started', offers: offers(2, 'm') }));
         expect(await onA2.next(isAnnounceAnswer)).toMatchObject({ complete: 1, incomplete: 2 });
         expect(await onB.next(isOffer)).toMatchObject({ peer_id: bin(peerIdFor(3)) });
-        expect(await metric(a.t, 'shoal_ws_relay_dropped_total', {})).toBe(0);
+        expect(await metricSum(a.t, 'shoal_ws_relay_dropped_total', {})).toBe(0);
         expect(await scrape(onA2, hash)).toMatchObject({ complete: 1, incomplete: 2 });
       } finally {
         for (const c of clients) c.close();
@@ -384,11 +373,14 @@ describe.each(Object.keys(topologies))('WebSocket swarms and relay on Redis %s',
         await expect
           .poll(
             () =>
-              metric(a.t, 'shoal_ws_relay_dropped_total', { kind: 'offer', reason: 'unavailable' }),
+              metricSum(a.t, 'shoal_ws_relay_dropped_total', {
+                kind: 'offer',
+                reason: 'unavailable',
+              }),
             { timeout: 30_000, interval: 50 },
           )
           .toBe(1);
-        expect(await metric(a.t, 'shoal_ws_relay_dropped_total', { reason: 'gone' })).toBe(0);
+        expect(await metricSum(a.t, 'shoal_ws_relay_dropped_total', { reason: 'gone' })).toBe(0);
         // Both gateways still count swarm x alike.
         expect(await scrape(onA2, x)).toMatchObject({ complete: 1, incomplete: 2 });
         expect(await scrape(onB2, x)).toMatchObject({ complete: 1, incomplete: 2 });

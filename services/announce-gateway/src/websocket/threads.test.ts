@@ -7,7 +7,7 @@
 // their socket.
 import { afterAll, describe, expect, it } from 'vitest';
 import { startGateway, type GatewayProcess } from '@shoal/testing/launcher';
-import { hashOf, makeGateway, peerIdFor, type TestGateway } from '../../test/support.ts';
+import { hashOf, makeGateway, metricSum, peerIdFor, type TestGateway } from '../../test/support.ts';
 import {
   WsClient,
   announceFrame,
@@ -28,13 +28,6 @@ async function gatewayOn(p: WsPlace, id: string): Promise<{ t: TestGateway; url:
   return { t, url: `ws://127.0.0.1:${httpPort!}/announce` };
 }
 
-async function counted(t: TestGateway, name: string, labels: Record<string, string>) {
-  const m = await t.registry.getSingleMetric(name)?.get();
-  return (m?.values ?? [])
-    .filter((v) => Object.entries(labels).every(([k, x]) => v.labels[k] === x))
-    .reduce((sum, v) => sum + v.value, 0);
-}
-
 describe('WebSocket swarms of worker threads, through the main thread', () => {
   it('relays between two gateways on one hub, and takes out the peers of a gateway whose port closed', async () => {
     const hub = new WsThreadHub({ peerLifetimeSeconds: 300, sweepEveryMs: 60_000 });
@@ -49,11 +42,11 @@ describe('WebSocket swarms of worker threads, through the main thread', () => {
       const onB2 = await WsClient.open(b.url);
       clients.push(onA, onB, onB2);
       await offerAndAnswer(onA, onB, hash, peerIdFor);
-      expect(await counted(a.t, 'shoal_ws_relayed_total', { kind: 'offer', scope: 'remote' })).toBe(
-        1,
-      );
       expect(
-        await counted(b.t, 'shoal_ws_relayed_total', { kind: 'answer', scope: 'remote' }),
+        await metricSum(a.t, 'shoal_ws_relayed_total', { kind: 'offer', scope: 'remote' }),
+      ).toBe(1);
+      expect(
+        await metricSum(b.t, 'shoal_ws_relayed_total', { kind: 'answer', scope: 'remote' }),
       ).toBe(1);
       // The hub's swarm is the one both gateways see.
       expect(hub.swarms.scrape([hash])[0]).toMatchObject({ seeders: 1, leechers: 1 });
@@ -68,7 +61,7 @@ describe('WebSocket swarms of worker threads, through the main thread', () => {
         await new Promise((r) => setTimeout(r, 50));
       expect(hub.swarms.scrape([hash])[0]).toMatchObject({ seeders: 1, leechers: 1 });
       expect(
-        await counted(b.t, 'shoal_ws_relay_dropped_total', { reason: 'gone', kind: 'offer' }),
+        await metricSum(b.t, 'shoal_ws_relay_dropped_total', { reason: 'gone', kind: 'offer' }),
       ).toBe(1);
     } finally {
       for (const c of clients) c.close();
