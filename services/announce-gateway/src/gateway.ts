@@ -2,7 +2,6 @@
 // uses arrives as an argument, nothing listens until listen(), and only
 // main.ts handles signals, so a test can run two gateways in one process.
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:net';
 import { Server as TlsServer } from 'node:tls';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
@@ -36,6 +35,7 @@ import { UdpTracker } from './udp.ts';
 import { loadUdpBatch, type UdpBatchAddon } from './udp-batch.ts';
 import { WsFrontend } from './websocket/frontend.ts';
 import { createWsMetrics } from './websocket/metrics.ts';
+import { listenTcp } from './workers/ports.ts';
 import { LocalRelay, MemoryWsSwarms, type WsRelay, type WsSwarmStore } from '@shoal/storage/ws';
 
 export interface GatewayDeps {
@@ -462,11 +462,10 @@ function loadSources(storage: GatewayStorage): LoadSources {
 }
 
 function tcpPortFree(port: number, host: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const probe = createServer();
-    probe.once('error', () => resolve(false));
-    probe.listen({ port, host, exclusive: true }, () => probe.close(() => resolve(true)));
-  });
+  return listenTcp(host, port).then(
+    () => true,
+    () => false,
+  );
 }
 
 /**

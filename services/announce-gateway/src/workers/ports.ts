@@ -43,7 +43,8 @@ function bindUdp(host: string, port: number): Promise<void> {
   });
 }
 
-function listenTcp(host: string, port: number): Promise<void> {
+/** Listens on `host:port` without SO_REUSEPORT and closes at once; rejects if it cannot. */
+export function listenTcp(host: string, port: number): Promise<void> {
   const server = createServer();
   return new Promise((resolve, reject) => {
     server.once('error', reject);
